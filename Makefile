@@ -1,0 +1,26 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
+ENV ?= prod
+
+.PHONY: tools build demo test test-rust lint bench fmt
+
+tools:
+	@bash scripts/install-tools.sh
+
+build: tools
+	cargo build --workspace --bins
+
+## Set up, then run the agent's main job on the repo's own environments (no cluster needed).
+demo: build
+	./target/debug/sextant plan --env $(ENV) --repo .
+
+## Run every test: Rust (unit, integration against real helm/kubectl), then manifest lints.
+test: tools
+	bash scripts/test.sh
+
+bench: tools
+	bash agent/benches/render.sh
+
+fmt:
+	cargo fmt --all

