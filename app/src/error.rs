@@ -1,0 +1,66 @@
+//! Error responses: every failure the service answers is a JSON body `{"error", "message"}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::digest::InputTooLong;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    /// Stable machine-readable code, e.g. `not_found`.
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn not_found() -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: "no such route; the service answers GET /hash/{input}".into(),
+        }
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "method_not_allowed",
+            message: "this route answers GET only".into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "bad_request",
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: message.into(),
+        }
+    }
+}
+
+impl From<InputTooLong> for ApiError {
+    fn from(err: InputTooLong) -> Self {
+        Self {
+            status: StatusCode::URI_TOO_LONG,
+            code: "input_too_long",
+            message: err.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.code, "message": self.message });
+        (self.status, Json(body)).into_response()
+    }
+}

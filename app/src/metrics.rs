@@ -1,0 +1,111 @@
+//! Every Prometheus metric the service exports, declared once as a struct of handles.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Route label for requests that matched no route, so raw paths never become label values.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Seconds; the service answers in microseconds, so the buckets start well below a millisecond.
+const DURATION_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    requests_total: IntCounterVec,
+    request_duration_seconds: HistogramVec,
+}
+
+impl Metrics {
+    pub fn new(version: &str) -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let requests_total = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests answered, by route template and status code.",
+            ),
+            &["route", "status"],
+        )?;
+        let request_duration_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Time from request received to response headers ready, by route template.",
+            )
+            .buckets(DURATION_BUCKETS.to_vec()),
+            &["route"],
+        )?;
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "hash_service_build_info",
+                "Always 1; carries the running version as a label.",
+            ),
+            &["version"],
+        )?;
+        registry.register(Box::new(requests_total.clone()))?;
+        registry.register(Box::new(request_duration_seconds.clone()))?;
+        registry.register(Box::new(build_info.clone()))?;
+        build_info.with_label_values(&[version]).set(1);
+        Ok(Self {
+            registry,
+            requests_total,
+            request_duration_seconds,
+        })
+    }
+
+    /// Records one answered request; `route` must be a route template, never a raw path.
+    pub fn observe(&self, route: &str, status: StatusCode, elapsed: Duration) {
+        self.requests_total
+            .with_label_values(&[route, status.as_str()])
+            .inc();
+        self.request_duration_seconds
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The registry in the Prometheus text exposition format.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
+        String::from_utf8(buffer).map_err(|err| prometheus::Error::Msg(err.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_requests_by_route_and_status() {
+        let metrics = Metrics::new("1.0.0").expect("metrics register");
+        metrics.observe("/hash/{input}", StatusCode::OK, Duration::from_micros(50));
+        metrics.observe("/hash/{input}", StatusCode::OK, Duration::from_micros(70));
+        metrics.observe(
+            UNMATCHED_ROUTE,
+            StatusCode::NOT_FOUND,
+            Duration::from_micros(10),
+        );
+        let text = metrics.render().expect("metrics render");
+        assert!(
+            text.contains(r#"http_requests_total{route="/hash/{input}",status="200"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"http_requests_total{route="unmatched",status="404"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"http_request_duration_seconds_count{route="/hash/{input}"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"hash_service_build_info{version="1.0.0"} 1"#),
+            "{text}"
+        );
+    }
+}

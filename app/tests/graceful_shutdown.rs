@@ -1,0 +1,51 @@
+//! SIGTERM takes the pod out of rotation before the process stops.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{eventually, try_request, Service};
+
+#[test]
+fn sigterm_flips_readiness_to_503_while_still_serving_then_exits_cleanly() {
+    let mut service = Service::start(&[
+        ("SHUTDOWN_DELAY_SECONDS", "3"),
+        ("DRAIN_TIMEOUT_SECONDS", "5"),
+    ]);
+    assert_eq!(service.get("/readyz").status, 200);
+
+    service.sigterm();
+    eventually(
+        Duration::from_secs(3),
+        "/readyz answers 503 after SIGTERM",
+        || service.get("/readyz").status == 503,
+    );
+    assert!(
+        !service.has_exited(),
+        "the process must outlive the readiness flip"
+    );
+    // Traffic already routed to the pod is still answered during the delay.
+    assert_eq!(service.get("/hash/abc123").status, 200);
+    assert_eq!(service.get("/healthz").status, 200);
+
+    let status = service.wait_for_exit(Duration::from_secs(15));
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        try_request(service.addr, "GET", "/healthz").is_err(),
+        "listener closed after exit"
+    );
+}
+
+#[test]
+fn a_second_signal_skips_the_rest_of_the_delay() {
+    let mut service = Service::start(&[("SHUTDOWN_DELAY_SECONDS", "600")]);
+    service.sigterm();
+    eventually(
+        Duration::from_secs(3),
+        "/readyz answers 503 after SIGTERM",
+        || service.get("/readyz").status == 503,
+    );
+    service.sigterm();
+    let status = service.wait_for_exit(Duration::from_secs(15));
+    assert!(status.success(), "exit status {status}");
+}
