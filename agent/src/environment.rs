@@ -1,0 +1,478 @@
+//! The Environment model (`environments/<env>/environment.yaml`): parsing, JSON Schema and
+//! semantic validation. Every error names the file and the field a human has to fix.
+
+use crate::yaml;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The JSON Schema of `environment.yaml`, also published as `docs/environment.schema.json`.
+pub const SCHEMA: &str = include_str!("../../docs/environment.schema.json");
+pub const ENVIRONMENTS_DIR: &str = "environments";
+pub const FILE_NAME: &str = "environment.yaml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown environment {name:?}: {file} does not exist (known environments: {known})")]
+    Unknown {
+        name: String,
+        file: PathBuf,
+        known: String,
+    },
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: invalid YAML: {error}")]
+    Syntax {
+        file: PathBuf,
+        error: yaml::YamlError,
+    },
+    #[error("{file}: field `{field}`: {message}")]
+    Invalid {
+        file: PathBuf,
+        field: String,
+        message: String,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A sync-wave: lower waves are applied, and must be healthy, before higher ones.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Wave(pub i32);
+
+impl fmt::Display for Wave {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriftPolicy {
+    /// Re-apply Git's state as soon as drift is seen (Argo CD's self-heal).
+    Heal,
+    /// Open a pull request that maps the live change back to the values file.
+    PullRequest,
+    /// Only report drift in status and metrics.
+    #[default]
+    Report,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PromotionMode {
+    #[default]
+    PullRequest,
+    Commit,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Drift {
+    #[serde(default)]
+    pub policy: DriftPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Promotion {
+    pub from: String,
+    #[serde(default)]
+    pub mode: PromotionMode,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SyncOptions {
+    #[serde(default = "yes")]
+    pub create_namespace: bool,
+    #[serde(default = "yes")]
+    pub prune: bool,
+    #[serde(default)]
+    pub force_conflicts: bool,
+    #[serde(default = "default_wave_timeout")]
+    pub wave_timeout: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_wave_timeout() -> String {
+    "5m".into()
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            create_namespace: true,
+            prune: true,
+            force_conflicts: false,
+            wave_timeout: default_wave_timeout(),
+        }
+    }
+}
+
+/// Where a release's chart comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub enum Chart {
+    /// A chart folder, relative to the repository root.
+    Local(PathBuf),
+    /// A chart in a classic Helm repository (`https://…`) or an OCI registry (`oci://…`),
+    /// always at an exact version so that it can be cached.
+    Remote {
+        repository: String,
+        name: String,
+        version: String,
+    },
+}
+
+impl fmt::Display for Chart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Chart::Local(p) => write!(f, "{}", p.display()),
+            Chart::Remote {
+                repository,
+                name,
+                version,
+            } => write!(f, "{repository}/{name}@{version}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+enum ChartSpec {
+    Path(String),
+    Remote {
+        repository: String,
+        name: String,
+        version: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReleaseSpec {
+    name: String,
+    namespace: String,
+    chart: ChartSpec,
+    version: Option<String>,
+    #[serde(default)]
+    wave: Wave,
+    #[serde(default)]
+    values: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SpecFile {
+    #[serde(default)]
+    releases: Vec<ReleaseSpec>,
+    #[serde(default)]
+    drift: Drift,
+    promotion: Option<Promotion>,
+    #[serde(default)]
+    sync: SyncOptions,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct MetadataFile {
+    name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvironmentFile {
+    metadata: MetadataFile,
+    spec: SpecFile,
+}
+
+/// One release of an environment, with its paths resolved and checked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Release {
+    pub name: String,
+    pub namespace: String,
+    pub chart: Chart,
+    pub wave: Wave,
+    /// Values files, absolute, in the order they are applied.
+    pub values: Vec<PathBuf>,
+}
+
+/// A validated environment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Environment {
+    pub name: String,
+    /// The repository root, which local chart paths are relative to.
+    pub repo: PathBuf,
+    /// The environment's folder.
+    pub dir: PathBuf,
+    /// Its `environment.yaml`.
+    pub file: PathBuf,
+    pub releases: Vec<Release>,
+    pub drift: Drift,
+    pub promotion: Option<Promotion>,
+    pub sync: SyncOptions,
+}
+
+impl Environment {
+    pub fn release(&self, name: &str) -> Option<&Release> {
+        self.releases.iter().find(|r| r.name == name)
+    }
+}
+
+/// The environments of a repository: the folders under `environments/` holding an
+/// `environment.yaml`, sorted by name.
+pub fn list(repo: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(repo.join(ENVIRONMENTS_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join(FILE_NAME).is_file())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Loads and validates `environments/<name>/environment.yaml` of `repo`.
+pub fn load(repo: &Path, name: &str) -> Result<Environment> {
+    let dir = repo.join(ENVIRONMENTS_DIR).join(name);
+    let file = dir.join(FILE_NAME);
+    let known = list(repo);
+    if !file.is_file() {
+        return Err(Error::Unknown {
+            name: name.to_string(),
+            file,
+            known: if known.is_empty() {
+                "none".into()
+            } else {
+                known.join(", ")
+            },
+        });
+    }
+    let text = std::fs::read_to_string(&file).map_err(|source| Error::Read {
+        file: file.clone(),
+        source,
+    })?;
+    parse(repo, &dir, &file, &text, &known)
+}
+
+/// Validates the text of an environment file. `known` lists the repository's environments, for
+/// checking `spec.promotion.from`.
+pub fn parse(
+    repo: &Path,
+    dir: &Path,
+    file: &Path,
+    text: &str,
+    known: &[String],
+) -> Result<Environment> {
+    let invalid = |field: &str, message: String| Error::Invalid {
+        file: file.to_path_buf(),
+        field: field.to_string(),
+        message,
+    };
+    let doc = yaml::parse(text).map_err(|error| Error::Syntax {
+        file: file.to_path_buf(),
+        error,
+    })?;
+    check_schema(&doc).map_err(|(field, message)| invalid(&field, message))?;
+    let parsed: EnvironmentFile =
+        serde_json::from_value(doc).map_err(|e| invalid("spec", e.to_string()))?;
+
+    let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if parsed.metadata.name != folder {
+        return Err(invalid(
+            "metadata.name",
+            format!(
+                "{:?} must match the environment's folder name {folder:?}",
+                parsed.metadata.name
+            ),
+        ));
+    }
+
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut releases = Vec::with_capacity(parsed.spec.releases.len());
+    for (i, r) in parsed.spec.releases.iter().enumerate() {
+        let at = format!("spec.releases[{i}]");
+        if let Some(first) = seen.insert(&r.name, i) {
+            return Err(invalid(
+                &format!("{at}.name"),
+                format!(
+                    "duplicate release name {:?} (first declared at spec.releases[{first}])",
+                    r.name
+                ),
+            ));
+        }
+        let chart = resolve_chart(repo, &r.chart, r.version.as_deref())
+            .map_err(|m| invalid(&format!("{at}.chart"), m))?;
+        let mut values = Vec::with_capacity(r.values.len());
+        for (j, v) in r.values.iter().enumerate() {
+            let path = dir.join(v);
+            if !path.is_file() {
+                return Err(invalid(
+                    &format!("{at}.values[{j}]"),
+                    format!(
+                        "values file {v:?} not found (looked for {})",
+                        path.display()
+                    ),
+                ));
+            }
+            values.push(path);
+        }
+        releases.push(Release {
+            name: r.name.clone(),
+            namespace: r.namespace.clone(),
+            chart,
+            wave: r.wave,
+            values,
+        });
+    }
+
+    if let Some(p) = &parsed.spec.promotion {
+        if p.from == parsed.metadata.name {
+            return Err(invalid(
+                "spec.promotion.from",
+                "an environment cannot promote from itself".into(),
+            ));
+        }
+        if !known.iter().any(|k| k == &p.from) {
+            return Err(invalid(
+                "spec.promotion.from",
+                format!(
+                    "environment {:?} does not exist (known environments: {})",
+                    p.from,
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    if crate::duration::parse(&parsed.spec.sync.wave_timeout).is_none() {
+        return Err(invalid(
+            "spec.sync.waveTimeout",
+            format!(
+                "{:?} is not a duration such as 90s or 5m",
+                parsed.spec.sync.wave_timeout
+            ),
+        ));
+    }
+
+    Ok(Environment {
+        name: parsed.metadata.name,
+        repo: repo.to_path_buf(),
+        dir: dir.to_path_buf(),
+        file: file.to_path_buf(),
+        releases,
+        drift: parsed.spec.drift,
+        promotion: parsed.spec.promotion,
+        sync: parsed.spec.sync,
+    })
+}
+
+fn resolve_chart(
+    repo: &Path,
+    spec: &ChartSpec,
+    version: Option<&str>,
+) -> std::result::Result<Chart, String> {
+    match spec {
+        ChartSpec::Remote {
+            repository,
+            name,
+            version,
+        } => Ok(Chart::Remote {
+            repository: repository.trim_end_matches('/').to_string(),
+            name: name.clone(),
+            version: version.clone(),
+        }),
+        ChartSpec::Path(s) if s.starts_with("oci://") => {
+            let version = version.ok_or_else(|| {
+                format!(
+                    "{s:?} is an OCI chart: set the release's `version` to an exact chart version"
+                )
+            })?;
+            let (repository, name) = s
+                .trim_end_matches('/')
+                .rsplit_once('/')
+                .filter(|(r, n)| !n.is_empty() && r.len() > "oci:/".len())
+                .ok_or_else(|| {
+                    format!("{s:?} is not an OCI chart reference such as oci://registry/path/chart")
+                })?;
+            Ok(Chart::Remote {
+                repository: repository.to_string(),
+                name: name.to_string(),
+                version: version.to_string(),
+            })
+        }
+        ChartSpec::Path(s) if s.contains("://") => Err(format!(
+            "{s:?}: a chart in a Helm repository is written as {{repository, name, version}}"
+        )),
+        ChartSpec::Path(s) => {
+            let rel = PathBuf::from(s);
+            if rel.is_absolute()
+                || rel
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir)
+            {
+                return Err(format!(
+                    "chart path {s:?} must stay inside the repository (relative, without `..`)"
+                ));
+            }
+            let abs = repo.join(&rel);
+            if !abs.join("Chart.yaml").is_file() {
+                return Err(format!(
+                    "chart {s:?} not found: no Chart.yaml in {}",
+                    abs.display()
+                ));
+            }
+            Ok(Chart::Local(rel))
+        }
+    }
+}
+
+fn validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let schema: Value = serde_json::from_str(SCHEMA).expect("the embedded schema is JSON");
+        jsonschema::validator_for(&schema).expect("the embedded schema is a valid JSON Schema")
+    })
+}
+
+/// Checks a document against the schema; on failure returns (field, message) of the first
+/// error, the field written as `spec.releases[0].wave`.
+fn check_schema(doc: &Value) -> std::result::Result<(), (String, String)> {
+    let Some(error) = validator().iter_errors(doc).next() else {
+        return Ok(());
+    };
+    let pointer = error.instance_path().to_string();
+    Err((field_from_pointer(&pointer), error.to_string()))
+}
+
+/// `/spec/releases/0/wave` → `spec.releases[0].wave`.
+pub fn field_from_pointer(pointer: &str) -> String {
+    let mut out = String::new();
+    for part in pointer.split('/').filter(|p| !p.is_empty()) {
+        let part = part.replace("~1", "/").replace("~0", "~");
+        if part.chars().all(|c| c.is_ascii_digit()) {
+            out.push_str(&format!("[{part}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&part);
+        }
+    }
+    if out.is_empty() {
+        "(document)".into()
+    } else {
+        out
+    }
+}

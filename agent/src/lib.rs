@@ -1,0 +1,48 @@
+//! Sextant, a GitOps agent. Data flows one way: source → render → plan → apply → drift.
+//! This crate's library holds the pure decisions and the thin edges; `main.rs` only wires the CLI.
+
+pub mod duration;
+pub mod environment;
+pub mod kinds;
+pub mod object;
+pub mod plan;
+pub mod render;
+pub mod repo;
+pub mod values;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Environment(#[from] environment::Error),
+    #[error(transparent)]
+    Render(#[from] render::Error),
+    #[error(transparent)]
+    Plan(#[from] plan::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where rendered releases and fetched charts are kept when no folder is configured:
+/// `$XDG_CACHE_HOME/sextant`, else `~/.cache/sextant`.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("sextant")
+}
+
+/// Loads, renders and plans one environment of the repository at `repo`.
+pub fn plan_environment(
+    renderer: &render::Renderer,
+    repo: &Path,
+    env: &str,
+) -> Result<(environment::Environment, plan::Plan)> {
+    let environment = environment::load(repo, env)?;
+    let rendered = renderer.render(&environment, None)?;
+    let plan = plan::build(&environment.name, repo::revision(repo), rendered.objects)?;
+    Ok((environment, plan))
+}

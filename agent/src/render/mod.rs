@@ -1,0 +1,429 @@
+//! Rendering: every release of an environment through the real `helm template`, concurrently
+//! (bounded) and through a content-addressed cache, then parsed into owned, hashed objects.
+
+pub mod cache;
+pub mod helm;
+pub mod objects;
+
+use crate::environment::{Chart, Environment, Release};
+use crate::object::Object;
+use crate::values::{self, Values};
+use cache::RenderCache;
+use helm::{Helm, HelmError, TemplateArgs};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Bumped whenever the cache entry format or the key's inputs change.
+const CACHE_FORMAT: &str = "sextant-render-v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Helm(HelmError),
+    #[error("environment {environment}, release {release}, chart {chart}: helm template failed: {message}")]
+    Template {
+        environment: String,
+        release: String,
+        chart: String,
+        message: String,
+    },
+    #[error("environment {environment}, release {release}: cannot fetch chart {chart}: {message}")]
+    Fetch {
+        environment: String,
+        release: String,
+        chart: String,
+        message: String,
+    },
+    #[error("environment {environment}, release {release}, chart {chart}: {error}")]
+    Manifest {
+        environment: String,
+        release: String,
+        chart: String,
+        error: objects::ManifestError,
+    },
+    #[error("environment {environment}, release {release}: {source}")]
+    Values {
+        environment: String,
+        release: String,
+        source: values::Error,
+    },
+    #[error(
+        "environment {environment}, release {release}, chart {chart}: cannot read chart: {source}"
+    )]
+    ChartRead {
+        environment: String,
+        release: String,
+        chart: String,
+        source: std::io::Error,
+    },
+    #[error("unknown release {release:?} in environment {environment} (its releases: {known})")]
+    UnknownRelease {
+        environment: String,
+        release: String,
+        known: String,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What `helm template` is told about the cluster, and how many renders run at once.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub kube_version: Option<String>,
+    pub api_versions: Vec<String>,
+    pub parallelism: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            kube_version: None,
+            api_versions: Vec::new(),
+            parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// One release's rendered output, as helm printed it.
+#[derive(Debug, Clone)]
+pub struct ReleaseRender {
+    pub release: String,
+    pub manifests: String,
+    pub cache_hit: bool,
+    pub duration: Duration,
+}
+
+/// An environment rendered: the raw output per release and the owned objects of all of them.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub releases: Vec<ReleaseRender>,
+    pub objects: Vec<Object>,
+}
+
+pub struct Renderer {
+    helm: Helm,
+    cache: RenderCache,
+    settings: Settings,
+    helm_version: OnceLock<String>,
+}
+
+impl Renderer {
+    pub fn new(helm: Helm, cache: RenderCache, settings: Settings) -> Self {
+        Renderer {
+            helm,
+            cache,
+            settings,
+            helm_version: OnceLock::new(),
+        }
+    }
+
+    pub fn helm(&self) -> &Helm {
+        &self.helm
+    }
+
+    /// Helm's version, part of every cache key. Remembered on disk per binary (path, size,
+    /// modification time), so that a fully cached render starts no process at all.
+    pub fn helm_version(&self) -> Result<String> {
+        if let Some(v) = self.helm_version.get() {
+            return Ok(v.clone());
+        }
+        let identity = std::fs::metadata(&self.helm.bin).ok().map(|m| {
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            let path = std::fs::canonicalize(&self.helm.bin).unwrap_or(self.helm.bin.clone());
+            hex::encode(Sha256::digest(format!(
+                "{}\0{}\0{mtime}",
+                path.display(),
+                m.len()
+            )))
+        });
+        let cached = identity
+            .as_ref()
+            .and_then(|id| self.cache.get("helm-version", id));
+        let version = match cached {
+            Some(v) if !v.is_empty() => v,
+            _ => {
+                let v = self.helm.version().map_err(Error::Helm)?;
+                if let Some(id) = &identity {
+                    // A cache that cannot be written only costs a later `helm version`.
+                    let _ = self.cache.put("helm-version", id, &v);
+                }
+                v
+            }
+        };
+        Ok(self.helm_version.get_or_init(|| version).clone())
+    }
+
+    /// The folder of a release's chart; a remote chart is pulled once per exact version.
+    pub fn chart_dir(&self, env: &Environment, release: &Release) -> Result<PathBuf> {
+        match &release.chart {
+            Chart::Local(rel) => Ok(env.repo.join(rel)),
+            Chart::Remote {
+                repository,
+                name,
+                version,
+            } => {
+                let key = hex::encode(Sha256::digest(format!("{repository}\0{name}\0{version}")));
+                let root = self.cache.dir().join("charts");
+                let dir = root.join(&key);
+                if !dir.join(name).join("Chart.yaml").is_file() {
+                    let fetch_err = |message: String| Error::Fetch {
+                        environment: env.name.clone(),
+                        release: release.name.clone(),
+                        chart: release.chart.to_string(),
+                        message,
+                    };
+                    std::fs::create_dir_all(&root).map_err(|e| fetch_err(e.to_string()))?;
+                    let tmp = tempfile::tempdir_in(&root).map_err(|e| fetch_err(e.to_string()))?;
+                    self.helm
+                        .pull(repository, name, version, tmp.path())
+                        .map_err(|e| fetch_err(e.to_string()))?;
+                    // Rename into place: concurrent fetches of one chart both succeed.
+                    if std::fs::rename(tmp.path(), &dir).is_err() && !dir.is_dir() {
+                        return Err(fetch_err(format!(
+                            "cannot store chart in {}",
+                            dir.display()
+                        )));
+                    }
+                }
+                Ok(dir.join(name))
+            }
+        }
+    }
+
+    /// The values helm will render the release with: chart defaults, then each values file.
+    pub fn effective_values(&self, env: &Environment, release: &Release) -> Result<Values> {
+        let values_err = |source| Error::Values {
+            environment: env.name.clone(),
+            release: release.name.clone(),
+            source,
+        };
+        let chart_dir = self.chart_dir(env, release)?;
+        let defaults = values::chart_defaults(&chart_dir).map_err(values_err)?;
+        let layers = release
+            .values
+            .iter()
+            .map(|f| values::read_file(f))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(values_err)?;
+        Ok(values::coalesce(&defaults, values::merge_layers(layers)))
+    }
+
+    /// Renders one release, from the cache when nothing that decides its output changed.
+    pub fn render_release(&self, env: &Environment, release: &Release) -> Result<ReleaseRender> {
+        let started = Instant::now();
+        let chart_dir = self.chart_dir(env, release)?;
+        // Parse the values up front: a broken values file is reported with its own name and
+        // position, not as helm's message.
+        self.effective_values(env, release)?;
+        let key = self.cache_key(env, release, &chart_dir)?;
+        if let Some(manifests) = self.cache.get("render", &key) {
+            return Ok(ReleaseRender {
+                release: release.name.clone(),
+                manifests,
+                cache_hit: true,
+                duration: started.elapsed(),
+            });
+        }
+        let manifests = self
+            .helm
+            .template(&TemplateArgs {
+                release: &release.name,
+                namespace: &release.namespace,
+                chart_dir: &chart_dir,
+                values_files: &release.values,
+                kube_version: self.settings.kube_version.as_deref(),
+                api_versions: &self.settings.api_versions,
+            })
+            .map_err(|e| Error::Template {
+                environment: env.name.clone(),
+                release: release.name.clone(),
+                chart: release.chart.to_string(),
+                message: e.to_string(),
+            })?;
+        // A cache that cannot be written only costs a later render.
+        let _ = self.cache.put("render", &key, &manifests);
+        Ok(ReleaseRender {
+            release: release.name.clone(),
+            manifests,
+            cache_hit: false,
+            duration: started.elapsed(),
+        })
+    }
+
+    /// sha256 of what decides helm's output: the chart's files, the values files in order (their
+    /// bytes, so that helm's own YAML reading decides), helm's version and the render settings.
+    fn cache_key(&self, env: &Environment, release: &Release, chart_dir: &Path) -> Result<String> {
+        let read_err = |source| Error::ChartRead {
+            environment: env.name.clone(),
+            release: release.name.clone(),
+            chart: release.chart.to_string(),
+            source,
+        };
+        let mut h = Sha256::new();
+        for part in [
+            CACHE_FORMAT,
+            &self.helm_version()?,
+            &release.name,
+            &release.namespace,
+            self.settings.kube_version.as_deref().unwrap_or(""),
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        for v in &self.settings.api_versions {
+            h.update(v.as_bytes());
+            h.update([1]);
+        }
+        cache::hash_dir(&mut h, chart_dir).map_err(read_err)?;
+        for f in &release.values {
+            let bytes = std::fs::read(f).map_err(|source| Error::Values {
+                environment: env.name.clone(),
+                release: release.name.clone(),
+                source: values::Error::Read {
+                    file: f.clone(),
+                    source,
+                },
+            })?;
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(&bytes);
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+
+    /// Renders every release of an environment (or only `only`), at most
+    /// `settings.parallelism` at a time, and turns the output into owned objects.
+    pub fn render(&self, env: &Environment, only: Option<&str>) -> Result<Rendered> {
+        if let Some(name) = only {
+            if env.release(name).is_none() {
+                return Err(Error::UnknownRelease {
+                    environment: env.name.clone(),
+                    release: name.to_string(),
+                    known: env
+                        .releases
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+        // Ask helm's version once, before the workers all want it.
+        self.helm_version()?;
+        let results = parallel_map(&env.releases, self.settings.parallelism, |r| {
+            self.render_release(env, r)
+        });
+        let releases = results.into_iter().collect::<Result<Vec<_>>>()?;
+        let objects = self.objects(env, &releases)?;
+        let objects = match only {
+            Some(name) => objects.into_iter().filter(|o| o.release == name).collect(),
+            None => objects,
+        };
+        Ok(Rendered { releases, objects })
+    }
+
+    fn objects(&self, env: &Environment, rendered: &[ReleaseRender]) -> Result<Vec<Object>> {
+        let mut raw = Vec::with_capacity(rendered.len());
+        for (release, out) in env.releases.iter().zip(rendered) {
+            let docs = objects::parse_stream(&out.manifests).map_err(|error| Error::Manifest {
+                environment: env.name.clone(),
+                release: release.name.clone(),
+                chart: release.chart.to_string(),
+                error,
+            })?;
+            raw.push((release, docs));
+        }
+        let cluster_scoped = cluster_scoped_custom_kinds(raw.iter().flat_map(|(_, d)| d));
+        let mut out = Vec::new();
+        for (release, docs) in raw {
+            let ctx = objects::Context {
+                environment: &env.name,
+                release: &release.name,
+                namespace: &release.namespace,
+                wave: release.wave,
+                cluster_scoped_crds: &cluster_scoped,
+            };
+            for doc in docs {
+                let finished = objects::finish(&ctx, doc).map_err(|error| Error::Manifest {
+                    environment: env.name.clone(),
+                    release: release.name.clone(),
+                    chart: release.chart.to_string(),
+                    error,
+                })?;
+                out.extend(finished);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The custom kinds `(group, kind)` that the rendered CRDs declare cluster-scoped.
+fn cluster_scoped_custom_kinds<'a>(
+    docs: impl Iterator<Item = &'a objects::RawObject>,
+) -> HashSet<(String, String)> {
+    docs.filter(|d| {
+        d.manifest.get("kind").and_then(|k| k.as_str()) == Some("CustomResourceDefinition")
+    })
+    .filter_map(|d| {
+        let spec = d.manifest.get("spec")?;
+        if spec.get("scope")?.as_str()? != "Cluster" {
+            return None;
+        }
+        Some((
+            spec.get("group")?.as_str()?.to_string(),
+            spec.pointer("/names/kind")?.as_str()?.to_string(),
+        ))
+    })
+    .collect()
+}
+
+/// Maps `f` over `items` on at most `limit` threads, keeping the order of `items`.
+fn parallel_map<T: Sync, R: Send>(items: &[T], limit: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..limit.clamp(1, items.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                if let Ok(mut slot) = slots[i].lock() {
+                    *slot = Some(r);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .ok()
+                .flatten()
+                .expect("every item is mapped exactly once")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_map_keeps_order_and_visits_each_item_once() {
+        let items: Vec<u32> = (0..50).collect();
+        let seen = AtomicUsize::new(0);
+        let out = parallel_map(&items, 3, |x| {
+            seen.fetch_add(1, Ordering::Relaxed);
+            x * 2
+        });
+        assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
+        assert_eq!(seen.load(Ordering::Relaxed), 50);
+    }
+}
