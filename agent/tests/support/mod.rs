@@ -1,0 +1,109 @@
+//! Shared set-up for the agent's integration tests: the real helm, temporary repositories built
+//! from the fixture charts, and the `sextant` binary.
+#![allow(dead_code)]
+
+use sextant::render::{cache::RenderCache, helm::Helm, Renderer, Settings};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("agent/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// The pinned helm that `make tools` installs.
+pub fn helm() -> PathBuf {
+    let p = workspace().join(".tools/bin/helm");
+    assert!(
+        p.is_file(),
+        "{} is missing: run `make tools` first",
+        p.display()
+    );
+    p
+}
+
+pub fn fixture_chart(name: &str) -> PathBuf {
+    workspace().join("agent/tests/fixtures/charts").join(name)
+}
+
+pub fn renderer(cache: &Path) -> Renderer {
+    Renderer::new(
+        Helm { bin: helm() },
+        RenderCache::new(cache),
+        Settings::default(),
+    )
+}
+
+/// A throw-away repository laid out like this one.
+pub struct TempRepo {
+    dir: tempfile::TempDir,
+}
+
+impl TempRepo {
+    pub fn new() -> Self {
+        TempRepo {
+            dir: tempfile::tempdir().expect("temporary folder"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, content: &str) -> &Self {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().expect("a file has a parent")).expect("mkdir");
+        std::fs::write(p, content).expect("write");
+        self
+    }
+
+    /// Copies a fixture chart to `charts/<name>` in the repository.
+    pub fn chart(&self, fixture: &str) -> &Self {
+        copy_dir(
+            &fixture_chart(fixture),
+            &self.path().join("charts").join(fixture),
+        );
+        self
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read fixture") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+/// Runs the `sextant` binary with the pinned helm and a private cache.
+pub fn sextant(cache: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .args(args)
+        .env("SEXTANT_HELM", helm())
+        .env("SEXTANT_CACHE_DIR", cache)
+        .output()
+        .expect("run sextant")
+}
+
+/// Splits multi-document YAML into JSON values, dropping empty documents.
+pub fn documents(text: &str) -> Vec<serde_json::Value> {
+    text.split("\n---")
+        .flat_map(|d| d.strip_prefix("---").or(Some(d)))
+        .filter_map(|d| sextant::yaml::parse(d).ok())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// An environment file with the given releases block (already indented under `releases:`).
+pub fn environment(name: &str, releases: &str) -> String {
+    format!(
+        "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: {name}\nspec:\n  releases:\n{releases}"
+    )
+}
