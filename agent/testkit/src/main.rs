@@ -1,1 +1,60 @@
-fn main() {}
+//! `kube-testkit`: run the test API server from the command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use sextant_testkit::{Options, TestServer};
+
+#[derive(Parser)]
+#[command(
+    name = "kube-testkit",
+    about = "A kube-compatible test API server (test infrastructure only)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve until interrupted; prints the bound address on stdout.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        /// Write a kubeconfig pointing at the server here.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Milliseconds before simulated controllers report objects ready.
+        #[arg(long, default_value_t = 100)]
+        ready_delay_ms: u64,
+        /// Disable the simulated controllers.
+        #[arg(long)]
+        no_controllers: bool,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let Command::Serve {
+        addr,
+        kubeconfig,
+        ready_delay_ms,
+        no_controllers,
+    } = Cli::parse().command;
+    let options = Options {
+        addr,
+        controllers: !no_controllers,
+        ready_delay: Duration::from_millis(ready_delay_ms),
+        ..Options::default()
+    };
+    let server = TestServer::start(options)?;
+    if let Some(path) = &kubeconfig {
+        server.write_kubeconfig(path)?;
+    }
+    println!("{}", server.addr());
+    tokio::signal::ctrl_c().await?;
+    server.stop();
+    Ok(())
+}

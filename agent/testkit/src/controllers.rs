@@ -1,0 +1,316 @@
+//! Simulated controllers: after a delay, workloads report ready replicas and rollout
+//! conditions, Jobs complete, CRDs are Established, PVCs Bound and LoadBalancer
+//! Services get an address. An object annotated `testkit.sextant.io/fail-readiness:
+//! "true"` never becomes ready. Deciding the status is pure (`desired_status`); the loop
+//! only writes what differs.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::handler::Cluster;
+use crate::meta::now_rfc3339;
+use crate::storage::GroupResource;
+
+pub const FAIL_READINESS: &str = "testkit.sextant.io/fail-readiness";
+
+const CONTROLLED: &[(&str, &str)] = &[
+    ("apps", "deployments"),
+    ("apps", "statefulsets"),
+    ("apps", "daemonsets"),
+    ("apps", "replicasets"),
+    ("batch", "jobs"),
+    ("", "persistentvolumeclaims"),
+    ("", "services"),
+    ("", "pods"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+];
+
+fn condition(kind: &str, ok: bool, reason: &str, message: &str) -> Value {
+    json!({"type": kind, "status": if ok { "True" } else { "False" }, "reason": reason, "message": message})
+}
+
+/// The status a controller would converge the object to; `None` if it leaves it alone.
+pub fn desired_status(resource: &GroupResource, obj: &Value) -> Option<Value> {
+    let ready = obj.pointer(&format!(
+        "/metadata/annotations/{}",
+        FAIL_READINESS.replace('/', "~1")
+    )) != Some(&json!("true"));
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let generation = obj
+        .pointer("/metadata/generation")
+        .cloned()
+        .unwrap_or(json!(1));
+    let replicas = obj
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let up = if ready { replicas } else { 0 };
+    let status = match (resource.group.as_str(), resource.resource.as_str()) {
+        ("apps", "deployments") => {
+            let conditions = if ready {
+                vec![
+                    condition(
+                        "Available",
+                        true,
+                        "MinimumReplicasAvailable",
+                        "Deployment has minimum availability.",
+                    ),
+                    condition(
+                        "Progressing",
+                        true,
+                        "NewReplicaSetAvailable",
+                        &format!("ReplicaSet \"{name}\" has successfully progressed."),
+                    ),
+                ]
+            } else {
+                vec![
+                    condition(
+                        "Available",
+                        false,
+                        "MinimumReplicasUnavailable",
+                        "Deployment does not have minimum availability.",
+                    ),
+                    condition(
+                        "Progressing",
+                        false,
+                        "ProgressDeadlineExceeded",
+                        &format!("ReplicaSet \"{name}\" has timed out progressing."),
+                    ),
+                ]
+            };
+            let mut s = json!({"observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
+                "readyReplicas": up, "availableReplicas": up, "conditions": conditions});
+            if !ready {
+                s["unavailableReplicas"] = json!(replicas);
+            }
+            s
+        }
+        ("apps", "statefulsets") => json!({"observedGeneration": generation, "replicas": replicas,
+            "readyReplicas": up, "currentReplicas": replicas, "updatedReplicas": replicas, "availableReplicas": up,
+            "currentRevision": format!("{name}-1"), "updateRevision": format!("{name}-1"), "collisionCount": 0}),
+        ("apps", "daemonsets") => {
+            json!({"observedGeneration": generation, "desiredNumberScheduled": 1,
+            "currentNumberScheduled": 1, "numberMisscheduled": 0, "numberReady": i64::from(ready),
+            "updatedNumberScheduled": 1, "numberAvailable": i64::from(ready), "numberUnavailable": i64::from(!ready)})
+        }
+        ("apps", "replicasets") => json!({"observedGeneration": generation, "replicas": replicas,
+            "fullyLabeledReplicas": replicas, "readyReplicas": up, "availableReplicas": up}),
+        ("batch", "jobs") if ready => {
+            let completions = obj
+                .pointer("/spec/completions")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            json!({"succeeded": completions, "active": 0, "ready": 0, "startTime": "", "completionTime": "",
+                "conditions": [condition("SuccessCriteriaMet", true, "CompletionsReached", "Reached expected number of succeeded pods"),
+                               condition("Complete", true, "CompletionsReached", "Reached expected number of succeeded pods")]})
+        }
+        ("batch", "jobs") => json!({"active": 1, "ready": 0, "startTime": ""}),
+        ("", "persistentvolumeclaims") if ready => json!({"phase": "Bound",
+            "accessModes": obj.pointer("/spec/accessModes").cloned().unwrap_or(json!(["ReadWriteOnce"])),
+            "capacity": {"storage": obj.pointer("/spec/resources/requests/storage").cloned().unwrap_or(json!("1Gi"))}}),
+        ("", "persistentvolumeclaims") => json!({"phase": "Pending"}),
+        ("", "services") if obj.pointer("/spec/type") == Some(&json!("LoadBalancer")) => {
+            let ingress = if ready {
+                json!([{"ip": "127.0.0.1", "ipMode": "VIP"}])
+            } else {
+                json!(null)
+            };
+            json!({"loadBalancer": if ready { json!({"ingress": ingress}) } else { json!({}) }})
+        }
+        ("", "pods") => json!({"phase": if ready { "Running" } else { "Pending" },
+            "conditions": [condition("Ready", ready, if ready { "PodReady" } else { "ContainersNotReady" }, ""),
+                           condition("ContainersReady", ready, if ready { "PodReady" } else { "ContainersNotReady" }, "")]}),
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            let stored: Vec<Value> = obj
+                .pointer("/spec/versions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|v| v["storage"] == json!(true))
+                .map(|v| v["name"].clone())
+                .collect();
+            json!({"acceptedNames": obj.pointer("/spec/names").cloned().unwrap_or(json!({})), "storedVersions": stored,
+                "conditions": [condition("NamesAccepted", true, "NoConflicts", "no conflicts found"),
+                               condition("Established", true, "InitialNamesAccepted", "the initial names have been accepted")]})
+        }
+        _ => return None,
+    };
+    Some(status)
+}
+
+const TIME_FIELDS: &[&str] = &[
+    "lastTransitionTime",
+    "lastUpdateTime",
+    "startTime",
+    "completionTime",
+];
+
+/// Copy time stamps from the current status where the condition did not change, and
+/// stamp now elsewhere; an empty-string placeholder means "a time goes here".
+fn stamp_times(desired: &mut Value, current: &Value) {
+    let now = now_rfc3339();
+    for f in ["startTime", "completionTime"] {
+        if desired.get(f).is_some() {
+            desired[f] = current
+                .get(f)
+                .cloned()
+                .unwrap_or_else(|| now.clone().into());
+        }
+    }
+    let Some(conds) = desired.get_mut("conditions").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for c in conds {
+        let same = current["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|o| o["type"] == c["type"] && o["status"] == c["status"]);
+        for f in ["lastTransitionTime", "lastUpdateTime"] {
+            c[f] = same
+                .and_then(|s| s.get(f).cloned())
+                .unwrap_or_else(|| now.clone().into());
+        }
+    }
+}
+
+fn without_times(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !TIME_FIELDS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), without_times(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_times).collect()),
+        other => other.clone(),
+    }
+}
+
+/// One pass over the controlled kinds: write every status that is due and differs.
+pub fn reconcile_once(cluster: &mut Cluster, ready_delay: Duration) {
+    let now = Instant::now();
+    for (group, resource) in CONTROLLED {
+        let gr = GroupResource::new(group, resource);
+        let delay = if *group == "apiextensions.k8s.io" {
+            Duration::ZERO
+        } else {
+            ready_delay
+        };
+        let due: Vec<_> = cluster
+            .store
+            .list(&gr, None)
+            .into_iter()
+            .filter(|(k, _)| {
+                cluster
+                    .store
+                    .changed_at(k)
+                    .is_some_and(|t| now.duration_since(t) >= delay)
+            })
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        for (key, obj) in due {
+            let Some(mut desired) = desired_status(&gr, &obj) else {
+                continue;
+            };
+            let current = obj.get("status").cloned().unwrap_or(json!({}));
+            let mut merged = current.clone();
+            crate::patch::merge(&mut merged, &desired);
+            if without_times(&merged) == without_times(&current)
+                || obj.pointer("/metadata/deletionTimestamp").is_some()
+            {
+                continue;
+            }
+            stamp_times(&mut desired, &current);
+            let mut merged = current;
+            crate::patch::merge(&mut merged, &desired);
+            let mut next = obj;
+            next["status"] = merged;
+            cluster.store.put(key, next);
+        }
+    }
+}
+
+/// Run the controllers until `shutdown` flips.
+pub async fn run(
+    cluster: Arc<Mutex<Cluster>>,
+    ready_delay: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Ok(mut c) = cluster.lock() {
+                    reconcile_once(&mut c, ready_delay);
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployment_becomes_available_with_its_replicas() {
+        let d = json!({"metadata": {"name": "web", "generation": 2}, "spec": {"replicas": 3}});
+        let s = desired_status(&GroupResource::new("apps", "deployments"), &d).unwrap();
+        assert_eq!(
+            (
+                s["readyReplicas"].as_i64(),
+                s["observedGeneration"].as_i64()
+            ),
+            (Some(3), Some(2))
+        );
+        assert_eq!(
+            s["conditions"][0],
+            condition(
+                "Available",
+                true,
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability."
+            )
+        );
+    }
+
+    #[test]
+    fn fail_readiness_annotation_keeps_a_rollout_unready() {
+        let d = json!({"metadata": {"name": "web", "annotations": {FAIL_READINESS: "true"}}, "spec": {"replicas": 2}});
+        let s = desired_status(&GroupResource::new("apps", "deployments"), &d).unwrap();
+        assert_eq!(s["readyReplicas"], 0);
+        assert_eq!(s["conditions"][0]["status"], "False");
+        assert_eq!(s["conditions"][1]["reason"], "ProgressDeadlineExceeded");
+    }
+
+    #[test]
+    fn controllers_write_once_then_stay_quiet() {
+        let mut c = Cluster::new(100);
+        let key = crate::storage::ObjectKey {
+            resource: GroupResource::new("batch", "jobs"),
+            namespace: Some("d".into()),
+            name: "j".into(),
+        };
+        c.store
+            .put(key.clone(), json!({"metadata": {"name": "j"}, "spec": {}}));
+        reconcile_once(&mut c, Duration::ZERO);
+        let rv = c.store.current_rv();
+        assert_eq!(
+            c.store.get(&key).unwrap()["status"]["conditions"][1]["type"],
+            "Complete"
+        );
+        reconcile_once(&mut c, Duration::ZERO);
+        assert_eq!(
+            c.store.current_rv(),
+            rv,
+            "a converged object is not rewritten"
+        );
+    }
+}

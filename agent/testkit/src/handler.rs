@@ -1,0 +1,544 @@
+//! The generic object handler: get, list, create, update, patch (all four kinds),
+//! delete, and the `status`/`scale` subresources, for every served resource alike.
+//! Per-kind differences come from the `ResourceType` row, never from `match kind`.
+
+use serde_json::{json, Value};
+
+use crate::apply::{self, Writer};
+use crate::error::{qualified, ApiError, ApiResult};
+use crate::kinds::{Registry, ResourceType};
+use crate::meta::{self, metadata_mut, name_of, new_uid, now_rfc3339};
+use crate::patch::{self, PatchType};
+use crate::request::{Query, Target};
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::storage::{GroupResource, ObjectKey, Store};
+
+/// All server state that writes change together: the objects and the served kinds.
+pub struct Cluster {
+    pub store: Store,
+    pub registry: Registry,
+}
+
+/// One write request, decoded.
+pub struct Write<'a> {
+    pub target: &'a Target,
+    pub query: &'a Query,
+    pub body: &'a [u8],
+    pub content_type: &'a str,
+    pub manager: Option<String>,
+}
+
+impl Write<'_> {
+    fn dry_run(&self) -> bool {
+        self.query.dry_run()
+    }
+
+    fn writer(&self) -> Writer<'_> {
+        Writer {
+            manager: self.manager.as_deref().unwrap_or("unknown"),
+            api_version: "",
+            subresource: self.target.subresource.as_deref(),
+        }
+    }
+}
+
+pub fn group_resource(rt: &ResourceType) -> GroupResource {
+    GroupResource::new(&rt.group, &rt.plural)
+}
+
+fn key(t: &Target, name: &str) -> ObjectKey {
+    ObjectKey {
+        resource: group_resource(&t.rt),
+        namespace: t.namespace.clone(),
+        name: name.into(),
+    }
+}
+
+/// The object as served at the requested version.
+pub fn present(rt: &ResourceType, mut obj: Value) -> Value {
+    obj["apiVersion"] = Value::String(rt.api_version());
+    obj["kind"] = Value::String(rt.kind.clone());
+    obj
+}
+
+fn parse_body(body: &[u8]) -> ApiResult<Value> {
+    serde_json::from_slice(body)
+        .or_else(|_| serde_yaml_ng::from_slice(body))
+        .map_err(|e| {
+            ApiError::bad_request(format!("the request body is not valid JSON or YAML: {e}"))
+        })
+}
+
+fn rv_of(obj: &Value) -> Option<&str> {
+    obj.pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn label_selector_string(selector: Option<&Value>) -> Option<String> {
+    let labels = selector?.get("matchLabels").and_then(Value::as_object)?;
+    Some(
+        labels
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+impl Cluster {
+    pub fn new(history_limit: usize) -> Self {
+        Self {
+            store: Store::new(history_limit),
+            registry: Registry::default(),
+        }
+    }
+
+    fn live(&self, t: &Target) -> ApiResult<(ObjectKey, Value)> {
+        let name = t.name.as_deref().unwrap_or_default();
+        let k = key(t, name);
+        let obj = self
+            .store
+            .get(&k)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&t.rt.group, &t.rt.plural, name))?;
+        Ok((k, obj))
+    }
+
+    pub fn get(&self, t: &Target) -> ApiResult<Value> {
+        let (_, obj) = self.live(t)?;
+        Ok(match t.subresource.as_deref() {
+            Some("scale") => to_scale(&t.rt, &obj),
+            _ => present(&t.rt, obj),
+        })
+    }
+
+    pub fn list(&self, t: &Target, q: &Query) -> ApiResult<Value> {
+        let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or_default())?;
+        let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or_default())?;
+        let items: Vec<Value> = self
+            .store
+            .list(&group_resource(&t.rt), t.namespace.as_deref())
+            .into_iter()
+            .filter(|(_, o)| labels.matches(o) && fields.matches(o))
+            .map(|(_, o)| present(&t.rt, o.clone()))
+            .collect();
+        Ok(json!({
+            "kind": format!("{}List", t.rt.kind),
+            "apiVersion": t.rt.api_version(),
+            "metadata": {"resourceVersion": self.store.current_rv().to_string()},
+            "items": items,
+        }))
+    }
+
+    pub fn create(&mut self, w: &Write<'_>) -> ApiResult<Value> {
+        let t = w.target;
+        let mut obj = parse_body(w.body)?;
+        check_type(&t.rt, &obj)?;
+        let name = match (
+            name_of(&obj),
+            obj.pointer("/metadata/generateName")
+                .and_then(Value::as_str),
+        ) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(prefix)) => format!("{prefix}{}", &new_uid()[..5]),
+            (None, None) => {
+                return Err(ApiError::invalid(
+                    &t.rt.kind,
+                    "",
+                    "metadata.name: Required value: name or generateName is required",
+                ))
+            }
+        };
+        let k = key(t, &name);
+        if self.store.get(&k).is_some() {
+            return Err(ApiError::already_exists(&t.rt.group, &t.rt.plural, &name));
+        }
+        self.prepare(t, &k, None, &mut obj)?;
+        let mut wr = w.writer();
+        let api_version = t.rt.api_version();
+        wr.api_version = &api_version;
+        apply::record_update(None, &mut obj, wr);
+        self.commit(t, k, obj, w.dry_run())
+    }
+
+    pub fn update(&mut self, w: &Write<'_>) -> ApiResult<Value> {
+        let t = w.target;
+        let (k, old) = self.live(t)?;
+        let body = parse_body(w.body)?;
+        let mut new = match t.subresource.as_deref() {
+            Some("scale") => from_scale(&t.rt, &old, &body)?,
+            Some("status") => with_status(&old, &body),
+            _ => {
+                check_type(&t.rt, &body)?;
+                body
+            }
+        };
+        if rv_of(&new).is_some_and(|rv| Some(rv) != rv_of(&old)) {
+            return Err(ApiError::stale(&t.rt.group, &t.rt.plural, &k.name));
+        }
+        self.prepare(t, &k, Some(&old), &mut new)?;
+        let api_version = t.rt.api_version();
+        let mut wr = w.writer();
+        wr.api_version = &api_version;
+        apply::record_update(Some(&old), &mut new, wr);
+        let stored = self.commit(t, k, new, w.dry_run())?;
+        Ok(self.view(t, stored))
+    }
+
+    /// What a write answers with: the object, or its Scale for the scale subresource.
+    fn view(&self, t: &Target, obj: Value) -> Value {
+        match t.subresource.as_deref() {
+            Some("scale") => to_scale(&t.rt, &obj),
+            _ => obj,
+        }
+    }
+
+    /// A `PATCH` of any type; returns the HTTP code (`201` when an apply created).
+    pub fn patch(&mut self, w: &Write<'_>, kind: PatchType) -> ApiResult<(u16, Value)> {
+        if kind == PatchType::Apply {
+            return self.server_side_apply(w);
+        }
+        let t = w.target;
+        if kind == PatchType::Strategic && t.rt.custom {
+            return Err(ApiError::unsupported_media_type(w.content_type));
+        }
+        let (k, old) = self.live(t)?;
+        let body = parse_body(w.body)?;
+        let mut doc = match t.subresource.as_deref() {
+            Some("scale") => to_scale(&t.rt, &old),
+            _ => present(&t.rt, old.clone()),
+        };
+        match kind {
+            PatchType::Merge => patch::merge(&mut doc, &body),
+            PatchType::Strategic => patch::strategic(&mut doc, &body),
+            PatchType::Json => patch::json_patch(&mut doc, &body)?,
+            PatchType::Apply => unreachable!("handled above"),
+        }
+        let mut new = match t.subresource.as_deref() {
+            Some("scale") => from_scale(&t.rt, &old, &doc)?,
+            Some("status") => with_status(&old, &doc),
+            _ => doc,
+        };
+        if rv_of(&new).is_some_and(|rv| Some(rv) != rv_of(&old)) {
+            return Err(ApiError::stale(&t.rt.group, &t.rt.plural, &k.name));
+        }
+        self.prepare(t, &k, Some(&old), &mut new)?;
+        let api_version = t.rt.api_version();
+        let mut wr = w.writer();
+        wr.api_version = &api_version;
+        apply::record_update(Some(&old), &mut new, wr);
+        let stored = self.commit(t, k, new, w.dry_run())?;
+        Ok((200, self.view(t, stored)))
+    }
+
+    fn server_side_apply(&mut self, w: &Write<'_>) -> ApiResult<(u16, Value)> {
+        let t = w.target;
+        let manager = w.manager.as_deref().filter(|m| !m.is_empty()).ok_or_else(|| {
+            ApiError::bad_request("PATCH requests with application/apply-patch+yaml require fieldManager to be set")
+        })?;
+        let mut applied = parse_body(w.body)?;
+        check_type(&t.rt, &applied)?;
+        let name = t.name.clone().unwrap_or_default();
+        if name_of(&applied).is_some_and(|n| n != name) {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                name_of(&applied).unwrap_or_default()
+            )));
+        }
+        let k = key(t, &name);
+        let old = self.store.get(&k).cloned();
+        if old.is_none() && t.subresource.is_some() {
+            return Err(ApiError::not_found(&t.rt.group, &t.rt.plural, &name));
+        }
+        if let (Some(old), Some(rv)) = (&old, rv_of(&applied)) {
+            if Some(rv) != rv_of(old) {
+                return Err(ApiError::stale(&t.rt.group, &t.rt.plural, &name));
+            }
+        }
+        metadata_mut(&mut applied).remove("managedFields");
+        match t.subresource.as_deref() {
+            Some("status") => applied = json!({"status": applied["status"].clone()}),
+            Some(_) => return Err(ApiError::method_not_allowed("apply to scale")),
+            None if t.rt.status => {
+                applied.as_object_mut().map(|m| m.remove("status"));
+            }
+            None => {}
+        }
+        let api_version = t.rt.api_version();
+        let wr = Writer {
+            manager,
+            api_version: &api_version,
+            subresource: t.subresource.as_deref(),
+        };
+        let base = old.as_ref().map(|o| present(&t.rt, o.clone()));
+        let mut merged = apply::ssa::apply(base.as_ref(), &applied, wr, w.query.flag("force"))
+            .map_err(|c| apply::conflict_error(&c))?;
+        self.prepare(t, &k, old.as_ref(), &mut merged)?;
+        let code = if old.is_none() { 201 } else { 200 };
+        Ok((code, self.commit(t, k, merged, w.dry_run())?))
+    }
+
+    pub fn delete(&mut self, t: &Target, q: &Query) -> ApiResult<Value> {
+        let (k, old) = self.live(t)?;
+        if q.dry_run() {
+            return Ok(present(&t.rt, old));
+        }
+        Ok(present(&t.rt, self.delete_key(&k, old)))
+    }
+
+    /// Delete honouring finalizers: an object with finalizers only gets a
+    /// `deletionTimestamp`; a namespace takes its objects with it.
+    fn delete_key(&mut self, k: &ObjectKey, mut obj: Value) -> Value {
+        let has_finalizers = obj
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
+        if has_finalizers {
+            if obj.pointer("/metadata/deletionTimestamp").is_none() {
+                metadata_mut(&mut obj).insert("deletionTimestamp".into(), now_rfc3339().into());
+                return self.store.put(k.clone(), obj);
+            }
+            return obj;
+        }
+        if k.resource == GroupResource::new("", "namespaces") {
+            for child in self.store.keys_in_namespace(&k.name) {
+                if let Some(o) = self.store.get(&child).cloned() {
+                    self.delete_key(&child, o);
+                }
+            }
+            if !self.store.keys_in_namespace(&k.name).is_empty() {
+                metadata_mut(&mut obj).insert("deletionTimestamp".into(), now_rfc3339().into());
+                obj["status"]["phase"] = "Terminating".into();
+                return self.store.put(k.clone(), obj);
+            }
+        }
+        if k.resource == GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions") {
+            self.registry.remove_crd(&k.name);
+            let (group, plural) = (
+                obj["spec"]["group"].as_str(),
+                obj["spec"]["names"]["plural"].as_str(),
+            );
+            if let (Some(group), Some(plural)) = (group, plural) {
+                for cr in self.store.keys_of(&GroupResource::new(group, plural)) {
+                    self.store.remove(&cr);
+                }
+            }
+        }
+        let removed = self.store.remove(k).unwrap_or(obj);
+        self.finish_namespace(k.namespace.as_deref());
+        removed
+    }
+
+    /// A terminating namespace goes once its last object has.
+    fn finish_namespace(&mut self, namespace: Option<&str>) {
+        let Some(ns) = namespace else { return };
+        let nk = ObjectKey {
+            resource: GroupResource::new("", "namespaces"),
+            namespace: None,
+            name: ns.into(),
+        };
+        let terminating = self
+            .store
+            .get(&nk)
+            .is_some_and(|n| n.pointer("/metadata/deletionTimestamp").is_some());
+        if terminating && self.store.keys_in_namespace(ns).is_empty() {
+            self.store.remove(&nk);
+        }
+    }
+
+    /// Server-owned metadata and the rules every write obeys.
+    fn prepare(
+        &self,
+        t: &Target,
+        k: &ObjectKey,
+        old: Option<&Value>,
+        new: &mut Value,
+    ) -> ApiResult<()> {
+        let rt = &t.rt;
+        if let Some(ns) = &k.namespace {
+            if new
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n != ns)
+            {
+                return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+            }
+            let nk = ObjectKey {
+                resource: GroupResource::new("", "namespaces"),
+                namespace: None,
+                name: ns.clone(),
+            };
+            match self.store.get(&nk) {
+                None => return Err(ApiError::not_found("", "namespaces", ns)),
+                Some(n) if old.is_none() && n.pointer("/metadata/deletionTimestamp").is_some() => {
+                    return Err(ApiError::new(403, "Forbidden", format!("{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated", qualified(&rt.group, &rt.plural), k.name)));
+                }
+                Some(_) => {}
+            }
+        }
+        *new = present(rt, std::mem::take(new));
+        let meta = metadata_mut(new);
+        meta.insert("name".into(), k.name.clone().into());
+        match &k.namespace {
+            Some(ns) => meta.insert("namespace".into(), ns.clone().into()),
+            None => meta.remove("namespace"),
+        };
+        match old {
+            Some(old) => {
+                for f in [
+                    "uid",
+                    "creationTimestamp",
+                    "deletionTimestamp",
+                    "generation",
+                    "resourceVersion",
+                ] {
+                    match old["metadata"].get(f) {
+                        Some(v) => meta.insert(f.into(), v.clone()),
+                        None => meta.remove(f),
+                    };
+                }
+                if t.subresource.is_none() && rt.status {
+                    match old.get("status") {
+                        Some(s) => new["status"] = s.clone(),
+                        None => {
+                            new.as_object_mut().map(|m| m.remove("status"));
+                        }
+                    }
+                }
+                if rt.generation && meta::spec_changed(old, new) {
+                    let g = old
+                        .pointer("/metadata/generation")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0)
+                        + 1;
+                    metadata_mut(new).insert("generation".into(), g.into());
+                }
+            }
+            None => {
+                meta.insert("uid".into(), new_uid().into());
+                meta.insert("creationTimestamp".into(), now_rfc3339().into());
+                for f in ["resourceVersion", "deletionTimestamp", "generation"] {
+                    meta.remove(f);
+                }
+                if rt.generation {
+                    meta.insert("generation".into(), 1.into());
+                }
+                if rt.status {
+                    new.as_object_mut().map(|m| m.remove("status"));
+                }
+                if rt.group.is_empty() && rt.plural == "namespaces" {
+                    let meta = metadata_mut(new);
+                    if !meta.get("labels").is_some_and(Value::is_object) {
+                        meta.insert("labels".into(), json!({}));
+                    }
+                    meta["labels"]["kubernetes.io/metadata.name"] = k.name.clone().into();
+                    new["spec"]["finalizers"] = json!(["kubernetes"]);
+                    new["status"] = json!({"phase": "Active"});
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, t: &Target, k: ObjectKey, obj: Value, dry_run: bool) -> ApiResult<Value> {
+        if dry_run {
+            return Ok(obj);
+        }
+        let finalized = obj.pointer("/metadata/deletionTimestamp").is_some()
+            && obj
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(|f| f.is_empty());
+        if finalized {
+            self.store.put(k.clone(), obj.clone());
+            return Ok(present(&t.rt, self.delete_key(&k, obj)));
+        }
+        let stored = self.store.put(k, obj);
+        if t.rt.group == "apiextensions.k8s.io" && t.rt.plural == "customresourcedefinitions" {
+            self.registry.set_crd(&stored);
+        }
+        Ok(present(&t.rt, stored))
+    }
+}
+
+fn check_type(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
+    if !obj.is_object() {
+        return Err(ApiError::bad_request("the request body must be an object"));
+    }
+    let kind = obj["kind"].as_str();
+    let api_version = obj["apiVersion"].as_str();
+    if kind.is_some_and(|k| k != rt.kind) || api_version.is_some_and(|v| v != rt.api_version()) {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({}) does not match the expected API version ({}) or kind {} is not {}",
+            api_version.unwrap_or_default(),
+            rt.api_version(),
+            kind.unwrap_or_default(),
+            rt.kind
+        )));
+    }
+    Ok(())
+}
+
+fn with_status(old: &Value, body: &Value) -> Value {
+    let mut new = old.clone();
+    match body.get("status") {
+        Some(s) => new["status"] = s.clone(),
+        None => {
+            new.as_object_mut().map(|m| m.remove("status"));
+        }
+    }
+    if let Some(rv) = rv_of(body) {
+        new["metadata"]["resourceVersion"] = rv.into();
+    }
+    new
+}
+
+/// The `autoscaling/v1 Scale` view of a scalable object.
+pub fn to_scale(rt: &ResourceType, obj: &Value) -> Value {
+    let Some(paths) = &rt.scale else {
+        return Value::Null;
+    };
+    let m = &obj["metadata"];
+    let mut scale = json!({
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
+                     "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
+        "spec": {"replicas": meta::get_path(obj, &paths.spec_replicas).cloned().unwrap_or(json!(0))},
+        "status": {"replicas": meta::get_path(obj, &paths.status_replicas).cloned().unwrap_or(json!(0))},
+    });
+    let selector = paths
+        .label_selector
+        .as_deref()
+        .and_then(|p| meta::get_path(obj, p));
+    let selector = match selector {
+        Some(Value::String(s)) => Some(s.clone()),
+        other => label_selector_string(other),
+    };
+    if let Some(s) = selector {
+        scale["status"]["selector"] = s.into();
+    }
+    scale
+}
+
+fn from_scale(rt: &ResourceType, old: &Value, scale: &Value) -> ApiResult<Value> {
+    let paths = rt
+        .scale
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found_path("scale"))?;
+    let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
+    if !replicas.is_i64() || replicas.as_i64().is_some_and(|r| r < 0) {
+        return Err(ApiError::invalid(
+            "Scale",
+            name_of(old).unwrap_or_default(),
+            "spec.replicas: Invalid value: must be greater than or equal to 0",
+        ));
+    }
+    let mut new = old.clone();
+    meta::set_path(&mut new, &paths.spec_replicas, replicas);
+    if let Some(rv) = rv_of(scale) {
+        new["metadata"]["resourceVersion"] = rv.into();
+    }
+    Ok(new)
+}

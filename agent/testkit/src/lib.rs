@@ -1,0 +1,25 @@
+//! `sextant-testkit`: a Kubernetes-compatible API server for tests — storage with
+//! resourceVersions, a generic object handler, server-side apply, watches, simulated
+//! controllers, fault injection and a request log. Test infrastructure only.
+
+pub mod apply;
+pub mod controllers;
+pub mod discovery;
+pub mod error;
+pub mod faults;
+pub mod handler;
+pub mod kinds;
+pub mod meta;
+pub mod openapi;
+pub mod patch;
+pub mod request;
+pub mod selectors;
+pub mod server;
+pub mod storage;
+pub mod watch;
+
+pub use controllers::FAIL_READINESS;
+pub use error::ApiError;
+pub use faults::{Action, Fault, Match, RequestRecord, Verb};
+pub use patch::PatchType;
+pub use server::{Error, Options, TestServer};
