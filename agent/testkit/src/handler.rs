@@ -159,7 +159,7 @@ impl Cluster {
         let api_version = t.rt.api_version();
         wr.api_version = &api_version;
         apply::record_update(None, &mut obj, wr);
-        self.commit(t, k, obj, w.dry_run())
+        self.commit(t, k, None, obj, w.dry_run())
     }
 
     pub fn update(&mut self, w: &Write<'_>) -> ApiResult<Value> {
@@ -182,7 +182,7 @@ impl Cluster {
         let mut wr = w.writer();
         wr.api_version = &api_version;
         apply::record_update(Some(&old), &mut new, wr);
-        let stored = self.commit(t, k, new, w.dry_run())?;
+        let stored = self.commit(t, k, Some(&old), new, w.dry_run())?;
         Ok(self.view(t, stored))
     }
 
@@ -228,7 +228,7 @@ impl Cluster {
         let mut wr = w.writer();
         wr.api_version = &api_version;
         apply::record_update(Some(&old), &mut new, wr);
-        let stored = self.commit(t, k, new, w.dry_run())?;
+        let stored = self.commit(t, k, Some(&old), new, w.dry_run())?;
         Ok((200, self.view(t, stored)))
     }
 
@@ -276,7 +276,7 @@ impl Cluster {
             .map_err(|c| apply::conflict_error(&c))?;
         self.prepare(t, &k, old.as_ref(), &mut merged)?;
         let code = if old.is_none() { 201 } else { 200 };
-        Ok((code, self.commit(t, k, merged, w.dry_run())?))
+        Ok((code, self.commit(t, k, old.as_ref(), merged, w.dry_run())?))
     }
 
     pub fn delete(&mut self, t: &Target, q: &Query) -> ApiResult<Value> {
@@ -441,7 +441,21 @@ impl Cluster {
         Ok(())
     }
 
-    fn commit(&mut self, t: &Target, k: ObjectKey, obj: Value, dry_run: bool) -> ApiResult<Value> {
+    fn commit(
+        &mut self,
+        t: &Target,
+        k: ObjectKey,
+        old: Option<&Value>,
+        obj: Value,
+        dry_run: bool,
+    ) -> ApiResult<Value> {
+        // A write that changes nothing but managedFields timestamps is not a write: the
+        // resourceVersion stays and no watch event fires, as on the real server.
+        if let Some(old) = old {
+            if without_field_times(&present(&t.rt, old.clone())) == without_field_times(&obj) {
+                return Ok(present(&t.rt, old.clone()));
+            }
+        }
         if dry_run {
             return Ok(obj);
         }
@@ -460,6 +474,19 @@ impl Cluster {
         }
         Ok(present(&t.rt, stored))
     }
+}
+
+fn without_field_times(obj: &Value) -> Value {
+    let mut v = obj.clone();
+    if let Some(entries) = v
+        .pointer_mut("/metadata/managedFields")
+        .and_then(Value::as_array_mut)
+    {
+        for e in entries {
+            e.as_object_mut().map(|m| m.remove("time"));
+        }
+    }
+    v
 }
 
 fn check_type(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
