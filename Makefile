@@ -20,7 +20,7 @@ test: tools
 	bash scripts/test.sh
 
 bench: tools
-	bash agent/benches/render.sh
+	cargo bench -p sextant --bench render
 
 fmt:
 	cargo fmt --all

@@ -33,6 +33,9 @@ struct Cli {
         value_delimiter = ','
     )]
     api_versions: Vec<String>,
+    /// How many releases render at once (default: the number of CPUs).
+    #[arg(long, global = true, env = "SEXTANT_RENDER_PARALLELISM")]
+    render_parallelism: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -106,7 +109,9 @@ fn renderer(cli: &Cli, repo: &std::path::Path) -> anyhow::Result<Renderer> {
         Settings {
             kube_version: cli.kube_version.clone(),
             api_versions: cli.api_versions.clone(),
-            ..Settings::default()
+            parallelism: cli
+                .render_parallelism
+                .unwrap_or(Settings::default().parallelism),
         },
     ))
 }

@@ -18,7 +18,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Bumped whenever the cache entry format or the key's inputs change.
-const CACHE_FORMAT: &str = "sextant-render-v1";
+const CACHE_FORMAT: &str = "sextant-render-v2";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -88,11 +88,11 @@ impl Default for Settings {
     }
 }
 
-/// One release's rendered output, as helm printed it.
+/// One release's rendered output: helm's documents, parsed.
 #[derive(Debug, Clone)]
 pub struct ReleaseRender {
     pub release: String,
-    pub manifests: String,
+    pub documents: Vec<objects::RawObject>,
     pub cache_hit: bool,
     pub duration: Duration,
 }
@@ -108,7 +108,7 @@ pub struct Renderer {
     helm: Helm,
     cache: RenderCache,
     settings: Settings,
-    helm_version: OnceLock<String>,
+    helm_identity: OnceLock<String>,
 }
 
 impl Renderer {
@@ -117,7 +117,7 @@ impl Renderer {
             helm,
             cache,
             settings,
-            helm_version: OnceLock::new(),
+            helm_identity: OnceLock::new(),
         }
     }
 
@@ -125,40 +125,27 @@ impl Renderer {
         &self.helm
     }
 
-    /// Helm's version, part of every cache key. Remembered on disk per binary (path, size,
-    /// modification time), so that a fully cached render starts no process at all.
-    pub fn helm_version(&self) -> Result<String> {
-        if let Some(v) = self.helm_version.get() {
+    /// Identifies the helm binary for cache keys: its resolved path, size and modification time.
+    /// Stricter than its version string, and needs no helm process, so a fully cached render
+    /// starts none.
+    pub fn helm_identity(&self) -> Result<String> {
+        if let Some(v) = self.helm_identity.get() {
             return Ok(v.clone());
         }
-        let identity = std::fs::metadata(&self.helm.bin).ok().map(|m| {
-            let mtime = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            let path = std::fs::canonicalize(&self.helm.bin).unwrap_or(self.helm.bin.clone());
-            hex::encode(Sha256::digest(format!(
-                "{}\0{}\0{mtime}",
-                path.display(),
-                m.len()
-            )))
-        });
-        let cached = identity
-            .as_ref()
-            .and_then(|id| self.cache.get("helm-version", id));
-        let version = match cached {
-            Some(v) if !v.is_empty() => v,
-            _ => {
-                let v = self.helm.version().map_err(Error::Helm)?;
-                if let Some(id) = &identity {
-                    // A cache that cannot be written only costs a later `helm version`.
-                    let _ = self.cache.put("helm-version", id, &v);
-                }
-                v
-            }
-        };
-        Ok(self.helm_version.get_or_init(|| version).clone())
+        let meta = std::fs::metadata(&self.helm.bin).map_err(|source| {
+            Error::Helm(HelmError::Exec {
+                bin: self.helm.bin.clone(),
+                source,
+            })
+        })?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let path = std::fs::canonicalize(&self.helm.bin).unwrap_or(self.helm.bin.clone());
+        let id = format!("{}\0{}\0{mtime}", path.display(), meta.len());
+        Ok(self.helm_identity.get_or_init(|| id).clone())
     }
 
     /// The folder of a release's chart; a remote chart is pulled once per exact version.
@@ -220,18 +207,19 @@ impl Renderer {
     pub fn render_release(&self, env: &Environment, release: &Release) -> Result<ReleaseRender> {
         let started = Instant::now();
         let chart_dir = self.chart_dir(env, release)?;
-        // Parse the values up front: a broken values file is reported with its own name and
-        // position, not as helm's message.
-        self.effective_values(env, release)?;
         let key = self.cache_key(env, release, &chart_dir)?;
-        if let Some(manifests) = self.cache.get("render", &key) {
+        let cached = self.cache.get("render", &key);
+        if let Some(documents) = cached.and_then(|c| serde_json::from_str(&c).ok()) {
             return Ok(ReleaseRender {
                 release: release.name.clone(),
-                manifests,
+                documents,
                 cache_hit: true,
                 duration: started.elapsed(),
             });
         }
+        // Parse the values before helm does: a broken values file is reported with its own name
+        // and position, not as helm's message. (A cache hit proves they parsed before.)
+        self.effective_values(env, release)?;
         let manifests = self
             .helm
             .template(&TemplateArgs {
@@ -248,18 +236,27 @@ impl Renderer {
                 chart: release.chart.to_string(),
                 message: e.to_string(),
             })?;
-        // A cache that cannot be written only costs a later render.
-        let _ = self.cache.put("render", &key, &manifests);
+        let documents = objects::parse_stream(&manifests).map_err(|error| Error::Manifest {
+            environment: env.name.clone(),
+            release: release.name.clone(),
+            chart: release.chart.to_string(),
+            error,
+        })?;
+        // Cached parsed, as JSON: a cache hit costs no YAML parsing. A cache that cannot be
+        // written only costs a later render.
+        if let Ok(json) = serde_json::to_string(&documents) {
+            let _ = self.cache.put("render", &key, &json);
+        }
         Ok(ReleaseRender {
             release: release.name.clone(),
-            manifests,
+            documents,
             cache_hit: false,
             duration: started.elapsed(),
         })
     }
 
     /// sha256 of what decides helm's output: the chart's files, the values files in order (their
-    /// bytes, so that helm's own YAML reading decides), helm's version and the render settings.
+    /// bytes, so that helm's own YAML reading decides), the helm binary and the render settings.
     fn cache_key(&self, env: &Environment, release: &Release, chart_dir: &Path) -> Result<String> {
         let read_err = |source| Error::ChartRead {
             environment: env.name.clone(),
@@ -270,7 +267,7 @@ impl Renderer {
         let mut h = Sha256::new();
         for part in [
             CACHE_FORMAT,
-            &self.helm_version()?,
+            &self.helm_identity()?,
             &release.name,
             &release.namespace,
             self.settings.kube_version.as_deref().unwrap_or(""),
@@ -315,8 +312,7 @@ impl Renderer {
                 });
             }
         }
-        // Ask helm's version once, before the workers all want it.
-        self.helm_version()?;
+        self.helm_identity()?;
         let results = parallel_map(&env.releases, self.settings.parallelism, |r| {
             self.render_release(env, r)
         });
@@ -330,19 +326,10 @@ impl Renderer {
     }
 
     fn objects(&self, env: &Environment, rendered: &[ReleaseRender]) -> Result<Vec<Object>> {
-        let mut raw = Vec::with_capacity(rendered.len());
-        for (release, out) in env.releases.iter().zip(rendered) {
-            let docs = objects::parse_stream(&out.manifests).map_err(|error| Error::Manifest {
-                environment: env.name.clone(),
-                release: release.name.clone(),
-                chart: release.chart.to_string(),
-                error,
-            })?;
-            raw.push((release, docs));
-        }
-        let cluster_scoped = cluster_scoped_custom_kinds(raw.iter().flat_map(|(_, d)| d));
+        let cluster_scoped =
+            cluster_scoped_custom_kinds(rendered.iter().flat_map(|r| &r.documents));
         let mut out = Vec::new();
-        for (release, docs) in raw {
+        for (release, rendered) in env.releases.iter().zip(rendered) {
             let ctx = objects::Context {
                 environment: &env.name,
                 release: &release.name,
@@ -350,7 +337,7 @@ impl Renderer {
                 wave: release.wave,
                 cluster_scoped_crds: &cluster_scoped,
             };
-            for doc in docs {
+            for doc in rendered.documents.iter().cloned() {
                 let finished = objects::finish(&ctx, doc).map_err(|error| Error::Manifest {
                     environment: env.name.clone(),
                     release: release.name.clone(),

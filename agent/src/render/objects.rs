@@ -29,7 +29,7 @@ impl std::fmt::Display for ManifestError {
 }
 
 /// A parsed document of a release, before namespaces, labels and hashes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RawObject {
     pub source: String,
     pub manifest: Map<String, Value>,
@@ -288,38 +288,41 @@ fn delete_policies(spec: Option<&str>) -> Vec<HookDeletePolicy> {
 
 /// `sha256:<hex>` of the canonical JSON (keys sorted at every level) of a value.
 pub fn content_hash(value: &Value) -> String {
-    let mut hasher = Sha256::new();
-    write_canonical(value, &mut hasher);
-    format!("sha256:{}", hex::encode(hasher.finalize()))
+    let mut buf = Vec::with_capacity(4096);
+    write_canonical(value, &mut buf);
+    format!("sha256:{}", hex::encode(Sha256::digest(&buf)))
 }
 
-fn write_canonical(value: &Value, out: &mut Sha256) {
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.update(b"{");
-            for (i, k) in keys.into_iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.update(b",");
+                    out.push(b',');
                 }
-                out.update(Value::String(k.clone()).to_string().as_bytes());
-                out.update(b":");
-                write_canonical(&map[k], out);
+                // Writing JSON into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, k);
+                out.push(b':');
+                write_canonical(v, out);
             }
-            out.update(b"}");
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.update(b"[");
+            out.push(b'[');
             for (i, v) in items.iter().enumerate() {
                 if i > 0 {
-                    out.update(b",");
+                    out.push(b',');
                 }
                 write_canonical(v, out);
             }
-            out.update(b"]");
+            out.push(b']');
         }
-        scalar => out.update(scalar.to_string().as_bytes()),
+        scalar => {
+            let _ = serde_json::to_writer(&mut *out, scalar);
+        }
     }
 }
 

@@ -1,0 +1,145 @@
+//! Render benchmark, reported as ratios measured in one run:
+//! 1. rendering both environments of this repository (cold cache) against the same
+//!    `helm template` calls made directly, one after another (target ≤ 1.15);
+//! 2. a second render with nothing changed against the first (target ≤ 0.05, the cache).
+//!
+//! Run with `make bench` (or `cargo bench -p sextant --bench render`).
+
+use sextant::environment::{self, Chart};
+use sextant::render::{cache::RenderCache, helm::Helm, Renderer, Settings};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 7;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let helm = repo.join(".tools/bin/helm");
+    assert!(helm.is_file(), "run `make tools` first");
+    let envs: Vec<_> = ["dev", "prod"]
+        .iter()
+        .map(|e| environment::load(&repo, e).expect("the repo's environments are valid"))
+        .collect();
+
+    let direct_calls: Vec<Vec<std::ffi::OsString>> = envs
+        .iter()
+        .flat_map(|env| env.releases.iter())
+        .map(|r| {
+            let Chart::Local(chart) = &r.chart else {
+                panic!("local charts")
+            };
+            let mut args: Vec<std::ffi::OsString> = vec![
+                "template".into(),
+                r.name.clone().into(),
+                repo.join(chart).into(),
+                "--namespace".into(),
+                r.namespace.clone().into(),
+                "--include-crds".into(),
+            ];
+            for v in &r.values {
+                args.push("--values".into());
+                args.push(v.clone().into());
+            }
+            args
+        })
+        .collect();
+
+    let renderer = |cache: &Path, parallelism: usize| {
+        Renderer::new(
+            Helm { bin: helm.clone() },
+            RenderCache::new(cache),
+            Settings {
+                parallelism,
+                ..Settings::default()
+            },
+        )
+    };
+    let plan_all = |r: &Renderer| {
+        for env in &envs {
+            let rendered = r.render(env, None).expect("render");
+            sextant::plan::build(&env.name, None, rendered.objects).expect("plan");
+        }
+    };
+
+    let (mut direct, mut cold_seq, mut cold_par, mut warm) = (vec![], vec![], vec![], vec![]);
+    let parallel = Settings::default().parallelism;
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        for args in &direct_calls {
+            let ok = Command::new(&helm)
+                .args(args)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "helm template failed");
+        }
+        direct.push(t.elapsed());
+
+        let cache = tempfile::tempdir().unwrap();
+        let t = Instant::now();
+        plan_all(&renderer(cache.path(), 1));
+        cold_seq.push(t.elapsed());
+
+        let cache: PathBuf = tempfile::tempdir().unwrap().keep();
+        let t = Instant::now();
+        plan_all(&renderer(&cache, parallel));
+        cold_par.push(t.elapsed());
+        // A new renderer: nothing is remembered in memory, only the cache on disk.
+        let t = Instant::now();
+        plan_all(&renderer(&cache, parallel));
+        warm.push(t.elapsed());
+        let _ = std::fs::remove_dir_all(&cache);
+    }
+    let (direct, cold_seq, cold_par, warm) = (
+        median(direct),
+        median(cold_seq),
+        median(cold_par),
+        median(warm),
+    );
+    println!(
+        "render benchmark: {} helm template calls (environments dev, prod), median of {RUNS} runs",
+        direct_calls.len()
+    );
+    println!(
+        "  helm template, direct, one at a time   {:8.1} ms",
+        ms(direct)
+    );
+    println!(
+        "  sextant render+plan, cold, 1 at a time {:8.1} ms",
+        ms(cold_seq)
+    );
+    println!(
+        "  sextant render+plan, cold, {parallel} at a time {:8.1} ms",
+        ms(cold_par)
+    );
+    println!(
+        "  sextant render+plan, warm (cache)      {:8.1} ms",
+        ms(warm)
+    );
+    println!(
+        "  ratio cold (1 at a time) / direct helm: {:.2} (target <= 1.15)",
+        cold_seq.as_secs_f64() / direct.as_secs_f64()
+    );
+    println!(
+        "  ratio cold ({parallel} at a time) / direct helm: {:.2}",
+        cold_par.as_secs_f64() / direct.as_secs_f64()
+    );
+    println!(
+        "  ratio second render / first render:     {:.3} (target <= 0.05)",
+        warm.as_secs_f64() / cold_par.as_secs_f64()
+    );
+}
