@@ -1,0 +1,600 @@
+//! The kube-rs client against the test server: typed and dynamic APIs, watches, the
+//! runtime watcher, subresources, simulated controllers, faults and the request log.
+
+mod common;
+
+use std::time::Duration;
+
+use common::eventually;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams, WatchEvent, WatchParams,
+};
+use kube::runtime::{watcher, WatchStreamExt};
+use serde_json::{json, Value};
+use sextant_testkit::{Fault, Match, Options, TestServer, Verb, FAIL_READINESS};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn start(options: Options) -> (TestServer, kube::Client) {
+    let server = TestServer::start(options).expect("server starts");
+    let client = server.client().expect("client");
+    (server, client)
+}
+
+fn cm(name: &str, labels: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}, "data": {"k": "v"}})
+}
+
+fn status_code(err: kube::Error) -> u16 {
+    match err {
+        kube::Error::Api(s) => s.code,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn patch_apply_creates_then_updates_with_generation_on_spec_changes_only() {
+    let (_server, client) = start(Options::default());
+    let api: Api<Deployment> = Api::default_namespaced(client);
+    let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app", "image": "nginx"}]}}}});
+    let created = api
+        .patch("web", &PatchParams::apply("sextant"), &Patch::Apply(&d))
+        .await
+        .unwrap();
+    let meta = &created.metadata;
+    assert!(
+        meta.uid.is_some() && meta.creation_timestamp.is_some() && meta.resource_version.is_some()
+    );
+    assert_eq!(meta.generation, Some(1));
+    d["metadata"]["labels"] = json!({"team": "shop"});
+    let relabelled = api
+        .patch("web", &PatchParams::apply("sextant"), &Patch::Apply(&d))
+        .await
+        .unwrap();
+    assert_eq!(
+        relabelled.metadata.generation,
+        Some(1),
+        "metadata changes leave generation alone"
+    );
+    d["spec"]["replicas"] = json!(3);
+    let scaled = api
+        .patch("web", &PatchParams::apply("sextant"), &Patch::Apply(&d))
+        .await
+        .unwrap();
+    assert_eq!(scaled.metadata.generation, Some(2));
+    assert_eq!(scaled.metadata.uid, created.metadata.uid);
+}
+
+#[tokio::test]
+async fn namespaced_objects_need_their_namespace() {
+    let (_server, client) = start(Options::default());
+    let api: Api<ConfigMap> = Api::namespaced(client, "missing");
+    let err = api
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(cm("a", json!({}))).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("expected an API error")
+    };
+    assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"));
+    assert!(
+        status.message.contains("namespaces \"missing\" not found"),
+        "{}",
+        status.message
+    );
+}
+
+#[tokio::test]
+async fn create_conflicts_on_existing_names_and_update_on_stale_versions() {
+    let (_server, client) = start(Options::default());
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let obj: ConfigMap = serde_json::from_value(cm("a", json!({}))).unwrap();
+    let first = api.create(&PostParams::default(), &obj).await.unwrap();
+    assert_eq!(
+        status_code(api.create(&PostParams::default(), &obj).await.unwrap_err()),
+        409
+    );
+    let mut fresh = first.clone();
+    fresh.data = Some([("k".to_string(), "w".to_string())].into());
+    api.replace("a", &PostParams::default(), &fresh)
+        .await
+        .unwrap();
+    assert_eq!(
+        status_code(
+            api.replace("a", &PostParams::default(), &fresh)
+                .await
+                .unwrap_err()
+        ),
+        409,
+        "stale resourceVersion"
+    );
+}
+
+#[tokio::test]
+async fn json_patch_and_label_and_field_selectors() {
+    let (_server, client) = start(Options::default());
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    for (name, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
+        api.patch(
+            name,
+            &PatchParams::apply("t"),
+            &Patch::Apply(cm(name, json!({"app": app}))),
+        )
+        .await
+        .unwrap();
+    }
+    let names = |l: kube::core::ObjectList<ConfigMap>| {
+        l.items
+            .into_iter()
+            .filter_map(|c| c.metadata.name)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().labels("app=web"))
+                .await
+                .unwrap()
+        ),
+        vec!["a", "b"]
+    );
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().labels("app in (db),app!=web"))
+                .await
+                .unwrap()
+        ),
+        vec!["c"]
+    );
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().fields("metadata.name=b"))
+                .await
+                .unwrap()
+        ),
+        vec!["b"]
+    );
+    let patched = api
+        .patch(
+            "c",
+            &PatchParams::default(),
+            &Patch::<()>::Json(
+                serde_json::from_value(json!([
+        {"op": "add", "path": "/data/extra", "value": "1"}, {"op": "remove", "path": "/data/k"}]))
+                .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        patched.data.unwrap().into_iter().collect::<Vec<_>>(),
+        vec![("extra".to_string(), "1".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn finalizers_hold_deletion_until_removed_and_namespaces_cascade() {
+    let (_server, client) = start(Options::default());
+    let nss: Api<Namespace> = Api::all(client.clone());
+    nss.patch(
+        "shop",
+        &PatchParams::apply("t"),
+        &Patch::Apply(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client, "shop");
+    let mut held = cm("held", json!({}));
+    held["metadata"]["finalizers"] = json!(["example.com/keep"]);
+    api.patch("held", &PatchParams::apply("t"), &Patch::Apply(&held))
+        .await
+        .unwrap();
+    api.delete("held", &DeleteParams::default()).await.unwrap();
+    let still = api.get("held").await.unwrap();
+    assert!(
+        still.metadata.deletion_timestamp.is_some(),
+        "finalizer holds the object"
+    );
+    nss.delete("shop", &DeleteParams::default()).await.unwrap();
+    let ns = nss.get("shop").await.unwrap();
+    assert_eq!(
+        ns.status.and_then(|s| s.phase).as_deref(),
+        Some("Terminating")
+    );
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status_code(api.get("held").await.unwrap_err()), 404);
+    assert_eq!(
+        status_code(nss.get("shop").await.unwrap_err()),
+        404,
+        "the terminating namespace goes with its last object"
+    );
+}
+
+#[tokio::test]
+async fn status_and_scale_subresources_are_separate_from_the_main_resource() {
+    let (_server, client) = start(Options {
+        controllers: false,
+        ..Options::default()
+    });
+    let api: Api<Deployment> = Api::default_namespaced(client);
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}}}},
+        "status": {"replicas": 99}});
+    let created = api
+        .patch("web", &PatchParams::apply("t"), &Patch::Apply(&d))
+        .await
+        .unwrap();
+    assert!(
+        created.status.is_none(),
+        "status sent to the main resource is ignored"
+    );
+    let with_status = api
+        .patch_status(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"replicas": 4}, "spec": {"replicas": 9}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(with_status.status.unwrap().replicas, Some(4));
+    assert_eq!(
+        with_status.spec.unwrap().replicas,
+        Some(1),
+        "spec sent to status is ignored"
+    );
+    let scale = api.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(1));
+    assert_eq!(scale.status.unwrap().selector.as_deref(), Some("app=web"));
+    api.patch_scale(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 6}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        api.get("web").await.unwrap().spec.unwrap().replicas,
+        Some(6)
+    );
+}
+
+#[tokio::test]
+async fn a_crd_serves_its_kind_cluster_scoped_and_goes_with_its_deletion() {
+    let (_server, client) = start(Options::default());
+    let crds: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+            "customresourcedefinitions",
+        ),
+    );
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Cluster", "names": {"kind": "Gadget", "plural": "gadgets"},
+                 "versions": [{"name": "v1", "served": true, "storage": true}, {"name": "v2", "served": true, "storage": false}]}});
+    crds.patch(
+        "gadgets.example.com",
+        &PatchParams::apply("t"),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap();
+    let established = eventually("CRD Established", WAIT, async || {
+        let c = crds.get("gadgets.example.com").await.ok()?;
+        let conds = c.data.pointer("/status/conditions")?.as_array()?.clone();
+        conds
+            .iter()
+            .any(|c| c["type"] == "Established" && c["status"] == "True")
+            .then_some(c)
+    })
+    .await;
+    assert_eq!(
+        established.data.pointer("/status/storedVersions"),
+        Some(&json!(["v1"]))
+    );
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.com", "v2", "Gadget"),
+        "gadgets",
+    );
+    let gadgets: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let g = json!({"apiVersion": "example.com/v2", "kind": "Gadget", "metadata": {"name": "g1"}, "spec": {"size": 2}});
+    gadgets
+        .patch("g1", &PatchParams::apply("t"), &Patch::Apply(&g))
+        .await
+        .unwrap();
+    let v1: Api<DynamicObject> = Api::all_with(
+        client,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("example.com", "v1", "Gadget"),
+            "gadgets",
+        ),
+    );
+    assert_eq!(
+        v1.get("g1").await.unwrap().types.unwrap().api_version,
+        "example.com/v1",
+        "every served version sees the object"
+    );
+    crds.delete("gadgets.example.com", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(status_code(gadgets.get("g1").await.unwrap_err()), 404);
+}
+
+#[tokio::test]
+async fn controllers_complete_jobs_and_honour_fail_readiness() {
+    let (_server, client) = start(Options {
+        ready_delay: Duration::from_millis(50),
+        ..Options::default()
+    });
+    let jobs: Api<Job> = Api::default_namespaced(client.clone());
+    let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "m", "image": "busybox"}]}}}});
+    jobs.patch("migrate", &PatchParams::apply("t"), &Patch::Apply(&job))
+        .await
+        .unwrap();
+    eventually("the Job to complete", WAIT, async || {
+        let s = jobs.get("migrate").await.ok()?.status?;
+        s.conditions?
+            .iter()
+            .any(|c| c.type_ == "Complete" && c.status == "True")
+            .then_some(())
+    })
+    .await;
+
+    let deploys: Api<Deployment> = Api::default_namespaced(client);
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "bad", "annotations": {FAIL_READINESS: "true"}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "bad"}}, "template": {"metadata": {"labels": {"app": "bad"}}}}});
+    deploys
+        .patch("bad", &PatchParams::apply("t"), &Patch::Apply(&d))
+        .await
+        .unwrap();
+    let status = eventually("the rollout to report", WAIT, async || {
+        deploys.get("bad").await.ok()?.status
+    })
+    .await;
+    assert_eq!(status.ready_replicas, Some(0));
+    assert_eq!(status.observed_generation, Some(1));
+}
+
+#[tokio::test]
+async fn runtime_watcher_sees_applies_and_deletes() {
+    let (_server, client) = start(Options::default());
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    api.patch(
+        "before",
+        &PatchParams::apply("t"),
+        &Patch::Apply(cm("before", json!({}))),
+    )
+    .await
+    .unwrap();
+    let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
+    let mut next = async || {
+        tokio::time::timeout(WAIT, events.try_next())
+            .await
+            .expect("an event in time")
+            .expect("no watch error")
+            .expect("stream open")
+    };
+    assert!(matches!(next().await, watcher::Event::Init));
+    assert!(
+        matches!(next().await, watcher::Event::InitApply(c) if c.metadata.name.as_deref() == Some("before"))
+    );
+    assert!(matches!(next().await, watcher::Event::InitDone));
+    api.patch(
+        "after",
+        &PatchParams::apply("t"),
+        &Patch::Apply(cm("after", json!({}))),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(next().await, watcher::Event::Apply(c) if c.metadata.name.as_deref() == Some("after"))
+    );
+    api.delete("before", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(
+        matches!(next().await, watcher::Event::Delete(c) if c.metadata.name.as_deref() == Some("before"))
+    );
+}
+
+#[tokio::test]
+async fn watch_resumes_from_a_version_and_expired_versions_get_410() {
+    let (server, client) = start(Options {
+        bookmark_interval: Duration::from_millis(50),
+        ..Options::default()
+    });
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let a = api
+        .patch(
+            "a",
+            &PatchParams::apply("t"),
+            &Patch::Apply(cm("a", json!({}))),
+        )
+        .await
+        .unwrap();
+    api.patch(
+        "b",
+        &PatchParams::apply("t"),
+        &Patch::Apply(cm("b", json!({}))),
+    )
+    .await
+    .unwrap();
+    let rv = a.metadata.resource_version.unwrap();
+    let mut resumed = api
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let first = tokio::time::timeout(WAIT, resumed.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(first, WatchEvent::Added(c) if c.metadata.name.as_deref() == Some("b")),
+        "only what happened after {rv}"
+    );
+    let bookmark = tokio::time::timeout(WAIT, resumed.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(bookmark, WatchEvent::Bookmark(_)),
+        "bookmarks arrive when asked for"
+    );
+
+    server.compact();
+    let mut expired = api
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    match tokio::time::timeout(WAIT, expired.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Some(WatchEvent::Error(status)) => {
+            assert_eq!((status.code, status.reason.as_str()), (410, "Expired"))
+        }
+        other => panic!("expected 410 Gone, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn injected_faults_fail_requests_and_the_log_records_every_request_in_order() {
+    let (server, client) = start(Options::default());
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    api.patch(
+        "a",
+        &PatchParams::apply("sextant").dry_run(),
+        &Patch::Apply(cm("a", json!({}))),
+    )
+    .await
+    .unwrap();
+    api.patch(
+        "a",
+        &PatchParams::apply("sextant"),
+        &Patch::Apply(cm("a", json!({}))),
+    )
+    .await
+    .unwrap();
+
+    server.inject(
+        Fault::error(
+            Match {
+                verb: Some(Verb::Get),
+                resource: Some("configmaps".into()),
+                ..Match::default()
+            },
+            500,
+        )
+        .times(1),
+    );
+    assert_eq!(status_code(api.get("a").await.unwrap_err()), 500);
+    api.get("a").await.expect("the fault fired once");
+    // kube-rs honours Retry-After on 429 and retries by itself.
+    server.inject(
+        Fault::throttle(
+            Match {
+                verb: Some(Verb::List),
+                ..Match::default()
+            },
+            Duration::from_secs(1),
+        )
+        .times(1),
+    );
+    api.list(&ListParams::default())
+        .await
+        .expect("the retry after the throttle succeeds");
+
+    let log = server.requests();
+    let seen: Vec<(Verb, bool, u16)> = log.iter().map(|r| (r.verb, r.dry_run, r.status)).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (Verb::Patch, true, 201),
+            (Verb::Patch, false, 201),
+            (Verb::Get, false, 500),
+            (Verb::Get, false, 200),
+            (Verb::List, false, 429),
+            (Verb::List, false, 200),
+        ]
+    );
+    assert!(log.iter().enumerate().all(|(i, r)| r.seq == i as u64));
+    assert_eq!(log[1].field_manager.as_deref(), Some("sextant"));
+    assert_eq!(log[1].path, "/api/v1/namespaces/default/configmaps/a");
+}
+
+#[tokio::test]
+async fn a_dropped_watch_stream_is_resumed_by_the_runtime_watcher() {
+    let (server, client) = start(Options::default());
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    server.inject(Fault::drop_watch(Match::default(), Duration::from_millis(100)).times(1));
+    let mut events = watcher(api.clone(), watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    api.patch(
+        "a",
+        &PatchParams::apply("t"),
+        &Patch::Apply(cm("a", json!({}))),
+    )
+    .await
+    .unwrap();
+    let first = tokio::time::timeout(WAIT, events.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.metadata.name.as_deref(), Some("a"));
+    // Keep the watcher polled (it is lazy) until the cut watch has been re-established.
+    let end = std::time::Instant::now() + WAIT;
+    while server
+        .requests()
+        .iter()
+        .filter(|r| r.verb == Verb::Watch)
+        .count()
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < end,
+            "the dropped watch was not re-established"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(20), events.try_next()).await;
+    }
+    api.patch(
+        "b",
+        &PatchParams::apply("t"),
+        &Patch::Apply(cm("b", json!({}))),
+    )
+    .await
+    .unwrap();
+    let second = eventually("b through the new watch", WAIT, async || {
+        let c = tokio::time::timeout(WAIT, events.try_next())
+            .await
+            .ok()?
+            .ok()??;
+        (c.metadata.name.as_deref() == Some("b")).then_some(c)
+    })
+    .await;
+    assert_eq!(second.metadata.name.as_deref(), Some("b"));
+}
