@@ -1,6 +1,7 @@
 //! Sextant, a GitOps agent. Data flows one way: source → render → plan → apply → drift.
 //! This crate's library holds the pure decisions and the thin edges; `main.rs` only wires the CLI.
 
+pub mod apply;
 pub mod duration;
 pub mod environment;
 pub mod kinds;
