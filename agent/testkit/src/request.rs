@@ -52,7 +52,7 @@ pub enum Route {
     Groups,
     Group(String),
     Resources { group: String, version: String },
-    Resource(Target),
+    Resource(Box<Target>),
     OpenApiRoot,
     OpenApi { group: String, version: String },
 }
@@ -125,13 +125,13 @@ pub fn route(path: &str, registry: &Registry) -> Result<Route, ApiError> {
     {
         return Err(not_found());
     }
-    Ok(Route::Resource(Target {
+    Ok(Route::Resource(Box::new(Target {
         rt,
         namespace,
         name,
         subresource,
         watch_prefix,
-    }))
+    })))
 }
 
 #[cfg(test)]
@@ -140,7 +140,7 @@ mod tests {
 
     fn target(path: &str) -> Target {
         match route(path, &Registry::default()).unwrap() {
-            Route::Resource(t) => t,
+            Route::Resource(t) => *t,
             other => panic!("{other:?}"),
         }
     }

@@ -224,7 +224,7 @@ fn seed(shared: &Shared) {
     let mut cluster = lock(&shared.cluster);
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let t = match route(&format!("/api/v1/namespaces/{ns}"), &cluster.registry) {
-            Ok(Route::Resource(t)) => t,
+            Ok(Route::Resource(t)) => *t,
             _ => continue,
         };
         let body =
@@ -295,9 +295,15 @@ async fn clear_requests_endpoint(State(s): State<Arc<Shared>>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn inject_endpoint(State(s): State<Arc<Shared>>, Json(fault): Json<Fault>) -> StatusCode {
-    lock(&s.faults).add(fault);
-    StatusCode::CREATED
+async fn inject_endpoint(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    // kubectl `create --raw` sends no JSON content type, so parse whatever arrives.
+    match serde_json::from_slice::<Fault>(&body) {
+        Ok(fault) => {
+            lock(&s.faults).add(fault);
+            StatusCode::CREATED.into_response()
+        }
+        Err(e) => error_response(&ApiError::bad_request(format!("not a fault: {e}"))),
+    }
 }
 
 async fn clear_faults_endpoint(State(s): State<Arc<Shared>>) -> StatusCode {
@@ -357,7 +363,7 @@ async fn dispatch(
         .then(|| PatchType::from_content_type(&content_type))
         .flatten();
     let target = match &routed {
-        Ok(Route::Resource(t)) => Some(t.clone()),
+        Ok(Route::Resource(t)) => Some((**t).clone()),
         _ => None,
     };
     let manager = query
@@ -487,7 +493,7 @@ fn serve_route(
                 )));
             }
             Route::OpenApi { group, .. } => return Err(ApiError::not_found_path(&group)),
-            Route::Resource(t) => t,
+            Route::Resource(t) => *t,
         };
         let write = Write {
             target: &t,

@@ -280,8 +280,7 @@ async fn dry_run_apply_returns_the_result_without_storing_it() {
     let last = server
         .requests()
         .into_iter()
-        .filter(|r| r.patch_type == Some(PatchType::Apply))
-        .last()
+        .rfind(|r| r.patch_type == Some(PatchType::Apply))
         .unwrap();
     assert!(last.dry_run && last.field_manager.as_deref() == Some("alice"));
 }
