@@ -5,6 +5,20 @@ use serde_json::{json, Value};
 
 use crate::kinds::Registry;
 
+/// Built-ins in the `all` category (`kubectl get all`).
+const ALL_CATEGORY: &[&str] = &[
+    "pods",
+    "services",
+    "deployments",
+    "statefulsets",
+    "daemonsets",
+    "replicasets",
+    "jobs",
+    "cronjobs",
+    "replicationcontrollers",
+    "horizontalpodautoscalers",
+];
+
 const VERBS: &[&str] = &[
     "create",
     "delete",
@@ -74,7 +88,7 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Value {
         if !t.short_names.is_empty() {
             r["shortNames"] = json!(t.short_names);
         }
-        if t.custom {
+        if ALL_CATEGORY.contains(&t.plural.as_str()) {
             r["categories"] = json!(["all"]);
         }
         list.push(r);

@@ -53,6 +53,9 @@ pub struct Event {
     pub kind: EventType,
     pub key: ObjectKey,
     pub object: Value,
+    /// The object before a modification (watches with selectors need it to tell an
+    /// object leaving the selection from one changing inside it).
+    pub previous: Option<Value>,
 }
 
 /// What a watch starting at some resourceVersion gets: the events it missed, then the live feed.
@@ -141,14 +144,14 @@ impl Store {
     pub fn put(&mut self, key: ObjectKey, mut object: Value) -> Value {
         self.rv += 1;
         object["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
-        let kind = if self.objects.contains_key(&key) {
+        let previous = self.objects.insert(key.clone(), object.clone());
+        let kind = if previous.is_some() {
             EventType::Modified
         } else {
             EventType::Added
         };
-        self.objects.insert(key.clone(), object.clone());
         self.changed_at.insert(key.clone(), Instant::now());
-        self.record(kind, key, object.clone());
+        self.record(kind, key, object.clone(), previous);
         object
     }
 
@@ -157,16 +160,17 @@ impl Store {
         self.changed_at.remove(key);
         self.rv += 1;
         object["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
-        self.record(EventType::Deleted, key.clone(), object.clone());
+        self.record(EventType::Deleted, key.clone(), object.clone(), None);
         Some(object)
     }
 
-    fn record(&mut self, kind: EventType, key: ObjectKey, object: Value) {
+    fn record(&mut self, kind: EventType, key: ObjectKey, object: Value, previous: Option<Value>) {
         let event = Event {
             rv: self.rv,
             kind,
             key,
             object,
+            previous,
         };
         // No receivers is normal; a send only fails then.
         let _ = self.tx.send(event.clone());

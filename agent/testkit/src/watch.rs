@@ -16,7 +16,7 @@ use crate::handler::{group_resource, present, Cluster};
 use crate::kinds::ResourceType;
 use crate::request::{Query, Target};
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::storage::{Event, GroupResource};
+use crate::storage::{Event, EventType, GroupResource};
 
 /// What a watch stream sends and when it ends.
 pub struct WatchSpec {
@@ -36,12 +36,27 @@ struct Filter {
 }
 
 impl Filter {
-    fn accepts(&self, e: &Event) -> bool {
-        e.key.resource == self.resource
+    fn selects(&self, obj: &Value) -> bool {
+        self.labels.matches(obj) && self.fields.matches(obj)
+    }
+
+    /// The event this watcher sees, if any: an object modified into the selection is
+    /// `ADDED` for it, one modified out of it `DELETED`, as the real server reports.
+    fn translate(&self, e: &Event) -> Option<EventType> {
+        let in_scope = e.key.resource == self.resource
             && (self.namespace.is_none() || e.key.namespace == self.namespace)
-            && self.name.as_ref().is_none_or(|n| *n == e.key.name)
-            && self.labels.matches(&e.object)
-            && self.fields.matches(&e.object)
+            && self.name.as_ref().is_none_or(|n| *n == e.key.name);
+        if !in_scope {
+            return None;
+        }
+        let now = self.selects(&e.object);
+        let before = e.previous.as_ref().is_some_and(|p| self.selects(p));
+        match (e.kind, now, before) {
+            (EventType::Modified, true, false) => Some(EventType::Added),
+            (EventType::Modified, false, true) => Some(EventType::Deleted),
+            (kind, true, _) => Some(kind),
+            _ => None,
+        }
     }
 }
 
@@ -122,11 +137,11 @@ pub fn start(
         Some(Ok(rv)) if !send_initial => {
             match cluster.store.subscribe(&state.filter.resource, rv) {
                 Ok(sub) => {
-                    for e in sub.backlog.iter().filter(|e| state.filter.accepts(e)) {
-                        state.pending.push_back(line(
-                            e.kind.as_str(),
-                            present(&state.filter.rt, e.object.clone()),
-                        ));
+                    for e in &sub.backlog {
+                        if let Some(kind) = state.filter.translate(e) {
+                            let obj = present(&state.filter.rt, e.object.clone());
+                            state.pending.push_back(line(kind.as_str(), obj));
+                        }
                     }
                     state.live = Some(sub.live);
                 }
@@ -144,16 +159,12 @@ pub fn start(
                 .store
                 .list(&state.filter.resource, t.namespace.as_deref())
             {
-                let e = Event {
-                    rv: 0,
-                    kind: crate::storage::EventType::Added,
-                    key: k.clone(),
-                    object: o.clone(),
-                };
-                if state.filter.accepts(&e) {
+                if state.filter.selects(o)
+                    && state.filter.name.as_ref().is_none_or(|n| *n == k.name)
+                {
                     state
                         .pending
-                        .push_back(line("ADDED", present(&state.filter.rt, e.object)));
+                        .push_back(line("ADDED", present(&state.filter.rt, o.clone())));
                 }
             }
             if send_initial {
@@ -180,8 +191,8 @@ async fn next(mut st: State) -> Option<(Result<Bytes, Infallible>, State)> {
             ev = live.recv() => match ev {
                 Ok(e) => {
                     st.last_rv = st.last_rv.max(e.rv);
-                    if st.filter.accepts(&e) {
-                        let b = line(e.kind.as_str(), present(&st.filter.rt, e.object));
+                    if let Some(kind) = st.filter.translate(&e) {
+                        let b = line(kind.as_str(), present(&st.filter.rt, e.object));
                         return Some((Ok(b), st));
                     }
                 }

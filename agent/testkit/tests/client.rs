@@ -1,34 +1,22 @@
-//! The kube-rs client against the test server: typed and dynamic APIs, watches, the
-//! runtime watcher, subresources, simulated controllers, faults and the request log.
+//! The kube-rs client against the test server: typed and dynamic APIs, subresources,
+//! CRDs, finalizers, simulated controllers, faults and the request log.
 
 mod common;
 
 use std::time::Duration;
 
-use common::eventually;
-use futures::{StreamExt, TryStreamExt};
+use common::{configmap as cm, eventually, start};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
-    PatchParams, PostParams, WatchEvent, WatchParams,
+    PatchParams, PostParams,
 };
-use kube::runtime::{watcher, WatchStreamExt};
-use serde_json::{json, Value};
-use sextant_testkit::{Fault, Match, Options, TestServer, Verb, FAIL_READINESS};
+use serde_json::json;
+use sextant_testkit::{Fault, Match, Options, Verb, FAIL_READINESS};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn start(options: Options) -> (TestServer, kube::Client) {
-    let server = TestServer::start(options).expect("server starts");
-    let client = server.client().expect("client");
-    (server, client)
-}
-
-fn cm(name: &str, labels: Value) -> Value {
-    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}, "data": {"k": "v"}})
-}
 
 fn status_code(err: kube::Error) -> u16 {
     match err {
@@ -374,113 +362,6 @@ async fn controllers_complete_jobs_and_honour_fail_readiness() {
 }
 
 #[tokio::test]
-async fn runtime_watcher_sees_applies_and_deletes() {
-    let (_server, client) = start(Options::default());
-    let api: Api<ConfigMap> = Api::default_namespaced(client);
-    api.patch(
-        "before",
-        &PatchParams::apply("t"),
-        &Patch::Apply(cm("before", json!({}))),
-    )
-    .await
-    .unwrap();
-    let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
-    let mut next = async || {
-        tokio::time::timeout(WAIT, events.try_next())
-            .await
-            .expect("an event in time")
-            .expect("no watch error")
-            .expect("stream open")
-    };
-    assert!(matches!(next().await, watcher::Event::Init));
-    assert!(
-        matches!(next().await, watcher::Event::InitApply(c) if c.metadata.name.as_deref() == Some("before"))
-    );
-    assert!(matches!(next().await, watcher::Event::InitDone));
-    api.patch(
-        "after",
-        &PatchParams::apply("t"),
-        &Patch::Apply(cm("after", json!({}))),
-    )
-    .await
-    .unwrap();
-    assert!(
-        matches!(next().await, watcher::Event::Apply(c) if c.metadata.name.as_deref() == Some("after"))
-    );
-    api.delete("before", &DeleteParams::default())
-        .await
-        .unwrap();
-    assert!(
-        matches!(next().await, watcher::Event::Delete(c) if c.metadata.name.as_deref() == Some("before"))
-    );
-}
-
-#[tokio::test]
-async fn watch_resumes_from_a_version_and_expired_versions_get_410() {
-    let (server, client) = start(Options {
-        bookmark_interval: Duration::from_millis(50),
-        ..Options::default()
-    });
-    let api: Api<ConfigMap> = Api::default_namespaced(client);
-    let a = api
-        .patch(
-            "a",
-            &PatchParams::apply("t"),
-            &Patch::Apply(cm("a", json!({}))),
-        )
-        .await
-        .unwrap();
-    api.patch(
-        "b",
-        &PatchParams::apply("t"),
-        &Patch::Apply(cm("b", json!({}))),
-    )
-    .await
-    .unwrap();
-    let rv = a.metadata.resource_version.unwrap();
-    let mut resumed = api
-        .watch(&WatchParams::default(), &rv)
-        .await
-        .unwrap()
-        .boxed();
-    let first = tokio::time::timeout(WAIT, resumed.try_next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert!(
-        matches!(first, WatchEvent::Added(c) if c.metadata.name.as_deref() == Some("b")),
-        "only what happened after {rv}"
-    );
-    let bookmark = tokio::time::timeout(WAIT, resumed.try_next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert!(
-        matches!(bookmark, WatchEvent::Bookmark(_)),
-        "bookmarks arrive when asked for"
-    );
-
-    server.compact();
-    let mut expired = api
-        .watch(&WatchParams::default(), &rv)
-        .await
-        .unwrap()
-        .boxed();
-    match tokio::time::timeout(WAIT, expired.try_next())
-        .await
-        .unwrap()
-        .unwrap()
-    {
-        Some(WatchEvent::Error(status)) => {
-            assert_eq!((status.code, status.reason.as_str()), (410, "Expired"))
-        }
-        other => panic!("expected 410 Gone, got {other:?}"),
-    }
-}
-
-#[tokio::test]
 async fn injected_faults_fail_requests_and_the_log_records_every_request_in_order() {
     let (server, client) = start(Options::default());
     let api: Api<ConfigMap> = Api::default_namespaced(client);
@@ -543,58 +424,4 @@ async fn injected_faults_fail_requests_and_the_log_records_every_request_in_orde
     assert!(log.iter().enumerate().all(|(i, r)| r.seq == i as u64));
     assert_eq!(log[1].field_manager.as_deref(), Some("sextant"));
     assert_eq!(log[1].path, "/api/v1/namespaces/default/configmaps/a");
-}
-
-#[tokio::test]
-async fn a_dropped_watch_stream_is_resumed_by_the_runtime_watcher() {
-    let (server, client) = start(Options::default());
-    let api: Api<ConfigMap> = Api::default_namespaced(client);
-    server.inject(Fault::drop_watch(Match::default(), Duration::from_millis(100)).times(1));
-    let mut events = watcher(api.clone(), watcher::Config::default())
-        .applied_objects()
-        .boxed();
-    api.patch(
-        "a",
-        &PatchParams::apply("t"),
-        &Patch::Apply(cm("a", json!({}))),
-    )
-    .await
-    .unwrap();
-    let first = tokio::time::timeout(WAIT, events.try_next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert_eq!(first.metadata.name.as_deref(), Some("a"));
-    // Keep the watcher polled (it is lazy) until the cut watch has been re-established.
-    let end = std::time::Instant::now() + WAIT;
-    while server
-        .requests()
-        .iter()
-        .filter(|r| r.verb == Verb::Watch)
-        .count()
-        < 2
-    {
-        assert!(
-            std::time::Instant::now() < end,
-            "the dropped watch was not re-established"
-        );
-        let _ = tokio::time::timeout(Duration::from_millis(20), events.try_next()).await;
-    }
-    api.patch(
-        "b",
-        &PatchParams::apply("t"),
-        &Patch::Apply(cm("b", json!({}))),
-    )
-    .await
-    .unwrap();
-    let second = eventually("b through the new watch", WAIT, async || {
-        let c = tokio::time::timeout(WAIT, events.try_next())
-            .await
-            .ok()?
-            .ok()??;
-        (c.metadata.name.as_deref() == Some("b")).then_some(c)
-    })
-    .await;
-    assert_eq!(second.metadata.name.as_deref(), Some("b"));
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::{json, Value};
 use sextant_testkit::{Options, TestServer};
 
 /// `$KUBECTL`, else `<workspace>/.tools/bin/kubectl` (installed by `make tools`).
@@ -194,4 +195,15 @@ pub fn poll_until<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Opti
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A test server and a kube client for it.
+pub fn start(options: Options) -> (TestServer, kube::Client) {
+    let server = TestServer::start(options).expect("server starts");
+    let client = server.client().expect("client");
+    (server, client)
+}
+
+pub fn configmap(name: &str, labels: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}, "data": {"k": "v"}})
 }
