@@ -302,3 +302,76 @@ fn get_watch_sees_added_modified_and_deleted_events() {
     let _ = child.kill();
     let _ = wait_bounded(child, Duration::from_secs(5));
 }
+
+#[test]
+fn client_side_apply_create_label_json_patch_and_rollout_status_work() {
+    let k = Kubectl::start();
+    k.apply(NAMESPACE);
+    let r = k.run_with(&["apply", "-f", "-"], DEPLOYMENT);
+    assert!(
+        r.ok && r.stdout.contains("deployment.apps/web created"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    let changed = DEPLOYMENT.replace("replicas: 2", "replicas: 3");
+    let r = k.run_with(&["apply", "-f", "-"], &changed);
+    assert!(
+        r.ok && r.stdout.contains("configured"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    k.ok(&[
+        "rollout",
+        "status",
+        "deploy/web",
+        "-n",
+        "shop",
+        "--timeout=20s",
+    ]);
+
+    let r = k.run_with(
+        &["create", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c1, namespace: shop}\ndata: {a: '1'}\n",
+    );
+    assert!(r.ok, "{}", r.stderr);
+    k.ok(&["label", "configmap", "c1", "-n", "shop", "team=shop"]);
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "configmaps",
+            "-n",
+            "shop",
+            "-l",
+            "team=shop",
+            "-o",
+            "name"
+        ])
+        .trim(),
+        "configmap/c1"
+    );
+    k.ok(&[
+        "patch",
+        "configmap",
+        "c1",
+        "-n",
+        "shop",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"replace","path":"/data/a","value":"2"}]"#,
+    ]);
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "configmap",
+            "c1",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.data.a}"
+        ]),
+        "2"
+    );
+}
