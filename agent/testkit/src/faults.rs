@@ -18,13 +18,15 @@ pub enum Verb {
     Update,
     Patch,
     Delete,
+    /// `DELETE` on a collection.
+    DeleteCollection,
 }
 
 impl Verb {
     pub fn is_write(self) -> bool {
         matches!(
             self,
-            Self::Create | Self::Update | Self::Patch | Self::Delete
+            Self::Create | Self::Update | Self::Patch | Self::Delete | Self::DeleteCollection
         )
     }
 }
@@ -68,6 +70,9 @@ pub struct Match {
     pub name: Option<String>,
     pub namespace: Option<String>,
     pub patch_type: Option<PatchType>,
+    pub subresource: Option<String>,
+    /// Match only dry runs (`Some(true)`) or only real writes (`Some(false)`).
+    pub dry_run: Option<bool>,
 }
 
 impl Match {
@@ -78,6 +83,8 @@ impl Match {
             && eq(&self.name, &r.name)
             && eq(&self.namespace, &r.namespace)
             && self.patch_type.is_none_or(|p| Some(p) == r.patch_type)
+            && eq(&self.subresource, &r.subresource)
+            && self.dry_run.is_none_or(|d| d == r.dry_run)
     }
 }
 

@@ -287,6 +287,33 @@ impl Cluster {
         Ok(present(&t.rt, self.delete_key(&k, old)))
     }
 
+    /// `DELETE` on a collection: every object the selectors match (a `List` of them back).
+    pub fn delete_collection(&mut self, t: &Target, q: &Query) -> ApiResult<Value> {
+        let mut list = self.list(t, q)?;
+        if q.dry_run() {
+            return Ok(list);
+        }
+        let mut deleted = Vec::new();
+        for item in list["items"].as_array().cloned().unwrap_or_default() {
+            let name = name_of(&item).unwrap_or_default().to_string();
+            let namespace = item
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let k = ObjectKey {
+                resource: group_resource(&t.rt),
+                namespace,
+                name,
+            };
+            if let Some(obj) = self.store.get(&k).cloned() {
+                deleted.push(present(&t.rt, self.delete_key(&k, obj)));
+            }
+        }
+        list["items"] = Value::Array(deleted);
+        list["metadata"]["resourceVersion"] = self.store.current_rv().to_string().into();
+        Ok(list)
+    }
+
     /// Delete honouring finalizers: an object with finalizers only gets a
     /// `deletionTimestamp`; a namespace takes its objects with it.
     fn delete_key(&mut self, k: &ObjectKey, mut obj: Value) -> Value {

@@ -283,6 +283,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))
         .fallback(dispatch)
+        // The real API server accepts request bodies up to 3 MiB (large CRDs need it).
+        .layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024))
         .with_state(shared)
 }
 
@@ -330,6 +332,7 @@ fn verb_of(method: &Method, t: &Target, q: &Query) -> Verb {
         Method::POST => Verb::Create,
         Method::PUT => Verb::Update,
         Method::PATCH => Verb::Patch,
+        Method::DELETE if t.name.is_none() => Verb::DeleteCollection,
         Method::DELETE => Verb::Delete,
         _ if t.name.is_some() && !t.watch_prefix && !q.flag("watch") => Verb::Get,
         _ if t.watch_prefix || q.flag("watch") => Verb::Watch,
@@ -495,6 +498,14 @@ fn serve_route(
             Route::OpenApi { group, .. } => return Err(ApiError::not_found_path(&group)),
             Route::Resource(t) => *t,
         };
+        let binary = ["application/vnd.kubernetes.protobuf", "application/cbor"];
+        if binary.iter().any(|b| content_type.starts_with(b)) {
+            return Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                format!("kube-testkit accepts JSON and YAML bodies only, not {content_type} (kubectl's `create <generator>`/`run` send protobuf: use `kubectl apply` or `create -f`)"),
+            ));
+        }
         let write = Write {
             target: &t,
             query,
@@ -528,9 +539,10 @@ fn serve_route(
                 let (code, v) = cluster.patch(&write, kind)?;
                 Ok(json_response(code, &v))
             }
-            (Method::DELETE, _) if t.name.is_some() && t.subresource.is_none() => {
-                Ok(ok(cluster.delete(&t, query)?))
+            (Method::DELETE, Verb::DeleteCollection) => {
+                Ok(ok(cluster.delete_collection(&t, query)?))
             }
+            (Method::DELETE, _) if t.subresource.is_none() => Ok(ok(cluster.delete(&t, query)?)),
             _ => Err(ApiError::method_not_allowed(method.as_str())),
         }
     })();

@@ -425,3 +425,37 @@ async fn injected_faults_fail_requests_and_the_log_records_every_request_in_orde
     assert_eq!(log[1].field_manager.as_deref(), Some("sextant"));
     assert_eq!(log[1].path, "/api/v1/namespaces/default/configmaps/a");
 }
+
+#[tokio::test]
+async fn delete_collection_removes_what_the_selector_matches() {
+    let (server, client) = start(Options::default());
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    for (name, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
+        api.patch(
+            name,
+            &PatchParams::apply("t"),
+            &Patch::Apply(cm(name, json!({"app": app}))),
+        )
+        .await
+        .unwrap();
+    }
+    api.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("app=web"),
+    )
+    .await
+    .unwrap();
+    let left: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(left, vec!["c"]);
+    assert!(server
+        .requests()
+        .iter()
+        .any(|r| r.verb == Verb::DeleteCollection && r.is_write()));
+}
