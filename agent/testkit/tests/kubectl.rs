@@ -375,3 +375,38 @@ fn client_side_apply_create_label_json_patch_and_rollout_status_work() {
         "2"
     );
 }
+
+/// kubectl moves ownership from `kubectl-client-side-apply` to its server-side manager by
+/// rewriting `managedFields` after the first server-side apply; afterwards a changed value
+/// applies without a conflict.
+#[test]
+fn client_side_applied_objects_migrate_to_server_side_apply() {
+    let k = Kubectl::start();
+    k.apply(NAMESPACE);
+    assert!(k.run_with(&["apply", "-f", "-"], DEPLOYMENT).ok);
+    k.apply(DEPLOYMENT);
+    let yaml = k.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-n",
+        "shop",
+        "-o",
+        "yaml",
+        "--show-managed-fields",
+    ]);
+    assert!(!yaml.contains("kubectl-client-side-apply"), "{yaml}");
+    k.apply(&DEPLOYMENT.replace("replicas: 2", "replicas: 3"));
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.spec.replicas}"
+        ]),
+        "3"
+    );
+}

@@ -231,15 +231,14 @@ pub fn apply(
 
 /// Record a non-apply write (create, update, patch) as `w.manager`'s `Update` entry: it
 /// takes the fields it changed, away from whoever owned them (updates never conflict).
+/// `managedFields` the request itself changed are taken as given (an empty list resets
+/// them), which is how kubectl migrates client-side-apply ownership to server-side apply.
 pub fn record_update(old: Option<&Value>, new: &mut Value, w: Writer<'_>) {
-    let reset = new
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-        .is_some_and(Vec::is_empty);
-    let mut entries = if reset {
-        Vec::new()
-    } else {
-        old.map(read_managed).unwrap_or_default()
+    let given = new.pointer("/metadata/managedFields");
+    let stored = old.and_then(|o| o.pointer("/metadata/managedFields"));
+    let mut entries = match given {
+        Some(g) if g.is_array() && Some(g) != stored => read_managed(new),
+        _ => old.map(read_managed).unwrap_or_default(),
     };
     let empty = json!({});
     let old_obj = old.unwrap_or(&empty);
