@@ -435,17 +435,23 @@ async fn dispatch(
     }
     let response = match response {
         Some(r) => r,
-        None => serve_route(
-            &shared,
-            routed,
-            &method,
-            &query,
-            &body,
-            &content_type,
-            patch_type,
-            manager,
-            drop_after,
-        ),
+        None => {
+            let accept = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let inc = Incoming {
+                method: &method,
+                query: &query,
+                body: &body,
+                content_type: &content_type,
+                accept,
+                patch_type,
+                manager,
+                drop_after,
+            };
+            serve_route(&shared, routed, inc)
+        }
     };
     if let Some(r) = lock(&shared.log).get_mut(seq as usize) {
         r.status = response.status().as_u16();
@@ -453,98 +459,120 @@ async fn dispatch(
     response
 }
 
-#[allow(clippy::too_many_arguments)]
-fn serve_route(
-    shared: &Shared,
-    routed: ApiResult<Route>,
-    method: &Method,
-    query: &Query,
-    body: &[u8],
-    content_type: &str,
+/// One API request, decoded at the edge.
+struct Incoming<'a> {
+    method: &'a Method,
+    query: &'a Query,
+    body: &'a [u8],
+    content_type: &'a str,
+    accept: &'a str,
     patch_type: Option<PatchType>,
     manager: Option<String>,
     drop_after: Option<Duration>,
-) -> Response {
+}
+
+/// Discovery and OpenAPI documents; `Err(target)` for a resource request.
+fn serve_document(
+    shared: &Shared,
+    cluster: &Cluster,
+    routed: Route,
+    accept: &str,
+) -> Result<ApiResult<Response>, Box<Target>> {
+    let ok = |v: Value| Ok(json_response(200, &v));
+    let registry = &cluster.registry;
+    let aggregated = accept.contains("as=APIGroupDiscoveryList") && accept.contains("v=v2;");
+    Ok(match routed {
+        Route::Version => ok(discovery::version()),
+        Route::CoreVersions | Route::Groups if aggregated => {
+            let doc = discovery::aggregated(registry, matches!(routed, Route::CoreVersions));
+            let mut r = json_response(200, &doc);
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                discovery::AGGREGATED_CONTENT_TYPE
+                    .parse()
+                    .expect("a valid header value"),
+            );
+            Ok(r)
+        }
+        Route::CoreVersions => ok(discovery::core_versions(&shared.addr.to_string())),
+        Route::Groups => ok(discovery::groups(registry)),
+        Route::Group(g) => {
+            discovery::group(registry, &g).map_or_else(|| Err(ApiError::not_found_path(&g)), ok)
+        }
+        Route::Resources { group, version } => ok(discovery::resources(registry, &group, &version)),
+        Route::OpenApiRoot => ok(crate::openapi::root(registry)),
+        Route::OpenApi { group, version } if registry.serves(&group, &version) => {
+            ok(crate::openapi::group_version(registry, &group, &version))
+        }
+        Route::OpenApi { group, .. } => Err(ApiError::not_found_path(&group)),
+        Route::Resource(t) => return Err(t),
+    })
+}
+
+fn serve_route(shared: &Shared, routed: ApiResult<Route>, inc: Incoming<'_>) -> Response {
     let result = (|| -> ApiResult<Response> {
-        let routed = routed?;
         let mut cluster = lock(&shared.cluster);
-        let ok = |v: Value| json_response(200, &v);
-        let t = match routed {
-            Route::Version => return Ok(ok(discovery::version())),
-            Route::CoreVersions => {
-                return Ok(ok(discovery::core_versions(&shared.addr.to_string())))
-            }
-            Route::Groups => return Ok(ok(discovery::groups(&cluster.registry))),
-            Route::Group(g) => {
-                return discovery::group(&cluster.registry, &g)
-                    .map(ok)
-                    .ok_or_else(|| ApiError::not_found_path(&g));
-            }
-            Route::Resources { group, version } => {
-                return Ok(ok(discovery::resources(
-                    &cluster.registry,
-                    &group,
-                    &version,
-                )))
-            }
-            Route::OpenApiRoot => return Ok(ok(crate::openapi::root(&cluster.registry))),
-            Route::OpenApi { group, version } if cluster.registry.serves(&group, &version) => {
-                return Ok(ok(crate::openapi::group_version(
-                    &cluster.registry,
-                    &group,
-                    &version,
-                )));
-            }
-            Route::OpenApi { group, .. } => return Err(ApiError::not_found_path(&group)),
-            Route::Resource(t) => *t,
+        let t = match serve_document(shared, &cluster, routed?, inc.accept) {
+            Ok(answer) => return answer,
+            Err(t) => t,
         };
-        let binary = ["application/vnd.kubernetes.protobuf", "application/cbor"];
-        if binary.iter().any(|b| content_type.starts_with(b)) {
-            return Err(ApiError::new(
-                415,
-                "UnsupportedMediaType",
-                format!("kube-testkit accepts JSON and YAML bodies only, not {content_type} (kubectl's `create <generator>`/`run` send protobuf: use `kubectl apply` or `create -f`)"),
-            ));
-        }
-        let write = Write {
-            target: &t,
-            query,
-            body,
-            content_type,
-            manager,
-        };
-        match (method.clone(), verb_of(method, &t, query)) {
-            (_, Verb::Watch) => {
-                let spec = crate::watch::WatchSpec {
-                    bookmark_interval: shared.options.bookmark_interval,
-                    drop_after,
-                    shutdown: shared.shutdown.clone(),
-                };
-                let stream = crate::watch::start(&cluster, &t, query, spec)?;
-                Ok((
-                    [(header::CONTENT_TYPE, "application/json")],
-                    Body::from_stream(stream),
-                )
-                    .into_response())
-            }
-            (_, Verb::Get) => Ok(ok(cluster.get(&t)?)),
-            (_, Verb::List) => Ok(ok(cluster.list(&t, query)?)),
-            (Method::POST, _) if t.name.is_none() && t.subresource.is_none() => {
-                Ok(json_response(201, &cluster.create(&write)?))
-            }
-            (Method::PUT, _) if t.name.is_some() => Ok(ok(cluster.update(&write)?)),
-            (Method::PATCH, _) if t.name.is_some() => {
-                let kind =
-                    patch_type.ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
-                let (code, v) = cluster.patch(&write, kind)?;
-                Ok(json_response(code, &v))
-            }
-            (Method::DELETE, Verb::DeleteCollection) => {
-                Ok(ok(cluster.delete_collection(&t, query)?))
-            }
-            (Method::DELETE, _) if t.subresource.is_none() => Ok(ok(cluster.delete(&t, query)?)),
-            _ => Err(ApiError::method_not_allowed(method.as_str())),
-        }
+        serve_resource(shared, &mut cluster, &t, inc)
     })();
     result.unwrap_or_else(|e| error_response(&e))
+}
+
+fn serve_resource(
+    shared: &Shared,
+    cluster: &mut Cluster,
+    t: &Target,
+    inc: Incoming<'_>,
+) -> ApiResult<Response> {
+    let ok = |v: Value| json_response(200, &v);
+    let (method, query, content_type) = (inc.method, inc.query, inc.content_type);
+    let binary = ["application/vnd.kubernetes.protobuf", "application/cbor"];
+    if binary.iter().any(|b| content_type.starts_with(b)) {
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!("kube-testkit accepts JSON and YAML bodies only, not {content_type} (kubectl's `create <generator>`/`run` send protobuf: use `kubectl apply` or `create -f`)"),
+        ));
+    }
+    let write = Write {
+        target: t,
+        query,
+        body: inc.body,
+        content_type,
+        manager: inc.manager,
+    };
+    match (method.clone(), verb_of(method, t, query)) {
+        (_, Verb::Watch) => {
+            let spec = crate::watch::WatchSpec {
+                bookmark_interval: shared.options.bookmark_interval,
+                drop_after: inc.drop_after,
+                shutdown: shared.shutdown.clone(),
+            };
+            let stream = crate::watch::start(cluster, t, query, spec)?;
+            Ok((
+                [(header::CONTENT_TYPE, "application/json")],
+                Body::from_stream(stream),
+            )
+                .into_response())
+        }
+        (_, Verb::Get) => Ok(ok(cluster.get(t)?)),
+        (_, Verb::List) => Ok(ok(cluster.list(t, query)?)),
+        (Method::POST, _) if t.name.is_none() && t.subresource.is_none() => {
+            Ok(json_response(201, &cluster.create(&write)?))
+        }
+        (Method::PUT, _) if t.name.is_some() => Ok(ok(cluster.update(&write)?)),
+        (Method::PATCH, _) if t.name.is_some() => {
+            let kind = inc
+                .patch_type
+                .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
+            let (code, v) = cluster.patch(&write, kind)?;
+            Ok(json_response(code, &v))
+        }
+        (Method::DELETE, Verb::DeleteCollection) => Ok(ok(cluster.delete_collection(t, query)?)),
+        (Method::DELETE, _) if t.subresource.is_none() => Ok(ok(cluster.delete(t, query)?)),
+        _ => Err(ApiError::method_not_allowed(method.as_str())),
+    }
 }
