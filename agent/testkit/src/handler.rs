@@ -94,7 +94,7 @@ impl Cluster {
         }
     }
 
-    fn live(&self, t: &Target) -> ApiResult<(ObjectKey, Value)> {
+    pub(crate) fn live(&self, t: &Target) -> ApiResult<(ObjectKey, Value)> {
         let name = t.name.as_deref().unwrap_or_default();
         let k = key(t, name);
         let obj = self
@@ -279,101 +279,6 @@ impl Cluster {
         Ok((code, self.commit(t, k, old.as_ref(), merged, w.dry_run())?))
     }
 
-    pub fn delete(&mut self, t: &Target, q: &Query) -> ApiResult<Value> {
-        let (k, old) = self.live(t)?;
-        if q.dry_run() {
-            return Ok(present(&t.rt, old));
-        }
-        Ok(present(&t.rt, self.delete_key(&k, old)))
-    }
-
-    /// `DELETE` on a collection: every object the selectors match (a `List` of them back).
-    pub fn delete_collection(&mut self, t: &Target, q: &Query) -> ApiResult<Value> {
-        let mut list = self.list(t, q)?;
-        if q.dry_run() {
-            return Ok(list);
-        }
-        let mut deleted = Vec::new();
-        for item in list["items"].as_array().cloned().unwrap_or_default() {
-            let name = name_of(&item).unwrap_or_default().to_string();
-            let namespace = item
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let k = ObjectKey {
-                resource: group_resource(&t.rt),
-                namespace,
-                name,
-            };
-            if let Some(obj) = self.store.get(&k).cloned() {
-                deleted.push(present(&t.rt, self.delete_key(&k, obj)));
-            }
-        }
-        list["items"] = Value::Array(deleted);
-        list["metadata"]["resourceVersion"] = self.store.current_rv().to_string().into();
-        Ok(list)
-    }
-
-    /// Delete honouring finalizers: an object with finalizers only gets a
-    /// `deletionTimestamp`; a namespace takes its objects with it.
-    fn delete_key(&mut self, k: &ObjectKey, mut obj: Value) -> Value {
-        let has_finalizers = obj
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .is_some_and(|f| !f.is_empty());
-        if has_finalizers {
-            if obj.pointer("/metadata/deletionTimestamp").is_none() {
-                metadata_mut(&mut obj).insert("deletionTimestamp".into(), now_rfc3339().into());
-                return self.store.put(k.clone(), obj);
-            }
-            return obj;
-        }
-        if k.resource == GroupResource::new("", "namespaces") {
-            for child in self.store.keys_in_namespace(&k.name) {
-                if let Some(o) = self.store.get(&child).cloned() {
-                    self.delete_key(&child, o);
-                }
-            }
-            if !self.store.keys_in_namespace(&k.name).is_empty() {
-                metadata_mut(&mut obj).insert("deletionTimestamp".into(), now_rfc3339().into());
-                obj["status"]["phase"] = "Terminating".into();
-                return self.store.put(k.clone(), obj);
-            }
-        }
-        if k.resource == GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions") {
-            self.registry.remove_crd(&k.name);
-            let (group, plural) = (
-                obj["spec"]["group"].as_str(),
-                obj["spec"]["names"]["plural"].as_str(),
-            );
-            if let (Some(group), Some(plural)) = (group, plural) {
-                for cr in self.store.keys_of(&GroupResource::new(group, plural)) {
-                    self.store.remove(&cr);
-                }
-            }
-        }
-        let removed = self.store.remove(k).unwrap_or(obj);
-        self.finish_namespace(k.namespace.as_deref());
-        removed
-    }
-
-    /// A terminating namespace goes once its last object has.
-    fn finish_namespace(&mut self, namespace: Option<&str>) {
-        let Some(ns) = namespace else { return };
-        let nk = ObjectKey {
-            resource: GroupResource::new("", "namespaces"),
-            namespace: None,
-            name: ns.into(),
-        };
-        let terminating = self
-            .store
-            .get(&nk)
-            .is_some_and(|n| n.pointer("/metadata/deletionTimestamp").is_some());
-        if terminating && self.store.keys_in_namespace(ns).is_empty() {
-            self.store.remove(&nk);
-        }
-    }
-
     /// Server-owned metadata and the rules every write obeys.
     fn prepare(
         &self,
@@ -443,6 +348,7 @@ impl Cluster {
                 }
             }
             None => {
+                crate::validate::object_name(rt, &k.name)?;
                 meta.insert("uid".into(), new_uid().into());
                 meta.insert("creationTimestamp".into(), now_rfc3339().into());
                 for f in ["resourceVersion", "deletionTimestamp", "generation"] {

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod controllers;
+pub mod delete;
 pub mod discovery;
 pub mod error;
 pub mod faults;
@@ -16,6 +17,7 @@ pub mod request;
 pub mod selectors;
 pub mod server;
 pub mod storage;
+pub mod validate;
 pub mod watch;
 
 pub use controllers::FAIL_READINESS;

@@ -572,7 +572,9 @@ fn serve_resource(
             Ok(json_response(code, &v))
         }
         (Method::DELETE, Verb::DeleteCollection) => Ok(ok(cluster.delete_collection(t, query)?)),
-        (Method::DELETE, _) if t.subresource.is_none() => Ok(ok(cluster.delete(t, query)?)),
+        (Method::DELETE, _) if t.subresource.is_none() => {
+            Ok(ok(cluster.delete(t, query, inc.body)?))
+        }
         _ => Err(ApiError::method_not_allowed(method.as_str())),
     }
 }

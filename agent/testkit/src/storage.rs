@@ -140,6 +140,15 @@ impl Store {
             .collect()
     }
 
+    /// Keys of every object the predicate accepts.
+    pub fn find(&self, pred: impl Fn(&Value) -> bool) -> Vec<ObjectKey> {
+        self.objects
+            .iter()
+            .filter(|(_, o)| pred(o))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// Store a new or changed object, stamping the next resourceVersion; returns it as stored.
     pub fn put(&mut self, key: ObjectKey, mut object: Value) -> Value {
         self.rv += 1;

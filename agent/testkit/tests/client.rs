@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{configmap as cm, eventually, start};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
     PatchParams, PostParams,
@@ -166,52 +166,6 @@ async fn json_patch_and_label_and_field_selectors() {
     assert_eq!(
         patched.data.unwrap().into_iter().collect::<Vec<_>>(),
         vec![("extra".to_string(), "1".to_string())]
-    );
-}
-
-#[tokio::test]
-async fn finalizers_hold_deletion_until_removed_and_namespaces_cascade() {
-    let (_server, client) = start(Options::default());
-    let nss: Api<Namespace> = Api::all(client.clone());
-    nss.patch(
-        "shop",
-        &PatchParams::apply("t"),
-        &Patch::Apply(
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
-        ),
-    )
-    .await
-    .unwrap();
-    let api: Api<ConfigMap> = Api::namespaced(client, "shop");
-    let mut held = cm("held", json!({}));
-    held["metadata"]["finalizers"] = json!(["example.com/keep"]);
-    api.patch("held", &PatchParams::apply("t"), &Patch::Apply(&held))
-        .await
-        .unwrap();
-    api.delete("held", &DeleteParams::default()).await.unwrap();
-    let still = api.get("held").await.unwrap();
-    assert!(
-        still.metadata.deletion_timestamp.is_some(),
-        "finalizer holds the object"
-    );
-    nss.delete("shop", &DeleteParams::default()).await.unwrap();
-    let ns = nss.get("shop").await.unwrap();
-    assert_eq!(
-        ns.status.and_then(|s| s.phase).as_deref(),
-        Some("Terminating")
-    );
-    api.patch(
-        "held",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(status_code(api.get("held").await.unwrap_err()), 404);
-    assert_eq!(
-        status_code(nss.get("shop").await.unwrap_err()),
-        404,
-        "the terminating namespace goes with its last object"
     );
 }
 
@@ -424,38 +378,4 @@ async fn injected_faults_fail_requests_and_the_log_records_every_request_in_orde
     assert!(log.iter().enumerate().all(|(i, r)| r.seq == i as u64));
     assert_eq!(log[1].field_manager.as_deref(), Some("sextant"));
     assert_eq!(log[1].path, "/api/v1/namespaces/default/configmaps/a");
-}
-
-#[tokio::test]
-async fn delete_collection_removes_what_the_selector_matches() {
-    let (server, client) = start(Options::default());
-    let api: Api<ConfigMap> = Api::default_namespaced(client);
-    for (name, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
-        api.patch(
-            name,
-            &PatchParams::apply("t"),
-            &Patch::Apply(cm(name, json!({"app": app}))),
-        )
-        .await
-        .unwrap();
-    }
-    api.delete_collection(
-        &DeleteParams::default(),
-        &ListParams::default().labels("app=web"),
-    )
-    .await
-    .unwrap();
-    let left: Vec<String> = api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
-        .collect();
-    assert_eq!(left, vec!["c"]);
-    assert!(server
-        .requests()
-        .iter()
-        .any(|r| r.verb == Verb::DeleteCollection && r.is_write()));
 }

@@ -1,0 +1,76 @@
+//! The object-name rules the real server enforces on create (`422 Invalid`); no schema
+//! validation beyond that.
+
+use crate::error::{ApiError, ApiResult};
+use crate::kinds::ResourceType;
+
+fn is_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+fn is_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_label)
+}
+
+/// Names of namespaces are RFC 1123 labels, RBAC names path segments, all else subdomains.
+pub fn object_name(rt: &ResourceType, name: &str) -> ApiResult<()> {
+    let qualified_kind = if rt.group.is_empty() {
+        rt.kind.clone()
+    } else {
+        format!("{}.{}", rt.kind, rt.group)
+    };
+    let invalid = |why: &str| {
+        Err(ApiError::invalid(
+            &qualified_kind,
+            name,
+            format!("metadata.name: Invalid value: {name:?}: {why}"),
+        ))
+    };
+    if rt.group == "rbac.authorization.k8s.io" {
+        if name.is_empty()
+            || name == "."
+            || name == ".."
+            || name.contains('/')
+            || name.contains('%')
+        {
+            return invalid("may not be '.' or '..' and may not contain '/' or '%'");
+        }
+        return Ok(());
+    }
+    if rt.group.is_empty() && rt.plural == "namespaces" {
+        if !is_label(name) {
+            return invalid("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character");
+        }
+        return Ok(());
+    }
+    if !is_subdomain(name) {
+        return invalid("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::Registry;
+
+    #[test]
+    fn names_follow_the_per_kind_rules() {
+        let r = Registry::default();
+        let deploy = r.find("apps", "v1", "deployments").unwrap();
+        let ns = r.find("", "v1", "namespaces").unwrap();
+        let role = r
+            .find("rbac.authorization.k8s.io", "v1", "clusterroles")
+            .unwrap();
+        assert!(object_name(deploy, "web.v2").is_ok());
+        assert_eq!(object_name(deploy, "Web").unwrap_err().code, 422);
+        assert!(object_name(ns, "a.b").is_err());
+        assert!(object_name(role, "system:controller:x").is_ok());
+    }
+}
