@@ -113,20 +113,41 @@ impl Cluster {
         })
     }
 
+    /// A list, paginated by `limit` and `continue` (an opaque `namespace/name` cursor).
     pub fn list(&self, t: &Target, q: &Query) -> ApiResult<Value> {
         let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or_default())?;
         let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or_default())?;
-        let items: Vec<Value> = self
+        let cursor =
+            |k: &ObjectKey| format!("{}/{}", k.namespace.as_deref().unwrap_or_default(), k.name);
+        let after = q.get("continue").filter(|c| !c.is_empty());
+        let limit = q
+            .get("limit")
+            .and_then(|l| l.parse::<usize>().ok())
+            .filter(|l| *l > 0);
+        let matching: Vec<(&ObjectKey, &Value)> = self
             .store
             .list(&group_resource(&t.rt), t.namespace.as_deref())
             .into_iter()
-            .filter(|(_, o)| labels.matches(o) && fields.matches(o))
-            .map(|(_, o)| present(&t.rt, o.clone()))
+            .filter(|(k, o)| {
+                after.is_none_or(|a| cursor(k).as_str() > a)
+                    && labels.matches(o)
+                    && fields.matches(o)
+            })
+            .collect();
+        let page = limit.map_or(matching.len(), |l| l.min(matching.len()));
+        let mut metadata = json!({"resourceVersion": self.store.current_rv().to_string()});
+        if page < matching.len() {
+            metadata["continue"] = cursor(matching[page - 1].0).into();
+            metadata["remainingItemCount"] = (matching.len() - page).into();
+        }
+        let items: Vec<Value> = matching[..page]
+            .iter()
+            .map(|(_, o)| present(&t.rt, (*o).clone()))
             .collect();
         Ok(json!({
             "kind": format!("{}List", t.rt.kind),
             "apiVersion": t.rt.api_version(),
-            "metadata": {"resourceVersion": self.store.current_rv().to_string()},
+            "metadata": metadata,
             "items": items,
         }))
     }

@@ -379,3 +379,35 @@ async fn injected_faults_fail_requests_and_the_log_records_every_request_in_orde
     assert_eq!(log[1].field_manager.as_deref(), Some("sextant"));
     assert_eq!(log[1].path, "/api/v1/namespaces/default/configmaps/a");
 }
+
+#[tokio::test]
+async fn lists_paginate_with_limit_and_continue() {
+    let (_server, client) = start(Options::default());
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    for name in ["a", "b", "c", "d", "e"] {
+        api.patch(
+            name,
+            &PatchParams::apply("t"),
+            &Patch::Apply(cm(name, json!({}))),
+        )
+        .await
+        .unwrap();
+    }
+    let mut names = Vec::new();
+    let mut pages = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default().limit(2);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let page = api.list(&lp).await.unwrap();
+        pages += 1;
+        names.extend(page.items.into_iter().filter_map(|c| c.metadata.name));
+        token = page.metadata.continue_.filter(|c| !c.is_empty());
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!((names.join(","), pages), ("a,b,c,d,e".to_string(), 3));
+}
