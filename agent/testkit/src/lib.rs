@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod error;
 pub mod faults;
 pub mod handler;
+mod http;
 pub mod kinds;
 pub mod meta;
 pub mod openapi;
