@@ -148,7 +148,6 @@ impl TestServer {
             })?;
         let mut config = kube::Config::new(uri);
         config.default_namespace = "default".into();
-        config.read_timeout = Some(Duration::from_secs(30));
         kube::Client::try_from(config).map_err(|source| Error::Client { url, source })
     }
 

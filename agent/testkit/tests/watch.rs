@@ -219,3 +219,43 @@ async fn a_label_selected_watch_sees_objects_enter_and_leave_the_selection() {
         matches!(next().await, watcher::Event::Delete(c) if c.metadata.name.as_deref() == Some("a"))
     );
 }
+
+#[tokio::test]
+async fn streaming_list_watches_send_initial_events_then_the_end_bookmark() {
+    let (_server, client) = start(Options::default());
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    api.patch(
+        "a",
+        &PatchParams::apply("t"),
+        &Patch::Apply(cm("a", json!({}))),
+    )
+    .await
+    .unwrap();
+    let config = watcher::Config::default().streaming_lists();
+    let mut events = watcher(api.clone(), config).boxed();
+    let mut next = async || {
+        tokio::time::timeout(WAIT, events.try_next())
+            .await
+            .expect("an event in time")
+            .expect("no watch error")
+            .expect("stream open")
+    };
+    assert!(matches!(next().await, watcher::Event::Init));
+    assert!(
+        matches!(next().await, watcher::Event::InitApply(c) if c.metadata.name.as_deref() == Some("a"))
+    );
+    assert!(
+        matches!(next().await, watcher::Event::InitDone),
+        "the initial-events-end bookmark ends the list"
+    );
+    api.patch(
+        "b",
+        &PatchParams::apply("t"),
+        &Patch::Apply(cm("b", json!({}))),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(next().await, watcher::Event::Apply(c) if c.metadata.name.as_deref() == Some("b"))
+    );
+}
