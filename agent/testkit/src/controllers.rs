@@ -1,6 +1,6 @@
 //! Simulated controllers: after a delay, workloads report ready replicas and rollout
 //! conditions, Jobs complete, CRDs are Established, PVCs Bound and LoadBalancer
-//! Services get an address. An object annotated `testkit.sextant.io/fail-readiness:
+//! Services and Ingresses get an address. An object annotated `testkit.sextant.io/fail-readiness:
 //! "true"` never becomes ready. Deciding the status is pure (`desired_status`); the loop
 //! only writes what differs.
 
@@ -24,6 +24,7 @@ const CONTROLLED: &[(&str, &str)] = &[
     ("", "persistentvolumeclaims"),
     ("", "services"),
     ("", "pods"),
+    ("networking.k8s.io", "ingresses"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
 ];
 
@@ -115,12 +116,10 @@ pub fn desired_status(resource: &GroupResource, obj: &Value) -> Option<Value> {
             "capacity": {"storage": obj.pointer("/spec/resources/requests/storage").cloned().unwrap_or(json!("1Gi"))}}),
         ("", "persistentvolumeclaims") => json!({"phase": "Pending"}),
         ("", "services") if obj.pointer("/spec/type") == Some(&json!("LoadBalancer")) => {
-            let ingress = if ready {
-                json!([{"ip": "127.0.0.1", "ipMode": "VIP"}])
-            } else {
-                json!(null)
-            };
-            json!({"loadBalancer": if ready { json!({"ingress": ingress}) } else { json!({}) }})
+            json!({"loadBalancer": if ready { json!({"ingress": [{"ip": "127.0.0.1", "ipMode": "VIP"}]}) } else { json!({}) }})
+        }
+        ("networking.k8s.io", "ingresses") => {
+            json!({"loadBalancer": if ready { json!({"ingress": [{"ip": "127.0.0.1"}]}) } else { json!({}) }})
         }
         ("", "pods") => json!({"phase": if ready { "Running" } else { "Pending" },
             "conditions": [condition("Ready", ready, if ready { "PodReady" } else { "ContainersNotReady" }, ""),

@@ -52,6 +52,9 @@ pub struct RequestRecord {
     pub force: bool,
     /// The HTTP status code answered.
     pub status: u16,
+    /// The body of a write (JSON or YAML, parsed), so tests can assert what was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
 }
 
 impl RequestRecord {
@@ -213,6 +216,7 @@ mod tests {
             dry_run: false,
             force: false,
             status: 0,
+            body: None,
         }
     }
 

@@ -144,6 +144,13 @@ async fn dispatch(
             dry_run: query.dry_run(),
             force: query.flag("force"),
             status: 0,
+            body: (method != Method::GET && !body.is_empty())
+                .then(|| {
+                    serde_json::from_slice(&body)
+                        .or_else(|_| serde_yaml_ng::from_slice(&body))
+                        .ok()
+                })
+                .flatten(),
         });
         seq
     };

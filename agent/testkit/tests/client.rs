@@ -313,6 +313,26 @@ async fn controllers_complete_jobs_and_honour_fail_readiness() {
     .await;
     assert_eq!(status.ready_replicas, Some(0));
     assert_eq!(status.observed_generation, Some(1));
+
+    let ingresses: Api<DynamicObject> = Api::default_namespaced_with(
+        deploys.into_client(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("networking.k8s.io", "v1", "Ingress"),
+            "ingresses",
+        ),
+    );
+    let ing = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web"},
+        "spec": {"rules": [{"host": "web.example.com"}]}});
+    ingresses
+        .patch("web", &PatchParams::apply("t"), &Patch::Apply(&ing))
+        .await
+        .unwrap();
+    let ip = eventually("an Ingress address", WAIT, async || {
+        let i = ingresses.get("web").await.ok()?;
+        i.data.pointer("/status/loadBalancer/ingress/0/ip").cloned()
+    })
+    .await;
+    assert_eq!(ip, "127.0.0.1");
 }
 
 #[tokio::test]
@@ -378,6 +398,9 @@ async fn injected_faults_fail_requests_and_the_log_records_every_request_in_orde
     assert!(log.iter().enumerate().all(|(i, r)| r.seq == i as u64));
     assert_eq!(log[1].field_manager.as_deref(), Some("sextant"));
     assert_eq!(log[1].path, "/api/v1/namespaces/default/configmaps/a");
+    let sent = log[1].body.as_ref().expect("writes keep their body");
+    assert_eq!(sent["metadata"]["name"], "a");
+    assert!(log[2].body.is_none(), "reads have none");
 }
 
 #[tokio::test]
