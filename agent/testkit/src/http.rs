@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::discovery;
 use crate::error::{ApiError, ApiResult};
@@ -19,6 +19,7 @@ use crate::handler::{Cluster, Write};
 use crate::patch::PatchType;
 use crate::request::{route, Query, Route, Target};
 use crate::server::{lock, Shared};
+use crate::table;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -295,6 +296,8 @@ fn serve_resource(
             format!("kube-testkit accepts JSON and YAML bodies only, not {content_type} (kubectl's `create <generator>`/`run` send protobuf: use `kubectl apply` or `create -f`)"),
         ));
     }
+    // Tables are for plain reads; subresources keep their own kinds.
+    let as_table = table::wanted(inc.accept) && t.subresource.is_none();
     let write = Write {
         target: t,
         query,
@@ -308,6 +311,7 @@ fn serve_resource(
                 bookmark_interval: shared.options.bookmark_interval,
                 drop_after: inc.drop_after,
                 shutdown: shared.shutdown.clone(),
+                table: as_table,
             };
             let stream = crate::watch::start(cluster, t, query, spec)?;
             Ok((
@@ -316,7 +320,17 @@ fn serve_resource(
             )
                 .into_response())
         }
+        (_, Verb::Get) if as_table => {
+            let obj = cluster.get(t)?;
+            let meta = json!({"resourceVersion": obj.pointer("/metadata/resourceVersion")});
+            Ok(ok(table::to_table(&t.rt, &[obj], meta)))
+        }
         (_, Verb::Get) => Ok(ok(cluster.get(t)?)),
+        (_, Verb::List) if as_table => {
+            let list = cluster.list(t, query)?;
+            let items = list["items"].as_array().cloned().unwrap_or_default();
+            Ok(ok(table::to_table(&t.rt, &items, list["metadata"].clone())))
+        }
         (_, Verb::List) => Ok(ok(cluster.list(t, query)?)),
         (Method::POST, _) if t.name.is_none() && t.subresource.is_none() => {
             Ok(json_response(201, &cluster.create(&write)?))

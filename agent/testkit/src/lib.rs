@@ -18,6 +18,7 @@ pub mod request;
 pub mod selectors;
 pub mod server;
 pub mod storage;
+pub mod table;
 pub mod validate;
 pub mod watch;
 

@@ -24,6 +24,8 @@ pub struct WatchSpec {
     /// Cut the stream after this long (an injected fault).
     pub drop_after: Option<Duration>,
     pub shutdown: watch::Receiver<bool>,
+    /// Send each object as a one-row `Table` (the client asked for tables).
+    pub table: bool,
 }
 
 struct Filter {
@@ -33,9 +35,20 @@ struct Filter {
     name: Option<String>,
     labels: LabelSelector,
     fields: FieldSelector,
+    table: bool,
 }
 
 impl Filter {
+    /// The object as this watcher sees it: at its version, as a Table row if asked.
+    fn view(&self, obj: Value) -> Value {
+        let obj = present(&self.rt, obj);
+        if !self.table {
+            return obj;
+        }
+        let meta = json!({"resourceVersion": obj.pointer("/metadata/resourceVersion")});
+        crate::table::to_table(&self.rt, &[obj], meta)
+    }
+
     fn selects(&self, obj: &Value) -> bool {
         self.labels.matches(obj) && self.fields.matches(obj)
     }
@@ -105,6 +118,7 @@ pub fn start(
         name: t.name.clone(),
         labels: LabelSelector::parse(q.get("labelSelector").unwrap_or_default())?,
         fields: FieldSelector::parse(q.get("fieldSelector").unwrap_or_default())?,
+        table: spec.table,
     };
     let requested = q
         .get("resourceVersion")
@@ -139,7 +153,7 @@ pub fn start(
                 Ok(sub) => {
                     for e in &sub.backlog {
                         if let Some(kind) = state.filter.translate(e) {
-                            let obj = present(&state.filter.rt, e.object.clone());
+                            let obj = state.filter.view(e.object.clone());
                             state.pending.push_back(line(kind.as_str(), obj));
                         }
                     }
@@ -164,7 +178,7 @@ pub fn start(
                 {
                     state
                         .pending
-                        .push_back(line("ADDED", present(&state.filter.rt, o.clone())));
+                        .push_back(line("ADDED", state.filter.view(o.clone())));
                 }
             }
             if send_initial {
@@ -192,7 +206,7 @@ async fn next(mut st: State) -> Option<(Result<Bytes, Infallible>, State)> {
                 Ok(e) => {
                     st.last_rv = st.last_rv.max(e.rv);
                     if let Some(kind) = st.filter.translate(&e) {
-                        let b = line(kind.as_str(), present(&st.filter.rt, e.object));
+                        let b = line(kind.as_str(), st.filter.view(e.object));
                         return Some((Ok(b), st));
                     }
                 }

@@ -410,3 +410,35 @@ fn client_side_applied_objects_migrate_to_server_side_apply() {
         "3"
     );
 }
+
+#[test]
+fn get_prints_table_columns_for_workloads() {
+    let k = Kubectl::start();
+    shop(&k);
+    k.ok(&[
+        "wait",
+        "--for=condition=Available",
+        "deploy/web",
+        "-n",
+        "shop",
+        "--timeout=20s",
+    ]);
+    let out = k.ok(&["get", "deploy", "web", "-n", "shop"]);
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        vec!["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        "{out}"
+    );
+    let row: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[..4], &["web", "2/2", "2", "2"], "{out}");
+}
