@@ -45,8 +45,29 @@ pub struct Writer<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
     pub manager: String,
+    pub operation: Operation,
+    pub subresource: Option<String>,
     pub api_version: String,
+    pub time: String,
     pub path: Path,
+}
+
+impl Conflict {
+    /// The manager as the real server prints it: `"alice"` for an applier, `"kubectl"
+    /// with subresource "scale" using apps/v1 at <time>` for an updater.
+    fn owner(&self) -> String {
+        let mut s = format!("{:?}", self.manager);
+        if let Some(sub) = &self.subresource {
+            s.push_str(&format!(" with subresource {sub:?}"));
+        }
+        if self.operation == Operation::Update {
+            s.push_str(&format!(" using {}", self.api_version));
+            if !self.time.is_empty() {
+                s.push_str(&format!(" at {}", self.time));
+            }
+        }
+        s
+    }
 }
 
 pub fn read_managed(obj: &Value) -> Vec<ManagedEntry> {
@@ -127,30 +148,37 @@ fn is_item(path: &Path) -> bool {
 
 /// The `409 Conflict` the real server returns, listing each conflicting field.
 pub fn conflict_error(conflicts: &[Conflict]) -> ApiError {
-    let n = conflicts.len();
-    let lines: Vec<String> = conflicts
-        .iter()
-        .map(|c| {
-            format!(
-                "conflict with \"{}\" using {}: {}",
-                c.manager,
-                c.api_version,
-                display(&c.path)
-            )
-        })
-        .collect();
-    let mut err = ApiError::new(
-        409,
-        "Conflict",
-        format!(
-            "Apply failed with {n} conflict{}: {}",
-            if n == 1 { "" } else { "s" },
-            lines.join("\n")
+    let message = match conflicts {
+        [one] => format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            one.owner(),
+            display(&one.path)
         ),
-    );
+        _ => {
+            let mut owners: Vec<String> = conflicts.iter().map(Conflict::owner).collect();
+            owners.sort();
+            owners.dedup();
+            let mut lines = Vec::new();
+            for owner in owners {
+                lines.push(format!("conflicts with {owner}:"));
+                lines.extend(
+                    conflicts
+                        .iter()
+                        .filter(|c| c.owner() == owner)
+                        .map(|c| format!("- {}", display(&c.path))),
+                );
+            }
+            format!(
+                "Apply failed with {} conflicts: {}",
+                conflicts.len(),
+                lines.join("\n")
+            )
+        }
+    };
+    let mut err = ApiError::new(409, "Conflict", message);
     let causes: Vec<Value> = conflicts
         .iter()
-        .map(|c| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{}\" using {}", c.manager, c.api_version), "field": display(&c.path)}))
+        .map(|c| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {}", c.owner()), "field": display(&c.path)}))
         .collect();
     err.details = Some(json!({"causes": causes}));
     err
@@ -180,7 +208,10 @@ pub fn apply(
             if e.fields.contains(path) {
                 conflicts.push(Conflict {
                     manager: e.manager.clone(),
+                    operation: e.operation,
+                    subresource: e.subresource.clone(),
                     api_version: e.api_version.clone(),
+                    time: e.time.clone(),
                     path: path.clone(),
                 });
             }
@@ -190,7 +221,10 @@ pub fn apply(
         return Err(conflicts);
     }
     for c in &conflicts {
-        for e in entries.iter_mut().filter(|e| e.manager == c.manager) {
+        for e in entries
+            .iter_mut()
+            .filter(|e| e.is(&c.manager, c.operation, c.subresource.as_deref()))
+        {
             e.fields.remove(&c.path);
         }
     }
@@ -376,6 +410,27 @@ mod tests {
         let live = apply(None, &deploy(1, json!({"a": "1", "b": "2"})), A, false).unwrap();
         let next = apply(Some(&live), &deploy(1, json!({"a": "1"})), A, false).unwrap();
         assert_eq!(next["metadata"]["labels"], json!({"a": "1"}));
+    }
+
+    #[test]
+    fn conflict_messages_name_updaters_with_subresource_and_version() {
+        let live = apply(None, &deploy(1, json!({"a": "1"})), A, false).unwrap();
+        let mut scaled = live.clone();
+        scaled["spec"]["replicas"] = json!(4);
+        let scaler = Writer {
+            manager: "kubectl",
+            api_version: "apps/v1",
+            subresource: Some("scale"),
+        };
+        record_update(Some(&live), &mut scaled, scaler);
+        let conflicts = apply(Some(&scaled), &deploy(2, json!({"a": "2"})), B, false).unwrap_err();
+        let err = conflict_error(&conflicts);
+        assert!(err.message.starts_with("Apply failed with 2 conflicts: conflicts with \"alice\":\n- .metadata.labels.a\nconflicts with \"kubectl\" with subresource \"scale\" using apps/v1 at "), "{}", err.message);
+        assert!(
+            err.message.ends_with(":\n- .spec.replicas"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
