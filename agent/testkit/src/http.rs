@@ -212,9 +212,11 @@ async fn dispatch(
             serve_route(&shared, routed, inc)
         }
     };
+    let status = response.status().as_u16();
     if let Some(r) = lock(&shared.log).get_mut(seq as usize) {
-        r.status = response.status().as_u16();
+        r.status = status;
     }
+    tracing::debug!(seq, verb = ?record.verb, path = %record.path, status, "kube-testkit request");
     response
 }
 

@@ -37,6 +37,11 @@ enum Command {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
+    // Requests are logged at debug level: `RUST_LOG=sextant_testkit=debug`.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let Command::Serve {
         addr,
         kubeconfig,
