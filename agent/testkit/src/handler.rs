@@ -337,6 +337,14 @@ impl Cluster {
             Some(ns) => meta.insert("namespace".into(), ns.clone().into()),
             None => meta.remove("namespace"),
         };
+        if t.subresource.is_none() {
+            // Before the generation check, so a re-apply of the same config is no change.
+            let n = self.store.current_rv() + 1;
+            crate::defaults::apply(rt, new, old, || {
+                format!("10.96.{}.{}", n / 254 % 256, n % 254 + 1)
+            });
+        }
+        let meta = metadata_mut(new);
         match old {
             Some(old) => {
                 for f in [

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod controllers;
+pub mod defaults;
 pub mod delete;
 pub mod discovery;
 pub mod error;

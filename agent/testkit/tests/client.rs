@@ -434,3 +434,61 @@ async fn lists_paginate_with_limit_and_continue() {
     }
     assert_eq!((names.join(","), pages), ("a,b,c,d,e".to_string(), 3));
 }
+
+#[tokio::test]
+async fn built_in_defaults_are_filled_in_and_not_owned_by_the_applier() {
+    let (_server, client) = start(Options::default());
+    let secrets: Api<DynamicObject> = Api::default_namespaced_with(
+        client.clone(),
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Secret")),
+    );
+    let s = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "stringData": {"user": "foo"}});
+    let stored = secrets
+        .patch("creds", &PatchParams::apply("t"), &Patch::Apply(&s))
+        .await
+        .unwrap();
+    assert_eq!(stored.data["data"]["user"], "Zm9v");
+    assert!(stored.data.get("stringData").is_none());
+
+    let services: Api<DynamicObject> = Api::default_namespaced_with(
+        client,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Service")),
+    );
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}});
+    let first = services
+        .patch("web", &PatchParams::apply("t"), &Patch::Apply(&svc))
+        .await
+        .unwrap();
+    let ip = first
+        .data
+        .pointer("/spec/clusterIP")
+        .and_then(|v| v.as_str())
+        .expect("a cluster IP")
+        .to_string();
+    assert!(ip.starts_with("10.96."));
+    assert_eq!(
+        first.data.pointer("/spec/ports/0/targetPort"),
+        Some(&json!(80))
+    );
+    let fields = serde_json::to_string(&first.metadata.managed_fields).unwrap();
+    assert!(
+        !fields.contains("f:clusterIP") && !fields.contains("f:targetPort"),
+        "{fields}"
+    );
+    let again = services
+        .patch("web", &PatchParams::apply("t"), &Patch::Apply(&svc))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.metadata.resource_version, first.metadata.resource_version,
+        "defaults cause no churn"
+    );
+    assert_eq!(
+        again
+            .data
+            .pointer("/spec/clusterIP")
+            .and_then(|v| v.as_str()),
+        Some(ip.as_str())
+    );
+}
