@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use sextant::apply::{cluster::Cluster, sync::SyncOptions};
 use sextant::render::{cache::RenderCache, helm::Helm, Renderer, Settings};
 use std::io::Write;
 use std::path::PathBuf;
@@ -60,6 +61,38 @@ enum Command {
         #[arg(long, value_enum, default_value_t = PlanOutput::Table)]
         output: PlanOutput,
     },
+    /// Apply an environment once, wave by wave, and print a per-wave summary.
+    Apply {
+        #[arg(long)]
+        env: String,
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// Send every write as a server-side dry run; wait for nothing, prune nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Take over fields another field manager owns (default: the environment's setting).
+        #[arg(long)]
+        force_conflicts: bool,
+        /// Delete objects that left Git (default: the environment's setting).
+        #[arg(long)]
+        prune: Option<bool>,
+        /// How long each wave may take to become healthy (default: the environment's setting).
+        #[arg(long)]
+        wave_timeout: Option<String>,
+        #[arg(long, value_enum, default_value_t = PlanOutput::Table)]
+        output: PlanOutput,
+    },
+    /// Show what apply would change, as a unified diff per object; exit 1 when out of sync.
+    Diff {
+        #[arg(long)]
+        env: String,
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
     /// Print the effective values of one release (chart defaults, then each values file).
     Values {
         #[arg(long)]
@@ -71,6 +104,20 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ValuesOutput::Yaml)]
         output: ValuesOutput,
     },
+}
+
+/// How `apply` and `diff` reach the cluster.
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// The kubeconfig (default: $KUBECONFIG, ~/.kube/config, else in-cluster).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[arg(long)]
+    context: Option<String>,
+    /// The agent's namespace, where inventories are kept.
+    #[arg(long, env = "SEXTANT_NAMESPACE", default_value = "sextant-system")]
+    agent_namespace: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -87,13 +134,51 @@ enum ValuesOutput {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `diff` keeps kubectl's convention: 1 means "differs", so errors are 2.
+    let error_code = if matches!(cli.command, Command::Diff { .. }) {
+        2
+    } else {
+        1
+    };
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(error_code)
         }
     }
+}
+
+async fn kube_client(args: &ClusterArgs) -> anyhow::Result<kube::Client> {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let options = KubeConfigOptions {
+        context: args.context.clone(),
+        ..Default::default()
+    };
+    let mut config = match &args.kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &options).await?
+        }
+        None => match kube::Config::from_kubeconfig(&options).await {
+            Ok(c) => c,
+            Err(_) => {
+                kube::Config::incluster().context("no kubeconfig found and not in a cluster")?
+            }
+        },
+    };
+    config.connect_timeout = Some(std::time::Duration::from_secs(10));
+    config.read_timeout = Some(std::time::Duration::from_secs(30));
+    config.write_timeout = Some(std::time::Duration::from_secs(30));
+    Ok(kube::Client::try_from(config)?)
+}
+
+fn write_out(text: &str) -> anyhow::Result<()> {
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("writing to standard output")
 }
 
 fn renderer(cli: &Cli, repo: &std::path::Path) -> anyhow::Result<Renderer> {
@@ -116,9 +201,60 @@ fn renderer(cli: &Cli, repo: &std::path::Path) -> anyhow::Result<Renderer> {
     ))
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Output is built whole before it is written: a failing command prints nothing half-done.
     let out = match &cli.command {
+        Command::Apply {
+            env,
+            repo,
+            cluster,
+            dry_run,
+            force_conflicts,
+            prune,
+            wave_timeout,
+            output,
+        } => {
+            let (environment, plan) = sextant::plan_environment(&renderer(&cli, repo)?, repo, env)?;
+            let mut opts = SyncOptions::for_environment(&environment);
+            opts.dry_run = *dry_run;
+            opts.force_conflicts |= *force_conflicts;
+            opts.prune = prune.unwrap_or(opts.prune);
+            opts.agent_namespace = cluster.agent_namespace.clone();
+            if let Some(t) = wave_timeout {
+                opts.wave_timeout = sextant::duration::parse(t).with_context(|| {
+                    format!("--wave-timeout {t:?} is not a duration such as 90s or 5m")
+                })?;
+            }
+            let result = tokio::runtime::Runtime::new()?.block_on(async {
+                let client = kube_client(cluster).await?;
+                let cluster = Cluster::new(client);
+                anyhow::Ok(sextant::apply::sync::sync(&cluster, &environment, &plan, &opts).await)
+            })?;
+            write_out(&match output {
+                PlanOutput::Table => result.to_table(),
+                PlanOutput::Json => serde_json::to_string_pretty(&result)? + "\n",
+            })?;
+            return Ok(if result.succeeded {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        Command::Diff { env, repo, cluster } => {
+            let (_, plan) = sextant::plan_environment(&renderer(&cli, repo)?, repo, env)?;
+            let diffs = tokio::runtime::Runtime::new()?.block_on(async {
+                let client = kube_client(cluster).await?;
+                let cluster = Cluster::new(client);
+                anyhow::Ok(sextant::apply::diff::diff(&cluster, &plan, 8).await?)
+            })?;
+            let text: String = diffs.iter().map(|d| d.diff.clone()).collect();
+            write_out(&text)?;
+            return Ok(if diffs.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
         Command::Plan { env, repo, output } => {
             let (_, plan) = sextant::plan_environment(&renderer(&cli, repo)?, repo, env)?;
             match output {
@@ -165,9 +301,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     };
-    std::io::stdout()
-        .lock()
-        .write_all(out.as_bytes())
-        .context("writing to standard output")?;
-    Ok(())
+    write_out(&out)?;
+    Ok(ExitCode::SUCCESS)
 }

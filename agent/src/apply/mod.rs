@@ -1,4 +1,9 @@
-//! Applying a plan to a cluster. So far: the pure per-kind health rules that gate each wave; the
-//! server-side apply edge, prune and inventory build on them.
+//! Applying a plan to a cluster: the kube edge (`cluster`), pure health rules, the inventory
+//! that makes pruning possible, and the sync itself.
 
+pub mod cluster;
+pub mod diff;
 pub mod health;
+pub mod inventory;
+pub mod result;
+pub mod sync;

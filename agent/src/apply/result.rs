@@ -1,0 +1,154 @@
+//! The result of a sync, as a typed value that the CLI prints and the daemon, metrics and pull
+//! request bodies reuse. `--output json` prints it: a documented contract.
+
+use crate::object::ObjectRef;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Created,
+    Configured,
+    Unchanged,
+    Pruned,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectResult {
+    pub release: String,
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub hook: Option<String>,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl ObjectResult {
+    pub fn new(release: &str, r: &ObjectRef, hook: Option<String>, outcome: Outcome) -> Self {
+        ObjectResult {
+            release: release.to_string(),
+            api_version: r.api_version(),
+            kind: r.kind.clone(),
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+            hook,
+            outcome,
+            message: None,
+        }
+    }
+
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WaveResult {
+    pub wave: i32,
+    pub duration_seconds: f64,
+    pub objects: Vec<ObjectResult>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub created: usize,
+    pub configured: usize,
+    pub unchanged: usize,
+    pub pruned: usize,
+    pub failed: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncResult {
+    pub environment: String,
+    pub revision: Option<String>,
+    pub dry_run: bool,
+    pub succeeded: bool,
+    /// Why the sync stopped, when it did.
+    pub error: Option<String>,
+    pub duration_seconds: f64,
+    pub waves: Vec<WaveResult>,
+    pub pruned: Vec<ObjectResult>,
+    pub totals: Totals,
+}
+
+impl SyncResult {
+    pub fn all_objects(&self) -> impl Iterator<Item = &ObjectResult> {
+        self.waves
+            .iter()
+            .flat_map(|w| w.objects.iter())
+            .chain(self.pruned.iter())
+    }
+
+    /// Recounts `totals` from the objects.
+    pub fn count(&mut self) {
+        let mut t = Totals::default();
+        for o in self.all_objects() {
+            match o.outcome {
+                Outcome::Created => t.created += 1,
+                Outcome::Configured => t.configured += 1,
+                Outcome::Unchanged => t.unchanged += 1,
+                Outcome::Pruned => t.pruned += 1,
+                Outcome::Failed => t.failed += 1,
+            }
+        }
+        self.totals = t;
+    }
+
+    /// The human summary of `sextant apply`: one line per wave, then failures and totals.
+    pub fn to_table(&self) -> String {
+        let mut out = format!(
+            "environment {} at {}{}\n",
+            self.environment,
+            self.revision.as_deref().unwrap_or("(no revision)"),
+            if self.dry_run { " (dry run)" } else { "" }
+        );
+        out.push_str("WAVE  CREATED  CONFIGURED  UNCHANGED  FAILED  SECONDS\n");
+        for w in &self.waves {
+            let n = |k: Outcome| w.objects.iter().filter(|o| o.outcome == k).count();
+            out.push_str(&format!(
+                "{:<4}  {:<7}  {:<10}  {:<9}  {:<6}  {:.1}\n",
+                w.wave,
+                n(Outcome::Created),
+                n(Outcome::Configured),
+                n(Outcome::Unchanged),
+                n(Outcome::Failed),
+                w.duration_seconds
+            ));
+        }
+        for o in self
+            .all_objects()
+            .filter(|o| o.outcome == Outcome::Failed || o.outcome == Outcome::Pruned)
+        {
+            out.push_str(&format!(
+                "{:?} {} {}{}{}\n",
+                o.outcome,
+                o.kind,
+                o.namespace
+                    .as_deref()
+                    .map(|n| format!("{n}/"))
+                    .unwrap_or_default(),
+                o.name,
+                o.message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ));
+        }
+        let t = &self.totals;
+        out.push_str(&format!(
+            "totals: {} created, {} configured, {} unchanged, {} pruned, {} failed\n",
+            t.created, t.configured, t.unchanged, t.pruned, t.failed
+        ));
+        if let Some(e) = &self.error {
+            out.push_str(&format!("sync failed: {e}\n"));
+        }
+        out
+    }
+}

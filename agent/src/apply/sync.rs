@@ -1,0 +1,690 @@
+//! One sync of an environment's plan: wave by wave, server-side apply, health gates, hooks, then
+//! prune and inventory. Writes nothing for an object whose live state already matches Git.
+
+use super::cluster::{Cluster, ClusterError};
+use super::health::{self, Status};
+use super::inventory::{self, Entry};
+use super::result::{ObjectResult, Outcome, SyncResult, WaveResult};
+use crate::environment::Environment;
+use crate::object::{
+    HookDeletePolicy, Object, ObjectRef, ANNOTATION_PRUNE, LABEL_ENVIRONMENT, LABEL_MANAGED_BY,
+    MANAGER,
+};
+use crate::plan::Plan;
+use futures::{stream, StreamExt};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub dry_run: bool,
+    pub force_conflicts: bool,
+    pub prune: bool,
+    pub create_namespace: bool,
+    pub wave_timeout: Duration,
+    /// Objects of one wave applied at once.
+    pub concurrency: usize,
+    /// Where inventories live.
+    pub agent_namespace: String,
+    /// How often health is read while waiting for a wave.
+    pub poll_interval: Duration,
+}
+
+impl SyncOptions {
+    /// The environment's own settings (`spec.sync`), with the agent's defaults.
+    pub fn for_environment(env: &Environment) -> Self {
+        SyncOptions {
+            dry_run: false,
+            force_conflicts: env.sync.force_conflicts,
+            prune: env.sync.prune,
+            create_namespace: env.sync.create_namespace,
+            wave_timeout: crate::duration::parse(&env.sync.wave_timeout)
+                .unwrap_or(Duration::from_secs(300)),
+            concurrency: 8,
+            agent_namespace: "sextant-system".into(),
+            poll_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("wave {wave}: {count} object(s) not healthy after {timeout:?}: {details}")]
+    Timeout {
+        wave: i32,
+        count: usize,
+        timeout: Duration,
+        details: String,
+    },
+    #[error("wave {wave}: {object} is degraded: {message}")]
+    Degraded {
+        wave: i32,
+        object: String,
+        message: String,
+    },
+    #[error("wave {wave}: {count} object(s) could not be applied; first: {first}")]
+    Apply {
+        wave: i32,
+        count: usize,
+        first: String,
+    },
+    #[error("wave {wave}: hook {object} failed: {message}")]
+    Hook {
+        wave: i32,
+        object: String,
+        message: String,
+    },
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
+type Identity = (String, String, Option<String>, String);
+
+fn identity(r: &ObjectRef) -> Identity {
+    (
+        r.group.clone(),
+        r.kind.clone(),
+        r.namespace.clone(),
+        r.name.clone(),
+    )
+}
+
+/// Whether `live` already holds every field of `desired` with the same value (the server may
+/// add defaults and status; it may not differ on what Git says).
+pub fn contains(live: &Value, desired: &Value) -> bool {
+    match (live, desired) {
+        (Value::Object(l), Value::Object(d)) => d
+            .iter()
+            .all(|(k, dv)| l.get(k).is_some_and(|lv| contains(lv, dv))),
+        (Value::Array(l), Value::Array(d)) => {
+            l.len() == d.len() && l.iter().zip(d).all(|(lv, dv)| contains(lv, dv))
+        }
+        (Value::Number(l), Value::Number(d)) => l.as_f64() == d.as_f64(),
+        (l, d) => l == d,
+    }
+}
+
+struct Run<'a> {
+    cluster: &'a Cluster,
+    opts: &'a SyncOptions,
+    live: HashMap<Identity, Option<Value>>,
+    changed_releases: HashSet<String>,
+}
+
+/// Applies a plan. Never panics on cluster errors: they end up in the result's `error`.
+pub async fn sync(
+    cluster: &Cluster,
+    env: &Environment,
+    plan: &Plan,
+    opts: &SyncOptions,
+) -> SyncResult {
+    let started = Instant::now();
+    let mut result = SyncResult {
+        environment: env.name.clone(),
+        revision: plan.revision.clone(),
+        dry_run: opts.dry_run,
+        succeeded: false,
+        error: None,
+        duration_seconds: 0.0,
+        waves: Vec::new(),
+        pruned: Vec::new(),
+        totals: Default::default(),
+    };
+    let outcome = run(cluster, env, plan, opts, &mut result).await;
+    if let Err(e) = outcome {
+        tracing::warn!(environment = %env.name, error = %e, "sync failed");
+        result.error = Some(e.to_string());
+    }
+    result.succeeded = result.error.is_none();
+    result.duration_seconds = started.elapsed().as_secs_f64();
+    result.count();
+    result
+}
+
+async fn run(
+    cluster: &Cluster,
+    env: &Environment,
+    plan: &Plan,
+    opts: &SyncOptions,
+    result: &mut SyncResult,
+) -> Result<(), SyncError> {
+    // Read everything first: what is live decides what to write, and which releases changed
+    // (hooks of an unchanged release do not run, so a repeated sync writes nothing).
+    let objects: Vec<&Object> = plan.objects().collect();
+    let live: HashMap<Identity, Option<Value>> = stream::iter(
+        objects
+            .iter()
+            .map(|o| live_of(cluster, o))
+            .collect::<Vec<_>>(),
+    )
+    .buffered(opts.concurrency.max(1))
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .collect::<Result<_, _>>()?;
+    let changed_releases: HashSet<String> = objects
+        .iter()
+        .filter(|o| o.hook.is_none())
+        .filter(|o| !matches!(live.get(&identity(&o.reference)), Some(Some(l)) if contains(l, &o.manifest)))
+        .map(|o| o.release.clone())
+        .collect();
+    let mut run = Run {
+        cluster,
+        opts,
+        live,
+        changed_releases,
+    };
+
+    let namespaces = run.ensure_namespaces(env, plan).await?;
+    let previous = read_inventories(cluster, env, opts).await?;
+    let desired = desired_entries(plan);
+    if !opts.dry_run {
+        // Remember what is about to be created before creating it, so that a sync killed midway
+        // leaves no object the next one cannot prune.
+        for (release, entries) in &desired {
+            let before = previous.get(release).cloned().unwrap_or_default();
+            let union = inventory::union(&before, entries);
+            if !inventory::same(&before, &union) {
+                write_inventory(cluster, env, opts, release, &union).await?;
+            }
+        }
+    }
+
+    for (i, wave) in plan.waves.iter().enumerate() {
+        let started = Instant::now();
+        let mut objects = if i == 0 {
+            namespaces.clone()
+        } else {
+            Vec::new()
+        };
+        let outcome = run.wave(wave.wave.0, &wave.objects, &mut objects).await;
+        result.waves.push(WaveResult {
+            wave: wave.wave.0,
+            duration_seconds: started.elapsed().as_secs_f64(),
+            objects,
+        });
+        outcome?;
+    }
+
+    if opts.prune {
+        result.pruned = run.prune(&previous, &desired).await?;
+    }
+    if !opts.dry_run {
+        for (release, entries) in &desired {
+            if !previous
+                .get(release)
+                .is_some_and(|p| inventory::same(p, entries))
+            {
+                write_inventory(cluster, env, opts, release, entries).await?;
+            }
+        }
+        // Releases that left Git: their inventory goes once their objects are pruned.
+        for release in previous.keys().filter(|r| !desired.contains_key(*r)) {
+            if opts.prune {
+                cluster
+                    .delete(&inventory::reference(
+                        &opts.agent_namespace,
+                        &env.name,
+                        release,
+                    ))
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+// Named async functions rather than closures: their futures are `Send` for any lifetime, so a
+// sync can run in a spawned task.
+async fn live_of(cluster: &Cluster, o: &Object) -> Result<(Identity, Option<Value>), ClusterError> {
+    Ok((identity(&o.reference), cluster.get(&o.reference).await?))
+}
+
+async fn apply_one(
+    cluster: &Cluster,
+    opts: &SyncOptions,
+    live: &HashMap<Identity, Option<Value>>,
+    o: &Object,
+) -> (Outcome, Option<String>) {
+    let current = live.get(&identity(&o.reference)).and_then(Option::as_ref);
+    match current {
+        Some(l) if contains(l, &o.manifest) => (Outcome::Unchanged, None),
+        current => match cluster
+            .apply(
+                &o.reference,
+                &o.manifest,
+                opts.force_conflicts,
+                opts.dry_run,
+            )
+            .await
+        {
+            Ok(_) if current.is_some() => (Outcome::Configured, None),
+            Ok(_) => (Outcome::Created, None),
+            Err(e) => (Outcome::Failed, Some(e.to_string())),
+        },
+    }
+}
+
+fn desired_entries(plan: &Plan) -> BTreeMap<String, Vec<Entry>> {
+    let mut out: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    for o in plan.objects().filter(|o| o.hook.is_none()) {
+        out.entry(o.release.clone()).or_default().push(Entry::of(o));
+    }
+    out
+}
+
+async fn read_inventories(
+    cluster: &Cluster,
+    env: &Environment,
+    opts: &SyncOptions,
+) -> Result<BTreeMap<String, Vec<Entry>>, ClusterError> {
+    let any = inventory::reference(&opts.agent_namespace, &env.name, "");
+    let list = cluster.list(&any, &inventory::selector(&env.name)).await?;
+    Ok(list
+        .iter()
+        .map(inventory::from_configmap)
+        .filter(|(release, _)| !release.is_empty())
+        .collect())
+}
+
+async fn write_inventory(
+    cluster: &Cluster,
+    env: &Environment,
+    opts: &SyncOptions,
+    release: &str,
+    entries: &[Entry],
+) -> Result<(), ClusterError> {
+    let r = inventory::reference(&opts.agent_namespace, &env.name, release);
+    let cm = inventory::to_configmap(&opts.agent_namespace, &env.name, release, entries);
+    cluster.apply(&r, &cm, true, false).await.map(|_| ())
+}
+
+fn namespace_ref(name: &str) -> ObjectRef {
+    ObjectRef {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "Namespace".into(),
+        namespace: None,
+        name: name.to_string(),
+    }
+}
+
+impl Run<'_> {
+    /// Creates the agent's namespace and each release's namespace that is missing and not
+    /// declared in the plan itself (as `helm --create-namespace` does).
+    async fn ensure_namespaces(
+        &mut self,
+        env: &Environment,
+        plan: &Plan,
+    ) -> Result<Vec<ObjectResult>, SyncError> {
+        let declared: HashSet<&str> = plan
+            .objects()
+            .filter(|o| o.reference.kind == "Namespace" && o.reference.group.is_empty())
+            .map(|o| o.reference.name.as_str())
+            .collect();
+        let mut wanted: BTreeMap<String, String> = BTreeMap::new();
+        if !self.opts.dry_run {
+            wanted.insert(self.opts.agent_namespace.clone(), String::new());
+        }
+        if self.opts.create_namespace {
+            for r in &env.releases {
+                wanted
+                    .entry(r.namespace.clone())
+                    .or_insert_with(|| r.name.clone());
+            }
+        }
+        let mut out = Vec::new();
+        for (ns, release) in wanted {
+            if declared.contains(ns.as_str()) {
+                continue;
+            }
+            let r = namespace_ref(&ns);
+            if self.cluster.get(&r).await?.is_some() {
+                continue;
+            }
+            let manifest = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns,
+                "labels": {LABEL_MANAGED_BY: MANAGER, LABEL_ENVIRONMENT: env.name}}});
+            self.cluster
+                .apply(&r, &manifest, false, self.opts.dry_run)
+                .await?;
+            if !release.is_empty() {
+                out.push(
+                    ObjectResult::new(&release, &r, None, Outcome::Created)
+                        .with_message("release namespace created"),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    async fn wave(
+        &mut self,
+        wave: i32,
+        objects: &[Object],
+        results: &mut Vec<ObjectResult>,
+    ) -> Result<(), SyncError> {
+        let (hooks, main): (Vec<&Object>, Vec<&Object>) =
+            objects.iter().partition(|o| o.hook.is_some());
+        let (pre, post): (Vec<&Object>, Vec<&Object>) = hooks.into_iter().partition(|o| {
+            o.hook
+                .as_ref()
+                .is_some_and(|h| h.phase == crate::object::HookPhase::PreSync)
+        });
+        for h in pre {
+            self.hook(wave, h, results).await?;
+        }
+        // Namespaces and CRDs first, and CRDs established, so that nothing after them 404s.
+        let (foundation, rest): (Vec<&Object>, Vec<&Object>) = main.iter().partition(|o| {
+            matches!(
+                o.reference.kind.as_str(),
+                "Namespace" | "CustomResourceDefinition"
+            )
+        });
+        self.apply_all(wave, &foundation, results).await?;
+        self.wait_healthy(wave, &foundation).await?;
+        self.apply_all(wave, &rest, results).await?;
+        self.wait_healthy(wave, &main).await?;
+        for h in post {
+            self.hook(wave, h, results).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply_all(
+        &mut self,
+        wave: i32,
+        objects: &[&Object],
+        results: &mut Vec<ObjectResult>,
+    ) -> Result<(), SyncError> {
+        let cluster = self.cluster;
+        let opts = self.opts;
+        let live = &self.live;
+        let outcomes: Vec<(Outcome, Option<String>)> = stream::iter(
+            objects
+                .iter()
+                .map(|o| apply_one(cluster, opts, live, o))
+                .collect::<Vec<_>>(),
+        )
+        .buffered(opts.concurrency.max(1))
+        .collect()
+        .await;
+        let mut failures = Vec::new();
+        for (o, (outcome, message)) in objects.iter().zip(outcomes) {
+            let mut r = ObjectResult::new(&o.release, &o.reference, None, outcome);
+            if let Some(m) = message {
+                failures.push(m.clone());
+                r = r.with_message(m);
+            }
+            results.push(r);
+        }
+        match failures.first() {
+            None => Ok(()),
+            Some(first) => Err(SyncError::Apply {
+                wave,
+                count: failures.len(),
+                first: first.clone(),
+            }),
+        }
+    }
+
+    /// Polls the live objects until all are healthy; a degraded one or the wave timeout stops it.
+    async fn wait_healthy(&self, wave: i32, objects: &[&Object]) -> Result<(), SyncError> {
+        if self.opts.dry_run || objects.is_empty() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + self.opts.wave_timeout;
+        let mut pending: Vec<&Object> = objects.to_vec();
+        loop {
+            let mut still = Vec::new();
+            for o in pending {
+                let health = match self.cluster.get(&o.reference).await? {
+                    Some(live) => health::assess(&live),
+                    None => health::Health {
+                        status: Status::Progressing,
+                        message: "not found".into(),
+                    },
+                };
+                match health.status {
+                    Status::Healthy => {}
+                    Status::Degraded => {
+                        return Err(SyncError::Degraded {
+                            wave,
+                            object: o.reference.to_string(),
+                            message: health.message,
+                        })
+                    }
+                    Status::Progressing => still.push((o, health.message)),
+                }
+            }
+            if still.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(SyncError::Timeout {
+                    wave,
+                    count: still.len(),
+                    timeout: self.opts.wave_timeout,
+                    details: still
+                        .iter()
+                        .map(|(o, m)| format!("{} ({m})", o.reference))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            pending = still.into_iter().map(|(o, _)| o).collect();
+            tokio::time::sleep(self.opts.poll_interval).await;
+        }
+    }
+
+    /// Runs a hook: replaced per its delete policy, applied, waited for, then cleaned up.
+    async fn hook(
+        &mut self,
+        wave: i32,
+        o: &Object,
+        results: &mut Vec<ObjectResult>,
+    ) -> Result<(), SyncError> {
+        let hook = o.hook.as_ref().expect("only hooks are passed here");
+        let phase = Some(hook.phase.to_string());
+        if !self.changed_releases.contains(&o.release) {
+            results.push(
+                ObjectResult::new(&o.release, &o.reference, phase, Outcome::Unchanged)
+                    .with_message("release unchanged: hook not run"),
+            );
+            return Ok(());
+        }
+        if self.opts.dry_run {
+            results.push(
+                ObjectResult::new(&o.release, &o.reference, phase, Outcome::Created)
+                    .with_message("hook would run"),
+            );
+            return Ok(());
+        }
+        let policies = &hook.delete_policies;
+        let existed = self.cluster.get(&o.reference).await?.is_some();
+        if existed && policies.contains(&HookDeletePolicy::BeforeHookCreation) {
+            self.cluster.delete(&o.reference).await?;
+            self.wait_gone(wave, &o.reference).await?;
+        }
+        self.cluster
+            .apply(&o.reference, &o.manifest, true, false)
+            .await?;
+        let outcome = self.wait_healthy(wave, &[o]).await;
+        let delete = match &outcome {
+            Ok(()) => policies.contains(&HookDeletePolicy::HookSucceeded),
+            Err(_) => policies.contains(&HookDeletePolicy::HookFailed),
+        };
+        if delete {
+            self.cluster.delete(&o.reference).await?;
+        }
+        match outcome {
+            Ok(()) => {
+                results.push(ObjectResult::new(
+                    &o.release,
+                    &o.reference,
+                    phase,
+                    Outcome::Created,
+                ));
+                Ok(())
+            }
+            Err(e) => {
+                results.push(
+                    ObjectResult::new(&o.release, &o.reference, phase, Outcome::Failed)
+                        .with_message(e.to_string()),
+                );
+                Err(SyncError::Hook {
+                    wave,
+                    object: o.reference.to_string(),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+
+    async fn wait_gone(&self, wave: i32, r: &ObjectRef) -> Result<(), SyncError> {
+        let deadline = Instant::now() + self.opts.wave_timeout;
+        while self.cluster.get(r).await?.is_some() {
+            if Instant::now() >= deadline {
+                return Err(SyncError::Timeout {
+                    wave,
+                    count: 1,
+                    timeout: self.opts.wave_timeout,
+                    details: format!("{r} (still being deleted)"),
+                });
+            }
+            tokio::time::sleep(self.opts.poll_interval).await;
+        }
+        Ok(())
+    }
+
+    /// Deletes what left Git, in reverse wave order, sparing what asks to be kept.
+    async fn prune(
+        &self,
+        previous: &BTreeMap<String, Vec<Entry>>,
+        desired: &BTreeMap<String, Vec<Entry>>,
+    ) -> Result<Vec<ObjectResult>, SyncError> {
+        let all_desired: Vec<Entry> = desired.values().flatten().cloned().collect();
+        let mut by_identity: HashMap<Identity, String> = HashMap::new();
+        let mut all_previous = Vec::new();
+        for (release, entries) in previous {
+            for e in entries {
+                by_identity.insert(identity(&e.reference()), release.clone());
+                all_previous.push(e.clone());
+            }
+        }
+        let mut out = Vec::new();
+        for e in inventory::to_prune(&all_previous, &all_desired) {
+            let r = e.reference();
+            let release = by_identity.get(&identity(&r)).cloned().unwrap_or_default();
+            let Some(live) = self.cluster.get(&r).await? else {
+                continue;
+            };
+            let kept = |why: &str| {
+                ObjectResult::new(&release, &r, None, Outcome::Unchanged)
+                    .with_message(why.to_string())
+            };
+            let annotation = live
+                .pointer(&format!(
+                    "/metadata/annotations/{}",
+                    ANNOTATION_PRUNE.replace('/', "~1")
+                ))
+                .and_then(Value::as_str);
+            if annotation == Some("disabled") {
+                out.push(kept("left Git; kept: sextant.io/prune=disabled"));
+                continue;
+            }
+            let managed = live
+                .pointer(&format!(
+                    "/metadata/labels/{}",
+                    LABEL_MANAGED_BY.replace('/', "~1")
+                ))
+                .and_then(Value::as_str)
+                == Some(MANAGER);
+            if !managed {
+                out.push(kept(
+                    "left Git; kept: no longer labelled as managed by sextant",
+                ));
+                continue;
+            }
+            if r.kind == "Namespace" && r.group.is_empty() {
+                if let Some(other) = self.unmanaged_in_namespace(&r.name).await? {
+                    out.push(kept(&format!(
+                        "left Git; kept: namespace holds {other}, which sextant does not manage"
+                    )));
+                    continue;
+                }
+            }
+            if !self.opts.dry_run {
+                self.cluster.delete(&r).await?;
+            }
+            out.push(ObjectResult::new(&release, &r, None, Outcome::Pruned));
+        }
+        Ok(out)
+    }
+
+    /// The first object in a namespace that the agent does not manage, if any (objects owned by
+    /// others, events and the per-namespace defaults do not count).
+    async fn unmanaged_in_namespace(&self, ns: &str) -> Result<Option<String>, SyncError> {
+        let discovery = kube::discovery::Discovery::new(self.cluster.client().clone())
+            .run()
+            .await
+            .map_err(|e| ClusterError::Api {
+                object: format!("Namespace {ns}"),
+                verb: "discovery",
+                code: None,
+                message: e.to_string(),
+            })?;
+        let ignored: BTreeSet<&str> = ["Event", "Endpoints", "EndpointSlice", "Lease"].into();
+        for group in discovery.groups() {
+            for (ar, caps) in group.recommended_resources() {
+                if caps.scope != kube::discovery::Scope::Namespaced
+                    || !caps.supports_operation(kube::discovery::verbs::LIST)
+                    || ignored.contains(ar.kind.as_str())
+                {
+                    continue;
+                }
+                let api: kube::Api<kube::api::DynamicObject> =
+                    kube::Api::namespaced_with(self.cluster.client().clone(), ns, &ar);
+                let Ok(list) = api.list(&Default::default()).await else {
+                    continue;
+                };
+                for o in list.items {
+                    let name = o.metadata.name.clone().unwrap_or_default();
+                    let labels = o.metadata.labels.clone().unwrap_or_default();
+                    let owned = o
+                        .metadata
+                        .owner_references
+                        .as_ref()
+                        .is_some_and(|r| !r.is_empty());
+                    let default = matches!(
+                        (ar.kind.as_str(), name.as_str()),
+                        ("ServiceAccount", "default") | ("ConfigMap", "kube-root-ca.crt")
+                    );
+                    if labels.get(LABEL_MANAGED_BY).map(String::as_str) != Some(MANAGER)
+                        && !owned
+                        && !default
+                    {
+                        return Ok(Some(format!("{} {name}", ar.kind)));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_with_defaults_and_status_contains_desired() {
+        let desired = json!({"spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "a", "image": "x"}]}}}});
+        let live = json!({"spec": {"replicas": 2, "strategy": {}, "template": {"spec": {"containers": [{"name": "a", "image": "x", "imagePullPolicy": "Always"}]}}}, "status": {}});
+        assert!(contains(&live, &desired));
+        let scaled = json!({"spec": {"replicas": 5, "template": {"spec": {"containers": [{"name": "a", "image": "x"}]}}}});
+        assert!(!contains(&scaled, &desired));
+        let extra_container = json!({"spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b"}]}}}});
+        assert!(!contains(&extra_container, &desired));
+    }
+}
