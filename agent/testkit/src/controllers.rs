@@ -1,8 +1,8 @@
 //! Simulated controllers: after a delay, workloads report ready replicas and rollout
-//! conditions, Jobs complete, CRDs are Established, PVCs Bound and LoadBalancer
-//! Services and Ingresses get an address. An object annotated `testkit.sextant.io/fail-readiness:
-//! "true"` never becomes ready. Deciding the status is pure (`desired_status`); the loop
-//! only writes what differs.
+//! conditions, Jobs complete, CRDs are Established, PVCs Bound, and LoadBalancer Services
+//! and Ingresses get an address. An object annotated `testkit.sextant.io/fail-readiness:
+//! "true"` never becomes ready; `testkit.sextant.io/ready-after-ms` sets its own delay.
+//! Deciding the status is pure (`desired_status`); the loop only writes what differs.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,6 +14,20 @@ use crate::meta::now_rfc3339;
 use crate::storage::GroupResource;
 
 pub const FAIL_READINESS: &str = "testkit.sextant.io/fail-readiness";
+
+/// Per-object override of the ready delay, in milliseconds (`"1500"`).
+pub const READY_AFTER_MS: &str = "testkit.sextant.io/ready-after-ms";
+
+/// How long after its last write an object's status is due.
+fn delay_for(obj: &Value, default: Duration) -> Duration {
+    obj.pointer(&format!(
+        "/metadata/annotations/{}",
+        READY_AFTER_MS.replace('/', "~1")
+    ))
+    .and_then(Value::as_str)
+    .and_then(|ms| ms.parse::<u64>().ok())
+    .map_or(default, Duration::from_millis)
+}
 
 const CONTROLLED: &[(&str, &str)] = &[
     ("apps", "deployments"),
@@ -205,11 +219,12 @@ pub fn reconcile_once(cluster: &mut Cluster, ready_delay: Duration) {
             .store
             .list(&gr, None)
             .into_iter()
-            .filter(|(k, _)| {
+            .filter(|(k, o)| {
+                let due_after = delay_for(o, delay);
                 cluster
                     .store
                     .changed_at(k)
-                    .is_some_and(|t| now.duration_since(t) >= delay)
+                    .is_some_and(|t| now.duration_since(t) >= due_after)
             })
             .map(|(k, o)| (k.clone(), o.clone()))
             .collect();
@@ -287,6 +302,24 @@ mod tests {
         assert_eq!(s["readyReplicas"], 0);
         assert_eq!(s["conditions"][0]["status"], "False");
         assert_eq!(s["conditions"][1]["reason"], "ProgressDeadlineExceeded");
+    }
+
+    #[test]
+    fn an_annotation_sets_the_ready_delay_per_object() {
+        let mut c = Cluster::new(100);
+        let key = |n: &str| crate::storage::ObjectKey {
+            resource: GroupResource::new("batch", "jobs"),
+            namespace: Some("d".into()),
+            name: n.into(),
+        };
+        c.store.put(key("slow"), json!({"metadata": {"name": "slow", "annotations": {READY_AFTER_MS: "3600000"}}, "spec": {}}));
+        c.store.put(
+            key("fast"),
+            json!({"metadata": {"name": "fast", "annotations": {READY_AFTER_MS: "0"}}, "spec": {}}),
+        );
+        reconcile_once(&mut c, Duration::from_secs(3600));
+        assert!(c.store.get(&key("slow")).unwrap().get("status").is_none());
+        assert!(c.store.get(&key("fast")).unwrap().get("status").is_some());
     }
 
     #[test]

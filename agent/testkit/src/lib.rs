@@ -23,7 +23,7 @@ pub mod table;
 pub mod validate;
 pub mod watch;
 
-pub use controllers::FAIL_READINESS;
+pub use controllers::{FAIL_READINESS, READY_AFTER_MS};
 pub use error::ApiError;
 pub use faults::{Action, Fault, Match, RequestRecord, Verb};
 pub use patch::PatchType;
