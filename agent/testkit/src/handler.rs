@@ -33,10 +33,11 @@ impl Write<'_> {
         self.query.dry_run()
     }
 
-    fn writer(&self) -> Writer<'_> {
+    /// Who this write is recorded as in `managedFields`.
+    fn writer<'b>(&'b self, api_version: &'b str) -> Writer<'b> {
         Writer {
             manager: self.manager.as_deref().unwrap_or("unknown"),
-            api_version: "",
+            api_version,
             subresource: self.target.subresource.as_deref(),
         }
     }
@@ -176,10 +177,8 @@ impl Cluster {
             return Err(ApiError::already_exists(&t.rt.group, &t.rt.plural, &name));
         }
         self.prepare(t, &k, None, &mut obj)?;
-        let mut wr = w.writer();
         let api_version = t.rt.api_version();
-        wr.api_version = &api_version;
-        apply::record_update(None, &mut obj, wr);
+        apply::record_update(None, &mut obj, w.writer(&api_version));
         self.commit(t, k, None, obj, w.dry_run())
     }
 
@@ -200,9 +199,7 @@ impl Cluster {
         }
         self.prepare(t, &k, Some(&old), &mut new)?;
         let api_version = t.rt.api_version();
-        let mut wr = w.writer();
-        wr.api_version = &api_version;
-        apply::record_update(Some(&old), &mut new, wr);
+        apply::record_update(Some(&old), &mut new, w.writer(&api_version));
         let stored = self.commit(t, k, Some(&old), new, w.dry_run())?;
         Ok(self.view(t, stored))
     }
@@ -246,9 +243,7 @@ impl Cluster {
         }
         self.prepare(t, &k, Some(&old), &mut new)?;
         let api_version = t.rt.api_version();
-        let mut wr = w.writer();
-        wr.api_version = &api_version;
-        apply::record_update(Some(&old), &mut new, wr);
+        apply::record_update(Some(&old), &mut new, w.writer(&api_version));
         let stored = self.commit(t, k, Some(&old), new, w.dry_run())?;
         Ok((200, self.view(t, stored)))
     }
