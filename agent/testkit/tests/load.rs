@@ -1,0 +1,48 @@
+//! Many objects and concurrent writers stay fast and consistent.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{configmap as cm, start};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::json;
+use sextant_testkit::Options;
+
+#[tokio::test]
+async fn a_thousand_concurrent_applies_are_all_stored_in_order() {
+    let (server, client) = start(Options::default());
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let started = Instant::now();
+    futures::stream::iter(0..1000)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let name = format!("cm-{i:04}");
+                api.patch(
+                    &name,
+                    &PatchParams::apply("load"),
+                    &Patch::Apply(cm(&name, json!({"batch": "one"}))),
+                )
+                .await
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("every apply succeeds");
+    let listed = api
+        .list(&ListParams::default().labels("batch=one"))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1000);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    let seqs: Vec<u64> = server.requests().iter().map(|r| r.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
+}
