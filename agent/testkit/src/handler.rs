@@ -362,7 +362,7 @@ impl Cluster {
                         }
                     }
                 }
-                if rt.generation && meta::spec_changed(old, new) {
+                if rt.generation && meta::spec_changed(old, new, !rt.status) {
                     let g = old
                         .pointer("/metadata/generation")
                         .and_then(Value::as_i64)

@@ -69,18 +69,22 @@ pub fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
     }
 }
 
-/// The parts of an object that count as its spec for `metadata.generation`.
-fn spec_part(obj: &Value) -> Map<String, Value> {
+/// The parts of an object that count as its spec for `metadata.generation`; status counts
+/// too for kinds without a status subresource (as for custom resources upstream).
+fn spec_part(obj: &Value, with_status: bool) -> Map<String, Value> {
     let mut m = obj.as_object().cloned().unwrap_or_default();
-    for k in ["metadata", "status", "apiVersion", "kind"] {
+    for k in ["metadata", "apiVersion", "kind"] {
         m.remove(k);
+    }
+    if !with_status {
+        m.remove("status");
     }
     m
 }
 
-/// Whether a write changed anything but metadata and status.
-pub fn spec_changed(old: &Value, new: &Value) -> bool {
-    spec_part(old) != spec_part(new)
+/// Whether a write changed what `metadata.generation` counts.
+pub fn spec_changed(old: &Value, new: &Value, with_status: bool) -> bool {
+    spec_part(old, with_status) != spec_part(new, with_status)
 }
 
 /// Read a JSON value by a `.a.b.c` path (the CRD scale-path form).
@@ -126,8 +130,12 @@ mod tests {
     fn generation_ignores_metadata_and_status() {
         let a = json!({"metadata": {"labels": {"a": "1"}}, "spec": {"x": 1}, "status": {"y": 1}});
         let b = json!({"metadata": {"labels": {"a": "2"}}, "spec": {"x": 1}, "status": {"y": 2}});
-        assert!(!spec_changed(&a, &b));
-        assert!(spec_changed(&a, &json!({"spec": {"x": 2}})));
+        assert!(!spec_changed(&a, &b, false));
+        assert!(
+            spec_changed(&a, &b, true),
+            "without a status subresource status counts"
+        );
+        assert!(spec_changed(&a, &json!({"spec": {"x": 2}}), false));
     }
 
     #[test]
