@@ -1,5 +1,7 @@
-//! The object-name rules the real server enforces on create (`422 Invalid`); no schema
-//! validation beyond that.
+//! The metadata rules the real server enforces (`422 Invalid`): object names on create,
+//! the 256 KiB annotation budget on every write; no schema validation beyond that.
+
+use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 use crate::kinds::ResourceType;
@@ -55,6 +57,34 @@ pub fn object_name(rt: &ResourceType, name: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Annotations may hold at most 256 KiB of keys and values together (what makes
+/// client-side apply of large CRDs fail on a real server).
+pub fn annotations(rt: &ResourceType, name: &str, obj: &Value) -> ApiResult<()> {
+    let Some(map) = obj
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+    else {
+        return Ok(());
+    };
+    let total: usize = map
+        .iter()
+        .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+        .sum();
+    if total > 256 * 1024 {
+        let kind = if rt.group.is_empty() {
+            rt.kind.clone()
+        } else {
+            format!("{}.{}", rt.kind, rt.group)
+        };
+        return Err(ApiError::invalid(
+            &kind,
+            name,
+            "metadata.annotations: Too long: must have at most 262144 bytes",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +102,17 @@ mod tests {
         assert_eq!(object_name(deploy, "Web").unwrap_err().code, 422);
         assert!(object_name(ns, "a.b").is_err());
         assert!(object_name(role, "system:controller:x").is_ok());
+    }
+
+    #[test]
+    fn annotations_over_256_kib_are_invalid() {
+        let r = Registry::default();
+        let crd = r
+            .find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .unwrap();
+        let big = serde_json::json!({"metadata": {"annotations": {"a": "x".repeat(262_144)}}});
+        assert_eq!(annotations(crd, "big", &big).unwrap_err().code, 422);
+        let ok = serde_json::json!({"metadata": {"annotations": {"a": "x"}}});
+        assert!(annotations(crd, "small", &ok).is_ok());
     }
 }
