@@ -341,3 +341,52 @@ fn kubectl_apply_reports_conflicts_and_force_conflicts_overrides() {
         "2"
     );
 }
+
+/// A controller applying status through the `status` subresource owns those fields in its
+/// own entry (`subresource: status`); the main resource's appliers never touch them.
+#[tokio::test]
+async fn status_applied_through_the_subresource_is_owned_separately() {
+    let (_server, api) = setup().await;
+    api.patch(
+        "web",
+        &PatchParams::apply("alice"),
+        &Patch::Apply(deployment(2, json!({}))),
+    )
+    .await
+    .unwrap();
+    let status = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "status": {"replicas": 2, "readyReplicas": 1}});
+    let after = api
+        .patch_status(
+            "web",
+            &PatchParams::apply("rollout-controller"),
+            &Patch::Apply(&status),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status.as_ref().and_then(|s| s.ready_replicas),
+        Some(1)
+    );
+    let entry = after
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .find(|e| e.manager.as_deref() == Some("rollout-controller"))
+        .expect("the controller's entry");
+    assert_eq!(entry.subresource.as_deref(), Some("status"));
+    let reapplied = api
+        .patch(
+            "web",
+            &PatchParams::apply("alice"),
+            &Patch::Apply(deployment(3, json!({}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reapplied.status.and_then(|s| s.ready_replicas),
+        Some(1),
+        "status survives main applies"
+    );
+}
