@@ -13,14 +13,16 @@ use sextant_testkit::{Options, TestServer};
 
 /// `$KUBECTL`, else `<workspace>/.tools/bin/kubectl` (installed by `make tools`).
 pub fn kubectl_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("KUBECTL") {
-        return PathBuf::from(p);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let path = root.join(".tools/bin/kubectl");
+    let (path, origin) = match std::env::var_os("KUBECTL") {
+        Some(p) => (PathBuf::from(p), "$KUBECTL"),
+        None => (
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/kubectl"),
+            "the workspace's .tools/bin",
+        ),
+    };
     assert!(
-        path.exists(),
-        "kubectl not found at {} and KUBECTL is unset: run `make tools` (installs the pinned kubectl) or set KUBECTL",
+        path.is_file(),
+        "kubectl not found at {} (from {origin}): run `make tools` (installs the pinned kubectl) or set KUBECTL to a kubectl binary",
         path.display()
     );
     path
