@@ -74,6 +74,7 @@ const BUILTINS: &[Row] = &[
     ("", "v1", "PersistentVolume", "persistentvolumes", false, &["pv"], true, false),
     ("", "v1", "Endpoints", "endpoints", true, &["ep"], false, false),
     ("", "v1", "Event", "events", true, &["ev"], false, false),
+    ("events.k8s.io", "v1", "Event", "events", true, &[], false, false),
     ("", "v1", "Node", "nodes", false, &["no"], true, false),
     ("", "v1", "ReplicationController", "replicationcontrollers", true, &["rc"], true, true),
     ("", "v1", "LimitRange", "limitranges", true, &["limits"], false, false),

@@ -492,3 +492,49 @@ async fn built_in_defaults_are_filled_in_and_not_owned_by_the_applier() {
         Some(ip.as_str())
     );
 }
+
+#[tokio::test]
+async fn the_kube_runtime_event_recorder_publishes_events() {
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let (_server, client) = start(Options::default());
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let target = api
+        .patch(
+            "a",
+            &PatchParams::apply("t"),
+            &Patch::Apply(cm("a", json!({}))),
+        )
+        .await
+        .unwrap();
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "sextant".into(),
+            instance: None,
+        },
+    );
+    let reference = kube::Resource::object_ref(&target, &());
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "Synced".into(),
+        note: Some("applied".into()),
+        action: "Apply".into(),
+        secondary: None,
+    };
+    recorder
+        .publish(&event, &reference)
+        .await
+        .expect("published");
+    recorder
+        .publish(&event, &reference)
+        .await
+        .expect("published again (a series)");
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::default_namespaced(client);
+    let list = events.list(&ListParams::default()).await.unwrap();
+    assert_eq!(
+        list.items.len(),
+        1,
+        "the repeat is folded into the first event's series"
+    );
+    assert_eq!(list.items[0].reason.as_deref(), Some("Synced"));
+}
