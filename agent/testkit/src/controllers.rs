@@ -48,10 +48,17 @@ fn condition(kind: &str, ok: bool, reason: &str, message: &str) -> Value {
 
 /// The status a controller would converge the object to; `None` if it leaves it alone.
 pub fn desired_status(resource: &GroupResource, obj: &Value) -> Option<Value> {
-    let ready = obj.pointer(&format!(
-        "/metadata/annotations/{}",
-        FAIL_READINESS.replace('/', "~1")
-    )) != Some(&json!("true"));
+    // `"true"`: the rollout never becomes ready and stays Progressing (a stuck rollout still
+    // inside its deadline: the agent's own wave timeout must stop it). `"deadline-exceeded"`:
+    // never ready, and the Deployment reports ProgressDeadlineExceeded.
+    let fail = obj
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            FAIL_READINESS.replace('/', "~1")
+        ))
+        .and_then(Value::as_str);
+    let ready = !matches!(fail, Some("true" | "deadline-exceeded"));
+    let deadline_exceeded = fail == Some("deadline-exceeded");
     let name = obj
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -90,12 +97,21 @@ pub fn desired_status(resource: &GroupResource, obj: &Value) -> Option<Value> {
                         "MinimumReplicasUnavailable",
                         "Deployment does not have minimum availability.",
                     ),
-                    condition(
-                        "Progressing",
-                        false,
-                        "ProgressDeadlineExceeded",
-                        &format!("ReplicaSet \"{name}\" has timed out progressing."),
-                    ),
+                    if deadline_exceeded {
+                        condition(
+                            "Progressing",
+                            false,
+                            "ProgressDeadlineExceeded",
+                            &format!("ReplicaSet \"{name}\" has timed out progressing."),
+                        )
+                    } else {
+                        condition(
+                            "Progressing",
+                            true,
+                            "ReplicaSetUpdated",
+                            &format!("ReplicaSet \"{name}\" is progressing."),
+                        )
+                    },
                 ]
             };
             let mut s = json!({"observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
@@ -301,6 +317,10 @@ mod tests {
         let s = desired_status(&GroupResource::new("apps", "deployments"), &d).unwrap();
         assert_eq!(s["readyReplicas"], 0);
         assert_eq!(s["conditions"][0]["status"], "False");
+        assert_eq!(s["conditions"][1]["reason"], "ReplicaSetUpdated");
+        let past = json!({"metadata": {"name": "web", "annotations": {FAIL_READINESS: "deadline-exceeded"}}, "spec": {"replicas": 2}});
+        let s = desired_status(&GroupResource::new("apps", "deployments"), &past).unwrap();
+        assert_eq!(s["readyReplicas"], 0);
         assert_eq!(s["conditions"][1]["reason"], "ProgressDeadlineExceeded");
     }
 
