@@ -21,6 +21,7 @@ test: tools
 
 bench: tools
 	cargo bench -p sextant --bench render
+	cargo bench -p sextant --bench apply
 
 fmt:
 	cargo fmt --all

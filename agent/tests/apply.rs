@@ -173,7 +173,6 @@ async fn waves_apply_in_order_hooks_wrap_their_release_and_a_second_apply_writes
 }
 
 #[tokio::test]
-#[ignore = "needs the testkit to keep a fail-readiness Deployment progressing (not past its deadline)"]
 async fn the_health_gate_holds_the_next_wave_until_the_deployment_is_ready() {
     let server = server(Duration::from_millis(50));
     let repo = repo();
@@ -258,7 +257,8 @@ async fn a_wave_that_never_becomes_healthy_stops_the_sync_and_names_the_deployme
     assert!(!result.succeeded);
     let error = result.error.clone().unwrap();
     assert!(
-        error.contains("wave 0") && error.contains("Deployment.apps app/web"),
+        error.contains("wave 0: 1 object(s) not healthy after")
+            && error.contains("Deployment.apps app/web (0 of 1 updated replicas available)"),
         "{error}"
     );
     assert!(
@@ -411,5 +411,26 @@ async fn a_sync_that_failed_midway_converges_on_the_next_run_without_orphans() {
     assert_eq!(
         names,
         ["base-config", "hooked-config", "late-config", "web"]
+    );
+}
+
+#[tokio::test]
+async fn a_rollout_past_its_deadline_stops_the_sync_at_once_as_degraded() {
+    let server = server(Duration::from_millis(20));
+    let repo = repo();
+    repo.write(
+        "environments/test/base.yaml",
+        &format!("annotations: {{{FAIL_READINESS}: deadline-exceeded}}\n"),
+    );
+    // A long wave timeout: the sync must not wait for it.
+    let opts = SyncOptions {
+        wave_timeout: Duration::from_secs(600),
+        ..options(&repo)
+    };
+    let result = apply(&server, &repo, &opts).await;
+    let error = result.error.unwrap();
+    assert!(
+        error.contains("Deployment.apps app/web is degraded: ProgressDeadlineExceeded"),
+        "{error}"
     );
 }

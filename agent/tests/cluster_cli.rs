@@ -142,3 +142,123 @@ fn apply_prod_then_kubectl_sees_it_and_diff_follows_a_manual_scale() {
         "{text}"
     );
 }
+
+/// A repository of two releases: `first` (wave 0, a Deployment that takes a while to become
+/// ready) and `second` (wave 1, a ConfigMap).
+fn two_wave_repo() -> TempRepo {
+    let repo = TempRepo::new();
+    repo.write("charts/first/Chart.yaml", "apiVersion: v2\nname: first\nversion: 0.1.0\n")
+        .write(
+            "charts/first/templates/d.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: slow\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: slow}}\n  template:\n    metadata: {labels: {app: slow}}\n    spec:\n      containers: [{name: c, image: busybox}]\n",
+        )
+        .write("charts/second/Chart.yaml", "apiVersion: v2\nname: second\nversion: 0.1.0\n")
+        .write("charts/second/templates/c.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: after\ndata: {k: v}\n")
+        .write(
+            "environments/e/environment.yaml",
+            &environment(
+                "e",
+                "    - {name: first, namespace: app, chart: charts/first, wave: 0}\n    - {name: second, namespace: app, chart: charts/second, wave: 1}\n",
+            ),
+        );
+    repo
+}
+
+#[test]
+fn an_apply_killed_mid_wave_converges_when_run_again() {
+    // Readiness takes long enough that the first run is surely inside wave 0 when it is killed.
+    let server = TestServer::start(Options {
+        ready_delay: Duration::from_secs(3),
+        ..Options::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).unwrap();
+    let repo = two_wave_repo();
+    let cache = dir.path().join("cache");
+    let args = [
+        "apply",
+        "--env",
+        "e",
+        "--repo",
+        repo.path().to_str().unwrap(),
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--output",
+        "json",
+    ];
+
+    let mut first = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .args(args)
+        .env("SEXTANT_HELM", helm())
+        .env("SEXTANT_CACHE_DIR", &cache)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !server
+        .requests()
+        .iter()
+        .any(|r| r.is_write() && r.name.as_deref() == Some("slow"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never wrote wave 0"
+        );
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first run ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    first.kill().unwrap(); // SIGKILL: no chance to clean up
+    first.wait().unwrap();
+    assert!(
+        !server
+            .requests()
+            .iter()
+            .any(|r| r.is_write() && r.name.as_deref() == Some("after")),
+        "killed inside wave 0"
+    );
+
+    let second = sextant(&cache, &args);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(result["totals"]["failed"], 0);
+    assert_eq!(
+        result["totals"]["created"], 1,
+        "only what the killed run had not written: {result}"
+    );
+
+    // Converged: nothing left to write, and both releases are in the inventory.
+    server.clear_requests();
+    let third = sextant(&cache, &args);
+    assert!(third.status.success());
+    assert!(
+        !server.requests().iter().any(|r| r.is_write()),
+        "converged: a third run writes nothing"
+    );
+    let got = kubectl(
+        &kubeconfig,
+        &[
+            "get",
+            "configmaps",
+            "-n",
+            "sextant-system",
+            "-l",
+            "sextant.io/environment=e",
+            "-o",
+            "name",
+        ],
+    );
+    let names = String::from_utf8_lossy(&got.stdout);
+    assert!(
+        names.contains("sextant-inventory-e-first") && names.contains("sextant-inventory-e-second"),
+        "{names}"
+    );
+}

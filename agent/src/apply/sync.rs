@@ -109,6 +109,8 @@ struct Run<'a> {
     cluster: &'a Cluster,
     opts: &'a SyncOptions,
     live: HashMap<Identity, Option<Value>>,
+    /// Objects this sync wrote: their prefetched state is stale.
+    written: HashSet<Identity>,
     changed_releases: HashSet<String>,
 }
 
@@ -152,17 +154,7 @@ async fn run(
     // Read everything first: what is live decides what to write, and which releases changed
     // (hooks of an unchanged release do not run, so a repeated sync writes nothing).
     let objects: Vec<&Object> = plan.objects().collect();
-    let live: HashMap<Identity, Option<Value>> = stream::iter(
-        objects
-            .iter()
-            .map(|o| live_of(cluster, o))
-            .collect::<Vec<_>>(),
-    )
-    .buffered(opts.concurrency.max(1))
-    .collect::<Vec<_>>()
-    .await
-    .into_iter()
-    .collect::<Result<_, _>>()?;
+    let live = prefetch(cluster, &objects, opts.concurrency).await?;
     let changed_releases: HashSet<String> = objects
         .iter()
         .filter(|o| o.hook.is_none())
@@ -173,6 +165,7 @@ async fn run(
         cluster,
         opts,
         live,
+        written: HashSet::new(),
         changed_releases,
     };
 
@@ -235,10 +228,65 @@ async fn run(
     Ok(())
 }
 
+/// The live state of every object of the plan, read with one LIST per kind and namespace
+/// rather than a GET per object: a sync that changes nothing costs a handful of requests.
+async fn prefetch(
+    cluster: &Cluster,
+    objects: &[&Object],
+    concurrency: usize,
+) -> Result<HashMap<Identity, Option<Value>>, ClusterError> {
+    let mut groups: BTreeMap<(String, String, String, Option<String>), ObjectRef> = BTreeMap::new();
+    for o in objects {
+        let r = &o.reference;
+        let key = (
+            r.group.clone(),
+            r.version.clone(),
+            r.kind.clone(),
+            r.namespace.clone(),
+        );
+        groups.entry(key).or_insert_with(|| r.clone());
+    }
+    let lists: Vec<Vec<Value>> = stream::iter(
+        groups
+            .values()
+            .map(|r| list_of(cluster, r))
+            .collect::<Vec<_>>(),
+    )
+    .buffered(concurrency.max(1))
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .collect::<Result<_, _>>()?;
+    let mut found: HashMap<Identity, Value> = HashMap::new();
+    for (r, items) in groups.values().zip(lists) {
+        for item in items {
+            let name = item
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let id = (
+                r.group.clone(),
+                r.kind.clone(),
+                r.namespace.clone(),
+                name.to_string(),
+            );
+            found.insert(id, item);
+        }
+    }
+    Ok(objects
+        .iter()
+        .map(|o| {
+            let id = identity(&o.reference);
+            let live = found.remove(&id);
+            (id, live)
+        })
+        .collect())
+}
+
 // Named async functions rather than closures: their futures are `Send` for any lifetime, so a
 // sync can run in a spawned task.
-async fn live_of(cluster: &Cluster, o: &Object) -> Result<(Identity, Option<Value>), ClusterError> {
-    Ok((identity(&o.reference), cluster.get(&o.reference).await?))
+async fn list_of(cluster: &Cluster, r: &ObjectRef) -> Result<Vec<Value>, ClusterError> {
+    cluster.list(r, "").await
 }
 
 async fn apply_one(
@@ -411,6 +459,9 @@ impl Run<'_> {
         .await;
         let mut failures = Vec::new();
         for (o, (outcome, message)) in objects.iter().zip(outcomes) {
+            if outcome != Outcome::Unchanged {
+                self.written.insert(identity(&o.reference));
+            }
             let mut r = ObjectResult::new(&o.release, &o.reference, None, outcome);
             if let Some(m) = message {
                 failures.push(m.clone());
@@ -435,10 +486,22 @@ impl Run<'_> {
         }
         let deadline = Instant::now() + self.opts.wave_timeout;
         let mut pending: Vec<&Object> = objects.to_vec();
+        let mut first_round = true;
         loop {
             let mut still = Vec::new();
             for o in pending {
-                let health = match self.cluster.get(&o.reference).await? {
+                let id = identity(&o.reference);
+                let known = match self.live.get(&id) {
+                    Some(Some(live)) if first_round && !self.written.contains(&id) => {
+                        Some(live.clone())
+                    }
+                    _ => None,
+                };
+                let live = match known {
+                    Some(live) => Some(live),
+                    None => self.cluster.get(&o.reference).await?,
+                };
+                let health = match live {
                     Some(live) => health::assess(&live),
                     None => health::Health {
                         status: Status::Progressing,
@@ -473,6 +536,7 @@ impl Run<'_> {
                 });
             }
             pending = still.into_iter().map(|(o, _)| o).collect();
+            first_round = false;
             tokio::time::sleep(self.opts.poll_interval).await;
         }
     }
@@ -509,6 +573,7 @@ impl Run<'_> {
         self.cluster
             .apply(&o.reference, &o.manifest, true, false)
             .await?;
+        self.written.insert(identity(&o.reference));
         let outcome = self.wait_healthy(wave, &[o]).await;
         let delete = match &outcome {
             Ok(()) => policies.contains(&HookDeletePolicy::HookSucceeded),
