@@ -1,1 +1,38 @@
-//! Sextant sources (skeleton).
+//! Sextant's sources: a Git branch fetched (git2) into immutable, revision-named snapshots;
+//! signed GitHub push webhooks; and, for local mode, a working tree with a debounced watch.
+//! Everything downstream (render → plan → apply) consumes a [`Snapshot`], never the network.
+
+mod auth;
+mod error;
+mod git;
+mod known_hosts;
+mod local;
+mod revision;
+pub mod watch;
+pub mod webhook;
+
+use std::path::PathBuf;
+
+pub use auth::Auth;
+pub use error::{redact_url, Result, SourceError};
+pub use git::{GitConfig, GitSource};
+pub use local::local_snapshot;
+pub use revision::Revision;
+
+/// A directory holding the files of one revision.
+///
+/// From [`GitSource::snapshot`] it is an immutable checkout that nothing writes to after it
+/// appears; from [`local_snapshot`] it is the working tree itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The commit the files come from ([`Revision::zero`] for a tree outside Git).
+    pub revision: Revision,
+    /// The root directory of the files.
+    pub path: PathBuf,
+}
+
+impl Snapshot {
+    pub(crate) fn new(revision: Revision, path: PathBuf) -> Self {
+        Self { revision, path }
+    }
+}

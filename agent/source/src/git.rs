@@ -1,0 +1,332 @@
+//! `GitSource`: the git2 edge. Fetches one branch into a bare cache repository and checks
+//! revisions out as immutable snapshot directories; everything downstream reads snapshots,
+//! never the network.
+//!
+//! Cache layout under `cache_dir`:
+//! - `repo.git/` — bare repository; the branch head is kept in `refs/remotes/origin/<branch>`;
+//! - `snapshots/<revision>/` — one checkout per revision, written to `snapshots/.tmp-*` and
+//!   renamed into place, so a snapshot directory that exists is complete.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use git2::{AutotagOption, Direction, ErrorClass, ErrorCode, FetchOptions, Repository};
+
+use crate::auth::{self, Auth, CallbackState};
+use crate::error::{redact_url, redact_urls_in, Result, SourceError};
+use crate::revision::Revision;
+use crate::Snapshot;
+
+/// Where and how to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitConfig {
+    /// Remote URL: `https://`, `ssh://`, scp-like `git@host:path`, `git://` or a local path.
+    /// Credentials must not be embedded in it (use [`Auth`]); if they are, they are redacted
+    /// from every message.
+    pub url: String,
+    /// The tracked branch, without `refs/heads/`.
+    pub branch: String,
+    /// A directory this source owns (the bare repository and the snapshots live there).
+    pub cache_dir: PathBuf,
+    /// Credentials.
+    pub auth: Auth,
+    /// Connect and read timeout of each network operation.
+    pub timeout: Duration,
+}
+
+impl GitConfig {
+    /// Default network timeout.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// Anonymous access with the default timeout.
+    pub fn new(
+        url: impl Into<String>,
+        branch: impl Into<String>,
+        cache_dir: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            url: url.into(),
+            branch: branch.into(),
+            cache_dir: cache_dir.into(),
+            auth: Auth::None,
+            timeout: Self::DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// A Git branch followed through a local cache. `Send + Sync`: share it in an `Arc` and call
+/// the blocking methods from `tokio::task::spawn_blocking`. Fetches are serialized internally.
+#[derive(Debug)]
+pub struct GitSource {
+    cfg: GitConfig,
+    url: String,
+    fetch_lock: Mutex<()>,
+}
+
+impl GitSource {
+    /// A source for `cfg`; touches neither the network nor the disk.
+    pub fn new(cfg: GitConfig) -> Self {
+        let url = redact_url(&cfg.url);
+        Self {
+            cfg,
+            url,
+            fetch_lock: Mutex::new(()),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GitConfig {
+        &self.cfg
+    }
+
+    /// The remote URL with credentials redacted, for logs and status.
+    pub fn redacted_url(&self) -> &str {
+        &self.url
+    }
+
+    /// Where the snapshot of `rev` lives (whether or not it exists yet).
+    pub fn snapshot_path(&self, rev: &Revision) -> PathBuf {
+        self.snapshots_dir().join(rev.as_str())
+    }
+
+    fn repo_dir(&self) -> PathBuf {
+        self.cfg.cache_dir.join("repo.git")
+    }
+
+    fn snapshots_dir(&self) -> PathBuf {
+        self.cfg.cache_dir.join("snapshots")
+    }
+
+    fn tracking_ref(&self) -> String {
+        format!("refs/remotes/origin/{}", self.cfg.branch)
+    }
+
+    /// Clones (first call) or fetches the tracked branch and returns its head.
+    ///
+    /// It first lists the remote's refs (one round trip); when the branch head is already in
+    /// the cache nothing is downloaded and the same revision is returned. Blocking (libgit2):
+    /// call it from `spawn_blocking`.
+    pub fn fetch(&self) -> Result<Revision> {
+        let _serialized = self.fetch_lock.lock().unwrap_or_else(|p| p.into_inner());
+        apply_timeouts(self.cfg.timeout);
+        let repo = self.open_or_init()?;
+        let mut remote = repo
+            .remote_anonymous(&self.cfg.url)
+            .map_err(|e| self.git_error("configure remote", e, true))?;
+        let wanted = format!("refs/heads/{}", self.cfg.branch);
+
+        let state = CallbackState::default();
+        let head = {
+            let cbs = auth::callbacks(&self.cfg.auth, &self.cfg.url, &state)?;
+            let conn = remote
+                .connect_auth(Direction::Fetch, Some(cbs), None)
+                .map_err(|e| self.network_error(e, &state))?;
+            let heads = conn.list().map_err(|e| self.network_error(e, &state))?;
+            heads.iter().find(|h| h.name() == wanted).map(|h| h.oid())
+        };
+        let Some(head) = head else {
+            return Err(SourceError::BranchNotFound {
+                url: self.url.clone(),
+                branch: self.cfg.branch.clone(),
+            });
+        };
+
+        let tracking = self.tracking_ref();
+        if repo.refname_to_id(&tracking).ok() == Some(head) && repo.find_commit(head).is_ok() {
+            tracing::debug!(url = %self.url, branch = %self.cfg.branch, revision = %head, "no new commit");
+            return Ok(Revision::from_oid(head));
+        }
+
+        let state = CallbackState::default();
+        let mut opts = FetchOptions::new();
+        opts.remote_callbacks(auth::callbacks(&self.cfg.auth, &self.cfg.url, &state)?)
+            .download_tags(AutotagOption::None);
+        let refspec = format!("+{wanted}:{tracking}");
+        remote
+            .fetch(&[refspec.as_str()], Some(&mut opts), None)
+            .map_err(|e| self.network_error(e, &state))?;
+        // The branch may have moved since the listing: the fetched head is the newest.
+        let fetched = repo
+            .refname_to_id(&tracking)
+            .map_err(|e| self.git_error("read fetched head", e, false))?;
+        tracing::info!(url = %self.url, branch = %self.cfg.branch, revision = %fetched, "fetched");
+        Ok(Revision::from_oid(fetched))
+    }
+
+    /// Checks `rev` out into `<cache_dir>/snapshots/<rev>/`, or returns the existing snapshot.
+    ///
+    /// The checkout is written to a temporary directory and renamed into place, so a snapshot
+    /// is either complete or absent; it is never modified afterwards (do not write into it).
+    pub fn snapshot(&self, rev: &Revision) -> Result<Snapshot> {
+        let path = self.snapshot_path(rev);
+        if path.is_dir() {
+            return Ok(Snapshot::new(rev.clone(), path));
+        }
+        let repo = self.open_existing()?;
+        let commit = repo
+            .find_commit(rev.to_oid())
+            .map_err(|_| SourceError::RevisionNotFound {
+                url: self.url.clone(),
+                revision: rev.to_string(),
+            })?;
+
+        let dir = self.snapshots_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| SourceError::io("create", &dir, e))?;
+        let tmp = dir.join(format!(".tmp-{}-{}", rev.as_str(), unique_suffix()));
+        let written = checkout(&repo, &commit, &tmp)
+            .map_err(|e| self.git_error("checkout", e, false))
+            .and_then(|()| match std::fs::rename(&tmp, &path) {
+                Ok(()) => Ok(()),
+                // Another caller finished the same snapshot first: theirs is as good as ours.
+                Err(_) if path.is_dir() => {
+                    let _ = std::fs::remove_dir_all(&tmp);
+                    Ok(())
+                }
+                Err(e) => Err(SourceError::io("rename", &tmp, e)),
+            });
+        if written.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        written?;
+        tracing::debug!(revision = %rev, path = %path.display(), "snapshot written");
+        Ok(Snapshot::new(rev.clone(), path))
+    }
+
+    /// Deletes every snapshot (and leftover temporary checkout) except those of `keep`;
+    /// returns how many directories were removed. Do not run it concurrently with
+    /// [`GitSource::snapshot`].
+    pub fn prune_snapshots(&self, keep: &[&Revision]) -> Result<usize> {
+        let dir = self.snapshots_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(SourceError::io("list", &dir, e)),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(|e| SourceError::io("list", &dir, e))?;
+            let name = entry.file_name();
+            if keep.iter().any(|rev| name == rev.as_str()) {
+                continue;
+            }
+            let path = entry.path();
+            let result = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            result.map_err(|e| SourceError::io("remove", &path, e))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    fn open_existing(&self) -> Result<Repository> {
+        let dir = self.repo_dir();
+        Repository::open_bare(&dir).map_err(|e| self.git_error("open cache", e, false))
+    }
+
+    fn open_or_init(&self) -> Result<Repository> {
+        let dir = self.repo_dir();
+        if dir.join("HEAD").is_file() {
+            return self.open_existing();
+        }
+        std::fs::create_dir_all(&self.cfg.cache_dir)
+            .map_err(|e| SourceError::io("create", &self.cfg.cache_dir, e))?;
+        Repository::init_bare(&dir).map_err(|e| self.git_error("create cache", e, false))
+    }
+
+    fn git_error(&self, op: &'static str, e: git2::Error, transient: bool) -> SourceError {
+        SourceError::Git {
+            op,
+            url: self.url.clone(),
+            message: redact_urls_in(e.message()),
+            transient,
+        }
+    }
+
+    /// Maps a failed remote operation to an error that tells unreachable from refused.
+    fn network_error(&self, e: git2::Error, state: &CallbackState) -> SourceError {
+        if let Some(precise) = state.take_failure() {
+            return precise;
+        }
+        let message = redact_urls_in(e.message());
+        let lower = message.to_ascii_lowercase();
+        let url = self.url.clone();
+        let auth_like = lower.contains("authentication")
+            || lower.contains("401")
+            || lower.contains("403")
+            || lower.contains("permission denied");
+        match (e.code(), e.class()) {
+            (ErrorCode::Auth, _) => SourceError::Auth { url, message },
+            (ErrorCode::Certificate, _) => SourceError::Git {
+                op: "verify server certificate",
+                url,
+                message,
+                transient: false,
+            },
+            (ErrorCode::Timeout | ErrorCode::Eof, _) => SourceError::Unreachable { url, message },
+            (_, ErrorClass::Http | ErrorClass::Ssh) if auth_like => {
+                SourceError::Auth { url, message }
+            }
+            (
+                _,
+                ErrorClass::Net
+                | ErrorClass::Os
+                | ErrorClass::Ssl
+                | ErrorClass::Http
+                | ErrorClass::Ssh,
+            ) => SourceError::Unreachable { url, message },
+            _ => SourceError::Git {
+                op: "fetch",
+                url,
+                message,
+                transient: false,
+            },
+        }
+    }
+}
+
+fn checkout(
+    repo: &Repository,
+    commit: &git2::Commit<'_>,
+    target: &Path,
+) -> std::result::Result<(), git2::Error> {
+    let mut builder = git2::build::CheckoutBuilder::new();
+    builder
+        .target_dir(target)
+        .force()
+        .update_index(false)
+        .recreate_missing(true);
+    repo.checkout_tree(commit.as_object(), Some(&mut builder))
+}
+
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{}-{nanos}", std::process::id())
+}
+
+/// libgit2 keeps its network timeouts in process-global options. Writes are serialized here
+/// and skipped when the value is unchanged, which is the common case (one source per process).
+fn apply_timeouts(timeout: Duration) {
+    static LAST_MS: Mutex<Option<i32>> = Mutex::new(None);
+    let ms = i32::try_from(timeout.as_millis())
+        .unwrap_or(i32::MAX)
+        .max(1);
+    let mut last = LAST_MS.lock().unwrap_or_else(|p| p.into_inner());
+    if *last == Some(ms) {
+        return;
+    }
+    // SAFETY: these setters write a C global without synchronization; all writes from this
+    // crate go through the `LAST_MS` lock, and libgit2 only reads the integers when it opens
+    // a connection. The setters cannot fail for these options.
+    unsafe {
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(ms);
+        let _ = git2::opts::set_server_timeout_in_milliseconds(ms);
+    }
+    *last = Some(ms);
+}
