@@ -51,6 +51,18 @@ for t in checkov yamllint hadolint; do
   [ -x "$tools/venv/bin/$t" ] && ln -sf "../venv/bin/$t" "$bin/$t"
 done
 
+# promtool (checks and unit-tests the agent's alert rules, scripts/checks/manifests.sh) comes from
+# Debian's prometheus package; installing it needs root. Without root, say how to get it.
+if ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "install-tools: installing promtool (Debian package prometheus)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    echo "install-tools: promtool missing; install it as root: apt-get install prometheus" >&2
+  fi
+fi
+
 "$bin/helm" version --short >/dev/null
 "$bin/kubectl" version --client >/dev/null
 echo "install-tools: ok ($bin)" >&2

@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# Lints what installs and observes the agent (manifests/) and the CI workflows (.github/):
+# yamllint; promtool check rules and the alerts' unit tests; the PrometheusRule and the dashboard
+# ConfigMap hold exactly alerts/sextant-rules.yaml and dashboards/sextant.json; every metric,
+# label and label value the alerts and the dashboard use is one the agent exports; runbook links
+# resolve; the image is pinned by digest; checkov. Quiet on success; on failure prints each
+# failing step with its output and exits 1. Run by `make test`.
+#
+#   bash scripts/checks/manifests.sh --write   regenerates 10-prometheusrule.yaml and
+#                                              11-grafana-dashboard.yaml from their sources
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+bin="$root/.tools/bin"
+py="$root/.tools/venv/bin/python"   # has PyYAML (a checkov dependency)
+[ -x "$py" ] || py=python3
+
+# Generates the two embedding manifests from their sources, to stdout-named files in $1.
+generate() {
+  "$py" - "$1" <<'PY'
+import json, sys
+out = sys.argv[1]
+
+rules = open("manifests/alerts/sextant-rules.yaml").read()
+groups = rules[rules.index("groups:"):]
+with open(f"{out}/10-prometheusrule.yaml", "w") as f:
+    f.write("""\
+# Sextant's alerts for the Prometheus Operator. spec.groups is alerts/sextant-rules.yaml's
+# `groups:` verbatim (scripts/checks/manifests.sh fails if they differ; the rules' unit tests run
+# on that file). Edit that file, then `bash scripts/checks/manifests.sh --write`. If the
+# cluster's Prometheus selects rules by label (e.g. ruleSelector `release: <name>`), add it here.
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata:
+  name: sextant
+  namespace: sextant-system
+  labels:
+    app.kubernetes.io/name: sextant
+    app.kubernetes.io/part-of: sextant
+spec:
+""")
+    f.write("".join("  " + l if l.strip() else l for l in groups.splitlines(True)))
+
+dashboard = json.load(open("manifests/dashboards/sextant.json"))
+text = json.dumps(dashboard, indent=2)
+with open(f"{out}/11-grafana-dashboard.yaml", "w") as f:
+    f.write("""\
+# The Grafana dashboard, for the Grafana sidecar that loads ConfigMaps labelled
+# grafana_dashboard: "1" (kube-prometheus-stack, grafana chart). The sidecar must search this
+# namespace (searchNamespace: ALL, or list sextant-system). The JSON is
+# dashboards/sextant.json: edit that file, then `bash scripts/checks/manifests.sh --write`.
+# yamllint disable rule:line-length
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: sextant-grafana-dashboard
+  namespace: sextant-system
+  labels:
+    app.kubernetes.io/name: sextant
+    app.kubernetes.io/part-of: sextant
+    grafana_dashboard: "1"
+  annotations:
+    # The folder the sidecar files it under (when its folderAnnotation is grafana_folder).
+    grafana_folder: Sextant
+data:
+  sextant.json: |
+""")
+    f.write("".join("    " + l + "\n" for l in text.splitlines()))
+PY
+}
+
+if [ "${1:-}" = --write ]; then
+  generate manifests
+  exit 0
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+failed=0
+
+# Runs a step silently; on failure reports it with its output and carries on to the next step.
+step() {
+  local what="$1" out
+  shift
+  if ! out="$("$@" 2>&1)"; then
+    printf 'manifests.sh: FAILED: %s\n%s\n\n' "$what" "$out" >&2
+    failed=1
+  fi
+}
+
+# -- promtool: from Debian's prometheus package, installed by `make tools` -------------------
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "manifests.sh: FAILED: promtool not found; run \`make tools\` (as root it installs Debian's" \
+    "prometheus package), or install Prometheus' promtool on PATH" >&2
+  exit 1
+fi
+step "promtool check rules" promtool check rules manifests/alerts/sextant-rules.yaml
+step "promtool test rules" promtool test rules manifests/alerts/sextant-rules.test.yaml
+
+# -- yamllint: manifests and workflows ---------------------------------------------------------
+# document-start off (Kubernetes manifests and workflows do not start with ---); truthy keys off
+# (a workflow's `on:` key).
+step "yamllint" "$bin/yamllint" --strict -d '{extends: default, rules: {line-length: {max: 120},
+  document-start: disable, truthy: {check-keys: false}}}' manifests .github
+
+# -- the embedded copies are their sources -----------------------------------------------------
+step "PrometheusRule and dashboard ConfigMap match their sources (fix: manifests.sh --write)" \
+  "$py" - <<'PY'
+import json, sys, yaml
+problems = []
+rules = yaml.safe_load(open("manifests/alerts/sextant-rules.yaml"))
+prule = yaml.safe_load(open("manifests/10-prometheusrule.yaml"))
+if prule.get("kind") != "PrometheusRule" or prule["spec"].get("groups") != rules["groups"]:
+    problems.append("10-prometheusrule.yaml spec.groups differs from alerts/sextant-rules.yaml groups")
+cm = yaml.safe_load(open("manifests/11-grafana-dashboard.yaml"))
+if cm["metadata"].get("labels", {}).get("grafana_dashboard") != "1":
+    problems.append('11-grafana-dashboard.yaml lacks the label grafana_dashboard: "1"')
+try:
+    embedded = json.loads(cm["data"]["sextant.json"])
+    if embedded != json.load(open("manifests/dashboards/sextant.json")):
+        problems.append("11-grafana-dashboard.yaml data.sextant.json differs from dashboards/sextant.json")
+except (KeyError, ValueError) as e:
+    problems.append(f"dashboard JSON: {e}")
+print("\n".join(problems))
+sys.exit(1 if problems else 0)
+PY
+
+# -- metrics, labels and values used are the agent's; alerts are complete ----------------------
+step "alerts and dashboard use only the agent's metrics, labels and values" "$py" - <<'PY'
+import json, re, sys, yaml
+
+# The agent's metrics (README, issue 5; agent/src/metrics.rs): name -> (type, labels).
+METRICS = {
+    "sextant_git_fetch_duration_seconds": ("histogram", set()),
+    "sextant_git_fetch_errors_total": ("counter", set()),
+    "sextant_source_revision_info": ("gauge", {"environment", "revision"}),
+    "sextant_sync_total": ("counter", {"environment", "result"}),
+    "sextant_sync_duration_seconds": ("histogram", {"environment"}),
+    "sextant_wave_duration_seconds": ("histogram", {"environment", "wave"}),
+    "sextant_render_duration_seconds": ("histogram", {"environment", "release"}),
+    "sextant_last_sync_timestamp_seconds": ("gauge", {"environment", "result"}),
+    "sextant_objects": ("gauge", {"environment", "release", "health"}),
+    "sextant_reconcile_errors_total": ("counter", {"environment", "stage"}),
+    "sextant_leader": ("gauge", set()),
+    "sextant_webhook_requests_total": ("counter", {"result"}),
+}
+VALUES = {
+    ("sextant_sync_total", "result"): {"succeeded", "failed"},
+    ("sextant_last_sync_timestamp_seconds", "result"): {"succeeded", "failed"},
+    ("sextant_objects", "health"): {"Healthy", "Progressing", "Degraded"},
+    ("sextant_reconcile_errors_total", "stage"): {"fetch", "render", "plan", "apply", "prune"},
+    ("sextant_webhook_requests_total", "result"): {"accepted", "unauthorized", "ignored", "too_large", "bad_request"},
+}
+# Labels Prometheus adds to every scraped series (target labels), and the histogram bucket label.
+TARGET = {"namespace", "pod", "job", "instance", "service", "container", "endpoint"}
+
+problems = []
+def check(where, expr):
+    for m in re.finditer(r"\b(sextant_[a-z_]+)\b(\{[^}]*\})?", expr):
+        name, sel = m.group(1), m.group(2) or ""
+        base, suffix = name, ""
+        for s in ("_bucket", "_sum", "_count"):
+            if name.endswith(s) and name[: -len(s)] in METRICS:
+                base, suffix = name[: -len(s)], s
+        if base not in METRICS:
+            problems.append(f"{where}: unknown metric {name}")
+            continue
+        kind, labels = METRICS[base]
+        if suffix and kind != "histogram":
+            problems.append(f"{where}: {name}: {base} is a {kind}, not a histogram")
+        allowed = labels | TARGET | ({"le"} if suffix == "_bucket" else set())
+        for lm in re.finditer(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"]*)"', sel):
+            label, op, value = lm.groups()
+            if label not in allowed:
+                problems.append(f"{where}: {name} has no label {label!r}")
+            known = VALUES.get((base, label))
+            if known and op in ("=", "!=") and value not in known:
+                problems.append(f"{where}: {name}{{{label}={value!r}}}: not one of {sorted(known)}")
+    if "sextant_" not in expr and "$" not in expr:
+        problems.append(f"{where}: uses no sextant metric: {expr}")
+
+runbook = open("docs/runbook.md").read()
+anchors = {re.sub(r"[^a-z0-9_ -]", "", h.strip().lower()).replace(" ", "-")
+           for h in re.findall(r"^#+ (.*)$", runbook, re.M)}
+for group in yaml.safe_load(open("manifests/alerts/sextant-rules.yaml"))["groups"]:
+    for rule in group["rules"]:
+        name = rule.get("alert") or rule.get("record")
+        check(f"alert {name}", rule["expr"])
+        if "alert" not in rule:
+            continue
+        if rule.get("labels", {}).get("severity") not in ("critical", "warning", "info"):
+            problems.append(f"alert {name}: severity label missing or not critical|warning|info")
+        ann = rule.get("annotations", {})
+        for key in ("summary", "description", "runbook_url"):
+            if not ann.get(key):
+                problems.append(f"alert {name}: annotation {key} missing")
+        url = ann.get("runbook_url", "")
+        if not url.endswith(f"docs/runbook.md#{name.lower()}") or name.lower() not in anchors:
+            problems.append(f"alert {name}: runbook_url {url!r} is not docs/runbook.md#{name.lower()} "
+                            "with a matching heading")
+
+dash = json.load(open("manifests/dashboards/sextant.json"))
+def walk(panels):
+    for p in panels:
+        yield p
+        yield from walk(p.get("panels", []))
+exprs = 0
+for p in walk(dash["panels"]):
+    for t in p.get("targets", []):
+        exprs += 1
+        check(f"dashboard panel {p['title']!r} {t.get('refId')}", t["expr"])
+if exprs == 0:
+    problems.append("dashboard: no queries")
+variables = {v["name"]: v for v in dash.get("templating", {}).get("list", [])}
+if variables.get("datasource", {}).get("type") != "datasource":
+    problems.append("dashboard: no datasource template variable")
+if "environment" not in variables:
+    problems.append("dashboard: no environment template variable")
+else:
+    q = variables["environment"]["query"]
+    check("dashboard variable environment", q["query"] if isinstance(q, dict) else q)
+for p in walk(dash["panels"]):
+    if p.get("type") != "row" and p.get("datasource", {}).get("uid") != "${datasource}":
+        problems.append(f"dashboard panel {p['title']!r}: datasource is not ${{datasource}}")
+print("\n".join(problems))
+sys.exit(1 if problems else 0)
+PY
+
+# -- the agent's image is pinned by digest -----------------------------------------------------
+step "images pinned by digest" "$py" - <<'PY'
+import re, sys, yaml
+bad = []
+docs = [d for d in yaml.safe_load_all(open("manifests/05-deployment.yaml")) if d]
+for d in docs:
+    pod = d["spec"]["template"]["spec"]
+    for c in pod.get("initContainers", []) + pod["containers"]:
+        if not re.search(r"@sha256:[0-9a-f]{64}$", c["image"]):
+            bad.append(f"{d['kind']}/{d['metadata']['name']} {c['name']}: {c['image']} not pinned by digest")
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+PY
+
+# -- checkov --------------------------------------------------------------------------------
+# Every skip is a checkov.io/skipN annotation on the object it concerns, with its reason:
+# CKV_K8S_49 and CKV_K8S_155 on the ClusterRole and CKV2_K8S_2/4/5 on its binding (all the
+# applier's wildcard, 02-rbac-cluster.yaml), CKV_K8S_38 on the Deployment (the agent needs its
+# service-account token). --skip-download: no calls to the Prisma guidelines API (offline CI).
+step "checkov (manifests)" "$bin/checkov" -d manifests --framework kubernetes \
+  --quiet --compact --skip-download
+
+exit "$failed"
