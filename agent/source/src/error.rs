@@ -50,6 +50,16 @@ pub enum SourceError {
         reason: String,
     },
 
+    /// The server answered, but has no repository at this URL (or hides it from these
+    /// credentials, as GitHub does with 404 for private repositories).
+    #[error("repository not found at {url}: {message}; check the URL, and that the credentials can see the repository")]
+    RepositoryNotFound {
+        /// The redacted remote URL.
+        url: String,
+        /// What the server reported (credentials redacted).
+        message: String,
+    },
+
     /// The tracked branch does not exist on the remote.
     #[error("branch {branch:?} not found at {url}; check the branch name (the remote has no refs/heads/{branch})")]
     BranchNotFound {

@@ -254,12 +254,18 @@ impl GitSource {
         let message = redact_urls_in(e.message());
         let lower = message.to_ascii_lowercase();
         let url = self.url.clone();
+        let missing_repo = lower.contains("no such repository")
+            || lower.contains("repository not found")
+            || lower.contains("not a git repository")
+            || lower.contains("does not appear to be a git repository")
+            || lower.contains("status code: 404");
         let auth_like = lower.contains("authentication")
-            || lower.contains("401")
-            || lower.contains("403")
+            || lower.contains("status code: 401")
+            || lower.contains("status code: 403")
             || lower.contains("permission denied");
         match (e.code(), e.class()) {
             (ErrorCode::Auth, _) => SourceError::Auth { url, message },
+            _ if missing_repo => SourceError::RepositoryNotFound { url, message },
             (ErrorCode::Certificate, _) => SourceError::Git {
                 op: "verify server certificate",
                 url,
