@@ -2,6 +2,8 @@
 //! signed GitHub push webhooks; and, for local mode, a working tree with a debounced watch.
 //! Everything downstream (render → plan → apply) consumes a [`Snapshot`], never the network.
 
+#![warn(missing_docs)]
+
 mod auth;
 mod error;
 mod git;
@@ -34,5 +36,16 @@ pub struct Snapshot {
 impl Snapshot {
     pub(crate) fn new(revision: Revision, path: PathBuf) -> Self {
         Self { revision, path }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn git_source_can_be_shared_across_blocking_tasks() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<crate::GitSource>();
+        assert_send_sync::<crate::watch::Watcher>();
+        assert_send_sync::<crate::SourceError>();
     }
 }
