@@ -60,6 +60,13 @@ pub enum SourceError {
         message: String,
     },
 
+    /// The configured branch is not a valid Git branch name.
+    #[error("branch {branch:?} is not a valid Git branch name; give the bare name, e.g. \"main\" (not refs/heads/main)")]
+    InvalidBranch {
+        /// The configured branch.
+        branch: String,
+    },
+
     /// The tracked branch does not exist on the remote.
     #[error("branch {branch:?} not found at {url}; check the branch name (the remote has no refs/heads/{branch})")]
     BranchNotFound {

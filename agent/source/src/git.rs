@@ -108,13 +108,18 @@ impl GitSource {
     /// the cache nothing is downloaded and the same revision is returned. Blocking (libgit2):
     /// call it from `spawn_blocking`.
     pub fn fetch(&self) -> Result<Revision> {
+        let wanted = format!("refs/heads/{}", self.cfg.branch);
+        if self.cfg.branch.starts_with("refs/") || !git2::Reference::is_valid_name(&wanted) {
+            return Err(SourceError::InvalidBranch {
+                branch: self.cfg.branch.clone(),
+            });
+        }
         let _serialized = self.fetch_lock.lock().unwrap_or_else(|p| p.into_inner());
         apply_timeouts(self.cfg.timeout);
         let repo = self.open_or_init()?;
         let mut remote = repo
             .remote_anonymous(&self.cfg.url)
             .map_err(|e| self.git_error("configure remote", e, true))?;
-        let wanted = format!("refs/heads/{}", self.cfg.branch);
 
         let state = CallbackState::default();
         let head = {

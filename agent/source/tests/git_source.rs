@@ -307,3 +307,17 @@ fn a_missing_repository_is_not_mistaken_for_a_network_failure() {
     );
     assert!(!err.is_transient());
 }
+
+#[test]
+fn an_invalid_branch_name_is_refused_before_any_network_call() {
+    let tmp = tempfile::tempdir().unwrap();
+    for branch in ["refs/heads/main", "bad..name", "with space", ""] {
+        let cfg = GitConfig::new("git://127.0.0.1:1/repo.git", branch, tmp.path());
+        let err = GitSource::new(cfg).fetch().unwrap_err();
+        assert!(
+            matches!(err, SourceError::InvalidBranch { .. }),
+            "{branch:?}: {err:?}"
+        );
+    }
+    assert!(!tmp.path().join("repo.git").exists(), "nothing created");
+}
