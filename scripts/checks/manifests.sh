@@ -3,7 +3,8 @@
 # yamllint; promtool check rules and the alerts' unit tests; the PrometheusRule and the dashboard
 # ConfigMap hold exactly alerts/sextant-rules.yaml and dashboards/sextant.json; every metric,
 # label and label value the alerts and the dashboard use is one the agent exports; runbook links
-# resolve; the image is pinned by digest; checkov. Quiet on success; on failure prints each
+# resolve; the image is pinned by digest; workflows pin actions by SHA and bound their
+# permissions and run time; checkov. Quiet on success; on failure prints each
 # failing step with its output and exits 1. Run by `make test`.
 #
 #   bash scripts/checks/manifests.sh --write   regenerates 10-prometheusrule.yaml and
@@ -238,6 +239,29 @@ for d in docs:
             bad.append(f"{d['kind']}/{d['metadata']['name']} {c['name']}: {c['image']} not pinned by digest")
 print("\n".join(bad))
 sys.exit(1 if bad else 0)
+PY
+
+# -- workflows: pinned actions, least privilege, bounded runs ----------------------------------
+# (actionlint is not in a registry this project uses; yamllint above checks the YAML itself.)
+step "workflows pin actions by commit and set permissions, concurrency and timeouts" "$py" - <<'PY'
+import glob, re, sys, yaml
+problems = []
+for f in sorted(glob.glob(".github/workflows/*.yml")):
+    w = yaml.safe_load(open(f))
+    for key in ("permissions", "concurrency"):
+        if key not in w:
+            problems.append(f"{f}: no top-level {key}")
+    if w.get("permissions") not in ({}, {"contents": "read"}):
+        problems.append(f"{f}: top-level permissions must be contents: read (widen per job)")
+    for name, job in w.get("jobs", {}).items():
+        if "timeout-minutes" not in job:
+            problems.append(f"{f}: job {name} has no timeout-minutes")
+        for step in job.get("steps", []):
+            uses = step.get("uses", "")
+            if uses and not re.search(r"@[0-9a-f]{40}$", uses):
+                problems.append(f"{f}: job {name}: {uses} is not pinned to a commit SHA")
+print("\n".join(problems))
+sys.exit(1 if problems else 0)
 PY
 
 # -- checkov --------------------------------------------------------------------------------
