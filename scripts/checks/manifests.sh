@@ -227,6 +227,42 @@ print("\n".join(problems))
 sys.exit(1 if problems else 0)
 PY
 
+# -- the agent's config file has the daemon's shape --------------------------------------------
+# The daemon rejects unknown keys at start (serde deny_unknown_fields), so a typo in
+# 04-configmap.yaml would crash-loop both replicas. The accepted keys are read from the file
+# structs in agent/src/config.rs (snake_case fields, camelCase keys); no credential is inline.
+# Before the daemon's config.rs exists there is no shape to compare with, and the step is moot.
+[ -f agent/src/config.rs ] &&
+step "04-configmap.yaml config.yaml uses only keys agent/src/config.rs accepts" "$py" - <<'PY'
+import re, sys, yaml
+problems = []
+src = open("agent/src/config.rs").read()
+structs = {name: body for name, body in re.findall(r"struct (\w*File) \{(.*?)\n\}", src, re.S)}
+if "File" not in structs:
+    print("agent/src/config.rs: no `struct File` (the config file's shape) found")
+    sys.exit(1)
+def camel(s):
+    head, *rest = s.split("_")
+    return head + "".join(w.title() for w in rest)
+def fields(struct):
+    return {camel(f): t for f, t in re.findall(r"^\s*(\w+): Option<(\w+)", structs[struct], re.M)}
+def walk(value, struct, where):
+    allowed = fields(struct)
+    for key, sub in value.items():
+        if key not in allowed:
+            problems.append(f"{where}{key}: not a key of {struct} in agent/src/config.rs ({sorted(allowed)})")
+        elif allowed[key] in structs and isinstance(sub, dict):
+            walk(sub, allowed[key], f"{where}{key}.")
+cm = yaml.safe_load(open("manifests/04-configmap.yaml"))
+config = yaml.safe_load(cm["data"]["config.yaml"])
+walk(config, "File", "config.yaml: ")
+text = cm["data"]["config.yaml"]
+if re.search(r"(?im)^\s*(token|password|secret)\s*:", text) or "@" in config.get("repo", {}).get("url", ""):
+    problems.append("config.yaml: credentials inline; use the mounted Secret files")
+print("\n".join(problems))
+sys.exit(1 if problems else 0)
+PY
+
 # -- the agent's image is pinned by digest -----------------------------------------------------
 step "images pinned by digest" "$py" - <<'PY'
 import re, sys, yaml
