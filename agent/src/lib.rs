@@ -2,9 +2,12 @@
 //! This crate's library holds the pure decisions and the thin edges; `main.rs` only wires the CLI.
 
 pub mod apply;
+pub mod config;
+pub mod daemon;
 pub mod duration;
 pub mod environment;
 pub mod kinds;
+pub mod metrics;
 pub mod object;
 pub mod plan;
 pub mod render;

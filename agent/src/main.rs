@@ -93,6 +93,15 @@ enum Command {
         #[command(flatten)]
         cluster: ClusterArgs,
     },
+    /// Run the agent: follow Git (or a working tree) and keep the environments applied.
+    Run {
+        /// The settings file (every field can also be set by a SEXTANT_* variable).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Local mode: watch this working tree instead of fetching a remote.
+        #[arg(long)]
+        repo_path: Option<PathBuf>,
+    },
     /// Print the effective values of one release (chart defaults, then each values file).
     Values {
         #[arg(long)]
@@ -201,9 +210,48 @@ fn renderer(cli: &Cli, repo: &std::path::Path) -> anyhow::Result<Renderer> {
     ))
 }
 
+fn init_logs(format: sextant::config::LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = match format {
+        sextant::config::LogFormat::Json => true,
+        sextant::config::LogFormat::Pretty => false,
+        sextant::config::LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Output is built whole before it is written: a failing command prints nothing half-done.
     let out = match &cli.command {
+        Command::Run { config, repo_path } => {
+            let mut overrides = Vec::new();
+            if let Some(p) = repo_path {
+                overrides.push(("SEXTANT_REPO_PATH", p.display().to_string()));
+            }
+            if let Some(h) = &cli.helm {
+                overrides.push(("SEXTANT_HELM", h.display().to_string()));
+            }
+            if let Some(c) = &cli.cache_dir {
+                overrides.push(("SEXTANT_CACHE_DIR", c.display().to_string()));
+            }
+            let settings = sextant::config::Settings::load(config.as_deref(), &overrides)?;
+            init_logs(settings.log_format);
+            tokio::runtime::Runtime::new()?.block_on(sextant::daemon::run(settings))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Apply {
             env,
             repo,

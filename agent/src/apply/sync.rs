@@ -29,6 +29,9 @@ pub struct SyncOptions {
     pub agent_namespace: String,
     /// How often health is read while waiting for a wave.
     pub poll_interval: Duration,
+    /// When it turns true, no new wave starts (the current wave's writes finish): graceful
+    /// shutdown.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl SyncOptions {
@@ -44,6 +47,7 @@ impl SyncOptions {
             concurrency: 8,
             agent_namespace: "sextant-system".into(),
             poll_interval: Duration::from_millis(250),
+            stop: None,
         }
     }
 }
@@ -75,6 +79,8 @@ pub enum SyncError {
         object: String,
         message: String,
     },
+    #[error("stopped before wave {wave}: the agent is shutting down")]
+    Stopped { wave: i32 },
     #[error(transparent)]
     Cluster(#[from] ClusterError),
 }
@@ -185,6 +191,9 @@ async fn run(
     }
 
     for (i, wave) in plan.waves.iter().enumerate() {
+        if opts.stop.as_ref().is_some_and(|s| *s.borrow()) {
+            return Err(SyncError::Stopped { wave: wave.wave.0 });
+        }
         let started = Instant::now();
         let mut objects = if i == 0 {
             namespaces.clone()

@@ -2,6 +2,9 @@
 //! from the fixture charts, and the `sextant` binary.
 #![allow(dead_code)]
 
+pub mod agent;
+pub mod git;
+
 use sextant::render::{cache::RenderCache, helm::Helm, Renderer, Settings};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

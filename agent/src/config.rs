@@ -1,0 +1,497 @@
+//! The daemon's settings: a YAML file (`--config`) and `SEXTANT_*` variables (which win),
+//! validated once into typed settings. Credentials are only ever file paths, never values.
+
+use crate::duration;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Parse { file: PathBuf, message: String },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+/// Where the agent reads the repository from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Repo {
+    /// A remote, fetched with git (polling and webhooks).
+    Git {
+        url: String,
+        branch: String,
+        auth: GitAuth,
+    },
+    /// A working tree on disk, watched for changes (local mode).
+    Local { path: PathBuf },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GitAuth {
+    None,
+    Token {
+        username: String,
+        token_file: PathBuf,
+    },
+    SshKey {
+        private_key_file: PathBuf,
+        known_hosts_file: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaderElection {
+    pub enabled: bool,
+    pub lease_name: String,
+    pub lease_duration: Duration,
+    /// This replica's name in the Lease (the pod name in a cluster).
+    pub identity: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+    /// JSON unless standard error is a terminal.
+    Auto,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub repo: Repo,
+    pub environments: Vec<String>,
+    pub poll_interval: Duration,
+    pub resync_interval: Duration,
+    pub listen_addr: SocketAddr,
+    pub webhook_secret_file: Option<PathBuf>,
+    pub cache_dir: PathBuf,
+    pub namespace: String,
+    pub leader_election: LeaderElection,
+    pub log_format: LogFormat,
+    pub helm: Option<PathBuf>,
+    pub kube_version: Option<String>,
+    pub api_versions: Vec<String>,
+}
+
+/// The file's shape (every field optional: variables may supply it).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct File {
+    repo: Option<RepoFile>,
+    environments: Option<Vec<String>>,
+    poll_interval: Option<String>,
+    resync_interval: Option<String>,
+    listen_addr: Option<String>,
+    webhook_secret_file: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    namespace: Option<String>,
+    leader_election: Option<LeaderFile>,
+    log_format: Option<String>,
+    render: Option<RenderFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RepoFile {
+    url: Option<String>,
+    branch: Option<String>,
+    path: Option<PathBuf>,
+    auth: Option<AuthFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AuthFile {
+    username: Option<String>,
+    token_file: Option<PathBuf>,
+    ssh_key_file: Option<PathBuf>,
+    known_hosts_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LeaderFile {
+    enabled: Option<bool>,
+    lease_name: Option<String>,
+    lease_duration: Option<String>,
+    identity: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RenderFile {
+    helm: Option<PathBuf>,
+    kube_version: Option<String>,
+    api_versions: Option<Vec<String>>,
+}
+
+/// A value and where it came from, for error messages.
+struct Sourced<T> {
+    value: T,
+    origin: String,
+}
+
+impl Settings {
+    /// Reads the optional file, then the process's `SEXTANT_*` variables, then `overrides`
+    /// (command-line flags, as variable names).
+    pub fn load(
+        file: Option<&Path>,
+        overrides: &[(&str, String)],
+    ) -> Result<Settings, ConfigError> {
+        let text = match file {
+            Some(f) => Some((
+                f.to_path_buf(),
+                std::fs::read_to_string(f).map_err(|source| ConfigError::Read {
+                    file: f.to_path_buf(),
+                    source,
+                })?,
+            )),
+            None => None,
+        };
+        let mut env: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("SEXTANT_"))
+            .collect();
+        env.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        Settings::from_sources(text.as_ref().map(|(p, t)| (p.as_path(), t.as_str())), &env)
+    }
+
+    /// The pure part of [`Settings::load`]: variables win over the file's fields.
+    pub fn from_sources(
+        file: Option<(&Path, &str)>,
+        env: &HashMap<String, String>,
+    ) -> Result<Settings, ConfigError> {
+        let (path, parsed) = match file {
+            Some((path, text)) => {
+                let parsed: File =
+                    serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse {
+                        file: path.to_path_buf(),
+                        message: e.to_string(),
+                    })?;
+                (path.display().to_string(), parsed)
+            }
+            None => ("(no file)".to_string(), File::default()),
+        };
+        let pick = |var: &str, field: &str, from_file: Option<String>| -> Option<Sourced<String>> {
+            match env.get(var).filter(|v| !v.is_empty()) {
+                Some(v) => Some(Sourced {
+                    value: v.clone(),
+                    origin: var.to_string(),
+                }),
+                None => from_file.map(|v| Sourced {
+                    value: v,
+                    origin: format!("{path}: field `{field}`"),
+                }),
+            }
+        };
+        let invalid = |origin: &str, message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
+        let dur = |var: &str, field: &str, from_file: Option<String>, default: Duration| match pick(
+            var, field, from_file,
+        ) {
+            None => Ok(default),
+            Some(s) => duration::parse(&s.value).ok_or_else(|| {
+                invalid(
+                    &s.origin,
+                    format!("{:?} is not a duration such as 30s, 5m or 1h", s.value),
+                )
+            }),
+        };
+        let path_of = |var: &str, field: &str, from_file: Option<PathBuf>| {
+            pick(var, field, from_file.map(|p| p.display().to_string()))
+                .map(|s| PathBuf::from(s.value))
+        };
+
+        let repo_file = parsed.repo.unwrap_or_default();
+        let auth_file = repo_file.auth.unwrap_or_default();
+        let url = pick("SEXTANT_REPO_URL", "repo.url", repo_file.url);
+        let local = path_of("SEXTANT_REPO_PATH", "repo.path", repo_file.path);
+        let repo = match (url, local) {
+            (Some(u), Some(_)) => {
+                return Err(invalid(&u.origin, "set either a repository URL or a local path (SEXTANT_REPO_PATH / --repo-path), not both".into()))
+            }
+            (None, Some(path)) => Repo::Local { path },
+            (None, None) => {
+                return Err(invalid(&path, "no repository: set SEXTANT_REPO_URL (or repo.url), or a local path with --repo-path".into()))
+            }
+            (Some(url), None) => {
+                let token = path_of("SEXTANT_GIT_TOKEN_FILE", "repo.auth.tokenFile", auth_file.token_file);
+                let key = path_of("SEXTANT_GIT_SSH_KEY_FILE", "repo.auth.sshKeyFile", auth_file.ssh_key_file);
+                let known = path_of("SEXTANT_GIT_KNOWN_HOSTS_FILE", "repo.auth.knownHostsFile", auth_file.known_hosts_file);
+                let auth = match (token, key) {
+                    (Some(_), Some(_)) => return Err(invalid(&url.origin, "set a token file or an SSH key file, not both".into())),
+                    (Some(token_file), None) => GitAuth::Token {
+                        username: pick("SEXTANT_GIT_USERNAME", "repo.auth.username", auth_file.username)
+                            .map_or_else(|| "git".to_string(), |s| s.value),
+                        token_file,
+                    },
+                    (None, Some(private_key_file)) => GitAuth::SshKey {
+                        private_key_file,
+                        known_hosts_file: known.ok_or_else(|| {
+                            invalid(&url.origin, "an SSH key needs a known_hosts file (SEXTANT_GIT_KNOWN_HOSTS_FILE): host keys are always checked".into())
+                        })?,
+                    },
+                    (None, None) => GitAuth::None,
+                };
+                if url.value.contains('@') && url.value.starts_with("http") {
+                    return Err(invalid(&url.origin, "credentials do not belong in the URL: use a token file".into()));
+                }
+                Repo::Git {
+                    url: url.value,
+                    branch: pick("SEXTANT_BRANCH", "repo.branch", repo_file.branch).map_or_else(|| "main".into(), |s| s.value),
+                    auth,
+                }
+            }
+        };
+
+        let environments: Vec<String> =
+            match env.get("SEXTANT_ENVIRONMENTS").filter(|v| !v.is_empty()) {
+                Some(v) => v
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                None => parsed.environments.unwrap_or_default(),
+            };
+        if environments.is_empty() {
+            return Err(invalid(
+                "SEXTANT_ENVIRONMENTS",
+                "no environment to reconcile: name at least one (e.g. SEXTANT_ENVIRONMENTS=dev)"
+                    .into(),
+            ));
+        }
+        let listen =
+            pick("SEXTANT_LISTEN_ADDR", "listenAddr", parsed.listen_addr).unwrap_or(Sourced {
+                value: "0.0.0.0:8080".into(),
+                origin: "default".into(),
+            });
+        let listen_addr = listen.value.parse().map_err(|_| {
+            invalid(
+                &listen.origin,
+                format!(
+                    "{:?} is not an address such as 127.0.0.1:8080",
+                    listen.value
+                ),
+            )
+        })?;
+        let leader_file = parsed.leader_election.unwrap_or_default();
+        let enabled = match pick(
+            "SEXTANT_LEADER_ELECTION",
+            "leaderElection.enabled",
+            leader_file.enabled.map(|b| b.to_string()),
+        ) {
+            None => true,
+            Some(s) => s
+                .value
+                .parse()
+                .map_err(|_| invalid(&s.origin, format!("{:?} is not true or false", s.value)))?,
+        };
+        let identity = pick(
+            "SEXTANT_POD_NAME",
+            "leaderElection.identity",
+            leader_file.identity,
+        )
+        .map(|s| s.value)
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| format!("sextant-{}", std::process::id()));
+        let log = pick("SEXTANT_LOG_FORMAT", "logFormat", parsed.log_format);
+        let log_format = match log.as_ref().map(|s| s.value.as_str()) {
+            None | Some("auto") => LogFormat::Auto,
+            Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => {
+                return Err(invalid(
+                    &log.as_ref().map_or(String::new(), |s| s.origin.clone()),
+                    format!("{other:?} is not json, pretty or auto"),
+                ))
+            }
+        };
+        let render = parsed.render.unwrap_or_default();
+        let settings = Settings {
+            repo,
+            environments,
+            poll_interval: dur(
+                "SEXTANT_POLL_INTERVAL",
+                "pollInterval",
+                parsed.poll_interval,
+                Duration::from_secs(60),
+            )?,
+            resync_interval: dur(
+                "SEXTANT_RESYNC_INTERVAL",
+                "resyncInterval",
+                parsed.resync_interval,
+                Duration::from_secs(600),
+            )?,
+            listen_addr,
+            webhook_secret_file: path_of(
+                "SEXTANT_WEBHOOK_SECRET_FILE",
+                "webhookSecretFile",
+                parsed.webhook_secret_file,
+            ),
+            cache_dir: path_of("SEXTANT_CACHE_DIR", "cacheDir", parsed.cache_dir)
+                .unwrap_or_else(crate::default_cache_dir),
+            namespace: pick("SEXTANT_NAMESPACE", "namespace", parsed.namespace)
+                .map_or_else(|| "sextant-system".into(), |s| s.value),
+            leader_election: LeaderElection {
+                enabled,
+                lease_name: pick(
+                    "SEXTANT_LEASE_NAME",
+                    "leaderElection.leaseName",
+                    leader_file.lease_name,
+                )
+                .map_or_else(|| "sextant-leader".into(), |s| s.value),
+                lease_duration: dur(
+                    "SEXTANT_LEASE_DURATION",
+                    "leaderElection.leaseDuration",
+                    leader_file.lease_duration,
+                    Duration::from_secs(15),
+                )?,
+                identity,
+            },
+            log_format,
+            helm: path_of("SEXTANT_HELM", "render.helm", render.helm),
+            kube_version: pick(
+                "SEXTANT_KUBE_VERSION",
+                "render.kubeVersion",
+                render.kube_version,
+            )
+            .map(|s| s.value),
+            api_versions: match env.get("SEXTANT_API_VERSIONS").filter(|v| !v.is_empty()) {
+                Some(v) => v.split(',').map(|s| s.trim().to_string()).collect(),
+                None => render.api_versions.unwrap_or_default(),
+            },
+        };
+        if settings.poll_interval < Duration::from_secs(1) {
+            return Err(invalid(
+                "SEXTANT_POLL_INTERVAL",
+                "must be at least 1s".into(),
+            ));
+        }
+        if settings.leader_election.lease_duration < Duration::from_secs(2) {
+            return Err(invalid(
+                "SEXTANT_LEASE_DURATION",
+                "must be at least 2s".into(),
+            ));
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn variables_alone_are_enough_and_defaults_fill_the_rest() {
+        let s = Settings::from_sources(
+            None,
+            &env(&[
+                ("SEXTANT_REPO_URL", "git://127.0.0.1/repo.git"),
+                ("SEXTANT_ENVIRONMENTS", "dev, prod"),
+                ("SEXTANT_POLL_INTERVAL", "30s"),
+                ("SEXTANT_LISTEN_ADDR", "127.0.0.1:9090"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.environments, ["dev", "prod"]);
+        assert_eq!(s.poll_interval, Duration::from_secs(30));
+        assert_eq!(s.listen_addr.to_string(), "127.0.0.1:9090");
+        assert_eq!(
+            s.repo,
+            Repo::Git {
+                url: "git://127.0.0.1/repo.git".into(),
+                branch: "main".into(),
+                auth: GitAuth::None
+            }
+        );
+        assert_eq!(s.resync_interval, Duration::from_secs(600));
+        assert!(s.leader_election.enabled);
+    }
+
+    #[test]
+    fn variables_win_over_the_file() {
+        let file = "repo:\n  url: https://example.com/a.git\n  branch: release\n  auth:\n    tokenFile: /etc/token\nenvironments: [dev]\npollInterval: 2m\n";
+        let s = Settings::from_sources(
+            Some((Path::new("c.yaml"), file)),
+            &env(&[("SEXTANT_BRANCH", "main")]),
+        )
+        .unwrap();
+        assert_eq!(s.poll_interval, Duration::from_secs(120));
+        match s.repo {
+            Repo::Git { branch, auth, .. } => {
+                assert_eq!(branch, "main");
+                assert_eq!(
+                    auth,
+                    GitAuth::Token {
+                        username: "git".into(),
+                        token_file: "/etc/token".into()
+                    }
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_settings_name_where_they_came_from() {
+        let e = Settings::from_sources(
+            Some((
+                Path::new("c.yaml"),
+                "environments: [dev]\nrepo: {url: x}\npollInterval: soon\n",
+            )),
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "c.yaml: field `pollInterval`: \"soon\" is not a duration such as 30s, 5m or 1h"
+        );
+        let e = Settings::from_sources(None, &env(&[("SEXTANT_REPO_URL", "x")])).unwrap_err();
+        assert!(e.to_string().starts_with("SEXTANT_ENVIRONMENTS:"), "{e}");
+        let e = Settings::from_sources(Some((Path::new("c.yaml"), "unknown: 1\n")), &env(&[]))
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+        let e = Settings::from_sources(
+            None,
+            &env(&[
+                ("SEXTANT_REPO_URL", "https://u:secret@h/r.git"),
+                ("SEXTANT_ENVIRONMENTS", "dev"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            !e.to_string().contains("secret"),
+            "never echo credentials: {e}"
+        );
+        let e = Settings::from_sources(
+            None,
+            &env(&[
+                ("SEXTANT_REPO_URL", "git@h:r.git"),
+                ("SEXTANT_ENVIRONMENTS", "dev"),
+                ("SEXTANT_GIT_SSH_KEY_FILE", "/k"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("known_hosts"), "{e}");
+    }
+}

@@ -1,0 +1,266 @@
+//! `sextant run`: the agent that lives in the cluster. A source publishes the latest snapshot;
+//! one reconciler per environment renders, plans and applies it (one sync at a time, the latest
+//! revision wins, a periodic resync even without commits) while this replica holds the lease;
+//! every replica serves health, metrics and status.
+
+pub mod http;
+pub mod leader;
+pub mod reconcile;
+pub mod source;
+pub mod status;
+
+use crate::apply::cluster::Cluster;
+use crate::config::{Repo, Settings};
+use crate::metrics::Metrics;
+use crate::render::{cache::RenderCache, helm::Helm, Renderer};
+use reconcile::Reconciler;
+use status::{EnvironmentStatus, Status};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// An immutable view of the repository at one revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub revision: String,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot reach the Kubernetes API (KUBECONFIG, or in-cluster): {0}")]
+    Kube(#[from] kube::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("webhook secret {file}: {source}")]
+    WebhookSecret {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Helm(#[from] crate::render::helm::HelmError),
+    #[error(transparent)]
+    Source(#[from] sextant_source::SourceError),
+    #[error("cannot wait for signals: {0}")]
+    Signal(std::io::Error),
+}
+
+/// Runs until SIGTERM or Ctrl-C; then no new wave starts, the current wave's writes finish.
+pub async fn run(settings: Settings) -> Result<(), DaemonError> {
+    let metrics = Metrics::new()?;
+    let client = kube::Client::try_default().await?;
+    let leading_initially = !settings.leader_election.enabled;
+    let status = Arc::new(Mutex::new(Status {
+        identity: settings.leader_election.identity.clone(),
+        leader: leading_initially,
+        environments: settings
+            .environments
+            .iter()
+            .map(|e| (e.clone(), EnvironmentStatus::default()))
+            .collect(),
+        ..Status::default()
+    }));
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    // Every replica serves health, metrics, status and the webhook.
+    let trigger = Arc::new(Notify::new());
+    let webhook = match (&settings.webhook_secret_file, &settings.repo) {
+        (Some(file), Repo::Git { branch, .. }) => {
+            let secret = std::fs::read(file).map_err(|source| DaemonError::WebhookSecret {
+                file: file.clone(),
+                source,
+            })?;
+            let trimmed = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
+            Some(http::Webhook {
+                secret: Arc::new(trimmed),
+                branch: branch.clone(),
+                trigger: trigger.clone(),
+            })
+        }
+        _ => None,
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen_addr)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: settings.listen_addr,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Listen {
+            addr: settings.listen_addr,
+            source,
+        })?;
+    tracing::info!(%addr, identity = %settings.leader_election.identity, "listening");
+    let app = http::router(http::AppState {
+        metrics: metrics.clone(),
+        status: status.clone(),
+        webhook,
+    });
+    let mut http_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = http_stop.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+
+    // Leadership.
+    let (lead_tx, lead_rx) = watch::channel(leading_initially);
+    let mut tasks = Vec::new();
+    if settings.leader_election.enabled {
+        let elector = leader::Elector::new(
+            client.clone(),
+            &settings.namespace,
+            &settings.leader_election.lease_name,
+            &settings.leader_election.identity,
+            settings.leader_election.lease_duration,
+        );
+        tasks.push(tokio::spawn(elector.run(
+            lead_tx,
+            stop_rx.clone(),
+            metrics.clone(),
+        )));
+    } else {
+        metrics.leader.set(1);
+    }
+    {
+        let mut lead = lead_rx.clone();
+        let status = status.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(mut s) = status.lock() {
+                    s.leader = *lead.borrow_and_update();
+                }
+                tokio::select! {
+                    changed = lead.changed() => if changed.is_err() { return },
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+    }
+
+    // The source.
+    let (snap_tx, snap_rx) = watch::channel::<Option<Arc<Snapshot>>>(None);
+    match &settings.repo {
+        Repo::Git { url, branch, auth } => {
+            let git = source::GitLoop {
+                source: Arc::new(source::git_source(url, branch, auth, &settings.cache_dir)),
+                poll_interval: settings.poll_interval,
+                trigger: trigger.clone(),
+                publish: snap_tx,
+                stop: stop_rx.clone(),
+                metrics: metrics.clone(),
+                status: status.clone(),
+                environments: settings.environments.clone(),
+            };
+            tasks.push(tokio::spawn(git.run()));
+        }
+        Repo::Local { path } => {
+            let path = path.clone();
+            let stop = stop_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = source::local_loop(path, snap_tx, stop).await {
+                    tracing::error!(error = %e, "cannot watch the working tree");
+                }
+            }));
+        }
+    }
+
+    // One reconciler per environment.
+    let helm = Helm::locate(
+        settings.helm.as_deref(),
+        &std::env::current_dir().unwrap_or_default(),
+    )?;
+    let renderer = Arc::new(Renderer::new(
+        helm,
+        RenderCache::new(settings.cache_dir.join("render")),
+        crate::render::Settings {
+            kube_version: settings.kube_version.clone(),
+            api_versions: settings.api_versions.clone(),
+            ..Default::default()
+        },
+    ));
+    let cluster = Arc::new(Cluster::new(client));
+    let mut reconcilers = Vec::new();
+    for env in &settings.environments {
+        let r = Reconciler {
+            environment: env.clone(),
+            renderer: renderer.clone(),
+            cluster: cluster.clone(),
+            metrics: metrics.clone(),
+            status: status.clone(),
+            agent_namespace: settings.namespace.clone(),
+            stop: stop_rx.clone(),
+            object_series: Mutex::new(Vec::new()),
+        };
+        reconcilers.push(tokio::spawn(reconcile_loop(
+            r,
+            snap_rx.clone(),
+            lead_rx.clone(),
+            settings.resync_interval,
+            stop_rx.clone(),
+        )));
+    }
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down: no new wave starts; the current one finishes");
+    let _ = stop_tx.send(true);
+    for r in reconcilers {
+        let _ = r.await;
+    }
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    Ok(())
+}
+
+async fn reconcile_loop(
+    reconciler: Reconciler,
+    mut snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
+    mut leading: watch::Receiver<bool>,
+    resync: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            changed = snapshots.changed() => if changed.is_err() { return },
+            changed = leading.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(resync) => {}
+            _ = stop.changed() => return,
+        }
+        if !*leading.borrow_and_update() {
+            continue;
+        }
+        let Some(snapshot) = snapshots.borrow_and_update().clone() else {
+            continue;
+        };
+        reconciler.reconcile(&snapshot).await;
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+async fn wait_for_signal() -> Result<(), DaemonError> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(DaemonError::Signal)?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}

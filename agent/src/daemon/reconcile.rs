@@ -1,0 +1,199 @@
+//! One environment's reconcile: render and plan a snapshot, apply it, and record the outcome in
+//! status and metrics. A snapshot that does not render or plan is never applied: the last good
+//! revision stays as it is, and the error (with file and field) is reported.
+
+use super::status::{now, EnvironmentStatus, LastError, LastSync, Status};
+use super::Snapshot;
+use crate::apply::cluster::Cluster;
+use crate::apply::result::{Outcome, SyncResult};
+use crate::apply::sync::{sync, SyncOptions};
+use crate::metrics::Metrics;
+use crate::render::Renderer;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub struct Reconciler {
+    pub environment: String,
+    pub renderer: Arc<Renderer>,
+    pub cluster: Arc<Cluster>,
+    pub metrics: Metrics,
+    pub status: Arc<Mutex<Status>>,
+    pub agent_namespace: String,
+    pub stop: tokio::sync::watch::Receiver<bool>,
+    /// The `sextant_objects` series this environment set last, to clear before the next.
+    pub object_series: Mutex<Vec<(String, &'static str)>>,
+}
+
+impl Reconciler {
+    fn update(&self, f: impl FnOnce(&mut EnvironmentStatus)) {
+        if let Ok(mut s) = self.status.lock() {
+            f(s.environments.entry(self.environment.clone()).or_default());
+        }
+    }
+
+    fn failed_before_apply(&self, stage: &'static str, snapshot: &Snapshot, message: String) {
+        let env = self.environment.as_str();
+        tracing::error!(environment = env, revision = %snapshot.revision, stage, error = %message, "reconcile failed; the last good revision stays applied");
+        self.metrics
+            .reconcile_errors_total
+            .with_label_values(&[env, stage])
+            .inc();
+        self.metrics
+            .sync_total
+            .with_label_values(&[env, "failed"])
+            .inc();
+        self.metrics
+            .last_sync_timestamp_seconds
+            .with_label_values(&[env, "failed"])
+            .set(unix_now());
+        self.update(|s| {
+            s.synced_once = true;
+            s.last_error = Some(LastError {
+                stage,
+                revision: Some(snapshot.revision.clone()),
+                message,
+                at: now(),
+            });
+        });
+    }
+
+    /// Renders, plans and applies `snapshot`; returns the sync result when it got that far.
+    pub async fn reconcile(&self, snapshot: &Snapshot) -> Option<SyncResult> {
+        let env = self.environment.clone();
+        let started = Instant::now();
+        let span =
+            tracing::info_span!("reconcile", environment = %env, revision = %snapshot.revision);
+        let _enter = span.enter();
+        let renderer = self.renderer.clone();
+        let path = snapshot.path.clone();
+        let revision = snapshot.revision.clone();
+        let env_name = env.clone();
+        let planned = tokio::task::spawn_blocking(move || {
+            let environment = crate::environment::load(&path, &env_name)
+                .map_err(|e| ("render", e.to_string()))?;
+            let rendered = renderer
+                .render(&environment, None)
+                .map_err(|e| ("render", e.to_string()))?;
+            let plan =
+                crate::plan::build(&environment.name, Some(revision), rendered.objects.clone())
+                    .map_err(|e| ("plan", e.to_string()))?;
+            Ok::<_, (&'static str, String)>((environment, rendered, plan))
+        })
+        .await;
+        let (environment, rendered, plan) = match planned {
+            Ok(Ok(p)) => p,
+            Ok(Err((stage, message))) => {
+                self.failed_before_apply(stage, snapshot, message);
+                return None;
+            }
+            Err(join) => {
+                self.failed_before_apply("render", snapshot, format!("render task failed: {join}"));
+                return None;
+            }
+        };
+        for r in &rendered.releases {
+            self.metrics
+                .render_duration_seconds
+                .with_label_values(&[env.as_str(), r.release.as_str()])
+                .observe(r.duration.as_secs_f64());
+        }
+
+        let mut opts = SyncOptions::for_environment(&environment);
+        opts.agent_namespace = self.agent_namespace.clone();
+        opts.stop = Some(self.stop.clone());
+        let result = sync(&self.cluster, &environment, &plan, &opts).await;
+        self.record(&result, started.elapsed().as_secs_f64());
+        Some(result)
+    }
+
+    fn record(&self, result: &SyncResult, seconds: f64) {
+        let env = self.environment.as_str();
+        let outcome = if result.succeeded {
+            "succeeded"
+        } else {
+            "failed"
+        };
+        tracing::info!(
+            environment = env,
+            revision = result.revision.as_deref().unwrap_or(""),
+            result = outcome,
+            created = result.totals.created,
+            configured = result.totals.configured,
+            unchanged = result.totals.unchanged,
+            pruned = result.totals.pruned,
+            failed = result.totals.failed,
+            seconds,
+            error = result.error.as_deref().unwrap_or(""),
+            "sync finished"
+        );
+        let m = &self.metrics;
+        m.sync_total.with_label_values(&[env, outcome]).inc();
+        m.sync_duration_seconds
+            .with_label_values(&[env])
+            .observe(seconds);
+        m.last_sync_timestamp_seconds
+            .with_label_values(&[env, outcome])
+            .set(unix_now());
+        for w in &result.waves {
+            m.wave_duration_seconds
+                .with_label_values(&[env, &w.wave.to_string()])
+                .observe(w.duration_seconds);
+        }
+        if !result.succeeded {
+            m.reconcile_errors_total
+                .with_label_values(&[env, "apply"])
+                .inc();
+        }
+        // Health per release: waves that passed their gate are healthy; in the wave that
+        // stopped the sync, failures are degraded and the rest still progressing.
+        let mut counts: BTreeMap<(String, &'static str), i64> = BTreeMap::new();
+        let last = result.waves.len().saturating_sub(1);
+        for (i, w) in result.waves.iter().enumerate() {
+            for o in &w.objects {
+                let health = match (o.outcome, result.succeeded || i < last) {
+                    (Outcome::Failed, _) => "Degraded",
+                    (_, true) => "Healthy",
+                    (_, false) => "Progressing",
+                };
+                *counts.entry((o.release.clone(), health)).or_default() += 1;
+            }
+        }
+        if let Ok(mut series) = self.object_series.lock() {
+            for (release, health) in series.drain(..) {
+                let _ = m.objects.remove_label_values(&[env, &release, health]);
+            }
+            for ((release, health), n) in counts {
+                m.objects.with_label_values(&[env, &release, health]).set(n);
+                series.push((release, health));
+            }
+        }
+        if result.succeeded {
+            if let Some(rev) = &result.revision {
+                m.set_revision(env, rev);
+            }
+        }
+        let last_sync = LastSync::of(result, now());
+        self.update(|s| {
+            s.synced_once = true;
+            if result.succeeded {
+                s.revision = result.revision.clone();
+                s.last_error = None;
+            } else {
+                s.last_error = Some(LastError {
+                    stage: "apply",
+                    revision: result.revision.clone(),
+                    message: result.error.clone().unwrap_or_default(),
+                    at: now(),
+                });
+            }
+            s.last_sync = Some(last_sync);
+        });
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}

@@ -1,0 +1,183 @@
+//! Every metric the agent exports, defined once as a struct of handles (units in the names,
+//! low-cardinality labels: no object names, and a revision only in the one info metric).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use prometheus::{
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Buckets for operations from milliseconds (a cached render) to minutes (a slow wave).
+const SECONDS_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    revisions: Arc<Mutex<HashMap<String, String>>>,
+    pub git_fetch_duration_seconds: Histogram,
+    pub git_fetch_errors_total: IntCounter,
+    pub source_revision_info: IntGaugeVec,
+    pub sync_total: IntCounterVec,
+    pub sync_duration_seconds: HistogramVec,
+    pub wave_duration_seconds: HistogramVec,
+    pub render_duration_seconds: HistogramVec,
+    pub last_sync_timestamp_seconds: GaugeVec,
+    pub objects: IntGaugeVec,
+    pub reconcile_errors_total: IntCounterVec,
+    pub leader: IntGauge,
+    pub webhook_requests_total: IntCounterVec,
+}
+
+fn histogram(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<HistogramVec> {
+    HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(SECONDS_BUCKETS.to_vec()),
+        labels,
+    )
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let m = Metrics {
+            registry: Registry::new(),
+            revisions: Arc::default(),
+            git_fetch_duration_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "sextant_git_fetch_duration_seconds",
+                    "Time to fetch the tracked branch.",
+                )
+                .buckets(SECONDS_BUCKETS.to_vec()),
+            )?,
+            git_fetch_errors_total: IntCounter::new(
+                "sextant_git_fetch_errors_total",
+                "Fetches of the tracked branch that failed.",
+            )?,
+            source_revision_info: IntGaugeVec::new(
+                Opts::new(
+                    "sextant_source_revision_info",
+                    "The revision each environment was last synced from (value 1).",
+                ),
+                &["environment", "revision"],
+            )?,
+            sync_total: IntCounterVec::new(
+                Opts::new("sextant_sync_total", "Syncs by environment and result."),
+                &["environment", "result"],
+            )?,
+            sync_duration_seconds: histogram(
+                "sextant_sync_duration_seconds",
+                "Time to render, plan and apply an environment.",
+                &["environment"],
+            )?,
+            wave_duration_seconds: histogram(
+                "sextant_wave_duration_seconds",
+                "Time to apply a wave and wait for its health.",
+                &["environment", "wave"],
+            )?,
+            render_duration_seconds: histogram(
+                "sextant_render_duration_seconds",
+                "Time to render a release (cache hits included).",
+                &["environment", "release"],
+            )?,
+            last_sync_timestamp_seconds: GaugeVec::new(
+                Opts::new(
+                    "sextant_last_sync_timestamp_seconds",
+                    "Unix time of the last sync, by result.",
+                ),
+                &["environment", "result"],
+            )?,
+            objects: IntGaugeVec::new(
+                Opts::new(
+                    "sextant_objects",
+                    "Objects of the last sync by release and health.",
+                ),
+                &["environment", "release", "health"],
+            )?,
+            reconcile_errors_total: IntCounterVec::new(
+                Opts::new(
+                    "sextant_reconcile_errors_total",
+                    "Reconcile errors by stage (fetch, render, plan, apply).",
+                ),
+                &["environment", "stage"],
+            )?,
+            leader: IntGauge::new(
+                "sextant_leader",
+                "1 while this replica holds the leader lease.",
+            )?,
+            webhook_requests_total: IntCounterVec::new(
+                Opts::new(
+                    "sextant_webhook_requests_total",
+                    "Webhook deliveries by result.",
+                ),
+                &["result"],
+            )?,
+        };
+        let r = &m.registry;
+        r.register(Box::new(m.git_fetch_duration_seconds.clone()))?;
+        r.register(Box::new(m.git_fetch_errors_total.clone()))?;
+        r.register(Box::new(m.source_revision_info.clone()))?;
+        r.register(Box::new(m.sync_total.clone()))?;
+        r.register(Box::new(m.sync_duration_seconds.clone()))?;
+        r.register(Box::new(m.wave_duration_seconds.clone()))?;
+        r.register(Box::new(m.render_duration_seconds.clone()))?;
+        r.register(Box::new(m.last_sync_timestamp_seconds.clone()))?;
+        r.register(Box::new(m.objects.clone()))?;
+        r.register(Box::new(m.reconcile_errors_total.clone()))?;
+        r.register(Box::new(m.leader.clone()))?;
+        r.register(Box::new(m.webhook_requests_total.clone()))?;
+        Ok(m)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec cannot fail for metrics this module built.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Records that an environment is now at `revision`: one series per environment.
+    pub fn set_revision(&self, environment: &str, revision: &str) {
+        let Ok(mut last) = self.revisions.lock() else {
+            return;
+        };
+        if let Some(old) = last.insert(environment.to_string(), revision.to_string()) {
+            if old != revision {
+                let _ = self
+                    .source_revision_info
+                    .remove_label_values(&[environment, &old]);
+            }
+        }
+        self.source_revision_info
+            .with_label_values(&[environment, revision])
+            .set(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposes_every_metric_with_its_labels() {
+        let m = Metrics::new().unwrap();
+        m.sync_total.with_label_values(&["prod", "succeeded"]).inc();
+        m.set_revision("prod", "aaa");
+        m.set_revision("prod", "bbb");
+        let text = m.render();
+        assert!(
+            text.contains(r#"sextant_sync_total{environment="prod",result="succeeded"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sextant_source_revision_info{environment="prod",revision="bbb"} 1"#)
+        );
+        assert!(
+            !text.contains(r#"revision="aaa""#),
+            "one revision series per environment"
+        );
+        assert!(text.contains("# TYPE sextant_leader gauge"));
+    }
+}

@@ -1,0 +1,283 @@
+//! `sextant run` end to end, all on 127.0.0.1: a bare repository served by `git daemon`, the
+//! test API server, and the agent as a process. Commits and signed webhooks move the cluster;
+//! broken commits do not; two replicas elect one leader and fail over.
+
+mod support;
+
+use hmac::{Hmac, Mac};
+use sextant_testkit::{Options, TestServer};
+use std::collections::HashMap;
+use std::time::Duration;
+use support::agent::{eventually, Agent};
+use support::environment;
+use support::git::{GitDaemon, WorkRepo};
+
+const SECRET: &str = "webhook-secret";
+
+fn sign(body: &[u8]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn push_event(branch: &str) -> Vec<u8> {
+    serde_json::to_vec(
+        &serde_json::json!({"ref": format!("refs/heads/{branch}"), "after": "0".repeat(40)}),
+    )
+    .unwrap()
+}
+
+/// The platform repository: one environment `e` with one release rendering ConfigMap `greeting`.
+fn platform(repo: &WorkRepo, greeting: &str) {
+    repo.write("charts/app/Chart.yaml", "apiVersion: v2\nname: app\nversion: 0.1.0\n")
+        .write("charts/app/values.yaml", "greeting: hello\n")
+        .write("charts/app/templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: greeting\ndata:\n  text: {{ .Values.greeting | quote }}\n")
+        .write("environments/e/environment.yaml", &environment("e", "    - {name: app, namespace: app, chart: charts/app, values: [values.yaml]}\n"))
+        .write("environments/e/values.yaml", &format!("greeting: {greeting}\n"));
+}
+
+struct World {
+    _git: GitDaemon,
+    repo: WorkRepo,
+    server: TestServer,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new() -> World {
+        let git = GitDaemon::start();
+        let repo = git.repo("platform");
+        platform(&repo, "one");
+        repo.commit_and_push("first");
+        let server = TestServer::start(Options {
+            ready_delay: Duration::from_millis(20),
+            ..Options::default()
+        })
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        server
+            .write_kubeconfig(&dir.path().join("kubeconfig"))
+            .unwrap();
+        std::fs::write(dir.path().join("secret"), SECRET).unwrap();
+        World {
+            _git: git,
+            repo,
+            server,
+            dir,
+        }
+    }
+
+    fn env(&self, name: &str) -> HashMap<&'static str, String> {
+        let d = self.dir.path();
+        HashMap::from([
+            ("KUBECONFIG", d.join("kubeconfig").display().to_string()),
+            ("SEXTANT_REPO_URL", self.repo.url.clone()),
+            ("SEXTANT_BRANCH", "main".into()),
+            ("SEXTANT_ENVIRONMENTS", "e".into()),
+            ("SEXTANT_POLL_INTERVAL", "1h".into()),
+            (
+                "SEXTANT_WEBHOOK_SECRET_FILE",
+                d.join("secret").display().to_string(),
+            ),
+            (
+                "SEXTANT_CACHE_DIR",
+                d.join(format!("cache-{name}")).display().to_string(),
+            ),
+            ("SEXTANT_POD_NAME", name.to_string()),
+            ("SEXTANT_LEASE_DURATION", "3s".into()),
+        ])
+    }
+
+    fn greeting(&self) -> Option<String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+                kube::Api::namespaced(self.server.client().unwrap(), "app");
+            cms.get_opt("greeting")
+                .await
+                .ok()
+                .flatten()
+                .and_then(|c| c.data?.get("text").cloned())
+        })
+    }
+}
+
+#[test]
+fn commits_and_signed_webhooks_drive_the_cluster_and_a_broken_commit_changes_nothing() {
+    let world = World::new();
+    let agent = Agent::start(&world.env("solo"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "the first revision applied", || {
+        (world.greeting().as_deref() == Some("one")).then_some(())
+    });
+    eventually(wait, "readiness after the first sync", || {
+        (agent.get("/readyz").0 == 200).then_some(())
+    });
+    assert_eq!(agent.get("/healthz"), (200, "ok".into()));
+
+    // A values change, then a webhook without a valid signature: 401, nothing fetched.
+    platform(&world.repo, "two");
+    let second = world.repo.commit_and_push("say two");
+    let body = push_event("main");
+    let (code, _) = agent.request(
+        "POST",
+        "/hooks/github",
+        &[("X-GitHub-Event", "push")],
+        &body,
+    );
+    assert_eq!(code, 401, "unsigned");
+    let (code, _) = agent.request(
+        "POST",
+        "/hooks/github",
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-Hub-Signature-256", "sha256=00"),
+        ],
+        &body,
+    );
+    assert_eq!(code, 401, "badly signed");
+    assert_eq!(
+        agent.metric(r#"sextant_webhook_requests_total{result="unauthorized"}"#),
+        2.0
+    );
+    assert_ne!(
+        agent.status()["source"]["revision"],
+        second.as_str(),
+        "a rejected webhook triggers nothing"
+    );
+
+    // A valid signed push: applied long before the hour-long poll interval.
+    let (code, _) = agent.request(
+        "POST",
+        "/hooks/github",
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-Hub-Signature-256", &sign(&body)),
+        ],
+        &body,
+    );
+    assert_eq!(code, 202);
+    eventually(wait, "the webhook's revision applied", || {
+        (world.greeting().as_deref() == Some("two")).then_some(())
+    });
+    assert_eq!(
+        agent.status()["environments"]["e"]["revision"],
+        second.as_str()
+    );
+    let too_big = vec![b' '; (1 << 20) + 1];
+    assert_eq!(agent.request("POST", "/hooks/github", &[], &too_big).0, 413);
+
+    // A broken commit: nothing applied, the failure counted and reported with its file.
+    let failed_before = agent.metric(r#"sextant_sync_total{environment="e",result="failed"}"#);
+    world
+        .repo
+        .write("environments/e/values.yaml", "greeting: [unclosed\n");
+    let broken = world.repo.commit_and_push("broken values");
+    agent.request(
+        "POST",
+        "/hooks/github",
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-Hub-Signature-256", &sign(&body)),
+        ],
+        &body,
+    );
+    eventually(wait, "the broken commit counted as a failed sync", || {
+        (agent.metric(r#"sextant_sync_total{environment="e",result="failed"}"#) > failed_before)
+            .then_some(())
+    });
+    let status = agent.status();
+    let error = &status["environments"]["e"]["last_error"];
+    assert_eq!(error["revision"], broken.as_str());
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("environments/e/values.yaml"),
+        "{error}"
+    );
+    assert_eq!(
+        world.greeting().as_deref(),
+        Some("two"),
+        "the last good revision stays applied"
+    );
+    assert_eq!(status["environments"]["e"]["revision"], second.as_str());
+
+    // The next good commit recovers.
+    platform(&world.repo, "three");
+    world.repo.commit_and_push("fix");
+    agent.request(
+        "POST",
+        "/hooks/github",
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-Hub-Signature-256", &sign(&body)),
+        ],
+        &body,
+    );
+    eventually(wait, "recovery on the next good commit", || {
+        (world.greeting().as_deref() == Some("three")).then_some(())
+    });
+}
+
+#[test]
+fn two_replicas_elect_one_leader_and_the_standby_takes_over_when_it_dies() {
+    let world = World::new();
+    let a = Agent::start(&world.env("replica-a"));
+    let b = Agent::start(&world.env("replica-b"));
+    let wait = Duration::from_secs(60);
+    let leader_of = |x: &Agent| x.status()["leader"].as_bool() == Some(true);
+    let first = eventually(wait, "a leader", || match (leader_of(&a), leader_of(&b)) {
+        (true, false) => Some('a'),
+        (false, true) => Some('b'),
+        _ => None,
+    });
+    eventually(wait, "the leader's sync", || {
+        (world.greeting().as_deref() == Some("one")).then_some(())
+    });
+    // Both serve health and metrics; the standby is ready as a standby.
+    for x in [&a, &b] {
+        assert_eq!(x.get("/healthz").0, 200);
+        assert_eq!(x.get("/readyz").0, 200);
+        assert!(x.get("/metrics").1.contains("sextant_leader"));
+    }
+    let (mut leader, survivor) = if first == 'a' { (a, b) } else { (b, a) };
+    leader.kill(); // SIGKILL: the lease is not released; the standby must wait it out
+    eventually(
+        Duration::from_secs(30),
+        "the standby taking over within the lease",
+        || leader_of(&survivor).then_some(()),
+    );
+    assert_eq!(survivor.metric("sextant_leader"), 1.0);
+    // The new leader reconciles: a new commit reaches the cluster through it.
+    platform(&world.repo, "after-failover");
+    world.repo.commit_and_push("after failover");
+    let body = push_event("main");
+    survivor.request(
+        "POST",
+        "/hooks/github",
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-Hub-Signature-256", &sign(&body)),
+        ],
+        &body,
+    );
+    eventually(wait, "the new leader's sync", || {
+        (world.greeting().as_deref() == Some("after-failover")).then_some(())
+    });
+}
+
+#[test]
+fn sigterm_stops_the_agent_cleanly() {
+    let world = World::new();
+    let mut agent = Agent::start(&world.env("solo"));
+    eventually(Duration::from_secs(60), "the first sync", || {
+        (world.greeting().as_deref() == Some("one")).then_some(())
+    });
+    let status = agent.terminate();
+    assert!(status.success(), "{status}: {}", agent.log_text());
+    assert!(agent.log_text().contains("shutting down"));
+}

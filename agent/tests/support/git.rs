@@ -1,0 +1,130 @@
+//! A real `git daemon` on 127.0.0.1 serving bare repositories, and a work clone to push to it.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct GitDaemon {
+    child: Child,
+    pub port: u16,
+    base: tempfile::TempDir,
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl GitDaemon {
+    /// Serves `<base>/*.git`, read and write, on a free loopback port.
+    pub fn start() -> Self {
+        let base = tempfile::tempdir().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut child = Command::new("git")
+                .args([
+                    "daemon",
+                    "--reuseaddr",
+                    "--export-all",
+                    "--enable=receive-pack",
+                    "--listen=127.0.0.1",
+                ])
+                .arg(format!("--port={port}"))
+                .arg(format!("--base-path={}", base.path().display()))
+                .arg(base.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start git daemon");
+            while Instant::now() < deadline {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return GitDaemon { child, port, base };
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break; // the port was taken meanwhile: try another
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(Instant::now() < deadline, "git daemon did not start");
+        }
+    }
+
+    /// Creates a bare repository and returns a work clone of it.
+    pub fn repo(&self, name: &str) -> WorkRepo {
+        let bare = self.base.path().join(format!("{name}.git"));
+        std::fs::create_dir_all(&bare).unwrap();
+        git(&bare, &["init", "--bare", "-q"]);
+        let work = tempfile::tempdir().unwrap();
+        git(work.path(), &["init", "-q", "-b", "main"]);
+        git(
+            work.path(),
+            &["remote", "add", "origin", bare.to_str().unwrap()],
+        );
+        WorkRepo {
+            dir: work,
+            url: format!("git://127.0.0.1:{}/{name}.git", self.port),
+        }
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct WorkRepo {
+    dir: tempfile::TempDir,
+    pub url: String,
+}
+
+impl WorkRepo {
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    pub fn write(&self, rel: &str, content: &str) -> &Self {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+        self
+    }
+
+    /// Commits everything and pushes `main`; returns the new commit id.
+    pub fn commit_and_push(&self, message: &str) -> String {
+        git(self.dir.path(), &["add", "-A"]);
+        git(self.dir.path(), &["commit", "-q", "-m", message]);
+        git(self.dir.path(), &["push", "-q", "origin", "main"]);
+        let out = Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
