@@ -281,3 +281,117 @@ fn sigterm_stops_the_agent_cleanly() {
     assert!(status.success(), "{status}: {}", agent.log_text());
     assert!(agent.log_text().contains("shutting down"));
 }
+
+#[test]
+fn metrics_pass_promtool_and_a_real_prometheus_scrapes_them() {
+    let world = World::new();
+    let agent = Agent::start(&world.env("solo"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "the first sync", || {
+        (agent.metric(r#"sextant_sync_total{environment="e",result="succeeded"}"#) >= 1.0)
+            .then_some(())
+    });
+    let (_, text) = agent.get("/metrics");
+    for name in [
+        "sextant_git_fetch_duration_seconds",
+        "sextant_source_revision_info",
+        "sextant_sync_duration_seconds",
+        "sextant_wave_duration_seconds",
+        "sextant_render_duration_seconds",
+        "sextant_last_sync_timestamp_seconds",
+        "sextant_objects",
+        "sextant_leader",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics");
+    }
+    let mut check = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .output_with_stdin(text.as_bytes());
+    assert!(check.0.success(), "promtool check metrics: {}", check.1);
+    check.1.clear();
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        format!("global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: sextant\n    static_configs: [{{targets: ['{}']}}]\n", agent.addr),
+    )
+    .unwrap();
+    let prometheus = std::process::Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            dir.path().join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("prometheus (installed by `make tools`)");
+    let _guard = KillOnDrop(prometheus);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let value = eventually(
+        wait,
+        "Prometheus to answer a query on sextant_sync_total",
+        || {
+            let (code, body) = std::panic::catch_unwind(|| {
+                support::agent::http(
+                    addr,
+                    "GET",
+                    "/api/v1/query?query=sextant_sync_total%7Bresult%3D%22succeeded%22%7D",
+                    &[],
+                    b"",
+                )
+            })
+            .ok()?;
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            (code == 200).then_some(())?;
+            v["data"]["result"][0]["value"][1]
+                .as_str()
+                .map(String::from)
+        },
+    );
+    assert!(value.parse::<f64>().unwrap() >= 1.0, "{value}");
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+trait OutputWithStdin {
+    fn output_with_stdin(&mut self, input: &[u8]) -> (std::process::ExitStatus, String);
+}
+
+impl OutputWithStdin for std::process::Command {
+    fn output_with_stdin(&mut self, input: &[u8]) -> (std::process::ExitStatus, String) {
+        use std::io::Write;
+        let mut child = self
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("promtool (installed by `make tools`)");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status,
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+}
