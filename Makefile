@@ -22,6 +22,7 @@ test: tools
 bench: tools
 	cargo bench -p sextant --bench render
 	cargo bench -p sextant --bench apply
+	cargo bench -p sextant --bench daemon
 
 fmt:
 	cargo fmt --all

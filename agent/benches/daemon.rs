@@ -1,0 +1,179 @@
+//! Daemon benchmark, all on 127.0.0.1 (`git daemon`, the test API server, `sextant run` as a
+//! process managing both environments of this repository):
+//! 1. commit-to-applied latency with a signed webhook: p50/p95 over 20 commits;
+//! 2. an idle poll's cost: CPU time of the agent per no-change fetch;
+//! 3. resident memory of the daemon (target < 50 MiB).
+//!
+//! Run with `cargo bench -p sextant --bench daemon`.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use hmac::{Hmac, Mac};
+use sextant_testkit::{Options, TestServer};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use support::agent::{eventually, Agent};
+use support::git::GitDaemon;
+
+const COMMITS: usize = 20;
+const SECRET: &str = "bench-secret";
+
+fn proc_field(pid: u32, file: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn main() {
+    let ws = support::workspace();
+    let git = GitDaemon::start();
+    let repo = git.repo("platform");
+    for dir in ["helm", "environments"] {
+        support::copy_dir(&ws.join(dir), &repo.path().join(dir));
+    }
+    let values = repo
+        .path()
+        .join("environments/dev/values/hash-service.yaml");
+    let original = std::fs::read_to_string(&values).unwrap();
+    repo.commit_and_push("the platform");
+
+    let server = TestServer::start(Options {
+        ready_delay: Duration::from_millis(20),
+        ..Options::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    server
+        .write_kubeconfig(&dir.path().join("kubeconfig"))
+        .unwrap();
+    std::fs::write(dir.path().join("secret"), SECRET).unwrap();
+    let mut env: HashMap<&str, String> = HashMap::from([
+        (
+            "KUBECONFIG",
+            dir.path().join("kubeconfig").display().to_string(),
+        ),
+        ("SEXTANT_REPO_URL", repo.url.clone()),
+        ("SEXTANT_ENVIRONMENTS", "dev,prod".into()),
+        ("SEXTANT_POLL_INTERVAL", "1h".into()),
+        (
+            "SEXTANT_WEBHOOK_SECRET_FILE",
+            dir.path().join("secret").display().to_string(),
+        ),
+        (
+            "SEXTANT_CACHE_DIR",
+            dir.path().join("cache").display().to_string(),
+        ),
+        ("SEXTANT_LEADER_ELECTION", "false".into()),
+    ]);
+    let agent = Agent::start(&env);
+    let applied = |rev: &str| {
+        let s = agent.status();
+        s["environments"]["dev"]["revision"] == rev
+            && s["environments"]["prod"]["revision"].is_string()
+    };
+    let first = repo_head(&repo.path());
+    eventually(
+        Duration::from_secs(120),
+        "both environments applied",
+        || applied(&first).then_some(()),
+    );
+
+    let body = br#"{"ref": "refs/heads/main"}"#;
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let mut latencies = Vec::new();
+    for i in 0..COMMITS {
+        std::fs::write(
+            &values,
+            original.replace("maxReplicas: 4", &format!("maxReplicas: {}", 5 + i)),
+        )
+        .unwrap();
+        let rev = repo.commit_and_push(&format!("scale to {}", 5 + i));
+        let t = Instant::now();
+        let (code, _) = agent.request(
+            "POST",
+            "/hooks/github",
+            &[
+                ("X-GitHub-Event", "push"),
+                ("X-Hub-Signature-256", &signature),
+            ],
+            body,
+        );
+        assert_eq!(code, 202);
+        eventually(Duration::from_secs(60), "the commit applied", || {
+            applied(&rev).then_some(())
+        });
+        latencies.push(t.elapsed());
+    }
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
+    };
+    let pid = agent_pid(&agent);
+    let rss = proc_field(pid, "status", "VmRSS:").unwrap_or(0);
+    let hwm = proc_field(pid, "status", "VmHWM:").unwrap_or(0);
+    drop(agent);
+
+    // Idle polls: a second agent polling every second, nothing new to fetch.
+    env.insert("SEXTANT_POLL_INTERVAL", "1s".into());
+    env.insert(
+        "SEXTANT_CACHE_DIR",
+        dir.path().join("cache-idle").display().to_string(),
+    );
+    let idle = Agent::start(&env);
+    let head = repo_head(&repo.path());
+    eventually(
+        Duration::from_secs(120),
+        "the idle agent's first sync",
+        || (idle.status()["environments"]["dev"]["revision"] == head.as_str()).then_some(()),
+    );
+    let pid = agent_pid(&idle);
+    let fetches = || idle.metric("sextant_git_fetch_duration_seconds_count");
+    let (f0, c0) = (fetches(), cpu_ticks(pid));
+    let settle = Instant::now();
+    eventually(Duration::from_secs(60), "ten idle polls", || {
+        (fetches() >= f0 + 10.0).then_some(())
+    });
+    let (f1, c1) = (fetches(), cpu_ticks(pid));
+    let ticks_per_second = 100.0; // Linux USER_HZ
+    let cpu_ms_per_fetch = (c1 - c0) as f64 / ticks_per_second * 1000.0 / (f1 - f0);
+
+    println!("daemon benchmark: git daemon + test API server + `sextant run` (dev and prod of this repo), 127.0.0.1");
+    println!(
+        "  commit-to-applied with a signed webhook, {COMMITS} commits: p50 {:.0} ms, p95 {:.0} ms",
+        pct(0.5),
+        pct(0.95)
+    );
+    println!(
+        "  idle poll: {:.1} ms CPU per no-change fetch ({} fetches in {:.1} s)",
+        cpu_ms_per_fetch,
+        f1 - f0,
+        settle.elapsed().as_secs_f64()
+    );
+    println!("  resident memory after {COMMITS} syncs: {:.1} MiB (peak {:.1} MiB; target < 50 MiB; helm runs as a child process, not counted)", rss as f64 / 1024.0, hwm as f64 / 1024.0);
+}
+
+fn repo_head(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn agent_pid(agent: &Agent) -> u32 {
+    agent.pid()
+}
