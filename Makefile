@@ -11,9 +11,10 @@ tools:
 build: tools
 	cargo build --workspace --bins
 
-## Set up, then run the agent's main job on the repo's own environments (no cluster needed).
+## Set up, then run the agent's main job on the repo's own environments against the test API
+## server (no cluster needed): plan, apply, kubectl get, diff, drift, heal.
 demo: build
-	./target/debug/sextant plan --env $(ENV) --repo .
+	ENV=$(ENV) bash scripts/demo.sh
 
 ## Run every test: Rust (unit, integration against real helm/kubectl), then manifest lints.
 test: tools
