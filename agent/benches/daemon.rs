@@ -9,7 +9,6 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use hmac::{Hmac, Mac};
 use sextant_testkit::{Options, TestServer};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -89,10 +88,6 @@ fn main() {
         || applied(&first).then_some(()),
     );
 
-    let body = br#"{"ref": "refs/heads/main"}"#;
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
     let mut latencies = Vec::new();
     for i in 0..COMMITS {
         std::fs::write(
@@ -102,15 +97,7 @@ fn main() {
         .unwrap();
         let rev = repo.commit_and_push(&format!("scale to {}", 5 + i));
         let t = Instant::now();
-        let (code, _) = agent.request(
-            "POST",
-            "/hooks/github",
-            &[
-                ("X-GitHub-Event", "push"),
-                ("X-Hub-Signature-256", &signature),
-            ],
-            body,
-        );
+        let code = agent.push_webhook(SECRET, "main");
         assert_eq!(code, 202);
         eventually(Duration::from_secs(60), "the commit applied", || {
             applied(&rev).then_some(())

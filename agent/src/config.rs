@@ -34,18 +34,8 @@ pub enum Repo {
     Local { path: PathBuf },
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum GitAuth {
-    None,
-    Token {
-        username: String,
-        token_file: PathBuf,
-    },
-    SshKey {
-        private_key_file: PathBuf,
-        known_hosts_file: PathBuf,
-    },
-}
+/// How the agent authenticates to the remote: the source crate's own type.
+pub use sextant_source::Auth as GitAuth;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaderElection {

@@ -43,30 +43,23 @@ struct Cli {
 enum Command {
     /// Print an environment's objects as multi-document YAML, in plan order.
     Render {
-        #[arg(long)]
-        env: String,
+        #[command(flatten)]
+        at: EnvArgs,
         /// Only this release's objects.
         #[arg(long)]
         release: Option<String>,
-        /// The repository (default: the current folder).
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
     },
     /// Show the sync-waves plan of an environment.
     Plan {
-        #[arg(long)]
-        env: String,
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
+        #[command(flatten)]
+        at: EnvArgs,
         #[arg(long, value_enum, default_value_t = PlanOutput::Table)]
         output: PlanOutput,
     },
     /// Apply an environment once, wave by wave, and print a per-wave summary.
     Apply {
-        #[arg(long)]
-        env: String,
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
+        #[command(flatten)]
+        at: EnvArgs,
         #[command(flatten)]
         cluster: ClusterArgs,
         /// Send every write as a server-side dry run; wait for nothing, prune nothing.
@@ -86,10 +79,8 @@ enum Command {
     },
     /// Show what apply would change, as a unified diff per object; exit 1 when out of sync.
     Diff {
-        #[arg(long)]
-        env: String,
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
+        #[command(flatten)]
+        at: EnvArgs,
         #[command(flatten)]
         cluster: ClusterArgs,
     },
@@ -104,15 +95,24 @@ enum Command {
     },
     /// Print the effective values of one release (chart defaults, then each values file).
     Values {
-        #[arg(long)]
-        env: String,
+        #[command(flatten)]
+        at: EnvArgs,
         #[arg(long)]
         release: String,
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
         #[arg(long, value_enum, default_value_t = ValuesOutput::Yaml)]
         output: ValuesOutput,
     },
+}
+
+/// Which environment of which repository a command works on.
+#[derive(clap::Args)]
+struct EnvArgs {
+    /// The environment: a folder under `environments/`.
+    #[arg(long)]
+    env: String,
+    /// The repository (default: the current folder).
+    #[arg(long, default_value = ".")]
+    repo: PathBuf,
 }
 
 /// How `apply` and `diff` reach the cluster.
@@ -253,8 +253,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Apply {
-            env,
-            repo,
+            at: EnvArgs { env, repo },
             cluster,
             dry_run,
             force_conflicts,
@@ -288,7 +287,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             });
         }
-        Command::Diff { env, repo, cluster } => {
+        Command::Diff {
+            at: EnvArgs { env, repo },
+            cluster,
+        } => {
             let (_, plan) = sextant::plan_environment(&renderer(&cli, repo)?, repo, env)?;
             let diffs = tokio::runtime::Runtime::new()?.block_on(async {
                 let client = kube_client(cluster).await?;
@@ -303,14 +305,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             });
         }
-        Command::Plan { env, repo, output } => {
+        Command::Plan {
+            at: EnvArgs { env, repo },
+            output,
+        } => {
             let (_, plan) = sextant::plan_environment(&renderer(&cli, repo)?, repo, env)?;
             match output {
                 PlanOutput::Table => plan.to_table(),
                 PlanOutput::Json => serde_json::to_string_pretty(&plan.to_json())? + "\n",
             }
         }
-        Command::Render { env, release, repo } => {
+        Command::Render {
+            at: EnvArgs { env, repo },
+            release,
+        } => {
             let renderer = renderer(&cli, repo)?;
             let environment = sextant::environment::load(repo, env)?;
             let rendered = renderer.render(&environment, release.as_deref())?;
@@ -323,9 +331,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             text
         }
         Command::Values {
-            env,
+            at: EnvArgs { env, repo },
             release,
-            repo,
             output,
         } => {
             let renderer = renderer(&cli, repo)?;

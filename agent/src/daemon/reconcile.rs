@@ -35,18 +35,7 @@ impl Reconciler {
     fn failed_before_apply(&self, stage: &'static str, snapshot: &Snapshot, message: String) {
         let env = self.environment.as_str();
         tracing::error!(environment = env, revision = %snapshot.revision, stage, error = %message, "reconcile failed; the last good revision stays applied");
-        self.metrics
-            .reconcile_errors_total
-            .with_label_values(&[env, stage])
-            .inc();
-        self.metrics
-            .sync_total
-            .with_label_values(&[env, "failed"])
-            .inc();
-        self.metrics
-            .last_sync_timestamp_seconds
-            .with_label_values(&[env, "failed"])
-            .set(unix_now());
+        // Status first, then metrics: whoever sees a counter rise also sees the error.
         self.update(|s| {
             s.synced_once = true;
             s.last_error = Some(LastError {
@@ -56,6 +45,14 @@ impl Reconciler {
                 at: now(),
             });
         });
+        let m = &self.metrics;
+        m.reconcile_errors_total
+            .with_label_values(&[env, stage])
+            .inc();
+        m.sync_total.with_label_values(&[env, "failed"]).inc();
+        m.last_sync_timestamp_seconds
+            .with_label_values(&[env, "failed"])
+            .set(unix_now());
     }
 
     /// Renders, plans and applies `snapshot`; returns the sync result when it got that far.
@@ -127,6 +124,23 @@ impl Reconciler {
             error = result.error.as_deref().unwrap_or(""),
             "sync finished"
         );
+        let last_sync = LastSync::of(result, now());
+        self.update(|s| {
+            s.synced_once = true;
+            if result.succeeded {
+                s.revision = result.revision.clone();
+                s.last_error = None;
+            } else {
+                s.last_error = Some(LastError {
+                    stage: "apply",
+                    revision: result.revision.clone(),
+                    message: result.error.clone().unwrap_or_default(),
+                    at: now(),
+                });
+            }
+            s.last_sync = Some(last_sync);
+        });
+        // Metrics after status: whoever sees a counter rise also sees the status.
         let m = &self.metrics;
         m.sync_total.with_label_values(&[env, outcome]).inc();
         m.sync_duration_seconds
@@ -173,22 +187,6 @@ impl Reconciler {
                 m.set_revision(env, rev);
             }
         }
-        let last_sync = LastSync::of(result, now());
-        self.update(|s| {
-            s.synced_once = true;
-            if result.succeeded {
-                s.revision = result.revision.clone();
-                s.last_error = None;
-            } else {
-                s.last_error = Some(LastError {
-                    stage: "apply",
-                    revision: result.revision.clone(),
-                    message: result.error.clone().unwrap_or_default(),
-                    at: now(),
-                });
-            }
-            s.last_sync = Some(last_sync);
-        });
     }
 }
 

@@ -7,7 +7,7 @@ use super::Snapshot;
 use crate::config::GitAuth;
 use crate::metrics::Metrics;
 use rand::Rng;
-use sextant_source::{Auth, GitConfig, GitSource};
+use sextant_source::{GitConfig, GitSource};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -22,23 +22,7 @@ pub fn git_source(url: &str, branch: &str, auth: &GitAuth, cache_dir: &Path) -> 
         url: url.to_string(),
         branch: branch.to_string(),
         cache_dir: cache_dir.join("git"),
-        auth: match auth {
-            GitAuth::None => Auth::None,
-            GitAuth::Token {
-                username,
-                token_file,
-            } => Auth::Token {
-                username: username.clone(),
-                token_file: token_file.clone(),
-            },
-            GitAuth::SshKey {
-                private_key_file,
-                known_hosts_file,
-            } => Auth::SshKey {
-                private_key_file: private_key_file.clone(),
-                known_hosts_file: known_hosts_file.clone(),
-            },
-        },
+        auth: auth.clone(),
         timeout: Duration::from_secs(30),
     })
 }

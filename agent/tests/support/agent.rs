@@ -76,6 +76,18 @@ impl Agent {
         http(self.addr, method, path, headers, body)
     }
 
+    /// Delivers a GitHub push event for `branch`, signed with `secret`; returns the status code.
+    pub fn push_webhook(&self, secret: &str, branch: &str) -> u16 {
+        let body = serde_json::to_vec(&serde_json::json!({"ref": format!("refs/heads/{branch}")}))
+            .unwrap();
+        let signature = sextant_source::webhook::signature_header(secret.as_bytes(), &body);
+        let headers = [
+            ("X-GitHub-Event", "push"),
+            ("X-Hub-Signature-256", signature.as_str()),
+        ];
+        self.request("POST", "/hooks/github", &headers, &body).0
+    }
+
     pub fn get(&self, path: &str) -> (u16, String) {
         self.request("GET", path, &[], b"")
     }
@@ -134,17 +146,21 @@ pub fn http(
 ) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        addr,
-        body.len()
-    );
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    // A caller may declare its own length (to test limits without sending the bytes).
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+    {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
+    // A server may answer (413) and close before reading a large body: read its answer anyway.
+    let _ = s.write_all(body);
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).into_owned();
