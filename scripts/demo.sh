@@ -13,7 +13,13 @@ export SEXTANT_CACHE_DIR="$work/cache"
 
 "$root/target/debug/kube-testkit" serve --addr 127.0.0.1:0 --kubeconfig "$kubeconfig" >"$work/testkit.log" 2>&1 &
 testkit=$!
-trap 'kill "$testkit" 2>/dev/null; wait "$testkit" 2>/dev/null || true; rm -rf "$work"' EXIT
+agent=""
+cleanup() {
+  [ -n "$agent" ] && kill "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
+  kill "$testkit" 2>/dev/null; wait "$testkit" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 for _ in $(seq 100); do [ -s "$kubeconfig" ] && break; sleep 0.1; done
 [ -s "$kubeconfig" ] || { echo "kube-testkit did not start: $(cat "$work/testkit.log")" >&2; exit 1; }
 
@@ -46,3 +52,27 @@ step "sextant apply — kubectl now owns spec.replicas: a conflict, reported wit
 step "sextant apply --force-conflicts — Git wins"
 "$sextant" apply --env "$env" --kubeconfig "$kubeconfig" --force-conflicts | tail -n 1
 "$sextant" diff --env "$env" --kubeconfig "$kubeconfig" && echo "in sync again"
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+step "sextant run --repo-path . — the agent in local mode on this working tree ($env)"
+KUBECONFIG="$kubeconfig" SEXTANT_ENVIRONMENTS="$env" SEXTANT_LISTEN_ADDR="127.0.0.1:$port" \
+  SEXTANT_LEADER_ELECTION=false SEXTANT_LOG_FORMAT=pretty RUST_LOG="${RUST_LOG:-info}" \
+  "$sextant" run --repo-path "$root" 2>"$work/agent.log" &
+agent=$!
+for _ in $(seq 300); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")" = 200 ] && break
+  kill -0 "$agent" 2>/dev/null || { cat "$work/agent.log" >&2; exit 1; }
+  sleep 0.1
+done
+echo "status:  http://127.0.0.1:$port/status"
+echo "metrics: http://127.0.0.1:$port/metrics"
+curl -s "http://127.0.0.1:$port/status" | python3 "$root/scripts/status-summary.py"
+curl -s "http://127.0.0.1:$port/metrics" | grep -E '^sextant_sync_total' | sed 's/^/  /'
+if [ -t 0 ] && [ -z "${DEMO_SECONDS:-}" ]; then
+  echo "Edit environments/*/values/*.yaml: the agent re-syncs on save (its log: $work/agent.log). Ctrl-C stops it."
+  tail -f "$work/agent.log" &
+  wait "$agent"
+else
+  sleep "${DEMO_SECONDS:-3}"
+  echo "(non-interactive: stopping the agent after ${DEMO_SECONDS:-3} s; DEMO_SECONDS sets how long)"
+fi
