@@ -362,3 +362,30 @@ impl OutputWithStdin for std::process::Command {
         )
     }
 }
+
+#[test]
+fn local_mode_resyncs_a_working_tree_on_save_without_a_commit() {
+    let world = World::new();
+    let mut env = world.env("local");
+    env.remove("SEXTANT_REPO_URL");
+    env.insert("SEXTANT_REPO_PATH", world.repo.path().display().to_string());
+    let agent = Agent::start(&env);
+    let wait = Duration::from_secs(60);
+    eventually(wait, "the working tree applied", || {
+        (world.greeting().as_deref() == Some("one")).then_some(())
+    });
+    world
+        .repo
+        .write("environments/e/values.yaml", "greeting: edited\n");
+    eventually(wait, "the saved edit applied", || {
+        (world.greeting().as_deref() == Some("edited")).then_some(())
+    });
+    let revision = agent.status()["environments"]["e"]["revision"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        revision.ends_with("-dirty"),
+        "an uncommitted tree is marked dirty: {revision}"
+    );
+}
