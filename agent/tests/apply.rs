@@ -434,3 +434,35 @@ async fn a_rollout_past_its_deadline_stops_the_sync_at_once_as_degraded() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_dry_run_reports_what_would_change_and_writes_nothing() {
+    let server = server(Duration::from_millis(20));
+    let repo = repo();
+    let result = apply(
+        &server,
+        &repo,
+        &SyncOptions {
+            dry_run: true,
+            ..options(&repo)
+        },
+    )
+    .await;
+    assert!(result.dry_run);
+    let log = server.requests();
+    assert!(
+        log.iter().filter(|r| r.is_write()).all(|r| r.dry_run),
+        "only dry-run writes"
+    );
+    assert!(log
+        .iter()
+        .any(|r| r.is_write() && r.name.as_deref() == Some("web")));
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::all(server.client().unwrap());
+    assert!(cms
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}

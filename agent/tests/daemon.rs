@@ -389,3 +389,38 @@ fn local_mode_resyncs_a_working_tree_on_save_without_a_commit() {
             .then_some(())
     });
 }
+
+#[test]
+fn an_unreachable_remote_is_reported_while_the_agent_keeps_serving() {
+    let world = World::new();
+    let agent = Agent::start(&world.env("solo"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "the first sync", || {
+        (world.greeting().as_deref() == Some("one")).then_some(())
+    });
+    let World {
+        _git: git,
+        repo,
+        server,
+        dir,
+    } = world;
+    drop(git); // the remote goes away
+    assert_eq!(agent.push_webhook(SECRET, "main"), 202);
+    let error = eventually(wait, "the fetch error in /status", || {
+        agent.status()["source"]["last_fetch_error"]
+            .as_str()
+            .map(String::from)
+    });
+    assert!(
+        error.contains(&repo.url) || error.contains("127.0.0.1"),
+        "{error}"
+    );
+    assert!(agent.metric("sextant_git_fetch_errors_total") >= 1.0);
+    assert_eq!(agent.get("/healthz").0, 200);
+    assert_eq!(
+        agent.get("/readyz").0,
+        200,
+        "what was applied stays applied and served"
+    );
+    drop((server, dir));
+}
