@@ -418,3 +418,144 @@ fn plan_json_on_the_repo_follows_the_contract() {
     };
     assert!(wave_of_kind("CustomResourceDefinition") < wave_of_kind("PrometheusRule"));
 }
+
+/// A classic Helm repository of the values-echo chart, served by Python on 127.0.0.1.
+struct ChartRepo {
+    server: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ChartRepo {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let out = Command::new(helm()).args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let d = dir.path().to_str().unwrap();
+        run(&[
+            "package",
+            fixture_chart("values-echo").to_str().unwrap(),
+            "-d",
+            d,
+        ]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        run(&["repo", "index", d, "--url", &url]);
+        let server = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+                "--directory",
+                d,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "chart repository did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        ChartRepo {
+            server,
+            url,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for ChartRepo {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+#[test]
+fn a_remote_chart_is_pulled_once_per_version_and_then_served_from_the_cache() {
+    let charts = ChartRepo::start();
+    let repo = TempRepo::new();
+    let url = charts.url.clone();
+    let release = |version: &str| {
+        format!("    - name: echo\n      namespace: echo\n      chart: {{repository: \"{}\", name: values-echo, version: \"{version}\"}}\n", url)
+    };
+    repo.write(
+        "environments/dev/environment.yaml",
+        &environment("dev", &release("0.1.0")),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let first = sextant(
+        cache.path(),
+        &[
+            "render",
+            "--env",
+            "dev",
+            "--repo",
+            repo.path().to_str().unwrap(),
+        ],
+    );
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).contains("name: echo-values"));
+
+    drop(charts); // the repository goes away: the pulled version is enough
+    let again = sextant(
+        cache.path(),
+        &[
+            "render",
+            "--env",
+            "dev",
+            "--repo",
+            repo.path().to_str().unwrap(),
+        ],
+    );
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(first.stdout, again.stdout);
+
+    repo.write(
+        "environments/dev/environment.yaml",
+        &environment("dev", &release("9.9.9")),
+    );
+    let missing = sextant(
+        cache.path(),
+        &[
+            "render",
+            "--env",
+            "dev",
+            "--repo",
+            repo.path().to_str().unwrap(),
+        ],
+    );
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("release echo")
+            && err.contains("cannot fetch chart")
+            && err.contains("values-echo@9.9.9"),
+        "{err}"
+    );
+}
