@@ -5,5 +5,6 @@ pub mod cluster;
 pub mod diff;
 pub mod health;
 pub mod inventory;
+pub mod prune;
 pub mod result;
 pub mod sync;
