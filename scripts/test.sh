@@ -6,6 +6,7 @@ cd "$root"
 export PATH="$root/.tools/bin:$PATH"
 
 cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else

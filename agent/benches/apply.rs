@@ -78,7 +78,7 @@ fn measure(
         }
         let opts = SyncOptions {
             poll_interval: Duration::from_millis(20),
-            ..SyncOptions::for_environment(&env)
+            ..SyncOptions::for_environment(env)
         };
         runtime.block_on(async {
             let cluster = Cluster::new(server.client().unwrap());

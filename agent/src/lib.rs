@@ -1,6 +1,10 @@
 //! Sextant, a GitOps agent. Data flows one way: source → render → plan → apply → drift.
 //! This crate's library holds the pure decisions and the thin edges; `main.rs` only wires the CLI.
 
+// Errors carry their context (file, field, release, object) by value: they travel once, on a cold
+// path, and boxing each one would only add noise.
+#![allow(clippy::result_large_err)]
+
 pub mod apply;
 pub mod config;
 pub mod daemon;

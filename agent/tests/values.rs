@@ -66,7 +66,7 @@ fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
-        (0u32..1000).prop_map(|n| Value::from(n)),
+        (0u32..1000).prop_map(Value::from),
         "s[a-z]{0,5}".prop_map(Value::String),
         prop::collection::vec((0u32..9).prop_map(Value::from), 0..3).prop_map(Value::Array),
     ]

@@ -87,7 +87,7 @@ pub fn to_configmap(
     entries: &[Entry],
 ) -> Value {
     let mut sorted = entries.to_vec();
-    sorted.sort_by(|a, b| a.identity().cmp(&b.identity()));
+    sorted.sort_by_key(|a| a.identity());
     json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",

@@ -108,12 +108,12 @@ impl Agent {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let status = eventually(
+
+        eventually(
             Duration::from_secs(60),
             "the agent to exit after SIGTERM",
             || self.child.try_wait().unwrap(),
-        );
-        status
+        )
     }
 
     pub fn pid(&self) -> u32 {
