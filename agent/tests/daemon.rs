@@ -150,6 +150,21 @@ fn commits_and_signed_webhooks_drive_the_cluster_and_a_broken_commit_changes_not
         agent.status()["environments"]["e"]["revision"],
         second.as_str()
     );
+    // A signed body that is not JSON is a bad request, and triggers nothing.
+    let garbage = b"not json";
+    let signature = sextant_source::webhook::signature_header(SECRET.as_bytes(), garbage);
+    let headers = [
+        ("X-GitHub-Event", "push"),
+        ("X-Hub-Signature-256", signature.as_str()),
+    ];
+    assert_eq!(
+        agent.request("POST", "/hooks/github", &headers, garbage).0,
+        400
+    );
+    assert_eq!(
+        agent.metric(r#"sextant_webhook_requests_total{result="bad_request"}"#),
+        1.0
+    );
     // A body declared over 1 MiB is refused before it is read.
     let declared = ((1 << 20) + 1).to_string();
     let (code, _) = agent.request(

@@ -120,6 +120,14 @@ async fn github(State(s): State<AppState>, request: Request) -> Response {
         tracing::warn!(error = %e, "webhook rejected");
         return answer(&s, StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string());
     }
+    if serde_json::from_slice::<serde_json::Value>(&bytes).is_err() {
+        return answer(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the body is not JSON",
+        );
+    }
     let event = headers.get("x-github-event").and_then(|v| v.to_str().ok());
     match webhook::pushed_branch(event, &bytes) {
         Some(branch) if branch == hook.branch => {
