@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod diff;
 pub mod health;
+mod hooks;
 pub mod inventory;
 pub mod prune;
 pub mod result;

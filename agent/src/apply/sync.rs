@@ -6,9 +6,7 @@ use super::health::{self, Status};
 use super::inventory::{self, Entry};
 use super::result::{ObjectResult, Outcome, SyncResult, WaveResult};
 use crate::environment::Environment;
-use crate::object::{
-    HookDeletePolicy, Object, ObjectRef, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER,
-};
+use crate::object::{Object, ObjectRef, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
 use crate::plan::Plan;
 use futures::{stream, StreamExt};
 use serde_json::{json, Value};
@@ -110,13 +108,13 @@ pub fn contains(live: &Value, desired: &Value) -> bool {
     }
 }
 
-struct Run<'a> {
-    cluster: &'a Cluster,
-    opts: &'a SyncOptions,
-    live: HashMap<Identity, Option<Value>>,
+pub(super) struct Run<'a> {
+    pub(super) cluster: &'a Cluster,
+    pub(super) opts: &'a SyncOptions,
+    pub(super) live: HashMap<Identity, Option<Value>>,
     /// Objects this sync wrote: their prefetched state is stale.
-    written: HashSet<Identity>,
-    changed_releases: HashSet<String>,
+    pub(super) written: HashSet<Identity>,
+    pub(super) changed_releases: HashSet<String>,
 }
 
 /// Applies a plan. Never panics on cluster errors: they end up in the result's `error`.
@@ -488,7 +486,11 @@ impl Run<'_> {
     }
 
     /// Polls the live objects until all are healthy; a degraded one or the wave timeout stops it.
-    async fn wait_healthy(&self, wave: i32, objects: &[&Object]) -> Result<(), SyncError> {
+    pub(super) async fn wait_healthy(
+        &self,
+        wave: i32,
+        objects: &[&Object],
+    ) -> Result<(), SyncError> {
         if self.opts.dry_run || objects.is_empty() {
             return Ok(());
         }
@@ -547,87 +549,6 @@ impl Run<'_> {
             first_round = false;
             tokio::time::sleep(self.opts.poll_interval).await;
         }
-    }
-
-    /// Runs a hook: replaced per its delete policy, applied, waited for, then cleaned up.
-    async fn hook(
-        &mut self,
-        wave: i32,
-        o: &Object,
-        results: &mut Vec<ObjectResult>,
-    ) -> Result<(), SyncError> {
-        let hook = o.hook.as_ref().expect("only hooks are passed here");
-        let phase = Some(hook.phase.to_string());
-        if !self.changed_releases.contains(&o.release) {
-            results.push(
-                ObjectResult::new(&o.release, &o.reference, phase, Outcome::Unchanged)
-                    .with_message("release unchanged: hook not run"),
-            );
-            return Ok(());
-        }
-        if self.opts.dry_run {
-            results.push(
-                ObjectResult::new(&o.release, &o.reference, phase, Outcome::Created)
-                    .with_message("hook would run"),
-            );
-            return Ok(());
-        }
-        let policies = &hook.delete_policies;
-        let existed = self.cluster.get(&o.reference).await?.is_some();
-        if existed && policies.contains(&HookDeletePolicy::BeforeHookCreation) {
-            self.cluster.delete(&o.reference).await?;
-            self.wait_gone(wave, &o.reference).await?;
-        }
-        self.cluster
-            .apply(&o.reference, &o.manifest, true, false)
-            .await?;
-        self.written.insert(identity(&o.reference));
-        let outcome = self.wait_healthy(wave, &[o]).await;
-        let delete = match &outcome {
-            Ok(()) => policies.contains(&HookDeletePolicy::HookSucceeded),
-            Err(_) => policies.contains(&HookDeletePolicy::HookFailed),
-        };
-        if delete {
-            self.cluster.delete(&o.reference).await?;
-        }
-        match outcome {
-            Ok(()) => {
-                results.push(ObjectResult::new(
-                    &o.release,
-                    &o.reference,
-                    phase,
-                    Outcome::Created,
-                ));
-                Ok(())
-            }
-            Err(e) => {
-                results.push(
-                    ObjectResult::new(&o.release, &o.reference, phase, Outcome::Failed)
-                        .with_message(e.to_string()),
-                );
-                Err(SyncError::Hook {
-                    wave,
-                    object: o.reference.to_string(),
-                    message: e.to_string(),
-                })
-            }
-        }
-    }
-
-    async fn wait_gone(&self, wave: i32, r: &ObjectRef) -> Result<(), SyncError> {
-        let deadline = Instant::now() + self.opts.wave_timeout;
-        while self.cluster.get(r).await?.is_some() {
-            if Instant::now() >= deadline {
-                return Err(SyncError::Timeout {
-                    wave,
-                    count: 1,
-                    timeout: self.opts.wave_timeout,
-                    details: format!("{r} (still being deleted)"),
-                });
-            }
-            tokio::time::sleep(self.opts.poll_interval).await;
-        }
-        Ok(())
     }
 }
 
