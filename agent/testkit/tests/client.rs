@@ -32,30 +32,21 @@ async fn patch_apply_creates_then_updates_with_generation_on_spec_changes_only()
     let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
                  "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app", "image": "nginx"}]}}}});
-    let created = api
-        .patch("web", &PatchParams::apply("sextant"), &Patch::Apply(&d))
-        .await
-        .unwrap();
+    let created = common::apply(&api, "web", "sextant", &d).await.unwrap();
     let meta = &created.metadata;
     assert!(
         meta.uid.is_some() && meta.creation_timestamp.is_some() && meta.resource_version.is_some()
     );
     assert_eq!(meta.generation, Some(1));
     d["metadata"]["labels"] = json!({"team": "shop"});
-    let relabelled = api
-        .patch("web", &PatchParams::apply("sextant"), &Patch::Apply(&d))
-        .await
-        .unwrap();
+    let relabelled = common::apply(&api, "web", "sextant", &d).await.unwrap();
     assert_eq!(
         relabelled.metadata.generation,
         Some(1),
         "metadata changes leave generation alone"
     );
     d["spec"]["replicas"] = json!(3);
-    let scaled = api
-        .patch("web", &PatchParams::apply("sextant"), &Patch::Apply(&d))
-        .await
-        .unwrap();
+    let scaled = common::apply(&api, "web", "sextant", &d).await.unwrap();
     assert_eq!(scaled.metadata.generation, Some(2));
     assert_eq!(scaled.metadata.uid, created.metadata.uid);
 }
@@ -113,13 +104,9 @@ async fn json_patch_and_label_and_field_selectors() {
     let (_server, client) = start(Options::default());
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     for (name, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
-        api.patch(
-            name,
-            &PatchParams::apply("t"),
-            &Patch::Apply(cm(name, json!({"app": app}))),
-        )
-        .await
-        .unwrap();
+        common::apply(&api, name, "t", cm(name, json!({"app": app})))
+            .await
+            .unwrap();
     }
     let names = |l: kube::core::ObjectList<ConfigMap>| {
         l.items
@@ -179,10 +166,7 @@ async fn status_and_scale_subresources_are_separate_from_the_main_resource() {
     let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}}}},
         "status": {"replicas": 99}});
-    let created = api
-        .patch("web", &PatchParams::apply("t"), &Patch::Apply(&d))
-        .await
-        .unwrap();
+    let created = common::apply(&api, "web", "t", &d).await.unwrap();
     assert!(
         created.status.is_none(),
         "status sent to the main resource is ignored"
@@ -230,13 +214,9 @@ async fn a_crd_serves_its_kind_cluster_scoped_and_goes_with_its_deletion() {
     let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "gadgets.example.com"},
         "spec": {"group": "example.com", "scope": "Cluster", "names": {"kind": "Gadget", "plural": "gadgets"},
                  "versions": [{"name": "v1", "served": true, "storage": true}, {"name": "v2", "served": true, "storage": false}]}});
-    crds.patch(
-        "gadgets.example.com",
-        &PatchParams::apply("t"),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .unwrap();
+    common::apply(&crds, "gadgets.example.com", "t", &crd)
+        .await
+        .unwrap();
     let established = eventually("CRD Established", WAIT, async || {
         let c = crds.get("gadgets.example.com").await.ok()?;
         let conds = c.data.pointer("/status/conditions")?.as_array()?.clone();
@@ -256,10 +236,7 @@ async fn a_crd_serves_its_kind_cluster_scoped_and_goes_with_its_deletion() {
     );
     let gadgets: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
     let g = json!({"apiVersion": "example.com/v2", "kind": "Gadget", "metadata": {"name": "g1"}, "spec": {"size": 2}});
-    gadgets
-        .patch("g1", &PatchParams::apply("t"), &Patch::Apply(&g))
-        .await
-        .unwrap();
+    common::apply(&gadgets, "g1", "t", &g).await.unwrap();
     let v1: Api<DynamicObject> = Api::all_with(
         client,
         &ApiResource::from_gvk_with_plural(
@@ -287,9 +264,7 @@ async fn controllers_complete_jobs_and_honour_fail_readiness() {
     let jobs: Api<Job> = Api::default_namespaced(client.clone());
     let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
         "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "m", "image": "busybox"}]}}}});
-    jobs.patch("migrate", &PatchParams::apply("t"), &Patch::Apply(&job))
-        .await
-        .unwrap();
+    common::apply(&jobs, "migrate", "t", &job).await.unwrap();
     eventually("the Job to complete", WAIT, async || {
         let s = jobs.get("migrate").await.ok()?.status?;
         s.conditions?
@@ -303,10 +278,7 @@ async fn controllers_complete_jobs_and_honour_fail_readiness() {
     let d = json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "bad", "annotations": {FAIL_READINESS: "true"}},
         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "bad"}}, "template": {"metadata": {"labels": {"app": "bad"}}}}});
-    deploys
-        .patch("bad", &PatchParams::apply("t"), &Patch::Apply(&d))
-        .await
-        .unwrap();
+    common::apply(&deploys, "bad", "t", &d).await.unwrap();
     let status = eventually("the rollout to report", WAIT, async || {
         deploys.get("bad").await.ok()?.status
     })
@@ -323,10 +295,7 @@ async fn controllers_complete_jobs_and_honour_fail_readiness() {
     );
     let ing = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web"},
         "spec": {"rules": [{"host": "web.example.com"}]}});
-    ingresses
-        .patch("web", &PatchParams::apply("t"), &Patch::Apply(&ing))
-        .await
-        .unwrap();
+    common::apply(&ingresses, "web", "t", &ing).await.unwrap();
     let ip = eventually("an Ingress address", WAIT, async || {
         let i = ingresses.get("web").await.ok()?;
         i.data.pointer("/status/loadBalancer/ingress/0/ip").cloned()
@@ -346,13 +315,9 @@ async fn injected_faults_fail_requests_and_the_log_records_every_request_in_orde
     )
     .await
     .unwrap();
-    api.patch(
-        "a",
-        &PatchParams::apply("sextant"),
-        &Patch::Apply(cm("a", json!({}))),
-    )
-    .await
-    .unwrap();
+    common::apply(&api, "a", "sextant", cm("a", json!({})))
+        .await
+        .unwrap();
 
     server.inject(
         Fault::error(
@@ -408,13 +373,9 @@ async fn lists_paginate_with_limit_and_continue() {
     let (_server, client) = start(Options::default());
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     for name in ["a", "b", "c", "d", "e"] {
-        api.patch(
-            name,
-            &PatchParams::apply("t"),
-            &Patch::Apply(cm(name, json!({}))),
-        )
-        .await
-        .unwrap();
+        common::apply(&api, name, "t", cm(name, json!({})))
+            .await
+            .unwrap();
     }
     let mut names = Vec::new();
     let mut pages = 0;
@@ -443,10 +404,7 @@ async fn built_in_defaults_are_filled_in_and_not_owned_by_the_applier() {
         &ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Secret")),
     );
     let s = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "stringData": {"user": "foo"}});
-    let stored = secrets
-        .patch("creds", &PatchParams::apply("t"), &Patch::Apply(&s))
-        .await
-        .unwrap();
+    let stored = common::apply(&secrets, "creds", "t", &s).await.unwrap();
     assert_eq!(stored.data["data"]["user"], "Zm9v");
     assert!(stored.data.get("stringData").is_none());
 
@@ -456,10 +414,7 @@ async fn built_in_defaults_are_filled_in_and_not_owned_by_the_applier() {
     );
     let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}});
-    let first = services
-        .patch("web", &PatchParams::apply("t"), &Patch::Apply(&svc))
-        .await
-        .unwrap();
+    let first = common::apply(&services, "web", "t", &svc).await.unwrap();
     let ip = first
         .data
         .pointer("/spec/clusterIP")
@@ -476,10 +431,7 @@ async fn built_in_defaults_are_filled_in_and_not_owned_by_the_applier() {
         !fields.contains("f:clusterIP") && !fields.contains("f:targetPort"),
         "{fields}"
     );
-    let again = services
-        .patch("web", &PatchParams::apply("t"), &Patch::Apply(&svc))
-        .await
-        .unwrap();
+    let again = common::apply(&services, "web", "t", &svc).await.unwrap();
     assert_eq!(
         again.metadata.resource_version, first.metadata.resource_version,
         "defaults cause no churn"
@@ -498,12 +450,7 @@ async fn the_kube_runtime_event_recorder_publishes_events() {
     use kube::runtime::events::{Event, EventType, Recorder, Reporter};
     let (_server, client) = start(Options::default());
     let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
-    let target = api
-        .patch(
-            "a",
-            &PatchParams::apply("t"),
-            &Patch::Apply(cm("a", json!({}))),
-        )
+    let target = common::apply(&api, "a", "t", cm("a", json!({})))
         .await
         .unwrap();
     let recorder = Recorder::new(

@@ -3,7 +3,7 @@
 mod common;
 
 use common::start;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::discovery::{Discovery, Scope};
 use serde_json::json;
 use sextant_testkit::Options;
@@ -37,13 +37,9 @@ async fn legacy_and_aggregated_discovery_agree_and_include_served_crds() {
         "metadata": {"name": "widgets.example.com"},
         "spec": {"group": "example.com", "scope": "Namespaced", "names": {"kind": "Widget", "plural": "widgets"},
                  "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}}}]}});
-    crds.patch(
-        "widgets.example.com",
-        &PatchParams::apply("t"),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .unwrap();
+    common::apply(&crds, "widgets.example.com", "t", &crd)
+        .await
+        .unwrap();
 
     let legacy = Discovery::new(client.clone())
         .run()

@@ -20,21 +20,18 @@ fn status_code(err: kube::Error) -> u16 {
 async fn finalizers_hold_deletion_until_removed_and_namespaces_cascade() {
     let (_server, client) = start(Options::default());
     let nss: Api<Namespace> = Api::all(client.clone());
-    nss.patch(
+    common::apply(
+        &nss,
         "shop",
-        &PatchParams::apply("t"),
-        &Patch::Apply(
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
-        ),
+        "t",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
     )
     .await
     .unwrap();
     let api: Api<ConfigMap> = Api::namespaced(client, "shop");
     let mut held = cm("held", json!({}));
     held["metadata"]["finalizers"] = json!(["example.com/keep"]);
-    api.patch("held", &PatchParams::apply("t"), &Patch::Apply(&held))
-        .await
-        .unwrap();
+    common::apply(&api, "held", "t", &held).await.unwrap();
     api.delete("held", &DeleteParams::default()).await.unwrap();
     let still = api.get("held").await.unwrap();
     assert!(
@@ -67,13 +64,9 @@ async fn delete_collection_removes_what_the_selector_matches() {
     let (server, client) = start(Options::default());
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     for (name, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
-        api.patch(
-            name,
-            &PatchParams::apply("t"),
-            &Patch::Apply(cm(name, json!({"app": app}))),
-        )
-        .await
-        .unwrap();
+        common::apply(&api, name, "t", cm(name, json!({"app": app})))
+            .await
+            .unwrap();
     }
     api.delete_collection(
         &DeleteParams::default(),
@@ -121,20 +114,15 @@ async fn deleting_an_owner_collects_its_dependents_unless_orphaned() {
         d
     };
     for (o, d) in [("owner", "child"), ("keeper", "orphan")] {
-        let uid = api
-            .patch(o, &PatchParams::apply("t"), &Patch::Apply(owner(o)))
+        let uid = common::apply(&api, o, "t", owner(o))
             .await
             .unwrap()
             .metadata
             .uid
             .unwrap();
-        api.patch(
-            d,
-            &PatchParams::apply("t"),
-            &Patch::Apply(dependent(d, &uid)),
-        )
-        .await
-        .unwrap();
+        common::apply(&api, d, "t", dependent(d, &uid))
+            .await
+            .unwrap();
     }
     api.delete("owner", &DeleteParams::background())
         .await

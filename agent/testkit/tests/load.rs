@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use common::{configmap as cm, start};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use serde_json::json;
 use sextant_testkit::Options;
 
@@ -21,12 +21,7 @@ async fn a_thousand_concurrent_applies_are_all_stored_in_order() {
             let api = api.clone();
             async move {
                 let name = format!("cm-{i:04}");
-                api.patch(
-                    &name,
-                    &PatchParams::apply("load"),
-                    &Patch::Apply(cm(&name, json!({"batch": "one"}))),
-                )
-                .await
+                common::apply(&api, &name, "load", cm(&name, json!({"batch": "one"}))).await
             }
         })
         .buffer_unordered(16)

@@ -51,19 +51,10 @@ fn managers_of(d: &Deployment, field: &str) -> Vec<String> {
 #[tokio::test]
 async fn applying_a_different_value_for_a_field_another_manager_owns_is_a_conflict() {
     let (_server, api) = setup().await;
-    api.patch(
-        "web",
-        &PatchParams::apply("alice"),
-        &Patch::Apply(deployment(2, json!({"app": "web"}))),
-    )
-    .await
-    .unwrap();
-    let err = api
-        .patch(
-            "web",
-            &PatchParams::apply("bob"),
-            &Patch::Apply(deployment(5, json!({}))),
-        )
+    common::apply(&api, "web", "alice", deployment(2, json!({"app": "web"})))
+        .await
+        .unwrap();
+    let err = common::apply(&api, "web", "bob", deployment(5, json!({})))
         .await
         .unwrap_err();
     let kube::Error::Api(status) = err else {
@@ -93,13 +84,9 @@ async fn applying_a_different_value_for_a_field_another_manager_owns_is_a_confli
 #[tokio::test]
 async fn forced_apply_overwrites_and_takes_ownership() {
     let (_server, api) = setup().await;
-    api.patch(
-        "web",
-        &PatchParams::apply("alice"),
-        &Patch::Apply(deployment(2, json!({"app": "web"}))),
-    )
-    .await
-    .unwrap();
+    common::apply(&api, "web", "alice", deployment(2, json!({"app": "web"})))
+        .await
+        .unwrap();
     let forced = api
         .patch(
             "web",
@@ -122,19 +109,10 @@ async fn forced_apply_overwrites_and_takes_ownership() {
 #[tokio::test]
 async fn applying_the_same_value_shares_ownership() {
     let (_server, api) = setup().await;
-    api.patch(
-        "web",
-        &PatchParams::apply("alice"),
-        &Patch::Apply(deployment(2, json!({}))),
-    )
-    .await
-    .unwrap();
-    let shared = api
-        .patch(
-            "web",
-            &PatchParams::apply("bob"),
-            &Patch::Apply(deployment(2, json!({}))),
-        )
+    common::apply(&api, "web", "alice", deployment(2, json!({})))
+        .await
+        .unwrap();
+    let shared = common::apply(&api, "web", "bob", deployment(2, json!({})))
         .await
         .unwrap();
     let mut owners = managers_of(&shared, "/f:spec/f:replicas");
@@ -150,23 +128,13 @@ async fn applying_the_same_value_shares_ownership() {
 async fn a_field_dropped_by_its_only_manager_is_removed_but_a_shared_one_stays() {
     let (_server, api) = setup().await;
     let both = json!({"app": "web", "team": "shop"});
-    api.patch(
-        "web",
-        &PatchParams::apply("alice"),
-        &Patch::Apply(deployment(2, both)),
-    )
-    .await
-    .unwrap();
-    api.patch("web", &PatchParams::apply("bob"), &Patch::Apply(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"team": "shop"}}})))
+    common::apply(&api, "web", "alice", deployment(2, both))
         .await
         .unwrap();
-    let after = api
-        .patch(
-            "web",
-            &PatchParams::apply("alice"),
-            &Patch::Apply(deployment(2, json!({}))),
-        )
+    common::apply(&api, "web", "bob", json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"team": "shop"}}})).await
+        .unwrap();
+    let after = common::apply(&api, "web", "alice", deployment(2, json!({})))
         .await
         .unwrap();
     let labels = after.metadata.labels.unwrap_or_default();
@@ -189,15 +157,8 @@ async fn a_list_item_dropped_from_the_applied_config_is_removed() {
     let mut two = deployment(1, json!({}));
     two["spec"]["template"]["spec"]["containers"] =
         json!([{"name": "app", "image": "nginx:1.27"}, {"name": "sidecar", "image": "envoy:1"}]);
-    api.patch("web", &PatchParams::apply("alice"), &Patch::Apply(two))
-        .await
-        .unwrap();
-    let one = api
-        .patch(
-            "web",
-            &PatchParams::apply("alice"),
-            &Patch::Apply(deployment(1, json!({}))),
-        )
+    common::apply(&api, "web", "alice", two).await.unwrap();
+    let one = common::apply(&api, "web", "alice", deployment(1, json!({})))
         .await
         .unwrap();
     let names: Vec<String> = one
@@ -218,13 +179,9 @@ async fn a_list_item_dropped_from_the_applied_config_is_removed() {
 #[tokio::test]
 async fn a_field_changed_by_an_update_conflicts_with_a_later_apply() {
     let (_server, api) = setup().await;
-    api.patch(
-        "web",
-        &PatchParams::apply("alice"),
-        &Patch::Apply(deployment(2, json!({}))),
-    )
-    .await
-    .unwrap();
+    common::apply(&api, "web", "alice", deployment(2, json!({})))
+        .await
+        .unwrap();
     let scaler = PatchParams {
         field_manager: Some("scaler".into()),
         ..PatchParams::default()
@@ -236,12 +193,7 @@ async fn a_field_changed_by_an_update_conflicts_with_a_later_apply() {
     )
     .await
     .unwrap();
-    let err = api
-        .patch(
-            "web",
-            &PatchParams::apply("alice"),
-            &Patch::Apply(deployment(2, json!({}))),
-        )
+    let err = common::apply(&api, "web", "alice", deployment(2, json!({})))
         .await
         .unwrap_err();
     assert!(
@@ -254,12 +206,7 @@ async fn a_field_changed_by_an_update_conflicts_with_a_later_apply() {
 #[tokio::test]
 async fn dry_run_apply_returns_the_result_without_storing_it() {
     let (server, api) = setup().await;
-    let live = api
-        .patch(
-            "web",
-            &PatchParams::apply("alice"),
-            &Patch::Apply(deployment(2, json!({}))),
-        )
+    let live = common::apply(&api, "web", "alice", deployment(2, json!({})))
         .await
         .unwrap();
     let preview = api
@@ -289,20 +236,10 @@ async fn dry_run_apply_returns_the_result_without_storing_it() {
 #[tokio::test]
 async fn second_apply_writes_nothing() {
     let (_server, api) = setup().await;
-    let first = api
-        .patch(
-            "web",
-            &PatchParams::apply("alice"),
-            &Patch::Apply(deployment(2, json!({}))),
-        )
+    let first = common::apply(&api, "web", "alice", deployment(2, json!({})))
         .await
         .unwrap();
-    let second = api
-        .patch(
-            "web",
-            &PatchParams::apply("alice"),
-            &Patch::Apply(deployment(2, json!({}))),
-        )
+    let second = common::apply(&api, "web", "alice", deployment(2, json!({})))
         .await
         .unwrap();
     assert_eq!(
@@ -347,13 +284,9 @@ fn kubectl_apply_reports_conflicts_and_force_conflicts_overrides() {
 #[tokio::test]
 async fn status_applied_through_the_subresource_is_owned_separately() {
     let (_server, api) = setup().await;
-    api.patch(
-        "web",
-        &PatchParams::apply("alice"),
-        &Patch::Apply(deployment(2, json!({}))),
-    )
-    .await
-    .unwrap();
+    common::apply(&api, "web", "alice", deployment(2, json!({})))
+        .await
+        .unwrap();
     let status = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
         "status": {"replicas": 2, "readyReplicas": 1}});
     let after = api
@@ -376,12 +309,7 @@ async fn status_applied_through_the_subresource_is_owned_separately() {
         .find(|e| e.manager.as_deref() == Some("rollout-controller"))
         .expect("the controller's entry");
     assert_eq!(entry.subresource.as_deref(), Some("status"));
-    let reapplied = api
-        .patch(
-            "web",
-            &PatchParams::apply("alice"),
-            &Patch::Apply(deployment(3, json!({}))),
-        )
+    let reapplied = common::apply(&api, "web", "alice", deployment(3, json!({})))
         .await
         .unwrap();
     assert_eq!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{configmap as cm, eventually, start};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, WatchEvent, WatchParams};
+use kube::api::{Api, DeleteParams, WatchEvent, WatchParams};
 use kube::runtime::{watcher, WatchStreamExt};
 use serde_json::json;
 use sextant_testkit::{Fault, Match, Options, Verb};
@@ -19,13 +19,9 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn runtime_watcher_sees_applies_and_deletes() {
     let (_server, client) = start(Options::default());
     let api: Api<ConfigMap> = Api::default_namespaced(client);
-    api.patch(
-        "before",
-        &PatchParams::apply("t"),
-        &Patch::Apply(cm("before", json!({}))),
-    )
-    .await
-    .unwrap();
+    common::apply(&api, "before", "t", cm("before", json!({})))
+        .await
+        .unwrap();
     let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
     let mut next = async || {
         tokio::time::timeout(WAIT, events.try_next())
@@ -39,13 +35,9 @@ async fn runtime_watcher_sees_applies_and_deletes() {
         matches!(next().await, watcher::Event::InitApply(c) if c.metadata.name.as_deref() == Some("before"))
     );
     assert!(matches!(next().await, watcher::Event::InitDone));
-    api.patch(
-        "after",
-        &PatchParams::apply("t"),
-        &Patch::Apply(cm("after", json!({}))),
-    )
-    .await
-    .unwrap();
+    common::apply(&api, "after", "t", cm("after", json!({})))
+        .await
+        .unwrap();
     assert!(
         matches!(next().await, watcher::Event::Apply(c) if c.metadata.name.as_deref() == Some("after"))
     );
@@ -64,21 +56,12 @@ async fn watch_resumes_from_a_version_and_expired_versions_get_410() {
         ..Options::default()
     });
     let api: Api<ConfigMap> = Api::default_namespaced(client);
-    let a = api
-        .patch(
-            "a",
-            &PatchParams::apply("t"),
-            &Patch::Apply(cm("a", json!({}))),
-        )
+    let a = common::apply(&api, "a", "t", cm("a", json!({})))
         .await
         .unwrap();
-    api.patch(
-        "b",
-        &PatchParams::apply("t"),
-        &Patch::Apply(cm("b", json!({}))),
-    )
-    .await
-    .unwrap();
+    common::apply(&api, "b", "t", cm("b", json!({})))
+        .await
+        .unwrap();
     let rv = a.metadata.resource_version.unwrap();
     let mut resumed = api
         .watch(&WatchParams::default(), &rv)
@@ -130,13 +113,9 @@ async fn a_dropped_watch_stream_is_resumed_by_the_runtime_watcher() {
     let mut events = watcher(api.clone(), watcher::Config::default())
         .applied_objects()
         .boxed();
-    api.patch(
-        "a",
-        &PatchParams::apply("t"),
-        &Patch::Apply(cm("a", json!({}))),
-    )
-    .await
-    .unwrap();
+    common::apply(&api, "a", "t", cm("a", json!({})))
+        .await
+        .unwrap();
     let first = tokio::time::timeout(WAIT, events.try_next())
         .await
         .unwrap()
@@ -158,13 +137,9 @@ async fn a_dropped_watch_stream_is_resumed_by_the_runtime_watcher() {
         );
         let _ = tokio::time::timeout(Duration::from_millis(20), events.try_next()).await;
     }
-    api.patch(
-        "b",
-        &PatchParams::apply("t"),
-        &Patch::Apply(cm("b", json!({}))),
-    )
-    .await
-    .unwrap();
+    common::apply(&api, "b", "t", cm("b", json!({})))
+        .await
+        .unwrap();
     let second = eventually("b through the new watch", WAIT, async || {
         let c = tokio::time::timeout(WAIT, events.try_next())
             .await
@@ -191,30 +166,18 @@ async fn a_label_selected_watch_sees_objects_enter_and_leave_the_selection() {
     };
     assert!(matches!(next().await, watcher::Event::Init));
     assert!(matches!(next().await, watcher::Event::InitDone));
-    api.patch(
-        "a",
-        &PatchParams::apply("t"),
-        &Patch::Apply(cm("a", json!({"app": "db"}))),
-    )
-    .await
-    .unwrap();
-    api.patch(
-        "a",
-        &PatchParams::apply("t"),
-        &Patch::Apply(cm("a", json!({"app": "web"}))),
-    )
-    .await
-    .unwrap();
+    common::apply(&api, "a", "t", cm("a", json!({"app": "db"})))
+        .await
+        .unwrap();
+    common::apply(&api, "a", "t", cm("a", json!({"app": "web"})))
+        .await
+        .unwrap();
     assert!(
         matches!(next().await, watcher::Event::Apply(c) if c.metadata.name.as_deref() == Some("a"))
     );
-    api.patch(
-        "a",
-        &PatchParams::apply("t"),
-        &Patch::Apply(cm("a", json!({"app": "api"}))),
-    )
-    .await
-    .unwrap();
+    common::apply(&api, "a", "t", cm("a", json!({"app": "api"})))
+        .await
+        .unwrap();
     assert!(
         matches!(next().await, watcher::Event::Delete(c) if c.metadata.name.as_deref() == Some("a"))
     );
@@ -224,13 +187,9 @@ async fn a_label_selected_watch_sees_objects_enter_and_leave_the_selection() {
 async fn streaming_list_watches_send_initial_events_then_the_end_bookmark() {
     let (_server, client) = start(Options::default());
     let api: Api<ConfigMap> = Api::default_namespaced(client);
-    api.patch(
-        "a",
-        &PatchParams::apply("t"),
-        &Patch::Apply(cm("a", json!({}))),
-    )
-    .await
-    .unwrap();
+    common::apply(&api, "a", "t", cm("a", json!({})))
+        .await
+        .unwrap();
     let config = watcher::Config::default().streaming_lists();
     let mut events = watcher(api.clone(), config).boxed();
     let mut next = async || {
@@ -248,13 +207,9 @@ async fn streaming_list_watches_send_initial_events_then_the_end_bookmark() {
         matches!(next().await, watcher::Event::InitDone),
         "the initial-events-end bookmark ends the list"
     );
-    api.patch(
-        "b",
-        &PatchParams::apply("t"),
-        &Patch::Apply(cm("b", json!({}))),
-    )
-    .await
-    .unwrap();
+    common::apply(&api, "b", "t", cm("b", json!({})))
+        .await
+        .unwrap();
     assert!(
         matches!(next().await, watcher::Event::Apply(c) if c.metadata.name.as_deref() == Some("b"))
     );

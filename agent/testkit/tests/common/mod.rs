@@ -209,3 +209,21 @@ pub fn start(options: Options) -> (TestServer, kube::Client) {
 pub fn configmap(name: &str, labels: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}, "data": {"k": "v"}})
 }
+
+/// Server-side apply of `obj` as `manager`, without force (the client's side of most SSA tests).
+pub async fn apply<K>(
+    api: &kube::Api<K>,
+    name: &str,
+    manager: &str,
+    obj: impl serde::Serialize + std::fmt::Debug,
+) -> kube::Result<K>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(
+        name,
+        &kube::api::PatchParams::apply(manager),
+        &kube::api::Patch::Apply(obj),
+    )
+    .await
+}
