@@ -337,18 +337,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let renderer = renderer(&cli, repo)?;
             let environment = sextant::environment::load(repo, env)?;
-            let r = environment.release(release).ok_or_else(|| {
-                sextant::render::Error::UnknownRelease {
-                    environment: environment.name.clone(),
-                    release: release.clone(),
-                    known: environment
-                        .releases
-                        .iter()
-                        .map(|r| r.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                }
-            })?;
+            let r = sextant::render::release(&environment, release)?;
             let values = serde_json::Value::Object(renderer.effective_values(&environment, r)?);
             match output {
                 ValuesOutput::Yaml => sextant::yaml::to_string(&values),

@@ -299,18 +299,7 @@ impl Renderer {
     /// `settings.parallelism` at a time, and turns the output into owned objects.
     pub fn render(&self, env: &Environment, only: Option<&str>) -> Result<Rendered> {
         if let Some(name) = only {
-            if env.release(name).is_none() {
-                return Err(Error::UnknownRelease {
-                    environment: env.name.clone(),
-                    release: name.to_string(),
-                    known: env
-                        .releases
-                        .iter()
-                        .map(|r| r.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
+            release(env, name)?;
         }
         self.helm_identity()?;
         let results = parallel_map(&env.releases, self.settings.parallelism, |r| {
@@ -349,6 +338,20 @@ impl Renderer {
         }
         Ok(out)
     }
+}
+
+/// The release of that name, or an error listing the environment's releases.
+pub fn release<'e>(env: &'e Environment, name: &str) -> Result<&'e Release> {
+    env.release(name).ok_or_else(|| Error::UnknownRelease {
+        environment: env.name.clone(),
+        release: name.to_string(),
+        known: env
+            .releases
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
 }
 
 /// The custom kinds `(group, kind)` that the rendered CRDs declare cluster-scoped.
