@@ -149,27 +149,32 @@ impl Cluster {
         }
     }
 
+    /// The API of an object's kind, or `None` when the server does not serve the kind (yet).
+    async fn api_opt(&self, r: &ObjectRef) -> Result<Option<Api<DynamicObject>>, ClusterError> {
+        Ok(self
+            .resource(r)
+            .await?
+            .map(|(ar, namespaced)| match (&r.namespace, namespaced) {
+                (Some(ns), true) => Api::namespaced_with(self.client.clone(), ns, &ar),
+                _ => Api::all_with(self.client.clone(), &ar),
+            }))
+    }
+
     async fn api(&self, r: &ObjectRef) -> Result<Api<DynamicObject>, ClusterError> {
-        let (ar, namespaced) =
-            self.resource(r)
-                .await?
-                .ok_or_else(|| ClusterError::UnknownKind {
-                    object: r.to_string(),
-                    api_version: r.api_version(),
-                    kind: r.kind.clone(),
-                })?;
-        Ok(match (&r.namespace, namespaced) {
-            (Some(ns), true) => Api::namespaced_with(self.client.clone(), ns, &ar),
-            _ => Api::all_with(self.client.clone(), &ar),
-        })
+        self.api_opt(r)
+            .await?
+            .ok_or_else(|| ClusterError::UnknownKind {
+                object: r.to_string(),
+                api_version: r.api_version(),
+                kind: r.kind.clone(),
+            })
     }
 
     /// The live object, or `None` when it (or its kind) does not exist.
     pub async fn get(&self, r: &ObjectRef) -> Result<Option<Value>, ClusterError> {
-        if self.resource(r).await?.is_none() {
+        let Some(api) = self.api_opt(r).await? else {
             return Ok(None);
-        }
-        let api = self.api(r).await?;
+        };
         let live = self
             .retrying(|| api.get_opt(&r.name))
             .await
