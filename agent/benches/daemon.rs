@@ -9,7 +9,6 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use sextant_testkit::{Options, TestServer};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use support::agent::{eventually, Agent};
@@ -47,15 +46,8 @@ fn main() {
     let original = std::fs::read_to_string(&values).unwrap();
     repo.commit_and_push("the platform");
 
-    let server = TestServer::start(Options {
-        ready_delay: Duration::from_millis(20),
-        ..Options::default()
-    })
-    .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    server
-        .write_kubeconfig(&dir.path().join("kubeconfig"))
-        .unwrap();
+    let (_server, _) = support::test_server(dir.path());
     std::fs::write(dir.path().join("secret"), SECRET).unwrap();
     let mut env: HashMap<&str, String> = HashMap::from([
         (

@@ -4,7 +4,7 @@
 
 mod support;
 
-use sextant_testkit::{Options, TestServer};
+use sextant_testkit::TestServer;
 use std::collections::HashMap;
 use std::time::Duration;
 use support::agent::{eventually, Agent};
@@ -39,15 +39,8 @@ impl World {
         let repo = git.repo("platform");
         platform(&repo, "one");
         repo.commit_and_push("first");
-        let server = TestServer::start(Options {
-            ready_delay: Duration::from_millis(20),
-            ..Options::default()
-        })
-        .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        server
-            .write_kubeconfig(&dir.path().join("kubeconfig"))
-            .unwrap();
+        let (server, _) = support::test_server(dir.path());
         std::fs::write(dir.path().join("secret"), SECRET).unwrap();
         World {
             _git: git,

@@ -65,7 +65,7 @@ fn render_equals_helm_template_for_every_release_of_the_repo() {
     for env_name in sextant::environment::list(&repo) {
         let env = sextant::environment::load(&repo, &env_name).unwrap();
         for release in &env.releases {
-            let out = sextant(
+            let out = sextant_ok(
                 cache.path(),
                 &[
                     "render",
@@ -76,11 +76,6 @@ fn render_equals_helm_template_for_every_release_of_the_repo() {
                     "--repo",
                     repo.to_str().unwrap(),
                 ],
-            );
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
             );
             let ours: BTreeMap<String, Value> = documents(&String::from_utf8_lossy(&out.stdout))
                 .into_iter()
@@ -354,7 +349,7 @@ fn an_unchanged_release_is_never_rendered_twice() {
 fn plan_json_on_the_repo_follows_the_contract() {
     let cache = tempfile::tempdir().unwrap();
     let repo = workspace();
-    let out = sextant(
+    let out = sextant_ok(
         cache.path(),
         &[
             "plan",
@@ -365,11 +360,6 @@ fn plan_json_on_the_repo_follows_the_contract() {
             "--output",
             "json",
         ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["environment"], "prod");
@@ -501,55 +491,25 @@ fn a_remote_chart_is_pulled_once_per_version_and_then_served_from_the_cache() {
         &environment("dev", &release("0.1.0")),
     );
     let cache = tempfile::tempdir().unwrap();
-    let first = sextant(
-        cache.path(),
-        &[
-            "render",
-            "--env",
-            "dev",
-            "--repo",
-            repo.path().to_str().unwrap(),
-        ],
-    );
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    let args = [
+        "render",
+        "--env",
+        "dev",
+        "--repo",
+        repo.path().to_str().unwrap(),
+    ];
+    let first = sextant_ok(cache.path(), &args);
     assert!(String::from_utf8_lossy(&first.stdout).contains("name: echo-values"));
 
     drop(charts); // the repository goes away: the pulled version is enough
-    let again = sextant(
-        cache.path(),
-        &[
-            "render",
-            "--env",
-            "dev",
-            "--repo",
-            repo.path().to_str().unwrap(),
-        ],
-    );
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    let again = sextant_ok(cache.path(), &args);
     assert_eq!(first.stdout, again.stdout);
 
     repo.write(
         "environments/dev/environment.yaml",
         &environment("dev", &release("9.9.9")),
     );
-    let missing = sextant(
-        cache.path(),
-        &[
-            "render",
-            "--env",
-            "dev",
-            "--repo",
-            repo.path().to_str().unwrap(),
-        ],
-    );
+    let missing = sextant(cache.path(), &args);
     assert!(!missing.status.success());
     let err = String::from_utf8_lossy(&missing.stderr);
     assert!(

@@ -95,6 +95,32 @@ pub fn sextant(cache: &Path, args: &[&str]) -> Output {
         .expect("run sextant")
 }
 
+/// Runs the `sextant` binary and asserts that it succeeds (its stderr as the message).
+pub fn sextant_ok(cache: &Path, args: &[&str]) -> Output {
+    let out = sextant(cache, args);
+    assert!(
+        out.status.success(),
+        "sextant {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A test API server whose objects become ready after 20 ms, with its kubeconfig written to
+/// `<dir>/kubeconfig`.
+pub fn test_server(dir: &Path) -> (sextant_testkit::TestServer, PathBuf) {
+    let server = sextant_testkit::TestServer::start(sextant_testkit::Options {
+        ready_delay: std::time::Duration::from_millis(20),
+        ..sextant_testkit::Options::default()
+    })
+    .expect("test API server");
+    let kubeconfig = dir.join("kubeconfig");
+    server
+        .write_kubeconfig(&kubeconfig)
+        .expect("write kubeconfig");
+    (server, kubeconfig)
+}
+
 /// Splits multi-document YAML into JSON values, dropping empty documents.
 pub fn documents(text: &str) -> Vec<serde_json::Value> {
     text.split("\n---")
