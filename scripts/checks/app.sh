@@ -13,19 +13,8 @@ release=hash-service
 namespace=hash-service
 envs=(dev prod)
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failed=0
-
-# Runs a step silently; on failure reports it with its output and carries on to the next step.
-step() {
-  local what="$1" out
-  shift
-  if ! out="$("$@" 2>&1)"; then
-    printf 'app.sh: FAILED: %s\n%s\n\n' "$what" "$out" >&2
-    failed=1
-  fi
-}
+# shellcheck source=scripts/lib/check.sh
+source "$root/scripts/lib/check.sh"
 
 # Succeeds only if the command fails: a schema that lets bad values through is a bug.
 must_fail() {

@@ -75,19 +75,8 @@ if [ "${1:-}" = --write ]; then
   exit 0
 fi
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failed=0
-
-# Runs a step silently; on failure reports it with its output and carries on to the next step.
-step() {
-  local what="$1" out
-  shift
-  if ! out="$("$@" 2>&1)"; then
-    printf 'manifests.sh: FAILED: %s\n%s\n\n' "$what" "$out" >&2
-    failed=1
-  fi
-}
+# shellcheck source=scripts/lib/check.sh
+source "$root/scripts/lib/check.sh"
 
 # -- promtool: from Debian's prometheus package, installed by `make tools` -------------------
 if ! command -v promtool >/dev/null 2>&1; then
