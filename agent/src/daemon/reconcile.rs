@@ -72,13 +72,12 @@ impl Reconciler {
             let rendered = renderer
                 .render(&environment, None)
                 .map_err(|e| ("render", e.to_string()))?;
-            let plan =
-                crate::plan::build(&environment.name, Some(revision), rendered.objects.clone())
-                    .map_err(|e| ("plan", e.to_string()))?;
-            Ok::<_, (&'static str, String)>((environment, rendered, plan))
+            let plan = crate::plan::build(&environment.name, Some(revision), rendered.objects)
+                .map_err(|e| ("plan", e.to_string()))?;
+            Ok::<_, (&'static str, String)>((environment, rendered.releases, plan))
         })
         .await;
-        let (environment, rendered, plan) = match planned {
+        let (environment, releases, plan) = match planned {
             Ok(Ok(p)) => p,
             Ok(Err((stage, message))) => {
                 self.failed_before_apply(stage, snapshot, message);
@@ -89,7 +88,7 @@ impl Reconciler {
                 return None;
             }
         };
-        for r in &rendered.releases {
+        for r in &releases {
             self.metrics
                 .render_duration_seconds
                 .with_label_values(&[env.as_str(), r.release.as_str()])
