@@ -39,6 +39,7 @@ sextant="${SEXTANT_BIN:-$root/target/debug/sextant}"
 [ -x "$sextant" ] || cargo build --quiet -p sextant
 mkdir -p "$work/sextant"
 for env in "${envs[@]}"; do
+  # shellcheck disable=SC2016 # the single-quoted script expands its own positional parameters
   step "sextant render --env $env" sh -c '"$1" render --env "$2" --repo "$3" --helm "$4" > "$5"' _ \
     "$sextant" "$env" "$root" "$bin/helm" "$work/sextant/$env.yaml"
 done

@@ -4,7 +4,7 @@
 # Quiet on success; on failure prints the failing tool's output and exits non-zero.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$root"
+cd "$root" || exit 1
 bin="$root/.tools/bin"
 chart=helm/monitoring
 ns=monitoring

@@ -5,6 +5,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 failed=0
 
+# shellcheck disable=SC2034 # `failed` is read by the check that sources this file
 step() {
   local what="$1" out
   shift
