@@ -27,3 +27,9 @@ bench: tools
 
 fmt:
 	cargo fmt --all
+
+## The app pipeline on this machine: build, tag, integration test, deploy to the kind cluster of
+## infra/envs/local, 10 ready replicas and >= 100 requests/s (docs/pipelines.md).
+.PHONY: pipeline
+pipeline:
+	bash scripts/pipeline.sh
