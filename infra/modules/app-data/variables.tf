@@ -1,0 +1,58 @@
+variable "project" {
+  description = "Project name: the first segment of the SSM path /<project>/<env>/."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.project))
+    error_message = "project must be 2-31 lower-case letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "environment" {
+  description = "Environment name: the second segment of the SSM path /<project>/<env>/."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.environment))
+    error_message = "environment must be 2-16 lower-case letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "bucket_name" {
+  description = "The app's bucket name, globally unique (e.g. <project>-<env>-app-data-<account id>)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.bucket_name))
+    error_message = "bucket_name must be a valid S3 bucket name."
+  }
+}
+
+variable "parameters" {
+  description = "Configuration parameters, name (under /<project>/<env>/) => value; stored as SecureString. Not for secrets: their values would be in state and tfvars."
+  type        = map(string)
+  default     = {}
+}
+
+variable "secret_parameters" {
+  description = "Secret parameter names (under /<project>/<env>/): created with a placeholder, their values set out of band (`aws ssm put-parameter --overwrite`) and never read back by Terraform."
+  type        = set(string)
+  default     = []
+}
+
+variable "noncurrent_version_days" {
+  description = "Days a superseded object version is kept."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_version_days >= 1
+    error_message = "noncurrent_version_days must be at least 1."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource, on top of the provider's default_tags."
+  type        = map(string)
+  default     = {}
+}
