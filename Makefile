@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 ENV ?= prod
 
-.PHONY: tools build demo test test-rust lint bench fmt
+.PHONY: tools build demo test test-rust lint bench fmt deploy destroy local-up local-down
 
 tools:
 	@bash scripts/install-tools.sh
@@ -33,3 +33,19 @@ fmt:
 .PHONY: pipeline
 pipeline:
 	bash scripts/pipeline.sh
+
+## AWS (docs/infra.md): state bucket -> infra/envs/$(ENV) -> the agent's install, and back.
+## Needs terraform >= 1.10 or OpenTofu, the AWS CLI with credentials, AWS_REGION, kubectl.
+deploy:
+	bash infra/scripts/deploy.sh deploy $(ENV)
+
+destroy:
+	bash infra/scripts/deploy.sh destroy $(ENV)
+
+## A kind cluster on this machine with the agent following this repository (infra/envs/local).
+## Needs Docker, kind, terraform >= 1.10 or OpenTofu.
+local-up:
+	bash infra/scripts/local.sh up
+
+local-down:
+	bash infra/scripts/local.sh down

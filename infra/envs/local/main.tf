@@ -71,10 +71,10 @@ resource "helm_release" "ingress_nginx" {
 
   values = [yamlencode({
     controller = {
-      hostPort     = { enabled = true }
-      service      = { type = "NodePort" }
-      nodeSelector = { "ingress-ready" = "true" }
-      tolerations  = [{ key = "node-role.kubernetes.io/control-plane", operator = "Exists", effect = "NoSchedule" }]
+      hostPort                 = { enabled = true }
+      service                  = { type = "NodePort" }
+      nodeSelector             = { "ingress-ready" = "true" }
+      tolerations              = [{ key = "node-role.kubernetes.io/control-plane", operator = "Exists", effect = "NoSchedule" }]
       watchIngressWithoutClass = false
     }
   })]

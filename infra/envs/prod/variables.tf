@@ -50,6 +50,11 @@ variable "public_endpoint_cidrs" {
   description = "CIDRs that may reach the API server's public endpoint (e.g. an office or VPN egress); empty keeps it private."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = alltrue([for c in var.public_endpoint_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
+    error_message = "public_endpoint_cidrs must be valid IPv4 CIDR blocks, and not 0.0.0.0/0."
+  }
 }
 
 variable "ingress_hostname" {

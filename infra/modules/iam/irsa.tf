@@ -270,8 +270,8 @@ data "aws_iam_policy_document" "app" {
   }
 
   statement {
-    sid       = "ReadOwnParameters"
-    actions   = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
+    sid     = "ReadOwnParameters"
+    actions = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
     # GetParametersByPath is authorised on the path itself, the others on each parameter.
     resources = [
       "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${trimsuffix(var.app_ssm_path, "/")}",

@@ -41,12 +41,22 @@ variable "single_nat_gateway" {
 variable "kubernetes_version" {
   description = "EKS version, major.minor, 1.29 or later."
   type        = string
+
+  validation {
+    condition     = try(tonumber(split(".", var.kubernetes_version)[0]) == 1 && tonumber(split(".", var.kubernetes_version)[1]) >= 29, false)
+    error_message = "kubernetes_version must be 1.29 or later, written major.minor."
+  }
 }
 
 variable "public_endpoint_cidrs" {
   description = "CIDRs allowed to reach a public API endpoint; empty keeps the endpoint private only."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = alltrue([for c in var.public_endpoint_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
+    error_message = "public_endpoint_cidrs must be valid IPv4 CIDR blocks, and not 0.0.0.0/0."
+  }
 }
 
 variable "node_groups" {

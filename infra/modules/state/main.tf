@@ -43,10 +43,8 @@ resource "aws_s3_bucket" "state" {
   # checkov:skip=CKV2_AWS_62:No consumer of state-change events exists.
   bucket = var.name
   tags   = var.tags
-
-  lifecycle {
-    prevent_destroy = true
-  }
+  # No force_destroy: a bucket holding state versions cannot be deleted by accident;
+  # `make destroy DESTROY_STATE=yes` empties it first, on purpose.
 }
 
 resource "aws_s3_bucket_ownership_controls" "state" {
