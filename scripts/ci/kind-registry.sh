@@ -5,8 +5,8 @@
 # through it, because `kind load` does not keep registry digests (kubernetes-sigs/kind#2394).
 #
 #   scripts/ci/kind-registry.sh CLUSTER
-# The cluster's containerd must read /etc/containerd/certs.d (config_path), as
-# .github/kind/e2e.yaml sets it.
+# The cluster's containerd must read /etc/containerd/certs.d (config_path): kind's newer node
+# images do, and .github/kind/e2e.yaml sets it for older ones; checked, and named when missing.
 set -euo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 CLUSTER" >&2; exit 2; }
@@ -24,7 +24,10 @@ if [ "$(docker inspect -f '{{json .NetworkSettings.Networks.kind}}' "$name")" = 
   docker network connect kind "$name"
 fi
 for node in $(kind get nodes --name "$cluster"); do
-  if ! docker exec "$node" grep -q 'config_path = "/etc/containerd/certs.d"' /etc/containerd/config.toml; then
+  # Set by kind's newer node images, or by a containerdConfigPatches at creation; quoting differs
+  # between containerd 1.x and 2.x, hence the effective config and a loose match.
+  if ! docker exec "$node" containerd config dump 2>/dev/null |
+    grep -Eq "config_path *= *[\"']/etc/containerd/certs.d[\"']"; then
     echo "kind-registry: node $node's containerd does not read /etc/containerd/certs.d;" \
       "create the cluster with the containerdConfigPatches of .github/kind/e2e.yaml" >&2
     exit 1
