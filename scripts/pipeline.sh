@@ -37,6 +37,7 @@ need hey "the load tool: go install github.com/rakyll/hey@v0.1.4"
 need curl "your package manager"
 need git "your package manager"
 need python3 "your package manager"
+need timeout "GNU coreutils"
 need cargo "https://rustup.rs (builds sextant when target/debug/sextant is missing)"
 [ -x "$root/.tools/bin/helm" ] || missing+=("helm in .tools/bin (run: make tools)")
 # A docker CLI without an engine behind it is as good as no docker.
@@ -104,7 +105,7 @@ say "4/5 deploy: sextant apply --env kind ($replicas replicas of @$digest) to $c
 sextant="$root/target/debug/sextant"
 [ -x "$sextant" ] || cargo build --quiet -p sextant || die "cargo build -p sextant failed"
 # The scratch environment lives in a copy of this working tree (tracked and new files), never here.
-git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$work"
+"$ci/copy-tree.py" "$work"
 ingress=true
 if ! kubectl --context "$context" -n ingress-nginx get deployment ingress-nginx-controller >/dev/null 2>&1; then
   ingress=false
