@@ -6,8 +6,8 @@
 #   - kind-env.sh: the scratch environment renders 10 replicas of the image under test;
 #   - integration-test.sh against the hash-service binary run on 127.0.0.1, and against a server
 #     that answers wrongly or not at all;
-#   - load-verdict.py on hey reports, alert-failure.sh against a fake `gh`, wait-synced.sh against
-#     a fake /status;
+#   - load-verdict.py on hey reports, chaos.sh against a fake kubectl, alert-failure.sh against a
+#     fake `gh`, wait-synced.sh against a fake /status;
 #   - `make pipeline` fails at once, before any work, naming every missing tool;
 #   - the workflows and the pipeline call the same scripts; app/Dockerfile's base images are pinned
 #     by digest; shellcheck on every script in scripts/.
@@ -184,6 +184,48 @@ hey_report 30.0 5000 60 0 >"$work/hey.txt"
 step "load-verdict: failures over the error budget fail" fails_with "over the 1.00% error budget" verdict
 printf '\nError distribution:\n  [50]\tGet "x": dial tcp: connection refused\n\n' >"$work/hey.txt"
 step "load-verdict: a run where nothing answered fails" fails_with "is under 100" verdict
+
+# -- chaos.sh: evictions under the PDB, against a fake kubectl -----------------------------------------
+mkdir -p "$work/chaos/bin"
+cat >"$work/chaos/bin/kubectl" <<'SH'
+#!/usr/bin/env bash
+# A fake kubectl for chaos.sh: 10 replicas, PDB maxUnavailable 1, ready replicas read in turn from
+# $FAKE_READY (the last one repeats), and every second eviction refused by the PDB.
+state="$FAKE_STATE"
+case "$*" in
+  *"-o go-template="*) echo -n "app.kubernetes.io/name=hash-service," ;;
+  *"jsonpath={.spec.replicas}"*) echo -n 10 ;;
+  *"get pdb"*) echo -n 1 ;;
+  *"jsonpath={.status.readyReplicas}"*)
+    read -r -a ready <<<"$FAKE_READY"; n="$(cat "$state/reads" 2>/dev/null || echo 0)"
+    echo $((n + 1)) >"$state/reads"
+    i=$((n < ${#ready[@]} ? n : ${#ready[@]} - 1)); echo -n "${ready[$i]}" ;;
+  *"get pods"*) printf 'pod/hash-service-a\npod/hash-service-b\n' ;;
+  *"create --raw"*"/eviction"*)
+    cat >/dev/null; n="$(cat "$state/evictions" 2>/dev/null || echo 0)"; echo $((n + 1)) >"$state/evictions"
+    if [ $((n % 2)) -eq 1 ]; then
+      echo "Error from server (TooManyRequests): Cannot evict pod as it would violate the pod's disruption budget." >&2
+      exit 1
+    fi
+    echo '{"kind":"Status","status":"Success"}' ;;
+  *) echo "fake kubectl: unexpected: $*" >&2; exit 1 ;;
+esac
+SH
+chmod +x "$work/chaos/bin/kubectl"
+chaos() { # READY_SEQUENCE
+  rm -rf "$work/chaos/state" && mkdir -p "$work/chaos/state"
+  env PATH="$work/chaos/bin:$PATH" FAKE_STATE="$work/chaos/state" FAKE_READY="$1" \
+    timeout 20 "$ci/chaos.sh" hash-service hash-service 3 1
+}
+chaos_holds() {
+  local out
+  out="$(chaos "10 9 10 9 10")" || { echo "$out"; return 1; }
+  for want in "refused by the PDB" "evicted pod/" "fewest ready replicas seen: 9"; do
+    grep -q "$want" <<<"$out" || { echo "no '$want' in:"; echo "$out"; return 1; }
+  done
+}
+step "chaos: evictions with the PDB holding (9 of 10 ready at worst) pass, refusals counted" chaos_holds
+step "chaos: ready replicas under DESIRED - maxUnavailable fail" fails_with "ready replicas fell to 8, under 9" chaos "10 8 10"
 
 # -- alert-failure.sh: one open ci-failure issue per workflow --------------------------------------
 mkdir -p "$work/gh/bin"
