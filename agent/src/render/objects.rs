@@ -50,7 +50,7 @@ pub fn parse_stream(text: &str) -> Result<Vec<RawObject>, ManifestError> {
             position,
             message,
         };
-        let value = yaml::parse(doc).map_err(|e| {
+        let value = yaml::parse_k8s(doc).map_err(|e| {
             err(
                 e.line.zip(e.column),
                 format!("rendered invalid YAML: {}", e.message),
@@ -104,18 +104,35 @@ fn checked(source: &str, map: Map<String, Value>) -> Result<RawObject, ManifestE
         ("kind", "/kind"),
         ("metadata.name", "/metadata/name"),
     ] {
-        let present = Value::Object(map.clone())
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty());
-        if !present {
-            return Err(missing(field));
+        let value = at(&map, pointer);
+        match value {
+            Some(Value::String(s)) if !s.is_empty() => {}
+            None | Some(Value::Null) | Some(Value::String(_)) => return Err(missing(field)),
+            Some(other) => {
+                return Err(ManifestError {
+                    source: source.to_string(),
+                    position: None,
+                    message: format!(
+                        "rendered `{field}` as {other}, which is not a string (quote it in the template)"
+                    ),
+                })
+            }
         }
     }
     Ok(RawObject {
         source: source.to_string(),
         manifest: map,
     })
+}
+
+/// The value at a JSON pointer of plain keys, without copying the object.
+fn at<'m>(map: &'m Map<String, Value>, pointer: &str) -> Option<&'m Value> {
+    let mut parts = pointer.trim_start_matches('/').split('/');
+    let mut cur = map.get(parts.next()?)?;
+    for k in parts {
+        cur = cur.get(k)?;
+    }
+    Some(cur)
 }
 
 /// Splits on `---` lines, as YAML's document marker at column 0.
@@ -152,6 +169,10 @@ pub fn finish(ctx: &Context<'_>, raw: RawObject) -> Result<Option<Object>, Manif
         source,
         mut manifest,
     } = raw;
+    // The server drops nulls (`annotations:` rendered empty, `podAffinity: null`); so does Git's
+    // side, before labelling and hashing, so that what is hashed is what is stored.
+    manifest.retain(|_, v| !v.is_null());
+    manifest.values_mut().for_each(kube_canonical::drop_nulls);
     let fail = |message: String| ManifestError {
         source: source.clone(),
         position: None,
@@ -230,14 +251,35 @@ pub fn finish(ctx: &Context<'_>, raw: RawObject) -> Result<Option<Object>, Manif
         .entry("labels")
         .or_insert_with(|| Value::Object(Map::new()));
     if !labels.is_object() {
-        *labels = Value::Object(Map::new());
+        return Err(fail(format!(
+            "{reference}: `metadata.labels` is {labels}, not a mapping"
+        )));
     }
     if let Value::Object(labels) = labels {
         labels.insert(LABEL_MANAGED_BY.into(), MANAGER.into());
         labels.insert(LABEL_ENVIRONMENT.into(), ctx.environment.into());
         labels.insert(LABEL_RELEASE.into(), ctx.release.into());
     }
+    if metadata.get("annotations").is_some_and(|a| !a.is_object()) {
+        return Err(fail(format!(
+            "{reference}: `metadata.annotations` is {}, not a mapping",
+            metadata["annotations"]
+        )));
+    }
     let mut manifest = Value::Object(manifest);
+    // A wrong type fails the whole apply on the server, mid-wave; refuse it before anything is
+    // written, naming the template and field. (Undeclared fields are left to the server: a newer
+    // cluster may know them.)
+    let type_errors: Vec<_> = kube_canonical::validate(&manifest)
+        .into_iter()
+        .filter(|e| e.message != "field not declared in schema")
+        .collect();
+    if !type_errors.is_empty() {
+        return Err(fail(format!(
+            "{reference}: {} (the API server would reject it)",
+            kube_canonical::validate::message(&type_errors)
+        )));
+    }
     let hash = content_hash(&manifest);
     if let Some(meta) = manifest.get_mut("metadata").and_then(Value::as_object_mut) {
         let annotations = meta
