@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod apply;
+pub mod compare;
 pub mod config;
 pub mod daemon;
 pub mod duration;

@@ -5,6 +5,7 @@
 //! agent, which compares Git with the cluster, and kube-testkit, which stores what a real server
 //! would. Pure: no I/O.
 
+pub mod base64;
 pub mod normalize;
 pub mod quantity;
 pub mod table;

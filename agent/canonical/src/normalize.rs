@@ -10,6 +10,8 @@
 //!   empty or not (`emptyDir: {}`), and so are pointers' zero values (`replicas: 0`).
 //! - Quantities are stored in canonical form (see [`crate::quantity`]); a number in an integer
 //!   or int-or-string field is an integer (`1.0` → `1`).
+//! - A Secret's `stringData` is write-only: the server merges it into `data`, base64-encoded,
+//!   its keys winning (core/v1 `SecretStrategy`).
 //! - Every object's `metadata` is `ObjectMeta`, custom resources included; the rest of a custom
 //!   resource is stored as sent, less its nulls.
 
@@ -26,12 +28,32 @@ pub fn canonicalize(obj: &mut Value) {
         return;
     };
     match table.kind(&api_version, &kind) {
-        Some(root) => walk_struct(table, map, root),
+        Some(root) => {
+            walk_struct(table, map, root);
+            if api_version == "v1" && kind == "Secret" {
+                fold_string_data(map);
+            }
+        }
         None => {
             drop_nulls_in(map);
             if let Some(Value::Object(meta)) = map.get_mut("metadata") {
                 walk_struct(table, meta, table.object_meta());
             }
+        }
+    }
+}
+
+fn fold_string_data(map: &mut Map<String, Value>) {
+    let Some(Value::Object(strings)) = map.remove("stringData") else {
+        return;
+    };
+    let data = map
+        .entry("data")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(data) = data {
+        for (k, v) in strings {
+            let text = v.as_str().unwrap_or_default();
+            data.insert(k, Value::String(crate::base64::encode(text.as_bytes())));
         }
     }
 }
@@ -226,6 +248,16 @@ mod tests {
             json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}, "rules": null}),
         );
         assert!(r.get("rules").is_none());
+    }
+
+    #[test]
+    fn secret_string_data_is_stored_in_data() {
+        let s = canon(
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "data": {"a": "YQ==", "b": "old"}, "stringData": {"b": "foo"}}),
+        );
+        assert_eq!(s["data"], json!({"a": "YQ==", "b": "Zm9v"}));
+        assert!(s.get("stringData").is_none());
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! `sextant diff`: what an apply would change, as a unified diff per object (server-side dry-run
-//! apply compared with live, both normalised), like `kubectl diff`.
+//! `sextant diff`: what an apply would change, as a unified diff per object, like `kubectl diff`.
+//! An object is shown exactly when `compare` says it is not in sync — the decision apply makes —
+//! as live against live with Git's fields merged over it.
 
 use super::cluster::{Cluster, ClusterError};
+use crate::compare;
 use crate::object::{Object, ObjectRef};
 use crate::plan::Plan;
 use futures::{stream, StreamExt};
@@ -73,13 +75,16 @@ pub async fn diff(
 }
 
 async fn diff_one(cluster: &Cluster, o: &Object) -> Result<Option<ObjectDiff>, ClusterError> {
-    let live = cluster.get(&o.reference).await?;
-    // What the object would become: the server's own merge, dry-run, taking every field Git
-    // sets. A kind the server does not serve yet (its CRD is in this plan) is new as written.
-    let merged = match cluster.apply(&o.reference, &o.manifest, true, true).await {
-        Ok(m) => m,
-        Err(ClusterError::UnknownKind { .. }) => o.manifest.clone(),
+    // A kind the server does not serve yet (its CRD is in this plan) has no live object.
+    let live = match cluster.get(&o.reference).await {
+        Ok(live) => live,
+        Err(ClusterError::UnknownKind { .. }) => None,
         Err(e) => return Err(e),
+    };
+    let after = match &live {
+        Some(l) if compare::in_sync(&o.manifest, l) => return Ok(None),
+        Some(l) => compare::merged(&o.manifest, l),
+        None => compare::canonical(&o.manifest),
     };
     let r = &o.reference;
     let ns = r
@@ -88,13 +93,29 @@ async fn diff_one(cluster: &Cluster, o: &Object) -> Result<Option<ObjectDiff>, C
         .map(|n| format!("{n}/"))
         .unwrap_or_default();
     let label = format!("{}/{ns}{}", r.kind, r.name);
-    Ok(
-        unified(&label, live.as_ref(), &merged).map(|diff| ObjectDiff {
-            release: o.release.clone(),
-            reference: o.reference.clone(),
-            diff,
-        }),
-    )
+    // Never "in sync" here when compare says otherwise: a difference the YAML text does not show
+    // (a number's type, say) is listed by field.
+    let diff = unified(&label, live.as_ref(), &after).unwrap_or_else(|| {
+        let fields = live
+            .as_ref()
+            .map(|l| compare::differences(&o.manifest, l))
+            .unwrap_or_default();
+        let mut text = format!("--- live/{label}\n+++ git/{label}\n");
+        for f in fields {
+            text.push_str(&format!(
+                "# {}: live {} → git {}\n",
+                f.path,
+                f.live.map_or("absent".into(), |v| v.to_string()),
+                f.git
+            ));
+        }
+        text
+    });
+    Ok(Some(ObjectDiff {
+        release: o.release.clone(),
+        reference: o.reference.clone(),
+        diff,
+    }))
 }
 
 #[cfg(test)]

@@ -93,21 +93,6 @@ pub(super) fn identity(r: &ObjectRef) -> Identity {
     )
 }
 
-/// Whether `live` already holds every field of `desired` with the same value (the server may
-/// add defaults and status; it may not differ on what Git says).
-pub fn contains(live: &Value, desired: &Value) -> bool {
-    match (live, desired) {
-        (Value::Object(l), Value::Object(d)) => d
-            .iter()
-            .all(|(k, dv)| l.get(k).is_some_and(|lv| contains(lv, dv))),
-        (Value::Array(l), Value::Array(d)) => {
-            l.len() == d.len() && l.iter().zip(d).all(|(lv, dv)| contains(lv, dv))
-        }
-        (Value::Number(l), Value::Number(d)) => l.as_f64() == d.as_f64(),
-        (l, d) => l == d,
-    }
-}
-
 pub(super) struct Run<'a> {
     pub(super) cluster: &'a Cluster,
     pub(super) opts: &'a SyncOptions,
@@ -161,7 +146,7 @@ async fn run(
     let changed_releases: HashSet<String> = objects
         .iter()
         .filter(|o| o.hook.is_none())
-        .filter(|o| !matches!(live.get(&identity(&o.reference)), Some(Some(l)) if contains(l, &o.manifest)))
+        .filter(|o| !matches!(live.get(&identity(&o.reference)), Some(Some(l)) if crate::compare::in_sync(&o.manifest, l)))
         .map(|o| o.release.clone())
         .collect();
     let mut run = Run {
@@ -303,7 +288,7 @@ async fn apply_one(
 ) -> (Outcome, Option<String>) {
     let current = live.get(&identity(&o.reference)).and_then(Option::as_ref);
     match current {
-        Some(l) if contains(l, &o.manifest) => (Outcome::Unchanged, None),
+        Some(l) if crate::compare::in_sync(&o.manifest, l) => (Outcome::Unchanged, None),
         current => match cluster
             .apply(
                 &o.reference,
@@ -549,21 +534,5 @@ impl Run<'_> {
             first_round = false;
             tokio::time::sleep(self.opts.poll_interval).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn live_with_defaults_and_status_contains_desired() {
-        let desired = json!({"spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "a", "image": "x"}]}}}});
-        let live = json!({"spec": {"replicas": 2, "strategy": {}, "template": {"spec": {"containers": [{"name": "a", "image": "x", "imagePullPolicy": "Always"}]}}}, "status": {}});
-        assert!(contains(&live, &desired));
-        let scaled = json!({"spec": {"replicas": 5, "template": {"spec": {"containers": [{"name": "a", "image": "x"}]}}}});
-        assert!(!contains(&scaled, &desired));
-        let extra_container = json!({"spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b"}]}}}});
-        assert!(!contains(&extra_container, &desired));
     }
 }

@@ -1,31 +1,11 @@
 //! The defaulting the real API server applies to built-in kinds on every write, for the
-//! fields charts usually leave out: Secret `stringData` folded into `data`, Service type,
+//! fields charts usually leave out: Secret type, Service type,
 //! ports and cluster IP, container and pod-spec defaults, workload replicas and rollout
 //! settings. Appliers do not own defaulted fields; updaters do (as upstream).
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::kinds::ResourceType;
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-pub fn base64(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 fn or_insert(obj: &mut Value, key: &str, value: Value) {
     if let Some(m) = obj.as_object_mut() {
@@ -89,20 +69,8 @@ pub fn apply(
     next_ip: impl FnOnce() -> String,
 ) {
     match (rt.group.as_str(), rt.plural.as_str()) {
-        ("", "secrets") => {
-            if let Some(Value::Object(strings)) =
-                obj.as_object_mut().and_then(|m| m.remove("stringData"))
-            {
-                if !obj["data"].is_object() {
-                    obj["data"] = Value::Object(Map::new());
-                }
-                for (k, v) in strings {
-                    obj["data"][k.as_str()] =
-                        base64(v.as_str().unwrap_or_default().as_bytes()).into();
-                }
-            }
-            or_insert(obj, "type", json!("Opaque"));
-        }
+        // `stringData` was folded into `data` with the rest of the encoding (kube-canonical).
+        ("", "secrets") => or_insert(obj, "type", json!("Opaque")),
         ("", "services") => service(obj, old, next_ip),
         ("", "pods") => pod_spec(&mut obj["spec"], true),
         ("apps", "deployments") => {
@@ -161,22 +129,9 @@ mod tests {
     use crate::kinds::Registry;
 
     #[test]
-    fn base64_matches_the_rfc_vectors() {
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), encoded);
-        }
-    }
-
-    #[test]
     fn secrets_fold_string_data_and_services_get_ports_and_an_ip() {
         let r = Registry::default();
-        let mut secret = json!({"stringData": {"k": "foo"}});
+        let mut secret = json!({"data": {"k": "Zm9v"}});
         apply(
             r.find("", "v1", "secrets").unwrap(),
             &mut secret,

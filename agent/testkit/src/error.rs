@@ -118,7 +118,20 @@ impl ApiError {
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }
+        if self.reason.is_empty() {
+            status.as_object_mut().map(|m| m.remove("reason"));
+        }
         status
+    }
+
+    /// Server-side apply's type check failing: structured-merge-diff's plain error, which the
+    /// real server answers as a 500 with no reason (kubernetes/kubernetes#122480, #139253).
+    pub fn typed_patch(object: &str, gvk: &str, errors: &str) -> Self {
+        Self::new(
+            500,
+            "",
+            format!("failed to create typed patch object ({object}; {gvk}): {errors}"),
+        )
     }
 }
 

@@ -273,6 +273,8 @@ impl Cluster {
             }
         }
         metadata_mut(&mut applied).remove("managedFields");
+        typed(t, &name, &applied)?;
+        kube_canonical::canonicalize(&mut applied);
         match t.subresource.as_deref() {
             Some("status") => applied = json!({"status": applied["status"].clone()}),
             Some(_) => return Err(ApiError::method_not_allowed("apply to scale")),
@@ -326,6 +328,10 @@ impl Cluster {
             }
         }
         *new = present(rt, std::mem::take(new));
+        decodable(t, new)?;
+        // What the real server stores: its encoding drops nulls and omitempty zero values and
+        // writes quantities canonically (kube-canonical, from the Kubernetes Go types).
+        kube_canonical::canonicalize(new);
         let meta = metadata_mut(new);
         meta.insert("name".into(), k.name.clone().into());
         match &k.namespace {
@@ -445,6 +451,52 @@ fn without_field_times(obj: &Value) -> Value {
         }
     }
     v
+}
+
+/// Server-side apply's conversion of the applied object to its typed form: a wrong type or an
+/// undeclared field of a built-in kind fails the request.
+fn typed(t: &Target, name: &str, applied: &Value) -> ApiResult<()> {
+    let mut probe = applied.clone();
+    if probe.get("apiVersion").is_none() {
+        probe["apiVersion"] = t.rt.api_version().into();
+    }
+    if probe.get("kind").is_none() {
+        probe["kind"] = t.rt.kind.clone().into();
+    }
+    let errors = kube_canonical::validate(&probe);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let object = match &t.namespace {
+        Some(ns) => format!("{ns}/{name}"),
+        None => format!("/{name}"),
+    };
+    let gvk = format!("{}/{}, Kind={}", t.rt.group, t.rt.version, t.rt.kind);
+    Err(ApiError::typed_patch(
+        &object,
+        &gvk,
+        &kube_canonical::validate::message(&errors),
+    ))
+}
+
+/// A JSON body of a create, update or patch must decode into the kind's Go type: the first wrong
+/// type is a 400, as encoding/json reports it (undeclared fields are dropped, as with
+/// `fieldValidation=Ignore`).
+fn decodable(t: &Target, obj: &Value) -> ApiResult<()> {
+    let errors: Vec<_> = kube_canonical::validate(obj)
+        .into_iter()
+        .filter(|e| e.message != "field not declared in schema")
+        .collect();
+    match errors.first() {
+        None => Ok(()),
+        Some(e) => Err(ApiError::bad_request(format!(
+            "{kind} in version \"{v}\" cannot be handled as a {kind}: json: cannot unmarshal {what} into Go struct field {path}",
+            kind = t.rt.kind,
+            v = t.rt.version,
+            what = e.message.rsplit("got ").next().unwrap_or("value"),
+            path = e.path.trim_start_matches('.'),
+        ))),
+    }
 }
 
 fn check_type(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
