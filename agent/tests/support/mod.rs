@@ -123,9 +123,10 @@ pub fn test_server(dir: &Path) -> (sextant_testkit::TestServer, PathBuf) {
 
 /// Splits multi-document YAML into JSON values, dropping empty documents.
 pub fn documents(text: &str) -> Vec<serde_json::Value> {
+    // Each piece keeps the line break before the next `---`: a block scalar's last newline.
     text.split("\n---")
         .flat_map(|d| d.strip_prefix("---").or(Some(d)))
-        .filter_map(|d| sextant::yaml::parse(d).ok())
+        .filter_map(|d| sextant::yaml::parse(&format!("{d}\n")).ok())
         .filter(|v| !v.is_null())
         .collect()
 }
