@@ -24,6 +24,10 @@ pub struct Entry {
     pub namespace: Option<String>,
     pub name: String,
     pub wave: i32,
+    /// The content hash last applied successfully; `None` while a sync that writes it is under
+    /// way (and in inventories older than this field). Hooks run when these change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 impl Entry {
@@ -36,6 +40,15 @@ impl Entry {
             namespace: r.namespace.clone(),
             name: r.name.clone(),
             wave: o.wave.0,
+            hash: Some(o.hash.clone()),
+        }
+    }
+
+    /// This entry as written before its object is applied: remembered, not yet applied.
+    pub fn pending(&self) -> Self {
+        Entry {
+            hash: None,
+            ..self.clone()
         }
     }
 
@@ -157,6 +170,12 @@ pub fn union(previous: &[Entry], desired: &[Entry]) -> Vec<Entry> {
     out
 }
 
+/// Whether a release's Git content changed since its last successful sync: an object added,
+/// removed or changed, or a sync of it that never finished. Live drift is not a change.
+pub fn release_changed(previous: Option<&[Entry]>, desired: &[Entry]) -> bool {
+    !previous.is_some_and(|p| same(p, desired))
+}
+
 /// Whether two entry lists hold the same objects (order ignored).
 pub fn same(a: &[Entry], b: &[Entry]) -> bool {
     let a: HashSet<_> = a.iter().collect();
@@ -168,8 +187,23 @@ pub fn same(a: &[Entry], b: &[Entry]) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_release_changed_when_an_object_or_its_hash_did_or_its_last_sync_did_not_finish() {
+        let with = |h: Option<&str>| Entry {
+            hash: h.map(str::to_string),
+            ..e("ConfigMap", "a", 0)
+        };
+        let desired = vec![with(Some("sha256:1"))];
+        assert!(!release_changed(Some(&desired), &desired));
+        assert!(release_changed(None, &desired));
+        assert!(release_changed(Some(&[with(Some("sha256:0"))]), &desired));
+        assert!(release_changed(Some(&[with(None)]), &desired));
+        assert!(release_changed(Some(&[]), &desired));
+    }
+
     fn e(kind: &str, name: &str, wave: i32) -> Entry {
         Entry {
+            hash: None,
             group: String::new(),
             version: "v1".into(),
             kind: kind.into(),

@@ -139,15 +139,19 @@ async fn run(
     opts: &SyncOptions,
     result: &mut SyncResult,
 ) -> Result<(), SyncError> {
-    // Read everything first: what is live decides what to write, and which releases changed
-    // (hooks of an unchanged release do not run, so a repeated sync writes nothing).
+    // Read everything first: what is live decides what to write; the inventories decide which
+    // releases changed in Git (hooks of an unchanged release do not run, so neither a repeated
+    // sync nor a heal of live drift runs them).
     let objects: Vec<&Object> = plan.objects().collect();
     let live = prefetch(cluster, &objects, opts.concurrency).await?;
-    let changed_releases: HashSet<String> = objects
+    let previous = read_inventories(cluster, env, opts).await?;
+    let desired = desired_entries(plan);
+    let changed_releases: HashSet<String> = desired
         .iter()
-        .filter(|o| o.hook.is_none())
-        .filter(|o| !matches!(live.get(&identity(&o.reference)), Some(Some(l)) if crate::compare::in_sync(&o.manifest, l)))
-        .map(|o| o.release.clone())
+        .filter(|(release, entries)| {
+            inventory::release_changed(previous.get(*release).map(Vec::as_slice), entries)
+        })
+        .map(|(release, _)| release.clone())
         .collect();
     let mut run = Run {
         cluster,
@@ -158,14 +162,21 @@ async fn run(
     };
 
     let namespaces = run.ensure_namespaces(env, plan).await?;
-    let previous = read_inventories(cluster, env, opts).await?;
-    let desired = desired_entries(plan);
     if !opts.dry_run {
         // Remember what is about to be created before creating it, so that a sync killed midway
         // leaves no object the next one cannot prune.
         for (release, entries) in &desired {
             let before = previous.get(release).cloned().unwrap_or_default();
-            let union = inventory::union(&before, entries);
+            // Changed objects are written as pending: a sync killed midway leaves the release
+            // "changed", so the next one runs its hooks.
+            let pending: Vec<_> = entries
+                .iter()
+                .map(|e| match before.iter().find(|b| *b == e) {
+                    Some(b) => b.clone(),
+                    None => e.pending(),
+                })
+                .collect();
+            let union = inventory::union(&before, &pending);
             if !inventory::same(&before, &union) {
                 write_inventory(cluster, env, opts, release, &union).await?;
             }
