@@ -65,6 +65,9 @@ impl Default for RetryPolicy {
 fn transient(e: &kube::Error) -> Option<Duration> {
     match e {
         kube::Error::Api(s) if s.code == 429 => Some(Duration::from_secs(1)),
+        // Server-side apply's type check answers 500 for a bad object (kubernetes#122480): the
+        // same object fails the same way every time.
+        kube::Error::Api(s) if s.message.starts_with("failed to create typed patch object") => None,
         kube::Error::Api(s) if s.code >= 500 => Some(Duration::ZERO),
         kube::Error::Api(_) => None,
         // Connection refused or reset, timeouts, a body cut short: all worth another try.
@@ -275,5 +278,26 @@ fn api_error(r: &ObjectRef, verb: &'static str, e: kube::Error) -> ClusterError 
         verb,
         code,
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16, message: &str) -> kube::Error {
+        let s = serde_json::json!({"status": "Failure", "message": message, "code": code});
+        kube::Error::Api(serde_json::from_value(s).expect("a Status"))
+    }
+
+    #[test]
+    fn a_type_error_from_server_side_apply_is_not_retried_though_it_is_a_500() {
+        let typed = "failed to create typed patch object (a/b; /v1, Kind=Pod): .spec.x: field not declared in schema";
+        assert_eq!(transient(&status(500, typed)), None);
+        assert_eq!(
+            transient(&status(500, "etcdserver: request timed out")),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(transient(&status(422, "invalid")), None);
     }
 }
