@@ -31,10 +31,11 @@ pub fn validate(obj: &Value) -> Vec<TypeError> {
     };
     let mut errors = Vec::new();
     match (table.kind(api_version, kind), obj.as_object()) {
-        (Some(root), Some(map)) => check_struct(table, map, root, "", &mut errors),
+        (Some(root), Some(map)) => check_struct(table, map, root, &Path::Root(""), &mut errors),
         (None, Some(map)) => {
             if let Some(Value::Object(meta)) = map.get("metadata") {
-                check_struct(table, meta, table.object_meta(), ".metadata", &mut errors);
+                let path = Path::Root(".metadata");
+                check_struct(table, meta, table.object_meta(), &path, &mut errors);
             }
         }
         _ => {}
@@ -57,30 +58,57 @@ pub fn message(errors: &[TypeError]) -> String {
     }
 }
 
+/// A field's path, built only when an error needs it (a large CRD has thousands of fields).
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root(&'a str),
+    Field(&'a Path<'a>, &'a str),
+    Item(&'a Path<'a>, &'a Field, &'a Value, usize),
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    fn render(&self) -> String {
+        match self {
+            Path::Root(p) => (*p).to_string(),
+            Path::Field(parent, k) => format!("{}.{k}", parent.render()),
+            Path::Item(parent, field, item, i) => {
+                format!("{}{}", parent.render(), item_name(field, item, *i))
+            }
+            Path::Index(parent, i) => format!("{}[{i}]", parent.render()),
+        }
+    }
+}
+
 fn check_struct(
     table: &Table,
     map: &Map<String, Value>,
     s: &Struct,
-    path: &str,
+    path: &Path<'_>,
     errors: &mut Vec<TypeError>,
 ) {
     for (k, v) in map {
-        let here = format!("{path}.{k}");
+        let here = Path::Field(path, k);
         match s.fields.get(k) {
             Some(field) => check_field(table, v, field, &here, errors),
             None => errors.push(TypeError {
-                path: here,
+                path: here.render(),
                 message: "field not declared in schema".into(),
             }),
         }
     }
 }
 
-fn check_field(table: &Table, v: &Value, field: &Field, path: &str, errors: &mut Vec<TypeError>) {
+fn check_field(
+    table: &Table,
+    v: &Value,
+    field: &Field,
+    path: &Path<'_>,
+    errors: &mut Vec<TypeError>,
+) {
     if let (Ty::List(elem), Value::Array(items)) = (&field.ty, v) {
         for (i, item) in items.iter().enumerate() {
-            let here = format!("{path}{}", item_name(field, item, i));
-            check(table, item, elem, &here, errors);
+            check(table, item, elem, &Path::Item(path, field, item, i), errors);
         }
         return;
     }
@@ -132,13 +160,13 @@ fn go_value(v: &Value) -> String {
     format!("&value.valueUnstructured{{Value:{inner}}}")
 }
 
-fn check(table: &Table, v: &Value, ty: &Ty, path: &str, errors: &mut Vec<TypeError>) {
+fn check(table: &Table, v: &Value, ty: &Ty, path: &Path<'_>, errors: &mut Vec<TypeError>) {
     if v.is_null() {
         return;
     }
     let mut fail = |message: String| {
         errors.push(TypeError {
-            path: path.to_string(),
+            path: path.render(),
             message,
         })
     };
@@ -180,7 +208,7 @@ fn check(table: &Table, v: &Value, ty: &Ty, path: &str, errors: &mut Vec<TypeErr
         Ty::List(elem) => match v {
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    check(table, item, elem, &format!("{path}[{i}]"), errors);
+                    check(table, item, elem, &Path::Index(path, i), errors);
                 }
             }
             _ => fail(format!("expected list, got {}", go_value(v))),
@@ -188,7 +216,7 @@ fn check(table: &Table, v: &Value, ty: &Ty, path: &str, errors: &mut Vec<TypeErr
         Ty::Map(elem) => match v {
             Value::Object(m) => {
                 for (k, x) in m {
-                    check(table, x, elem, &format!("{path}.{k}"), errors);
+                    check(table, x, elem, &Path::Field(path, k), errors);
                 }
             }
             _ => fail(format!("expected map, got {}", go_value(v))),

@@ -92,6 +92,7 @@ impl Default for Settings {
 #[derive(Debug, Clone)]
 pub struct ReleaseRender {
     pub release: String,
+    /// Helm's documents, parsed; moved into the objects once those are built.
     pub documents: Vec<objects::RawObject>,
     pub cache_hit: bool,
     pub duration: Duration,
@@ -305,8 +306,8 @@ impl Renderer {
         let results = parallel_map(&env.releases, self.settings.parallelism, |r| {
             self.render_release(env, r)
         });
-        let releases = results.into_iter().collect::<Result<Vec<_>>>()?;
-        let objects = self.objects(env, &releases)?;
+        let mut releases = results.into_iter().collect::<Result<Vec<_>>>()?;
+        let objects = self.objects(env, &mut releases)?;
         let objects = match only {
             Some(name) => objects.into_iter().filter(|o| o.release == name).collect(),
             None => objects,
@@ -314,7 +315,9 @@ impl Renderer {
         Ok(Rendered { releases, objects })
     }
 
-    fn objects(&self, env: &Environment, rendered: &[ReleaseRender]) -> Result<Vec<Object>> {
+    /// Turns each release's documents into objects; the documents are moved, not copied (a large
+    /// chart renders megabytes of them).
+    fn objects(&self, env: &Environment, rendered: &mut [ReleaseRender]) -> Result<Vec<Object>> {
         let cluster_scoped =
             cluster_scoped_custom_kinds(rendered.iter().flat_map(|r| &r.documents));
         let mut out = Vec::new();
@@ -326,7 +329,7 @@ impl Renderer {
                 wave: release.wave,
                 cluster_scoped_crds: &cluster_scoped,
             };
-            for doc in rendered.documents.iter().cloned() {
+            for doc in std::mem::take(&mut rendered.documents) {
                 let finished = objects::finish(&ctx, doc).map_err(|error| Error::Manifest {
                     environment: env.name.clone(),
                     release: release.name.clone(),

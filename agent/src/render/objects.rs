@@ -330,12 +330,35 @@ fn delete_policies(spec: Option<&str>) -> Vec<HookDeletePolicy> {
 
 /// `sha256:<hex>` of the canonical JSON (keys sorted at every level) of a value.
 pub fn content_hash(value: &Value) -> String {
-    let mut buf = Vec::with_capacity(4096);
-    write_canonical(value, &mut buf);
-    format!("sha256:{}", hex::encode(Sha256::digest(&buf)))
+    // Streamed into the hasher through a small buffer: a large CRD is megabytes of JSON.
+    let mut out = HashWriter(std::io::BufWriter::with_capacity(64 * 1024, Hasher(Sha256::new())));
+    write_canonical(value, &mut out);
+    let hasher = out.0.into_inner().map(|h| h.0).unwrap_or_else(|_| Hasher(Sha256::new()).0);
+    format!("sha256:{}", hex::encode(hasher.finalize()))
 }
 
-fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+struct Hasher(Sha256);
+
+impl std::io::Write for Hasher {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The canonical JSON writer's sink (writing into a hasher cannot fail).
+struct HashWriter(std::io::BufWriter<Hasher>);
+
+impl HashWriter {
+    fn push(&mut self, b: u8) {
+        let _ = std::io::Write::write_all(&mut self.0, &[b]);
+    }
+}
+
+fn write_canonical(value: &Value, out: &mut HashWriter) {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
@@ -345,8 +368,7 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                // Writing JSON into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut *out, k);
+                let _ = serde_json::to_writer(&mut out.0, k);
                 out.push(b':');
                 write_canonical(v, out);
             }
@@ -363,7 +385,7 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
             out.push(b']');
         }
         scalar => {
-            let _ = serde_json::to_writer(&mut *out, scalar);
+            let _ = serde_json::to_writer(&mut out.0, scalar);
         }
     }
 }

@@ -105,7 +105,7 @@ impl Loader<'_> {
                 String::new()
             } else {
                 let k = self.node(e, mark)?;
-                key_string(&k)
+                key_string(k)
                     .ok_or_else(|| error_at(&mark, "unsupported map key (a mapping or list)"))?
             };
             let (ve, vm) = self.next()?;
@@ -142,9 +142,9 @@ impl Loader<'_> {
 }
 
 /// `sigs.k8s.io/yaml`'s key conversion: strings as they are, booleans and numbers printed.
-fn key_string(v: &Value) -> Option<String> {
+fn key_string(v: Value) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) => Some(s),
         Value::Bool(b) => Some(b.to_string()),
         Value::Number(n) => Some(match n.as_f64() {
             Some(f) if n.is_f64() => format_float32(f),
