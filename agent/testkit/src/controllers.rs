@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::handler::Cluster;
 use crate::meta::now_rfc3339;
-use crate::storage::GroupResource;
+use crate::storage::{GroupResource, ObjectKey};
 
 pub const FAIL_READINESS: &str = "testkit.sextant.io/fail-readiness";
 
@@ -231,7 +231,9 @@ pub fn reconcile_once(cluster: &mut Cluster, ready_delay: Duration) {
         } else {
             ready_delay
         };
-        let due: Vec<_> = cluster
+        // Decide on borrowed objects; copy only those whose status is written. (Copying every
+        // due object each tick made large CRDs starve the server.)
+        let writes: Vec<(ObjectKey, Value)> = cluster
             .store
             .list(&gr, None)
             .into_iter()
@@ -242,25 +244,27 @@ pub fn reconcile_once(cluster: &mut Cluster, ready_delay: Duration) {
                     .changed_at(k)
                     .is_some_and(|t| now.duration_since(t) >= due_after)
             })
-            .map(|(k, o)| (k.clone(), o.clone()))
+            .filter_map(|(key, obj)| {
+                let mut desired = desired_status(&gr, obj)?;
+                let current = obj.get("status").cloned().unwrap_or(json!({}));
+                let mut merged = current.clone();
+                crate::patch::merge(&mut merged, &desired);
+                if without_times(&merged) == without_times(&current)
+                    || obj.pointer("/metadata/deletionTimestamp").is_some()
+                {
+                    return None;
+                }
+                stamp_times(&mut desired, &current);
+                let mut merged = current;
+                crate::patch::merge(&mut merged, &desired);
+                Some((key.clone(), merged))
+            })
             .collect();
-        for (key, obj) in due {
-            let Some(mut desired) = desired_status(&gr, &obj) else {
+        for (key, status) in writes {
+            let Some(mut next) = cluster.store.get(&key).cloned() else {
                 continue;
             };
-            let current = obj.get("status").cloned().unwrap_or(json!({}));
-            let mut merged = current.clone();
-            crate::patch::merge(&mut merged, &desired);
-            if without_times(&merged) == without_times(&current)
-                || obj.pointer("/metadata/deletionTimestamp").is_some()
-            {
-                continue;
-            }
-            stamp_times(&mut desired, &current);
-            let mut merged = current;
-            crate::patch::merge(&mut merged, &desired);
-            let mut next = obj;
-            next["status"] = merged;
+            next["status"] = status;
             cluster.store.put(key, next);
         }
     }
