@@ -331,9 +331,16 @@ fn delete_policies(spec: Option<&str>) -> Vec<HookDeletePolicy> {
 /// `sha256:<hex>` of the canonical JSON (keys sorted at every level) of a value.
 pub fn content_hash(value: &Value) -> String {
     // Streamed into the hasher through a small buffer: a large CRD is megabytes of JSON.
-    let mut out = HashWriter(std::io::BufWriter::with_capacity(64 * 1024, Hasher(Sha256::new())));
+    let mut out = HashWriter(std::io::BufWriter::with_capacity(
+        64 * 1024,
+        Hasher(Sha256::new()),
+    ));
     write_canonical(value, &mut out);
-    let hasher = out.0.into_inner().map(|h| h.0).unwrap_or_else(|_| Hasher(Sha256::new()).0);
+    let hasher = out
+        .0
+        .into_inner()
+        .map(|h| h.0)
+        .unwrap_or_else(|_| Hasher(Sha256::new()).0);
     format!("sha256:{}", hex::encode(hasher.finalize()))
 }
 
