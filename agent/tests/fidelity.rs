@@ -95,7 +95,7 @@ fn as_kubectl_reads_it(yaml: &str) -> Vec<Value> {
 /// An object without what the agent adds (ownership labels, hash, namespace) or the probe, and
 /// without nulls: what remains is what the chart said.
 fn chart_part(mut o: Value) -> Value {
-    kube_canonical_drop_nulls(&mut o);
+    kube_canonical::drop_nulls(&mut o);
     let meta = o["metadata"].as_object_mut().expect("metadata");
     meta.remove("namespace");
     for (field, keys) in [
@@ -119,17 +119,6 @@ fn chart_part(mut o: Value) -> Value {
         }
     }
     o
-}
-
-fn kube_canonical_drop_nulls(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.retain(|_, x| !x.is_null());
-            m.values_mut().for_each(kube_canonical_drop_nulls);
-        }
-        Value::Array(a) => a.iter_mut().for_each(kube_canonical_drop_nulls),
-        _ => {}
-    }
 }
 
 fn by_identity(objects: Vec<Value>) -> BTreeMap<(String, String), Value> {
