@@ -303,3 +303,258 @@ fn the_same_object_from_two_releases_names_both() {
         ],
     );
 }
+
+// Containment: no path from an environment may lead out of the repository, whatever the
+// spelling (`..`, absolute, a symlink to a file or a folder). Each is refused before helm runs.
+
+/// A file outside the repository that a hostile commit would like the agent to read.
+fn outside_file() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kubeconfig");
+    std::fs::write(&file, "users: [{name: admin, user: {token: s3cr3t}}]\n").unwrap();
+    (dir, file)
+}
+
+#[test]
+fn a_values_path_with_dotdot_out_of_the_repository_is_refused() {
+    let (outside, _) = outside_file();
+    let repo = repo_with(&environment("dev", GOOD));
+    let up = "../".repeat(3);
+    let other = outside.path().file_name().unwrap().to_str().unwrap();
+    let escape = format!("{up}{other}/kubeconfig");
+    assert!(repo.path().join("environments/dev").join(&escape).is_file());
+    repo.write(
+        "environments/dev/environment.yaml",
+        &environment("dev", &GOOD.replace("values/echo.yaml", &escape)),
+    );
+    let err = fails(&repo, "dev");
+    assert_mentions(
+        &err,
+        &[
+            "environment.yaml",
+            "spec.releases[0].values[0]",
+            "outside the repository",
+        ],
+    );
+    assert!(!err.contains("s3cr3t"));
+}
+
+#[test]
+fn an_absolute_values_path_is_refused() {
+    let (_outside, file) = outside_file();
+    let repo = repo_with(&environment(
+        "dev",
+        &GOOD.replace("values/echo.yaml", file.to_str().unwrap()),
+    ));
+    let err = fails(&repo, "dev");
+    assert_mentions(&err, &["spec.releases[0].values[0]", "is an absolute path"]);
+}
+
+#[test]
+fn a_values_file_that_is_a_symlink_out_of_the_repository_is_refused() {
+    let (_outside, file) = outside_file();
+    let repo = repo_with(&environment("dev", GOOD));
+    let link = repo.path().join("environments/dev/values/echo.yaml");
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let err = fails(&repo, "dev");
+    assert_mentions(
+        &err,
+        &[
+            "spec.releases[0].values[0]",
+            "\"values/echo.yaml\" is a symlink to",
+            "outside the repository",
+        ],
+    );
+}
+
+#[test]
+fn a_chart_folder_that_is_a_symlink_out_of_the_repository_is_refused() {
+    let repo = repo_with(&environment("dev", GOOD));
+    let outside = tempfile::tempdir().unwrap();
+    copy_dir(&fixture_chart("values-echo"), &outside.path().join("echo"));
+    std::os::unix::fs::symlink(
+        outside.path().join("echo"),
+        repo.path().join("charts/linked"),
+    )
+    .unwrap();
+    repo.write(
+        "environments/dev/environment.yaml",
+        &environment("dev", &GOOD.replace("charts/values-echo", "charts/linked")),
+    );
+    let err = fails(&repo, "dev");
+    assert_mentions(
+        &err,
+        &[
+            "spec.releases[0].chart",
+            "\"charts/linked\" resolves to",
+            "outside the repository",
+        ],
+    );
+}
+
+#[test]
+fn a_file_in_a_chart_that_links_out_of_the_repository_is_refused() {
+    let (_outside, file) = outside_file();
+    let repo = repo_with(&environment("dev", GOOD));
+    std::os::unix::fs::symlink(&file, repo.path().join("charts/values-echo/config.txt")).unwrap();
+    let err = fails(&repo, "dev");
+    assert_mentions(
+        &err,
+        &[
+            "spec.releases[0].chart",
+            "config.txt is a symlink to",
+            "outside the repository",
+        ],
+    );
+}
+
+#[test]
+fn an_environment_name_that_is_a_path_is_refused() {
+    let repo = repo_with(&environment("dev", GOOD));
+    let err = fails(&repo, "../dev");
+    assert_mentions(
+        &err,
+        &["\"../dev\" is not an environment name", "dev, prod"],
+    );
+}
+
+// Weaker answers made clear.
+
+#[test]
+fn a_values_path_that_is_a_directory_says_so() {
+    let repo = repo_with(&environment(
+        "dev",
+        &GOOD.replace("[values/echo.yaml]", "[values]"),
+    ));
+    let err = fails(&repo, "dev");
+    assert_mentions(
+        &err,
+        &[
+            "spec.releases[0].values[0]",
+            "\"values\" is a directory, not a file",
+        ],
+    );
+}
+
+#[test]
+fn a_wave_too_large_for_an_integer_names_the_field_not_the_yaml() {
+    let repo = repo_with(&environment("dev", &format!("{GOOD}      wave: 1e20\n")));
+    let err = fails(&repo, "dev");
+    assert_mentions(&err, &["spec.releases[0].wave"]);
+    assert!(!err.contains("invalid YAML"), "{err}");
+}
+
+// helm is bounded: a timeout kills its whole process group, a signal is named, and helm sees
+// none of the user's settings.
+
+/// The ids of running processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .collect()
+}
+
+#[test]
+fn a_template_that_never_finishes_is_killed_at_the_render_timeout() {
+    let repo = repo_with(&environment("dev", GOOD));
+    // Ten billion iterations: hours of work for helm, never an answer.
+    repo.write(
+        "charts/values-echo/templates/forever.yaml",
+        "{{- range until 100000 }}{{- range until 100000 }}{{- end }}{{- end }}\n",
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let chart = repo.path().join("charts/values-echo");
+    let out = sextant(
+        cache.path(),
+        &[
+            "plan",
+            "--env",
+            "dev",
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--render-timeout",
+            "2s",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_mentions(
+        &err,
+        &[
+            "release echo",
+            "helm did not finish within 2s and was killed",
+            "SEXTANT_RENDER_TIMEOUT",
+        ],
+    );
+    assert_eq!(
+        processes_mentioning(chart.to_str().unwrap()),
+        Vec::<u32>::new(),
+        "no helm of that chart is left running"
+    );
+}
+
+/// A stand-in for helm: a shell script.
+fn fake_helm(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("helm");
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+fn plan_with_helm(helm: &std::path::Path) -> (String, tempfile::TempDir) {
+    let repo = repo_with(&environment("dev", GOOD));
+    let cache = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .args([
+            "plan",
+            "--env",
+            "dev",
+            "--repo",
+            repo.path().to_str().unwrap(),
+        ])
+        .env("SEXTANT_HELM", helm)
+        .env("SEXTANT_CACHE_DIR", cache.path())
+        .env("KUBECONFIG", "/root/.kube/config")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    (String::from_utf8_lossy(&out.stderr).into_owned(), cache)
+}
+
+#[test]
+fn helm_killed_without_a_word_is_reported_with_the_signal() {
+    let bin = tempfile::tempdir().unwrap();
+    let (err, _) = plan_with_helm(&fake_helm(bin.path(), "kill -9 $$"));
+    assert_mentions(
+        &err,
+        &[
+            "release echo",
+            "helm was killed by signal 9 (SIGKILL) and printed nothing",
+        ],
+    );
+}
+
+#[test]
+fn helm_runs_with_its_own_folders_and_no_kubeconfig() {
+    let bin = tempfile::tempdir().unwrap();
+    let (err, cache) = plan_with_helm(&fake_helm(bin.path(), "env >&2; exit 1"));
+    let home = cache.path().join("helm");
+    assert_mentions(
+        &err,
+        &[
+            &format!("HOME={}", home.display()),
+            &format!("HELM_CACHE_HOME={}", home.join("cache").display()),
+            &format!("HELM_CONFIG_HOME={}", home.join("config").display()),
+            "KUBECONFIG=/dev/null",
+        ],
+    );
+    assert!(!err.contains("/root/.kube"), "{err}");
+}

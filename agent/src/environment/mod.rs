@@ -2,6 +2,8 @@
 //! semantic validation. Every error names the file and the field a human has to fix.
 
 use crate::yaml;
+
+mod contain;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -10,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// The JSON Schema of `environment.yaml`, also published as `docs/environment.schema.json`.
-pub const SCHEMA: &str = include_str!("../../docs/environment.schema.json");
+pub const SCHEMA: &str = include_str!("../../../docs/environment.schema.json");
 pub const ENVIRONMENTS_DIR: &str = "environments";
 pub const FILE_NAME: &str = "environment.yaml";
 
@@ -244,11 +246,34 @@ pub fn list(repo: &Path) -> Vec<String> {
     names
 }
 
-/// Loads and validates `environments/<name>/environment.yaml` of `repo`.
+/// Whether `name` can name an environment: a DNS label, as `metadata.name` must be. It is also
+/// a folder name, so this keeps `--env ../x` and `SEXTANT_ENVIRONMENTS=/etc` out.
+pub fn valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// Loads and validates `environments/<name>/environment.yaml` of `repo`. Every file it names
+/// must resolve, symlinks included, inside `repo`.
 pub fn load(repo: &Path, name: &str) -> Result<Environment> {
     let dir = repo.join(ENVIRONMENTS_DIR).join(name);
     let file = dir.join(FILE_NAME);
     let known = list(repo);
+    if !valid_name(name) {
+        return Err(Error::Invalid {
+            file: repo.join(ENVIRONMENTS_DIR),
+            field: "environment name".into(),
+            message: format!(
+                "{name:?} is not an environment name: a lowercase DNS label such as dev or prod (known environments: {})",
+                if known.is_empty() { "none".into() } else { known.join(", ") }
+            ),
+        });
+    }
     if !file.is_file() {
         return Err(Error::Unknown {
             name: name.to_string(),
@@ -260,6 +285,11 @@ pub fn load(repo: &Path, name: &str) -> Result<Environment> {
             },
         });
     }
+    contain::inside(repo, &file).map_err(|message| Error::Invalid {
+        file: file.clone(),
+        field: "(file)".into(),
+        message,
+    })?;
     let text = std::fs::read_to_string(&file).map_err(|source| Error::Read {
         file: file.clone(),
         source,
@@ -317,16 +347,8 @@ pub fn parse(
             .map_err(|m| invalid(&format!("{at}.chart"), m))?;
         let mut values = Vec::with_capacity(r.values.len());
         for (j, v) in r.values.iter().enumerate() {
-            let path = dir.join(v);
-            if !path.is_file() {
-                return Err(invalid(
-                    &format!("{at}.values[{j}]"),
-                    format!(
-                        "values file {v:?} not found (looked for {})",
-                        path.display()
-                    ),
-                ));
-            }
+            let path = contain::values_file(repo, dir, v)
+                .map_err(|m| invalid(&format!("{at}.values[{j}]"), m))?;
             values.push(path);
         }
         releases.push(Release {
@@ -415,26 +437,7 @@ fn resolve_chart(
         ChartSpec::Path(s) if s.contains("://") => Err(format!(
             "{s:?}: a chart in a Helm repository is written as {{repository, name, version}}"
         )),
-        ChartSpec::Path(s) => {
-            let rel = PathBuf::from(s);
-            if rel.is_absolute()
-                || rel
-                    .components()
-                    .any(|c| c == std::path::Component::ParentDir)
-            {
-                return Err(format!(
-                    "chart path {s:?} must stay inside the repository (relative, without `..`)"
-                ));
-            }
-            let abs = repo.join(&rel);
-            if !abs.join("Chart.yaml").is_file() {
-                return Err(format!(
-                    "chart {s:?} not found: no Chart.yaml in {}",
-                    abs.display()
-                ));
-            }
-            Ok(Chart::Local(rel))
-        }
+        ChartSpec::Path(s) => contain::chart_dir(repo, s).map(Chart::Local),
     }
 }
 
