@@ -46,7 +46,7 @@ fn main() {
     );
     let cache = tempfile::tempdir().unwrap();
     let renderer = Renderer::new(
-        Helm { bin: helm },
+        Helm::new(helm),
         RenderCache::new(cache.path()),
         Settings::default(),
     );

@@ -104,7 +104,7 @@ fn measure(helm: &Path, repo: &Path, names: &[&str], label: &str) {
 
     let renderer = |cache: &Path, parallelism: usize| {
         Renderer::new(
-            Helm { bin: helm.clone() },
+            Helm::new(helm.clone()),
             RenderCache::new(cache),
             Settings {
                 parallelism,

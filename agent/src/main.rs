@@ -37,6 +37,9 @@ struct Cli {
     /// How many releases render at once (default: the number of CPUs).
     #[arg(long, global = true, env = "SEXTANT_RENDER_PARALLELISM")]
     render_parallelism: Option<usize>,
+    /// The longest one helm invocation may run, e.g. 60s (then helm is killed).
+    #[arg(long, global = true, env = "SEXTANT_RENDER_TIMEOUT")]
+    render_timeout: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -206,6 +209,12 @@ fn renderer(cli: &Cli, repo: &std::path::Path) -> anyhow::Result<Renderer> {
             parallelism: cli
                 .render_parallelism
                 .unwrap_or(Settings::default().parallelism),
+            timeout: match &cli.render_timeout {
+                None => sextant::render::helm::DEFAULT_TIMEOUT,
+                Some(t) => sextant::duration::parse(t).with_context(|| {
+                    format!("--render-timeout {t:?} is not a duration such as 30s or 2m")
+                })?,
+            },
         },
     ))
 }
@@ -246,6 +255,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if let Some(c) = &cli.cache_dir {
                 overrides.push(("SEXTANT_CACHE_DIR", c.display().to_string()));
+            }
+            if let Some(t) = &cli.render_timeout {
+                overrides.push(("SEXTANT_RENDER_TIMEOUT", t.clone()));
             }
             let settings = sextant::config::Settings::load(config.as_deref(), &overrides)?;
             init_logs(settings.log_format);

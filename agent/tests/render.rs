@@ -313,7 +313,7 @@ fn an_unchanged_release_is_never_rendered_twice() {
     let (helm, log) = counting_helm(tools.path());
     let renderer = || {
         sextant::render::Renderer::new(
-            sextant::render::helm::Helm { bin: helm.clone() },
+            sextant::render::helm::Helm::new(helm.clone()),
             sextant::render::cache::RenderCache::new(cache.path()),
             Default::default(),
         )

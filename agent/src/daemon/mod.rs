@@ -190,6 +190,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
         crate::render::Settings {
             kube_version: settings.kube_version.clone(),
             api_versions: settings.api_versions.clone(),
+            timeout: settings.render_timeout,
             ..Default::default()
         },
     ));
@@ -218,6 +219,11 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     wait_for_signal().await?;
     tracing::info!("shutting down: no new wave starts; the current one finishes");
     let _ = stop_tx.send(true);
+    // A render in progress would hold its environment's reconcile until helm's timeout.
+    let killed = crate::render::helm::shutdown();
+    if killed > 0 {
+        tracing::info!(killed, "stopped the helm processes still running");
+    }
     for r in reconcilers {
         let _ = r.await;
     }

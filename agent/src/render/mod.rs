@@ -76,6 +76,8 @@ pub struct Settings {
     pub kube_version: Option<String>,
     pub api_versions: Vec<String>,
     pub parallelism: usize,
+    /// The longest one helm invocation may run (`render.timeout`).
+    pub timeout: Duration,
 }
 
 impl Default for Settings {
@@ -84,6 +86,7 @@ impl Default for Settings {
             kube_version: None,
             api_versions: Vec::new(),
             parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            timeout: helm::DEFAULT_TIMEOUT,
         }
     }
 }
@@ -113,7 +116,14 @@ pub struct Renderer {
 }
 
 impl Renderer {
+    /// helm runs with the settings' timeout and, unless told otherwise, with its own folders
+    /// under the cache (`<cache>/helm`): no user's repositories, logins or kubeconfig.
     pub fn new(helm: Helm, cache: RenderCache, settings: Settings) -> Self {
+        let helm_home = cache.dir().join("helm");
+        let mut helm = helm.with_timeout(settings.timeout);
+        if helm.home.is_none() {
+            helm = helm.with_home(helm_home);
+        }
         Renderer {
             helm,
             cache,

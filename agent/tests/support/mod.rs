@@ -33,7 +33,7 @@ pub fn fixture_chart(name: &str) -> PathBuf {
 
 pub fn renderer(cache: &Path) -> Renderer {
     Renderer::new(
-        Helm { bin: helm() },
+        Helm::new(helm()),
         RenderCache::new(cache),
         Settings::default(),
     )
