@@ -69,6 +69,115 @@ pub struct Settings {
     pub helm: Option<PathBuf>,
     pub kube_version: Option<String>,
     pub api_versions: Vec<String>,
+    /// The longest one helm invocation may run.
+    pub render_timeout: Duration,
+    /// `/readyz` fails while an environment's reconcile has run longer than this.
+    pub stuck_after: Duration,
+}
+
+/// Every variable the agent reads. Anything else starting with `SEXTANT_` is a typo or a
+/// leftover, and is refused at start (Kubernetes' service-link variables aside).
+pub const VARIABLES: &[&str] = &[
+    "SEXTANT_REPO_URL",
+    "SEXTANT_REPO_PATH",
+    "SEXTANT_BRANCH",
+    "SEXTANT_GIT_TOKEN_FILE",
+    "SEXTANT_GIT_USERNAME",
+    "SEXTANT_GIT_SSH_KEY_FILE",
+    "SEXTANT_GIT_KNOWN_HOSTS_FILE",
+    "SEXTANT_GIT_ALLOW_INSECURE_HTTP",
+    "SEXTANT_ENVIRONMENTS",
+    "SEXTANT_POLL_INTERVAL",
+    "SEXTANT_RESYNC_INTERVAL",
+    "SEXTANT_STUCK_AFTER",
+    "SEXTANT_LISTEN_ADDR",
+    "SEXTANT_WEBHOOK_SECRET_FILE",
+    "SEXTANT_CACHE_DIR",
+    "SEXTANT_NAMESPACE",
+    "SEXTANT_LEADER_ELECTION",
+    "SEXTANT_LEASE_NAME",
+    "SEXTANT_LEASE_DURATION",
+    "SEXTANT_POD_NAME",
+    "SEXTANT_LOG_FORMAT",
+    "SEXTANT_HELM",
+    "SEXTANT_KUBE_VERSION",
+    "SEXTANT_API_VERSIONS",
+    "SEXTANT_RENDER_TIMEOUT",
+    "SEXTANT_RENDER_PARALLELISM",
+];
+
+/// Whether a variable is one Kubernetes sets for a Service whose name starts with `sextant`
+/// (`SEXTANT_SERVICE_HOST`, `SEXTANT_PORT_8080_TCP_ADDR`, …): not the agent's to refuse.
+fn service_link(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('_').collect();
+    let proto = |p: &str| matches!(p, "TCP" | "UDP" | "SCTP");
+    let number = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    parts
+        .windows(2)
+        .any(|w| w == ["SERVICE", "HOST"] || w == ["SERVICE", "PORT"])
+        || parts.last() == Some(&"PORT")
+        || parts
+            .windows(3)
+            .any(|w| w[0] == "PORT" && number(w[1]) && proto(w[2]))
+}
+
+/// The edit distance of two short names, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Refuses a `SEXTANT_*` variable the agent does not know, with the closest known one.
+fn check_variables(env: &HashMap<String, String>) -> Result<(), ConfigError> {
+    let mut unknown: Vec<&String> = env
+        .keys()
+        .filter(|k| k.starts_with("SEXTANT_") && !VARIABLES.contains(&k.as_str()))
+        .filter(|k| !service_link(k))
+        .collect();
+    unknown.sort();
+    let Some(first) = unknown.first() else {
+        return Ok(());
+    };
+    let closest = VARIABLES
+        .iter()
+        .map(|v| (distance(first, v), v))
+        .min()
+        .filter(|(d, _)| *d <= 3)
+        .map(|(_, v)| format!("; did you mean {v}?"))
+        .unwrap_or_default();
+    Err(ConfigError::Invalid {
+        origin: first.to_string(),
+        message: format!(
+            "unknown setting{closest} (the agent reads only the variables listed in docs/agent.md; unset it to start)"
+        ),
+    })
+}
+
+/// Why a Git URL must not be used as it is: it carries a password, or (over HTTP) a user name
+/// that is a token. `ssh://git@host/…` and `git@host:…` name a user and are fine. Never echoes
+/// the URL.
+fn credentials_in_url(url: &str) -> Option<&'static str> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let http = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+    if userinfo.contains(':') {
+        Some("the URL carries a password: credentials do not belong in the URL; use a token file (SEXTANT_GIT_TOKEN_FILE) or an SSH key file")
+    } else if http && !userinfo.is_empty() {
+        Some("the URL carries a user name or token: credentials do not belong in the URL; use a token file (SEXTANT_GIT_TOKEN_FILE)")
+    } else {
+        None
+    }
 }
 
 /// The file's shape (every field optional: variables may supply it).
@@ -86,6 +195,7 @@ struct File {
     leader_election: Option<LeaderFile>,
     log_format: Option<String>,
     render: Option<RenderFile>,
+    stuck_after: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,6 +214,7 @@ struct AuthFile {
     token_file: Option<PathBuf>,
     ssh_key_file: Option<PathBuf>,
     known_hosts_file: Option<PathBuf>,
+    allow_insecure_http: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -121,6 +232,7 @@ struct RenderFile {
     helm: Option<PathBuf>,
     kube_version: Option<String>,
     api_versions: Option<Vec<String>>,
+    timeout: Option<String>,
 }
 
 /// A value and where it came from, for error messages.
@@ -158,6 +270,7 @@ impl Settings {
         file: Option<(&Path, &str)>,
         env: &HashMap<String, String>,
     ) -> Result<Settings, ConfigError> {
+        check_variables(env)?;
         let (path, parsed) = match file {
             Some((path, text)) => {
                 let parsed: File =
@@ -232,8 +345,16 @@ impl Settings {
                     },
                     (None, None) => GitAuth::None,
                 };
-                if url.value.contains('@') && url.value.starts_with("http") {
-                    return Err(invalid(&url.origin, "credentials do not belong in the URL: use a token file".into()));
+                if let Some(why) = credentials_in_url(&url.value) {
+                    return Err(invalid(&url.origin, why.into()));
+                }
+                let insecure = match pick("SEXTANT_GIT_ALLOW_INSECURE_HTTP", "repo.auth.allowInsecureHttp", auth_file.allow_insecure_http.map(|b| b.to_string())) {
+                    None => false,
+                    Some(s) => s.value.parse().map_err(|_| invalid(&s.origin, format!("{:?} is not true or false", s.value)))?,
+                };
+                let plain_http = url.value.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+                if plain_http && matches!(auth, GitAuth::Token { .. }) && !insecure {
+                    return Err(invalid(&url.origin, "a token would be sent in clear text over http://: use https://, or set SEXTANT_GIT_ALLOW_INSECURE_HTTP=true (repo.auth.allowInsecureHttp) if the network is trusted".into()));
                 }
                 Repo::Git {
                     url: url.value,
@@ -252,6 +373,17 @@ impl Settings {
                     .collect(),
                 None => parsed.environments.unwrap_or_default(),
             };
+        if let Some(bad) = environments
+            .iter()
+            .find(|e| !crate::environment::valid_name(e))
+        {
+            return Err(invalid(
+                "SEXTANT_ENVIRONMENTS",
+                format!(
+                    "{bad:?} is not an environment name: a lowercase DNS label such as dev or prod"
+                ),
+            ));
+        }
         if environments.is_empty() {
             return Err(invalid(
                 "SEXTANT_ENVIRONMENTS",
@@ -363,6 +495,18 @@ impl Settings {
                 Some(v) => v.split(',').map(|s| s.trim().to_string()).collect(),
                 None => render.api_versions.unwrap_or_default(),
             },
+            render_timeout: dur(
+                "SEXTANT_RENDER_TIMEOUT",
+                "render.timeout",
+                render.timeout,
+                crate::render::helm::DEFAULT_TIMEOUT,
+            )?,
+            stuck_after: dur(
+                "SEXTANT_STUCK_AFTER",
+                "stuckAfter",
+                parsed.stuck_after,
+                Duration::from_secs(15 * 60),
+            )?,
         };
         if settings.poll_interval < Duration::from_secs(1) {
             return Err(invalid(
@@ -483,5 +627,101 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("known_hosts"), "{e}");
+    }
+
+    fn base(extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut e = env(&[
+            ("SEXTANT_REPO_URL", "git://127.0.0.1/repo.git"),
+            ("SEXTANT_ENVIRONMENTS", "dev"),
+        ]);
+        e.extend(env(extra));
+        e
+    }
+
+    #[test]
+    fn an_unknown_variable_is_refused_with_the_closest_known_one() {
+        let e =
+            Settings::from_sources(None, &base(&[("SEXTANT_POLL_INTERVALL", "30s")])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "SEXTANT_POLL_INTERVALL: unknown setting; did you mean SEXTANT_POLL_INTERVAL? (the agent reads only the variables listed in docs/agent.md; unset it to start)"
+        );
+        // What Kubernetes injects for a Service named `sextant` or `sextant-metrics`.
+        for link in [
+            "SEXTANT_SERVICE_HOST",
+            "SEXTANT_SERVICE_PORT",
+            "SEXTANT_SERVICE_PORT_HTTP",
+            "SEXTANT_PORT",
+            "SEXTANT_PORT_8080_TCP",
+            "SEXTANT_PORT_8080_TCP_ADDR",
+            "SEXTANT_METRICS_SERVICE_HOST",
+        ] {
+            assert!(
+                Settings::from_sources(None, &base(&[(link, "x")])).is_ok(),
+                "{link}"
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_in_any_scheme_of_url_are_refused_without_echoing_them() {
+        for url in [
+            "HTTPS://tok3n@github.com/o/r.git",
+            "https://u:s3cret@github.com/o/r.git",
+            "ssh://git:s3cret@github.com/o/r.git",
+            "git://u:s3cret@127.0.0.1/r.git",
+        ] {
+            let e = Settings::from_sources(None, &base(&[("SEXTANT_REPO_URL", url)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("credentials do not belong in the URL"),
+                "{url}: {e}"
+            );
+            assert!(!e.contains("s3cret") && !e.contains("tok3n"), "{e}");
+        }
+        for fine in ["ssh://git@github.com/o/r.git", "git@github.com:o/r.git"] {
+            assert!(
+                Settings::from_sources(None, &base(&[("SEXTANT_REPO_URL", fine)])).is_ok(),
+                "{fine}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_over_plain_http_needs_an_explicit_yes() {
+        let token = [
+            ("SEXTANT_REPO_URL", "http://git.internal/r.git"),
+            ("SEXTANT_GIT_TOKEN_FILE", "/etc/token"),
+        ];
+        let e = Settings::from_sources(None, &base(&token)).unwrap_err();
+        assert!(e.to_string().contains("clear text over http://"), "{e}");
+        let mut allowed = token.to_vec();
+        allowed.push(("SEXTANT_GIT_ALLOW_INSECURE_HTTP", "true"));
+        assert!(Settings::from_sources(None, &base(&allowed)).is_ok());
+        assert!(Settings::from_sources(
+            None,
+            &base(&[("SEXTANT_REPO_URL", "http://git.internal/r.git")])
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn environment_names_are_dns_labels_and_the_render_timeout_is_a_duration() {
+        let e = Settings::from_sources(None, &base(&[("SEXTANT_ENVIRONMENTS", "dev,../x")]))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("\"../x\" is not an environment name"),
+            "{e}"
+        );
+        let s = Settings::from_sources(None, &base(&[("SEXTANT_RENDER_TIMEOUT", "5s")])).unwrap();
+        assert_eq!(s.render_timeout, Duration::from_secs(5));
+        assert_eq!(
+            Settings::from_sources(None, &base(&[]))
+                .unwrap()
+                .render_timeout,
+            Duration::from_secs(60)
+        );
     }
 }
