@@ -1,6 +1,14 @@
 # Container repositories: immutable tags (a tag names one image forever; environments pin
 # digests anyway), scan on push, KMS encryption with a key of their own, and a lifecycle policy
 # that expires untagged leftovers fast and keeps the newest tagged images.
+#
+# Immutable without exceptions: the pipelines push only per-commit tags (the full commit SHA) and
+# deploy by digest, never a moving tag such as `latest`, whose second push ECR would refuse.
+# cosign's signatures and attestations are OCI 1.1 referrers pushed by digest (cosign v3's
+# default bundle format; ECR serves the referrers API), so they need no mutable tag either.
+# IMMUTABLE_WITH_EXCLUSION (image_tag_mutability_exclusion_filter) needs hashicorp/aws >= 6.8;
+# versions.tf pins 5.x. scripts/lib/image_tags_check.py (scripts/checks/pipelines.sh) fails on a
+# workflow that pushes a tag these repositories would refuse.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}

@@ -60,16 +60,28 @@ resource "aws_iam_role" "github" {
 
 # -- ecr-push ----------------------------------------------------------------------------------
 
+# What app.yml's release job does with this role, and the ECR action each registry call needs:
+#   docker push of the tested image (by its commit tag): BatchCheckLayerAvailability (blob HEAD),
+#     InitiateLayerUpload + UploadLayerPart + CompleteLayerUpload (blob upload), PutImage (the
+#     manifest); a buildx or containerd push also HEADs the manifest first (BatchGetImage);
+#   cosign sign / attest (v3, OCI 1.1 referrers): BatchGetImage (the subject's manifest), the same
+#     blob uploads and PutImage for the referrer manifest, by digest;
+#   cosign verify / verify-attestation: BatchGetImage (referrers list and referrer manifests),
+#     GetDownloadUrlForLayer (the signature and attestation bundles are layers).
+# Nothing lists, describes, deletes or retags images, and only the repositories the pipeline
+# pushes to (var.ecr_push_repository_arns) are in reach.
 data "aws_iam_policy_document" "ecr_push" {
   statement {
-    sid = "PushToOwnRepositories"
+    sid = "PushSignVerifyOwnRepositories"
     actions = [
       "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload",
-      "ecr:DescribeImages", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart",
+      "ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart",
     ]
-    resources = var.ecr_repository_arns
+    resources = var.ecr_push_repository_arns
   }
 
+  # GetAuthorizationToken is account-wide (it accepts no resource); the token opens only what
+  # the statement above allows.
   statement {
     sid       = "RegistryToken"
     actions   = ["ecr:GetAuthorizationToken"]

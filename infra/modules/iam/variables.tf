@@ -53,8 +53,18 @@ variable "route53_zone_arn" {
 }
 
 variable "ecr_repository_arns" {
-  description = "ECR repositories the agent may read (digest verification) and the ecr-push role may push to."
+  description = "ECR repositories the agent may read (digest verification)."
   type        = list(string)
+}
+
+variable "ecr_push_repository_arns" {
+  description = "ECR repositories the GitHub ecr-push role may push, sign and verify in: only those a pipeline pushes to (app.yml: hash-service)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.ecr_push_repository_arns) > 0 && alltrue([for a in var.ecr_push_repository_arns : can(regex("^arn:[a-z-]+:ecr:[a-z0-9-]+:[0-9]+:repository/.+$", a))])
+    error_message = "ecr_push_repository_arns must be a non-empty list of ECR repository ARNs (no wildcards)."
+  }
 }
 
 variable "app_bucket_arn" {

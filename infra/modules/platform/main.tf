@@ -73,6 +73,7 @@ module "iam" {
   oidc_issuer_url          = module.eks.oidc_issuer_url
   route53_zone_arn         = module.dns.zone_arn
   ecr_repository_arns      = values(module.ecr.repository_arns)
+  ecr_push_repository_arns = [for r in sort(var.ecr_push_repositories) : module.ecr.repository_arns[r]]
   app_bucket_arn           = module.app_data.bucket_arn
   app_bucket_prefix        = "hash-service"
   app_ssm_path             = module.app_data.ssm_path

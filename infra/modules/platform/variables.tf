@@ -115,6 +115,17 @@ variable "ecr_repositories" {
   default     = ["sextant", "hash-service"]
 }
 
+variable "ecr_push_repositories" {
+  description = "Which of ecr_repositories the GitHub ecr-push role may push to: those a pipeline publishes (app.yml: hash-service)."
+  type        = set(string)
+  default     = ["hash-service"]
+
+  validation {
+    condition     = length(var.ecr_push_repositories) > 0 && length(setsubtract(var.ecr_push_repositories, var.ecr_repositories)) == 0
+    error_message = "ecr_push_repositories must be a non-empty subset of ecr_repositories."
+  }
+}
+
 variable "app_parameters" {
   description = "The app's non-secret SSM parameters under /<project>/<env>/."
   type        = map(string)
