@@ -3,7 +3,8 @@
 # infra/envs/local (`make local-up`). The same stages as .github/workflows/app.yml up to the
 # registry, then a deploy and the checks of e2e-kind.yml:
 #
-#   1. build      docker build of app/Dockerfile, tagged `latest` and the full commit SHA
+#   1. build      docker build of app/Dockerfile, tagged with the full commit SHA (no `latest`:
+#                 images are deployed by digest, as app.yml does)
 #   2. test       scripts/ci/integration-test.sh against a container of that image
 #   3. publish    push to a local registry the cluster pulls from (scripts/ci/kind-registry.sh),
 #                 which yields the digest environments pin (kind load keeps no registry digest)
@@ -13,6 +14,8 @@
 #                 (scripts/ci/load-test.sh, bounded in time)
 #
 # Every tool it needs is checked first and all missing ones are named at once, before any work.
+# The one local process it starts (kubectl port-forward) runs in its own process group, bounded by
+# `timeout`, and the group is stopped on every exit (the EXIT trap; INT and TERM exit through it).
 # Settings: KIND_CLUSTER (default sextant-local), LOAD_DURATION (default 20s), MIN_RPS (100).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -38,6 +41,7 @@ need curl "your package manager"
 need git "your package manager"
 need python3 "your package manager"
 need timeout "GNU coreutils"
+need setsid "util-linux"
 need cargo "https://rustup.rs (builds sextant when target/debug/sextant is missing)"
 [ -x "$root/.tools/bin/helm" ] || missing+=("helm in .tools/bin (run: make tools)")
 # A docker CLI without an engine behind it is as good as no docker.
@@ -61,21 +65,22 @@ if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
 fi
 
 work="$(mktemp -d)"
-container="" forward="" agent_replicas=""
+container="" agent_replicas=""
+# shellcheck source=scripts/lib/procs.sh
+source "$root/scripts/lib/procs.sh"
 cleanup() {
   [ -n "$container" ] && docker rm -f "$container" >/dev/null 2>&1
-  [ -n "$forward" ] && kill "$forward" 2>/dev/null
   if [ -n "$agent_replicas" ]; then
     echo "pipeline: giving the cluster back to the agent ($agent_replicas replicas); it re-syncs from Git"
     kubectl --context "$context" -n sextant-system scale deployment/sextant --replicas="$agent_replicas" >/dev/null || true
   fi
   rm -rf "$work"
 }
-trap cleanup EXIT
+on_exit cleanup
 
 # -- 1. build --------------------------------------------------------------------------------------
-say "1/5 build hash-service:$tag and hash-service:latest"
-docker build -f app/Dockerfile -t "hash-service:$tag" -t hash-service:latest \
+say "1/5 build hash-service:$tag"
+docker build -f app/Dockerfile -t "hash-service:$tag" \
   --label "org.opencontainers.image.revision=$revision" . || die "docker build failed"
 
 # -- 2. integration test against a container -------------------------------------------------------
@@ -133,9 +138,9 @@ ready="$(kubectl --context "$context" -n "$namespace" get deployment hash-servic
 echo "pipeline: $ready/$replicas replicas ready"
 # The contract (/readyz included, which the Ingress does not publish) through the Service.
 local_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-timeout 300 kubectl --context "$context" -n "$namespace" port-forward svc/hash-service "$local_port:80" \
-  --address 127.0.0.1 >"$work/port-forward.log" 2>&1 &
-forward=$!
+# In its own process group, bounded at 300 s, stopped on exit (scripts/lib/procs.sh).
+spawn 300 "$work/port-forward.log" \
+  kubectl --context "$context" -n "$namespace" port-forward svc/hash-service "$local_port:80" --address 127.0.0.1
 "$ci/integration-test.sh" "http://127.0.0.1:$local_port" || die "the Service does not answer the contract"
 # The load through ingress-nginx, which spreads it over every replica (infra/envs/local maps the
 # controller's port 80 to 127.0.0.1:8080; INGRESS_URL overrides); without one, port-forward, which

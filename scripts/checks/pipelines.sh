@@ -9,10 +9,14 @@
 #   - load-verdict.py on hey reports, chaos.sh against a fake kubectl, alert-failure.sh against a
 #     fake `gh`, wait-synced.sh against a fake /status;
 #   - `make pipeline` fails at once, before any work, naming every missing tool;
-#   - the workflows and the pipeline call the same scripts; app/Dockerfile's base images are pinned
-#     by digest; shellcheck on every script in scripts/.
-# Every server it starts listens on 127.0.0.1, is bounded by `timeout` and is killed with its
-# process group. Quiet on success; on failure prints each failing step with its output.
+#   - the workflows and the pipeline call the same scripts; a workflow that pushes to ECR gives
+#     images only per-commit tags, which the immutable repositories of infra/ accept
+#     (scripts/lib/image_tags_check.py and its tests); app/Dockerfile's base images are pinned by
+#     digest; shellcheck on every script in scripts/.
+# Every server it starts listens on 127.0.0.1, runs in its own process group bounded by `timeout`
+# (scripts/lib/procs.sh), and every group is stopped on every exit path (EXIT trap; INT and TERM
+# exit through it); the last step fails if any of their processes is left. Quiet on success; on
+# failure prints each failing step with its output.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -23,18 +27,17 @@ python="$root/.tools/venv/bin/python"
 # shellcheck source=scripts/lib/check.sh
 source "$root/scripts/lib/check.sh"
 
-# Servers started here, as process-group ids, killed on exit (check.sh's trap removes $work).
-groups=()
-stop_servers() { for g in "${groups[@]}"; do kill -- "-$g" 2>/dev/null || true; done; }
-trap 'stop_servers; rm -rf "$work"' EXIT
+# Servers started here: each in its own process group, all stopped on exit, then $work removed.
+# shellcheck source=scripts/lib/procs.sh
+source "$root/scripts/lib/procs.sh"
+# shellcheck disable=SC2016 # $work is expanded when the trap runs
+on_exit 'rm -rf "$work"'
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# start SECONDS CMD...: runs CMD in its own process group, at most SECONDS; sets $started.
+# start SECONDS CMD...: runs CMD in its own process group, at most SECONDS (scripts/lib/procs.sh).
 start() {
   local limit="$1"; shift
-  setsid timeout "$limit" "$@" >>"$work/servers.log" 2>&1 &
-  started=$!
-  groups+=("$started")
+  spawn "$limit" "$work/servers.log" "$@"
 }
 # Succeeds only if the command fails and its output contains the text.
 fails_with() {
@@ -282,7 +285,7 @@ step "wait-synced: fails at once on a failed sync, with its error" fails_with "v
 # -- make pipeline: every missing tool named at once, before any work -------------------------------
 # A PATH with the basics only, and a docker CLI whose engine does not answer (as on this machine).
 mkdir -p "$work/path/basic" "$work/path/stubs"
-for tool in bash sh env make git python3 curl cargo dirname tail head grep sed cat mktemp rm timeout sleep; do
+for tool in bash sh env make git python3 curl cargo dirname tail head grep sed cat mktemp rm timeout setsid sleep; do
   real="$(command -v "$tool" || true)"
   [ -n "$real" ] && ln -sf "$real" "$work/path/basic/$tool"
 done
@@ -339,19 +342,14 @@ step "e2e-kind.yml runs the shared kind, sync, load and chaos stages" \
 step "make pipeline runs the shared stages" \
   shares scripts/pipeline.sh integration-test.sh kind-registry.sh kind-env.sh load-test.sh
 
+# -- tags pushed to ECR: per-commit only, as the immutable repositories of infra/ require ----------
+step "image tags: workflows push only per-commit tags to the immutable ECR repositories" \
+  "$python" scripts/lib/image_tags_check.py .
+step "image tags check: a moving latest, a retag, exclusions under aws 5.x, mutable tags, legacy cosign" \
+  "$python" -m unittest -q scripts/lib/image_tags_check_test.py
+
 # -- base images pinned by digest (Dependabot moves tag and digest together) ------------------------
-pinned_bases() {
-  "$python" - app/Dockerfile <<'PY'
-import re, sys
-text = open(sys.argv[1], encoding="utf-8").read()
-stages = set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", text, re.M | re.I))
-bad = [ref for ref in re.findall(r"^FROM\s+(\S+)", text, re.M | re.I)
-       if ref not in stages and not re.search(r"@sha256:[0-9a-f]{64}$", ref)]
-print("\n".join(f"{sys.argv[1]}: FROM {ref} is not pinned by digest" for ref in bad))
-sys.exit(1 if bad else 0)
-PY
-}
-step "app/Dockerfile pins every base image by digest" pinned_bases
+step "app/Dockerfile pins every base image by digest" "$python" scripts/lib/dockerfile_pins.py app/Dockerfile
 
 # -- shellcheck: every script in scripts/ (by extension or shebang) -----------------------------------
 all_scripts() {
@@ -370,5 +368,9 @@ run_shellcheck() {
   shellcheck "${files[@]}"
 }
 step "shellcheck: every script in scripts/" run_shellcheck
+
+# -- process hygiene: nothing this check started outlives it ------------------------------------
+stop_spawned
+step "every server this check started is stopped (no process left in their groups)" spawned_gone
 
 exit "$failed"
