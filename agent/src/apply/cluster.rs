@@ -1,16 +1,23 @@
-//! The edge to the Kubernetes API (kube-rs): resolve kinds, get, server-side apply, delete — each
-//! call bounded in time and retried with exponential backoff on transient failures (5xx, 429,
-//! timeouts, dropped connections). Decisions are made elsewhere.
+//! The edge to the Kubernetes API (kube-rs): resolve kinds, get, server-side apply, delete, list.
+//! Decisions are made elsewhere.
+//!
+//! **One retry policy, this one.** kube-client's own retry layer is turned off (it retries
+//! 429/503/504 up to 15 times with backoff up to 1000 s, hidden under any retry of ours). Each
+//! request gets [`RetryPolicy::attempts`] attempts, each bounded by
+//! [`RetryPolicy::attempt_timeout`], with backoff doubling from `base` to `cap`, all inside an
+//! overall [`RetryPolicy::budget`]; a `Retry-After` is honoured when it fits in what is left of
+//! the budget. A failure names the object, the server, the status and the attempts.
 
 use crate::object::{ObjectRef, MANAGER};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use http_body_util::BodyExt as _;
+use kube::api::{DeleteParams, DynamicObject, GetParams, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Scope};
 use kube::Client;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -43,54 +50,175 @@ impl ClusterError {
     }
 }
 
-/// How calls are retried: `attempts` in all, backoff doubling from `base` up to `cap`.
+/// How calls are retried: `attempts` in all, each cut at `attempt_timeout`, backoff doubling
+/// from `base` up to `cap`, and never past `budget` from the first try.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
     pub attempts: u32,
     pub base: Duration,
     pub cap: Duration,
+    pub attempt_timeout: Duration,
+    pub budget: Duration,
 }
 
 impl Default for RetryPolicy {
+    /// 6 attempts, 200 ms doubling to 5 s (waits of 0.2 + 0.4 + 0.8 + 1.6 + 3.2 s), each attempt
+    /// at most 20 s, and 60 s in all.
     fn default() -> Self {
         RetryPolicy {
             attempts: 6,
             base: Duration::from_millis(200),
             cap: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(20),
+            budget: Duration::from_secs(60),
         }
     }
 }
 
-/// Whether a kube error is worth another try, and the least wait before it.
-fn transient(e: &kube::Error) -> Option<Duration> {
-    match e {
-        kube::Error::Api(s) if s.code == 429 => Some(Duration::from_secs(1)),
-        // Server-side apply's type check answers 500 for a bad object (kubernetes#122480): the
-        // same object fails the same way every time.
-        kube::Error::Api(s) if s.message.starts_with("failed to create typed patch object") => None,
-        kube::Error::Api(s) if s.code >= 500 => Some(Duration::ZERO),
-        kube::Error::Api(_) => None,
-        // Connection refused or reset, timeouts, a body cut short: all worth another try.
-        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {
-            Some(Duration::ZERO)
+/// One failed attempt, described for a human and classified for the retry decision.
+#[derive(Debug, Clone)]
+enum Failure {
+    /// The server answered with an error status.
+    Status {
+        code: u16,
+        reason: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// No answer: the connection failed or was cut (the text says how).
+    Transport(String),
+    /// No answer within the attempt's time.
+    TimedOut(Duration),
+    /// Anything else (a body that does not decode, a request that cannot be built).
+    Other(String),
+}
+
+impl Failure {
+    fn code(&self) -> Option<u16> {
+        match self {
+            Failure::Status { code, .. } => Some(*code),
+            _ => None,
         }
-        _ => None,
     }
+
+    /// Whether another attempt may help, and the least wait before it.
+    fn transient(&self) -> Option<Duration> {
+        match self {
+            Failure::Status {
+                code, retry_after, ..
+            } if *code == 429 => Some(retry_after.unwrap_or(Duration::from_secs(1))),
+            // Server-side apply's type check answers 500 for a bad object (kubernetes#122480):
+            // the same object fails the same way every time.
+            Failure::Status { message, .. }
+                if message.starts_with("failed to create typed patch object") =>
+            {
+                None
+            }
+            Failure::Status {
+                code, retry_after, ..
+            } if *code >= 500 => Some(retry_after.unwrap_or(Duration::ZERO)),
+            Failure::Status { .. } | Failure::Other(_) => None,
+            Failure::Transport(_) | Failure::TimedOut(_) => Some(Duration::ZERO),
+        }
+    }
+
+    fn describe(&self, server: &str) -> String {
+        match self {
+            Failure::Status {
+                code,
+                reason,
+                message,
+                ..
+            } => {
+                let reason = if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {reason}")
+                };
+                format!("HTTP {code}{reason}: {message}")
+            }
+            Failure::Transport(how) => format!("cannot reach the API server at {server}: {how}"),
+            Failure::TimedOut(after) => {
+                format!("the API server at {server} did not answer within {after:?}")
+            }
+            Failure::Other(m) => m.clone(),
+        }
+    }
+}
+
+/// What a kube error says, with the cause of a connection failure spelled out (kube's own text
+/// is "client error (Connect)").
+fn from_kube(e: &kube::Error) -> Failure {
+    match e {
+        kube::Error::Api(s) => Failure::Status {
+            code: s.code,
+            reason: s.reason.clone(),
+            message: s.message.clone(),
+            retry_after: s
+                .details
+                .as_ref()
+                .map(|d| d.retry_after_seconds)
+                .filter(|s| *s > 0)
+                .map(|s| Duration::from_secs(u64::from(s))),
+        },
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {
+            Failure::Transport(cause(e))
+        }
+        e => Failure::Other(e.to_string()),
+    }
+}
+
+/// The innermost useful cause of an error chain: "Connection refused (os error 111)".
+fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut deepest = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !text.is_empty() {
+            deepest = text;
+        }
+        source = s.source();
+    }
+    deepest
 }
 
 pub struct Cluster {
     client: Client,
+    server: String,
     retry: RetryPolicy,
     kinds: Mutex<HashMap<GroupVersionKind, (ApiResource, bool)>>,
+}
+
+/// A client for `config` with kube-client's own retries off (this module's policy is the only
+/// one) and a bounded connect; reads are bounded per attempt by [`RetryPolicy`], so that
+/// long-lived watches are not cut.
+pub fn client(mut config: kube::Config) -> Result<Client, kube::Error> {
+    config.default_retry = false;
+    config.connect_timeout = Some(Duration::from_secs(10));
+    config.read_timeout = None;
+    config.write_timeout = Some(Duration::from_secs(30));
+    Client::try_from(config)
 }
 
 impl Cluster {
     pub fn new(client: Client) -> Self {
         Cluster {
             client,
+            server: "the configured address".into(),
             retry: RetryPolicy::default(),
             kinds: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Connects to the cluster of `config`, remembering its address for error messages.
+    pub fn connect(config: kube::Config) -> Result<Self, kube::Error> {
+        let server = config.cluster_url.to_string();
+        Ok(Cluster::new(client(config)?).with_server(server.trim_end_matches('/')))
+    }
+
+    pub fn with_server(mut self, server: impl Into<String>) -> Self {
+        self.server = server.into();
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -102,27 +230,115 @@ impl Cluster {
         &self.client
     }
 
-    async fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T, kube::Error>
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Runs `call` under the retry policy; on failure, says what happened and how often.
+    async fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T, (Failure, String)>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, kube::Error>>,
+        Fut: std::future::Future<Output = Result<T, Failure>>,
     {
+        let started = Instant::now();
+        let deadline = started + self.retry.budget;
         let mut delay = self.retry.base;
         let mut attempt = 1;
         loop {
-            match call().await {
-                Ok(v) => return Ok(v),
-                Err(e) => match transient(&e) {
-                    Some(least) if attempt < self.retry.attempts => {
-                        tracing::debug!(error = %e, attempt, "transient API error, retrying");
-                        tokio::time::sleep(delay.max(least)).await;
-                        delay = (delay * 2).min(self.retry.cap);
-                        attempt += 1;
-                    }
-                    _ => return Err(e),
-                },
+            let left = deadline.saturating_duration_since(Instant::now());
+            let limit = self
+                .retry
+                .attempt_timeout
+                .min(left.max(Duration::from_millis(1)));
+            let failure = match tokio::time::timeout(limit, call()).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(f)) => f,
+                Err(_) => Failure::TimedOut(limit),
+            };
+            let gave_up = |f: Failure, why: String| {
+                let text = format!(
+                    "{} ({why}; {attempt} attempt{} in {:.1}s)",
+                    f.describe(&self.server),
+                    if attempt == 1 { "" } else { "s" },
+                    started.elapsed().as_secs_f64()
+                );
+                Err((f, text))
+            };
+            let Some(least) = failure.transient() else {
+                return gave_up(failure, "not retried".into());
+            };
+            if attempt >= self.retry.attempts {
+                return gave_up(failure, "gave up".into());
             }
+            let wait = delay.max(least);
+            let left = deadline.saturating_duration_since(Instant::now());
+            if wait >= left {
+                let why = if least > delay {
+                    format!(
+                        "Retry-After {least:?} exceeds the {:?} left of the request's {:?} budget",
+                        left, self.retry.budget
+                    )
+                } else {
+                    format!("the request's {:?} budget is spent", self.retry.budget)
+                };
+                return gave_up(failure, why);
+            }
+            tracing::debug!(error = %failure.describe(&self.server), attempt, ?wait, "transient API error, retrying");
+            tokio::time::sleep(wait).await;
+            delay = (delay * 2).min(self.retry.cap);
+            attempt += 1;
         }
+    }
+
+    /// Sends one request and reads its answer as JSON, with the status and `Retry-After` of an
+    /// error kept.
+    async fn send(&self, req: http::Request<Vec<u8>>) -> Result<Value, Failure> {
+        let response = self
+            .client
+            .send(req.map(kube::client::Body::from))
+            .await
+            .map_err(|e| from_kube(&e))?;
+        let (parts, body) = response.into_parts();
+        let bytes = body
+            .collect()
+            .await
+            .map_err(|e| Failure::Transport(format!("the answer was cut short: {}", cause(&e))))?
+            .to_bytes();
+        if parts.status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| Failure::Other(format!("the API server's answer is not JSON: {e}")));
+        }
+        let retry_after = parts
+            .headers
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let status: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let text = |k: &str| {
+            status
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let mut message = text("message");
+        if message.is_empty() {
+            message = String::from_utf8_lossy(&bytes).trim().to_string();
+        }
+        let retry_after = retry_after.or_else(|| {
+            status
+                .pointer("/details/retryAfterSeconds")
+                .and_then(Value::as_u64)
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs)
+        });
+        Err(Failure::Status {
+            code: parts.status.as_u16(),
+            reason: text("reason"),
+            message,
+            retry_after,
+        })
     }
 
     /// The API resource serving a kind, and whether it is namespaced; asked once per kind.
@@ -135,36 +351,37 @@ impl Cluster {
         if let Some(found) = self.kinds.lock().ok().and_then(|k| k.get(&gvk).cloned()) {
             return Ok(Some(found));
         }
-        match self
-            .retrying(|| kube::discovery::pinned_kind(&self.client, &gvk))
-            .await
-        {
-            Ok((ar, caps)) => {
-                let found = (ar, caps.scope == Scope::Namespaced);
-                if let Ok(mut k) = self.kinds.lock() {
-                    k.insert(gvk, found.clone());
+        let answer = self
+            .retrying(|| async {
+                match kube::discovery::pinned_kind(&self.client, &gvk).await {
+                    Ok(found) => Ok(Some(found)),
+                    Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+                    Err(kube::Error::Discovery(_)) => Ok(None),
+                    Err(e) => Err(from_kube(&e)),
                 }
-                Ok(Some(found))
+            })
+            .await
+            .map_err(|f| api_error(r, "discovery", f))?;
+        Ok(answer.map(|(ar, caps)| {
+            let found = (ar, caps.scope == Scope::Namespaced);
+            if let Ok(mut k) = self.kinds.lock() {
+                k.insert(gvk, found.clone());
             }
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-            Err(kube::Error::Discovery(_)) => Ok(None),
-            Err(e) => Err(api_error(r, "discovery", e)),
-        }
+            found
+        }))
     }
 
-    /// The API of an object's kind, or `None` when the server does not serve the kind (yet).
-    async fn api_opt(&self, r: &ObjectRef) -> Result<Option<Api<DynamicObject>>, ClusterError> {
-        Ok(self
-            .resource(r)
-            .await?
-            .map(|(ar, namespaced)| match (&r.namespace, namespaced) {
-                (Some(ns), true) => Api::namespaced_with(self.client.clone(), ns, &ar),
-                _ => Api::all_with(self.client.clone(), &ar),
-            }))
+    /// The collection URL of an object's kind (in its namespace when the kind is namespaced),
+    /// or `None` when the server does not serve the kind (yet).
+    async fn collection(&self, r: &ObjectRef) -> Result<Option<String>, ClusterError> {
+        Ok(self.resource(r).await?.map(|(ar, namespaced)| {
+            let ns = r.namespace.as_deref().filter(|_| namespaced);
+            <DynamicObject as kube::Resource>::url_path(&ar, ns)
+        }))
     }
 
-    async fn api(&self, r: &ObjectRef) -> Result<Api<DynamicObject>, ClusterError> {
-        self.api_opt(r)
+    async fn known_collection(&self, r: &ObjectRef) -> Result<String, ClusterError> {
+        self.collection(r)
             .await?
             .ok_or_else(|| ClusterError::UnknownKind {
                 object: r.to_string(),
@@ -173,16 +390,26 @@ impl Cluster {
             })
     }
 
-    /// The live object, or `None` when it (or its kind) does not exist.
+    /// The live object, or `None` when it (or its kind, or its namespace) does not exist.
     pub async fn get(&self, r: &ObjectRef) -> Result<Option<Value>, ClusterError> {
-        let Some(api) = self.api_opt(r).await? else {
+        let Some(url) = self.collection(r).await? else {
             return Ok(None);
         };
-        let live = self
-            .retrying(|| api.get_opt(&r.name))
+        let request = kube::core::Request::new(url);
+        let answer = self
+            .retrying(|| async {
+                let req = request
+                    .get(&r.name, &GetParams::default())
+                    .map_err(|e| Failure::Other(e.to_string()))?;
+                match self.send(req).await {
+                    Ok(v) => Ok(Some(v)),
+                    Err(f) if f.code() == Some(404) => Ok(None),
+                    Err(f) => Err(f),
+                }
+            })
             .await
-            .map_err(|e| api_error(r, "get", e))?;
-        Ok(live.and_then(|o| serde_json::to_value(o).ok()))
+            .map_err(|f| api_error(r, "get", f))?;
+        Ok(answer)
     }
 
     /// Server-side apply with the agent's field manager; returns the object the server answers.
@@ -193,53 +420,104 @@ impl Cluster {
         force: bool,
         dry_run: bool,
     ) -> Result<Value, ClusterError> {
-        let api = self.api(r).await?;
+        let request = kube::core::Request::new(self.known_collection(r).await?);
         let mut params = PatchParams::apply(MANAGER);
         params.force = force;
         params.dry_run = dry_run;
         let patch = Patch::Apply(manifest);
-        let out = self
-            .retrying(|| api.patch(&r.name, &params, &patch))
-            .await
-            .map_err(|e| match e {
-                kube::Error::Api(s) if s.code == 409 => ClusterError::Conflict {
-                    object: r.to_string(),
-                    message: s.message.clone(),
-                },
-                e => api_error(r, "apply", e),
-            })?;
-        serde_json::to_value(out).map_err(|e| ClusterError::Api {
-            object: r.to_string(),
-            verb: "apply",
-            code: None,
-            message: e.to_string(),
+        self.retrying(|| async {
+            let req = request
+                .patch(&r.name, &params, &patch)
+                .map_err(|e| Failure::Other(e.to_string()))?;
+            self.send(req).await
+        })
+        .await
+        .map_err(|(f, text)| match f {
+            Failure::Status {
+                code: 409, message, ..
+            } => ClusterError::Conflict {
+                object: r.to_string(),
+                message,
+            },
+            f => api_error(r, "apply", (f, text)),
         })
     }
 
     /// Deletes an object (foreground: its dependents go first). Gone already is success.
     pub async fn delete(&self, r: &ObjectRef) -> Result<(), ClusterError> {
-        let api = self.api(r).await?;
+        let request = kube::core::Request::new(self.known_collection(r).await?);
         let params = DeleteParams::foreground();
-        match self.retrying(|| api.delete(&r.name, &params)).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(api_error(r, "delete", e)),
-        }
+        self.retrying(|| async {
+            let req = request
+                .delete(&r.name, &params)
+                .map_err(|e| Failure::Other(e.to_string()))?;
+            match self.send(req).await {
+                Ok(_) => Ok(()),
+                Err(f) if f.code() == Some(404) => Ok(()),
+                Err(f) => Err(f),
+            }
+        })
+        .await
+        .map_err(|f| api_error(r, "delete", f))
     }
 
     /// Lists objects of a kind (in a namespace, or everywhere) matching a label selector. Read as
-    /// plain JSON: a sync lists whole namespaces, and skipping kube's typed objects halves the cost.
+    /// plain JSON: a sync lists whole namespaces, and skipping kube's typed objects halves the
+    /// cost. A kind the server does not serve has no objects.
     pub async fn list(&self, r: &ObjectRef, labels: &str) -> Result<Vec<Value>, ClusterError> {
         let Some((ar, namespaced)) = self.resource(r).await? else {
             return Ok(Vec::new());
         };
-        let namespace = r.namespace.as_deref().filter(|_| namespaced);
-        let url = <DynamicObject as kube::Resource>::url_path(&ar, namespace);
+        self.list_resource(
+            &ar,
+            namespaced.then_some(r.namespace.as_deref()).flatten(),
+            labels,
+        )
+        .await
+        .map_err(|e| match e {
+            ClusterError::Api {
+                verb,
+                code,
+                message,
+                ..
+            } => ClusterError::Api {
+                object: r.to_string(),
+                verb,
+                code,
+                message,
+            },
+            e => e,
+        })
+    }
+
+    /// Lists the objects of a served resource, in `namespace` or everywhere.
+    pub async fn list_resource(
+        &self,
+        ar: &ApiResource,
+        namespace: Option<&str>,
+        labels: &str,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let url = <DynamicObject as kube::Resource>::url_path(ar, namespace);
+        let request = kube::core::Request::new(&url);
         let params = ListParams::default().labels(labels);
-        let mut list: Value = self
-            .retrying(|| self.list_raw(&url, &params))
+        let what = match namespace {
+            Some(ns) => format!("{} in namespace {ns}", ar.plural),
+            None => ar.plural.clone(),
+        };
+        let mut list = self
+            .retrying(|| async {
+                let req = request
+                    .list(&params)
+                    .map_err(|e| Failure::Other(e.to_string()))?;
+                self.send(req).await
+            })
             .await
-            .map_err(|e| api_error(r, "list", e))?;
+            .map_err(|(_, text)| ClusterError::Api {
+                object: what.clone(),
+                verb: "list",
+                code: None,
+                message: text,
+            })?;
         let mut items = match list.get_mut("items").map(Value::take) {
             Some(Value::Array(items)) => items,
             _ => Vec::new(),
@@ -256,28 +534,38 @@ impl Cluster {
         Ok(items)
     }
 
-    async fn list_raw(&self, url: &str, params: &ListParams) -> Result<Value, kube::Error> {
-        let req = kube::core::Request::new(url)
-            .list(params)
-            .map_err(kube::Error::BuildRequest)?;
-        self.client.request::<Value>(req).await
+    /// Every resource the server serves that can be listed, with whether it is namespaced:
+    /// discovery, under the same retry policy.
+    pub async fn listable_resources(&self) -> Result<Vec<(ApiResource, bool)>, ClusterError> {
+        let discovery = self
+            .retrying(|| async {
+                kube::discovery::Discovery::new(self.client.clone())
+                    .run()
+                    .await
+                    .map_err(|e| from_kube(&e))
+            })
+            .await
+            .map_err(|(_, text)| ClusterError::Api {
+                object: "the API server's resources".into(),
+                verb: "discovery",
+                code: None,
+                message: text,
+            })?;
+        Ok(discovery
+            .groups()
+            .flat_map(|g| g.recommended_resources())
+            .filter(|(_, caps)| caps.supports_operation(kube::discovery::verbs::LIST))
+            .map(|(ar, caps)| (ar, caps.scope == Scope::Namespaced))
+            .collect())
     }
 }
 
-fn api_error(r: &ObjectRef, verb: &'static str, e: kube::Error) -> ClusterError {
-    let code = match &e {
-        kube::Error::Api(s) => Some(s.code),
-        _ => None,
-    };
-    let message = match &e {
-        kube::Error::Api(s) => format!("{} ({})", s.message, s.reason),
-        e => e.to_string(),
-    };
+fn api_error(r: &ObjectRef, verb: &'static str, (f, text): (Failure, String)) -> ClusterError {
     ClusterError::Api {
         object: r.to_string(),
         verb,
-        code,
-        message,
+        code: f.code(),
+        message: text,
     }
 }
 
@@ -285,19 +573,71 @@ fn api_error(r: &ObjectRef, verb: &'static str, e: kube::Error) -> ClusterError 
 mod tests {
     use super::*;
 
-    fn status(code: u16, message: &str) -> kube::Error {
-        let s = serde_json::json!({"status": "Failure", "message": message, "code": code});
-        kube::Error::Api(serde_json::from_value(s).expect("a Status"))
+    fn status(code: u16, message: &str) -> Failure {
+        Failure::Status {
+            code,
+            reason: String::new(),
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     #[test]
     fn a_type_error_from_server_side_apply_is_not_retried_though_it_is_a_500() {
         let typed = "failed to create typed patch object (a/b; /v1, Kind=Pod): .spec.x: field not declared in schema";
-        assert_eq!(transient(&status(500, typed)), None);
+        assert_eq!(status(500, typed).transient(), None);
         assert_eq!(
-            transient(&status(500, "etcdserver: request timed out")),
+            status(500, "etcdserver: request timed out").transient(),
             Some(Duration::ZERO)
         );
-        assert_eq!(transient(&status(422, "invalid")), None);
+        assert_eq!(status(422, "invalid").transient(), None);
+        let throttled = Failure::Status {
+            code: 429,
+            reason: "TooManyRequests".into(),
+            message: "slow down".into(),
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert_eq!(throttled.transient(), Some(Duration::from_secs(3)));
+    }
+
+    #[tokio::test]
+    async fn attempts_stop_at_the_count_and_a_retry_after_beyond_the_budget_stops_at_once() {
+        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
+        let cluster = Cluster::connect(config).unwrap().with_retry(RetryPolicy {
+            attempts: 3,
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(2),
+            attempt_timeout: Duration::from_secs(1),
+            budget: Duration::from_secs(10),
+        });
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let (_, text) = cluster
+            .retrying(|| async {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err::<(), _>(status(503, "unavailable"))
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 3);
+        assert!(
+            text.starts_with("HTTP 503: unavailable (gave up; 3 attempts in "),
+            "{text}"
+        );
+
+        calls.store(0, std::sync::atomic::Ordering::Relaxed);
+        let (_, text) = cluster
+            .retrying(|| async {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err::<(), _>(Failure::Status {
+                    code: 429,
+                    reason: "TooManyRequests".into(),
+                    message: "slow down".into(),
+                    retry_after: Some(Duration::from_secs(60)),
+                })
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert!(text.contains("Retry-After 60s exceeds the"), "{text}");
     }
 }

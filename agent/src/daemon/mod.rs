@@ -54,7 +54,11 @@ pub enum DaemonError {
 /// Runs until SIGTERM or Ctrl-C; then no new wave starts, the current wave's writes finish.
 pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let metrics = Metrics::new()?;
-    let client = kube::Client::try_default().await?;
+    let kube_config = kube::Config::infer()
+        .await
+        .map_err(|e| DaemonError::Kube(kube::Error::InferConfig(e)))?;
+    let api_server = kube_config.cluster_url.to_string();
+    let client = crate::apply::cluster::client(kube_config)?;
     let leading_initially = !settings.leader_election.enabled;
     let status = Arc::new(Mutex::new(Status {
         identity: settings.leader_election.identity.clone(),
@@ -194,7 +198,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
             ..Default::default()
         },
     ));
-    let cluster = Arc::new(Cluster::new(client));
+    let cluster = Arc::new(Cluster::new(client).with_server(api_server.trim_end_matches('/')));
     let mut reconcilers = Vec::new();
     for env in &settings.environments {
         let r = Reconciler {

@@ -148,6 +148,9 @@ impl TestServer {
             })?;
         let mut config = kube::Config::new(uri);
         config.default_namespace = "default".into();
+        // As the agent builds its clients: kube-client's own retries off, so that tests see
+        // every request the agent makes.
+        config.default_retry = false;
         kube::Client::try_from(config).map_err(|source| Error::Client { url, source })
     }
 
