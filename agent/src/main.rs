@@ -74,6 +74,10 @@ enum Command {
         /// Delete objects that left Git (default: the environment's setting).
         #[arg(long)]
         prune: Option<bool>,
+        /// Prune even when this revision removes more than spec.sync.pruneLimit of the
+        /// environment's objects, or all of them: the operator's yes.
+        #[arg(long)]
+        allow_mass_prune: bool,
         /// How long each wave may take to become healthy (default: the environment's setting).
         #[arg(long)]
         wave_timeout: Option<String>,
@@ -161,29 +165,50 @@ fn main() -> ExitCode {
     }
 }
 
-async fn kube_client(args: &ClusterArgs) -> anyhow::Result<kube::Client> {
+/// The cluster `apply` and `diff` talk to: the kubeconfig (or in-cluster), its context checked.
+async fn kube_config(args: &ClusterArgs) -> anyhow::Result<kube::Config> {
     use kube::config::{KubeConfigOptions, Kubeconfig};
     let options = KubeConfigOptions {
         context: args.context.clone(),
         ..Default::default()
     };
-    let mut config = match &args.kubeconfig {
-        Some(path) => {
-            let kc = Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &options).await?
-        }
-        None => match kube::Config::from_kubeconfig(&options).await {
-            Ok(c) => c,
-            Err(_) => {
-                kube::Config::incluster().context("no kubeconfig found and not in a cluster")?
-            }
-        },
+    let (kubeconfig, origin) = match &args.kubeconfig {
+        Some(path) => (
+            Some(
+                Kubeconfig::read_from(path)
+                    .with_context(|| format!("reading kubeconfig {}", path.display()))?,
+            ),
+            path.display().to_string(),
+        ),
+        None => (
+            Kubeconfig::read().ok(),
+            "the kubeconfig ($KUBECONFIG or ~/.kube/config)".into(),
+        ),
     };
-    config.connect_timeout = Some(std::time::Duration::from_secs(10));
-    config.read_timeout = Some(std::time::Duration::from_secs(30));
-    config.write_timeout = Some(std::time::Duration::from_secs(30));
-    Ok(kube::Client::try_from(config)?)
+    let Some(kc) = kubeconfig else {
+        return kube::Config::incluster()
+            .context("no kubeconfig found ($KUBECONFIG, ~/.kube/config) and not in a cluster");
+    };
+    if let Some(want) = &args.context {
+        if !kc.contexts.iter().any(|c| &c.name == want) {
+            let known: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
+            anyhow::bail!(
+                "{origin} has no context {want:?} (its contexts: {})",
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            );
+        }
+    }
+    kube::Config::from_custom_kubeconfig(kc, &options)
+        .await
+        .with_context(|| format!("using {origin}"))
+}
+
+async fn cluster(args: &ClusterArgs) -> anyhow::Result<Cluster> {
+    Ok(Cluster::connect(kube_config(args).await?)?)
 }
 
 fn write_out(text: &str) -> anyhow::Result<()> {
@@ -270,6 +295,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dry_run,
             force_conflicts,
             prune,
+            allow_mass_prune,
             wave_timeout,
             output,
         } => {
@@ -278,6 +304,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.dry_run = *dry_run;
             opts.force_conflicts |= *force_conflicts;
             opts.prune = prune.unwrap_or(opts.prune);
+            opts.prune_guard.allow_mass_prune |= *allow_mass_prune;
             opts.agent_namespace = cluster.agent_namespace.clone();
             if let Some(t) = wave_timeout {
                 opts.wave_timeout = sextant::duration::parse(t).with_context(|| {
@@ -285,8 +312,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })?;
             }
             let result = tokio::runtime::Runtime::new()?.block_on(async {
-                let client = kube_client(cluster).await?;
-                let cluster = Cluster::new(client);
+                let cluster = self::cluster(cluster).await?;
                 anyhow::Ok(sextant::apply::sync::sync(&cluster, &environment, &plan, &opts).await)
             })?;
             write_out(&match output {
@@ -305,8 +331,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let (_, plan) = sextant::plan_environment(&renderer(&cli, repo)?, repo, env)?;
             let diffs = tokio::runtime::Runtime::new()?.block_on(async {
-                let client = kube_client(cluster).await?;
-                let cluster = Cluster::new(client);
+                let cluster = self::cluster(cluster).await?;
                 anyhow::Ok(sextant::apply::diff::diff(&cluster, &plan, 8).await?)
             })?;
             let text: String = diffs.iter().map(|d| d.diff.clone()).collect();

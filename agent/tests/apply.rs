@@ -115,6 +115,7 @@ async fn apply(server: &TestServer, repo: &TempRepo, opts: &SyncOptions) -> Sync
         attempts: 6,
         base: Duration::from_millis(20),
         cap: Duration::from_millis(200),
+        ..RetryPolicy::default()
     });
     sync(&cluster, &env, &plan, opts).await
 }
@@ -402,10 +403,28 @@ async fn a_sync_that_failed_midway_converges_on_the_next_run_without_orphans() {
     server.clear_faults();
     let result = apply(&server, &repo, &options(&repo)).await;
     assert!(result.succeeded, "{}", result.to_table());
-    assert_eq!(result.totals.created, 4, "{}", result.to_table()); // late-config, hooked-config, 2 hooks
-                                                                   // Everything applied is in the inventory: removing every release prunes it all.
+    // late-config, hooked-config, 2 hooks
+    assert_eq!(result.totals.created, 4, "{}", result.to_table());
+    // Everything applied is in the inventory: removing every release would prune it all, which
+    // waits for an operator's yes.
     set_releases(&repo, &[]);
-    let pruned = apply(&server, &repo, &options(&repo)).await;
+    let before = server.requests().len();
+    let blocked = apply(&server, &repo, &options(&repo)).await;
+    assert!(!blocked.succeeded);
+    let error = blocked.error.as_deref().unwrap();
+    assert!(
+        error.starts_with("prune blocked: this revision would delete 4 of the environment's 4 objects (all of them"),
+        "{error}"
+    );
+    assert!(
+        writes(&server.requests()[before..])
+            .iter()
+            .all(|(verb, _, _)| *verb != Verb::Delete),
+        "nothing is deleted"
+    );
+    let mut yes = options(&repo);
+    yes.prune_guard.allow_mass_prune = true;
+    let pruned = apply(&server, &repo, &yes).await;
     let mut names: Vec<_> = pruned.pruned.iter().map(|o| o.name.as_str()).collect();
     names.sort();
     assert_eq!(
@@ -465,4 +484,283 @@ async fn a_dry_run_reports_what_would_change_and_writes_nothing() {
         .unwrap()
         .items
         .is_empty());
+}
+
+const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+"#;
+
+/// `repo()` plus a release `widgets` (wave 0) shipping a CRD and one custom resource of it.
+fn repo_with_crd() -> TempRepo {
+    let repo = repo();
+    repo.write(
+        "charts/widgets/Chart.yaml",
+        "apiVersion: v2\nname: widgets\nversion: 0.1.0\n",
+    )
+    .write("charts/widgets/crds/widgets.yaml", CRD)
+    .write(
+        "charts/widgets/templates/ours.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: ours\nspec:\n  size: 1\n",
+    )
+    .write("environments/test/widgets.yaml", "{}\n");
+    repo
+}
+
+fn with_widgets(repo: &TempRepo, widgets: bool) {
+    let mut block = String::from(
+        "    - {name: base, namespace: app, chart: charts/base, wave: 0, values: [base.yaml]}\n",
+    );
+    if widgets {
+        block.push_str(
+            "    - {name: widgets, namespace: app, chart: charts/widgets, wave: 0, values: [widgets.yaml]}\n",
+        );
+    }
+    repo.write(
+        "environments/test/environment.yaml",
+        &environment("test", &block),
+    );
+}
+
+#[tokio::test]
+async fn a_crd_whose_kind_has_a_resource_we_do_not_manage_is_kept_and_says_why() {
+    let server = server(Duration::from_millis(20));
+    let repo = repo_with_crd();
+    with_widgets(&repo, true);
+    let first = apply(&server, &repo, &options(&repo)).await;
+    assert!(first.succeeded, "{}", first.to_table());
+    // Another team makes a Widget of its own, by hand.
+    let ar = kube::discovery::ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk("example.com", "v1", "Widget"),
+        "widgets",
+    );
+    let widgets: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(server.client().unwrap(), "app", &ar);
+    let theirs: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "theirs"}}))
+    .unwrap();
+    widgets.create(&Default::default(), &theirs).await.unwrap();
+
+    with_widgets(&repo, false);
+    let result = apply(&server, &repo, &options(&repo)).await;
+    assert!(result.succeeded, "{}", result.to_table());
+    let pruned: Vec<_> = result
+        .pruned
+        .iter()
+        .filter(|o| o.outcome == Outcome::Pruned)
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(pruned, ["ours"]);
+    let kept = result
+        .pruned
+        .iter()
+        .find(|o| o.kind == "CustomResourceDefinition")
+        .unwrap();
+    assert_eq!(kept.outcome, Outcome::Unchanged);
+    assert_eq!(
+        kept.message.as_deref(),
+        Some("left Git; kept: Widget app/theirs exists, which this environment does not manage; deleting CRD widgets.example.com would delete it too")
+    );
+    assert!(widgets.get_opt("theirs").await.unwrap().is_some());
+}
+
+/// `repo()` plus a release `extra` (wave 0) that declares its own namespace and a ConfigMap in it.
+fn with_extra(repo: &TempRepo, extra: bool) {
+    repo.write(
+        "charts/extra/Chart.yaml",
+        "apiVersion: v2\nname: extra\nversion: 0.1.0\n",
+    )
+    .write(
+        "charts/extra/templates/ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: extra\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra-config\n  namespace: extra\ndata: {a: b}\n",
+    )
+    .write("environments/test/extra.yaml", "{}\n");
+    let mut block = String::from(
+        "    - {name: base, namespace: app, chart: charts/base, wave: 0, values: [base.yaml]}\n",
+    );
+    if extra {
+        block.push_str(
+            "    - {name: extra, namespace: extra, chart: charts/extra, wave: 0, values: [extra.yaml]}\n",
+        );
+    }
+    repo.write(
+        "environments/test/environment.yaml",
+        &environment("test", &block),
+    );
+}
+
+#[tokio::test]
+async fn a_list_failing_during_a_namespace_prune_deletes_nothing_and_the_next_sync_retries() {
+    let server = server(Duration::from_millis(20));
+    let repo = repo();
+    with_extra(&repo, true);
+    assert!(apply(&server, &repo, &options(&repo)).await.succeeded);
+    with_extra(&repo, false);
+    // Every list in the namespace fails: what it holds is unknown.
+    server.inject(Fault::error(
+        Match {
+            verb: Some(Verb::List),
+            namespace: Some("extra".into()),
+            ..Match::default()
+        },
+        503,
+    ));
+    let result = apply(&server, &repo, &options(&repo)).await;
+    assert!(result.succeeded, "{}", result.to_table());
+    let ns = result
+        .pruned
+        .iter()
+        .find(|o| o.kind == "Namespace")
+        .unwrap();
+    assert_eq!(ns.outcome, Outcome::Unchanged);
+    let message = ns.message.as_deref().unwrap();
+    assert!(
+        message
+            .starts_with("left Git; not pruned this time: cannot tell what namespace extra holds:")
+            && message.contains("HTTP 503")
+            && message.ends_with("the next sync tries again"),
+        "{message}"
+    );
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(server.client().unwrap());
+    assert!(namespaces.get_opt("extra").await.unwrap().is_some());
+
+    // Once lists answer again, the namespace, still in the inventory, goes.
+    server.clear_faults();
+    let result = apply(&server, &repo, &options(&repo)).await;
+    assert!(result.succeeded, "{}", result.to_table());
+    let ns = result
+        .pruned
+        .iter()
+        .find(|o| o.kind == "Namespace")
+        .unwrap();
+    assert_eq!(ns.outcome, Outcome::Pruned, "{:?}", ns.message);
+}
+
+/// Applies `repo()` with the agent's default retry policy (the documented numbers), with every
+/// write of the Deployment `web` answered by `fault`.
+async fn apply_against(fault: Fault) -> (SyncResult, Vec<RequestRecord>) {
+    let server = server(Duration::from_millis(20));
+    let repo = repo();
+    set_releases(&repo, &["base"]);
+    server.inject(fault);
+    let cache = tempfile::tempdir().unwrap();
+    let (env, plan) =
+        sextant::plan_environment(&renderer(cache.path()), repo.path(), "test").unwrap();
+    let cluster = Cluster::new(server.client().unwrap());
+    let result = sync(&cluster, &env, &plan, &options(&repo)).await;
+    (result, server.requests())
+}
+
+fn patch_of(name: &str) -> Match {
+    Match {
+        verb: Some(Verb::Patch),
+        name: Some(name.into()),
+        ..Match::default()
+    }
+}
+
+#[tokio::test]
+async fn a_persistent_503_fails_after_the_documented_attempts_naming_object_and_status() {
+    let (result, log) = apply_against(Fault::error(patch_of("web"), 503)).await;
+    assert!(!result.succeeded);
+    let attempts = log.iter().filter(|r| r.status == 503).count();
+    assert_eq!(attempts, RetryPolicy::default().attempts as usize);
+    let failed = result.all_objects().find(|o| o.name == "web").unwrap();
+    let message = failed.message.as_deref().unwrap();
+    assert!(
+        message.starts_with("Deployment.apps app/web: apply failed: HTTP 503")
+            && message.contains("(gave up; 6 attempts in "),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn persistent_throttling_honours_retry_after_and_fails_within_the_budget() {
+    let (result, log) =
+        apply_against(Fault::throttle(patch_of("web"), Duration::from_secs(1))).await;
+    assert!(!result.succeeded);
+    let throttled: Vec<_> = log.iter().filter(|r| r.status == 429).collect();
+    assert_eq!(throttled.len(), RetryPolicy::default().attempts as usize);
+    let failed = result.all_objects().find(|o| o.name == "web").unwrap();
+    let message = failed.message.as_deref().unwrap();
+    assert!(
+        message.starts_with("Deployment.apps app/web: apply failed: HTTP 429 TooManyRequests")
+            && message.contains("(gave up; 6 attempts in "),
+        "{message}"
+    );
+    // A Retry-After longer than what is left of the budget ends the request at once.
+    let (result, log) =
+        apply_against(Fault::throttle(patch_of("web"), Duration::from_secs(600))).await;
+    assert_eq!(log.iter().filter(|r| r.status == 429).count(), 1);
+    let failed = result.all_objects().find(|o| o.name == "web").unwrap();
+    assert!(
+        failed
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("Retry-After 600s exceeds the"),
+        "{:?}",
+        failed.message
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_accepts_and_never_answers_fails_within_the_attempts_naming_it() {
+    // A listener that takes connections and never answers them.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let cluster = Cluster::connect(kube::Config::new(url.parse().unwrap()))
+        .unwrap()
+        .with_retry(RetryPolicy {
+            attempts: 2,
+            base: Duration::from_millis(10),
+            cap: Duration::from_millis(10),
+            attempt_timeout: Duration::from_millis(300),
+            budget: Duration::from_secs(5),
+        });
+    let r = sextant::object::ObjectRef {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: Some("app".into()),
+        name: "c".into(),
+    };
+    let e = cluster.get(&r).await.unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!(
+            "ConfigMap app/c: discovery failed: the API server at {url} did not answer within 300ms (gave up; 2 attempts in "
+        )),
+        "{e}"
+    );
+    drop(silent);
+    // Nobody listening at all: the cause is named, not "client error (Connect)".
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let cluster = Cluster::connect(kube::Config::new(url.parse().unwrap()))
+        .unwrap()
+        .with_retry(RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        });
+    let e = cluster.get(&r).await.unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("cannot reach the API server at {url}: "))
+            && e.to_lowercase().contains("connection refused"),
+        "{e}"
+    );
 }

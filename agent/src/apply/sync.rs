@@ -29,6 +29,8 @@ pub struct SyncOptions {
     /// When it turns true, no new wave starts (the current wave's writes finish): graceful
     /// shutdown.
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// How much one revision may prune without an operator's yes.
+    pub prune_guard: super::prune::PruneGuard,
 }
 
 impl SyncOptions {
@@ -45,6 +47,10 @@ impl SyncOptions {
             agent_namespace: "sextant-system".into(),
             poll_interval: Duration::from_millis(250),
             stop: None,
+            prune_guard: super::prune::PruneGuard {
+                limit_percent: env.sync.prune_limit_percent(),
+                allow_mass_prune: env.sync.allow_mass_prune,
+            },
         }
     }
 }
@@ -78,6 +84,8 @@ pub enum SyncError {
     },
     #[error("stopped before wave {wave}: the agent is shutting down")]
     Stopped { wave: i32 },
+    #[error("{message}")]
+    MassPrune { message: String },
     #[error(transparent)]
     Cluster(#[from] ClusterError),
 }
@@ -202,11 +210,29 @@ async fn run(
         outcome?;
     }
 
+    let mut deferred = BTreeMap::new();
     if opts.prune {
-        result.pruned = super::prune::prune(cluster, opts.dry_run, &previous, &desired).await?;
+        let pruned = super::prune::prune(
+            cluster,
+            &env.name,
+            opts.dry_run,
+            &opts.prune_guard,
+            &previous,
+            &desired,
+        )
+        .await?;
+        result.pruned = pruned.results;
+        deferred = pruned.deferred;
     }
     if !opts.dry_run {
-        for (release, entries) in &desired {
+        // What could not be pruned safely stays in its inventory, for the next sync to retry.
+        let mut keep = desired.clone();
+        for (release, entries) in &deferred {
+            let merged =
+                inventory::union(keep.get(release).map_or(&[][..], Vec::as_slice), entries);
+            keep.insert(release.clone(), merged);
+        }
+        for (release, entries) in &keep {
             if !previous
                 .get(release)
                 .is_some_and(|p| inventory::same(p, entries))
@@ -215,7 +241,7 @@ async fn run(
             }
         }
         // Releases that left Git: their inventory goes once their objects are pruned.
-        for release in previous.keys().filter(|r| !desired.contains_key(*r)) {
+        for release in previous.keys().filter(|r| !keep.contains_key(*r)) {
             if opts.prune {
                 cluster
                     .delete(&inventory::reference(

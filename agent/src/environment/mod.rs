@@ -103,6 +103,28 @@ pub struct SyncOptions {
     pub force_conflicts: bool,
     #[serde(default = "default_wave_timeout")]
     pub wave_timeout: String,
+    /// The largest share of the environment's objects one revision may prune, e.g. `50%`.
+    #[serde(default = "default_prune_limit")]
+    pub prune_limit: String,
+    /// Prune whatever left Git, however much: the operator's yes to a mass prune.
+    #[serde(default)]
+    pub allow_mass_prune: bool,
+}
+
+fn default_prune_limit() -> String {
+    "50%".into()
+}
+
+impl SyncOptions {
+    /// `prune_limit` as a percentage (validated at load).
+    pub fn prune_limit_percent(&self) -> u32 {
+        parse_percent(&self.prune_limit).unwrap_or(50)
+    }
+}
+
+/// `50%` → 50; percentages from 0 to 100.
+fn parse_percent(s: &str) -> Option<u32> {
+    s.strip_suffix('%')?.parse().ok().filter(|p| *p <= 100)
 }
 
 fn yes() -> bool {
@@ -120,6 +142,8 @@ impl Default for SyncOptions {
             prune: true,
             force_conflicts: false,
             wave_timeout: default_wave_timeout(),
+            prune_limit: default_prune_limit(),
+            allow_mass_prune: false,
         }
     }
 }
@@ -377,6 +401,15 @@ pub fn parse(
                 ),
             ));
         }
+    }
+    if parse_percent(&parsed.spec.sync.prune_limit).is_none() {
+        return Err(invalid(
+            "spec.sync.pruneLimit",
+            format!(
+                "{:?} is not a percentage from 0% to 100%",
+                parsed.spec.sync.prune_limit
+            ),
+        ));
     }
     if crate::duration::parse(&parsed.spec.sync.wave_timeout).is_none() {
         return Err(invalid(
