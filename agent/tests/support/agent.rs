@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,6 +38,7 @@ impl Agent {
             .env("SEXTANT_HELM", super::helm())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            .process_group(0)
             .spawn()
             .expect("start sextant run");
         let logs = Arc::new(Mutex::new(Vec::new()));
@@ -120,9 +122,9 @@ impl Agent {
         self.child.id()
     }
 
+    /// SIGKILL to the agent and anything it started (its process group).
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::kill_group(&mut self.child);
     }
 
     pub fn log_text(&self) -> String {

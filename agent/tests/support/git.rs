@@ -1,6 +1,7 @@
 //! A real `git daemon` on 127.0.0.1 serving bare repositories, and a work clone to push to it.
 
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -56,6 +57,9 @@ impl GitDaemon {
                 .arg(base.path())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
+                // `git daemon` runs `git-daemon` as a child: in a group of their own, both are
+                // stopped together.
+                .process_group(0)
                 .spawn()
                 .expect("start git daemon");
             while Instant::now() < deadline {
@@ -67,8 +71,7 @@ impl GitDaemon {
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            super::kill_group(&mut child);
             assert!(Instant::now() < deadline, "git daemon did not start");
         }
     }
@@ -93,8 +96,7 @@ impl GitDaemon {
 
 impl Drop for GitDaemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::kill_group(&mut self.child);
     }
 }
 

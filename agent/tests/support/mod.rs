@@ -121,6 +121,17 @@ pub fn test_server(dir: &Path) -> (sextant_testkit::TestServer, PathBuf) {
     (server, kubeconfig)
 }
 
+/// Kills a child started with `process_group(0)` together with everything in its group, and
+/// reaps it.
+pub fn kill_group(child: &mut std::process::Child) {
+    // SAFETY: kill(2) on a process group id; no memory is involved.
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGKILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Splits multi-document YAML into JSON values, dropping empty documents.
 pub fn documents(text: &str) -> Vec<serde_json::Value> {
     // Each piece keeps the line break before the next `---`: a block scalar's last newline.
