@@ -17,6 +17,7 @@ pub mod object;
 pub mod plan;
 pub mod render;
 pub mod repo;
+pub mod secrets;
 pub mod values;
 pub mod yaml;
 

@@ -251,3 +251,150 @@ fn an_apply_killed_mid_wave_converges_when_run_again() {
         "{names}"
     );
 }
+
+/// A repository whose one release renders a Secret (`stringData.password`) and a ConfigMap.
+fn secret_repo(password: &str) -> TempRepo {
+    let repo = TempRepo::new();
+    repo.write(
+        "charts/creds/Chart.yaml",
+        "apiVersion: v2\nname: creds\nversion: 0.1.0\n",
+    )
+    .write("charts/creds/values.yaml", &format!("password: {password}\n"))
+    .write(
+        "charts/creds/templates/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\ntype: Opaque\nstringData:\n  password: {{ .Values.password | quote }}\n  user: admin\n",
+    )
+    .write(
+        "charts/creds/templates/config.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n",
+    )
+    .write("environments/dev/creds.yaml", "{}\n")
+    .write(
+        "environments/dev/environment.yaml",
+        &environment(
+            "dev",
+            "    - {name: creds, namespace: app, chart: charts/creds, values: [creds.yaml]}\n",
+        ),
+    );
+    repo
+}
+
+fn run_sextant(cache: &Path, repo: &TempRepo, kubeconfig: &Path, args: &[&str]) -> Output {
+    let mut all = args.to_vec();
+    all.extend([
+        "--env",
+        "dev",
+        "--repo",
+        repo.path().to_str().unwrap(),
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]);
+    sextant(cache, &all)
+}
+
+#[test]
+fn diff_of_a_secret_rotated_in_the_cluster_prints_no_value_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, kubeconfig) = test_server(dir.path());
+    let cache = dir.path().join("cache");
+    let repo = secret_repo("hunter2");
+    let out = run_sextant(&cache, &repo, &kubeconfig, &["apply"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Someone rotates the password in the cluster; Git moves on to another.
+    let rotated = kubectl(
+        &kubeconfig,
+        &[
+            "patch",
+            "secret",
+            "creds",
+            "-n",
+            "app",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"data":{"password":"cm90YXRlZCE="}}"#,
+        ],
+    );
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    repo.write("charts/creds/values.yaml", "password: s3cond-secret\n");
+
+    let out = run_sextant(&cache, &repo, &kubeconfig, &["diff"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("-  password: \"*** (before)\"")
+            && text.contains("+  password: \"*** (after)\"")
+            && text.contains("   user: \"***\""),
+        "the changed key still shows as changed: {text}"
+    );
+    for clear in [
+        "hunter2",
+        "aHVudGVyMg==",
+        "rotated!",
+        "cm90YXRlZCE=",
+        "s3cond-secret",
+        "czNjb25kLXNlY3JldA==",
+        "YWRtaW4=",
+        "sha256:",
+    ] {
+        assert!(!text.contains(clear), "{clear} printed: {text}");
+    }
+}
+
+#[test]
+fn diff_before_the_first_deployment_shows_the_additions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, kubeconfig) = test_server(dir.path());
+    let repo = secret_repo("hunter2");
+    let out = run_sextant(&dir.path().join("cache"), &repo, &kubeconfig, &["diff"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("+++ git/ConfigMap/app/settings") && text.contains("+  mode: fast"),
+        "{text}"
+    );
+    assert!(
+        text.contains("+++ git/Secret/app/creds") && !text.contains("hunter2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_kubeconfig_context_that_does_not_exist_lists_those_that_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, kubeconfig) = test_server(dir.path());
+    let repo = secret_repo("hunter2");
+    let out = run_sextant(
+        &dir.path().join("cache"),
+        &repo,
+        &kubeconfig,
+        &["diff", "--context", "prod-cluster"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{} has no context \"prod-cluster\" (its contexts: testkit)",
+            kubeconfig.display()
+        )),
+        "{err}"
+    );
+}

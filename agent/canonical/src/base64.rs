@@ -20,8 +20,37 @@ pub fn encode(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes standard base64, padded or not; `None` for anything else.
+pub fn decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in text.bytes() {
+        let v = B64.iter().position(|b| *b == c)? as u32;
+        acc = acc << 6 | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits & 0xff) as u8);
+        }
+    }
+    (bits < 6).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn decode_reverses_encode() {
+        for plain in ["", "f", "fo", "foo", "foobar", "hunter2"] {
+            assert_eq!(
+                super::decode(&super::encode(plain.as_bytes())).unwrap(),
+                plain.as_bytes()
+            );
+        }
+        assert_eq!(super::decode("not base64!"), None);
+    }
+
     #[test]
     fn matches_the_rfc_vectors() {
         for (plain, encoded) in [

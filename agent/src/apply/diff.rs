@@ -93,21 +93,27 @@ async fn diff_one(cluster: &Cluster, o: &Object) -> Result<Option<ObjectDiff>, C
         .map(|n| format!("{n}/"))
         .unwrap_or_default();
     let label = format!("{}/{ns}{}", r.kind, r.name);
+    // A Secret's values are masked on both sides; a changed one still shows as a changed line.
+    let (shown_live, shown_after) = crate::secrets::mask_pair(live.as_ref(), &after);
+    let secret = crate::secrets::is_secret(&after);
     // Never "in sync" here when compare says otherwise: a difference the YAML text does not show
     // (a number's type, say) is listed by field.
-    let diff = unified(&label, live.as_ref(), &after).unwrap_or_else(|| {
+    let diff = unified(&label, shown_live.as_ref(), &shown_after).unwrap_or_else(|| {
         let fields = live
             .as_ref()
             .map(|l| compare::differences(&o.manifest, l))
             .unwrap_or_default();
         let mut text = format!("--- live/{label}\n+++ git/{label}\n");
         for f in fields {
-            text.push_str(&format!(
-                "# {}: live {} → git {}\n",
-                f.path,
-                f.live.map_or("absent".into(), |v| v.to_string()),
-                f.git
-            ));
+            let (before, after) = if secret {
+                ("*** (before)".to_string(), "*** (after)".to_string())
+            } else {
+                (
+                    f.live.map_or("absent".into(), |v| v.to_string()),
+                    f.git.to_string(),
+                )
+            };
+            text.push_str(&format!("# {}: live {before} → git {after}\n", f.path));
         }
         text
     });

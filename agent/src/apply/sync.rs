@@ -337,7 +337,10 @@ async fn apply_one(
         {
             Ok(_) if current.is_some() => (Outcome::Configured, None),
             Ok(_) => (Outcome::Created, None),
-            Err(e) => (Outcome::Failed, Some(e.to_string())),
+            Err(e) => (
+                Outcome::Failed,
+                Some(crate::secrets::scrub(&e.to_string(), &o.manifest)),
+            ),
         },
     }
 }
