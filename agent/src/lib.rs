@@ -13,6 +13,7 @@ pub mod duration;
 pub mod environment;
 pub mod kinds;
 pub mod metrics;
+pub mod names;
 pub mod object;
 pub mod plan;
 pub mod render;

@@ -22,6 +22,15 @@ pub enum Error {
         second_release: String,
         second_source: String,
     },
+    #[error("environment {environment}, release {release}, template {source_template}: {object}: field `{field}`: {message}")]
+    InvalidName {
+        environment: String,
+        release: String,
+        source_template: String,
+        object: ObjectRef,
+        field: String,
+        message: String,
+    },
 }
 
 /// The objects of one wave, in apply order.
@@ -51,6 +60,7 @@ pub fn build(
     revision: Option<String>,
     mut objects: Vec<Object>,
 ) -> Result<Plan, Error> {
+    check_names(environment, &objects)?;
     check_duplicates(environment, &objects)?;
     pull_forward(&mut objects);
     let mut waves: BTreeMap<Wave, Vec<Object>> = BTreeMap::new();
@@ -74,6 +84,24 @@ pub fn build(
 /// What two releases may not share: group, kind, namespace and name (not the version).
 fn identity(r: &ObjectRef) -> (&str, &str, Option<&str>, &str) {
     (&r.group, &r.kind, r.namespace.as_deref(), &r.name)
+}
+
+/// Names the API server would refuse, caught before anything is written.
+fn check_names(environment: &str, objects: &[Object]) -> Result<(), Error> {
+    for o in objects {
+        let r = &o.reference;
+        crate::names::check(&r.group, &r.kind, &o.manifest).map_err(|(field, message)| {
+            Error::InvalidName {
+                environment: environment.to_string(),
+                release: o.release.clone(),
+                source_template: o.source.clone(),
+                object: r.clone(),
+                field,
+                message,
+            }
+        })?;
+    }
+    Ok(())
 }
 
 fn check_duplicates(environment: &str, objects: &[Object]) -> Result<(), Error> {

@@ -558,3 +558,34 @@ fn helm_runs_with_its_own_folders_and_no_kubeconfig() {
     );
     assert!(!err.contains("/root/.kube"), "{err}");
 }
+
+#[test]
+fn an_invalid_object_name_is_refused_at_plan_time_with_its_template() {
+    let repo = repo_with(&environment("dev", GOOD));
+    repo.write(
+        "charts/values-echo/templates/bad.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\ndata: {a: b}\n",
+    );
+    let err = fails(&repo, "dev");
+    assert_mentions(
+        &err,
+        &[
+            "release echo",
+            "values-echo/templates/bad.yaml",
+            "field `metadata.name`",
+            "\"Bad_Name\": a lowercase RFC 1123 subdomain",
+        ],
+    );
+}
+
+#[test]
+fn an_integer_metadata_name_says_it_is_not_a_string() {
+    let repo = repo_with(&environment("dev", GOOD));
+    repo.write(
+        "charts/values-echo/templates/number.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: 123\ndata: {a: b}\n",
+    );
+    let err = fails(&repo, "dev");
+    assert_mentions(&err, &["metadata.name", "123"]);
+    assert!(!err.contains("without metadata.name"), "{err}");
+}
