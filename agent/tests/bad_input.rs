@@ -448,19 +448,6 @@ fn a_wave_too_large_for_an_integer_names_the_field_not_the_yaml() {
 // helm is bounded: a timeout kills its whole process group, a signal is named, and helm sees
 // none of the user's settings.
 
-/// The ids of running processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
-        })
-        .collect()
-}
-
 #[test]
 fn a_template_that_never_finishes_is_killed_at_the_render_timeout() {
     let repo = repo_with(&environment("dev", GOOD));

@@ -432,3 +432,157 @@ fn an_unreachable_remote_is_reported_while_the_agent_keeps_serving() {
     );
     drop((server, dir));
 }
+
+const FOREVER: &str = "{{- range until 100000 }}{{- range until 100000 }}{{- end }}{{- end }}\n";
+
+#[test]
+fn a_commit_linking_a_values_file_out_of_the_snapshot_is_refused_and_the_last_revision_stays() {
+    let world = World::new();
+    let agent = Agent::start(&world.env("solo"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "the first revision applied", || {
+        (world.greeting().as_deref() == Some("one")).then_some(())
+    });
+    let first = agent.status()["environments"]["e"]["revision"].clone();
+    // The values file becomes a link to the agent's own kubeconfig.
+    let values = world.repo.path().join("environments/e/values.yaml");
+    std::fs::remove_file(&values).unwrap();
+    std::os::unix::fs::symlink(world.dir.path().join("kubeconfig"), &values).unwrap();
+    let hostile = world.repo.commit_and_push("link values to the kubeconfig");
+    agent.push_webhook(SECRET, "main");
+    let error = eventually(wait, "the hostile commit refused", || {
+        let status = agent.status();
+        let error = status["environments"]["e"]["last_error"].clone();
+        (error["revision"] == hostile.as_str()).then_some(error)
+    });
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("spec.releases[0].values[0]")
+            && message.contains("\"values.yaml\" is a symlink to")
+            && message.contains("outside the repository"),
+        "{message}"
+    );
+    assert_eq!(error["stage"], "render");
+    assert_eq!(agent.status()["environments"]["e"]["revision"], first);
+    assert_eq!(
+        world.greeting().as_deref(),
+        Some("one"),
+        "nothing was applied"
+    );
+}
+
+#[test]
+fn a_render_that_never_finishes_is_killed_at_the_timeout_and_the_next_good_commit_applies() {
+    let world = World::new();
+    let mut env = world.env("solo");
+    env.insert("SEXTANT_RENDER_TIMEOUT", "2s".into());
+    let cache = env["SEXTANT_CACHE_DIR"].clone();
+    let agent = Agent::start(&env);
+    let wait = Duration::from_secs(60);
+    eventually(wait, "the first revision applied", || {
+        (world.greeting().as_deref() == Some("one")).then_some(())
+    });
+    world
+        .repo
+        .write("charts/app/templates/forever.yaml", FOREVER);
+    let hung = world.repo.commit_and_push("a template that never ends");
+    agent.push_webhook(SECRET, "main");
+    let error = eventually(wait, "the render timeout reported", || {
+        let error = agent.status()["environments"]["e"]["last_error"].clone();
+        (error["revision"] == hung.as_str()).then_some(error)
+    });
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("release app") && message.contains("helm did not finish within 2s"),
+        "{message}"
+    );
+    assert_eq!(error["stage"], "render");
+    assert!(
+        agent.metric(r#"sextant_reconcile_errors_total{environment="e",stage="render"}"#) >= 1.0
+    );
+    assert_eq!(
+        support::processes_mentioning(&cache),
+        Vec::<u32>::new(),
+        "helm is gone"
+    );
+    assert_eq!(
+        agent.get("/readyz").0,
+        200,
+        "a timed-out render is not a stuck agent"
+    );
+
+    std::fs::remove_file(world.repo.path().join("charts/app/templates/forever.yaml")).unwrap();
+    platform(&world.repo, "two");
+    world.repo.commit_and_push("fix");
+    agent.push_webhook(SECRET, "main");
+    eventually(wait, "the next good commit applied", || {
+        (world.greeting().as_deref() == Some("two")).then_some(())
+    });
+}
+
+#[test]
+fn sigterm_during_a_hung_render_stops_the_agent_and_its_helm() {
+    let world = World::new();
+    world
+        .repo
+        .write("charts/app/templates/forever.yaml", FOREVER);
+    world.repo.commit_and_push("a template that never ends");
+    let mut env = world.env("solo");
+    env.insert("SEXTANT_RENDER_TIMEOUT", "10m".into());
+    let cache = env["SEXTANT_CACHE_DIR"].clone();
+    let mut agent = Agent::start(&env);
+    let helm = eventually(Duration::from_secs(60), "helm rendering", || {
+        support::processes_mentioning(&cache).first().copied()
+    });
+    let status = agent.terminate();
+    assert!(status.success(), "{status}: {}", agent.log_text());
+    assert_eq!(
+        support::processes_mentioning(&cache),
+        Vec::<u32>::new(),
+        "helm {helm} outlived the agent"
+    );
+    assert!(agent
+        .log_text()
+        .contains("stopped the helm processes still running"));
+}
+
+#[test]
+fn a_failed_sync_is_retried_with_backoff_long_before_the_resync() {
+    let world = World::new();
+    // Every attempt of the first sync's write fails: that sync fails after its retries.
+    world.server.inject(
+        sextant_testkit::Fault::error(
+            sextant_testkit::Match {
+                verb: Some(sextant_testkit::Verb::Patch),
+                name: Some("greeting".into()),
+                ..Default::default()
+            },
+            503,
+        )
+        .times(6),
+    );
+    let mut env = world.env("solo");
+    env.insert("SEXTANT_RESYNC_INTERVAL", "1h".into());
+    let agent = Agent::start(&env);
+    let wait = Duration::from_secs(60);
+    let retry_at = eventually(wait, "the failed sync and its retry time", || {
+        let status = agent.status();
+        let e = &status["environments"]["e"];
+        e["retry_at"].as_str().map(str::to_string)
+    });
+    assert!(!retry_at.is_empty());
+    eventually(
+        wait,
+        "the retry applied without a commit or a resync",
+        || (world.greeting().as_deref() == Some("one")).then_some(()),
+    );
+    eventually(wait, "the retry time cleared", || {
+        agent.status()["environments"]["e"]["retry_at"]
+            .is_null()
+            .then_some(())
+    });
+    assert_eq!(
+        agent.metric(r#"sextant_sync_total{environment="e",result="failed"}"#),
+        1.0
+    );
+}

@@ -31,6 +31,8 @@ pub struct SyncOptions {
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
     /// How much one revision may prune without an operator's yes.
     pub prune_guard: super::prune::PruneGuard,
+    /// The longest a whole sync may take (`spec.sync.timeout`); then it stops where it is.
+    pub deadline: Duration,
 }
 
 impl SyncOptions {
@@ -51,6 +53,8 @@ impl SyncOptions {
                 limit_percent: env.sync.prune_limit_percent(),
                 allow_mass_prune: env.sync.allow_mass_prune,
             },
+            deadline: crate::duration::parse(&env.sync.timeout)
+                .unwrap_or(Duration::from_secs(30 * 60)),
         }
     }
 }
@@ -86,6 +90,8 @@ pub enum SyncError {
     Stopped { wave: i32 },
     #[error("{message}")]
     MassPrune { message: String },
+    #[error("the sync did not finish within spec.sync.timeout ({after:?}) and was stopped; the next sync carries on")]
+    Deadline { after: Duration },
     #[error(transparent)]
     Cluster(#[from] ClusterError),
 }
@@ -129,7 +135,11 @@ pub async fn sync(
         pruned: Vec::new(),
         totals: Default::default(),
     };
-    let outcome = run(cluster, env, plan, opts, &mut result).await;
+    let outcome = tokio::time::timeout(opts.deadline, run(cluster, env, plan, opts, &mut result))
+        .await
+        .unwrap_or(Err(SyncError::Deadline {
+            after: opts.deadline,
+        }));
     if let Err(e) = outcome {
         tracing::warn!(environment = %env.name, error = %e, "sync failed");
         result.error = Some(e.to_string());
@@ -510,6 +520,21 @@ impl Run<'_> {
         }
     }
 
+    /// Waits one poll interval; `true` when the agent started shutting down meanwhile.
+    pub(super) async fn pause(&self) -> bool {
+        let Some(mut stop) = self.opts.stop.clone() else {
+            tokio::time::sleep(self.opts.poll_interval).await;
+            return false;
+        };
+        if *stop.borrow_and_update() {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(self.opts.poll_interval) => false,
+            changed = stop.changed() => changed.is_ok() && *stop.borrow(),
+        }
+    }
+
     /// Polls the live objects until all are healthy; a degraded one or the wave timeout stops it.
     pub(super) async fn wait_healthy(
         &self,
@@ -572,7 +597,10 @@ impl Run<'_> {
             }
             pending = still.into_iter().map(|(o, _)| o).collect();
             first_round = false;
-            tokio::time::sleep(self.opts.poll_interval).await;
+            // The wave's writes are done: a shutdown need not wait for its health.
+            if self.pause().await {
+                return Err(SyncError::Stopped { wave: wave + 1 });
+            }
         }
     }
 }

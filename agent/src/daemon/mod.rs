@@ -68,6 +68,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
             .iter()
             .map(|e| (e.clone(), EnvironmentStatus::default()))
             .collect(),
+        stuck_after: Some(settings.stuck_after),
         ..Status::default()
     }));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -238,6 +239,15 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     Ok(())
 }
 
+/// The wait before retrying an environment whose last reconcile failed for the `failures`-th
+/// time in a row: 5 s doubling, at most 5 min — sooner than the resync, never a hot loop.
+pub fn retry_delay(failures: u32) -> Duration {
+    let base = Duration::from_secs(5);
+    let cap = Duration::from_secs(300);
+    base.saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+        .min(cap)
+}
+
 async fn reconcile_loop(
     reconciler: Reconciler,
     mut snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
@@ -245,11 +255,17 @@ async fn reconcile_loop(
     resync: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut failures = 0u32;
     loop {
+        let wait = if failures > 0 {
+            retry_delay(failures).min(resync)
+        } else {
+            resync
+        };
         tokio::select! {
             changed = snapshots.changed() => if changed.is_err() { return },
             changed = leading.changed() => if changed.is_err() { return },
-            _ = tokio::time::sleep(resync) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,
         }
         if !*leading.borrow_and_update() {
@@ -258,10 +274,24 @@ async fn reconcile_loop(
         let Some(snapshot) = snapshots.borrow_and_update().clone() else {
             continue;
         };
-        reconciler.reconcile(&snapshot).await;
+        let succeeded = reconciler
+            .reconcile(&snapshot)
+            .await
+            .is_some_and(|r| r.succeeded);
         if *stop.borrow() {
             return;
         }
+        failures = if succeeded { 0 } else { failures + 1 };
+        let retry_at = (!succeeded).then(|| {
+            let at = std::time::SystemTime::now() + retry_delay(failures).min(resync);
+            k8s_openapi::jiff::Timestamp::try_from(at)
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+        });
+        if let Some(at) = &retry_at {
+            tracing::info!(environment = %reconciler.environment, failures, retry_at = %at, "reconcile failed; retrying with backoff");
+        }
+        reconciler.set_retry_at(retry_at);
     }
 }
 
@@ -273,4 +303,16 @@ async fn wait_for_signal() -> Result<(), DaemonError> {
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_after_failures_back_off_from_5s_to_a_5_minute_cap() {
+        let secs: Vec<u64> = (1..=9).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(secs, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+        assert_eq!(retry_delay(u32::MAX), Duration::from_secs(300));
+    }
 }

@@ -32,6 +32,11 @@ impl Reconciler {
         }
     }
 
+    /// Records when the next attempt after a failure is due (`None` once one succeeded).
+    pub fn set_retry_at(&self, at: Option<String>) {
+        self.update(|s| s.retry_at = at);
+    }
+
     fn failed_before_apply(&self, stage: &'static str, snapshot: &Snapshot, message: String) {
         let env = self.environment.as_str();
         tracing::error!(environment = env, revision = %snapshot.revision, stage, error = %message, "reconcile failed; the last good revision stays applied");
@@ -57,11 +62,30 @@ impl Reconciler {
 
     /// Renders, plans and applies `snapshot`; returns the sync result when it got that far.
     pub async fn reconcile(&self, snapshot: &Snapshot) -> Option<SyncResult> {
-        let env = self.environment.clone();
+        use tracing::Instrument as _;
         let started = Instant::now();
-        let span =
-            tracing::info_span!("reconcile", environment = %env, revision = %snapshot.revision);
-        let _enter = span.enter();
+        let span = tracing::info_span!("reconcile", environment = %self.environment, revision = %snapshot.revision);
+        self.update(|s| {
+            s.reconcile_started = Some(started);
+            s.reconciling_since = Some(now());
+        });
+        let outcome = self
+            .reconcile_snapshot(snapshot, started)
+            .instrument(span)
+            .await;
+        self.update(|s| {
+            s.reconcile_started = None;
+            s.reconciling_since = None;
+        });
+        outcome
+    }
+
+    async fn reconcile_snapshot(
+        &self,
+        snapshot: &Snapshot,
+        started: Instant,
+    ) -> Option<SyncResult> {
+        let env = self.environment.clone();
         let renderer = self.renderer.clone();
         let path = snapshot.path.clone();
         let revision = snapshot.revision.clone();

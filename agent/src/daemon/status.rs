@@ -71,6 +71,12 @@ pub struct EnvironmentStatus {
     pub last_error: Option<LastError>,
     /// A first sync (of any result) has finished since the agent started.
     pub synced_once: bool,
+    /// When the reconcile under way started, if one is.
+    pub reconciling_since: Option<String>,
+    #[serde(skip)]
+    pub reconcile_started: Option<std::time::Instant>,
+    /// When the next attempt after a failure is due, if the last one failed.
+    pub retry_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -85,13 +91,33 @@ pub struct Status {
     pub leader: bool,
     pub source: SourceStatus,
     pub environments: BTreeMap<String, EnvironmentStatus>,
+    /// An environment whose reconcile runs longer than this makes the agent unready.
+    #[serde(skip)]
+    pub stuck_after: Option<std::time::Duration>,
 }
 
 impl Status {
-    /// Ready once every environment has finished a first sync, or at once on a standby.
+    /// Ready once every environment has finished a first sync, or at once on a standby; not
+    /// ready while a reconcile has run longer than `stuck_after`.
     pub fn ready(&self) -> Result<(), String> {
         if !self.leader {
             return Ok(());
+        }
+        if let Some(bound) = self.stuck_after {
+            let stuck: Vec<String> = self
+                .environments
+                .iter()
+                .filter_map(|(n, e)| {
+                    let running = e.reconcile_started?.elapsed();
+                    (running > bound).then(|| format!("{n} (for {}s)", running.as_secs()))
+                })
+                .collect();
+            if !stuck.is_empty() {
+                return Err(format!(
+                    "reconcile stuck longer than {bound:?} (stuckAfter): {}",
+                    stuck.join(", ")
+                ));
+            }
         }
         let waiting: Vec<&str> = self
             .environments
@@ -139,6 +165,33 @@ mod tests {
         assert!(s.ready().is_ok());
         s.leader = true;
         s.environments.get_mut("dev").unwrap().synced_once = true;
+        assert!(s.ready().is_ok());
+    }
+
+    #[test]
+    fn a_reconcile_running_past_the_bound_makes_the_leader_unready() {
+        let mut s = Status {
+            leader: true,
+            stuck_after: Some(std::time::Duration::from_secs(60)),
+            ..Status::default()
+        };
+        let started = std::time::Instant::now()
+            .checked_sub(std::time::Duration::from_secs(120))
+            .unwrap();
+        s.environments.insert(
+            "dev".into(),
+            EnvironmentStatus {
+                synced_once: true,
+                reconcile_started: Some(started),
+                ..Default::default()
+            },
+        );
+        let why = s.ready().unwrap_err();
+        assert!(
+            why.starts_with("reconcile stuck longer than 60s (stuckAfter): dev (for 1"),
+            "{why}"
+        );
+        s.environments.get_mut("dev").unwrap().reconcile_started = Some(std::time::Instant::now());
         assert!(s.ready().is_ok());
     }
 }

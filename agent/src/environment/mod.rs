@@ -109,6 +109,13 @@ pub struct SyncOptions {
     /// Prune whatever left Git, however much: the operator's yes to a mass prune.
     #[serde(default)]
     pub allow_mass_prune: bool,
+    /// The longest one sync of the environment may take, waves and prune included.
+    #[serde(default = "default_sync_timeout")]
+    pub timeout: String,
+}
+
+fn default_sync_timeout() -> String {
+    "30m".into()
 }
 
 fn default_prune_limit() -> String {
@@ -144,6 +151,7 @@ impl Default for SyncOptions {
             wave_timeout: default_wave_timeout(),
             prune_limit: default_prune_limit(),
             allow_mass_prune: false,
+            timeout: default_sync_timeout(),
         }
     }
 }
@@ -408,6 +416,15 @@ pub fn parse(
             format!(
                 "{:?} is not a percentage from 0% to 100%",
                 parsed.spec.sync.prune_limit
+            ),
+        ));
+    }
+    if crate::duration::parse(&parsed.spec.sync.timeout).is_none() {
+        return Err(invalid(
+            "spec.sync.timeout",
+            format!(
+                "{:?} is not a duration such as 10m or 1h",
+                parsed.spec.sync.timeout
             ),
         ));
     }

@@ -121,6 +121,19 @@ pub fn test_server(dir: &Path) -> (sextant_testkit::TestServer, PathBuf) {
     (server, kubeconfig)
 }
 
+/// The ids of running processes whose command line mentions `needle` (zombies aside).
+pub fn processes_mentioning(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .collect()
+}
+
 /// Kills a child started with `process_group(0)` together with everything in its group, and
 /// reaps it.
 pub fn kill_group(child: &mut std::process::Child) {
