@@ -42,7 +42,7 @@ fi
 # The venv is rebuilt whenever the pinned requirements change (a stamp holds their sha256).
 req="$root/scripts/requirements-tools.txt"
 want_stamp="$(sha256sum "$req" | cut -d' ' -f1)"
-if [ "${SEXTANT_SKIP_PYTHON_TOOLS:-}" != 1 ] && [ "$(cat "$tools/venv/.stamp" 2>/dev/null)" != "$want_stamp" ]; then
+if [ "${SKIP_PYTHON_TOOLS:-}" != 1 ] && [ "$(cat "$tools/venv/.stamp" 2>/dev/null)" != "$want_stamp" ]; then
   echo "install-tools: installing $(tr '\n' ' ' < "$req")into .tools/venv" >&2
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
@@ -56,7 +56,7 @@ done
 # installs the same `hcl2` package (scripts/requirements-hcl.txt says more). Same stamp rule.
 hcl_req="$root/scripts/requirements-hcl.txt"
 hcl_stamp="$(sha256sum "$hcl_req" | cut -d' ' -f1)"
-if [ "${SEXTANT_SKIP_PYTHON_TOOLS:-}" != 1 ] && [ "$(cat "$tools/hcl-venv/.stamp" 2>/dev/null)" != "$hcl_stamp" ]; then
+if [ "${SKIP_PYTHON_TOOLS:-}" != 1 ] && [ "$(cat "$tools/hcl-venv/.stamp" 2>/dev/null)" != "$hcl_stamp" ]; then
   echo "install-tools: installing $(grep -v '^#' "$hcl_req" | tr '\n' ' ')into .tools/hcl-venv" >&2
   python3 -m venv "$tools/hcl-venv"
   "$tools/hcl-venv/bin/pip" install --quiet --disable-pip-version-check -r "$hcl_req"

@@ -116,7 +116,7 @@ printf 'image:\n  repository: r\n' >"$shape"
 step "set-image: refuses a file without image.digest" fails_with "no \`image.digest:\`" shaped
 
 # -- kind-env.sh: the scratch environment of e2e-kind.yml and `make pipeline` ------------------------
-sextant="${SEXTANT_BIN:-$root/target/debug/sextant}"
+sextant="${AGENT_BINARY:-$root/target/debug/sextant}"
 [ -x "$sextant" ] || cargo build --quiet -p sextant
 copy_repo "$work/kind"
 step "kind-env: writes environments/kind" "$ci/kind-env.sh" "$work/kind" localhost:5001/hash-service "$digest_a"
