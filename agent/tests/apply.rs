@@ -764,3 +764,75 @@ async fn a_server_that_accepts_and_never_answers_fails_within_the_attempts_namin
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_namespace_holding_an_object_we_do_not_manage_is_kept_and_names_it() {
+    let server = server(Duration::from_millis(20));
+    let repo = repo();
+    with_extra(&repo, true);
+    assert!(apply(&server, &repo, &options(&repo)).await.succeeded);
+    // Someone keeps a ConfigMap of their own in the namespace.
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(server.client().unwrap(), "extra");
+    let theirs: k8s_openapi::api::core::v1::ConfigMap =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "theirs"}})).unwrap();
+    cms.create(&Default::default(), &theirs).await.unwrap();
+    with_extra(&repo, false);
+    let result = apply(&server, &repo, &options(&repo)).await;
+    assert!(result.succeeded, "{}", result.to_table());
+    let ns = result
+        .pruned
+        .iter()
+        .find(|o| o.kind == "Namespace")
+        .unwrap();
+    assert_eq!(ns.outcome, Outcome::Unchanged);
+    assert_eq!(
+        ns.message.as_deref(),
+        Some("left Git; kept: namespace holds ConfigMap theirs, which this environment does not manage")
+    );
+    assert!(cms.get_opt("theirs").await.unwrap().is_some());
+    assert!(
+        cms.get_opt("extra-config").await.unwrap().is_none(),
+        "ours went"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_list_of_a_crds_resources_keeps_the_crd_for_the_next_sync() {
+    let server = server(Duration::from_millis(20));
+    let repo = repo_with_crd();
+    with_widgets(&repo, true);
+    assert!(apply(&server, &repo, &options(&repo)).await.succeeded);
+    with_widgets(&repo, false);
+    server.inject(Fault::error(
+        Match {
+            verb: Some(Verb::List),
+            resource: Some("widgets".into()),
+            namespace: None,
+            ..Match::default()
+        },
+        500,
+    ));
+    let result = apply(&server, &repo, &options(&repo)).await;
+    let crd = result
+        .pruned
+        .iter()
+        .find(|o| o.kind == "CustomResourceDefinition")
+        .unwrap();
+    assert_eq!(crd.outcome, Outcome::Unchanged, "{}", result.to_table());
+    let message = crd.message.as_deref().unwrap();
+    assert!(
+        message.starts_with(
+            "left Git; not pruned this time: cannot tell which Widget resources exist:"
+        ),
+        "{message}"
+    );
+    server.clear_faults();
+    let result = apply(&server, &repo, &options(&repo)).await;
+    let crd = result
+        .pruned
+        .iter()
+        .find(|o| o.kind == "CustomResourceDefinition")
+        .unwrap();
+    assert_eq!(crd.outcome, Outcome::Pruned, "{:?}", crd.message);
+}
