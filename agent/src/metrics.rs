@@ -30,6 +30,12 @@ pub struct Metrics {
     pub reconcile_errors_total: IntCounterVec,
     pub leader: IntGauge,
     pub webhook_requests_total: IntCounterVec,
+    pub drift_objects: IntGaugeVec,
+    pub drift_detected_total: IntCounterVec,
+    pub drift_heals_total: IntCounterVec,
+    pub drift_detection_seconds: Histogram,
+    pub drift_fighting: IntGaugeVec,
+    pub live_objects: IntGaugeVec,
 }
 
 fn histogram(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<HistogramVec> {
@@ -113,6 +119,48 @@ impl Metrics {
                 ),
                 &["result"],
             )?,
+            drift_objects: IntGaugeVec::new(
+                Opts::new(
+                    "sextant_drift_objects",
+                    "Objects whose live state departs from Git now.",
+                ),
+                &["environment", "release"],
+            )?,
+            drift_detected_total: IntCounterVec::new(
+                Opts::new(
+                    "sextant_drift_detected_total",
+                    "Objects seen departing from Git (each time one starts to).",
+                ),
+                &["environment", "release"],
+            )?,
+            drift_heals_total: IntCounterVec::new(
+                Opts::new(
+                    "sextant_drift_heals_total",
+                    "Re-applies of drifted objects by result (succeeded, failed).",
+                ),
+                &["environment", "result"],
+            )?,
+            drift_detection_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "sextant_drift_detection_seconds",
+                    "From a live change (its managedFields time, to the second) to its detection.",
+                )
+                .buckets(SECONDS_BUCKETS.to_vec()),
+            )?,
+            drift_fighting: IntGaugeVec::new(
+                Opts::new(
+                    "sextant_drift_fighting_objects",
+                    "Drifted objects left alone because another manager keeps changing them back.",
+                ),
+                &["environment"],
+            )?,
+            live_objects: IntGaugeVec::new(
+                Opts::new(
+                    "sextant_live_objects",
+                    "Objects held by the watch-fed live-state cache.",
+                ),
+                &["environment"],
+            )?,
         };
         let r = &m.registry;
         r.register(Box::new(m.git_fetch_duration_seconds.clone()))?;
@@ -127,6 +175,12 @@ impl Metrics {
         r.register(Box::new(m.reconcile_errors_total.clone()))?;
         r.register(Box::new(m.leader.clone()))?;
         r.register(Box::new(m.webhook_requests_total.clone()))?;
+        r.register(Box::new(m.drift_objects.clone()))?;
+        r.register(Box::new(m.drift_detected_total.clone()))?;
+        r.register(Box::new(m.drift_heals_total.clone()))?;
+        r.register(Box::new(m.drift_detection_seconds.clone()))?;
+        r.register(Box::new(m.drift_fighting.clone()))?;
+        r.register(Box::new(m.live_objects.clone()))?;
         Ok(m)
     }
 

@@ -586,3 +586,215 @@ fn a_failed_sync_is_retried_with_backoff_long_before_the_resync() {
         1.0
     );
 }
+
+// Drift: live changes seen through watches, handled by each policy.
+
+/// Environment `e` with release `app`: Deployment `web` and ConfigMap `greeting`, under `policy`.
+fn drift_platform(repo: &WorkRepo, policy: &str) {
+    repo.write(
+        "charts/app/templates/web.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n        - name: web\n          image: example.com/web:1\n          env: [{name: MODE, value: fast}]\n          resources: {limits: {cpu: 500m, memory: 128Mi}}\n",
+    )
+    .write(
+        "environments/e/environment.yaml",
+        &format!(
+            "{}  drift:\n    policy: {policy}\n",
+            environment(
+                "e",
+                "    - {name: app, namespace: app, chart: charts/app, values: [values.yaml]}\n"
+            )
+        ),
+    );
+}
+
+fn kubectl(world: &World, args: &[&str]) {
+    let out = std::process::Command::new(support::workspace().join(".tools/bin/kubectl"))
+        .arg("--kubeconfig")
+        .arg(world.dir.path().join("kubeconfig"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn replicas(world: &World) -> Option<i32> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let d: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(world.server.client().unwrap(), "app");
+        d.get_opt("web").await.ok().flatten()?.spec?.replicas
+    })
+}
+
+fn drift_world(policy: &str) -> (World, Agent) {
+    let world = World::new();
+    drift_platform(&world.repo, policy);
+    world
+        .repo
+        .commit_and_push(&format!("drift policy {policy}"));
+    let mut env = world.env("solo");
+    env.insert("SEXTANT_LEADER_ELECTION", "false".into());
+    let agent = Agent::start(&env);
+    eventually(Duration::from_secs(60), "watched and in sync", || {
+        (agent.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
+    });
+    (world, agent)
+}
+
+#[test]
+fn heal_restores_a_scale_an_image_patch_and_a_deleted_object() {
+    let (world, agent) = drift_world("heal");
+    let wait = Duration::from_secs(30);
+    kubectl(
+        &world,
+        &["scale", "deployment/web", "-n", "app", "--replicas=5"],
+    );
+    eventually(wait, "the scale healed", || {
+        (agent.metric(r#"sextant_drift_heals_total{environment="e",result="succeeded"}"#) >= 1.0
+            && replicas(&world) == Some(2))
+        .then_some(())
+    });
+    kubectl(
+        &world,
+        &[
+            "set",
+            "image",
+            "deployment/web",
+            "-n",
+            "app",
+            "web=example.com/web:evil",
+        ],
+    );
+    kubectl(&world, &["delete", "configmap", "greeting", "-n", "app"]);
+    eventually(wait, "the image and the deleted ConfigMap healed", || {
+        let image_back =
+            std::process::Command::new(support::workspace().join(".tools/bin/kubectl"))
+                .arg("--kubeconfig")
+                .arg(world.dir.path().join("kubeconfig"))
+                .args([
+                    "get",
+                    "deployment/web",
+                    "-n",
+                    "app",
+                    "-o",
+                    "jsonpath={.spec.template.spec.containers[0].image}",
+                ])
+                .output()
+                .ok()
+                .is_some_and(|o| o.stdout == b"example.com/web:1");
+        (image_back && world.greeting().is_some()).then_some(())
+    });
+    assert!(agent.metric(r#"sextant_drift_detected_total{environment="e",release="app"}"#) >= 3.0);
+    eventually(wait, "in sync again", || {
+        (agent.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
+    });
+}
+
+#[test]
+fn report_leaves_a_scale_names_its_manager_and_a_resync_does_not_heal_it() {
+    let world = World::new();
+    drift_platform(&world.repo, "report");
+    world.repo.commit_and_push("drift policy report");
+    let mut env = world.env("solo");
+    env.insert("SEXTANT_LEADER_ELECTION", "false".into());
+    env.insert("SEXTANT_RESYNC_INTERVAL", "1s".into());
+    let agent = Agent::start(&env);
+    let wait = Duration::from_secs(30);
+    eventually(wait, "watched and in sync", || {
+        (agent.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
+    });
+    kubectl(
+        &world,
+        &["scale", "deployment/web", "-n", "app", "--replicas=5"],
+    );
+    let object = eventually(wait, "the scale reported", || {
+        let status = agent.status();
+        let drift = &status["environments"]["e"]["drift"];
+        (drift["state"] == "drifted").then(|| drift["objects"][0].clone())
+    });
+    assert_eq!(object["object"], "Deployment.apps app/web");
+    assert_eq!(object["paths"], serde_json::json!(["/spec/replicas"]));
+    assert_eq!(object["managers"], serde_json::json!(["kubectl"]));
+    assert_eq!(object["action"], "reported");
+    assert!(object["since"].is_string());
+    // Resyncs come and go; the scale stays.
+    let syncs = agent.metric(r#"sextant_sync_total{environment="e",result="succeeded"}"#);
+    eventually(wait, "two more resyncs", || {
+        (agent.metric(r#"sextant_sync_total{environment="e",result="succeeded"}"#) >= syncs + 2.0)
+            .then_some(())
+    });
+    assert_eq!(replicas(&world), Some(5), "report never heals");
+    assert_eq!(
+        agent.metric(r#"sextant_drift_objects{environment="e",release="app"}"#),
+        1.0
+    );
+    assert_eq!(
+        agent.metric(r#"sextant_drift_heals_total{environment="e",result="succeeded"}"#),
+        0.0
+    );
+}
+
+#[test]
+fn a_controller_fighting_over_a_field_is_reported_as_fighting_after_bounded_heals() {
+    let (world, agent) = drift_world("heal");
+    // Another controller re-scales every 100 ms, as its own field manager.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fighter = {
+        let stop = stop.clone();
+        let client_url = world.server.url();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut config = kube::Config::new(client_url.parse().unwrap());
+                config.default_retry = false;
+                let client = kube::Client::try_from(config).unwrap();
+                let d: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+                    kube::Api::namespaced(client, "app");
+                let patch = serde_json::json!({"spec": {"replicas": 7}});
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = d
+                        .patch_scale(
+                            "web",
+                            &kube::api::PatchParams {
+                                field_manager: Some("fighter".into()),
+                                ..Default::default()
+                            },
+                            &kube::api::Patch::Merge(&patch),
+                        )
+                        .await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
+        })
+    };
+    let object = eventually(Duration::from_secs(30), "the fight reported", || {
+        let status = agent.status();
+        status["environments"]["e"]["drift"]["objects"]
+            .as_array()?
+            .iter()
+            .find(|o| o["action"] == "fighting")
+            .cloned()
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    fighter.join().unwrap();
+    assert_eq!(object["managers"], serde_json::json!(["fighter"]));
+    let heals = agent.metric(r#"sextant_drift_heals_total{environment="e",result="succeeded"}"#);
+    assert!(
+        (1.0..=sextant::drift::policy::Fights::MAX_HEALS as f64).contains(&heals),
+        "bounded heals: {heals}"
+    );
+    assert_eq!(
+        agent.metric(r#"sextant_drift_fighting_objects{environment="e"}"#),
+        1.0
+    );
+}

@@ -33,6 +33,10 @@ pub struct SyncOptions {
     pub prune_guard: super::prune::PruneGuard,
     /// The longest a whole sync may take (`spec.sync.timeout`); then it stops where it is.
     pub deadline: Duration,
+    /// Releases whose live drift this sync leaves as it is (a resync under a `report` or
+    /// `pull-request` drift policy): their objects that differ from Git, or are gone, are not
+    /// written.
+    pub hold: HashSet<String>,
 }
 
 impl SyncOptions {
@@ -55,6 +59,7 @@ impl SyncOptions {
             },
             deadline: crate::duration::parse(&env.sync.timeout)
                 .unwrap_or(Duration::from_secs(30 * 60)),
+            hold: HashSet::new(),
         }
     }
 }
@@ -96,9 +101,9 @@ pub enum SyncError {
     Cluster(#[from] ClusterError),
 }
 
-pub(super) type Identity = (String, String, Option<String>, String);
+pub type Identity = (String, String, Option<String>, String);
 
-pub(super) fn identity(r: &ObjectRef) -> Identity {
+pub fn identity(r: &ObjectRef) -> Identity {
     (
         r.group.clone(),
         r.kind.clone(),
@@ -334,8 +339,13 @@ async fn apply_one(
     o: &Object,
 ) -> (Outcome, Option<String>) {
     let current = live.get(&identity(&o.reference)).and_then(Option::as_ref);
+    let held = opts.hold.contains(&o.release);
     match current {
         Some(l) if crate::compare::in_sync(&o.manifest, l) => (Outcome::Unchanged, None),
+        _ if held => (
+            Outcome::Unchanged,
+            Some("drifted; left as it is (the drift policy is not heal)".into()),
+        ),
         current => match cluster
             .apply(
                 &o.reference,
@@ -505,7 +515,9 @@ impl Run<'_> {
             }
             let mut r = ObjectResult::new(&o.release, &o.reference, None, outcome);
             if let Some(m) = message {
-                failures.push(m.clone());
+                if outcome == Outcome::Failed {
+                    failures.push(m.clone());
+                }
                 r = r.with_message(m);
             }
             results.push(r);

@@ -3,6 +3,7 @@
 //! revision wins, a periodic resync even without commits) while this replica holds the lease;
 //! every replica serves health, metrics and status.
 
+pub mod drift;
 pub mod http;
 pub mod leader;
 pub mod reconcile;
@@ -202,6 +203,10 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let cluster = Arc::new(Cluster::new(client).with_server(api_server.trim_end_matches('/')));
     let mut reconcilers = Vec::new();
     for env in &settings.environments {
+        // A reconcile stops at a wave boundary on shutdown and when leadership is lost.
+        let halt = halted(stop_rx.clone(), lead_rx.clone());
+        let (applied_tx, applied_rx) = watch::channel(None);
+        let (heal_tx, heal_rx) = tokio::sync::mpsc::unbounded_channel();
         let r = Reconciler {
             environment: env.clone(),
             renderer: renderer.clone(),
@@ -209,13 +214,28 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
             metrics: metrics.clone(),
             status: status.clone(),
             agent_namespace: settings.namespace.clone(),
-            stop: stop_rx.clone(),
+            stop: halt,
             object_series: Mutex::new(Vec::new()),
+            applied: applied_tx,
         };
+        tasks.push(tokio::spawn(
+            drift::DriftWatch {
+                environment: env.clone(),
+                cluster: cluster.clone(),
+                metrics: metrics.clone(),
+                status: status.clone(),
+                applied: applied_rx,
+                heal: heal_tx,
+                leading: lead_rx.clone(),
+                stop: stop_rx.clone(),
+            }
+            .run(),
+        ));
         reconcilers.push(tokio::spawn(reconcile_loop(
             r,
             snap_rx.clone(),
             lead_rx.clone(),
+            heal_rx,
             settings.resync_interval,
             stop_rx.clone(),
         )));
@@ -248,10 +268,32 @@ pub fn retry_delay(failures: u32) -> Duration {
         .min(cap)
 }
 
+/// A flag that turns true on shutdown and while this replica does not lead.
+fn halted(
+    mut stop: watch::Receiver<bool>,
+    mut leading: watch::Receiver<bool>,
+) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(*stop.borrow() || !*leading.borrow());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                c = stop.changed() => if c.is_err() { return },
+                c = leading.changed() => if c.is_err() { return },
+            }
+            let halt = *stop.borrow() || !*leading.borrow();
+            if tx.send(halt).is_err() || *stop.borrow() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 async fn reconcile_loop(
     reconciler: Reconciler,
     mut snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
     mut leading: watch::Receiver<bool>,
+    mut heals: tokio::sync::mpsc::UnboundedReceiver<Vec<crate::apply::sync::Identity>>,
     resync: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -262,20 +304,35 @@ async fn reconcile_loop(
         } else {
             resync
         };
+        let mut timer = false;
         tokio::select! {
             changed = snapshots.changed() => if changed.is_err() { return },
             changed = leading.changed() => if changed.is_err() { return },
-            _ = tokio::time::sleep(wait) => {}
+            heal = heals.recv() => {
+                let Some(mut objects) = heal else { return };
+                while let Ok(more) = heals.try_recv() {
+                    objects.extend(more);
+                }
+                if *leading.borrow() {
+                    reconciler.heal(&objects).await;
+                }
+                continue;
+            }
+            _ = tokio::time::sleep(wait) => timer = true,
             _ = stop.changed() => return,
         }
         if !*leading.borrow_and_update() {
             continue;
         }
+        let fresh = snapshots.has_changed().unwrap_or(false);
         let Some(snapshot) = snapshots.borrow_and_update().clone() else {
             continue;
         };
+        // The periodic resync of what is already applied honours each release's drift policy;
+        // a retry after a failure is not a resync.
+        let resync_only = timer && !fresh && failures == 0;
         let succeeded = reconciler
-            .reconcile(&snapshot)
+            .reconcile(&snapshot, resync_only)
             .await
             .is_some_and(|r| r.succeeded);
         if *stop.borrow() {

@@ -6,7 +6,9 @@ use super::status::{now, EnvironmentStatus, LastError, LastSync, Status};
 use super::Snapshot;
 use crate::apply::cluster::Cluster;
 use crate::apply::result::{Outcome, SyncResult};
+use crate::apply::sync::{identity, Identity};
 use crate::apply::sync::{sync, SyncOptions};
+use crate::environment::DriftPolicy;
 use crate::metrics::Metrics;
 use crate::render::Renderer;
 use std::collections::BTreeMap;
@@ -23,6 +25,23 @@ pub struct Reconciler {
     pub stop: tokio::sync::watch::Receiver<bool>,
     /// The `sextant_objects` series this environment set last, to clear before the next.
     pub object_series: Mutex<Vec<(String, &'static str)>>,
+    /// What the last successful sync applied, for the drift watch (and heals).
+    pub applied: tokio::sync::watch::Sender<Option<Arc<Applied>>>,
+}
+
+/// What a successful sync applied: the environment and its objects (hooks aside), at a revision.
+#[derive(Debug)]
+pub struct Applied {
+    pub environment: crate::environment::Environment,
+    pub revision: Option<String>,
+    pub objects: Vec<crate::object::Object>,
+}
+
+impl Applied {
+    /// Whether this is what `revision` of the repository applies.
+    pub fn is_revision(&self, revision: &str) -> bool {
+        self.revision.as_deref() == Some(revision)
+    }
 }
 
 impl Reconciler {
@@ -61,7 +80,9 @@ impl Reconciler {
     }
 
     /// Renders, plans and applies `snapshot`; returns the sync result when it got that far.
-    pub async fn reconcile(&self, snapshot: &Snapshot) -> Option<SyncResult> {
+    /// Renders, plans and applies `snapshot`. A `resync` of the revision already applied leaves
+    /// the drift of releases whose drift policy is not `heal` as it is: only `heal` heals.
+    pub async fn reconcile(&self, snapshot: &Snapshot, resync: bool) -> Option<SyncResult> {
         use tracing::Instrument as _;
         let started = Instant::now();
         let span = tracing::info_span!("reconcile", environment = %self.environment, revision = %snapshot.revision);
@@ -70,7 +91,7 @@ impl Reconciler {
             s.reconciling_since = Some(now());
         });
         let outcome = self
-            .reconcile_snapshot(snapshot, started)
+            .reconcile_snapshot(snapshot, started, resync)
             .instrument(span)
             .await;
         self.update(|s| {
@@ -84,6 +105,7 @@ impl Reconciler {
         &self,
         snapshot: &Snapshot,
         started: Instant,
+        resync: bool,
     ) -> Option<SyncResult> {
         let env = self.environment.clone();
         let renderer = self.renderer.clone();
@@ -122,9 +144,74 @@ impl Reconciler {
         let mut opts = SyncOptions::for_environment(&environment);
         opts.agent_namespace = self.agent_namespace.clone();
         opts.stop = Some(self.stop.clone());
+        let same_revision = self
+            .applied
+            .borrow()
+            .as_ref()
+            .is_some_and(|a| a.is_revision(&snapshot.revision));
+        tracing::debug!(resync, same_revision, "sync decision");
+        if resync && same_revision {
+            opts.hold = environment
+                .releases
+                .iter()
+                .filter(|r| environment.drift_policy(&r.name) != DriftPolicy::Heal)
+                .map(|r| r.name.clone())
+                .collect();
+        }
         let result = sync(&self.cluster, &environment, &plan, &opts).await;
         self.record(&result, started.elapsed().as_secs_f64());
+        if result.succeeded {
+            let objects = plan
+                .objects()
+                .filter(|o| o.hook.is_none())
+                .cloned()
+                .collect();
+            self.applied.send_replace(Some(Arc::new(Applied {
+                environment,
+                revision: Some(snapshot.revision.clone()),
+                objects,
+            })));
+        }
         Some(result)
+    }
+
+    /// Re-applies drifted objects of what was last applied (Git wins for the fields it sets:
+    /// forced), the drift watch's request. Returns how many were healed.
+    pub async fn heal(&self, objects: &[Identity]) -> usize {
+        let Some(applied) = self.applied.borrow().clone() else {
+            return 0;
+        };
+        let env = self.environment.as_str();
+        let mut healed = 0;
+        for o in applied
+            .objects
+            .iter()
+            .filter(|o| objects.contains(&identity(&o.reference)))
+        {
+            match self
+                .cluster
+                .apply(&o.reference, &o.manifest, true, false)
+                .await
+            {
+                Ok(_) => {
+                    healed += 1;
+                    tracing::info!(environment = env, object = %o.reference, "drift healed");
+                    self.metrics
+                        .drift_heals_total
+                        .with_label_values(&[env, "succeeded"])
+                        .inc();
+                }
+                Err(e) => {
+                    let e = crate::secrets::scrub(&e.to_string(), &o.manifest);
+                    tracing::warn!(environment = env, object = %o.reference, error = %e, "drift heal failed");
+                    self.metrics
+                        .drift_heals_total
+                        .with_label_values(&[env, "failed"])
+                        .inc();
+                }
+            }
+        }
+        healed
     }
 
     fn record(&self, result: &SyncResult, seconds: f64) {

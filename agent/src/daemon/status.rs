@@ -77,6 +77,41 @@ pub struct EnvironmentStatus {
     pub reconcile_started: Option<std::time::Instant>,
     /// When the next attempt after a failure is due, if the last one failed.
     pub retry_at: Option<String>,
+    /// How the live cluster compares with what was applied.
+    pub drift: DriftStatus,
+}
+
+/// `in-sync`, `drifted`, or `unknown` (before the watches have listed, or while one is down:
+/// never `in-sync` then).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriftState {
+    InSync,
+    Drifted,
+    #[default]
+    Unknown,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DriftStatus {
+    pub state: DriftState,
+    /// Why the state is unknown, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub objects: Vec<DriftedObject>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriftedObject {
+    pub object: String,
+    pub release: String,
+    /// JSON pointers of the drifted fields; empty when the object was deleted.
+    pub paths: Vec<String>,
+    pub deleted: bool,
+    pub managers: Vec<String>,
+    pub since: Option<String>,
+    /// What the agent does about it: `healing`, `reported`, or `fighting`.
+    pub action: &'static str,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -82,6 +82,33 @@ pub enum PromotionMode {
 pub struct Drift {
     #[serde(default)]
     pub policy: DriftPolicy,
+    /// Fields that are never drift.
+    #[serde(default)]
+    pub ignore: Vec<IgnoreRule>,
+    /// Field managers whose changes are never drift.
+    #[serde(default)]
+    pub ignore_managers: Vec<String>,
+}
+
+/// A release's own drift settings, over its environment's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReleaseDrift {
+    pub policy: Option<DriftPolicy>,
+    #[serde(default)]
+    pub ignore: Vec<IgnoreRule>,
+}
+
+/// `{group?, kind?, namespace?, name?, paths}`: JSON pointers that are never drift in the
+/// objects every given selector matches.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IgnoreRule {
+    pub group: Option<String>,
+    pub kind: Option<String>,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub paths: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -205,6 +232,8 @@ struct ReleaseSpec {
     wave: Wave,
     #[serde(default)]
     values: Vec<String>,
+    #[serde(default)]
+    drift: ReleaseDrift,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -240,6 +269,8 @@ pub struct Release {
     pub wave: Wave,
     /// Values files, absolute, in the order they are applied.
     pub values: Vec<PathBuf>,
+    /// Its own drift settings, over the environment's.
+    pub drift: ReleaseDrift,
 }
 
 /// A validated environment.
@@ -261,6 +292,13 @@ pub struct Environment {
 impl Environment {
     pub fn release(&self, name: &str) -> Option<&Release> {
         self.releases.iter().find(|r| r.name == name)
+    }
+
+    /// The drift policy of a release: its own, else the environment's.
+    pub fn drift_policy(&self, release: &str) -> DriftPolicy {
+        self.release(release)
+            .and_then(|r| r.drift.policy)
+            .unwrap_or(self.drift.policy)
     }
 }
 
@@ -389,6 +427,7 @@ pub fn parse(
             chart,
             wave: r.wave,
             values,
+            drift: r.drift.clone(),
         });
     }
 

@@ -1,0 +1,269 @@
+//! One environment's drift watch: the live-state cache (`crate::live`) fed by watches of every
+//! kind the last sync applied, each change compared with what was applied (`crate::drift`), the
+//! policy's decision taken, and the result published in `/status` and metrics. It writes
+//! nothing itself: a heal is a request to the reconciler, the one writer.
+
+use super::reconcile::Applied;
+use super::status::{DriftState, DriftStatus, DriftedObject, Status};
+use crate::apply::cluster::Cluster;
+use crate::apply::sync::{identity, Identity};
+use crate::drift::policy::{self, Action, Fights};
+use crate::drift::{self as compare_drift, ObjectDrift};
+use crate::live::{Availability, Change, KindKey, LiveCache};
+use crate::metrics::Metrics;
+use crate::object::Object;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// How long a heal requested stays "under way": events meanwhile do not ask again.
+const HEAL_PENDING: Duration = Duration::from_secs(5);
+
+pub struct DriftWatch {
+    pub environment: String,
+    pub cluster: Arc<Cluster>,
+    pub metrics: Metrics,
+    pub status: Arc<Mutex<Status>>,
+    pub applied: watch::Receiver<Option<Arc<Applied>>>,
+    pub heal: mpsc::UnboundedSender<Vec<Identity>>,
+    pub leading: watch::Receiver<bool>,
+    pub stop: watch::Receiver<bool>,
+}
+
+/// What the watch knows between events.
+#[derive(Default)]
+struct Tracker {
+    desired: HashMap<Identity, Object>,
+    drifted: BTreeMap<Identity, (ObjectDrift, &'static str)>,
+    pending: HashMap<Identity, Instant>,
+    fights: Fights,
+    release_series: HashSet<String>,
+}
+
+impl DriftWatch {
+    pub async fn run(mut self) {
+        let (cache, mut changes) = LiveCache::new(&self.environment, self.cluster.client().clone());
+        let mut t = Tracker::default();
+        let mut watching = false;
+        loop {
+            let mut heal = Vec::new();
+            tokio::select! {
+                changed = self.applied.changed() => {
+                    if changed.is_err() { break }
+                    let applied = self.applied.borrow_and_update().clone();
+                    if let Some(a) = applied {
+                        t.desired = a.objects.iter().map(|o| (identity(&o.reference), o.clone())).collect();
+                        t.drifted.retain(|id, _| t.desired.contains_key(id));
+                        if *self.leading.borrow() {
+                            self.watch_kinds(&cache, &a).await;
+                            watching = true;
+                        }
+                        for id in t.desired.keys().cloned().collect::<Vec<_>>() {
+                            self.evaluate(&cache, &a, &mut t, &id, &mut heal);
+                        }
+                    }
+                }
+                changed = self.leading.changed() => {
+                    if changed.is_err() { break }
+                    let leading = *self.leading.borrow_and_update();
+                    if !leading && watching {
+                        cache.stop();
+                        watching = false;
+                        t.drifted.clear();
+                    } else if leading && !watching {
+                        let applied = self.applied.borrow().clone();
+                        if let Some(a) = applied {
+                            self.watch_kinds(&cache, &a).await;
+                            watching = true;
+                        }
+                    }
+                }
+                change = changes.recv() => {
+                    let Some(first) = change else { break };
+                    let Some(a) = self.applied.borrow().clone() else { continue };
+                    let mut batch = vec![first];
+                    while let Ok(c) = changes.try_recv() {
+                        batch.push(c);
+                    }
+                    for c in batch {
+                        match c {
+                            Change::Object(id) => self.evaluate(&cache, &a, &mut t, &id, &mut heal),
+                            Change::Synced(kind) => {
+                                let ids: Vec<Identity> = t.desired.keys()
+                                    .filter(|id| id.0 == kind.0 && id.1 == kind.2)
+                                    .cloned()
+                                    .collect();
+                                for id in ids {
+                                    self.evaluate(&cache, &a, &mut t, &id, &mut heal);
+                                }
+                            }
+                            Change::Down(..) => {}
+                        }
+                    }
+                }
+                _ = self.stop.changed() => break,
+            }
+            if !heal.is_empty() && *self.leading.borrow() {
+                let _ = self.heal.send(heal);
+            }
+            self.publish(&cache, &mut t, watching);
+        }
+        cache.stop();
+    }
+
+    /// Starts (and stops) watches so that exactly the applied kinds are watched.
+    async fn watch_kinds(&self, cache: &LiveCache, a: &Applied) {
+        let mut kinds: BTreeMap<KindKey, crate::object::ObjectRef> = BTreeMap::new();
+        for o in &a.objects {
+            let r = &o.reference;
+            kinds
+                .entry((r.group.clone(), r.version.clone(), r.kind.clone()))
+                .or_insert_with(|| r.clone());
+        }
+        let mut resolved = Vec::new();
+        for (key, r) in kinds {
+            match self.cluster.resource(&r).await {
+                Ok(Some((ar, _))) => resolved.push((key, ar)),
+                Ok(None) => tracing::warn!(kind = %r.kind, "not served: not watched"),
+                Err(e) => tracing::warn!(error = %e, "cannot resolve a kind to watch"),
+            }
+        }
+        cache.watch(&resolved);
+    }
+
+    /// Compares one object with what was applied, and decides what to do about it.
+    fn evaluate(
+        &self,
+        cache: &LiveCache,
+        a: &Applied,
+        t: &mut Tracker,
+        id: &Identity,
+        heal: &mut Vec<Identity>,
+    ) {
+        let Some(o) = t.desired.get(id) else { return };
+        if !cache.synced(&id.0, &id.1) {
+            return; // unknown, not in sync: decided when its list completes
+        }
+        let live = cache.get(id);
+        let env = self.environment.as_str();
+        let Some(d) = compare_drift::evaluate(&a.environment, o, live.as_ref()) else {
+            t.drifted.remove(id);
+            t.pending.remove(id);
+            return;
+        };
+        let now = Instant::now();
+        let fresh = !t.drifted.contains_key(id);
+        if fresh {
+            self.metrics
+                .drift_detected_total
+                .with_label_values(&[env, &d.release])
+                .inc();
+            if let Some(lag) = d.since().and_then(|s| seconds_since(&s)) {
+                self.metrics.drift_detection_seconds.observe(lag);
+            }
+            tracing::info!(environment = env, object = %d.object, paths = ?d.fields.iter().map(|f| &f.path).collect::<Vec<_>>(), managers = ?d.managers(), deleted = d.deleted, "drift detected");
+        }
+        if t.pending
+            .get(id)
+            .is_some_and(|at| now.duration_since(*at) < HEAL_PENDING)
+        {
+            t.drifted.insert(id.clone(), (d, "healing"));
+            return;
+        }
+        let policy = a.environment.drift_policy(&o.release);
+        let manager = d.managers().into_iter().next();
+        let action = match policy::next(policy, &d.object, manager, &mut t.fights, now) {
+            Action::Heal => {
+                t.pending.insert(id.clone(), now);
+                heal.push(id.clone());
+                "healing"
+            }
+            Action::Report => "reported",
+            Action::Fighting { manager } => {
+                if fresh || t.drifted.get(id).is_some_and(|(_, a)| *a != "fighting") {
+                    tracing::warn!(environment = env, object = %d.object, manager = manager.as_deref().unwrap_or("unknown"), "another manager keeps changing this object back: healing stopped for now");
+                }
+                "fighting"
+            }
+        };
+        t.drifted.insert(id.clone(), (d, action));
+    }
+
+    fn publish(&self, cache: &LiveCache, t: &mut Tracker, watching: bool) {
+        let env = self.environment.as_str();
+        let (state, reason) = match (watching, cache.availability()) {
+            (false, _) => (
+                DriftState::Unknown,
+                Some("not watching: not the leader, or nothing applied yet".to_string()),
+            ),
+            (true, Availability::Down(why)) => (DriftState::Unknown, Some(why.join("; "))),
+            (true, Availability::Starting) => (
+                DriftState::Unknown,
+                Some("the watches are still listing".into()),
+            ),
+            (true, Availability::Synced) if t.drifted.is_empty() => (DriftState::InSync, None),
+            (true, Availability::Synced) => (DriftState::Drifted, None),
+        };
+        let objects: Vec<DriftedObject> = t
+            .drifted
+            .values()
+            .map(|(d, action)| DriftedObject {
+                object: d.object.clone(),
+                release: d.release.clone(),
+                paths: d.fields.iter().map(|f| f.path.clone()).collect(),
+                deleted: d.deleted,
+                managers: d.managers(),
+                since: d.since(),
+                action,
+            })
+            .collect();
+        let mut per_release: BTreeMap<String, i64> = BTreeMap::new();
+        for o in &t.desired {
+            per_release.entry(o.1.release.clone()).or_default();
+        }
+        for (d, _) in t.drifted.values() {
+            *per_release.entry(d.release.clone()).or_default() += 1;
+        }
+        for gone in t
+            .release_series
+            .iter()
+            .filter(|r| !per_release.contains_key(*r))
+        {
+            let _ = self.metrics.drift_objects.remove_label_values(&[env, gone]);
+        }
+        t.release_series = per_release.keys().cloned().collect();
+        for (release, n) in per_release {
+            self.metrics
+                .drift_objects
+                .with_label_values(&[env, &release])
+                .set(n);
+        }
+        self.metrics
+            .drift_fighting
+            .with_label_values(&[env])
+            .set(objects.iter().filter(|o| o.action == "fighting").count() as i64);
+        self.metrics
+            .live_objects
+            .with_label_values(&[env])
+            .set(cache.len() as i64);
+        if let Ok(mut s) = self.status.lock() {
+            s.environments
+                .entry(self.environment.clone())
+                .or_default()
+                .drift = DriftStatus {
+                state,
+                reason,
+                objects,
+            };
+        }
+    }
+}
+
+/// Seconds from an RFC 3339 time to now (managedFields times are to the second).
+fn seconds_since(rfc3339: &str) -> Option<f64> {
+    let then: k8s_openapi::jiff::Timestamp = rfc3339.parse().ok()?;
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let d = now.duration_since(then);
+    Some(d.as_secs_f64().max(0.0))
+}
