@@ -798,3 +798,169 @@ fn a_controller_fighting_over_a_field_is_reported_as_fighting_after_bounded_heal
         1.0
     );
 }
+
+/// The corpus for "zero false drift": the upstream-shaped test chart (big CRDs, quantities in
+/// every notation, int-or-string ports, env lists, empty maps, a Secret with stringData, an HPA,
+/// an aggregated ClusterRole) and the repository's own app chart, under `report`.
+fn corpus(world: &World) {
+    let ws = support::workspace();
+    support::copy_dir(
+        &ws.join("agent/tests/fixtures/charts/upstream-shaped"),
+        &world.repo.path().join("charts/upstream-shaped"),
+    );
+    support::copy_dir(
+        &ws.join("helm/hash-service"),
+        &world.repo.path().join("charts/hash-service"),
+    );
+    world.repo.write(
+        "environments/e/environment.yaml",
+        &format!(
+            "{}  drift:\n    policy: report\n  sync:\n    waveTimeout: 60s\n",
+            environment(
+                "e",
+                "    - {name: app, namespace: app, chart: charts/app, values: [values.yaml]}\n    - {name: demo, namespace: corpus, chart: charts/upstream-shaped}\n    - {name: hash-service, namespace: hash-service, chart: charts/hash-service, values: [hash-service.yaml]}\n"
+            )
+        ),
+    );
+    world.repo.write(
+        "environments/e/hash-service.yaml",
+        &format!("image:\n  digest: sha256:{}\n", "a".repeat(64)),
+    );
+    world.repo.commit_and_push("the corpus");
+}
+
+#[test]
+fn the_corpus_watched_through_resyncs_shows_zero_drift_and_zero_writes() {
+    let world = World::new();
+    corpus(&world);
+    let mut env = world.env("solo");
+    env.insert("SEXTANT_LEADER_ELECTION", "false".into());
+    env.insert("SEXTANT_RESYNC_INTERVAL", "1s".into());
+    let agent = Agent::start(&env);
+    let wait = Duration::from_secs(90);
+    let ok = r#"sextant_sync_total{environment="e",result="succeeded"}"#;
+    eventually(wait, "the corpus applied and watched", || {
+        let status = agent.status();
+        (agent.metric(ok) >= 1.0 && status["environments"]["e"]["drift"]["state"] == "in-sync")
+            .then_some(())
+    });
+    let first = agent.metric(ok);
+    let writes_before = world
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.is_write())
+        .count();
+    eventually(wait, "three more resyncs", || {
+        (agent.metric(ok) >= first + 3.0).then_some(())
+    });
+    let status = agent.status();
+    assert_eq!(
+        status["environments"]["e"]["drift"]["state"], "in-sync",
+        "{status}"
+    );
+    let writes: Vec<_> = world
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_write())
+        .skip(writes_before)
+        .map(|r| format!("{:?} {:?} {:?}", r.verb, r.resource, r.name))
+        .collect();
+    assert_eq!(writes, Vec::<String>::new(), "no resync writes anything");
+    for release in ["app", "demo", "hash-service"] {
+        assert_eq!(
+            agent.metric(&format!(
+                r#"sextant_drift_detected_total{{environment="e",release="{release}"}}"#
+            )),
+            0.0,
+            "{release}"
+        );
+    }
+    assert!(agent.metric(r#"sextant_live_objects{environment="e"}"#) > 50.0);
+}
+
+#[test]
+fn dropped_watches_and_expired_versions_cause_no_false_drift_and_a_down_api_reads_unknown() {
+    let git = GitDaemon::start();
+    let repo = git.repo("platform");
+    drift_platform_into(&repo);
+    repo.commit_and_push("first");
+    let dir = tempfile::tempdir().unwrap();
+    // A short history: resuming a watch soon meets 410 Gone and must re-list.
+    let server = TestServer::start(sextant_testkit::Options {
+        ready_delay: Duration::from_millis(20),
+        history_limit: 5,
+        ..sextant_testkit::Options::default()
+    })
+    .unwrap();
+    server
+        .write_kubeconfig(&dir.path().join("kubeconfig"))
+        .unwrap();
+    std::fs::write(dir.path().join("secret"), SECRET).unwrap();
+    let world = World {
+        _git: git,
+        repo,
+        server,
+        dir,
+    };
+    // Every watch is cut after 50 ms, from the start, and writes push the short history on.
+    world.server.inject(sextant_testkit::Fault::drop_watch(
+        sextant_testkit::Match::default(),
+        Duration::from_millis(50),
+    ));
+    let mut env = world.env("solo");
+    env.insert("SEXTANT_LEADER_ELECTION", "false".into());
+    let agent = Agent::start(&env);
+    let wait = Duration::from_secs(60);
+    eventually(wait, "watched and in sync", || {
+        (agent.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
+    });
+    // Annotations Git does not set are no drift either.
+    for i in 0..20 {
+        let note = format!("noise-{i}=x");
+        kubectl(
+            &world,
+            &["annotate", "configmap", "greeting", "-n", "app", &note],
+        );
+    }
+    let watches = |log: &[sextant_testkit::RequestRecord]| {
+        log.iter()
+            .filter(|r| r.verb == sextant_testkit::Verb::Watch)
+            .count()
+    };
+    let before = watches(&world.server.requests());
+    eventually(wait, "the watches cut and resumed several times", || {
+        (watches(&world.server.requests()) >= before + 6).then_some(())
+    });
+    world.server.clear_faults();
+    eventually(wait, "in sync after the storm", || {
+        (agent.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
+    });
+    assert_eq!(
+        agent.metric(r#"sextant_drift_detected_total{environment="e",release="app"}"#),
+        0.0,
+        "no false drift"
+    );
+    // The API server goes away: drift is unknown, never in sync.
+    let World { server, .. } = &world;
+    server.inject(sextant_testkit::Fault::error(
+        sextant_testkit::Match::default(),
+        503,
+    ));
+    world.server.inject(sextant_testkit::Fault::drop_watch(
+        sextant_testkit::Match::default(),
+        Duration::from_millis(10),
+    ));
+    let drift = eventually(wait, "drift unknown while the API is down", || {
+        let status = agent.status();
+        let drift = status["environments"]["e"]["drift"].clone();
+        (drift["state"] == "unknown").then_some(drift)
+    });
+    assert!(drift["reason"].is_string(), "{drift}");
+}
+
+fn drift_platform_into(repo: &WorkRepo) {
+    platform(repo, "one");
+    drift_platform(repo, "report");
+}
