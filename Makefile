@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 ENV ?= prod
+DEMO_ENV ?= local
 
 .PHONY: tools build demo test test-rust lint bench fmt deploy destroy local-up local-down
 
@@ -11,10 +12,10 @@ tools:
 build: tools
 	cargo build --workspace --bins
 
-## Set up, then run the agent's main job on the repo's own environments against the test API
-## server (no cluster needed): plan, apply, kubectl get, diff, drift, heal.
+## Set up, then run the agent's main job on the repo's `local` environment against the test API
+## server (no cluster, no internet): plan, apply, kubectl get, diff, drift, heal.
 demo: build
-	ENV=$(ENV) bash scripts/demo.sh
+	ENV=$(DEMO_ENV) bash scripts/demo.sh
 
 ## Run every test: Rust (unit, integration against real helm/kubectl), then manifest lints.
 test: tools

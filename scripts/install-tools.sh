@@ -75,6 +75,19 @@ if ! command -v promtool >/dev/null 2>&1; then
   fi
 fi
 
+# The OCI registry of the chart-mirror tests (agent/tests/mirrors.rs: helm push, then the agent
+# pulls through SEXTANT_CHART_MIRRORS) is Debian's docker-registry (CNCF distribution). The
+# tests start it on 127.0.0.1 themselves; the package's own service is not used.
+if ! command -v docker-registry >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "install-tools: installing docker-registry (Debian package docker-registry)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry >/dev/null
+  else
+    echo "install-tools: docker-registry missing; install it as root: apt-get install docker-registry" >&2
+  fi
+fi
+
 # The shellcheck binary (workflow run: blocks and scripts, scripts/checks/workflows.sh) comes
 # from Debian's shellcheck package, installed the same way.
 if ! command -v shellcheck >/dev/null 2>&1; then

@@ -1,5 +1,5 @@
 //! Daemon benchmark, all on 127.0.0.1 (`git daemon`, the test API server, `sextant run` as a
-//! process managing both environments of this repository):
+//! process managing the `local` environment of this repository; dev and prod pull upstream charts):
 //! 1. commit-to-applied latency with a signed webhook: p50/p95 over 20 commits;
 //! 2. an idle poll's cost: CPU time of the agent per no-change fetch;
 //! 3. resident memory of the daemon (target < 50 MiB).
@@ -42,7 +42,7 @@ fn main() {
     }
     let values = repo
         .path()
-        .join("environments/dev/values/hash-service.yaml");
+        .join("environments/local/values/hash-service.yaml");
     let original = std::fs::read_to_string(&values).unwrap();
     repo.commit_and_push("the platform");
 
@@ -55,7 +55,7 @@ fn main() {
             dir.path().join("kubeconfig").display().to_string(),
         ),
         ("SEXTANT_REPO_URL", repo.url.clone()),
-        ("SEXTANT_ENVIRONMENTS", "dev,prod".into()),
+        ("SEXTANT_ENVIRONMENTS", "local".into()),
         ("SEXTANT_POLL_INTERVAL", "1h".into()),
         (
             "SEXTANT_WEBHOOK_SECRET_FILE",
@@ -70,13 +70,12 @@ fn main() {
     let agent = Agent::start(&env);
     let applied = |rev: &str| {
         let s = agent.status();
-        s["environments"]["dev"]["revision"] == rev
-            && s["environments"]["prod"]["revision"].is_string()
+        s["environments"]["local"]["revision"] == rev
     };
     let first = repo_head(&repo.path());
     eventually(
         Duration::from_secs(120),
-        "both environments applied",
+        "the environment applied",
         || applied(&first).then_some(()),
     );
 
@@ -116,7 +115,7 @@ fn main() {
     eventually(
         Duration::from_secs(120),
         "the idle agent's first sync",
-        || (idle.status()["environments"]["dev"]["revision"] == head.as_str()).then_some(()),
+        || (idle.status()["environments"]["local"]["revision"] == head.as_str()).then_some(()),
     );
     let pid = agent_pid(&idle);
     let fetches = || idle.metric("sextant_git_fetch_duration_seconds_count");
@@ -129,7 +128,7 @@ fn main() {
     let ticks_per_second = 100.0; // Linux USER_HZ
     let cpu_ms_per_fetch = (c1 - c0) as f64 / ticks_per_second * 1000.0 / (f1 - f0);
 
-    println!("daemon benchmark: git daemon + test API server + `sextant run` (dev and prod of this repo), 127.0.0.1");
+    println!("daemon benchmark: git daemon + test API server + `sextant run` (the local environment of this repo), 127.0.0.1");
     println!(
         "  commit-to-applied with a signed webhook, {COMMITS} commits: p50 {:.0} ms, p95 {:.0} ms",
         pct(0.5),

@@ -35,8 +35,8 @@ fn main() {
     measure(
         &helm,
         &root,
-        &["dev", "prod"],
-        "this repository's environments dev, prod",
+        &["local"],
+        "this repository's environment local (dev and prod pull upstream charts)",
     );
 
     // The large test chart, in a repository of its own.

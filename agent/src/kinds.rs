@@ -86,10 +86,16 @@ const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
 ];
 
+/// API groups whose every kind is cluster-scoped although no chart renders their CRDs: Gatekeeper
+/// makes one CRD per ConstraintTemplate, always with `scope: Cluster`, so a Constraint must not
+/// get its release's namespace.
+const CLUSTER_SCOPED_GROUPS: &[&str] = &["constraints.gatekeeper.sh"];
+
 pub fn is_builtin_cluster_scoped(group: &str, kind: &str) -> bool {
-    CLUSTER_SCOPED
-        .iter()
-        .any(|(g, k)| *g == group && *k == kind)
+    CLUSTER_SCOPED_GROUPS.contains(&group)
+        || CLUSTER_SCOPED
+            .iter()
+            .any(|(g, k)| *g == group && *k == kind)
 }
 
 /// Splits `apiVersion` into (group, version); the core group is empty.
@@ -118,5 +124,9 @@ mod tests {
         assert_eq!(split_api_version("apps/v1"), ("apps", "v1"));
         assert!(is_builtin_cluster_scoped("", "Namespace"));
         assert!(!is_builtin_cluster_scoped("apps", "Deployment"));
+        assert!(is_builtin_cluster_scoped(
+            "constraints.gatekeeper.sh",
+            "K8sRequiredLabels"
+        ));
     }
 }

@@ -25,7 +25,7 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
 }
 
 #[test]
-fn apply_prod_then_kubectl_sees_it_and_diff_follows_a_manual_scale() {
+fn apply_local_then_kubectl_sees_it_and_diff_follows_a_manual_patch() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, kubeconfig) = test_server(dir.path());
     let repo = workspace();
@@ -38,7 +38,7 @@ fn apply_prod_then_kubectl_sees_it_and_diff_follows_a_manual_scale() {
         &[
             "apply",
             "--env",
-            "prod",
+            "local",
             "--repo",
             repo,
             "--kubeconfig",
@@ -62,7 +62,7 @@ fn apply_prod_then_kubectl_sees_it_and_diff_follows_a_manual_scale() {
             "deployments",
             "-A",
             "-l",
-            "app.kubernetes.io/managed-by=sextant,sextant.io/environment=prod",
+            "app.kubernetes.io/managed-by=sextant,sextant.io/environment=local",
             "-o",
             "json",
         ],
@@ -80,7 +80,7 @@ fn apply_prod_then_kubectl_sees_it_and_diff_follows_a_manual_scale() {
         .map(|d| d["metadata"]["name"].as_str().unwrap())
         .collect();
     assert!(
-        names.contains(&"hash-service") && names.contains(&"monitoring"),
+        names == ["hash-service"],
         "{names:?}"
     );
     for d in list["items"].as_array().unwrap() {
@@ -92,7 +92,7 @@ fn apply_prod_then_kubectl_sees_it_and_diff_follows_a_manual_scale() {
 
     let diff = sextant(
         &cache,
-        &["diff", "--env", "prod", "--repo", repo, "--kubeconfig", k],
+        &["diff", "--env", "local", "--repo", repo, "--kubeconfig", k],
     );
     assert_eq!(
         diff.status.code(),
@@ -106,11 +106,14 @@ fn apply_prod_then_kubectl_sees_it_and_diff_follows_a_manual_scale() {
     let scaled = kubectl(
         &kubeconfig,
         &[
-            "scale",
-            "deployment/monitoring",
+            "patch",
+            "hpa/hash-service",
             "-n",
-            "monitoring",
-            "--replicas=5",
+            "hash-service",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"maxReplicas":9}}"#,
         ],
     );
     assert!(
@@ -120,7 +123,7 @@ fn apply_prod_then_kubectl_sees_it_and_diff_follows_a_manual_scale() {
     );
     let diff = sextant(
         &cache,
-        &["diff", "--env", "prod", "--repo", repo, "--kubeconfig", k],
+        &["diff", "--env", "local", "--repo", repo, "--kubeconfig", k],
     );
     let text = String::from_utf8_lossy(&diff.stdout);
     assert_eq!(
@@ -130,9 +133,9 @@ fn apply_prod_then_kubectl_sees_it_and_diff_follows_a_manual_scale() {
         String::from_utf8_lossy(&diff.stderr)
     );
     assert!(
-        text.contains("live/Deployment/monitoring/monitoring")
-            && text.contains("-  replicas: 5")
-            && text.contains("+  replicas: 2"),
+        text.contains("live/HorizontalPodAutoscaler/hash-service/hash-service")
+            && text.contains("-  maxReplicas: 9")
+            && text.contains("+  maxReplicas: 4"),
         "{text}"
     );
 }

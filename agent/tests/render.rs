@@ -62,8 +62,18 @@ fn render_equals_helm_template_for_every_release_of_the_repo() {
     let repo = workspace();
     let cache = tempfile::tempdir().unwrap();
     let mut checked = 0;
+    let mut compared = Vec::new();
     for env_name in sextant::environment::list(&repo) {
         let env = sextant::environment::load(&repo, &env_name).unwrap();
+        // An environment with upstream charts cannot render here (dev, prod): docs/platform.md
+        // says where it is compared; their local charts' values are rendered by checks/addons.sh.
+        let local = |r: &sextant::environment::Release| {
+            matches!(r.chart, sextant::environment::Chart::Local(_))
+        };
+        if !env.releases.iter().all(local) {
+            continue;
+        }
+        compared.push(env_name.clone());
         for release in &env.releases {
             let out = sextant_ok(
                 cache.path(),
@@ -83,7 +93,7 @@ fn render_equals_helm_template_for_every_release_of_the_repo() {
                 .collect();
 
             let sextant::environment::Chart::Local(chart) = &release.chart else {
-                panic!("the repo's environments use local charts")
+                unreachable!("filtered to local charts")
             };
             let mut cmd = Command::new(helm());
             cmd.args(["template", &release.name])
@@ -152,7 +162,8 @@ fn render_equals_helm_template_for_every_release_of_the_repo() {
             }
         }
     }
-    assert!(checked > 10, "compared {checked} objects");
+    assert!(compared.contains(&"local".to_string()), "{compared:?}");
+    assert!(checked > 5, "compared {checked} objects");
 }
 
 /// A repository with the kube-stack fixture in wave 0 and, in an earlier wave, an app release
@@ -354,7 +365,7 @@ fn plan_json_on_the_repo_follows_the_contract() {
         &[
             "plan",
             "--env",
-            "prod",
+            "local",
             "--repo",
             repo.to_str().unwrap(),
             "--output",
@@ -362,7 +373,7 @@ fn plan_json_on_the_repo_follows_the_contract() {
         ],
     );
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(plan["environment"], "prod");
+    assert_eq!(plan["environment"], "local");
     assert!(plan["revision"].is_null() || plan["revision"].as_str().unwrap().len() == 40);
     let waves: Vec<i64> = plan["waves"]
         .as_array()
@@ -391,7 +402,7 @@ fn plan_json_on_the_repo_follows_the_contract() {
             ]
         );
     }
-    // The add-on's CRDs come in an earlier wave than its custom resources.
+    // The namespace (helm/platform, with its Pod Security labels) comes before the app.
     let wave_of_kind = |kind: &str| {
         plan["waves"]
             .as_array()
@@ -406,7 +417,7 @@ fn plan_json_on_the_repo_follows_the_contract() {
             })
             .map(|w| w["wave"].as_i64().unwrap())
     };
-    assert!(wave_of_kind("CustomResourceDefinition") < wave_of_kind("PrometheusRule"));
+    assert!(wave_of_kind("Namespace") < wave_of_kind("Deployment"));
 }
 
 /// A classic Helm repository of the values-echo chart, served by Python on 127.0.0.1.
@@ -514,8 +525,7 @@ fn a_remote_chart_is_pulled_once_per_version_and_then_served_from_the_cache() {
     let err = String::from_utf8_lossy(&missing.stderr);
     assert!(
         err.contains("release echo")
-            && err.contains("cannot fetch chart")
-            && err.contains("values-echo@9.9.9"),
+            && err.contains("cannot fetch chart values-echo version 9.9.9 from http://127.0.0.1:"),
         "{err}"
     );
 }

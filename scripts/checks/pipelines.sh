@@ -49,6 +49,7 @@ copy_repo() { "$ci/copy-tree.py" "$1"; }
 
 digest_a="sha256:$(printf 'a%.0s' {1..64})"
 values=environments/dev/values/hash-service.yaml
+local_values=environments/local/values/hash-service.yaml
 
 # -- set-image.py: the dev bump -------------------------------------------------------------------
 copy_repo "$work/repo"
@@ -143,7 +144,7 @@ PY
 }
 step "kind-env: renders 10 replicas of the image under test, no HPA" kind_renders
 step "kind-env: leaves the repository's own environments alone" \
-  cmp -s "$root/$values" "$work/kind/$values"
+  cmp -s "$root/$local_values" "$work/kind/$local_values"
 
 # -- integration-test.sh: against the binary, and against wrong or absent servers -------------------
 hash_service="$root/target/debug/hash-service"
