@@ -73,11 +73,9 @@ fn main() {
         s["environments"]["local"]["revision"] == rev
     };
     let first = repo_head(&repo.path());
-    eventually(
-        Duration::from_secs(120),
-        "the environment applied",
-        || applied(&first).then_some(()),
-    );
+    eventually(Duration::from_secs(120), "the environment applied", || {
+        applied(&first).then_some(())
+    });
 
     let mut latencies = Vec::new();
     for i in 0..COMMITS {

@@ -79,10 +79,7 @@ fn apply_local_then_kubectl_sees_it_and_diff_follows_a_manual_patch() {
         .iter()
         .map(|d| d["metadata"]["name"].as_str().unwrap())
         .collect();
-    assert!(
-        names == ["hash-service"],
-        "{names:?}"
-    );
+    assert!(names == ["hash-service"], "{names:?}");
     for d in list["items"].as_array().unwrap() {
         assert!(d["metadata"]["annotations"]["sextant.io/hash"]
             .as_str()

@@ -33,7 +33,10 @@ pub struct Template {
 
 impl Template {
     pub fn from_object(obj: &Value) -> Result<Template> {
-        let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let err = |message: &str| Error::Template {
             name: name.clone(),
             message: message.to_string(),
@@ -53,7 +56,10 @@ impl Template {
             .ok_or_else(|| err("the Rego declares no package"))?;
         // Gatekeeper requires the template's name to be its kind, lower-cased.
         if name != kind.to_lowercase() {
-            return Err(err(&format!("name must be {:?}, its kind lower-cased", kind.to_lowercase())));
+            return Err(err(&format!(
+                "name must be {:?}, its kind lower-cased",
+                kind.to_lowercase()
+            )));
         }
         let t = Template {
             name: name.clone(),
@@ -149,7 +155,10 @@ fn ns_matches(pattern: &str, ns: &str) -> bool {
 impl Constraint {
     pub fn from_object(obj: &Value) -> Result<Constraint> {
         let kind = obj["kind"].as_str().unwrap_or_default().to_string();
-        let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let m = &obj["spec"]["match"];
         let kinds = m["kinds"]
             .as_array()

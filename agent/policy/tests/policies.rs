@@ -27,7 +27,11 @@ fn template(release: &str, chart: &str, namespace: &str, values: &[&str]) -> Vec
         cmd.arg("--values").arg(workspace().join(v));
     }
     let out = cmd.output().expect("run helm");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     documents(&String::from_utf8_lossy(&out.stdout), namespace)
 }
 
@@ -87,27 +91,135 @@ type Mutation = fn(&mut Value);
 
 /// (constraint, what breaks it, a part of the message it must give).
 const DENIED: &[(&str, Mutation, &str)] = &[
-    ("restricted-image-digests", |o| container(o)["image"] = json!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.0"), "is not pinned by digest"),
-    ("restricted-image-digests", |o| container(o)["image"] = json!(format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:latest@sha256:{}", "a".repeat(64))), "names the tag latest"),
-    ("restricted-allowed-repos", |o| container(o)["image"] = json!(format!("docker.io/library/nginx@sha256:{}", "a".repeat(64))), "is not from an allowed registry"),
-    ("restricted-allowed-repos", |o| container(o)["image"] = json!(format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com.evil.io/web@sha256:{}", "a".repeat(64))), "is not from an allowed registry"),
-    ("restricted-run-as-non-root", |o| { o["spec"]["template"]["spec"]["securityContext"] = json!({}); }, "runAsNonRoot must be true"),
-    ("restricted-run-as-non-root", |o| container(o)["securityContext"]["runAsNonRoot"] = json!(false), "runAsNonRoot must be true"),
-    ("restricted-run-as-non-root", |o| container(o)["securityContext"]["runAsUser"] = json!(0), "runAsUser 0 is root"),
-    ("restricted-no-privilege-escalation", |o| { container(o)["securityContext"].as_object_mut().unwrap().remove("allowPrivilegeEscalation"); }, "allowPrivilegeEscalation must be false"),
-    ("baseline-no-privileged", |o| container(o)["securityContext"]["privileged"] = json!(true), "privileged containers are not allowed"),
-    ("restricted-resources", |o| { container(o)["resources"]["limits"].as_object_mut().unwrap().remove("memory"); }, "resources.limits.memory must be set"),
-    ("restricted-resources", |o| { container(o).as_object_mut().unwrap().remove("resources"); }, "resources.requests.cpu must be set"),
-    ("restricted-probes", |o| { container(o).as_object_mut().unwrap().remove("readinessProbe"); }, "readinessProbe is required"),
-    ("restricted-probes", |o| { container(o).as_object_mut().unwrap().remove("livenessProbe"); }, "livenessProbe is required"),
-    ("restricted-labels", |o| { o["metadata"]["labels"].as_object_mut().unwrap().remove("app.kubernetes.io/part-of"); }, "label <app.kubernetes.io/part-of> is required"),
-    ("baseline-no-host-path", |o| o["spec"]["template"]["spec"]["volumes"] = json!([{"name": "root", "hostPath": {"path": "/"}}]), "hostPath volumes are not allowed"),
+    (
+        "restricted-image-digests",
+        |o| container(o)["image"] = json!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.0"),
+        "is not pinned by digest",
+    ),
+    (
+        "restricted-image-digests",
+        |o| {
+            container(o)["image"] = json!(format!(
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:latest@sha256:{}",
+                "a".repeat(64)
+            ))
+        },
+        "names the tag latest",
+    ),
+    (
+        "restricted-allowed-repos",
+        |o| {
+            container(o)["image"] =
+                json!(format!("docker.io/library/nginx@sha256:{}", "a".repeat(64)))
+        },
+        "is not from an allowed registry",
+    ),
+    (
+        "restricted-allowed-repos",
+        |o| {
+            container(o)["image"] = json!(format!(
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com.evil.io/web@sha256:{}",
+                "a".repeat(64)
+            ))
+        },
+        "is not from an allowed registry",
+    ),
+    (
+        "restricted-run-as-non-root",
+        |o| {
+            o["spec"]["template"]["spec"]["securityContext"] = json!({});
+        },
+        "runAsNonRoot must be true",
+    ),
+    (
+        "restricted-run-as-non-root",
+        |o| container(o)["securityContext"]["runAsNonRoot"] = json!(false),
+        "runAsNonRoot must be true",
+    ),
+    (
+        "restricted-run-as-non-root",
+        |o| container(o)["securityContext"]["runAsUser"] = json!(0),
+        "runAsUser 0 is root",
+    ),
+    (
+        "restricted-no-privilege-escalation",
+        |o| {
+            container(o)["securityContext"]
+                .as_object_mut()
+                .unwrap()
+                .remove("allowPrivilegeEscalation");
+        },
+        "allowPrivilegeEscalation must be false",
+    ),
+    (
+        "baseline-no-privileged",
+        |o| container(o)["securityContext"]["privileged"] = json!(true),
+        "privileged containers are not allowed",
+    ),
+    (
+        "restricted-resources",
+        |o| {
+            container(o)["resources"]["limits"]
+                .as_object_mut()
+                .unwrap()
+                .remove("memory");
+        },
+        "resources.limits.memory must be set",
+    ),
+    (
+        "restricted-resources",
+        |o| {
+            container(o).as_object_mut().unwrap().remove("resources");
+        },
+        "resources.requests.cpu must be set",
+    ),
+    (
+        "restricted-probes",
+        |o| {
+            container(o)
+                .as_object_mut()
+                .unwrap()
+                .remove("readinessProbe");
+        },
+        "readinessProbe is required",
+    ),
+    (
+        "restricted-probes",
+        |o| {
+            container(o)
+                .as_object_mut()
+                .unwrap()
+                .remove("livenessProbe");
+        },
+        "livenessProbe is required",
+    ),
+    (
+        "restricted-labels",
+        |o| {
+            o["metadata"]["labels"]
+                .as_object_mut()
+                .unwrap()
+                .remove("app.kubernetes.io/part-of");
+        },
+        "label <app.kubernetes.io/part-of> is required",
+    ),
+    (
+        "baseline-no-host-path",
+        |o| {
+            o["spec"]["template"]["spec"]["volumes"] =
+                json!([{"name": "root", "hostPath": {"path": "/"}}])
+        },
+        "hostPath volumes are not allowed",
+    ),
 ];
 
 #[test]
 fn each_constraint_admits_a_compliant_workload_and_denies_its_violation() {
     let set = policies("prod");
-    assert_eq!(set.review(&compliant()).unwrap(), Vec::<(String, String)>::new());
+    assert_eq!(
+        set.review(&compliant()).unwrap(),
+        Vec::<(String, String)>::new()
+    );
     for c in &set.constraints {
         assert!(
             DENIED.iter().any(|(name, _, _)| *name == c.name),
@@ -121,7 +233,9 @@ fn each_constraint_admits_a_compliant_workload_and_denies_its_violation() {
         mutate(&mut o);
         let found = set.review(&o).unwrap();
         assert!(
-            found.iter().any(|(c, msg)| c == name && msg.contains(expected)),
+            found
+                .iter()
+                .any(|(c, msg)| c == name && msg.contains(expected)),
             "{name}: expected a violation containing {expected:?}, got {found:?}"
         );
         assert!(
@@ -142,13 +256,28 @@ fn pods_cronjobs_and_init_containers_are_reviewed_like_deployments() {
     root_init["spec"]["initContainers"] = json!([{"name": "init", "image": "busybox"}]);
     let found = set.review(&root_init).unwrap();
     // The pod's runAsNonRoot covers the init container too; the rest is the container's own.
-    assert!(!found.iter().any(|(n, _)| n == "restricted-run-as-non-root"), "{found:?}");
-    for c in ["restricted-image-digests", "restricted-allowed-repos", "restricted-no-privilege-escalation", "restricted-resources"] {
-        assert!(found.iter().any(|(n, m)| n == c && m.contains("<init>")), "{c}: {found:?}");
+    assert!(
+        !found.iter().any(|(n, _)| n == "restricted-run-as-non-root"),
+        "{found:?}"
+    );
+    for c in [
+        "restricted-image-digests",
+        "restricted-allowed-repos",
+        "restricted-no-privilege-escalation",
+        "restricted-resources",
+    ] {
+        assert!(
+            found.iter().any(|(n, m)| n == c && m.contains("<init>")),
+            "{c}: {found:?}"
+        );
     }
     let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": compliant()["metadata"],
         "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "job", "image": "alpine:latest"}]}}}}}});
-    assert!(set.review(&cron).unwrap().iter().any(|(n, _)| n == "restricted-image-digests"));
+    assert!(set
+        .review(&cron)
+        .unwrap()
+        .iter()
+        .any(|(n, _)| n == "restricted-image-digests"));
 }
 
 #[test]
@@ -156,14 +285,20 @@ fn exempt_namespaces_are_not_reviewed_and_baseline_covers_the_others() {
     let set = policies("prod");
     let mut privileged = compliant();
     container(&mut privileged)["securityContext"]["privileged"] = json!(true);
-    privileged["spec"]["template"]["spec"]["volumes"] = json!([{"name": "proc", "hostPath": {"path": "/proc"}}]);
+    privileged["spec"]["template"]["spec"]["volumes"] =
+        json!([{"name": "proc", "hostPath": {"path": "/proc"}}]);
     for ns in ["kube-system", "node-exporter", "gatekeeper-system"] {
         privileged["metadata"]["namespace"] = json!(ns);
         assert_eq!(set.review(&privileged).unwrap(), vec![], "{ns} is exempt");
     }
     // An add-on namespace: the baseline set only.
     privileged["metadata"]["namespace"] = json!("monitoring");
-    let mut names: Vec<String> = set.review(&privileged).unwrap().into_iter().map(|(c, _)| c).collect();
+    let mut names: Vec<String> = set
+        .review(&privileged)
+        .unwrap()
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
     names.sort();
     names.dedup();
     assert_eq!(names, ["baseline-no-host-path", "baseline-no-privileged"]);
@@ -184,12 +319,20 @@ fn every_object_the_platform_renders_for_the_app_namespaces_passes_the_restricte
             "hash-service",
             &[&format!("environments/{env}/values/hash-service.yaml")],
         );
-        objects.extend(template("platform", "helm/platform", "envoy-gateway-system", &[&format!("environments/{env}/values/platform.yaml")]));
+        objects.extend(template(
+            "platform",
+            "helm/platform",
+            "envoy-gateway-system",
+            &[&format!("environments/{env}/values/platform.yaml")],
+        ));
         // The agent's own install (sextant-system, also restricted).
         for entry in std::fs::read_dir(workspace().join("manifests")).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "yaml") {
-                objects.extend(documents(&std::fs::read_to_string(&path).unwrap(), "sextant-system"));
+                objects.extend(documents(
+                    &std::fs::read_to_string(&path).unwrap(),
+                    "sextant-system",
+                ));
             }
         }
         let mut reviewed = 0;
@@ -202,26 +345,46 @@ fn every_object_the_platform_renders_for_the_app_namespaces_passes_the_restricte
                 reviewed += 1;
             }
             let found = set.review(o).unwrap();
-            assert!(found.is_empty(), "{env}: {} {}/{}: {found:?}", o["kind"], ns, o["metadata"]["name"]);
+            assert!(
+                found.is_empty(),
+                "{env}: {} {}/{}: {found:?}",
+                o["kind"],
+                ns,
+                o["metadata"]["name"]
+            );
         }
         // hash-service's and the agent's Deployments at least.
-        assert!(reviewed >= 2, "{env}: only {reviewed} workloads were reviewed");
+        assert!(
+            reviewed >= 2,
+            "{env}: only {reviewed} workloads were reviewed"
+        );
     }
 }
 
 #[test]
 fn app_namespaces_are_pod_security_restricted() {
     for env in ["local", "dev", "prod"] {
-        let ns = template("platform", "helm/platform", "envoy-gateway-system", &[&format!("environments/{env}/values/platform.yaml")]);
+        let ns = template(
+            "platform",
+            "helm/platform",
+            "envoy-gateway-system",
+            &[&format!("environments/{env}/values/platform.yaml")],
+        );
         let app = ns
             .iter()
             .find(|o| o["kind"] == "Namespace" && o["metadata"]["name"] == "hash-service")
             .unwrap_or_else(|| panic!("{env}: no hash-service Namespace"));
-        assert_eq!(app["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted", "{env}");
+        assert_eq!(
+            app["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted",
+            "{env}"
+        );
         for o in ns.iter().filter(|o| o["kind"] == "Namespace") {
-            let level = o["metadata"]["labels"]["pod-security.kubernetes.io/enforce"].as_str().unwrap();
+            let level = o["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+                .as_str()
+                .unwrap();
             assert!(
-                level == "restricted" || o["metadata"]["annotations"]["sextant.io/pod-security-reason"].is_string(),
+                level == "restricted"
+                    || o["metadata"]["annotations"]["sextant.io/pod-security-reason"].is_string(),
                 "{env}: namespace {} is {level} without a reason",
                 o["metadata"]["name"]
             );

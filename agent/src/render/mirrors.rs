@@ -127,7 +127,7 @@ impl ChartMirrors {
                 to: to.to_string(),
             });
         }
-        mirrors.sort_by(|a, b| b.from.len().cmp(&a.from.len()));
+        mirrors.sort_by_key(|m| std::cmp::Reverse(m.from.len()));
         Ok(ChartMirrors { mirrors })
     }
 
@@ -230,8 +230,8 @@ mod tests {
 
     #[test]
     fn the_longest_prefix_wins_whatever_the_order() {
-        let m = ChartMirrors::parse("oci://ghcr.io=oci://all, oci://ghcr.io/team=oci://team")
-            .unwrap();
+        let m =
+            ChartMirrors::parse("oci://ghcr.io=oci://all, oci://ghcr.io/team=oci://team").unwrap();
         assert_eq!(
             m.resolve("oci://ghcr.io/team/charts").location,
             oci("oci://team/charts", false)
@@ -244,17 +244,20 @@ mod tests {
 
     #[test]
     fn oci_plus_http_means_a_registry_over_plain_http() {
-        let m = ChartMirrors::new([("oci://public.ecr.aws/x", "oci+http://127.0.0.1:5000/x")])
-            .unwrap();
+        let m =
+            ChartMirrors::new([("oci://public.ecr.aws/x", "oci+http://127.0.0.1:5000/x")]).unwrap();
         let r = m.resolve("oci://public.ecr.aws/x");
         assert_eq!(r.location, oci("oci://127.0.0.1:5000/x", true));
-        assert_eq!(r.location.to_string(), "oci://127.0.0.1:5000/x (plain HTTP)");
+        assert_eq!(
+            r.location.to_string(),
+            "oci://127.0.0.1:5000/x (plain HTTP)"
+        );
     }
 
     #[test]
     fn a_helm_repository_may_be_mirrored_into_a_registry() {
-        let m = ChartMirrors::parse("https://grafana.github.io/helm-charts=oci://reg/grafana")
-            .unwrap();
+        let m =
+            ChartMirrors::parse("https://grafana.github.io/helm-charts=oci://reg/grafana").unwrap();
         assert_eq!(
             m.resolve("https://grafana.github.io/helm-charts").location,
             oci("oci://reg/grafana", false)
@@ -271,15 +274,24 @@ mod tests {
         );
         assert!(matches!(
             ChartMirrors::parse("ftp://a=http://b").unwrap_err(),
-            MirrorError::Scheme { what: "the repository", .. }
+            MirrorError::Scheme {
+                what: "the repository",
+                ..
+            }
         ));
         assert!(matches!(
             ChartMirrors::parse("oci+http://a=http://b").unwrap_err(),
-            MirrorError::Scheme { what: "the repository", .. }
+            MirrorError::Scheme {
+                what: "the repository",
+                ..
+            }
         ));
         assert!(matches!(
             ChartMirrors::parse("https://a=b").unwrap_err(),
-            MirrorError::Scheme { what: "the mirror", .. }
+            MirrorError::Scheme {
+                what: "the mirror",
+                ..
+            }
         ));
         assert_eq!(
             ChartMirrors::parse("https://a=http://b,https://a/=http://c").unwrap_err(),
