@@ -73,6 +73,8 @@ pub struct Settings {
     pub render_timeout: Duration,
     /// `/readyz` fails while an environment's reconcile has run longer than this.
     pub stuck_after: Duration,
+    /// Where remote charts are pulled from (`render.chartMirrors` / `SEXTANT_CHART_MIRRORS`).
+    pub chart_mirrors: crate::render::mirrors::ChartMirrors,
 }
 
 /// Every variable the agent reads. Anything else starting with `SEXTANT_` is a typo or a
@@ -104,6 +106,7 @@ pub const VARIABLES: &[&str] = &[
     "SEXTANT_API_VERSIONS",
     "SEXTANT_RENDER_TIMEOUT",
     "SEXTANT_RENDER_PARALLELISM",
+    "SEXTANT_CHART_MIRRORS",
 ];
 
 /// Whether a variable is one Kubernetes sets for a Service whose name starts with `sextant`
@@ -233,6 +236,8 @@ struct RenderFile {
     kube_version: Option<String>,
     api_versions: Option<Vec<String>>,
     timeout: Option<String>,
+    /// Upstream repository URL -> mirror URL.
+    chart_mirrors: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// A value and where it came from, for error messages.
@@ -507,6 +512,7 @@ impl Settings {
                 parsed.stuck_after,
                 Duration::from_secs(15 * 60),
             )?,
+            chart_mirrors: chart_mirrors(env, &path, render.chart_mirrors)?,
         };
         if settings.poll_interval < Duration::from_secs(1) {
             return Err(invalid(
@@ -521,6 +527,31 @@ impl Settings {
             ));
         }
         Ok(settings)
+    }
+}
+
+/// `SEXTANT_CHART_MIRRORS` (`REPOSITORY=MIRROR,…`) wins over the file's `render.chartMirrors`.
+fn chart_mirrors(
+    env: &HashMap<String, String>,
+    path: &str,
+    from_file: Option<std::collections::BTreeMap<String, String>>,
+) -> Result<crate::render::mirrors::ChartMirrors, ConfigError> {
+    use crate::render::mirrors::ChartMirrors;
+    match env.get("SEXTANT_CHART_MIRRORS").filter(|v| !v.is_empty()) {
+        Some(v) => ChartMirrors::parse(v).map_err(|e| ConfigError::Invalid {
+            origin: "SEXTANT_CHART_MIRRORS".into(),
+            message: e.to_string(),
+        }),
+        None => ChartMirrors::new(
+            from_file
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .map_err(|e| ConfigError::Invalid {
+            origin: format!("{path}: field `render.chartMirrors`"),
+            message: e.to_string(),
+        }),
     }
 }
 
@@ -723,5 +754,36 @@ mod tests {
                 .render_timeout,
             Duration::from_secs(60)
         );
+    }
+
+    #[test]
+    fn chart_mirrors_come_from_the_file_and_the_variable_wins() {
+        let file = "repo: {path: /r}\nenvironments: [dev]\nrender:\n  chartMirrors:\n    https://charts.example.com: http://127.0.0.1:1/m\n";
+        let s = Settings::from_sources(Some((Path::new("c.yaml"), file)), &HashMap::new()).unwrap();
+        assert_eq!(
+            s.chart_mirrors
+                .resolve("https://charts.example.com")
+                .location
+                .to_string(),
+            "http://127.0.0.1:1/m"
+        );
+        let env: HashMap<String, String> = [(
+            "SEXTANT_CHART_MIRRORS".to_string(),
+            "https://charts.example.com=oci+http://127.0.0.1:2/m".to_string(),
+        )]
+        .into();
+        let s = Settings::from_sources(Some((Path::new("c.yaml"), file)), &env).unwrap();
+        assert_eq!(
+            s.chart_mirrors
+                .resolve("https://charts.example.com")
+                .location
+                .to_string(),
+            "oci://127.0.0.1:2/m (plain HTTP)"
+        );
+        let bad = file.replace("http://127.0.0.1:1/m", "ftp://x");
+        let err = Settings::from_sources(Some((Path::new("c.yaml"), &bad)), &HashMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c.yaml: field `render.chartMirrors`"), "{err}");
     }
 }

@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use sextant::apply::{cluster::Cluster, sync::SyncOptions};
-use sextant::render::{cache::RenderCache, helm::Helm, Renderer, Settings};
+use sextant::render::{cache::RenderCache, helm::Helm, mirrors::ChartMirrors, Renderer, Settings};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +40,9 @@ struct Cli {
     /// The longest one helm invocation may run, e.g. 60s (then helm is killed).
     #[arg(long, global = true, env = "SEXTANT_RENDER_TIMEOUT")]
     render_timeout: Option<String>,
+    /// Pull remote charts from mirrors: `REPOSITORY=MIRROR[,…]` (docs/platform.md).
+    #[arg(long = "chart-mirrors", global = true, env = "SEXTANT_CHART_MIRRORS", value_parser = ChartMirrors::parse)]
+    chart_mirrors: Option<ChartMirrors>,
 }
 
 #[derive(Subcommand)]
@@ -240,6 +243,7 @@ fn renderer(cli: &Cli, repo: &std::path::Path) -> anyhow::Result<Renderer> {
                     format!("--render-timeout {t:?} is not a duration such as 30s or 2m")
                 })?,
             },
+            chart_mirrors: cli.chart_mirrors.clone().unwrap_or_default(),
         },
     ))
 }

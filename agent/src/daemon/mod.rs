@@ -197,6 +197,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
             kube_version: settings.kube_version.clone(),
             api_versions: settings.api_versions.clone(),
             timeout: settings.render_timeout,
+            chart_mirrors: settings.chart_mirrors.clone(),
             ..Default::default()
         },
     ));

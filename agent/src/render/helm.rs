@@ -319,25 +319,29 @@ impl Helm {
         self.run(&args)
     }
 
-    /// `helm pull` of an exact chart version, unpacked under `dest`.
+    /// `helm pull` of an exact chart version from a Helm repository or an OCI registry (over
+    /// plain HTTP when the location says so), unpacked under `dest`.
     pub fn pull(
         &self,
-        repository: &str,
+        from: &super::mirrors::Location,
         name: &str,
         version: &str,
         dest: &Path,
     ) -> Result<(), HelmError> {
+        use super::mirrors::Location;
         let oci_ref;
         let mut args: Vec<&OsStr> = vec!["pull".as_ref()];
-        if repository.starts_with("oci://") {
-            oci_ref = format!("{repository}/{name}");
-            args.push(oci_ref.as_ref());
-        } else {
-            args.extend([
-                OsStr::new(name),
-                OsStr::new("--repo"),
-                OsStr::new(repository),
-            ]);
+        match from {
+            Location::Oci { url, plain_http } => {
+                oci_ref = format!("{url}/{name}");
+                args.push(oci_ref.as_ref());
+                if *plain_http {
+                    args.push("--plain-http".as_ref());
+                }
+            }
+            Location::HelmRepository { url } => {
+                args.extend([OsStr::new(name), OsStr::new("--repo"), OsStr::new(url)]);
+            }
         }
         args.extend([
             "--version".as_ref(),

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod helm;
+pub mod mirrors;
 pub mod objects;
 
 use crate::environment::{Chart, Environment, Release};
@@ -31,11 +32,14 @@ pub enum Error {
         chart: String,
         message: String,
     },
-    #[error("environment {environment}, release {release}: cannot fetch chart {chart}: {message}")]
+    #[error("environment {environment}, release {release}: cannot fetch chart {name} version {version} from {from}: {message}")]
     Fetch {
         environment: String,
         release: String,
-        chart: String,
+        name: String,
+        version: String,
+        /// Where it was pulled from: the repository, or the mirror and what it mirrors.
+        from: String,
         message: String,
     },
     #[error("environment {environment}, release {release}, chart {chart}: {error}")]
@@ -78,6 +82,8 @@ pub struct Settings {
     pub parallelism: usize,
     /// The longest one helm invocation may run (`render.timeout`).
     pub timeout: Duration,
+    /// Where remote charts are really pulled from (`render.chartMirrors`).
+    pub chart_mirrors: mirrors::ChartMirrors,
 }
 
 impl Default for Settings {
@@ -87,6 +93,7 @@ impl Default for Settings {
             api_versions: Vec::new(),
             parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
             timeout: helm::DEFAULT_TIMEOUT,
+            chart_mirrors: mirrors::ChartMirrors::default(),
         }
     }
 }
@@ -172,16 +179,22 @@ impl Renderer {
                 let root = self.cache.dir().join("charts");
                 let dir = root.join(&key);
                 if !dir.join(name).join("Chart.yaml").is_file() {
+                    let source = self.settings.chart_mirrors.resolve(repository);
                     let fetch_err = |message: String| Error::Fetch {
                         environment: env.name.clone(),
                         release: release.name.clone(),
-                        chart: release.chart.to_string(),
+                        name: name.clone(),
+                        version: version.clone(),
+                        from: match &source.mirror_of {
+                            Some(upstream) => format!("{} (mirror of {upstream})", source.location),
+                            None => source.location.to_string(),
+                        },
                         message,
                     };
                     std::fs::create_dir_all(&root).map_err(|e| fetch_err(e.to_string()))?;
                     let tmp = tempfile::tempdir_in(&root).map_err(|e| fetch_err(e.to_string()))?;
                     self.helm
-                        .pull(repository, name, version, tmp.path())
+                        .pull(&source.location, name, version, tmp.path())
                         .map_err(|e| fetch_err(e.to_string()))?;
                     // Rename into place: concurrent fetches of one chart both succeed.
                     if std::fs::rename(tmp.path(), &dir).is_err() && !dir.is_dir() {

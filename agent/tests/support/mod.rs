@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod charts;
 pub mod git;
 
 use sextant::render::{cache::RenderCache, helm::Helm, Renderer, Settings};
