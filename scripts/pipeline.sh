@@ -114,7 +114,7 @@ sextant="$root/target/debug/sextant"
 ingress=true
 if ! kubectl --context "$context" -n ingress-nginx get deployment ingress-nginx-controller >/dev/null 2>&1; then
   ingress=false
-  echo "pipeline: no ingress-nginx in $context; the kind environment has no Ingress"
+  echo "pipeline: no ingress-nginx in $context; the kind environment drops local's Ingress"
 fi
 KIND_ENV_INGRESS="$ingress" "$ci/kind-env.sh" "$work" "$registry/hash-service" "$digest"
 # An agent installed by infra/envs/local would put the cluster back to Git mid-check: pause it, and

@@ -22,6 +22,19 @@ envs=(environments/*/environment.yaml)
 step "environments match docs/environment.schema.json" \
   "$bin/check-jsonschema" --schemafile docs/environment.schema.json "${envs[@]}"
 step "upstream values use only their pinned chart's keys" "$py" scripts/lib/values_keys.py "$root"
+# The check itself: a misspelt key in a copy of the repository must be refused, with its path.
+typo_refused() {
+  mkdir -p "$work/typo"
+  cp -R environments "$work/typo/"
+  sed -i 's/serviceMonitorSelectorNilUsesHelmValues:/serviceMonitorSelectorNilUsesHelmValue:/' \
+    "$work/typo/environments/prod/values/kube-prometheus-stack.yaml"
+  if out="$("$py" scripts/lib/values_keys.py "$work/typo" 2>&1)"; then
+    echo "a misspelt key was accepted"; return 1
+  fi
+  grep -qF 'prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValue` is not a value of kube-prometheus-stack 88.5.3' <<<"$out" ||
+    { echo "refused without naming the key: $out"; return 1; }
+}
+step "a misspelt upstream values key is refused" typo_refused
 step "yamllint environments" "$bin/yamllint" -s -d '{extends: relaxed, rules: {line-length: {max: 140}}}' \
   environments/*/environment.yaml environments/*/values/*.yaml
 

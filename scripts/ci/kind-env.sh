@@ -6,10 +6,8 @@
 # committed to main: the image under test is known only once it is built.
 #
 #   scripts/ci/kind-env.sh REPO_DIR REPOSITORY DIGEST
-#   KIND_ENV_INGRESS=false   no Ingress, for a cluster without an ingress controller (the apply
-#                            waits for an Ingress to get an address); by default the overlay
-#                            turns one on (class nginx, dev's host), as the kind cluster runs
-#                            ingress-nginx in front of it
+#   KIND_ENV_INGRESS=false   drop local's Ingress, for a cluster without an ingress controller
+#                            (the apply waits for an Ingress to get an address)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
@@ -48,21 +46,8 @@ resources:
     cpu: 250m
     memory: 64Mi
 YAML
-if [ "${KIND_ENV_INGRESS:-true}" != false ]; then
-  cat >>"$dst/values/kind.yaml" <<'YAML'
-ingress:
-  enabled: true
-  className: nginx
-  hosts:
-    - host: hash.dev.sextant.example.com
-      paths:
-        - path: /hash
-          pathType: Prefix
-networkPolicy:
-  enabled: true
-  ingressControllerNamespace: ingress-nginx
-  monitoringNamespace: monitoring
-YAML
+if [ "${KIND_ENV_INGRESS:-true}" = false ]; then
+  printf 'ingress:\n  enabled: false\n' >>"$dst/values/kind.yaml"
 fi
 python3 "$here/set-image.py" --repo "$repo" --env kind --release hash-service \
   --repository "$repository" --digest "$digest"

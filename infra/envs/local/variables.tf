@@ -56,7 +56,7 @@ variable "branch" {
 variable "environment" {
   description = "The environment under environments/ that the agent applies to this cluster."
   type        = string
-  default     = "dev"
+  default     = "local"
 }
 
 variable "git_token" {
