@@ -9,12 +9,13 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export PATH="$root/.tools/bin:$PATH"
 env="${ENV:-local}"
-sextant="$root/target/debug/sextant"
+bin="${CARGO_TARGET_DIR:-$root/target}/debug"
+sextant="$bin/sextant"
 work="$(mktemp -d)"
 kubeconfig="$work/kubeconfig"
 export SEXTANT_CACHE_DIR="$work/cache"
 
-"$root/target/debug/kube-testkit" serve --addr 127.0.0.1:0 --kubeconfig "$kubeconfig" >"$work/testkit.log" 2>&1 &
+"$bin/kube-testkit" serve --addr 127.0.0.1:0 --kubeconfig "$kubeconfig" >"$work/testkit.log" 2>&1 &
 testkit=$!
 agent=""
 cleanup() {

@@ -38,7 +38,7 @@ for env in "${envs[@]}"; do
 done
 
 # -- the same chart as the agent renders it: whole environments through `sextant render` --------
-sextant="${AGENT_BINARY:-$root/target/debug/sextant}"
+sextant="${AGENT_BINARY:-${CARGO_TARGET_DIR:-$root/target}/debug/sextant}"
 [ -x "$sextant" ] || cargo build --quiet -p sextant
 mkdir -p "$work/sextant"
 for env in "${sextant_envs[@]}"; do

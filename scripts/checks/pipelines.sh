@@ -117,7 +117,7 @@ printf 'image:\n  repository: r\n' >"$shape"
 step "set-image: refuses a file without image.digest" fails_with "no \`image.digest:\`" shaped
 
 # -- kind-env.sh: the scratch environment of e2e-kind.yml and `make pipeline` ------------------------
-sextant="${AGENT_BINARY:-$root/target/debug/sextant}"
+sextant="${AGENT_BINARY:-${CARGO_TARGET_DIR:-$root/target}/debug/sextant}"
 [ -x "$sextant" ] || cargo build --quiet -p sextant
 copy_repo "$work/kind"
 step "kind-env: writes environments/kind" "$ci/kind-env.sh" "$work/kind" localhost:5001/hash-service "$digest_a"
@@ -147,9 +147,10 @@ step "kind-env: leaves the repository's own environments alone" \
   cmp -s "$root/$local_values" "$work/kind/$local_values"
 
 # -- integration-test.sh: against the binary, and against wrong or absent servers -------------------
-hash_service="$root/target/debug/hash-service"
-[ -x "$hash_service" ] || [ -x "$root/target/release/hash-service" ] || cargo build --quiet -p hash-service
-[ -x "$hash_service" ] || hash_service="$root/target/release/hash-service"
+target="${CARGO_TARGET_DIR:-$root/target}"
+hash_service="$target/debug/hash-service"
+[ -x "$hash_service" ] || [ -x "$target/release/hash-service" ] || cargo build --quiet -p hash-service
+[ -x "$hash_service" ] || hash_service="$target/release/hash-service"
 port="$(free_port)"
 LISTEN_ADDR="127.0.0.1:$port" start 60 "$hash_service"
 step "integration-test: passes against hash-service run directly" "$ci/integration-test.sh" "http://127.0.0.1:$port"
