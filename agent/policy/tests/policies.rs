@@ -391,3 +391,33 @@ fn app_namespaces_are_pod_security_restricted() {
         }
     }
 }
+
+/// Where the upstream charts can be rendered (a networked machine, or through chart mirrors):
+/// `sextant render --env prod > prod.yaml`, then
+/// `POLICY_RENDER=prod.yaml POLICY_ENV=prod cargo test -p sextant-policy -- --ignored`:
+/// every workload of the whole environment passes the constraints that match it.
+#[test]
+#[ignore = "needs a full render of dev or prod (POLICY_RENDER), which needs the upstream charts"]
+fn every_workload_of_a_full_render_passes_the_constraints_that_match_it() {
+    let file =
+        std::env::var("POLICY_RENDER").expect("POLICY_RENDER names a `sextant render` output");
+    let env = std::env::var("POLICY_ENV").unwrap_or_else(|_| "prod".into());
+    let set = policies(&env);
+    let objects = documents(&std::fs::read_to_string(&file).unwrap(), "default");
+    let mut reviewed = 0;
+    let mut failures = Vec::new();
+    for o in &objects {
+        if set.constraints.iter().any(|c| c.matches(o)) {
+            reviewed += 1;
+        }
+        for (c, msg) in set.review(o).unwrap() {
+            failures.push(format!(
+                "{} {}/{}: {c}: {msg}",
+                o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(reviewed > 10, "only {reviewed} objects reviewed");
+    println!("{file}: {reviewed} workloads reviewed, no violation");
+}
