@@ -75,6 +75,18 @@ if ! command -v promtool >/dev/null 2>&1; then
   fi
 fi
 
+# amtool (checks each environment's Alertmanager routing, scripts/checks/observability.sh) comes
+# from Debian's prometheus-alertmanager package; only the tool is used, not the service.
+if ! command -v amtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "install-tools: installing amtool (Debian package prometheus-alertmanager)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null
+  else
+    echo "install-tools: amtool missing; install it as root: apt-get install prometheus-alertmanager" >&2
+  fi
+fi
+
 # The OCI registry of the chart-mirror tests (agent/tests/mirrors.rs: helm push, then the agent
 # pulls through SEXTANT_CHART_MIRRORS) is Debian's docker-registry (CNCF distribution). The
 # tests start it on 127.0.0.1 themselves; the package's own service is not used.

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The platform's observability, checked against real parts (run by `make test`):
 #  - hash-service's SLO rules: promtool check rules and their unit tests;
+#  - each environment's Alertmanager configuration (values/kube-prometheus-stack.yaml): amtool
+#    check-config, and which receiver the SLO alerts and the Watchdog reach;
 #  - every dashboard (helm/hash-service/dashboards/*.json, manifests/dashboards/*.json): a real
 #    Prometheus (Debian's package) scrapes a running hash-service and a running agent (`sextant
 #    run` in local mode against the test API server), then every panel's PromQL must parse, and
@@ -16,14 +18,30 @@ bin="${CARGO_TARGET_DIR:-$root/target}/debug"
 py="$root/.tools/venv/bin/python"
 [ -x "$py" ] || py=python3
 
-for tool in promtool prometheus; do
+for tool in promtool prometheus amtool; do
   command -v "$tool" >/dev/null 2>&1 || {
-    echo "observability.sh: FAILED: $tool not found; run \`make tools\` as root (Debian package prometheus)" >&2
+    echo "observability.sh: FAILED: $tool not found; run \`make tools\` as root (Debian packages prometheus, prometheus-alertmanager)" >&2
     exit 1
   }
 done
 step "promtool check rules (hash-service)" promtool check rules helm/hash-service/alerts/hash-service-rules.yaml
 step "promtool test rules (hash-service)" promtool test rules helm/hash-service/alerts/hash-service-rules.test.yaml
+
+# route ENV EXPECTED LABEL=VALUE...: the receiver Alertmanager picks for an alert with these labels.
+route() {
+  local env="$1" expected="$2"; shift 2
+  amtool config routes test --config.file="$work/alertmanager-$env.yml" --verify.receivers="$expected" "$@" 2>&1 |
+    grep -v '^Warning: --config.file'
+}
+for env in dev prod; do
+  "$py" -c 'import sys, yaml; v = yaml.safe_load(open(sys.argv[1])); yaml.safe_dump(v["alertmanager"]["config"], open(sys.argv[2], "w"))' \
+    "environments/$env/values/kube-prometheus-stack.yaml" "$work/alertmanager-$env.yml"
+  step "amtool check-config ($env)" amtool check-config "$work/alertmanager-$env.yml"
+  step "Watchdog goes nowhere ($env)" route "$env" null alertname=Watchdog severity=none
+done
+step "dev: every alert to Slack" route dev slack-dev alertname=HashServiceErrorBudgetBurnFast severity=critical
+step "prod: critical pages" route prod pagerduty alertname=HashServiceNoReadyPods severity=critical
+step "prod: warnings to Slack" route prod slack-prod alertname=HashServiceLatencyP99High severity=warning
 
 for b in sextant kube-testkit hash-service; do
   [ -x "$bin/$b" ] || cargo build --quiet --bin "$b" >/dev/null
