@@ -87,12 +87,15 @@ enum Command {
         #[arg(long, value_enum, default_value_t = PlanOutput::Table)]
         output: PlanOutput,
     },
-    /// Show what apply would change, as a unified diff per object; exit 1 when out of sync.
+    /// Show what apply would change, as a unified diff per object (or, with `--output json`,
+    /// field by field with who changed it); exit 1 when out of sync.
     Diff {
         #[command(flatten)]
         at: EnvArgs,
         #[command(flatten)]
         cluster: ClusterArgs,
+        #[arg(long, value_enum, default_value_t = DiffOutput::Text)]
+        output: DiffOutput,
     },
     /// Run the agent: follow Git (or a working tree) and keep the environments applied.
     Run {
@@ -142,6 +145,12 @@ struct ClusterArgs {
 #[derive(Clone, Copy, ValueEnum)]
 enum PlanOutput {
     Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DiffOutput {
+    Text,
     Json,
 }
 
@@ -332,6 +341,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Diff {
             at: EnvArgs { env, repo },
             cluster,
+            output: DiffOutput::Json,
+        } => {
+            let (environment, plan) = sextant::plan_environment(&renderer(&cli, repo)?, repo, env)?;
+            let drifted = tokio::runtime::Runtime::new()?.block_on(async {
+                let cluster = self::cluster(cluster).await?;
+                anyhow::Ok(sextant::apply::diff::drift(&cluster, &environment, &plan, 8).await?)
+            })?;
+            let objects: Vec<serde_json::Value> = drifted
+                .iter()
+                .map(|d| {
+                    let r = &d.reference;
+                    serde_json::json!({
+                        "release": d.release, "apiVersion": r.api_version(), "kind": r.kind,
+                        "namespace": r.namespace, "name": r.name, "deleted": d.deleted,
+                        "fields": d.fields,
+                    })
+                })
+                .collect();
+            let doc = serde_json::json!({
+                "environment": environment.name, "revision": plan.revision,
+                "in_sync": objects.is_empty(), "objects": objects,
+            });
+            write_out(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
+            return Ok(if drifted.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        Command::Diff {
+            at: EnvArgs { env, repo },
+            cluster,
+            output: DiffOutput::Text,
         } => {
             let (_, plan) = sextant::plan_environment(&renderer(&cli, repo)?, repo, env)?;
             let diffs = tokio::runtime::Runtime::new()?.block_on(async {

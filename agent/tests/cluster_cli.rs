@@ -398,3 +398,84 @@ fn a_kubeconfig_context_that_does_not_exist_lists_those_that_do() {
         "{err}"
     );
 }
+
+#[test]
+fn diff_as_json_lists_each_drifted_field_with_who_changed_it_and_masks_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, kubeconfig) = test_server(dir.path());
+    let cache = dir.path().join("cache");
+    let repo = secret_repo("hunter2");
+    let out = run_sextant(&cache, &repo, &kubeconfig, &["apply"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_sextant(&cache, &repo, &kubeconfig, &["diff", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["in_sync"], true);
+
+    for args in [
+        &[
+            "patch",
+            "configmap",
+            "settings",
+            "-n",
+            "app",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"data":{"mode":"slow"}}"#,
+        ][..],
+        &[
+            "patch",
+            "secret",
+            "creds",
+            "-n",
+            "app",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"data":{"password":"cm90YXRlZCE="}}"#,
+        ][..],
+    ] {
+        let o = kubectl(&kubeconfig, args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let out = run_sextant(&cache, &repo, &kubeconfig, &["diff", "--output", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("cm90YXRlZCE=") && !text.contains("aHVudGVyMg=="),
+        "{text}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["environment"], "dev");
+    assert_eq!(doc["in_sync"], false);
+    let find = |kind: &str| {
+        doc["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["kind"] == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} in {doc}"))
+    };
+    let cm = find("ConfigMap");
+    assert_eq!(cm["name"], "settings");
+    assert_eq!(cm["fields"][0]["path"], "/data/mode");
+    assert_eq!(cm["fields"][0]["git"], "fast");
+    assert_eq!(cm["fields"][0]["live"], "slow");
+    assert_eq!(cm["fields"][0]["manager"], "kubectl-patch");
+    assert!(cm["fields"][0]["changed_at"].is_string());
+    let secret = find("Secret");
+    assert_eq!(secret["fields"][0]["path"], "/data/password");
+    assert_eq!(secret["fields"][0]["git"], "***");
+    assert_eq!(secret["fields"][0]["live"], "***");
+}

@@ -74,6 +74,35 @@ pub async fn diff(
     results.into_iter().filter_map(Result::transpose).collect()
 }
 
+/// Every object of a plan (hooks aside) that departs from Git live, field by field with the
+/// manager who changed it — the drift watch's comparison, ignore rules included, against one
+/// GET per object. Secret values are masked. `sextant diff --output json` prints it.
+pub async fn drift(
+    cluster: &Cluster,
+    env: &crate::environment::Environment,
+    plan: &Plan,
+    concurrency: usize,
+) -> Result<Vec<crate::drift::ObjectDrift>, ClusterError> {
+    let objects: Vec<_> = plan.objects().filter(|o| o.hook.is_none()).collect();
+    let results: Vec<Result<Option<crate::drift::ObjectDrift>, ClusterError>> = stream::iter(
+        objects
+            .into_iter()
+            .map(|o| async move {
+                let live = match cluster.get(&o.reference).await {
+                    Ok(live) => live,
+                    Err(ClusterError::UnknownKind { .. }) => None,
+                    Err(e) => return Err(e),
+                };
+                Ok(crate::drift::evaluate(env, o, live.as_ref()).map(|d| d.masked()))
+            })
+            .collect::<Vec<_>>(),
+    )
+    .buffered(concurrency.max(1))
+    .collect()
+    .await;
+    results.into_iter().filter_map(Result::transpose).collect()
+}
+
 async fn diff_one(cluster: &Cluster, o: &Object) -> Result<Option<ObjectDiff>, ClusterError> {
     // A kind the server does not serve yet (its CRD is in this plan) has no live object.
     let live = match cluster.get(&o.reference).await {

@@ -29,6 +29,16 @@ pub struct DriftWatch {
     pub heal: mpsc::UnboundedSender<Vec<Identity>>,
     pub leading: watch::Receiver<bool>,
     pub stop: watch::Receiver<bool>,
+    /// This replica's name, as the reporting instance of its Kubernetes Events.
+    pub identity: String,
+}
+
+/// A Kubernetes Event to publish on a drifted object.
+struct Note {
+    reference: k8s_openapi::api::core::v1::ObjectReference,
+    warning: bool,
+    reason: &'static str,
+    note: String,
 }
 
 /// What the watch knows between events.
@@ -39,11 +49,19 @@ struct Tracker {
     pending: HashMap<Identity, Instant>,
     fights: Fights,
     release_series: HashSet<String>,
+    notes: Vec<Note>,
 }
 
 impl DriftWatch {
     pub async fn run(mut self) {
         let (cache, mut changes) = LiveCache::new(&self.environment, self.cluster.client().clone());
+        let recorder = kube::runtime::events::Recorder::new(
+            self.cluster.client().clone(),
+            kube::runtime::events::Reporter {
+                controller: crate::object::MANAGER.into(),
+                instance: Some(self.identity.clone()),
+            },
+        );
         let mut t = Tracker::default();
         let mut watching = false;
         loop {
@@ -108,6 +126,22 @@ impl DriftWatch {
                 let _ = self.heal.send(heal);
             }
             self.publish(&cache, &mut t, watching);
+            for n in std::mem::take(&mut t.notes) {
+                let event = kube::runtime::events::Event {
+                    type_: if n.warning {
+                        kube::runtime::events::EventType::Warning
+                    } else {
+                        kube::runtime::events::EventType::Normal
+                    },
+                    reason: n.reason.into(),
+                    note: Some(n.note),
+                    action: "Drift".into(),
+                    secondary: None,
+                };
+                if let Err(e) = recorder.publish(&event, &n.reference).await {
+                    tracing::debug!(error = %e, "cannot publish an event");
+                }
+            }
         }
         cache.stop();
     }
@@ -147,8 +181,18 @@ impl DriftWatch {
         }
         let live = cache.get(id);
         let env = self.environment.as_str();
+        let reference = event_reference(o, live.as_ref());
         let Some(d) = compare_drift::evaluate(&a.environment, o, live.as_ref()) else {
-            t.drifted.remove(id);
+            if let Some((was, action)) = t.drifted.remove(id) {
+                if action == "healing" {
+                    t.notes.push(Note {
+                        reference,
+                        warning: false,
+                        reason: "Healed",
+                        note: format!("{} restored from Git", describe(&was)),
+                    });
+                }
+            }
             t.pending.remove(id);
             return;
         };
@@ -163,6 +207,12 @@ impl DriftWatch {
                 self.metrics.drift_detection_seconds.observe(lag);
             }
             tracing::info!(environment = env, object = %d.object, paths = ?d.fields.iter().map(|f| &f.path).collect::<Vec<_>>(), managers = ?d.managers(), deleted = d.deleted, "drift detected");
+            t.notes.push(Note {
+                reference: reference.clone(),
+                warning: true,
+                reason: "Drifted",
+                note: format!("{} departs from Git", describe(&d)),
+            });
         }
         if t.pending
             .get(id)
@@ -182,7 +232,18 @@ impl DriftWatch {
             Action::Report => "reported",
             Action::Fighting { manager } => {
                 if fresh || t.drifted.get(id).is_some_and(|(_, a)| *a != "fighting") {
-                    tracing::warn!(environment = env, object = %d.object, manager = manager.as_deref().unwrap_or("unknown"), "another manager keeps changing this object back: healing stopped for now");
+                    let who = manager.as_deref().unwrap_or("another manager");
+                    tracing::warn!(environment = env, object = %d.object, manager = who, "another manager keeps changing this object back: healing stopped for now");
+                    t.notes.push(Note {
+                        reference,
+                        warning: true,
+                        reason: "Fighting",
+                        note: format!(
+                            "{who} keeps changing {} back; healing stopped for {} minutes",
+                            describe(&d),
+                            Fights::BACKOFF.as_secs() / 60
+                        ),
+                    });
                 }
                 "fighting"
             }
@@ -257,6 +318,40 @@ impl DriftWatch {
                 objects,
             };
         }
+    }
+}
+
+/// "fields /spec/replicas (by kubectl)" or "the object (deleted)": paths and managers, never values.
+fn describe(d: &ObjectDrift) -> String {
+    if d.deleted {
+        return "the object (deleted)".into();
+    }
+    let paths: Vec<&str> = d.fields.iter().map(|f| f.path.as_str()).collect();
+    let managers = d.managers();
+    let by = if managers.is_empty() {
+        String::new()
+    } else {
+        format!(" (by {})", managers.join(", "))
+    };
+    format!("fields {}{by}", paths.join(", "))
+}
+
+/// The object an Event is about: the applied object, with the live uid when there is one.
+fn event_reference(
+    o: &Object,
+    live: Option<&serde_json::Value>,
+) -> k8s_openapi::api::core::v1::ObjectReference {
+    let r = &o.reference;
+    k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some(r.api_version()),
+        kind: Some(r.kind.clone()),
+        name: Some(r.name.clone()),
+        namespace: r.namespace.clone(),
+        uid: live
+            .and_then(|l| l.pointer("/metadata/uid"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string),
+        ..Default::default()
     }
 }
 

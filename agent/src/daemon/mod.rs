@@ -229,6 +229,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
                 heal: heal_tx,
                 leading: lead_rx.clone(),
                 stop: stop_rx.clone(),
+                identity: settings.leader_election.identity.clone(),
             }
             .run(),
         ));
