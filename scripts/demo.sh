@@ -72,6 +72,15 @@ echo "status:  http://127.0.0.1:$port/status"
 echo "metrics: http://127.0.0.1:$port/metrics"
 curl -s "http://127.0.0.1:$port/status" | python3 "$root/scripts/status-summary.py"
 curl -s "http://127.0.0.1:$port/metrics" | grep -E '^sextant_sync_total' | sed 's/^/  /'
+
+step "while the agent watches: kubectl patch hpa/hash-service maxReplicas 9 again ($env: drift.policy heal)"
+kubectl --kubeconfig "$kubeconfig" patch hpa/hash-service -n hash-service --type merge -p '{"spec":{"maxReplicas":9}}'
+start="$(date +%s%N)"
+heals() { curl -s "http://127.0.0.1:$port/metrics" | awk '/^sextant_drift_heals_total/ && /succeeded/ {s += $2} END {print s + 0}'; }
+for _ in $(seq 400); do [ "$(heals)" != 0 ] && break; sleep 0.01; done
+echo "healed $(( ($(date +%s%N) - start) / 1000000 )) ms after the patch: maxReplicas is $(kubectl --kubeconfig "$kubeconfig" get hpa/hash-service -n hash-service -o jsonpath='{.spec.maxReplicas}') again"
+grep -E 'drift detected|drift healed' "$work/agent.log" | sed -E 's/\x1b\[[0-9;]*m//g; s/^/  /' || true
+curl -s "http://127.0.0.1:$port/metrics" | grep -E '^sextant_drift_(detected|heals)_total' | sed 's/^/  /'
 if [ -t 0 ] && [ -z "${DEMO_SECONDS:-}" ]; then
   echo "Edit environments/*/values/*.yaml: the agent re-syncs on save (its log: $work/agent.log). Ctrl-C stops it."
   tail -f "$work/agent.log" &
