@@ -133,6 +133,12 @@ METRICS = {
     "sextant_reconcile_errors_total": ("counter", {"environment", "stage"}),
     "sextant_leader": ("gauge", set()),
     "sextant_webhook_requests_total": ("counter", {"result"}),
+    "sextant_drift_objects": ("gauge", {"environment", "release"}),
+    "sextant_drift_detected_total": ("counter", {"environment", "release"}),
+    "sextant_drift_heals_total": ("counter", {"environment", "result"}),
+    "sextant_drift_detection_seconds": ("histogram", set()),
+    "sextant_drift_fighting_objects": ("gauge", {"environment"}),
+    "sextant_live_objects": ("gauge", {"environment"}),
 }
 VALUES = {
     ("sextant_sync_total", "result"): {"succeeded", "failed"},
@@ -140,6 +146,7 @@ VALUES = {
     ("sextant_objects", "health"): {"Healthy", "Progressing", "Degraded"},
     ("sextant_reconcile_errors_total", "stage"): {"fetch", "render", "plan", "apply", "prune"},
     ("sextant_webhook_requests_total", "result"): {"accepted", "unauthorized", "ignored", "too_large", "bad_request"},
+    ("sextant_drift_heals_total", "result"): {"succeeded", "failed"},
 }
 # Labels Prometheus adds to every scraped series (target labels), and the histogram bucket label.
 TARGET = {"namespace", "pod", "job", "instance", "service", "container", "endpoint"}
