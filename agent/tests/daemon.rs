@@ -962,3 +962,40 @@ fn drift_platform_into(repo: &WorkRepo) {
     platform(repo, "one");
     drift_platform(repo, "report");
 }
+
+#[test]
+fn a_replica_starting_on_the_revision_already_applied_does_not_heal_reported_drift() {
+    let world = World::new();
+    drift_platform(&world.repo, "report");
+    world.repo.commit_and_push("drift policy report");
+    let mut env = world.env("first");
+    env.insert("SEXTANT_LEADER_ELECTION", "false".into());
+    let mut first = Agent::start(&env);
+    let wait = Duration::from_secs(60);
+    eventually(wait, "watched and in sync", || {
+        (first.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
+    });
+    kubectl(
+        &world,
+        &["scale", "deployment/web", "-n", "app", "--replicas=5"],
+    );
+    eventually(wait, "the scale reported", || {
+        (first.status()["environments"]["e"]["drift"]["state"] == "drifted").then_some(())
+    });
+    first.kill();
+    // A new replica, with nothing in memory, starts on the same revision.
+    let mut env = world.env("second");
+    env.insert("SEXTANT_LEADER_ELECTION", "false".into());
+    let second = Agent::start(&env);
+    eventually(
+        wait,
+        "the second replica's first sync, and the drift seen again",
+        || {
+            let status = second.status();
+            let e = &status["environments"]["e"];
+            (e["last_sync"]["result"] == "succeeded" && e["drift"]["state"] == "drifted")
+                .then_some(())
+        },
+    );
+    assert_eq!(replicas(&world), Some(5), "a restart is no reason to heal");
+}

@@ -8,4 +8,5 @@ mod hooks;
 pub mod inventory;
 pub mod prune;
 pub mod result;
+pub mod state;
 pub mod sync;

@@ -268,6 +268,11 @@ async fn run(
             }
         }
     }
+    if !opts.dry_run {
+        if let Some(revision) = &plan.revision {
+            super::state::record(cluster, &opts.agent_namespace, &env.name, revision).await?;
+        }
+    }
     Ok(())
 }
 

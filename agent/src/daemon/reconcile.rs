@@ -149,8 +149,16 @@ impl Reconciler {
             .borrow()
             .as_ref()
             .is_some_and(|a| a.is_revision(&snapshot.revision));
-        tracing::debug!(resync, same_revision, "sync decision");
-        if resync && same_revision {
+        // A replica that starts or takes over reads what was applied in full before it: the same
+        // revision again is a resync, not a reason to overwrite reported drift.
+        let restarted_on_same = self.applied.borrow().is_none()
+            && crate::apply::state::applied_revision(&self.cluster, &self.agent_namespace, &env)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|r| r == snapshot.revision);
+        tracing::debug!(resync, same_revision, restarted_on_same, "sync decision");
+        if (resync && same_revision) || restarted_on_same {
             opts.hold = environment
                 .releases
                 .iter()

@@ -568,3 +568,34 @@ pub fn field_from_pointer(pointer: &str) -> String {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_release_drift_policy_overrides_the_environments() {
+        let repo = tempfile::tempdir().unwrap();
+        let chart = repo.path().join("charts/a");
+        std::fs::create_dir_all(&chart).unwrap();
+        std::fs::write(chart.join("Chart.yaml"), "name: a\n").unwrap();
+        let dir = repo.path().join("environments/e");
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: e\nspec:\n  releases:\n    - {name: a, namespace: a, chart: charts/a, drift: {policy: heal, ignore: [{kind: Deployment, paths: [/spec/replicas]}]}}\n    - {name: b, namespace: b, chart: charts/a}\n  drift:\n    policy: report\n    ignoreManagers: [kube-controller-manager]\n";
+        let env = parse(repo.path(), &dir, &dir.join(FILE_NAME), text, &["e".into()]).unwrap();
+        assert_eq!(env.drift_policy("a"), DriftPolicy::Heal);
+        assert_eq!(env.drift_policy("b"), DriftPolicy::Report);
+        assert_eq!(
+            env.release("a").unwrap().drift.ignore[0].paths,
+            ["/spec/replicas"]
+        );
+        assert_eq!(env.drift.ignore_managers, ["kube-controller-manager"]);
+        let bad = text.replace("paths: [/spec/replicas]", "paths: [spec/replicas]");
+        let e = parse(repo.path(), &dir, &dir.join(FILE_NAME), &bad, &["e".into()]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("spec.releases[0].drift.ignore[0].paths[0]"),
+            "{e}"
+        );
+    }
+}
