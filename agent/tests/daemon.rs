@@ -229,6 +229,15 @@ fn two_replicas_elect_one_leader_and_the_standby_takes_over_when_it_dies() {
         assert!(x.get("/metrics").1.contains("sextant_leader"));
     }
     let (mut leader, survivor) = if first == 'a' { (a, b) } else { (b, a) };
+    // Only the leader watches: the standby's drift is unknown, never "in sync".
+    eventually(wait, "the leader watching", || {
+        (leader.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
+    });
+    let standby = survivor.status();
+    assert_eq!(
+        standby["environments"]["e"]["drift"]["state"], "unknown",
+        "{standby}"
+    );
     leader.kill(); // SIGKILL: the lease is not released; the standby must wait it out
     eventually(
         Duration::from_secs(30),
@@ -242,6 +251,9 @@ fn two_replicas_elect_one_leader_and_the_standby_takes_over_when_it_dies() {
     survivor.push_webhook(SECRET, "main");
     eventually(wait, "the new leader's sync", || {
         (world.greeting().as_deref() == Some("after-failover")).then_some(())
+    });
+    eventually(wait, "the new leader watching", || {
+        (survivor.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
     });
 }
 
