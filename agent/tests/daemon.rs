@@ -704,6 +704,36 @@ fn heal_restores_a_scale_an_image_patch_and_a_deleted_object() {
         (image_back && world.greeting().is_some()).then_some(())
     });
     assert!(agent.metric(r#"sextant_drift_detected_total{environment="e",release="app"}"#) >= 3.0);
+    // Kubernetes Events mark the objects: paths and managers, no values.
+    let reasons = eventually(wait, "Drifted and Healed events", || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let events = rt.block_on(async {
+            let api: kube::Api<k8s_openapi::api::events::v1::Event> =
+                kube::Api::namespaced(world.server.client().unwrap(), "app");
+            api.list(&Default::default()).await.ok()
+        })?;
+        let reasons: Vec<(String, String)> = events
+            .items
+            .iter()
+            .map(|e| {
+                (
+                    e.reason.clone().unwrap_or_default(),
+                    e.note.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let has = |r: &str| reasons.iter().any(|(x, _)| x == r);
+        (has("Drifted") && has("Healed")).then_some(reasons)
+    });
+    let drifted = reasons.iter().find(|(r, _)| r == "Drifted").unwrap();
+    assert!(drifted.1.contains("departs from Git"), "{drifted:?}");
+    assert!(
+        !reasons.iter().any(|(_, n)| n.contains("evil")),
+        "no values: {reasons:?}"
+    );
     eventually(wait, "in sync again", || {
         (agent.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
     });
