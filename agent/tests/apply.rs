@@ -520,19 +520,25 @@ fn repo_with_crd() -> TempRepo {
     repo
 }
 
-fn with_widgets(repo: &TempRepo, widgets: bool) {
+/// The environment `test` with release `base` and, when given, a second release (wave 0) named
+/// after its chart and namespace.
+fn base_and(repo: &TempRepo, second: Option<(&str, &str)>) {
     let mut block = String::from(
         "    - {name: base, namespace: app, chart: charts/base, wave: 0, values: [base.yaml]}\n",
     );
-    if widgets {
-        block.push_str(
-            "    - {name: widgets, namespace: app, chart: charts/widgets, wave: 0, values: [widgets.yaml]}\n",
-        );
+    if let Some((name, namespace)) = second {
+        block.push_str(&format!(
+            "    - {{name: {name}, namespace: {namespace}, chart: charts/{name}, wave: 0, values: [{name}.yaml]}}\n"
+        ));
     }
     repo.write(
         "environments/test/environment.yaml",
         &environment("test", &block),
     );
+}
+
+fn with_widgets(repo: &TempRepo, widgets: bool) {
+    base_and(repo, widgets.then_some(("widgets", "app")));
 }
 
 #[tokio::test]
@@ -588,18 +594,7 @@ fn with_extra(repo: &TempRepo, extra: bool) {
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: extra\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra-config\n  namespace: extra\ndata: {a: b}\n",
     )
     .write("environments/test/extra.yaml", "{}\n");
-    let mut block = String::from(
-        "    - {name: base, namespace: app, chart: charts/base, wave: 0, values: [base.yaml]}\n",
-    );
-    if extra {
-        block.push_str(
-            "    - {name: extra, namespace: extra, chart: charts/extra, wave: 0, values: [extra.yaml]}\n",
-        );
-    }
-    repo.write(
-        "environments/test/environment.yaml",
-        &environment("test", &block),
-    );
+    base_and(repo, extra.then_some(("extra", "extra")));
 }
 
 #[tokio::test]
