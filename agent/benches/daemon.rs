@@ -5,7 +5,8 @@
 //! 3. resident memory of the daemon (target < 50 MiB);
 //! 4. drift: from a live change of a Deployment's image (the `local` environment heals) to its
 //!    detection and to its heal, p50/p95 over 5 changes, seen through `/metrics` polled every
-//!    5 ms.
+//!    5 ms;
+//! 5. resident memory and idle CPU with the watches open, managing 1,000 and 10,000 ConfigMaps.
 //!
 //! Run with `cargo bench -p sextant --bench daemon`.
 
@@ -130,6 +131,15 @@ fn main() {
     let ticks_per_second = 100.0; // Linux USER_HZ
     let cpu_ms_per_fetch = (c1 - c0) as f64 / ticks_per_second * 1000.0 / (f1 - f0);
 
+    drop(idle);
+    let scale: Vec<(usize, f64, f64)> = [1_000, 10_000]
+        .into_iter()
+        .map(|n| {
+            let (rss, cpu) = managing(&git, n);
+            (n, rss, cpu)
+        })
+        .collect();
+
     println!("daemon benchmark: git daemon + test API server + `sextant run` (the local environment of this repo), 127.0.0.1");
     println!(
         "  commit-to-applied with a signed webhook, {COMMITS} commits: p50 {:.0} ms, p95 {:.0} ms",
@@ -158,6 +168,11 @@ fn main() {
         "    (from the start of each `kubectl patch`, which itself took p50 {:.0} ms: process start and the request)",
         p(&k, 0.5)
     );
+    for (n, rss, cpu) in &scale {
+        println!(
+            "  managing {n} objects, watched: resident memory {rss:.1} MiB; idle CPU {cpu:.2} % of one core over 10 s"
+        );
+    }
     println!("  resident memory after {COMMITS} syncs: {:.1} MiB (peak {:.1} MiB; target < 50 MiB; helm runs as a child process, not counted)", rss as f64 / 1024.0, hwm as f64 / 1024.0);
 }
 
@@ -275,6 +290,52 @@ fn repo_head(path: &std::path::Path) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// An agent managing `n` ConfigMaps (policy report), once they are applied and watched: its
+/// resident memory (MiB) and its CPU use over 10 idle seconds (% of one core).
+fn managing(git: &GitDaemon, n: usize) -> (f64, f64) {
+    let repo = git.repo(&format!("many-{n}"));
+    repo.write("charts/many/Chart.yaml", "apiVersion: v2\nname: many\nversion: 0.1.0\n")
+        .write(
+            "charts/many/templates/cms.yaml",
+            &format!("{{{{- range $i := until {n} }}}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{{{{ $i }}}}\ndata:\n  key: value-{{{{ $i }}}}\n{{{{- end }}}}\n"),
+        )
+        .write(
+            "environments/many/environment.yaml",
+            "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: many\nspec:\n  releases:\n    - {name: many, namespace: many, chart: charts/many}\n  drift:\n    policy: report\n",
+        );
+    repo.commit_and_push("many");
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, _) = support::test_server(dir.path());
+    let env: HashMap<&str, String> = HashMap::from([
+        (
+            "KUBECONFIG",
+            dir.path().join("kubeconfig").display().to_string(),
+        ),
+        ("SEXTANT_REPO_URL", repo.url.clone()),
+        ("SEXTANT_ENVIRONMENTS", "many".into()),
+        ("SEXTANT_POLL_INTERVAL", "1h".into()),
+        (
+            "SEXTANT_CACHE_DIR",
+            dir.path().join("cache").display().to_string(),
+        ),
+        ("SEXTANT_LEADER_ELECTION", "false".into()),
+    ]);
+    let agent = Agent::start(&env);
+    eventually(Duration::from_secs(600), "applied and watched", || {
+        let s = agent.status();
+        (s["environments"]["many"]["drift"]["state"] == "in-sync"
+            && agent.metric(r#"sextant_live_objects{environment="many"}"#) >= n as f64)
+            .then_some(())
+    });
+    let pid = agent_pid(&agent);
+    let c0 = cpu_ticks(pid);
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(10));
+    let cpu = (cpu_ticks(pid) - c0) as f64 / 100.0 / t.elapsed().as_secs_f64() * 100.0;
+    let rss = proc_field(pid, "status", "VmRSS:").unwrap_or(0) as f64 / 1024.0;
+    (rss, cpu)
 }
 
 fn agent_pid(agent: &Agent) -> u32 {
