@@ -230,10 +230,6 @@ impl Cluster {
         &self.client
     }
 
-    pub fn retry_policy(&self) -> &RetryPolicy {
-        &self.retry
-    }
-
     /// Runs `call` under the retry policy; on failure, says what happened and how often.
     async fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T, (Failure, String)>
     where
