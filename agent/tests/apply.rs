@@ -120,6 +120,28 @@ async fn apply(server: &TestServer, repo: &TempRepo, opts: &SyncOptions) -> Sync
     sync(&cluster, &env, &plan, opts).await
 }
 
+/// The names of the objects a sync pruned.
+fn pruned_names(result: &SyncResult) -> Vec<&str> {
+    result
+        .pruned
+        .iter()
+        .filter(|o| o.outcome == Outcome::Pruned)
+        .map(|o| o.name.as_str())
+        .collect()
+}
+
+/// The prune report of the one object `which` picks (pruned, or kept with its reason).
+fn pruned_entry(
+    result: &SyncResult,
+    which: impl Fn(&sextant::apply::result::ObjectResult) -> bool,
+) -> &sextant::apply::result::ObjectResult {
+    result
+        .pruned
+        .iter()
+        .find(|o| which(o))
+        .unwrap_or_else(|| panic!("no such object in the prune report: {}", result.to_table()))
+}
+
 /// Writes by the agent, in order: (verb, resource, name).
 fn writes(log: &[RequestRecord]) -> Vec<(Verb, String, String)> {
     log.iter()
@@ -283,18 +305,9 @@ async fn a_release_removed_from_git_is_pruned_but_not_what_asks_to_be_kept() {
     set_releases(&repo, &["base"]);
     let result = apply(&server, &repo, &options(&repo)).await;
     assert!(result.succeeded, "{}", result.to_table());
-    let pruned: Vec<_> = result
-        .pruned
-        .iter()
-        .filter(|o| o.outcome == Outcome::Pruned)
-        .map(|o| o.name.as_str())
-        .collect();
+    let pruned = pruned_names(&result);
     assert_eq!(pruned, ["hooked-config"]);
-    let kept = result
-        .pruned
-        .iter()
-        .find(|o| o.name == "late-config")
-        .unwrap();
+    let kept = pruned_entry(&result, |o| o.name == "late-config");
     assert_eq!(kept.outcome, Outcome::Unchanged);
     assert!(kept.message.as_deref().unwrap().contains("prune=disabled"));
     let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
@@ -563,18 +576,9 @@ async fn a_crd_whose_kind_has_a_resource_we_do_not_manage_is_kept_and_says_why()
     with_widgets(&repo, false);
     let result = apply(&server, &repo, &options(&repo)).await;
     assert!(result.succeeded, "{}", result.to_table());
-    let pruned: Vec<_> = result
-        .pruned
-        .iter()
-        .filter(|o| o.outcome == Outcome::Pruned)
-        .map(|o| o.name.as_str())
-        .collect();
+    let pruned = pruned_names(&result);
     assert_eq!(pruned, ["ours"]);
-    let kept = result
-        .pruned
-        .iter()
-        .find(|o| o.kind == "CustomResourceDefinition")
-        .unwrap();
+    let kept = pruned_entry(&result, |o| o.kind == "CustomResourceDefinition");
     assert_eq!(kept.outcome, Outcome::Unchanged);
     assert_eq!(
         kept.message.as_deref(),
@@ -615,11 +619,7 @@ async fn a_list_failing_during_a_namespace_prune_deletes_nothing_and_the_next_sy
     ));
     let result = apply(&server, &repo, &options(&repo)).await;
     assert!(result.succeeded, "{}", result.to_table());
-    let ns = result
-        .pruned
-        .iter()
-        .find(|o| o.kind == "Namespace")
-        .unwrap();
+    let ns = pruned_entry(&result, |o| o.kind == "Namespace");
     assert_eq!(ns.outcome, Outcome::Unchanged);
     let message = ns.message.as_deref().unwrap();
     assert!(
@@ -637,11 +637,7 @@ async fn a_list_failing_during_a_namespace_prune_deletes_nothing_and_the_next_sy
     server.clear_faults();
     let result = apply(&server, &repo, &options(&repo)).await;
     assert!(result.succeeded, "{}", result.to_table());
-    let ns = result
-        .pruned
-        .iter()
-        .find(|o| o.kind == "Namespace")
-        .unwrap();
+    let ns = pruned_entry(&result, |o| o.kind == "Namespace");
     assert_eq!(ns.outcome, Outcome::Pruned, "{:?}", ns.message);
 }
 
@@ -775,11 +771,7 @@ async fn a_namespace_holding_an_object_we_do_not_manage_is_kept_and_names_it() {
     with_extra(&repo, false);
     let result = apply(&server, &repo, &options(&repo)).await;
     assert!(result.succeeded, "{}", result.to_table());
-    let ns = result
-        .pruned
-        .iter()
-        .find(|o| o.kind == "Namespace")
-        .unwrap();
+    let ns = pruned_entry(&result, |o| o.kind == "Namespace");
     assert_eq!(ns.outcome, Outcome::Unchanged);
     assert_eq!(
         ns.message.as_deref(),
@@ -809,11 +801,7 @@ async fn a_failed_list_of_a_crds_resources_keeps_the_crd_for_the_next_sync() {
         500,
     ));
     let result = apply(&server, &repo, &options(&repo)).await;
-    let crd = result
-        .pruned
-        .iter()
-        .find(|o| o.kind == "CustomResourceDefinition")
-        .unwrap();
+    let crd = pruned_entry(&result, |o| o.kind == "CustomResourceDefinition");
     assert_eq!(crd.outcome, Outcome::Unchanged, "{}", result.to_table());
     let message = crd.message.as_deref().unwrap();
     assert!(
@@ -824,10 +812,6 @@ async fn a_failed_list_of_a_crds_resources_keeps_the_crd_for_the_next_sync() {
     );
     server.clear_faults();
     let result = apply(&server, &repo, &options(&repo)).await;
-    let crd = result
-        .pruned
-        .iter()
-        .find(|o| o.kind == "CustomResourceDefinition")
-        .unwrap();
+    let crd = pruned_entry(&result, |o| o.kind == "CustomResourceDefinition");
     assert_eq!(crd.outcome, Outcome::Pruned, "{:?}", crd.message);
 }
