@@ -2,7 +2,8 @@
 //! conditions, Jobs complete, CRDs are Established, PVCs Bound, and LoadBalancer Services
 //! and Ingresses get an address. An object annotated `testkit.sextant.io/fail-readiness:
 //! "true"` never becomes ready; `testkit.sextant.io/ready-after-ms` sets its own delay.
-//! Deciding the status is pure (`desired_status`); the loop only writes what differs.
+//! Deciding the status is pure (`desired_status`); the loop only writes what differs. HPAs
+//! scale their targets (`crate::hpa`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -282,6 +283,7 @@ pub async fn run(
             _ = tick.tick() => {
                 if let Ok(mut c) = cluster.lock() {
                     reconcile_once(&mut c, ready_delay);
+                    crate::hpa::reconcile_once(&mut c);
                 }
             }
             _ = shutdown.changed() => return,

@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod error;
 pub mod faults;
 pub mod handler;
+pub mod hpa;
 mod http;
 pub mod kinds;
 pub mod meta;
