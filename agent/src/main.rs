@@ -375,10 +375,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cluster,
             output: DiffOutput::Text,
         } => {
-            let (_, plan) = sextant::plan_environment(&renderer(&cli, repo)?, repo, env)?;
+            let (environment, plan) = sextant::plan_environment(&renderer(&cli, repo)?, repo, env)?;
             let diffs = tokio::runtime::Runtime::new()?.block_on(async {
                 let cluster = self::cluster(cluster).await?;
-                anyhow::Ok(sextant::apply::diff::diff(&cluster, &plan, 8).await?)
+                anyhow::Ok(sextant::apply::diff::diff(&cluster, &environment, &plan, 8).await?)
             })?;
             let text: String = diffs.iter().map(|d| d.diff.clone()).collect();
             write_out(&text)?;

@@ -843,7 +843,8 @@ fn a_controller_fighting_over_a_field_is_reported_as_fighting_after_bounded_heal
 
 /// The corpus for "zero false drift": the upstream-shaped test chart (big CRDs, quantities in
 /// every notation, int-or-string ports, env lists, empty maps, a Secret with stringData, an HPA,
-/// an aggregated ClusterRole) and the repository's own app chart, under `report`.
+/// an aggregated ClusterRole) and the repository's own app chart, under `heal`, with the HPA's
+/// manager and one field a "webhook" mutates ignored.
 fn corpus(world: &World) {
     let ws = support::workspace();
     support::copy_dir(
@@ -857,18 +858,40 @@ fn corpus(world: &World) {
     world.repo.write(
         "environments/e/environment.yaml",
         &format!(
-            "{}  drift:\n    policy: report\n  sync:\n    waveTimeout: 60s\n",
+            "{}  drift:\n    policy: heal\n    ignoreManagers: [kube-controller-manager]\n    ignore:\n      - {{kind: Deployment, name: demo-app, paths: [/spec/revisionHistoryLimit]}}\n  sync:\n    waveTimeout: 60s\n",
             environment(
                 "e",
-                "    - {name: app, namespace: app, chart: charts/app, values: [values.yaml]}\n    - {name: demo, namespace: corpus, chart: charts/upstream-shaped}\n    - {name: hash-service, namespace: hash-service, chart: charts/hash-service, values: [hash-service.yaml]}\n"
+                "    - {name: app, namespace: app, chart: charts/app, values: [values.yaml]}\n    - {name: demo, namespace: corpus, chart: charts/upstream-shaped, values: [demo.yaml]}\n    - {name: hash-service, namespace: hash-service, chart: charts/hash-service, values: [hash-service.yaml]}\n"
             )
         ),
     );
+    world
+        .repo
+        .write("environments/e/demo.yaml", "podAnnotations: {}\n");
     world.repo.write(
         "environments/e/hash-service.yaml",
         &format!("image:\n  digest: sha256:{}\n", "a".repeat(64)),
     );
     world.repo.commit_and_push("the corpus");
+}
+
+/// `{replicas, revisionHistoryLimit, a pod annotation}` of the corpus's HPA-managed Deployment.
+fn demo_app(world: &World) -> Option<(i32, i32, Option<String>)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let d: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(world.server.client().unwrap(), "corpus");
+        let spec = d.get_opt("demo-app").await.ok().flatten()?.spec?;
+        let annotation = spec
+            .template
+            .metadata
+            .and_then(|m| m.annotations)
+            .and_then(|a| a.get("rev").cloned());
+        Some((spec.replicas?, spec.revision_history_limit?, annotation))
+    })
 }
 
 #[test]
@@ -885,6 +908,34 @@ fn the_corpus_watched_through_resyncs_shows_zero_drift_and_zero_writes() {
         let status = agent.status();
         (agent.metric(ok) >= 1.0 && status["environments"]["e"]["drift"]["state"] == "in-sync")
             .then_some(())
+    });
+    // The cluster's own changes: the HPA's metrics ask for 3 replicas (Git says 2), and a
+    // mutating "webhook" lowers revisionHistoryLimit, a field a rule ignores.
+    kubectl(
+        &world,
+        &[
+            "annotate",
+            "hpa/demo-app",
+            "-n",
+            "corpus",
+            "testkit.sextant.io/desired-replicas=3",
+        ],
+    );
+    kubectl(
+        &world,
+        &[
+            "patch",
+            "deployment/demo-app",
+            "-n",
+            "corpus",
+            "--type=merge",
+            "--field-manager=policy-webhook",
+            "-p",
+            r#"{"spec":{"revisionHistoryLimit":5}}"#,
+        ],
+    );
+    eventually(wait, "the HPA scaled and the webhook mutated", || {
+        (demo_app(&world)? == (3, 5, None)).then_some(())
     });
     let first = agent.metric(ok);
     let writes_before = world
@@ -920,6 +971,18 @@ fn the_corpus_watched_through_resyncs_shows_zero_drift_and_zero_writes() {
         );
     }
     assert!(agent.metric(r#"sextant_live_objects{environment="e"}"#) > 50.0);
+    assert_eq!(demo_app(&world), Some((3, 5, None)));
+
+    // A new revision of the Deployment applies Git's change and still keeps what is ignored.
+    world
+        .repo
+        .write("environments/e/demo.yaml", "podAnnotations: {rev: \"2\"}\n")
+        .commit_and_push("annotate the demo pods");
+    assert_eq!(agent.push_webhook(SECRET, "main"), 202);
+    eventually(wait, "the new revision applied", || {
+        (demo_app(&world)?.2.as_deref() == Some("2")).then_some(())
+    });
+    assert_eq!(demo_app(&world), Some((3, 5, Some("2".into()))));
 }
 
 #[test]

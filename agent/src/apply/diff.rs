@@ -55,9 +55,11 @@ pub fn unified(label: &str, live: Option<&Value>, desired: &Value) -> Option<Str
     )
 }
 
-/// Diffs every object of a plan (hooks aside) against the cluster.
+/// Diffs every object of a plan (hooks aside) against the cluster: what a sync would write, so
+/// fields drift ignores keep their live values (`drift::respecting_ignored`).
 pub async fn diff(
     cluster: &Cluster,
+    env: &crate::environment::Environment,
     plan: &Plan,
     concurrency: usize,
 ) -> Result<Vec<ObjectDiff>, ClusterError> {
@@ -65,7 +67,7 @@ pub async fn diff(
     let results: Vec<Result<Option<ObjectDiff>, ClusterError>> = stream::iter(
         objects
             .into_iter()
-            .map(|o| diff_one(cluster, o))
+            .map(|o| diff_one(cluster, env, o))
             .collect::<Vec<_>>(),
     )
     .buffered(concurrency.max(1))
@@ -103,17 +105,25 @@ pub async fn drift(
     results.into_iter().filter_map(Result::transpose).collect()
 }
 
-async fn diff_one(cluster: &Cluster, o: &Object) -> Result<Option<ObjectDiff>, ClusterError> {
+async fn diff_one(
+    cluster: &Cluster,
+    env: &crate::environment::Environment,
+    o: &Object,
+) -> Result<Option<ObjectDiff>, ClusterError> {
     // A kind the server does not serve yet (its CRD is in this plan) has no live object.
     let live = match cluster.get(&o.reference).await {
         Ok(live) => live,
         Err(ClusterError::UnknownKind { .. }) => None,
         Err(e) => return Err(e),
     };
+    let respected = live
+        .as_ref()
+        .and_then(|l| crate::drift::respecting_ignored(env, o, l));
+    let manifest = respected.as_ref().unwrap_or(&o.manifest);
     let after = match &live {
-        Some(l) if compare::in_sync(&o.manifest, l) => return Ok(None),
-        Some(l) => compare::merged(&o.manifest, l),
-        None => compare::canonical(&o.manifest),
+        Some(l) if compare::in_sync(manifest, l) => return Ok(None),
+        Some(l) => compare::merged(manifest, l),
+        None => compare::canonical(manifest),
     };
     let r = &o.reference;
     let ns = r
@@ -130,7 +140,7 @@ async fn diff_one(cluster: &Cluster, o: &Object) -> Result<Option<ObjectDiff>, C
     let diff = unified(&label, shown_live.as_ref(), &shown_after).unwrap_or_else(|| {
         let fields = live
             .as_ref()
-            .map(|l| compare::differences(&o.manifest, l))
+            .map(|l| compare::differences(manifest, l))
             .unwrap_or_default();
         let mut text = format!("--- live/{label}\n+++ git/{label}\n");
         for f in fields {

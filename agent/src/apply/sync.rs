@@ -37,6 +37,8 @@ pub struct SyncOptions {
     /// `pull-request` drift policy): their objects that differ from Git, or are gone, are not
     /// written.
     pub hold: HashSet<String>,
+    /// A resync of the revision already applied (not a new commit).
+    pub resync: bool,
 }
 
 impl SyncOptions {
@@ -60,6 +62,7 @@ impl SyncOptions {
             deadline: crate::duration::parse(&env.sync.timeout)
                 .unwrap_or(Duration::from_secs(30 * 60)),
             hold: HashSet::new(),
+            resync: false,
         }
     }
 }
@@ -114,6 +117,7 @@ pub fn identity(r: &ObjectRef) -> Identity {
 
 pub(super) struct Run<'a> {
     pub(super) cluster: &'a Cluster,
+    pub(super) env: &'a Environment,
     pub(super) opts: &'a SyncOptions,
     pub(super) live: HashMap<Identity, Option<Value>>,
     /// Objects this sync wrote: their prefetched state is stale.
@@ -178,6 +182,7 @@ async fn run(
         .collect();
     let mut run = Run {
         cluster,
+        env,
         opts,
         live,
         written: HashSet::new(),
@@ -339,25 +344,32 @@ async fn list_of(cluster: &Cluster, r: &ObjectRef) -> Result<Vec<Value>, Cluster
 
 async fn apply_one(
     cluster: &Cluster,
+    env: &Environment,
     opts: &SyncOptions,
     live: &HashMap<Identity, Option<Value>>,
     o: &Object,
 ) -> (Outcome, Option<String>) {
     let current = live.get(&identity(&o.reference)).and_then(Option::as_ref);
+    // Fields drift ignores keep their live values (an HPA's replicas): neither a difference nor
+    // overwritten.
+    let respected = current.and_then(|l| crate::drift::respecting_ignored(env, o, l));
+    let manifest = respected.as_ref().unwrap_or(&o.manifest);
     let held = opts.hold.contains(&o.release);
+    // A resync leaves an object annotated `sextant.io/drift: ignore` as it is; a new revision
+    // applies it.
+    let ignored = opts.resync && current.is_some() && crate::drift::annotated(o, current);
     match current {
-        Some(l) if crate::compare::in_sync(&o.manifest, l) => (Outcome::Unchanged, None),
+        Some(l) if crate::compare::in_sync(manifest, l) => (Outcome::Unchanged, None),
         _ if held => (
             Outcome::Unchanged,
             Some("drifted; left as it is (the drift policy is not heal)".into()),
         ),
+        Some(_) if ignored => (
+            Outcome::Unchanged,
+            Some("left as it is: annotated sextant.io/drift: ignore".into()),
+        ),
         current => match cluster
-            .apply(
-                &o.reference,
-                &o.manifest,
-                opts.force_conflicts,
-                opts.dry_run,
-            )
+            .apply(&o.reference, manifest, opts.force_conflicts, opts.dry_run)
             .await
         {
             Ok(_) if current.is_some() => (Outcome::Configured, None),
@@ -502,12 +514,13 @@ impl Run<'_> {
         results: &mut Vec<ObjectResult>,
     ) -> Result<(), SyncError> {
         let cluster = self.cluster;
+        let env = self.env;
         let opts = self.opts;
         let live = &self.live;
         let outcomes: Vec<(Outcome, Option<String>)> = stream::iter(
             objects
                 .iter()
-                .map(|o| apply_one(cluster, opts, live, o))
+                .map(|o| apply_one(cluster, env, opts, live, o))
                 .collect::<Vec<_>>(),
         )
         .buffered(opts.concurrency.max(1))

@@ -159,6 +159,7 @@ impl Reconciler {
                 .is_some_and(|r| r == snapshot.revision);
         tracing::debug!(resync, same_revision, restarted_on_same, "sync decision");
         if (resync && same_revision) || restarted_on_same {
+            opts.resync = true;
             opts.hold = environment
                 .releases
                 .iter()
@@ -196,9 +197,16 @@ impl Reconciler {
             .iter()
             .filter(|o| objects.contains(&identity(&o.reference)))
         {
+            // Git wins for the fields it sets, except those drift ignores (an HPA's replicas
+            // beside a healed image): read live once to keep them.
+            let live = self.cluster.get(&o.reference).await.ok().flatten();
+            let respected = live
+                .as_ref()
+                .and_then(|l| crate::drift::respecting_ignored(&applied.environment, o, l));
+            let manifest = respected.as_ref().unwrap_or(&o.manifest);
             match self
                 .cluster
-                .apply(&o.reference, &o.manifest, true, false)
+                .apply(&o.reference, manifest, true, false)
                 .await
             {
                 Ok(_) => {

@@ -130,6 +130,80 @@ fn annotated_ignore(o: &Value) -> bool {
         == Some("ignore")
 }
 
+/// The rules of `env` and of the object's release that select the object.
+fn rules_for<'e>(env: &'e Environment, o: &Object) -> Vec<&'e IgnoreRule> {
+    env.drift
+        .ignore
+        .iter()
+        .chain(
+            env.release(&o.release)
+                .into_iter()
+                .flat_map(|r| &r.drift.ignore),
+        )
+        .filter(|rule| selects(rule, &o.reference))
+        .collect()
+}
+
+/// Why a differing field may be ignored.
+#[derive(Debug, Clone, Copy)]
+struct Ignored {
+    /// By a rule, or because every cluster changes it by itself.
+    ruled: bool,
+    /// Its manager is in `drift.ignoreManagers`.
+    by_manager: bool,
+    /// That manager holds the field (rather than being the object's last writer).
+    held: bool,
+}
+
+impl Ignored {
+    fn for_drift(self) -> bool {
+        self.ruled || self.by_manager
+    }
+
+    fn for_apply(self) -> bool {
+        self.ruled || (self.by_manager && self.held)
+    }
+}
+
+/// Every field Git sets that differs live, attributed, and why it may be ignored.
+fn attributed(env: &Environment, o: &Object, live: &Value) -> Vec<(FieldDrift, Ignored)> {
+    let rules = rules_for(env, o);
+    let git = compare::canonical(&o.manifest);
+    compare::differences(&o.manifest, live)
+        .into_iter()
+        .map(|d| {
+            let ruled = built_in_ignored(o, &d.path)
+                || rules
+                    .iter()
+                    .any(|r| r.paths.iter().any(|p| covers(p, &d.path)));
+            let path = owner::fields_path(&git, &d.path);
+            let who = owner::owners(live, &path, MANAGER).into_iter().next();
+            let by_manager = who
+                .as_ref()
+                .is_some_and(|w| env.drift.ignore_managers.contains(&w.manager));
+            // A field gone live is blamed on the object's last writer, a guess: drift ignores it
+            // when that writer is ignored, but apply keeps it from Git (a field a new revision
+            // adds is absent live, and its last writer may well be an ignored controller).
+            let held = who.as_ref().is_some_and(|w| w.holds);
+            let f = FieldDrift {
+                path: d.path,
+                git: d.git,
+                live: d.live,
+                manager: who.as_ref().map(|w| w.manager.clone()),
+                changed_at: who.and_then(|w| w.time),
+            };
+            (
+                f,
+                Ignored {
+                    ruled,
+                    by_manager,
+                    held,
+                },
+            )
+        })
+        .collect()
+}
+
 /// How `object` departs from Git, given its live state (`None`: deleted), or `None` when it
 /// does not (or must not be looked at).
 pub fn evaluate(env: &Environment, o: &Object, live: Option<&Value>) -> Option<ObjectDrift> {
@@ -146,42 +220,10 @@ pub fn evaluate(env: &Environment, o: &Object, live: Option<&Value>) -> Option<O
             fields: Vec::new(),
         });
     };
-    let rules: Vec<&IgnoreRule> = env
-        .drift
-        .ignore
-        .iter()
-        .chain(
-            env.release(&o.release)
-                .into_iter()
-                .flat_map(|r| &r.drift.ignore),
-        )
-        .filter(|rule| selects(rule, &o.reference))
-        .collect();
-    let git = compare::canonical(&o.manifest);
-    let fields: Vec<FieldDrift> = compare::differences(&o.manifest, live)
+    let fields: Vec<FieldDrift> = attributed(env, o, live)
         .into_iter()
-        .filter(|d| !built_in_ignored(o, &d.path))
-        .filter(|d| {
-            !rules
-                .iter()
-                .any(|r| r.paths.iter().any(|p| covers(p, &d.path)))
-        })
-        .map(|d| {
-            let path = owner::fields_path(&git, &d.path);
-            let who = owner::owners(live, &path, MANAGER).into_iter().next();
-            FieldDrift {
-                path: d.path,
-                git: d.git,
-                live: d.live,
-                manager: who.as_ref().map(|w| w.manager.clone()),
-                changed_at: who.and_then(|w| w.time),
-            }
-        })
-        .filter(|f| {
-            f.manager
-                .as_ref()
-                .is_none_or(|m| !env.drift.ignore_managers.contains(m))
-        })
+        .filter(|(_, ignored)| !ignored.for_drift())
+        .map(|(f, _)| f)
         .collect();
     (!fields.is_empty()).then(|| ObjectDrift {
         release: o.release.clone(),
@@ -190,6 +232,74 @@ pub fn evaluate(env: &Environment, o: &Object, live: Option<&Value>) -> Option<O
         deleted: false,
         fields,
     })
+}
+
+/// Whether drift detection must leave the object alone entirely (`sextant.io/drift: ignore` in
+/// Git or live).
+pub fn annotated(o: &Object, live: Option<&Value>) -> bool {
+    annotated_ignore(&o.manifest) || live.is_some_and(annotated_ignore)
+}
+
+/// What to apply for `o` over its live state so that ignored fields stay as they are live: Git's
+/// object (as the server stores it) with each ignored field that differs taken from live, or
+/// dropped where live has none. `None` when no ignored field differs (apply Git as it is). Argo
+/// CD calls this `RespectIgnoreDifferences`: an HPA's replicas, a webhook's injected fields are
+/// neither drift nor overwritten by the next sync. An object being created gets Git's values.
+pub fn respecting_ignored(env: &Environment, o: &Object, live: &Value) -> Option<Value> {
+    let ignored: Vec<FieldDrift> = attributed(env, o, live)
+        .into_iter()
+        .filter(|(_, ignored)| ignored.for_apply())
+        .map(|(f, _)| f)
+        .collect();
+    if ignored.is_empty() {
+        return None;
+    }
+    let mut desired = compare::canonical(&o.manifest);
+    // Last first (list positions compared as numbers): removing a list item must not shift the
+    // pointers still to come.
+    let mut fields = ignored;
+    fields.sort_by_key(|f| std::cmp::Reverse(pointer_order(&f.path)));
+    for f in fields {
+        match f.live {
+            Some(v) => {
+                if let Some(slot) = desired.pointer_mut(&f.path) {
+                    *slot = v;
+                }
+            }
+            None => remove_pointer(&mut desired, &f.path),
+        }
+    }
+    Some(desired)
+}
+
+fn pointer_order(pointer: &str) -> Vec<(u64, String)> {
+    pointer
+        .split('/')
+        .map(|s| {
+            s.parse::<u64>()
+                .map_or((u64::MAX, s.to_string()), |n| (n, String::new()))
+        })
+        .collect()
+}
+
+fn remove_pointer(v: &mut Value, pointer: &str) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    let key = last.replace("~1", "/").replace("~0", "~");
+    match v.pointer_mut(parent) {
+        Some(Value::Object(m)) => {
+            m.remove(&key);
+        }
+        Some(Value::Array(a)) => {
+            if let Ok(i) = key.parse::<usize>() {
+                if i < a.len() {
+                    a.remove(i);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]

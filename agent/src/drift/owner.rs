@@ -118,6 +118,9 @@ fn list_element(f: &Field, item: &Value) -> Option<Element> {
 pub struct Owner {
     pub manager: String,
     pub time: Option<String>,
+    /// Its field set holds the path; `false`: a guess (the most recent writer of an object
+    /// whose field is gone).
+    pub holds: bool,
 }
 
 /// Whether a `FieldsV1` set holds `path`, or an ancestor of it that is a leaf (owned whole).
@@ -147,17 +150,18 @@ pub fn owners(live: &Value, path: &[Element], ignore: &str) -> Vec<Owner> {
         .filter(|e| e.get("subresource").and_then(Value::as_str) != Some("status"))
         .filter(|e| e.get("manager").and_then(Value::as_str) != Some(ignore))
         .collect();
-    let owner = |e: &Value| Owner {
+    let owner = |e: &Value, holds: bool| Owner {
         manager: e["manager"].as_str().unwrap_or_default().to_string(),
         time: e.get("time").and_then(Value::as_str).map(str::to_string),
+        holds,
     };
     let mut found: Vec<Owner> = entries
         .iter()
         .filter(|e| e.get("fieldsV1").is_some_and(|s| holds(s, path)))
-        .map(|e| owner(e))
+        .map(|e| owner(e, true))
         .collect();
     if found.is_empty() {
-        found = entries.iter().map(|e| owner(e)).collect();
+        found = entries.iter().map(|e| owner(e, false)).collect();
         found.sort_by(|a, b| b.time.cmp(&a.time));
         found.truncate(1);
     } else {
@@ -230,10 +234,12 @@ mod tests {
             owners(&live, &replicas, "sextant"),
             [Owner {
                 manager: "kubectl".into(),
-                time: Some("2026-01-02T00:00:00Z".into())
+                time: Some("2026-01-02T00:00:00Z".into()),
+                holds: true,
             }]
         );
         let gone = fields_path(&live, "/spec/template/spec/containers/0/image");
         assert_eq!(owners(&live, &gone, "sextant")[0].manager, "editor");
+        assert!(!owners(&live, &gone, "sextant")[0].holds);
     }
 }
