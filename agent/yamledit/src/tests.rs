@@ -330,3 +330,15 @@ fn non_ascii_text_is_kept() {
         "# café\nname: ü  # ß\nx: ö\n"
     );
 }
+
+#[test]
+fn an_empty_flow_map_at_the_end_of_a_nested_map_becomes_a_block() {
+    assert_eq!(
+        edit(
+            "serviceMonitor:\n  enabled: true\n  selector: {}\n",
+            "serviceMonitor.selector.release",
+            json!("kps")
+        ),
+        "serviceMonitor:\n  enabled: true\n  selector:\n    release: kps\n"
+    );
+}
