@@ -312,7 +312,16 @@ impl Editor<'_> {
                 } else {
                     lead
                 };
-                return Ok(self.splice(at, end, &format!("{prefix}{text}")));
+                // A document that was empty: the new block ends its own line.
+                let suffix = if matches!(place.parent, Parent::Root)
+                    && node.is_null()
+                    && !self.src[end..].starts_with('\n')
+                {
+                    "\n"
+                } else {
+                    ""
+                };
+                return Ok(self.splice(at, end, &format!("{prefix}{text}{suffix}")));
             }
             // A map value written on the key's line: the block goes on the lines after it, and
             // a comment on that line stays there.
@@ -339,7 +348,13 @@ impl Editor<'_> {
         let text = if value.is_array() || value.is_object() {
             emit::flow(value)
         } else {
-            emit::scalar(value, old_style, ctx, self.block_indent(node, place))
+            // A block scalar only where nothing but spaces follows on the line.
+            let rest = &self.src[end..line_end(self.src, end)];
+            let block = rest
+                .trim()
+                .is_empty()
+                .then(|| self.block_indent(node, place));
+            emit::scalar(value, old_style, ctx, block)
         };
         if old_block_collection {
             if let Parent::MapValue { key } = place.parent {

@@ -23,44 +23,41 @@ pub(crate) struct Indent {
     pub seq: usize,
 }
 
-/// A scalar's text, written on one line unless it is a block scalar (then the lines after the
-/// first are indented to `block_indent`).
+/// A scalar's text, written on one line unless it is a block scalar, which `block` allows: then
+/// the lines after the first are indented to `block`'s column. A block scalar needs the rest of
+/// its line to itself (a comment after it would become its content), so the editor allows one
+/// only there, and never inside a flow collection.
 pub(crate) fn scalar(
     value: &Value,
     old: Option<Style>,
     ctx: Context,
-    block_indent: usize,
+    block: Option<usize>,
 ) -> String {
+    let block = block.filter(|_| ctx == Context::Block);
     match value {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
-        Value::String(s) => string(s, old, ctx, block_indent),
+        Value::String(s) => string(s, old, ctx, block),
         Value::Array(_) => "[]".into(),
         Value::Object(_) => "{}".into(),
     }
 }
 
-fn string(s: &str, old: Option<Style>, ctx: Context, block_indent: usize) -> String {
+fn string(s: &str, old: Option<Style>, ctx: Context, block_indent: Option<usize>) -> String {
     let multi_line = s.trim_end_matches('\n').contains('\n');
-    match old {
-        Some(Style::Single) if single_safe(s) => return single(s),
-        Some(Style::Double) => return double(s),
-        Some(Style::Literal) if ctx == Context::Block && block_safe(s) => {
-            return block(s, '|', block_indent)
-        }
-        Some(Style::Folded) if ctx == Context::Block && block_safe(s) && !multi_line => {
-            return block(s, '>', block_indent)
-        }
-        Some(Style::Literal | Style::Folded) if ctx == Context::Block && block_safe(s) => {
-            return block(s, '|', block_indent)
-        }
+    let as_block = block_indent.filter(|_| block_safe(s));
+    match (old, as_block) {
+        (Some(Style::Single), _) if single_safe(s) => return single(s),
+        (Some(Style::Double), _) => return double(s),
+        (Some(Style::Folded), Some(indent)) if !multi_line => return block(s, '>', indent),
+        (Some(Style::Literal | Style::Folded), Some(indent)) => return block(s, '|', indent),
         _ => {}
     }
     if plain_safe(s, ctx) {
         s.to_string()
-    } else if multi_line && ctx == Context::Block && block_safe(s) {
-        block(s, '|', block_indent)
+    } else if let (true, Some(indent)) = (multi_line, as_block) {
+        block(s, '|', indent)
     } else {
         double(s)
     }
@@ -187,7 +184,7 @@ pub(crate) fn flow(value: &Value) -> String {
                 .collect();
             format!("{{{}}}", entries.join(", "))
         }
-        scalar_value => scalar(scalar_value, None, Context::Flow, 0),
+        scalar_value => scalar(scalar_value, None, Context::Flow, None),
     }
 }
 
@@ -218,7 +215,7 @@ pub(crate) fn block_lines(value: &Value, col: usize, ind: Indent) -> Vec<String>
                         out.extend(block_lines(v, col + ind.seq, ind));
                     }
                     _ => {
-                        let text = scalar(v, None, Context::Block, col + ind.step);
+                        let text = scalar(v, None, Context::Block, Some(col + ind.step));
                         out.extend(prefixed(&format!("{pad}{k}: "), &text));
                     }
                 }
@@ -233,12 +230,15 @@ pub(crate) fn block_lines(value: &Value, col: usize, ind: Indent) -> Vec<String>
                     }
                     out.extend(lines);
                 } else {
-                    let text = scalar(item, None, Context::Block, col + 2);
+                    let text = scalar(item, None, Context::Block, Some(col + 2));
                     out.extend(prefixed(&format!("{pad}- "), &text));
                 }
             }
         }
-        other => out.push(format!("{pad}{}", scalar(other, None, Context::Block, col))),
+        other => out.push(format!(
+            "{pad}{}",
+            scalar(other, None, Context::Block, None)
+        )),
     }
     out
 }
@@ -263,7 +263,7 @@ mod tests {
             "0o17", "0x1F", "true", "08", ".5", "-1", "", " x", "a: b", "#x", "- x", "<<",
         ] {
             assert!(!plain_safe(s, Context::Block), "{s:?} is not plain-safe");
-            let text = scalar(&json!(s), Some(Style::Plain), Context::Block, 2);
+            let text = scalar(&json!(s), Some(Style::Plain), Context::Block, Some(2));
             assert!(text.starts_with('"'), "{s:?} -> {text}");
         }
         for s in [
@@ -284,35 +284,40 @@ mod tests {
     #[test]
     fn the_old_style_is_kept_when_it_still_reads_as_the_new_value() {
         assert_eq!(
-            scalar(&json!("v2"), Some(Style::Single), Context::Block, 2),
+            scalar(&json!("v2"), Some(Style::Single), Context::Block, Some(2)),
             "'v2'"
         );
         assert_eq!(
-            scalar(&json!("it's"), Some(Style::Single), Context::Block, 2),
+            scalar(&json!("it's"), Some(Style::Single), Context::Block, Some(2)),
             "'it''s'"
         );
         assert_eq!(
-            scalar(&json!("a\tb"), Some(Style::Single), Context::Block, 2),
+            scalar(&json!("a\tb"), Some(Style::Single), Context::Block, Some(2)),
             "\"a\\tb\""
         );
         assert_eq!(
-            scalar(&json!("v2"), Some(Style::Double), Context::Block, 2),
+            scalar(&json!("v2"), Some(Style::Double), Context::Block, Some(2)),
             "\"v2\""
         );
         assert_eq!(
-            scalar(&json!(5), Some(Style::Double), Context::Block, 2),
+            scalar(&json!(5), Some(Style::Double), Context::Block, Some(2)),
             "5"
         );
         assert_eq!(
-            scalar(&json!("a\nb\n"), Some(Style::Literal), Context::Block, 4),
+            scalar(
+                &json!("a\nb\n"),
+                Some(Style::Literal),
+                Context::Block,
+                Some(4)
+            ),
             "|\n    a\n    b"
         );
         assert_eq!(
-            scalar(&json!("one"), Some(Style::Folded), Context::Block, 2),
+            scalar(&json!("one"), Some(Style::Folded), Context::Block, Some(2)),
             ">-\n  one"
         );
         assert_eq!(
-            scalar(&json!("a\nb"), Some(Style::Plain), Context::Flow, 2),
+            scalar(&json!("a\nb"), Some(Style::Plain), Context::Flow, Some(2)),
             "\"a\\nb\""
         );
     }

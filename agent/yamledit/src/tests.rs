@@ -342,3 +342,65 @@ fn an_empty_flow_map_at_the_end_of_a_nested_map_becomes_a_block() {
         "serviceMonitor:\n  enabled: true\n  selector:\n    release: kps\n"
     );
 }
+
+#[test]
+fn a_multi_line_string_before_a_trailing_comment_is_double_quoted_so_the_comment_stays() {
+    assert_eq!(
+        edit("a: x  # note\n", "a", json!("l1\nl2")),
+        "a: \"l1\\nl2\"  # note\n"
+    );
+}
+
+#[test]
+fn a_document_of_only_markers_gets_its_first_key_after_them() {
+    assert_eq!(edit("---\n", "a", json!(1)), "---\na: 1\n");
+    assert_eq!(
+        edit("--- # top\n", "a.b", json!("x")),
+        "--- # top\na:\n  b: x\n"
+    );
+}
+
+#[test]
+fn a_key_under_an_empty_value_with_a_comment_keeps_the_comment_on_its_line() {
+    assert_eq!(
+        edit(
+            "podAnnotations: # none yet\nx: 1\n",
+            "podAnnotations.team",
+            json!("web")
+        ),
+        "podAnnotations: # none yet\n  team: web\nx: 1\n"
+    );
+}
+
+#[test]
+fn lists_follow_the_files_own_list_indentation() {
+    // Lists under keys at the key's column (kubectl's style) stay that way when one is created.
+    let doc = "a:\n    b:\n    - 1\nc: 2\n";
+    assert_eq!(
+        edit(doc, "a.b[1]", json!(2)),
+        "a:\n    b:\n    - 1\n    - 2\nc: 2\n"
+    );
+    assert_eq!(
+        edit(doc, "d[0]", json!("x")),
+        "a:\n    b:\n    - 1\nc: 2\nd:\n- x\n"
+    );
+    let nested = "env:\n  - name: A\n    value: x\n";
+    assert_eq!(
+        edit(nested, "env[0].valueFrom.secretKeyRef.name", json!("s")),
+        "env:\n  - name: A\n    value: x\n    valueFrom:\n      secretKeyRef:\n        name: s\n"
+    );
+}
+
+#[test]
+fn an_empty_value_is_set_after_its_colon() {
+    assert_eq!(edit("a:\nb: 1\n", "a", json!(5)), "a: 5\nb: 1\n");
+    assert_eq!(
+        edit("a:   # later\nb: 1\n", "a", json!("x")),
+        "a: x   # later\nb: 1\n"
+    );
+    assert_eq!(
+        edit("l:\n  -\n  - b\n", "l[0]", json!("a")),
+        "l:\n  - a\n  - b\n"
+    );
+    assert_eq!(edit("a: 1\nlast:\n", "z", json!(2)), "a: 1\nlast:\nz: 2\n");
+}

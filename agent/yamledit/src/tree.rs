@@ -254,6 +254,14 @@ impl<'a> Builder<'a> {
                         let vs = skip_properties(self.src, start, end);
                         (start, vs, closing_quote(self.src, vs).unwrap_or(end))
                     }
+                    // An empty value (`key:`) is reported at its `:` (or a list's `-`).
+                    Style::Plain if text.is_empty() && start == end => {
+                        let at = match self.src.as_bytes().get(start) {
+                            Some(b':' | b'-') => start + 1,
+                            _ => start,
+                        };
+                        (at, at, at)
+                    }
                     Style::Plain => (start, skip_properties(self.src, start, end), end),
                 };
                 Node {
