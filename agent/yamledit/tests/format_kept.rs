@@ -151,7 +151,10 @@ impl Writer {
             };
             match g {
                 G::Leaf(l) => {
-                    self.text.push(' ');
+                    // An empty value (`key:`) has no space after its colon.
+                    if !matches!(l, Leaf::Null("")) {
+                        self.text.push(' ');
+                    }
                     self.leaf(l, path, indent + self.step);
                     if !matches!(l, Leaf::Block(..)) {
                         trailing(self);
@@ -256,7 +259,9 @@ fn leaf(flow: bool) -> impl Strategy<Value = Leaf> {
         prop::collection::vec("[a-z][a-z #:]{0,10}[a-z]", 1..4),
     )
         .prop_map(|(i, l)| Leaf::Block(i, l));
+    let empty = if flow { "~" } else { "" };
     let common = prop_oneof![
+        1 => Just(Leaf::Null(empty)),
         3 => plain.prop_map(Leaf::Plain),
         1 => prop::sample::select(vec!["yes", "on", "0755", "1e3", "1.5", "v1.2.3"]).prop_map(|s| Leaf::Plain(s.into())),
         2 => "[ -~]{0,12}".prop_map(Leaf::Single),
