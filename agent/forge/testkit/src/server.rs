@@ -1,0 +1,420 @@
+//! `FakeGitHub`: options, the server thread and runtime, and the driver API tests use (seed
+//! files, merge and close pull requests, protect branches, faults, rate limits, inspection).
+//! The routes themselves are in `routes.rs`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::faults::{Fault, Faults, RequestRecord};
+use crate::git::{Git, GitError};
+use crate::state::{Comment, Issue, PullRequest, RateLimit, State};
+use crate::time::now;
+
+/// The test GitHub App's private key (test-only, generated for this crate; never a real App's).
+pub const TEST_APP_KEY_PEM: &str = include_str!("../fixtures/test-app-key.pem");
+
+/// A GitHub App the fake accepts JWTs from.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    pub app_id: String,
+    pub installation_id: u64,
+    /// The App's private key (PEM); the fake verifies JWTs with its public half.
+    pub key_pem: String,
+    /// How long minted installation tokens live (GitHub: 1 hour).
+    pub token_ttl: Duration,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            app_id: "4242".into(),
+            installation_id: 77,
+            key_pem: TEST_APP_KEY_PEM.into(),
+            token_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// How a fake GitHub behaves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Keep it on 127.0.0.1; port 0 picks a free port.
+    pub addr: SocketAddr,
+    pub owner: String,
+    pub repo: String,
+    pub default_branch: String,
+    /// The personal token the fake accepts (`Authorization: Bearer …` or `token …`).
+    pub token: String,
+    pub app: Option<AppOptions>,
+    /// The primary rate limit per window (`x-ratelimit-limit`).
+    pub rate_limit: i64,
+    /// The login that authors pull requests, issues and comments.
+    pub actor: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            owner: "acme".into(),
+            repo: "deploy".into(),
+            default_branch: "main".into(),
+            token: "ghp_testtoken0000000000000000000000000000".into(),
+            app: Some(AppOptions::default()),
+            rate_limit: 5000,
+            actor: "sextant-bot".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the fake GitHub's runtime thread: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot create the bare repository: {0}")]
+    Repository(String),
+    #[error("the App key is not a usable RSA PEM: {0}")]
+    AppKey(String),
+    #[error("{0}")]
+    Git(String),
+    #[error("no pull request #{0}")]
+    NoPull(u64),
+}
+
+impl From<GitError> for Error {
+    fn from(e: GitError) -> Self {
+        Self::Git(format!("{e:?}"))
+    }
+}
+
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+    pub faults: Mutex<Faults>,
+    pub log: Mutex<Vec<RequestRecord>>,
+    pub options: Options,
+    /// The App's public key (DER `RSAPublicKey`), to verify JWTs.
+    pub app_public_key: Option<Vec<u8>>,
+    pub url: String,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A running fake GitHub; it stops (and deletes its repository) when dropped.
+pub struct FakeGitHub {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    dir: tempfile::TempDir,
+}
+
+fn public_key(pem: &str) -> Result<Vec<u8>, Error> {
+    use base64::Engine;
+    let body: String = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .concat();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|e| Error::AppKey(e.to_string()))?;
+    let pair = if pem.contains("BEGIN RSA PRIVATE KEY") {
+        ring::signature::RsaKeyPair::from_der(&der)
+    } else {
+        ring::signature::RsaKeyPair::from_pkcs8(&der)
+    }
+    .map_err(|e| Error::AppKey(e.to_string()))?;
+    use ring::signature::KeyPair;
+    Ok(pair.public_key().as_ref().to_vec())
+}
+
+impl FakeGitHub {
+    /// Create the bare repository (with one commit on the default branch), bind, and serve on
+    /// a dedicated thread, so both sync and async tests can use it.
+    pub fn start(options: Options) -> Result<Self, Error> {
+        let dir = tempfile::tempdir().map_err(|e| Error::Repository(e.to_string()))?;
+        let git = Git::init(&dir.path().join(format!("{}.git", options.repo)), &options.default_branch)
+            .map_err(|e| Error::Repository(e.to_string()))?;
+        let app_public_key = options.app.as_ref().map(|a| public_key(&a.key_pem)).transpose()?;
+        let listener = std::net::TcpListener::bind(options.addr).map_err(|source| Error::Bind {
+            addr: options.addr,
+            source,
+        })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: options.addr,
+            source,
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| Error::Bind { addr, source })?;
+        let rate = RateLimit {
+            limit: options.rate_limit,
+            remaining: options.rate_limit,
+            reset: now() + 3600,
+        };
+        let (stop, shutdown) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(git, options.default_branch.clone(), rate)),
+            faults: Mutex::new(Faults::default()),
+            log: Mutex::new(Vec::new()),
+            options,
+            app_public_key,
+            url: format!("http://{addr}"),
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        let serving = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("fake-github-{}", addr.port()))
+            .spawn(move || serve(runtime, listener, serving, shutdown))
+            .map_err(Error::Runtime)?;
+        let fake = Self {
+            addr,
+            shared,
+            stop,
+            thread: Some(thread),
+            dir,
+        };
+        let branch = fake.shared.options.default_branch.clone();
+        fake.seed(&branch, &[("README.md", b"# deploy\n".as_slice())], "initial commit")?;
+        tracing::info!(%addr, "fake GitHub serving");
+        Ok(fake)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The API root as github.com has it (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> String {
+        self.shared.url.clone()
+    }
+
+    /// The same API under GitHub Enterprise Server's prefix (`http://127.0.0.1:PORT/api/v3`).
+    pub fn enterprise_url(&self) -> String {
+        format!("{}/api/v3", self.shared.url)
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.shared.options
+    }
+
+    /// The bare repository on disk.
+    pub fn repo_path(&self) -> std::path::PathBuf {
+        lock(&self.shared.state).git.path().to_path_buf()
+    }
+
+    /// `file:///…/deploy.git`, for `git clone` or the agent's Git source.
+    pub fn clone_url(&self) -> String {
+        format!("file://{}", self.repo_path().display())
+    }
+
+    /// The scratch folder the repository lives in (removed on drop).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Commit `files` on top of `branch` (creating it from the default branch's tip, or as a
+    /// root commit in an empty repository) and move the branch: test setup, no HTTP.
+    pub fn seed(&self, branch: &str, files: &[(&str, &[u8])], message: &str) -> Result<String, Error> {
+        let mut st = lock(&self.shared.state);
+        let default = st.default_branch.clone();
+        let parent = st.git.branch(branch).or_else(|| st.git.branch(&default));
+        let base_tree = parent.as_ref().map(|p| st.git.commit_info(p)).transpose()?.map(|c| c.tree);
+        let mut entries = Vec::new();
+        for (path, bytes) in files {
+            entries.push((path.to_string(), "100644".to_string(), Some(st.git.blob(bytes)?)));
+        }
+        let tree = st.git.tree(base_tree.as_deref(), &entries)?;
+        let parents: Vec<String> = parent.into_iter().collect();
+        let sha = st.git.commit(message, &tree, &parents)?;
+        let name = format!("refs/heads/{branch}");
+        if st.git.ref_target(&name).is_some() {
+            st.git.update_ref(&name, &sha, true)?;
+        } else {
+            st.git.create_ref(&name, &sha)?;
+        }
+        st.refresh_heads();
+        Ok(sha)
+    }
+
+    /// Where a branch points, if it exists.
+    pub fn branch_sha(&self, branch: &str) -> Option<String> {
+        lock(&self.shared.state).git.branch(branch)
+    }
+
+    /// A file's exact bytes at a branch or sha.
+    pub fn file(&self, rev: &str, path: &str) -> Option<Vec<u8>> {
+        lock(&self.shared.state).git.file_at(rev, path).ok().map(|(_, b)| b)
+    }
+
+    /// Parents of a commit.
+    pub fn parents(&self, sha: &str) -> Vec<String> {
+        lock(&self.shared.state)
+            .git
+            .commit_info(sha)
+            .map(|c| c.parents)
+            .unwrap_or_default()
+    }
+
+    /// Merge a pull request as GitHub's merge button does: a real merge commit (parents: base
+    /// tip, head tip) on the base branch; the PR is then merged and closed. Returns the commit.
+    pub fn merge(&self, number: u64) -> Result<String, Error> {
+        let mut st = lock(&self.shared.state);
+        st.refresh_heads();
+        let p = st.pulls.get(&number).cloned().ok_or(Error::NoPull(number))?;
+        if !p.open {
+            return Err(Error::Git(format!("pull request #{number} is not open")));
+        }
+        let base = st.git.branch(&p.base).ok_or_else(|| Error::Git(format!("no base branch {}", p.base)))?;
+        let message = format!("Merge pull request #{number} from {}/{}\n\n{}", self.shared.options.owner, p.head, p.title);
+        let sha = st.git.merge(&base, &p.head_sha, &message)?;
+        st.git.update_ref(&format!("refs/heads/{}", p.base), &sha, true)?;
+        let t = now();
+        if let Some(pr) = st.pulls.get_mut(&number) {
+            pr.open = false;
+            pr.merged_at = Some(t);
+            pr.closed_at = Some(t);
+            pr.updated_at = t;
+            pr.merge_commit_sha = Some(sha.clone());
+        }
+        Ok(sha)
+    }
+
+    /// Close a pull request without merging (a reviewer's rejection).
+    pub fn close(&self, number: u64) -> Result<(), Error> {
+        let mut st = lock(&self.shared.state);
+        let pr = st.pulls.get_mut(&number).ok_or(Error::NoPull(number))?;
+        pr.open = false;
+        pr.closed_at = Some(now());
+        pr.updated_at = now();
+        Ok(())
+    }
+
+    /// Protect a branch: updates, force pushes and deletes of it are refused as GitHub does.
+    pub fn protect(&self, branch: &str) {
+        lock(&self.shared.state).protected.insert(branch.to_string());
+    }
+
+    pub fn unprotect(&self, branch: &str) {
+        lock(&self.shared.state).protected.remove(branch);
+    }
+
+    pub fn pulls(&self) -> Vec<PullRequest> {
+        let mut st = lock(&self.shared.state);
+        st.refresh_heads();
+        st.pulls.values().cloned().collect()
+    }
+
+    pub fn pull(&self, number: u64) -> Option<PullRequest> {
+        self.pulls().into_iter().find(|p| p.number == number)
+    }
+
+    /// Issues proper (not pull requests).
+    pub fn issues(&self) -> Vec<Issue> {
+        lock(&self.shared.state).issues.values().cloned().collect()
+    }
+
+    /// Comments on an issue or pull request, oldest first.
+    pub fn comments(&self, number: u64) -> Vec<Comment> {
+        lock(&self.shared.state)
+            .comments
+            .iter()
+            .filter(|c| c.issue == number)
+            .cloned()
+            .collect()
+    }
+
+    /// Every request served so far, in arrival order.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.shared.log).clone()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.shared.log).clear();
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.shared.faults).add(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// Set the primary rate limit: `remaining` requests until `reset` (unix seconds).
+    pub fn set_rate_limit(&self, remaining: i64, reset: i64) {
+        let mut st = lock(&self.shared.state);
+        st.rate.remaining = remaining;
+        st.rate.reset = reset;
+    }
+
+    pub fn rate_limit(&self) -> RateLimit {
+        lock(&self.shared.state).rate
+    }
+
+    /// How many installation tokens the App exchange has minted.
+    pub fn tokens_minted(&self) -> u64 {
+        lock(&self.shared.state).tokens_minted
+    }
+
+    /// Revoke every installation token (the next use answers 401).
+    pub fn revoke_tokens(&self) {
+        lock(&self.shared.state).tokens.clear();
+    }
+
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for FakeGitHub {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn serve(runtime: tokio::runtime::Runtime, listener: std::net::TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "fake GitHub cannot use its listener");
+                return;
+            }
+        };
+        let app = crate::routes::router(shared);
+        let mut graceful = shutdown.clone();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = graceful.wait_for(|stop| *stop).await;
+        });
+        let mut hard = shutdown;
+        // Graceful shutdown waits for open connections; bound it so a stuck client cannot hang a test.
+        tokio::select! {
+            _ = server => {}
+            _ = async { let _ = hard.wait_for(|stop| *stop).await; tokio::time::sleep(Duration::from_secs(1)).await } => {}
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_millis(200));
+}
