@@ -486,7 +486,9 @@ impl Transport {
 
     fn classify(&self, operation: &'static str, path: &str, status: StatusCode, err: ErrorBody) -> Error {
         let path = path.to_string();
-        let protected = err.mentions("protected branch") || err.mentions("protected ref");
+        // Classic branch protection ("Protected branch update failed", "Cannot delete this protected
+        // branch") and rulesets ("Repository rule violations found").
+        let protected = err.mentions("protected branch") || err.mentions("protected ref") || err.mentions("repository rule violation");
         let message = err.message;
         match status.as_u16() {
             401 => Error::Unauthorized { operation, path, message },

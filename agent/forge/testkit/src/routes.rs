@@ -199,6 +199,7 @@ async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri: Ur
         });
         seq
     };
+    let _write = (method != Method::GET).then(|| WriteGuard::enter(&shared));
     let fired = lock(&shared.faults).fire(method.as_str(), &path);
     let reply = match fired {
         Some(Action::Delay(d)) => {
@@ -276,6 +277,24 @@ async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri: Ur
         put(k, v);
     }
     resp
+}
+
+/// Counts a write while it is served (so tests can see whether writes overlapped).
+struct WriteGuard<'a>(&'a Shared);
+
+impl<'a> WriteGuard<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = shared.writes_in_flight.fetch_add(1, SeqCst) + 1;
+        shared.max_writes_in_flight.fetch_max(now, SeqCst);
+        Self(shared)
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.0.writes_in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 fn route(shared: &Shared, st: &mut State, method: &Method, path: &str, q: &[(String, String)], body: Option<&Value>, auth: AuthKind) -> Reply {

@@ -104,6 +104,9 @@ pub(crate) struct Shared {
     /// The App's public key (DER `RSAPublicKey`), to verify JWTs.
     pub app_public_key: Option<Vec<u8>>,
     pub url: String,
+    /// Writes being served now, and the most ever served at once.
+    pub writes_in_flight: std::sync::atomic::AtomicUsize,
+    pub max_writes_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -171,6 +174,8 @@ impl FakeGitHub {
             options,
             app_public_key,
             url: format!("http://{addr}"),
+            writes_in_flight: Default::default(),
+            max_writes_in_flight: Default::default(),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -365,6 +370,11 @@ impl FakeGitHub {
 
     pub fn rate_limit(&self) -> RateLimit {
         lock(&self.shared.state).rate
+    }
+
+    /// The most write requests (POST, PATCH, PUT, DELETE) the fake ever served at once.
+    pub fn max_concurrent_writes(&self) -> usize {
+        self.shared.max_writes_in_flight.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How many installation tokens the App exchange has minted.
