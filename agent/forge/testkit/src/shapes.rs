@@ -86,7 +86,7 @@ pub fn repository(ctx: &Ctx, default_branch: &str) -> Value {
 pub fn label(ctx: &Ctx, l: &Label) -> Value {
     json!({
         "id": l.id, "node_id": format!("LA_{}", l.id), "url": format!("{}/labels/{}", ctx.repo_api(), l.name),
-        "name": l.name, "description": null, "color": l.color, "default": false
+        "name": l.name, "description": "", "color": l.color, "default": false
     })
 }
 
