@@ -39,6 +39,29 @@ PY
   done
 fi
 
+# GitHub's official OpenAPI description (the forge tests check the fake GitHub's responses and
+# the client's request bodies against it) comes from the npm package @octokit/openapi, checked by
+# sha256 of the package; only generated/api.github.com.json (with $refs, 13 MB) is kept.
+OCTOKIT_PKG="@octokit/openapi@23.0.2"
+OCTOKIT_TGZ_SHA256="71a18407dd5e8464f4e0525daf03deabbe65abd9287d6adc7b5d98f516cd0d0c"
+spec_dir="$tools/github-openapi"
+if [ "$(cat "$spec_dir/.stamp" 2>/dev/null)" != "$OCTOKIT_TGZ_SHA256" ]; then
+  octo="$(mktemp -d)"
+  echo "install-tools: fetching $OCTOKIT_PKG from npm" >&2
+  (cd "$octo" && npm pack --silent "$OCTOKIT_PKG" >/dev/null)
+  got="$(sha256sum "$octo"/*.tgz | cut -d' ' -f1)"
+  if [ "$got" != "$OCTOKIT_TGZ_SHA256" ]; then
+    echo "install-tools: $OCTOKIT_PKG sha256 mismatch: got $got, want $OCTOKIT_TGZ_SHA256" >&2
+    rm -rf "$octo"
+    exit 1
+  fi
+  tar -xzf "$octo"/*.tgz -C "$octo" package/generated/api.github.com.json
+  mkdir -p "$spec_dir"
+  install -m 0644 "$octo/package/generated/api.github.com.json" "$spec_dir/api.github.com.json"
+  echo "$OCTOKIT_TGZ_SHA256" > "$spec_dir/.stamp"
+  rm -rf "$octo"
+fi
+
 # The venv is rebuilt whenever the pinned requirements change (a stamp holds their sha256).
 req="$root/scripts/requirements-tools.txt"
 want_stamp="$(sha256sum "$req" | cut -d' ' -f1)"
