@@ -22,7 +22,10 @@ pub struct GitHub {
 
 /// `a/b c` → `a/b%20c`: each segment percent-encoded, slashes kept (refs and paths have them).
 fn encode_path(s: &str) -> String {
-    s.split('/').map(encode_segment).collect::<Vec<_>>().join("/")
+    s.split('/')
+        .map(encode_segment)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn encode_segment(s: &str) -> String {
@@ -56,18 +59,36 @@ impl GitHub {
         &self.t.repo
     }
 
-    async fn call(&self, op: &'static str, method: Method, rest: &str, query: &[(&str, String)], body: Option<Value>) -> Result<(String, Answer)> {
+    async fn call(
+        &self,
+        op: &'static str,
+        method: Method,
+        rest: &str,
+        query: &[(&str, String)],
+        body: Option<Value>,
+    ) -> Result<(String, Answer)> {
         let path = self.t.repo_path(rest);
         let answer = self.t.send(op, method, &path, query, body.as_ref()).await?;
         Ok((path, answer))
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, op: &'static str, rest: &str, query: &[(&str, String)]) -> Result<T> {
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        op: &'static str,
+        rest: &str,
+        query: &[(&str, String)],
+    ) -> Result<T> {
         let (path, a) = self.call(op, Method::GET, rest, query, None).await?;
         a.json(op, &path)
     }
 
-    async fn write<T: serde::de::DeserializeOwned>(&self, op: &'static str, method: Method, rest: &str, body: Value) -> Result<T> {
+    async fn write<T: serde::de::DeserializeOwned>(
+        &self,
+        op: &'static str,
+        method: Method,
+        rest: &str,
+        body: Value,
+    ) -> Result<T> {
         let (path, a) = self.call(op, method, rest, &[], Some(body)).await?;
         a.json(op, &path)
     }
@@ -77,7 +98,11 @@ impl GitHub {
     /// The commit a branch points at (`GET /git/ref/heads/{branch}`).
     pub async fn branch_head(&self, branch: &str) -> Result<GitRef> {
         let w: RefWire = self
-            .get("get_ref", &format!("/git/ref/heads/{}", encode_path(branch)), &[])
+            .get(
+                "get_ref",
+                &format!("/git/ref/heads/{}", encode_path(branch)),
+                &[],
+            )
             .await?;
         Ok(GitRef {
             name: w.name,
@@ -87,7 +112,11 @@ impl GitHub {
 
     pub async fn get_commit(&self, sha: &str) -> Result<Commit> {
         let w: CommitWire = self
-            .get("get_commit", &format!("/git/commits/{}", encode_segment(sha)), &[])
+            .get(
+                "get_commit",
+                &format!("/git/commits/{}", encode_segment(sha)),
+                &[],
+            )
             .await?;
         Ok(Commit {
             sha: w.sha,
@@ -111,7 +140,11 @@ impl GitHub {
     }
 
     /// A tree: `base_tree` with each `(path, blob sha)` set as a regular file (mode 100644).
-    pub async fn create_tree(&self, base_tree: Option<&str>, entries: &[(String, String)]) -> Result<String> {
+    pub async fn create_tree(
+        &self,
+        base_tree: Option<&str>,
+        entries: &[(String, String)],
+    ) -> Result<String> {
         let tree: Vec<Value> = entries
             .iter()
             .map(|(path, sha)| json!({"path": path, "mode": "100644", "type": "blob", "sha": sha}))
@@ -120,12 +153,19 @@ impl GitHub {
         if let Some(base) = base_tree {
             body["base_tree"] = json!(base);
         }
-        let w: ShaWire = self.write("create_tree", Method::POST, "/git/trees", body).await?;
+        let w: ShaWire = self
+            .write("create_tree", Method::POST, "/git/trees", body)
+            .await?;
         Ok(w.sha)
     }
 
     /// A commit object (author and committer are the credentials' identity).
-    pub async fn create_commit(&self, message: &str, tree: &str, parents: &[String]) -> Result<Commit> {
+    pub async fn create_commit(
+        &self,
+        message: &str,
+        tree: &str,
+        parents: &[String],
+    ) -> Result<Commit> {
         let w: CommitWire = self
             .write(
                 "create_commit",
@@ -145,12 +185,17 @@ impl GitHub {
     /// A new branch at `sha`. If the branch exists, `AlreadyExists` with where it points now.
     pub async fn create_branch(&self, branch: &str, sha: &str) -> Result<Outcome<GitRef>> {
         let body = json!({"ref": format!("refs/heads/{branch}"), "sha": sha});
-        match self.write::<RefWire>("create_ref", Method::POST, "/git/refs", body).await {
+        match self
+            .write::<RefWire>("create_ref", Method::POST, "/git/refs", body)
+            .await
+        {
             Ok(w) => Ok(Outcome::Created(GitRef {
                 name: w.name,
                 sha: w.object.sha,
             })),
-            Err(e) if e.is_already_exists() => Ok(Outcome::AlreadyExists(self.branch_head(branch).await?)),
+            Err(e) if e.is_already_exists() => {
+                Ok(Outcome::AlreadyExists(self.branch_head(branch).await?))
+            }
             Err(e) => Err(e),
         }
     }
@@ -184,7 +229,11 @@ impl GitHub {
             .await;
         match r {
             Ok(_) => Ok(true),
-            Err(Error::Validation { message, .. }) if message.to_ascii_lowercase().contains("does not exist") => Ok(false),
+            Err(Error::Validation { message, .. })
+                if message.to_ascii_lowercase().contains("does not exist") =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }
@@ -192,7 +241,13 @@ impl GitHub {
     /// Put `files` on `branch` in one new commit whose parent is `base_sha`: blobs, then one
     /// tree over the base commit's tree, then the commit, and only then the ref (created, or
     /// force-moved if it exists). Readers see the old commit or the new one, never a part.
-    pub async fn commit_files<P, B>(&self, branch: &str, base_sha: &str, files: &[(P, B)], message: &str) -> Result<String>
+    pub async fn commit_files<P, B>(
+        &self,
+        branch: &str,
+        base_sha: &str,
+        files: &[(P, B)],
+        message: &str,
+    ) -> Result<String>
     where
         P: AsRef<str>,
         B: AsRef<[u8]>,
@@ -222,7 +277,10 @@ impl GitHub {
             return Err(Error::Decode {
                 operation: OP,
                 path: full,
-                message: format!("{path} is a {} ({} encoding), not a file's base64 content", w.kind, w.encoding),
+                message: format!(
+                    "{path} is a {} ({} encoding), not a file's base64 content",
+                    w.kind, w.encoding
+                ),
             });
         }
         let clean: String = w.content.chars().filter(|c| !c.is_whitespace()).collect();
@@ -242,7 +300,10 @@ impl GitHub {
 
     /// Pull requests matching `filter` (up to 10 pages of 100).
     pub async fn list_pulls(&self, filter: &PullFilter) -> Result<Vec<PullRequest>> {
-        let mut query = vec![("state", filter.state.as_str().to_string()), ("per_page", "100".to_string())];
+        let mut query = vec![
+            ("state", filter.state.as_str().to_string()),
+            ("per_page", "100".to_string()),
+        ];
         if let Some(h) = &filter.head {
             query.push(("head", format!("{}:{h}", self.t.owner)));
         }
@@ -257,7 +318,12 @@ impl GitHub {
             .collect())
     }
 
-    async fn pages<T: serde::de::DeserializeOwned>(&self, op: &'static str, rest: &str, query: Vec<(&str, String)>) -> Result<Vec<T>> {
+    async fn pages<T: serde::de::DeserializeOwned>(
+        &self,
+        op: &'static str,
+        rest: &str,
+        query: Vec<(&str, String)>,
+    ) -> Result<Vec<T>> {
         let mut all = Vec::new();
         for page in 1..=10 {
             let mut q = query.clone();
@@ -279,14 +345,19 @@ impl GitHub {
 
     /// One pull request, with `merged` (how a closed PR tells merged from rejected).
     pub async fn get_pull(&self, number: u64) -> Result<PullRequest> {
-        let w: PullWire = self.get("get_pull", &format!("/pulls/{number}"), &[]).await?;
+        let w: PullWire = self
+            .get("get_pull", &format!("/pulls/{number}"), &[])
+            .await?;
         Ok(w.into())
     }
 
     /// Open a pull request; if one is already open for `head`, `AlreadyExists` with it.
     pub async fn create_pull(&self, new: &NewPull) -> Result<Outcome<PullRequest>> {
         let body = json!({"title": new.title, "head": new.head, "base": new.base, "body": new.body, "draft": new.draft});
-        match self.write::<PullWire>("create_pull", Method::POST, "/pulls", body).await {
+        match self
+            .write::<PullWire>("create_pull", Method::POST, "/pulls", body)
+            .await
+        {
             Ok(w) => Ok(Outcome::Created(w.into())),
             Err(e) if e.is_already_exists() => {
                 let filter = PullFilter {
@@ -305,15 +376,31 @@ impl GitHub {
     /// Change title, body or state (`Closed` closes it without merging).
     pub async fn update_pull(&self, number: u64, update: &Update) -> Result<PullRequest> {
         let w: PullWire = self
-            .write("update_pull", Method::PATCH, &format!("/pulls/{number}"), update_body(update))
+            .write(
+                "update_pull",
+                Method::PATCH,
+                &format!("/pulls/{number}"),
+                update_body(update),
+            )
             .await?;
         Ok(w.into())
     }
 
-    pub async fn request_reviewers(&self, number: u64, reviewers: &[String], team_reviewers: &[String]) -> Result<()> {
+    pub async fn request_reviewers(
+        &self,
+        number: u64,
+        reviewers: &[String],
+        team_reviewers: &[String],
+    ) -> Result<()> {
         let body = json!({"reviewers": reviewers, "team_reviewers": team_reviewers});
-        self.call("request_reviewers", Method::POST, &format!("/pulls/{number}/requested_reviewers"), &[], Some(body))
-            .await?;
+        self.call(
+            "request_reviewers",
+            Method::POST,
+            &format!("/pulls/{number}/requested_reviewers"),
+            &[],
+            Some(body),
+        )
+        .await?;
         Ok(())
     }
 
@@ -322,7 +409,12 @@ impl GitHub {
     /// Add labels to an issue or pull request (labels already on it are fine); returns all its labels.
     pub async fn add_labels(&self, number: u64, labels: &[String]) -> Result<Vec<String>> {
         let w: Vec<LabelWire> = self
-            .write("add_labels", Method::POST, &format!("/issues/{number}/labels"), json!({ "labels": labels }))
+            .write(
+                "add_labels",
+                Method::POST,
+                &format!("/issues/{number}/labels"),
+                json!({ "labels": labels }),
+            )
             .await?;
         Ok(w.into_iter().map(|l| l.name).collect())
     }
@@ -341,26 +433,40 @@ impl GitHub {
 
     pub async fn create_comment(&self, number: u64, body: &str) -> Result<Comment> {
         let w: CommentWire = self
-            .write("create_comment", Method::POST, &format!("/issues/{number}/comments"), json!({ "body": body }))
+            .write(
+                "create_comment",
+                Method::POST,
+                &format!("/issues/{number}/comments"),
+                json!({ "body": body }),
+            )
             .await?;
         Ok(w.into())
     }
 
     pub async fn create_issue(&self, new: &NewIssue) -> Result<Issue> {
         let body = json!({"title": new.title, "body": new.body, "labels": new.labels, "assignees": new.assignees});
-        let w: IssueWire = self.write("create_issue", Method::POST, "/issues", body).await?;
+        let w: IssueWire = self
+            .write("create_issue", Method::POST, "/issues", body)
+            .await?;
         Ok(w.into())
     }
 
     pub async fn update_issue(&self, number: u64, update: &Update) -> Result<Issue> {
         let w: IssueWire = self
-            .write("update_issue", Method::PATCH, &format!("/issues/{number}"), update_body(update))
+            .write(
+                "update_issue",
+                Method::PATCH,
+                &format!("/issues/{number}"),
+                update_body(update),
+            )
             .await?;
         Ok(w.into())
     }
 
     pub async fn get_issue(&self, number: u64) -> Result<Issue> {
-        let w: IssueWire = self.get("get_issue", &format!("/issues/{number}"), &[]).await?;
+        let w: IssueWire = self
+            .get("get_issue", &format!("/issues/{number}"), &[])
+            .await?;
         Ok(w.into())
     }
 
@@ -372,7 +478,11 @@ impl GitHub {
             ("per_page", "100".to_string()),
         ];
         let wires: Vec<IssueWire> = self.pages("list_issues", "/issues", query).await?;
-        Ok(wires.into_iter().map(Issue::from).filter(|i| !i.is_pull_request).collect())
+        Ok(wires
+            .into_iter()
+            .map(Issue::from)
+            .filter(|i| !i.is_pull_request)
+            .collect())
     }
 }
 
@@ -396,7 +506,10 @@ mod tests {
 
     #[test]
     fn paths_keep_their_slashes_and_encode_the_rest() {
-        assert_eq!(encode_path("sextant/drift/prod/hash service"), "sextant/drift/prod/hash%20service");
+        assert_eq!(
+            encode_path("sextant/drift/prod/hash service"),
+            "sextant/drift/prod/hash%20service"
+        );
         assert_eq!(encode_segment("a?b#c"), "a%3Fb%23c");
     }
 

@@ -87,7 +87,11 @@ impl AppAuth {
         })
     }
 
-    pub fn from_pem_file(app_id: impl Into<String>, installation_id: u64, path: &Path) -> Result<Self> {
+    pub fn from_pem_file(
+        app_id: impl Into<String>,
+        installation_id: u64,
+        path: &Path,
+    ) -> Result<Self> {
         let pem = std::fs::read_to_string(path).map_err(|e| {
             Error::Credentials(format!("cannot read the App key {}: {e}", path.display()))
         })?;
@@ -124,9 +128,13 @@ impl AppAuth {
 
 fn pem_decode(pem: &str) -> Result<(String, Vec<u8>)> {
     let bad = |why: &str| Error::Credentials(format!("the App key is not PEM: {why}"));
-    let begin = pem.find("-----BEGIN ").ok_or_else(|| bad("no BEGIN line"))?;
+    let begin = pem
+        .find("-----BEGIN ")
+        .ok_or_else(|| bad("no BEGIN line"))?;
     let rest = &pem[begin + 11..];
-    let label_end = rest.find("-----").ok_or_else(|| bad("unterminated BEGIN line"))?;
+    let label_end = rest
+        .find("-----")
+        .ok_or_else(|| bad("unterminated BEGIN line"))?;
     let label = rest[..label_end].to_string();
     let body_start = label_end + 5;
     let end = rest
@@ -136,7 +144,9 @@ fn pem_decode(pem: &str) -> Result<(String, Vec<u8>)> {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    let der = STANDARD.decode(b64).map_err(|_| bad("the body is not base64"))?;
+    let der = STANDARD
+        .decode(b64)
+        .map_err(|_| bad("the body is not base64"))?;
     Ok((label, der))
 }
 
@@ -149,7 +159,13 @@ pub(crate) fn unix(t: SystemTime) -> i64 {
 /// `2016-07-11T22:14:10Z` (GitHub's `expires_at`) as a time; `None` if it is not that shape.
 pub(crate) fn parse_rfc3339_utc(s: &str) -> Option<SystemTime> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
@@ -190,12 +206,18 @@ pub(crate) struct FileToken {
 impl FileToken {
     pub(crate) fn current(&mut self, path: &Path, force: bool) -> Result<Secret> {
         let meta = std::fs::metadata(path).map_err(|e| {
-            Error::Credentials(format!("cannot read the token file {}: {e}", path.display()))
+            Error::Credentials(format!(
+                "cannot read the token file {}: {e}",
+                path.display()
+            ))
         })?;
         let stamp = (meta.modified().unwrap_or(UNIX_EPOCH), meta.len());
         if force || self.stamp != Some(stamp) || self.token.is_none() {
             let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::Credentials(format!("cannot read the token file {}: {e}", path.display()))
+                Error::Credentials(format!(
+                    "cannot read the token file {}: {e}",
+                    path.display()
+                ))
             })?;
             let token = text.trim();
             if token.is_empty() {
@@ -242,10 +264,7 @@ mod tests {
     fn github_timestamps_parse() {
         let t = parse_rfc3339_utc("2016-07-11T22:14:10Z").unwrap();
         assert_eq!(unix(t), 1_468_275_250);
-        assert_eq!(
-            parse_rfc3339_utc("2016-07-11T23:14:10+01:00"),
-            Some(t)
-        );
+        assert_eq!(parse_rfc3339_utc("2016-07-11T23:14:10+01:00"), Some(t));
         assert_eq!(parse_rfc3339_utc("yesterday"), None);
     }
 

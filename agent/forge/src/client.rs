@@ -7,7 +7,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH, RETRY_AFTER, USER_AGENT,
+};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -79,7 +81,12 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn new(api_url: impl Into<String>, owner: impl Into<String>, repo: impl Into<String>, auth: Auth) -> Self {
+    pub fn new(
+        api_url: impl Into<String>,
+        owner: impl Into<String>,
+        repo: impl Into<String>,
+        auth: Auth,
+    ) -> Self {
         Self {
             api_url: api_url.into(),
             owner: owner.into(),
@@ -100,7 +107,11 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    pub(crate) fn json<T: DeserializeOwned>(&self, operation: &'static str, path: &str) -> Result<T> {
+    pub(crate) fn json<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        path: &str,
+    ) -> Result<T> {
         serde_json::from_slice(&self.body).map_err(|e| Error::Decode {
             operation,
             path: path.to_string(),
@@ -205,7 +216,11 @@ impl Transport {
                 "the API URL {api_url:?} is not http(s); use https://api.github.com or https://HOST/api/v3"
             )));
         }
-        if config.owner.is_empty() || config.repo.is_empty() || config.owner.contains('/') || config.repo.contains('/') {
+        if config.owner.is_empty()
+            || config.repo.is_empty()
+            || config.owner.contains('/')
+            || config.repo.contains('/')
+        {
             return Err(Error::Config(format!(
                 "owner {:?} and repo {:?} must be single non-empty path segments",
                 config.owner, config.repo
@@ -217,10 +232,14 @@ impl Transport {
             // GitHub's API answers redirects only for renamed repositories; follow them.
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {}", e.without_url())))?;
+            .map_err(|e| {
+                Error::Config(format!("cannot build the HTTP client: {}", e.without_url()))
+            })?;
         let creds = match config.auth {
             Auth::Token(t) => Credentials::Token(t),
-            Auth::TokenFile(p) => Credentials::File(p, tokio::sync::Mutex::new(FileToken::default())),
+            Auth::TokenFile(p) => {
+                Credentials::File(p, tokio::sync::Mutex::new(FileToken::default()))
+            }
             Auth::App(a) => Credentials::App(a, tokio::sync::Mutex::new(None)),
         };
         let user_agent = HeaderValue::from_str(&config.user_agent)
@@ -284,7 +303,10 @@ impl Transport {
             path: path.clone(),
             message: format!("expires_at {:?} is not an RFC 3339 time", minted.expires_at),
         })?;
-        tracing::debug!(installation = app.installation_id, "minted a GitHub App installation token");
+        tracing::debug!(
+            installation = app.installation_id,
+            "minted a GitHub App installation token"
+        );
         Ok(InstallationToken {
             token: Secret::new(minted.token),
             expires_at,
@@ -305,7 +327,8 @@ impl Transport {
         } else {
             Some(self.writes.lock().await)
         };
-        self.exchange(operation, method, path, query, body, None).await
+        self.exchange(operation, method, path, query, body, None)
+            .await
     }
 
     async fn exchange(
@@ -344,7 +367,9 @@ impl Transport {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let cached = cache_key.as_ref().and_then(|k| lock(&self.etags).entries.get(k).cloned());
+            let cached = cache_key
+                .as_ref()
+                .and_then(|k| lock(&self.etags).entries.get(k).cloned());
             if let Some((etag, _)) = &cached {
                 req = req.header(IF_NONE_MATCH, etag.clone());
             }
@@ -408,19 +433,26 @@ impl Transport {
             let p = || path.to_string();
             // Rate limits: wait if GitHub says how long and it fits the budget.
             let secondary = err.mentions("secondary rate limit");
-            let primary = status == StatusCode::FORBIDDEN && limit.remaining == Some(0) || err.mentions("api rate limit exceeded");
+            let primary = status == StatusCode::FORBIDDEN && limit.remaining == Some(0)
+                || err.mentions("api rate limit exceeded");
             if status == StatusCode::TOO_MANY_REQUESTS || secondary || primary {
                 let asked = retry_after(&headers);
                 let wait = asked
                     .or_else(|| {
-                        limit
-                            .reset
-                            .filter(|_| limit.remaining == Some(0))
-                            .map(|r| r.duration_since(SystemTime::now()).unwrap_or_default() + Duration::from_secs(1))
+                        limit.reset.filter(|_| limit.remaining == Some(0)).map(|r| {
+                            r.duration_since(SystemTime::now()).unwrap_or_default()
+                                + Duration::from_secs(1)
+                        })
                     })
                     .unwrap_or(policy.secondary_default_wait);
                 if attempt < policy.max_attempts && fits(wait) {
-                    tracing::warn!(operation, path, wait_ms = wait.as_millis() as u64, secondary, "GitHub rate limit; waiting");
+                    tracing::warn!(
+                        operation,
+                        path,
+                        wait_ms = wait.as_millis() as u64,
+                        secondary,
+                        "GitHub rate limit; waiting"
+                    );
                     tokio::time::sleep(wait).await;
                     continue;
                 }
@@ -435,7 +467,13 @@ impl Transport {
             if status.is_server_error() {
                 let wait = retry_after(&headers).unwrap_or(backoff);
                 if attempt < policy.max_attempts && fits(wait) {
-                    tracing::warn!(operation, path, status = status.as_u16(), attempt, "GitHub server error; retrying");
+                    tracing::warn!(
+                        operation,
+                        path,
+                        status = status.as_u16(),
+                        attempt,
+                        "GitHub server error; retrying"
+                    );
                     tokio::time::sleep(wait).await;
                     backoff = (backoff * 2).min(policy.max_backoff);
                     continue;
@@ -448,7 +486,11 @@ impl Transport {
                     message: err.message,
                 });
             }
-            if status == StatusCode::UNAUTHORIZED && !refreshed && fixed_auth.is_none() && self.can_refresh() {
+            if status == StatusCode::UNAUTHORIZED
+                && !refreshed
+                && fixed_auth.is_none()
+                && self.can_refresh()
+            {
                 // A revoked installation token or a rotated token file: fetch the credential anew once.
                 refreshed = true;
                 continue;
@@ -461,7 +503,12 @@ impl Transport {
         !matches!(self.creds, Credentials::Token(_))
     }
 
-    async fn wait_for_primary_limit(&self, operation: &'static str, path: &str, fits: &impl Fn(Duration) -> bool) -> Result<()> {
+    async fn wait_for_primary_limit(
+        &self,
+        operation: &'static str,
+        path: &str,
+        fits: &impl Fn(Duration) -> bool,
+    ) -> Result<()> {
         let limit = *lock(&self.limit);
         let (Some(0), Some(reset)) = (limit.remaining, limit.reset) else {
             return Ok(());
@@ -479,28 +526,57 @@ impl Transport {
                 retry_after: None,
             });
         }
-        tracing::warn!(operation, path, wait_ms = wait.as_millis() as u64, "GitHub primary rate limit spent; waiting for its reset");
+        tracing::warn!(
+            operation,
+            path,
+            wait_ms = wait.as_millis() as u64,
+            "GitHub primary rate limit spent; waiting for its reset"
+        );
         tokio::time::sleep(wait).await;
         Ok(())
     }
 
-    fn classify(&self, operation: &'static str, path: &str, status: StatusCode, err: ErrorBody) -> Error {
+    fn classify(
+        &self,
+        operation: &'static str,
+        path: &str,
+        status: StatusCode,
+        err: ErrorBody,
+    ) -> Error {
         let path = path.to_string();
         // Classic branch protection ("Protected branch update failed", "Cannot delete this protected
         // branch") and rulesets ("Repository rule violations found").
-        let protected = err.mentions("protected branch") || err.mentions("protected ref") || err.mentions("repository rule violation");
+        let protected = err.mentions("protected branch")
+            || err.mentions("protected ref")
+            || err.mentions("repository rule violation");
         let message = err.message;
         match status.as_u16() {
-            401 => Error::Unauthorized { operation, path, message },
-            403 | 422 if protected => Error::ProtectedBranch { operation, path, message },
-            403 => Error::Forbidden { operation, path, message },
+            401 => Error::Unauthorized {
+                operation,
+                path,
+                message,
+            },
+            403 | 422 if protected => Error::ProtectedBranch {
+                operation,
+                path,
+                message,
+            },
+            403 => Error::Forbidden {
+                operation,
+                path,
+                message,
+            },
             404 => Error::NotFound {
                 operation,
                 path,
                 repository: format!("{}/{}", self.owner, self.repo),
                 message,
             },
-            409 => Error::Conflict { operation, path, message },
+            409 => Error::Conflict {
+                operation,
+                path,
+                message,
+            },
             422 => Error::Validation {
                 operation,
                 path,
@@ -518,8 +594,9 @@ impl Transport {
 }
 
 fn bearer(token: &Secret) -> Result<HeaderValue> {
-    let mut v = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-        .map_err(|_| Error::Credentials("the token holds characters a header cannot carry".into()))?;
+    let mut v = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+        Error::Credentials("the token holds characters a header cannot carry".into())
+    })?;
     v.set_sensitive(true);
     Ok(v)
 }

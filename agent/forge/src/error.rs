@@ -66,7 +66,10 @@ pub enum Error {
         path: String,
         message: String,
     },
-    #[error("{operation} {path}: GitHub refused the request as invalid (422 {message}){}", list(errors))]
+    #[error(
+        "{operation} {path}: GitHub refused the request as invalid (422 {message}){}",
+        list(errors)
+    )]
     Validation {
         operation: &'static str,
         path: String,

@@ -59,6 +59,6 @@ pub use auth::{AppAuth, Auth, Secret};
 pub use client::{Config, NoObserver, Observer, RetryPolicy};
 pub use error::{Error, FieldError, Result};
 pub use types::{
-    Comment, Commit, FileContent, GitRef, Issue, NewIssue, NewPull, Outcome, PullFilter, PullRequest, State, StateFilter,
-    Update,
+    Comment, Commit, FileContent, GitRef, Issue, NewIssue, NewPull, Outcome, PullFilter,
+    PullRequest, State, StateFilter, Update,
 };

@@ -8,7 +8,8 @@ use std::time::Duration;
 use common::*;
 use forge_testkit::{AppOptions, AuthKind, FakeGitHub, Fault, Match, Options, TEST_APP_KEY_PEM};
 use sextant_forge::{
-    AppAuth, Auth, Error, GitHub, NewIssue, NewPull, Outcome, PullFilter, Secret, State, StateFilter, Update,
+    AppAuth, Auth, Error, GitHub, NewIssue, NewPull, Outcome, PullFilter, Secret, State,
+    StateFilter, Update,
 };
 
 const BRANCH: &str = "sextant/drift/prod/hash-service";
@@ -26,31 +27,67 @@ fn new_pull(title: &str) -> NewPull {
 /// A branch with one change on it, ready for a pull request.
 async fn drift_branch(gh: &GitHub) -> String {
     let base = gh.branch_head("main").await.unwrap();
-    let files = [("environments/prod/values/hash-service.yaml", b"replicaCount: 5\n".as_slice())];
-    gh.commit_files(BRANCH, &base.sha, &files, "drift: replicaCount 3 → 5").await.unwrap()
+    let files = [(
+        "environments/prod/values/hash-service.yaml",
+        b"replicaCount: 5\n".as_slice(),
+    )];
+    gh.commit_files(BRANCH, &base.sha, &files, "drift: replicaCount 3 → 5")
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn commit_files_puts_every_file_in_one_commit_with_exact_bytes() {
     let fake = fake();
     let base = fake
-        .seed("main", &[("environments/prod/values/hash-service.yaml", b"# keep me\nreplicaCount: 3\n")], "values")
+        .seed(
+            "main",
+            &[(
+                "environments/prod/values/hash-service.yaml",
+                b"# keep me\nreplicaCount: 3\n",
+            )],
+            "values",
+        )
         .unwrap();
     let gh = client(&fake);
     let binary: Vec<u8> = vec![0, 159, 146, 150, b'\n', 255];
     let yaml = b"# keep me\nreplicaCount: 5\n".to_vec();
     let files = vec![
-        ("environments/prod/values/hash-service.yaml".to_string(), yaml.clone()),
+        (
+            "environments/prod/values/hash-service.yaml".to_string(),
+            yaml.clone(),
+        ),
         ("environments/prod/blob.bin".to_string(), binary.clone()),
     ];
-    let sha = gh.commit_files(BRANCH, &base, &files, "two files").await.unwrap();
+    let sha = gh
+        .commit_files(BRANCH, &base, &files, "two files")
+        .await
+        .unwrap();
 
     assert_eq!(fake.branch_sha(BRANCH).as_deref(), Some(sha.as_str()));
-    assert_eq!(fake.parents(&sha), vec![base.clone()], "one commit on top of the base");
-    assert_eq!(fake.file(&sha, "environments/prod/values/hash-service.yaml"), Some(yaml.clone()));
-    assert_eq!(fake.file(&sha, "environments/prod/blob.bin"), Some(binary.clone()));
-    assert_eq!(fake.file(&sha, "README.md"), Some(b"# deploy\n".to_vec()), "the base tree is kept");
-    assert_eq!(fake.branch_sha("main").as_deref(), Some(base.as_str()), "main is untouched");
+    assert_eq!(
+        fake.parents(&sha),
+        vec![base.clone()],
+        "one commit on top of the base"
+    );
+    assert_eq!(
+        fake.file(&sha, "environments/prod/values/hash-service.yaml"),
+        Some(yaml.clone())
+    );
+    assert_eq!(
+        fake.file(&sha, "environments/prod/blob.bin"),
+        Some(binary.clone())
+    );
+    assert_eq!(
+        fake.file(&sha, "README.md"),
+        Some(b"# deploy\n".to_vec()),
+        "the base tree is kept"
+    );
+    assert_eq!(
+        fake.branch_sha("main").as_deref(),
+        Some(base.as_str()),
+        "main is untouched"
+    );
 
     // A clone of the bare repository sees the same objects.
     let dir = tempfile::tempdir().unwrap();
@@ -59,18 +96,32 @@ async fn commit_files_puts_every_file_in_one_commit_with_exact_bytes() {
         .clone(&fake.clone_url(), dir.path())
         .unwrap();
     assert_eq!(clone.head().unwrap().target().unwrap().to_string(), sha);
-    assert_eq!(std::fs::read(dir.path().join("environments/prod/blob.bin")).unwrap(), binary);
+    assert_eq!(
+        std::fs::read(dir.path().join("environments/prod/blob.bin")).unwrap(),
+        binary
+    );
 
     // Committing again force-moves our own branch to a new commit on the same base.
     let again = gh
-        .commit_files(BRANCH, &base, &[("environments/prod/values/hash-service.yaml", b"replicaCount: 6\n")], "again")
+        .commit_files(
+            BRANCH,
+            &base,
+            &[(
+                "environments/prod/values/hash-service.yaml",
+                b"replicaCount: 6\n",
+            )],
+            "again",
+        )
         .await
         .unwrap();
     assert_eq!(fake.branch_sha(BRANCH).as_deref(), Some(again.as_str()));
     assert_eq!(fake.parents(&again), vec![base]);
 
     // And the client reads the file back at the branch.
-    let read = gh.file_at("environments/prod/values/hash-service.yaml", BRANCH).await.unwrap();
+    let read = gh
+        .file_at("environments/prod/values/hash-service.yaml", BRANCH)
+        .await
+        .unwrap();
     assert_eq!(read.bytes, b"replicaCount: 6\n");
 }
 
@@ -80,14 +131,30 @@ async fn a_pull_request_is_created_updated_labelled_commented_closed_and_its_bra
     let gh = client(&fake);
     let head = drift_branch(&gh).await;
 
-    let pr = gh.create_pull(&new_pull("drift(prod/hash-service): replicaCount 3 → 5")).await.unwrap();
+    let pr = gh
+        .create_pull(&new_pull("drift(prod/hash-service): replicaCount 3 → 5"))
+        .await
+        .unwrap();
     assert!(pr.created());
     let pr = pr.into_inner();
-    assert_eq!((pr.state, pr.merged, pr.head_ref.as_str(), pr.head_sha.as_str()), (State::Open, false, BRANCH, head.as_str()));
+    assert_eq!(
+        (
+            pr.state,
+            pr.merged,
+            pr.head_ref.as_str(),
+            pr.head_sha.as_str()
+        ),
+        (State::Open, false, BRANCH, head.as_str())
+    );
 
-    let labels = gh.add_labels(pr.number, &["sextant-drift".into(), "prod".into()]).await.unwrap();
+    let labels = gh
+        .add_labels(pr.number, &["sextant-drift".into(), "prod".into()])
+        .await
+        .unwrap();
     assert_eq!(labels, vec!["sextant-drift", "prod"]);
-    gh.request_reviewers(pr.number, &["alice".into()], &[]).await.unwrap();
+    gh.request_reviewers(pr.number, &["alice".into()], &[])
+        .await
+        .unwrap();
     gh.add_assignees(pr.number, &["bob".into()]).await.unwrap();
     let updated = gh
         .update_pull(
@@ -100,7 +167,10 @@ async fn a_pull_request_is_created_updated_labelled_commented_closed_and_its_bra
         )
         .await
         .unwrap();
-    assert_eq!((updated.title.as_str(), updated.body.as_str()), ("drift(prod/hash-service): replicaCount 3 → 6", "new body"));
+    assert_eq!(
+        (updated.title.as_str(), updated.body.as_str()),
+        ("drift(prod/hash-service): replicaCount 3 → 6", "new body")
+    );
 
     let by_label = gh
         .list_pulls(&PullFilter {
@@ -109,7 +179,10 @@ async fn a_pull_request_is_created_updated_labelled_commented_closed_and_its_bra
         })
         .await
         .unwrap();
-    assert_eq!(by_label.iter().map(|p| p.number).collect::<Vec<_>>(), vec![pr.number]);
+    assert_eq!(
+        by_label.iter().map(|p| p.number).collect::<Vec<_>>(),
+        vec![pr.number]
+    );
     let by_head = gh
         .list_pulls(&PullFilter {
             head: Some(BRANCH.into()),
@@ -120,7 +193,10 @@ async fn a_pull_request_is_created_updated_labelled_commented_closed_and_its_bra
     assert_eq!(by_head.len(), 1);
     assert_eq!(by_head[0].labels, vec!["sextant-drift", "prod"]);
 
-    let comment = gh.create_comment(pr.number, "The drift is gone; closing.").await.unwrap();
+    let comment = gh
+        .create_comment(pr.number, "The drift is gone; closing.")
+        .await
+        .unwrap();
     assert!(comment.html_url.contains(&format!("/issues/{}", pr.number)));
     let closed = gh
         .update_pull(
@@ -139,9 +215,16 @@ async fn a_pull_request_is_created_updated_labelled_commented_closed_and_its_bra
     assert!(!seen.open && !seen.merged());
     assert_eq!(seen.reviewers, vec!["alice"]);
     assert_eq!(seen.assignees, vec!["bob"]);
-    assert_eq!(fake.comments(pr.number)[0].body, "The drift is gone; closing.");
+    assert_eq!(
+        fake.comments(pr.number)[0].body,
+        "The drift is gone; closing."
+    );
     assert_eq!(fake.branch_sha(BRANCH), None);
-    assert!(gh.list_pulls(&PullFilter::default()).await.unwrap().is_empty());
+    assert!(gh
+        .list_pulls(&PullFilter::default())
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -161,7 +244,10 @@ async fn creating_what_already_exists_is_success_and_says_so() {
         other => panic!("expected AlreadyExists, got {other:?}"),
     }
     assert!(gh.delete_branch(BRANCH).await.unwrap());
-    assert!(!gh.delete_branch(BRANCH).await.unwrap(), "a branch already gone is not an error");
+    assert!(
+        !gh.delete_branch(BRANCH).await.unwrap(),
+        "a branch already gone is not an error"
+    );
 }
 
 #[tokio::test]
@@ -180,7 +266,8 @@ async fn a_pull_request_merged_in_the_fake_reads_as_merged_and_main_has_the_merg
     assert_eq!(fake.branch_sha("main").as_deref(), Some(merge.as_str()));
     assert_eq!(fake.parents(&merge), vec![main_before, head]);
     assert_eq!(
-        fake.file("main", "environments/prod/values/hash-service.yaml").as_deref(),
+        fake.file("main", "environments/prod/values/hash-service.yaml")
+            .as_deref(),
         Some(b"replicaCount: 5\n".as_slice())
     );
 }
@@ -202,7 +289,9 @@ async fn issues_are_created_listed_by_label_and_closed() {
     let gh = client(&fake);
     drift_branch(&gh).await;
     let pr = gh.create_pull(&new_pull("t")).await.unwrap().into_inner();
-    gh.add_labels(pr.number, &["sextant-drift".into()]).await.unwrap();
+    gh.add_labels(pr.number, &["sextant-drift".into()])
+        .await
+        .unwrap();
     let issue = gh
         .create_issue(&NewIssue {
             title: "drift(prod/hash-service): fields not mapped to values".into(),
@@ -212,8 +301,15 @@ async fn issues_are_created_listed_by_label_and_closed() {
         })
         .await
         .unwrap();
-    let listed = gh.list_issues("sextant-drift", StateFilter::Open).await.unwrap();
-    assert_eq!(listed.iter().map(|i| i.number).collect::<Vec<_>>(), vec![issue.number], "pull requests are left out");
+    let listed = gh
+        .list_issues("sextant-drift", StateFilter::Open)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|i| i.number).collect::<Vec<_>>(),
+        vec![issue.number],
+        "pull requests are left out"
+    );
     let closed = gh
         .update_issue(
             issue.number,
@@ -225,9 +321,19 @@ async fn issues_are_created_listed_by_label_and_closed() {
         )
         .await
         .unwrap();
-    assert_eq!((closed.state, closed.body.as_str()), (State::Closed, "resolved"));
-    assert!(gh.list_issues("sextant-drift", StateFilter::Open).await.unwrap().is_empty());
-    assert_eq!(gh.get_issue(issue.number).await.unwrap().state, State::Closed);
+    assert_eq!(
+        (closed.state, closed.body.as_str()),
+        (State::Closed, "resolved")
+    );
+    assert!(gh
+        .list_issues("sextant-drift", StateFilter::Open)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        gh.get_issue(issue.number).await.unwrap().state,
+        State::Closed
+    );
 }
 
 #[tokio::test]
@@ -237,7 +343,11 @@ async fn server_errors_are_retried_then_succeed() {
     fake.inject(Fault::server_error(Match::path("/git/blobs").method("POST"), 502).times(2));
     gh.create_blob(b"x").await.unwrap();
     assert_eq!(codes(&rec, "create_blob"), vec![502, 502, 201]);
-    let posts = fake.requests().iter().filter(|r| r.path.ends_with("/git/blobs")).count();
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/git/blobs"))
+        .count();
     assert_eq!(posts, 3);
 }
 
@@ -247,9 +357,23 @@ async fn server_errors_that_persist_end_as_a_typed_server_error_after_bounded_at
     let gh = client(&fake);
     fake.inject(Fault::server_error(Match::path("/pulls/1"), 503));
     let err = gh.get_pull(1).await.unwrap_err();
-    assert!(matches!(err, Error::Server { status: 503, attempts: 5, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Server {
+                status: 503,
+                attempts: 5,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(err.metric_label(), "server");
-    assert!(err.to_string().contains("get_pull /repos/acme/deploy/pulls/1"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("get_pull /repos/acme/deploy/pulls/1"),
+        "{err}"
+    );
     assert_eq!(fake.requests().len(), 5, "five attempts, no more");
 }
 
@@ -258,7 +382,10 @@ async fn a_secondary_rate_limit_is_waited_out_as_retry_after_asks() {
     let fake = fake();
     let (gh, rec) = observed(&fake);
     drift_branch(&gh).await;
-    fake.inject(Fault::secondary_rate_limit(Match::path("/pulls").method("POST"), Duration::from_secs(1)).times(1));
+    fake.inject(
+        Fault::secondary_rate_limit(Match::path("/pulls").method("POST"), Duration::from_secs(1))
+            .times(1),
+    );
     fake.inject(Fault::too_many_requests(Match::path("/labels"), Duration::from_secs(1)).times(1));
     let pr = gh.create_pull(&new_pull("t")).await.unwrap();
     assert!(pr.created());
@@ -271,10 +398,17 @@ async fn a_secondary_rate_limit_is_waited_out_as_retry_after_asks() {
 async fn a_secondary_rate_limit_beyond_the_budget_fails_typed_without_waiting() {
     let fake = fake();
     let gh = client(&fake);
-    fake.inject(Fault::secondary_rate_limit(Match::path("/git/blobs"), Duration::from_secs(120)));
+    fake.inject(Fault::secondary_rate_limit(
+        Match::path("/git/blobs"),
+        Duration::from_secs(120),
+    ));
     let err = gh.create_blob(b"x").await.unwrap_err();
     match &err {
-        Error::RateLimited { secondary, retry_after, .. } => {
+        Error::RateLimited {
+            secondary,
+            retry_after,
+            ..
+        } => {
             assert!(*secondary);
             assert_eq!(*retry_after, Some(Duration::from_secs(120)));
         }
@@ -296,12 +430,26 @@ async fn a_spent_primary_limit_fails_typed_and_later_calls_wait_for_the_reset_wi
         + 3600;
     fake.set_rate_limit(0, reset);
     let err = gh.get_pull(1).await.unwrap_err();
-    assert!(matches!(err, Error::RateLimited { secondary: false, reset: Some(_), .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::RateLimited {
+                secondary: false,
+                reset: Some(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(rec.remaining.lock().unwrap().last(), Some(&0));
     let sent = fake.requests().len();
     let err = gh.get_pull(1).await.unwrap_err();
     assert!(matches!(err, Error::RateLimited { .. }));
-    assert_eq!(fake.requests().len(), sent, "a call made while the limit is spent is not sent");
+    assert_eq!(
+        fake.requests().len(),
+        sent,
+        "a call made while the limit is spent is not sent"
+    );
 }
 
 #[tokio::test]
@@ -312,7 +460,10 @@ async fn a_bad_token_is_a_typed_unauthorized_error_that_says_what_to_check() {
     assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("401") && text.contains("token"), "{text}");
-    assert!(text.contains("get_ref /repos/acme/deploy/git/ref/heads/main"), "{text}");
+    assert!(
+        text.contains("get_ref /repos/acme/deploy/git/ref/heads/main"),
+        "{text}"
+    );
     assert_eq!(fake.requests().len(), 1, "a fixed token is not retried");
 }
 
@@ -325,7 +476,10 @@ async fn a_missing_repository_is_a_typed_not_found_naming_it() {
     let err = gh.branch_head("main").await.unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
     let text = err.to_string();
-    assert!(text.contains("acme/missing") && text.contains("/repos/acme/missing/git/ref/heads/main"), "{text}");
+    assert!(
+        text.contains("acme/missing") && text.contains("/repos/acme/missing/git/ref/heads/main"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -340,7 +494,11 @@ async fn a_protected_branch_refusing_the_update_is_a_typed_error() {
         .unwrap_err();
     assert!(matches!(err, Error::ProtectedBranch { .. }), "{err:?}");
     assert_eq!(err.metric_label(), "protected_branch");
-    assert_eq!(fake.branch_sha(BRANCH).as_deref(), Some(base.as_str()), "the branch did not move");
+    assert_eq!(
+        fake.branch_sha(BRANCH).as_deref(),
+        Some(base.as_str()),
+        "the branch did not move"
+    );
     let err = gh.delete_branch(BRANCH).await.unwrap_err();
     assert!(matches!(err, Error::ProtectedBranch { .. }), "{err:?}");
 }
@@ -350,14 +508,25 @@ async fn conflicts_and_validation_failures_are_typed() {
     let fake = fake();
     let gh = client(&fake);
     fake.inject(Fault::conflict(Match::path("/git/commits")).times(1));
-    let err = gh.create_commit("m", "0000000000000000000000000000000000000000", &[]).await.unwrap_err();
+    let err = gh
+        .create_commit("m", "0000000000000000000000000000000000000000", &[])
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
     // A real validation failure: a tree that does not exist.
-    let err = gh.create_commit("m", "0000000000000000000000000000000000000000", &[]).await.unwrap_err();
-    assert!(matches!(err, Error::Validation { .. }) && !err.is_already_exists(), "{err:?}");
+    let err = gh
+        .create_commit("m", "0000000000000000000000000000000000000000", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Validation { .. }) && !err.is_already_exists(),
+        "{err:?}"
+    );
     fake.inject(Fault::validation(Match::path("/issues"), "Label does not exist").times(1));
     match gh.create_issue(&NewIssue::default()).await.unwrap_err() {
-        Error::Validation { errors, .. } => assert_eq!(errors[0].message.as_deref(), Some("Label does not exist")),
+        Error::Validation { errors, .. } => {
+            assert_eq!(errors[0].message.as_deref(), Some("Label does not exist"))
+        }
         other => panic!("expected Validation, got {other:?}"),
     }
 }
@@ -373,7 +542,11 @@ async fn conditional_gets_answer_from_the_cache_on_304_without_spending_the_limi
     let second = gh.get_pull(pr.number).await.unwrap();
     assert_eq!(first, second);
     assert_eq!(codes(&rec, "get_pull"), vec![200, 304]);
-    assert_eq!(fake.rate_limit().remaining, remaining, "a 304 costs nothing");
+    assert_eq!(
+        fake.rate_limit().remaining,
+        remaining,
+        "a 304 costs nothing"
+    );
     let last = fake.requests().last().cloned().unwrap();
     assert!(last.if_none_match && last.status == 304);
     // A change shows through: the ETag no longer matches.
@@ -395,7 +568,15 @@ async fn an_app_installation_token_is_minted_once_and_reused() {
     }
     assert_eq!(fake.tokens_minted(), 1);
     let kinds: Vec<AuthKind> = fake.requests().iter().map(|r| r.auth).collect();
-    assert_eq!(kinds, vec![AuthKind::Jwt, AuthKind::Installation, AuthKind::Installation, AuthKind::Installation]);
+    assert_eq!(
+        kinds,
+        vec![
+            AuthKind::Jwt,
+            AuthKind::Installation,
+            AuthKind::Installation,
+            AuthKind::Installation
+        ]
+    );
 }
 
 #[tokio::test]
@@ -415,7 +596,11 @@ async fn an_app_token_is_refreshed_before_it_expires() {
     gh.branch_head("main").await.unwrap();
     assert_eq!(fake.tokens_minted(), 2);
     // With a 1-minute margin the same tokens are fresh and reused.
-    let gh = GitHub::new(config(&fake, Auth::App(app(&fake).refresh_before(Duration::from_secs(60))))).unwrap();
+    let gh = GitHub::new(config(
+        &fake,
+        Auth::App(app(&fake).refresh_before(Duration::from_secs(60))),
+    ))
+    .unwrap();
     gh.branch_head("main").await.unwrap();
     gh.branch_head("main").await.unwrap();
     assert_eq!(fake.tokens_minted(), 3);
@@ -450,7 +635,10 @@ async fn an_enterprise_base_url_works() {
     let mut c = config(&fake, token(&fake));
     c.api_url = fake.enterprise_url();
     let gh = GitHub::new(c).unwrap();
-    assert_eq!(gh.branch_head("main").await.unwrap().name, "refs/heads/main");
+    assert_eq!(
+        gh.branch_head("main").await.unwrap().name,
+        "refs/heads/main"
+    );
 }
 
 #[tokio::test]
@@ -468,9 +656,9 @@ async fn writes_are_serialized() {
     assert_eq!(fake.max_concurrent_writes(), 1);
 }
 
-async fn futures_join<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output>
+async fn futures_join<F>(fs: impl Iterator<Item = F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = fs.map(tokio::spawn).collect();

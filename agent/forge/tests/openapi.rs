@@ -9,21 +9,34 @@ use std::collections::{BTreeSet, HashMap};
 use common::*;
 use forge_testkit::openapi::{self, Spec};
 use forge_testkit::{Fault, Match, RequestRecord};
-use sextant_forge::{AppAuth, Auth, GitHub, NewIssue, NewPull, PullFilter, State, StateFilter, Update};
 use serde_json::Value;
+use sextant_forge::{
+    AppAuth, Auth, GitHub, NewIssue, NewPull, PullFilter, State, StateFilter, Update,
+};
 
 const BRANCH: &str = "sextant/drift/prod/hash-service";
 
 /// Every operation the client has, with success and a few failure answers.
 async fn exercise(fake: &forge_testkit::FakeGitHub) {
     let o = fake.options().app.clone().unwrap();
-    let key = AppAuth::from_pem(o.app_id, o.installation_id, forge_testkit::TEST_APP_KEY_PEM).unwrap();
+    let key =
+        AppAuth::from_pem(o.app_id, o.installation_id, forge_testkit::TEST_APP_KEY_PEM).unwrap();
     let gh = GitHub::new(config(fake, Auth::App(key))).unwrap();
     let base = gh.branch_head("main").await.unwrap();
-    let files = [("environments/prod/values/hash-service.yaml", b"replicaCount: 5\n".as_slice())];
-    let sha = gh.commit_files(BRANCH, &base.sha, &files, "drift").await.unwrap();
-    gh.commit_files(BRANCH, &base.sha, &files, "drift again").await.unwrap();
-    gh.file_at("environments/prod/values/hash-service.yaml", BRANCH).await.unwrap();
+    let files = [(
+        "environments/prod/values/hash-service.yaml",
+        b"replicaCount: 5\n".as_slice(),
+    )];
+    let sha = gh
+        .commit_files(BRANCH, &base.sha, &files, "drift")
+        .await
+        .unwrap();
+    gh.commit_files(BRANCH, &base.sha, &files, "drift again")
+        .await
+        .unwrap();
+    gh.file_at("environments/prod/values/hash-service.yaml", BRANCH)
+        .await
+        .unwrap();
     let pr = gh
         .create_pull(&NewPull {
             title: "drift".into(),
@@ -43,8 +56,12 @@ async fn exercise(fake: &forge_testkit::FakeGitHub) {
     })
     .await
     .unwrap();
-    gh.add_labels(pr.number, &["sextant-drift".into()]).await.unwrap();
-    gh.request_reviewers(pr.number, &["alice".into()], &[]).await.unwrap();
+    gh.add_labels(pr.number, &["sextant-drift".into()])
+        .await
+        .unwrap();
+    gh.request_reviewers(pr.number, &["alice".into()], &[])
+        .await
+        .unwrap();
     gh.add_assignees(pr.number, &["bob".into()]).await.unwrap();
     gh.update_pull(
         pr.number,
@@ -69,7 +86,9 @@ async fn exercise(fake: &forge_testkit::FakeGitHub) {
         })
         .await
         .unwrap();
-    gh.list_issues("sextant-drift", StateFilter::All).await.unwrap();
+    gh.list_issues("sextant-drift", StateFilter::All)
+        .await
+        .unwrap();
     gh.get_issue(issue.number).await.unwrap();
     gh.update_issue(
         issue.number,
@@ -103,7 +122,8 @@ fn spec() -> Option<&'static Spec> {
 }
 
 fn has_json_response(spec_doc: &Value, method: &str, template: &str, status: u16) -> bool {
-    let resp = &spec_doc["paths"][template][method.to_ascii_lowercase()]["responses"][status.to_string()];
+    let resp =
+        &spec_doc["paths"][template][method.to_ascii_lowercase()]["responses"][status.to_string()];
     resp.get("$ref").is_some() || resp["content"]["application/json"].is_object()
 }
 
@@ -134,16 +154,28 @@ async fn the_fakes_answers_and_the_clients_requests_match_githubs_openapi_descri
         }
         if let Some(resp) = &r.response {
             if !has_json_response(&doc, &r.method, template, r.status) {
-                problems.push(format!("{} {} answered {}, which the spec does not document", r.method, r.path, r.status));
+                problems.push(format!(
+                    "{} {} answered {}, which the spec does not document",
+                    r.method, r.path, r.status
+                ));
                 continue;
             }
-            *checked.entry((r.method.clone(), template, r.status)).or_default() += 1;
+            *checked
+                .entry((r.method.clone(), template, r.status))
+                .or_default() += 1;
             for e in spec.check_response(&r.method, template, r.status, resp) {
-                problems.push(format!("response {} {} {}: {e}", r.status, r.method, r.path));
+                problems.push(format!(
+                    "response {} {} {}: {e}",
+                    r.status, r.method, r.path
+                ));
             }
         }
     }
-    assert!(problems.is_empty(), "drift from GitHub's OpenAPI description:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "drift from GitHub's OpenAPI description:\n{}",
+        problems.join("\n")
+    );
     let expected = [
         "POST /app/installations/{installation_id}/access_tokens",
         "GET /repos/{owner}/{repo}/git/ref/{ref}",
@@ -168,10 +200,17 @@ async fn the_fakes_answers_and_the_clients_requests_match_githubs_openapi_descri
         "POST /repos/{owner}/{repo}/issues/{issue_number}/assignees",
         "POST /repos/{owner}/{repo}/issues/{issue_number}/comments",
     ];
-    let missing: Vec<&str> = expected.iter().copied().filter(|e| !covered.contains(*e)).collect();
+    let missing: Vec<&str> = expected
+        .iter()
+        .copied()
+        .filter(|e| !covered.contains(*e))
+        .collect();
     assert!(missing.is_empty(), "operations not exercised: {missing:?}");
     for status in [404, 409, 422] {
-        assert!(checked.keys().any(|(_, _, s)| *s == status), "no {status} answer was checked: {checked:?}");
+        assert!(
+            checked.keys().any(|(_, _, s)| *s == status),
+            "no {status} answer was checked: {checked:?}"
+        );
     }
 }
 
@@ -180,7 +219,10 @@ fn the_spec_is_the_pinned_version() {
     let Some(_) = spec() else { return };
     let doc = spec_doc();
     assert_eq!(doc["openapi"], "3.0.3");
-    assert_eq!(doc["info"]["version"], "23.0.2", "the version pinned in scripts/install-tools.sh");
+    assert_eq!(
+        doc["info"]["version"], "23.0.2",
+        "the version pinned in scripts/install-tools.sh"
+    );
 }
 
 #[test]
@@ -192,6 +234,11 @@ fn a_body_that_breaks_the_schema_is_caught() {
         .is_empty());
     let pr_without_head = serde_json::json!({"number": 1});
     assert!(!spec
-        .check_response("GET", "/repos/{owner}/{repo}/pulls/{pull_number}", 200, &pr_without_head)
+        .check_response(
+            "GET",
+            "/repos/{owner}/{repo}/pulls/{pull_number}",
+            200,
+            &pr_without_head
+        )
         .is_empty());
 }

@@ -43,9 +43,14 @@ async fn no_credential_reaches_an_error_a_debug_print_a_log_line_or_a_request_bo
     let gh = client(&fake);
     seen.push(format!("{gh:?}"));
     let base = gh.branch_head("main").await.unwrap();
-    gh.commit_files("sextant/x", &base.sha, &[("a.yaml", b"a: 1\n".as_slice())], "m")
-        .await
-        .unwrap();
+    gh.commit_files(
+        "sextant/x",
+        &base.sha,
+        &[("a.yaml", b"a: 1\n".as_slice())],
+        "m",
+    )
+    .await
+    .unwrap();
     gh.create_pull(&NewPull {
         title: "t".into(),
         head: "sextant/x".into(),
@@ -55,7 +60,7 @@ async fn no_credential_reaches_an_error_a_debug_print_a_log_line_or_a_request_bo
     .await
     .unwrap();
     fake.inject(Fault::server_error(Match::path("/pulls/1"), 500));
-    let errors = vec![
+    let errors = [
         gh.get_pull(1).await.unwrap_err(),
         gh.file_at("missing.yaml", "main").await.unwrap_err(),
         GitHub::new(config(&fake, Auth::Token(Secret::new(bad.clone()))))
@@ -72,7 +77,11 @@ async fn no_credential_reaches_an_error_a_debug_print_a_log_line_or_a_request_bo
     std::fs::write(&file, &good).unwrap();
     let from_file = config(&fake, Auth::TokenFile(file));
     seen.push(format!("{from_file:?}"));
-    GitHub::new(from_file).unwrap().branch_head("main").await.unwrap();
+    GitHub::new(from_file)
+        .unwrap()
+        .branch_head("main")
+        .await
+        .unwrap();
     let o = fake.options().app.clone().unwrap();
     let app = Auth::App(AppAuth::from_pem(o.app_id, o.installation_id, TEST_APP_KEY_PEM).unwrap());
     seen.push(format!("{app:?}"));
@@ -88,21 +97,35 @@ async fn no_credential_reaches_an_error_a_debug_print_a_log_line_or_a_request_bo
         seen.push(format!("{e:?}"));
     }
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("forge request"), "the logs were captured: {logs}");
+    assert!(
+        logs.contains("forge request"),
+        "the logs were captured: {logs}"
+    );
     seen.push(logs);
 
-    let minted: Vec<String> = (1..=fake.tokens_minted()).map(|n| format!("ghs_fake{n:032}")).collect();
+    let minted: Vec<String> = (1..=fake.tokens_minted())
+        .map(|n| format!("ghs_fake{n:032}"))
+        .collect();
     let mut secrets = vec![good.clone(), bad.clone(), "ghs_fake".into(), "eyJ".into()];
     secrets.extend(minted);
     secrets.push(TEST_APP_KEY_PEM.lines().nth(1).unwrap().to_string());
     for text in &seen {
         for s in &secrets {
-            assert!(!text.contains(s.as_str()), "a credential ({}…) leaked into:\n{text}", &s[..4.min(s.len())]);
+            assert!(
+                !text.contains(s.as_str()),
+                "a credential ({}…) leaked into:\n{text}",
+                &s[..4.min(s.len())]
+            );
         }
     }
     for r in fake.requests() {
         for s in &secrets {
-            assert!(!r.leaks(s), "a credential was sent in {} {}'s path, query or body", r.method, r.path);
+            assert!(
+                !r.leaks(s),
+                "a credential was sent in {} {}'s path, query or body",
+                r.method,
+                r.path
+            );
         }
     }
 }

@@ -49,7 +49,10 @@ fn oid(sha: &str) -> GitResult<Oid> {
 }
 
 fn signature() -> GitResult<Signature<'static>> {
-    Ok(Signature::now("Sextant Fake GitHub", "fake-github@example.invalid")?)
+    Ok(Signature::now(
+        "Sextant Fake GitHub",
+        "fake-github@example.invalid",
+    )?)
 }
 
 impl Git {
@@ -76,7 +79,11 @@ impl Git {
 
     /// A tree over `base` (a tree sha, or empty) with each `(path, mode, Some(blob))` set and each
     /// `(path, _, None)` removed.
-    pub fn tree(&self, base: Option<&str>, entries: &[(String, String, Option<String>)]) -> GitResult<String> {
+    pub fn tree(
+        &self,
+        base: Option<&str>,
+        entries: &[(String, String, Option<String>)],
+    ) -> GitResult<String> {
         let base_tree = match base {
             Some(sha) => self
                 .repo
@@ -93,9 +100,15 @@ impl Git {
                 Some(sha) => {
                     let id = oid(sha)?;
                     if self.repo.find_blob(id).is_err() {
-                        return Err(GitError::Unprocessable(format!("tree.sha {sha} is not a valid blob")));
+                        return Err(GitError::Unprocessable(format!(
+                            "tree.sha {sha} is not a valid blob"
+                        )));
                     }
-                    let mode = if mode == "100755" { FileMode::BlobExecutable } else { FileMode::Blob };
+                    let mode = if mode == "100755" {
+                        FileMode::BlobExecutable
+                    } else {
+                        FileMode::Blob
+                    };
                     update.upsert(path.as_str(), id, mode);
                 }
                 None => {
@@ -134,15 +147,18 @@ impl Git {
             .map_err(|_| GitError::Unprocessable("Tree SHA does not exist".into()))?;
         let mut ps = Vec::new();
         for p in parents {
-            ps.push(
-                self.repo
-                    .find_commit(oid(p)?)
-                    .map_err(|_| GitError::Unprocessable("Parent SHA does not exist or is not a commit object".into()))?,
-            );
+            ps.push(self.repo.find_commit(oid(p)?).map_err(|_| {
+                GitError::Unprocessable(
+                    "Parent SHA does not exist or is not a commit object".into(),
+                )
+            })?);
         }
         let refs: Vec<&git2::Commit> = ps.iter().collect();
         let sig = signature()?;
-        Ok(self.repo.commit(None, &sig, &sig, message, &tree, &refs)?.to_string())
+        Ok(self
+            .repo
+            .commit(None, &sig, &sig, message, &tree, &refs)?
+            .to_string())
     }
 
     pub fn commit_info(&self, sha: &str) -> GitResult<CommitInfo> {
@@ -174,13 +190,19 @@ impl Git {
     }
 
     pub fn ref_target(&self, name: &str) -> Option<String> {
-        self.repo.find_reference(name).ok().and_then(|r| r.target()).map(|o| o.to_string())
+        self.repo
+            .find_reference(name)
+            .ok()
+            .and_then(|r| r.target())
+            .map(|o| o.to_string())
     }
 
     /// `POST /git/refs`: 422 "Reference already exists" when it does.
     pub fn create_ref(&self, name: &str, sha: &str) -> GitResult<()> {
         if !name.starts_with("refs/") || name.matches('/').count() < 2 {
-            return Err(GitError::Unprocessable("Reference name must start with 'refs/' and have at least two slashes.".into()));
+            return Err(GitError::Unprocessable(
+                "Reference name must start with 'refs/' and have at least two slashes.".into(),
+            ));
         }
         if self.ref_target(name).is_some() {
             return Err(GitError::Unprocessable("Reference already exists".into()));
@@ -189,7 +211,8 @@ impl Git {
         if self.repo.find_commit(id).is_err() {
             return Err(GitError::Unprocessable("Object does not exist".into()));
         }
-        self.repo.reference(name, id, false, "fake-github: create ref")?;
+        self.repo
+            .reference(name, id, false, "fake-github: create ref")?;
         Ok(())
     }
 
@@ -204,9 +227,12 @@ impl Git {
         }
         let old = oid(&current)?;
         if !force && id != old && !self.repo.graph_descendant_of(id, old)? {
-            return Err(GitError::Unprocessable("Update is not a fast forward".into()));
+            return Err(GitError::Unprocessable(
+                "Update is not a fast forward".into(),
+            ));
         }
-        self.repo.reference(name, id, true, "fake-github: update ref")?;
+        self.repo
+            .reference(name, id, true, "fake-github: update ref")?;
         Ok(())
     }
 
@@ -256,7 +282,10 @@ impl Git {
         let tree = index.write_tree_to(&self.repo)?;
         let tree = self.repo.find_tree(tree)?;
         let sig = signature()?;
-        Ok(self.repo.commit(None, &sig, &sig, message, &tree, &[&b, &h])?.to_string())
+        Ok(self
+            .repo
+            .commit(None, &sig, &sig, message, &tree, &[&b, &h])?
+            .to_string())
     }
 
     /// Files changed between the merge base of `base`..`head` and `head` (the PR's size).
@@ -265,7 +294,11 @@ impl Git {
             let mb = self.repo.merge_base(oid(base)?, oid(head)?)?;
             let old = self.repo.find_commit(mb)?.tree()?;
             let new = self.repo.find_commit(oid(head)?)?.tree()?;
-            Ok(self.repo.diff_tree_to_tree(Some(&old), Some(&new), None)?.deltas().len())
+            Ok(self
+                .repo
+                .diff_tree_to_tree(Some(&old), Some(&new), None)?
+                .deltas()
+                .len())
         };
         count().unwrap_or(0)
     }

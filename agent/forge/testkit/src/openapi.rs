@@ -15,14 +15,17 @@ pub fn spec_path() -> PathBuf {
     if let Ok(p) = std::env::var("SEXTANT_GITHUB_OPENAPI") {
         return PathBuf::from(p);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../.tools/github-openapi/api.github.com.json")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../.tools/github-openapi/api.github.com.json")
 }
 
 /// The spec's path template for a request the fake serves (`/repos/{owner}/{repo}/pulls/{pull_number}`).
 pub fn template(method: &str, path: &str) -> Option<&'static str> {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let t = match (method, segs.as_slice()) {
-        ("POST", ["app", "installations", _, "access_tokens"]) => "/app/installations/{installation_id}/access_tokens",
+        ("POST", ["app", "installations", _, "access_tokens"]) => {
+            "/app/installations/{installation_id}/access_tokens"
+        }
         (_, ["repos", _, _, rest @ ..]) => match (method, rest) {
             ("GET", ["git", "ref", ..]) => "/repos/{owner}/{repo}/git/ref/{ref}",
             ("POST", ["git", "refs"]) => "/repos/{owner}/{repo}/git/refs",
@@ -34,12 +37,20 @@ pub fn template(method: &str, path: &str) -> Option<&'static str> {
             ("GET", ["contents", ..]) => "/repos/{owner}/{repo}/contents/{path}",
             ("GET" | "POST", ["pulls"]) => "/repos/{owner}/{repo}/pulls",
             ("GET" | "PATCH", ["pulls", _]) => "/repos/{owner}/{repo}/pulls/{pull_number}",
-            ("POST", ["pulls", _, "requested_reviewers"]) => "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers",
+            ("POST", ["pulls", _, "requested_reviewers"]) => {
+                "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
+            }
             ("GET" | "POST", ["issues"]) => "/repos/{owner}/{repo}/issues",
             ("GET" | "PATCH", ["issues", _]) => "/repos/{owner}/{repo}/issues/{issue_number}",
-            ("POST", ["issues", _, "labels"]) => "/repos/{owner}/{repo}/issues/{issue_number}/labels",
-            ("POST", ["issues", _, "assignees"]) => "/repos/{owner}/{repo}/issues/{issue_number}/assignees",
-            ("GET" | "POST", ["issues", _, "comments"]) => "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+            ("POST", ["issues", _, "labels"]) => {
+                "/repos/{owner}/{repo}/issues/{issue_number}/labels"
+            }
+            ("POST", ["issues", _, "assignees"]) => {
+                "/repos/{owner}/{repo}/issues/{issue_number}/assignees"
+            }
+            ("GET" | "POST", ["issues", _, "comments"]) => {
+                "/repos/{owner}/{repo}/issues/{issue_number}/comments"
+            }
             _ => return None,
         },
         _ => return None,
@@ -93,7 +104,10 @@ impl Spec {
         let op = self.operation(method, template);
         let resp = self.deref(&op["responses"][status.to_string()]);
         let schema = &resp["content"]["application/json"]["schema"];
-        assert!(schema.is_object(), "the spec has no JSON {status} answer for {method} {template}");
+        assert!(
+            schema.is_object(),
+            "the spec has no JSON {status} answer for {method} {template}"
+        );
         self.to_json_schema(schema, &mut Vec::new())
     }
 
@@ -101,12 +115,21 @@ impl Spec {
         let op = self.operation(method, template);
         let body = self.deref(&op["requestBody"]);
         let schema = &body["content"]["application/json"]["schema"];
-        assert!(schema.is_object(), "the spec has no JSON request body for {method} {template}");
+        assert!(
+            schema.is_object(),
+            "the spec has no JSON request body for {method} {template}"
+        );
         self.to_json_schema(schema, &mut Vec::new())
     }
 
     /// Errors of `instance` against the response schema (empty: valid).
-    pub fn check_response(&self, method: &str, template: &str, status: u16, instance: &Value) -> Vec<String> {
+    pub fn check_response(
+        &self,
+        method: &str,
+        template: &str,
+        status: u16,
+        instance: &Value,
+    ) -> Vec<String> {
         check(&self.response_schema(method, template, status), instance)
     }
 
@@ -143,15 +166,18 @@ impl Spec {
                 for (k, val) in m {
                     match k.as_str() {
                         // Annotations and OpenAPI-only keywords.
-                        "example" | "examples" | "nullable" | "discriminator" | "xml" | "externalDocs" | "readOnly"
-                        | "writeOnly" | "deprecated" | "description" | "title" => {}
+                        "example" | "examples" | "nullable" | "discriminator" | "xml"
+                        | "externalDocs" | "readOnly" | "writeOnly" | "deprecated"
+                        | "description" | "title" => {}
                         // Maps of schemas: convert each value, keep the keys.
                         "properties" | "patternProperties" => {
                             let props = val
                                 .as_object()
                                 .map(|p| {
                                     p.iter()
-                                        .map(|(pk, pv)| (pk.clone(), self.to_json_schema(pv, stack)))
+                                        .map(|(pk, pv)| {
+                                            (pk.clone(), self.to_json_schema(pv, stack))
+                                        })
                                         .collect::<Map<_, _>>()
                                 })
                                 .unwrap_or_default();
@@ -167,7 +193,9 @@ impl Spec {
                 }
                 Value::Object(out)
             }
-            Value::Array(a) => Value::Array(a.iter().map(|x| self.to_json_schema(x, stack)).collect()),
+            Value::Array(a) => {
+                Value::Array(a.iter().map(|x| self.to_json_schema(x, stack)).collect())
+            }
             other => other.clone(),
         }
     }
@@ -205,7 +233,10 @@ mod tests {
 
     #[test]
     fn nullable_becomes_a_null_alternative() {
-        assert_eq!(nullable(json!({"type": "string"})), json!({"type": ["string", "null"]}));
+        assert_eq!(
+            nullable(json!({"type": "string"})),
+            json!({"type": ["string", "null"]})
+        );
         assert_eq!(
             nullable(json!({"enum": ["a"]})),
             json!({"anyOf": [{"enum": ["a", null]}, {"type": "null"}]})

@@ -82,7 +82,11 @@ fn decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or(()) {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or(())
+                {
                     Ok(b) => {
                         out.push(b);
                         i += 3;
@@ -117,11 +121,14 @@ fn param<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    matches!(scheme.to_ascii_lowercase().as_str(), "bearer" | "token").then(|| token.trim().to_string())
+    matches!(scheme.to_ascii_lowercase().as_str(), "bearer" | "token")
+        .then(|| token.trim().to_string())
 }
 
 fn classify_auth(shared: &Shared, st: &State, token: Option<&str>) -> AuthKind {
-    let Some(t) = token else { return AuthKind::None };
+    let Some(t) = token else {
+        return AuthKind::None;
+    };
     if t == shared.options.token {
         return AuthKind::Token;
     }
@@ -145,20 +152,31 @@ fn verify_jwt(shared: &Shared, jwt: &str) -> Result<(), &'static str> {
     let (Some(h), Some(c), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
         return Err("not a JWT");
     };
-    let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| "bad signature encoding")?;
-    let pk = ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, key);
-    pk.verify(format!("{h}.{c}").as_bytes(), &sig).map_err(|_| "bad signature")?;
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).map_err(|_| "bad header")?).map_err(|_| "bad header")?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| "bad signature encoding")?;
+    let pk =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, key);
+    pk.verify(format!("{h}.{c}").as_bytes(), &sig)
+        .map_err(|_| "bad signature")?;
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).map_err(|_| "bad header")?)
+            .map_err(|_| "bad header")?;
     if header["alg"] != "RS256" {
         return Err("alg is not RS256");
     }
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).map_err(|_| "bad claims")?).map_err(|_| "bad claims")?;
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).map_err(|_| "bad claims")?)
+            .map_err(|_| "bad claims")?;
     let iss = match &claims["iss"] {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         _ => return Err("no iss"),
     };
-    let (iat, exp) = (claims["iat"].as_i64().ok_or("no iat")?, claims["exp"].as_i64().ok_or("no exp")?);
+    let (iat, exp) = (
+        claims["iat"].as_i64().ok_or("no iat")?,
+        claims["exp"].as_i64().ok_or("no exp")?,
+    );
     if iss != app.app_id || exp <= now() || iat > now() + 60 || exp - iat > 660 {
         return Err("claims rejected");
     }
@@ -167,11 +185,22 @@ fn verify_jwt(shared: &Shared, jwt: &str) -> Result<(), &'static str> {
 
 fn etag(body: &[u8]) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, body);
-    let hex: String = d.as_ref().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hex: String = d
+        .as_ref()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("W/\"{hex}\"")
 }
 
-async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn dispatch(
+    AxState(shared): AxState<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let full = uri.path();
     let path = match full.strip_prefix("/api/v3") {
         Some(rest) if rest.starts_with('/') => rest.to_string(),
@@ -179,9 +208,14 @@ async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri: Ur
     };
     let query = query_pairs(uri.query());
     let token = bearer(&headers);
-    let parsed: Option<Value> = (!body.is_empty()).then(|| serde_json::from_slice(&body).ok()).flatten();
+    let parsed: Option<Value> = (!body.is_empty())
+        .then(|| serde_json::from_slice(&body).ok())
+        .flatten();
     let auth = classify_auth(&shared, &lock(&shared.state), token.as_deref());
-    let if_none_match = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let if_none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let seq = {
         let mut log = lock(&shared.log);
         let seq = log.len() as u64;
@@ -206,16 +240,24 @@ async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri: Ur
             tokio::time::sleep(d).await;
             None
         }
-        Some(Action::Status { code, message }) if code == 422 => Some(Reply::invalid(&message, "Fault", "custom")),
+        Some(Action::Status { code: 422, message }) => {
+            Some(Reply::invalid(&message, "Fault", "custom"))
+        }
         Some(Action::Status { code, message }) => Some(Reply::error(code, &message)),
-        Some(Action::SecondaryRateLimit { retry_after_seconds }) => {
+        Some(Action::SecondaryRateLimit {
+            retry_after_seconds,
+        }) => {
             let mut r = Reply::error(403, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.");
-            r.headers.push(("retry-after", retry_after_seconds.to_string()));
+            r.headers
+                .push(("retry-after", retry_after_seconds.to_string()));
             Some(r)
         }
-        Some(Action::TooManyRequests { retry_after_seconds }) => {
+        Some(Action::TooManyRequests {
+            retry_after_seconds,
+        }) => {
             let mut r = Reply::error(429, "You have exceeded a secondary rate limit.");
-            r.headers.push(("retry-after", retry_after_seconds.to_string()));
+            r.headers
+                .push(("retry-after", retry_after_seconds.to_string()));
             Some(r)
         }
         None => None,
@@ -230,9 +272,20 @@ async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri: Ur
                 st.rate.reset = now() + 3600;
             }
             if st.rate.remaining <= 0 && path != "/rate_limit" {
-                Reply::error(403, &format!("API rate limit exceeded for {}.", shared.options.actor))
+                Reply::error(
+                    403,
+                    &format!("API rate limit exceeded for {}.", shared.options.actor),
+                )
             } else {
-                let mut r = route(&shared, &mut st, &method, &path, &query, parsed.as_ref(), auth);
+                let mut r = route(
+                    &shared,
+                    &mut st,
+                    &method,
+                    &path,
+                    &query,
+                    parsed.as_ref(),
+                    auth,
+                );
                 if method == Method::GET && r.code == 200 {
                     if let Some(b) = &r.body {
                         let tag = etag(b.to_string().as_bytes());
@@ -258,7 +311,12 @@ async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri: Ur
     }
     let status = StatusCode::from_u16(reply.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = match &reply.body {
-        Some(b) => (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], b.to_string()).into_response(),
+        Some(b) => (
+            status,
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            b.to_string(),
+        )
+            .into_response(),
         None => status.into_response(),
     };
     let h = resp.headers_mut();
@@ -269,7 +327,10 @@ async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri: Ur
     };
     put("x-ratelimit-limit", rate.limit.to_string());
     put("x-ratelimit-remaining", rate.remaining.max(0).to_string());
-    put("x-ratelimit-used", (rate.limit - rate.remaining.max(0)).to_string());
+    put(
+        "x-ratelimit-used",
+        (rate.limit - rate.remaining.max(0)).to_string(),
+    );
     put("x-ratelimit-reset", rate.reset.to_string());
     put("x-ratelimit-resource", "core".into());
     put("x-github-api-version-selected", "2022-11-28".into());
@@ -293,11 +354,21 @@ impl<'a> WriteGuard<'a> {
 
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
-        self.0.writes_in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0
+            .writes_in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
-fn route(shared: &Shared, st: &mut State, method: &Method, path: &str, q: &[(String, String)], body: Option<&Value>, auth: AuthKind) -> Reply {
+fn route(
+    shared: &Shared,
+    st: &mut State,
+    method: &Method,
+    path: &str,
+    q: &[(String, String)],
+    body: Option<&Value>,
+    auth: AuthKind,
+) -> Reply {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     if let ["app", "installations", id, "access_tokens"] = segs.as_slice() {
         return match *method {
@@ -335,11 +406,17 @@ fn route(shared: &Shared, st: &mut State, method: &Method, path: &str, q: &[(Str
         ("POST", ["git", "blobs"]) => create_blob(&ctx, st, b),
         ("POST", ["git", "trees"]) => create_tree(&ctx, st, b),
         ("POST", ["git", "commits"]) => create_commit(&ctx, st, b),
-        ("GET", ["git", "commits", sha]) => st.git.commit_info(sha).map(|c| Reply::json(200, shapes::commit(&ctx, &c))).map_err(Reply::from),
+        ("GET", ["git", "commits", sha]) => st
+            .git
+            .commit_info(sha)
+            .map(|c| Reply::json(200, shapes::commit(&ctx, &c)))
+            .map_err(Reply::from),
         ("GET", ["contents", p @ ..]) => contents(&ctx, st, &decode(&p.join("/")), param(q, "ref")),
         ("GET", ["pulls"]) => list_pulls(&ctx, st, q),
         ("POST", ["pulls"]) => create_pull(&ctx, st, &shared.options.actor, b),
-        ("GET", ["pulls", n]) => with_pull(st, n, |st, p| Ok(Reply::json(200, pull_json(&ctx, st, p, true)))),
+        ("GET", ["pulls", n]) => with_pull(st, n, |st, p| {
+            Ok(Reply::json(200, pull_json(&ctx, st, p, true)))
+        }),
         ("PATCH", ["pulls", n]) => update_pull(&ctx, st, n, b),
         ("POST", ["pulls", n, "requested_reviewers"]) => request_reviewers(&ctx, st, n, b),
         ("GET", ["issues"]) => list_issues(&ctx, st, q),
@@ -348,7 +425,9 @@ fn route(shared: &Shared, st: &mut State, method: &Method, path: &str, q: &[(Str
         ("PATCH", ["issues", n]) => update_issue(&ctx, st, n, b),
         ("POST", ["issues", n, "labels"]) => add_labels(&ctx, st, n, b),
         ("POST", ["issues", n, "assignees"]) => add_assignees(&ctx, st, n, b),
-        ("POST", ["issues", n, "comments"]) => create_comment(&ctx, st, &shared.options.actor, n, b),
+        ("POST", ["issues", n, "comments"]) => {
+            create_comment(&ctx, st, &shared.options.actor, n, b)
+        }
         ("GET", ["issues", n, "comments"]) => list_comments(&ctx, st, n),
         _ => Err(Reply::not_found()),
     };
@@ -380,15 +459,23 @@ fn mint_token(shared: &Shared, st: &mut State, id: &str, auth: AuthKind) -> Repl
 }
 
 fn str_field<'a>(b: &'a Value, key: &str) -> Result<&'a str, Reply> {
-    b[key]
-        .as_str()
-        .ok_or_else(|| Reply::invalid(&format!("Invalid request.\n\n\"{key}\" wasn't supplied."), "Request", "missing_field"))
+    b[key].as_str().ok_or_else(|| {
+        Reply::invalid(
+            &format!("Invalid request.\n\n\"{key}\" wasn't supplied."),
+            "Request",
+            "missing_field",
+        )
+    })
 }
 
 fn strings(b: &Value, key: &str) -> Vec<String> {
     b[key]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -415,9 +502,13 @@ fn update_ref(ctx: &Ctx, st: &mut State, r: &str, b: &Value) -> R {
     let name = format!("refs/{r}");
     let sha = str_field(b, "sha")?;
     if st.is_protected(&name) {
-        return Err(Reply::error(422, &format!("Protected branch update failed for {name}.")));
+        return Err(Reply::error(
+            422,
+            &format!("Protected branch update failed for {name}."),
+        ));
     }
-    st.git.update_ref(&name, sha, b["force"].as_bool().unwrap_or(false))?;
+    st.git
+        .update_ref(&name, sha, b["force"].as_bool().unwrap_or(false))?;
     Ok(Reply::json(200, shapes::git_ref(ctx, &name, sha)))
 }
 
@@ -441,28 +532,48 @@ fn create_blob(ctx: &Ctx, st: &mut State, b: &Value) -> R {
                 .map_err(|_| Reply::invalid("content is not valid Base64", "Blob", "invalid"))?
         }
         "utf-8" => content.as_bytes().to_vec(),
-        other => return Err(Reply::invalid(&format!("encoding {other} is not supported"), "Blob", "invalid")),
+        other => {
+            return Err(Reply::invalid(
+                &format!("encoding {other} is not supported"),
+                "Blob",
+                "invalid",
+            ))
+        }
     };
     let sha = st.git.blob(&bytes)?;
     Ok(Reply::json(201, shapes::blob(ctx, &sha)))
 }
 
 fn create_tree(ctx: &Ctx, st: &mut State, b: &Value) -> R {
-    let items = b["tree"]
-        .as_array()
-        .ok_or_else(|| Reply::invalid("Invalid request.\n\n\"tree\" wasn't supplied.", "Tree", "missing_field"))?;
+    let items = b["tree"].as_array().ok_or_else(|| {
+        Reply::invalid(
+            "Invalid request.\n\n\"tree\" wasn't supplied.",
+            "Tree",
+            "missing_field",
+        )
+    })?;
     let mut entries = Vec::new();
     for item in items {
         let path = str_field(item, "path")?.to_string();
         let mode = item["mode"].as_str().unwrap_or("100644").to_string();
         if item["type"].as_str().is_some_and(|t| t != "blob") {
-            return Err(Reply::invalid("only blob entries are supported by the fake", "Tree", "invalid"));
+            return Err(Reply::invalid(
+                "only blob entries are supported by the fake",
+                "Tree",
+                "invalid",
+            ));
         }
         let sha = match (&item["sha"], item["content"].as_str()) {
             (Value::String(s), _) => Some(s.clone()),
             (_, Some(content)) => Some(st.git.blob(content.as_bytes())?),
             (Value::Null, None) if item.get("sha").is_some() => None,
-            _ => return Err(Reply::invalid("tree entry needs sha or content", "Tree", "missing_field")),
+            _ => {
+                return Err(Reply::invalid(
+                    "tree entry needs sha or content",
+                    "Tree",
+                    "missing_field",
+                ))
+            }
         };
         entries.push((path, mode, sha));
     }
@@ -476,13 +587,19 @@ fn create_commit(ctx: &Ctx, st: &mut State, b: &Value) -> R {
     let tree = str_field(b, "tree")?;
     let parents = strings(b, "parents");
     let sha = st.git.commit(message, tree, &parents)?;
-    Ok(Reply::json(201, shapes::commit(ctx, &st.git.commit_info(&sha)?)))
+    Ok(Reply::json(
+        201,
+        shapes::commit(ctx, &st.git.commit_info(&sha)?),
+    ))
 }
 
 fn contents(ctx: &Ctx, st: &State, path: &str, rev: Option<&str>) -> R {
     let rev = rev.unwrap_or(&st.default_branch);
     let (sha, bytes) = st.git.file_at(rev, path)?;
-    Ok(Reply::json(200, shapes::content_file(ctx, path, rev, &sha, &bytes)))
+    Ok(Reply::json(
+        200,
+        shapes::content_file(ctx, path, rev, &sha, &bytes),
+    ))
 }
 
 // --- pull requests ---
@@ -492,7 +609,11 @@ fn pull_json(ctx: &Ctx, st: &State, p: &PullRequest, full: bool) -> Value {
 }
 
 fn with_pull(st: &mut State, n: &str, f: impl FnOnce(&mut State, &PullRequest) -> R) -> R {
-    let p = st.pulls.get(&number(n)?).cloned().ok_or_else(Reply::not_found)?;
+    let p = st
+        .pulls
+        .get(&number(n)?)
+        .cloned()
+        .ok_or_else(Reply::not_found)?;
     f(st, &p)
 }
 
@@ -532,12 +653,24 @@ fn create_pull(ctx: &Ctx, st: &mut State, actor: &str, b: &Value) -> R {
         .git
         .branch(&base)
         .ok_or_else(|| Reply::invalid("base invalid", "PullRequest", "invalid"))?;
-    if st.pulls.values().any(|p| p.open && p.head == head && p.base == base) {
+    if st
+        .pulls
+        .values()
+        .any(|p| p.open && p.head == head && p.base == base)
+    {
         let owner = ctx.owner;
-        return Err(Reply::invalid(&format!("A pull request already exists for {owner}:{head}."), "PullRequest", "custom"));
+        return Err(Reply::invalid(
+            &format!("A pull request already exists for {owner}:{head}."),
+            "PullRequest",
+            "custom",
+        ));
     }
     if head_sha == base_sha {
-        return Err(Reply::invalid(&format!("No commits between {base} and {head}"), "PullRequest", "custom"));
+        return Err(Reply::invalid(
+            &format!("No commits between {base} and {head}"),
+            "PullRequest",
+            "custom",
+        ));
     }
     let n = st.take_number();
     let t = now();
@@ -581,7 +714,13 @@ fn set_state(open: &mut bool, closed_at: &mut Option<i64>, b: &Value) -> Result<
             }
             *open = false;
         }
-        Some(other) => return Err(Reply::invalid(&format!("state {other} is not open or closed"), "Issue", "invalid")),
+        Some(other) => {
+            return Err(Reply::invalid(
+                &format!("state {other} is not open or closed"),
+                "Issue",
+                "invalid",
+            ))
+        }
     }
     Ok(())
 }
@@ -590,7 +729,11 @@ fn update_pull(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
     let n = number(n)?;
     let p = st.pulls.get_mut(&n).ok_or_else(Reply::not_found)?;
     if p.merged_at.is_some() && b["state"].as_str() == Some("open") {
-        return Err(Reply::invalid("state cannot be changed. The pull request has been merged.", "PullRequest", "custom"));
+        return Err(Reply::invalid(
+            "state cannot be changed. The pull request has been merged.",
+            "PullRequest",
+            "custom",
+        ));
     }
     if let Some(t) = b["title"].as_str() {
         p.title = t.to_string();
@@ -609,7 +752,11 @@ fn request_reviewers(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
     let p = st.pulls.get_mut(&n).ok_or_else(Reply::not_found)?;
     let reviewers = strings(b, "reviewers");
     if reviewers.contains(&p.author) {
-        return Err(Reply::invalid("Review cannot be requested from pull request author.", "PullRequest", "custom"));
+        return Err(Reply::invalid(
+            "Review cannot be requested from pull request author.",
+            "PullRequest",
+            "custom",
+        ));
     }
     for r in reviewers {
         if !p.reviewers.contains(&r) {
@@ -624,7 +771,10 @@ fn request_reviewers(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
 
 /// An issue number's issue view: a real issue, or a pull request seen as one.
 fn issue_view(st: &State, n: u64) -> Option<Issue> {
-    st.issues.get(&n).cloned().or_else(|| st.pulls.get(&n).map(Issue::from))
+    st.issues
+        .get(&n)
+        .cloned()
+        .or_else(|| st.pulls.get(&n).map(Issue::from))
 }
 
 fn issue_json(ctx: &Ctx, st: &State, i: &Issue) -> Value {
@@ -633,11 +783,16 @@ fn issue_json(ctx: &Ctx, st: &State, i: &Issue) -> Value {
 
 fn list_issues(ctx: &Ctx, st: &State, q: &[(String, String)]) -> R {
     let wanted: Vec<String> = param(q, "labels")
-        .map(|l| l.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
+        .map(|l| {
+            l.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     let mut all: Vec<Issue> = st.issues.values().cloned().collect();
     all.extend(st.pulls.values().map(Issue::from));
-    all.sort_by(|a, b| b.number.cmp(&a.number));
+    all.sort_by_key(|i| std::cmp::Reverse(i.number));
     let items: Vec<Value> = all
         .iter()
         .filter(|i| state_matches(i.open, param(q, "state")))
@@ -720,7 +875,11 @@ fn add_labels(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
         }
     }
     let names = labels.clone();
-    let items: Vec<Value> = st.labels_of(&names).iter().map(|l| shapes::label(ctx, l)).collect();
+    let items: Vec<Value> = st
+        .labels_of(&names)
+        .iter()
+        .map(|l| shapes::label(ctx, l))
+        .collect();
     Ok(Reply::json(200, Value::Array(items)))
 }
 
@@ -730,7 +889,11 @@ fn add_assignees(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
     let assignees = if let Some(p) = st.pulls.get_mut(&n) {
         &mut p.assignees
     } else {
-        &mut st.issues.get_mut(&n).ok_or_else(Reply::not_found)?.assignees
+        &mut st
+            .issues
+            .get_mut(&n)
+            .ok_or_else(Reply::not_found)?
+            .assignees
     };
     for a in new {
         if !assignees.contains(&a) {
@@ -758,7 +921,10 @@ fn create_comment(ctx: &Ctx, st: &mut State, actor: &str, n: &str, b: &Value) ->
         at: now(),
     };
     st.comments.push(c.clone());
-    Ok(Reply::json(201, shapes::comment(ctx, c.id, n, &c.body, &c.author, c.at)))
+    Ok(Reply::json(
+        201,
+        shapes::comment(ctx, c.id, n, &c.body, &c.author, c.at),
+    ))
 }
 
 fn list_comments(ctx: &Ctx, st: &State, n: &str) -> R {

@@ -147,9 +147,16 @@ impl FakeGitHub {
     /// a dedicated thread, so both sync and async tests can use it.
     pub fn start(options: Options) -> Result<Self, Error> {
         let dir = tempfile::tempdir().map_err(|e| Error::Repository(e.to_string()))?;
-        let git = Git::init(&dir.path().join(format!("{}.git", options.repo)), &options.default_branch)
-            .map_err(|e| Error::Repository(e.to_string()))?;
-        let app_public_key = options.app.as_ref().map(|a| public_key(&a.key_pem)).transpose()?;
+        let git = Git::init(
+            &dir.path().join(format!("{}.git", options.repo)),
+            &options.default_branch,
+        )
+        .map_err(|e| Error::Repository(e.to_string()))?;
+        let app_public_key = options
+            .app
+            .as_ref()
+            .map(|a| public_key(&a.key_pem))
+            .transpose()?;
         let listener = std::net::TcpListener::bind(options.addr).map_err(|source| Error::Bind {
             addr: options.addr,
             source,
@@ -195,7 +202,11 @@ impl FakeGitHub {
             dir,
         };
         let branch = fake.shared.options.default_branch.clone();
-        fake.seed(&branch, &[("README.md", b"# deploy\n".as_slice())], "initial commit")?;
+        fake.seed(
+            &branch,
+            &[("README.md", b"# deploy\n".as_slice())],
+            "initial commit",
+        )?;
         tracing::info!(%addr, "fake GitHub serving");
         Ok(fake)
     }
@@ -235,14 +246,27 @@ impl FakeGitHub {
 
     /// Commit `files` on top of `branch` (creating it from the default branch's tip, or as a
     /// root commit in an empty repository) and move the branch: test setup, no HTTP.
-    pub fn seed(&self, branch: &str, files: &[(&str, &[u8])], message: &str) -> Result<String, Error> {
+    pub fn seed(
+        &self,
+        branch: &str,
+        files: &[(&str, &[u8])],
+        message: &str,
+    ) -> Result<String, Error> {
         let mut st = lock(&self.shared.state);
         let default = st.default_branch.clone();
         let parent = st.git.branch(branch).or_else(|| st.git.branch(&default));
-        let base_tree = parent.as_ref().map(|p| st.git.commit_info(p)).transpose()?.map(|c| c.tree);
+        let base_tree = parent
+            .as_ref()
+            .map(|p| st.git.commit_info(p))
+            .transpose()?
+            .map(|c| c.tree);
         let mut entries = Vec::new();
         for (path, bytes) in files {
-            entries.push((path.to_string(), "100644".to_string(), Some(st.git.blob(bytes)?)));
+            entries.push((
+                path.to_string(),
+                "100644".to_string(),
+                Some(st.git.blob(bytes)?),
+            ));
         }
         let tree = st.git.tree(base_tree.as_deref(), &entries)?;
         let parents: Vec<String> = parent.into_iter().collect();
@@ -264,7 +288,11 @@ impl FakeGitHub {
 
     /// A file's exact bytes at a branch or sha.
     pub fn file(&self, rev: &str, path: &str) -> Option<Vec<u8>> {
-        lock(&self.shared.state).git.file_at(rev, path).ok().map(|(_, b)| b)
+        lock(&self.shared.state)
+            .git
+            .file_at(rev, path)
+            .ok()
+            .map(|(_, b)| b)
     }
 
     /// Parents of a commit.
@@ -281,14 +309,25 @@ impl FakeGitHub {
     pub fn merge(&self, number: u64) -> Result<String, Error> {
         let mut st = lock(&self.shared.state);
         st.refresh_heads();
-        let p = st.pulls.get(&number).cloned().ok_or(Error::NoPull(number))?;
+        let p = st
+            .pulls
+            .get(&number)
+            .cloned()
+            .ok_or(Error::NoPull(number))?;
         if !p.open {
             return Err(Error::Git(format!("pull request #{number} is not open")));
         }
-        let base = st.git.branch(&p.base).ok_or_else(|| Error::Git(format!("no base branch {}", p.base)))?;
-        let message = format!("Merge pull request #{number} from {}/{}\n\n{}", self.shared.options.owner, p.head, p.title);
+        let base = st
+            .git
+            .branch(&p.base)
+            .ok_or_else(|| Error::Git(format!("no base branch {}", p.base)))?;
+        let message = format!(
+            "Merge pull request #{number} from {}/{}\n\n{}",
+            self.shared.options.owner, p.head, p.title
+        );
         let sha = st.git.merge(&base, &p.head_sha, &message)?;
-        st.git.update_ref(&format!("refs/heads/{}", p.base), &sha, true)?;
+        st.git
+            .update_ref(&format!("refs/heads/{}", p.base), &sha, true)?;
         let t = now();
         if let Some(pr) = st.pulls.get_mut(&number) {
             pr.open = false;
@@ -312,7 +351,9 @@ impl FakeGitHub {
 
     /// Protect a branch: updates, force pushes and deletes of it are refused as GitHub does.
     pub fn protect(&self, branch: &str) {
-        lock(&self.shared.state).protected.insert(branch.to_string());
+        lock(&self.shared.state)
+            .protected
+            .insert(branch.to_string());
     }
 
     pub fn unprotect(&self, branch: &str) {
@@ -374,7 +415,9 @@ impl FakeGitHub {
 
     /// The most write requests (POST, PATCH, PUT, DELETE) the fake ever served at once.
     pub fn max_concurrent_writes(&self) -> usize {
-        self.shared.max_writes_in_flight.load(std::sync::atomic::Ordering::SeqCst)
+        self.shared
+            .max_writes_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How many installation tokens the App exchange has minted.
@@ -405,7 +448,12 @@ impl Drop for FakeGitHub {
     }
 }
 
-fn serve(runtime: tokio::runtime::Runtime, listener: std::net::TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+fn serve(
+    runtime: tokio::runtime::Runtime,
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
     runtime.block_on(async move {
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,

@@ -153,7 +153,10 @@ impl State {
     }
 
     pub fn labels_of(&self, names: &[String]) -> Vec<Label> {
-        names.iter().filter_map(|n| self.labels.get(n).cloned()).collect()
+        names
+            .iter()
+            .filter_map(|n| self.labels.get(n).cloned())
+            .collect()
     }
 
     /// A PR's head sha follows its branch while it is open (as on GitHub).

@@ -47,7 +47,10 @@ pub struct Recorder {
 
 impl Observer for Recorder {
     fn on_request(&self, operation: &str, code: u16) {
-        self.requests.lock().unwrap().push((operation.to_string(), code));
+        self.requests
+            .lock()
+            .unwrap()
+            .push((operation.to_string(), code));
     }
 
     fn on_rate_limit(&self, remaining: i64) {
