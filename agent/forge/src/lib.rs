@@ -22,17 +22,26 @@
 //! ```
 //!
 //! ## Why reqwest and not octocrab
-//! The forge's job is mostly failure handling, and it needs the raw HTTP for it: the status
-//! code of every answer (for `sextant_forge_requests_total{operation,code}` and typed
-//! errors), `Retry-After` and `x-ratelimit-*` headers, `If-None-Match`/304 on every GET, one
-//! lock over all writes, and full control of what reaches a log or an error (a token, a JWT).
-//! octocrab (0.4x) wraps hyper in a tower stack and returns `octocrab::Error::GitHub` with the
-//! body's message but hides the response headers of typed calls; conditional requests exist
-//! only on a few list calls (`Etagged`); its retry layer is a generic tower retry without
-//! GitHub's rate-limit semantics; and it pulls its own HTTP stack (hyper-rustls, tower,
-//! tower-http, jsonwebtoken, snafu, secrecy, chrono, …) beside the reqwest the workspace
-//! already chose. The Git Data calls Sextant makes are fourteen small JSON requests; a
-//! client of our own over reqwest is shorter than the adapter octocrab would need.
+//! The forge's job is mostly failure handling, and that needs the raw HTTP exchange: the status
+//! of every answer (for `sextant_forge_requests_total{operation,code}` and typed errors),
+//! `Retry-After` and `x-ratelimit-*`, `If-None-Match`/304 on the GETs we repeat, one lock over
+//! all writes, and full control of what reaches a log or an error. Checked against octocrab
+//! 0.54.9 (the latest on crates.io when this was written):
+//! - ETags: only a few list calls (events, workflow artifacts) return `Etagged`; pulls, refs,
+//!   contents and issues have no conditional GET.
+//! - Retries: the default is `RetryConfig::Simple(3)`; `HandleRateLimits` waits until
+//!   `x-ratelimit-reset` however far away it is (no budget), and retries 5xx immediately (no
+//!   backoff). Its `RateLimitMetrics` hears retries, not every answer, so a per-request metric
+//!   needs a tower layer of our own.
+//! - Nothing serializes writes, which GitHub asks of integrations to avoid secondary limits.
+//! - Dependencies: its own HTTP stack (hyper, hyper-util, hyper-rustls, hyper-timeout, tower,
+//!   tower-http; reqwest is only an optional connector), jsonwebtoken with aws-lc-rs by default
+//!   (a C build), snafu, secrecy, chrono, arc-swap — beside the reqwest the workspace already uses.
+//!
+//! Errors there do carry the status and headers (`GitHubError`), so octocrab would work; but
+//! the fourteen small JSON calls Sextant makes are shorter to write over reqwest than the
+//! layers octocrab would need around them. The JWT is signed with ring (already in the tree
+//! through rustls), not jsonwebtoken, for the same reason.
 //!
 //! ## Behaviour
 //! - Auth: [`Auth::Token`], [`Auth::TokenFile`] (re-read when the file changes, and once on a
