@@ -377,9 +377,12 @@ impl Transport {
                 Ok(r) => r,
                 Err(e) => {
                     self.observer.on_request(operation, 0);
+                    // A POST that may have reached GitHub is not sent again (it could open a
+                    // second issue or comment); one that never connected is safe to resend.
+                    let resendable = method != Method::POST || e.is_connect();
                     let message = e.without_url().to_string();
                     tracing::warn!(operation, %method, path, attempt, error = %message, "forge request failed");
-                    if attempt < policy.max_attempts && fits(backoff) {
+                    if resendable && attempt < policy.max_attempts && fits(backoff) {
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(policy.max_backoff);
                         continue;

@@ -51,7 +51,8 @@
 //! - Rate limits: `Retry-After`, secondary limits (403/429 "secondary rate limit"), and the
 //!   primary limit (`x-ratelimit-remaining: 0` until `x-ratelimit-reset`) are waited out when
 //!   the wait fits [`RetryPolicy::budget`], else [`Error::RateLimited`]. 5xx and transport
-//!   errors are retried with doubling backoff up to [`RetryPolicy::max_attempts`].
+//!   errors are retried with doubling backoff up to [`RetryPolicy::max_attempts`]; a POST
+//!   that timed out after connecting is not resent (it could open a second issue).
 //! - A 422 "already exists" on a create is [`Outcome::AlreadyExists`], carrying the object.
 //! - Errors name the operation and URL path (never a query, never a credential), and have a
 //!   [`Error::metric_label`]. Credentials are [`Secret`]s: `Debug` prints nothing of them.

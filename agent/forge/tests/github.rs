@@ -453,6 +453,75 @@ async fn a_spent_primary_limit_fails_typed_and_later_calls_wait_for_the_reset_wi
 }
 
 #[tokio::test]
+async fn a_spent_primary_limit_that_resets_within_the_budget_is_waited_out() {
+    let fake = fake();
+    let (gh, rec) = observed(&fake);
+    gh.branch_head("main").await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Two seconds ahead, so the window cannot have turned before the request arrives.
+    fake.set_rate_limit(0, now + 2);
+    gh.branch_head("main").await.unwrap();
+    assert_eq!(
+        codes(&rec, "get_ref"),
+        vec![200, 403, 304],
+        "the retry after the reset is a cache hit"
+    );
+    assert!(
+        fake.rate_limit().remaining > 0,
+        "the window was refilled at its reset"
+    );
+}
+
+#[tokio::test]
+async fn the_remaining_limit_is_reported_as_it_falls() {
+    let fake = fake();
+    let (gh, rec) = observed(&fake);
+    for _ in 0..3 {
+        gh.create_blob(b"x").await.unwrap();
+    }
+    let seen = rec.remaining.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.windows(2).all(|w| w[1] == w[0] - 1), "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_slow_answer_times_out_as_a_typed_transport_error_and_a_post_is_not_resent() {
+    let fake = fake();
+    let mut c = config(&fake, token(&fake));
+    c.timeout = Duration::from_millis(200);
+    let gh = GitHub::new(c).unwrap();
+    fake.inject(Fault::delay(Match::path("/git/ref/"), Duration::from_secs(2)).times(5));
+    let err = gh.branch_head("main").await.unwrap_err();
+    assert!(
+        matches!(err, Error::Transport { attempts: 5, .. }),
+        "{err:?}"
+    );
+    fake.inject(Fault::delay(Match::path("/issues"), Duration::from_secs(2)).times(1));
+    let issue = NewIssue {
+        title: "t".into(),
+        ..NewIssue::default()
+    };
+    let err = gh.create_issue(&issue).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Transport { attempts: 1, .. }),
+        "{err:?}"
+    );
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(
+        posts, 1,
+        "a POST that may have reached GitHub is not resent"
+    );
+    assert_eq!(err.metric_label(), "transport");
+}
+
+#[tokio::test]
 async fn a_bad_token_is_a_typed_unauthorized_error_that_says_what_to_check() {
     let fake = fake();
     let gh = GitHub::new(config(&fake, Auth::Token(Secret::new("ghp_wrong")))).unwrap();
