@@ -375,6 +375,11 @@ impl FakeGitHub {
         lock(&self.shared.state).issues.values().cloned().collect()
     }
 
+    /// The repository's labels (created on first use, as GitHub does when labelling).
+    pub fn labels(&self) -> Vec<crate::state::Label> {
+        lock(&self.shared.state).labels.values().cloned().collect()
+    }
+
     /// Comments on an issue or pull request, oldest first.
     pub fn comments(&self, number: u64) -> Vec<Comment> {
         lock(&self.shared.state)
