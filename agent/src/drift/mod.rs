@@ -9,6 +9,7 @@
 
 pub mod owner;
 pub mod policy;
+pub mod provenance;
 
 use crate::compare;
 use crate::environment::{Environment, IgnoreRule};
