@@ -253,8 +253,9 @@ impl Default for Limits {
     }
 }
 
-/// Maps a release's drift to values edits. `live` holds the release's live objects (as the API
-/// server returns them); the proof compares against them.
+/// Maps a release's drift to values edits. Drift of other releases is left out. `live` holds
+/// the release's live objects (as the API server returns them); the proof compares against them.
+/// Unmapped fields carry Git's and the live value as they are: mask Secrets before publishing.
 pub fn map(
     renderer: &Renderer,
     env: &Environment,

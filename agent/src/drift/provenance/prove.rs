@@ -204,3 +204,62 @@ pub(super) fn same_object(a: &ObjectRef, b: &ObjectRef) -> bool {
         && a.name == b.name
         && (a.namespace == b.namespace || a.namespace.is_none() || b.namespace.is_none())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment(replicas: i64, image: &str) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "app"},
+               "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": "web", "image": image}]}}}})
+    }
+
+    fn objects(v: Value) -> (ObjectRef, Objects) {
+        let live = LiveIndex::new(std::slice::from_ref(&v));
+        let (r, _) = live
+            .objects
+            .iter()
+            .next()
+            .map(|(r, v)| (r.clone(), v))
+            .unwrap();
+        let mut o = Objects::new();
+        o.insert(r.clone(), v);
+        (r, o)
+    }
+
+    #[test]
+    fn a_render_equal_to_live_on_every_changed_field_holds() {
+        let (r, git) = objects(deployment(3, "a"));
+        let (_, proved) = objects(deployment(5, "a"));
+        let live = [deployment(5, "a")];
+        let targets = [(r, "/spec/replicas".to_string())];
+        let proof = check(&git, &proved, &targets, &LiveIndex::new(&live));
+        assert!(proof.holds(), "{:?}", proof.failures);
+        assert_eq!(proof.changed.len(), 1);
+    }
+
+    #[test]
+    fn a_field_the_edit_changes_that_is_not_live_fails_the_proof() {
+        let (r, git) = objects(deployment(3, "a"));
+        let (_, proved) = objects(deployment(5, "b"));
+        let live = [deployment(5, "a")];
+        let targets = [(r, "/spec/replicas".to_string())];
+        let proof = check(&git, &proved, &targets, &LiveIndex::new(&live));
+        assert_eq!(proof.failures.len(), 1);
+        assert_eq!(proof.failures[0].why, Why::NotLive);
+        assert_eq!(
+            proof.failures[0].pointer,
+            "/spec/template/spec/containers/0/image"
+        );
+    }
+
+    #[test]
+    fn a_drifted_field_the_render_does_not_reach_fails_the_proof() {
+        let (r, git) = objects(deployment(3, "a"));
+        let live = [deployment(5, "a")];
+        let targets = [(r, "/spec/replicas".to_string())];
+        let proof = check(&git, &git, &targets, &LiveIndex::new(&live));
+        assert_eq!(proof.failures[0].why, Why::DriftNotReached);
+    }
+}

@@ -65,7 +65,7 @@ pub(super) fn run(s: &mut Session<'_>, drift: &[ObjectDrift], live: &[Value]) ->
         "/metadata/annotations/{}",
         ANNOTATION_HASH.replace('/', "~1")
     );
-    for d in drift {
+    for d in drift.iter().filter(|d| d.release == s.release().name) {
         if d.deleted {
             unmapped.push(Unmapped {
                 object: d.reference.clone(),
