@@ -581,7 +581,8 @@ fn stack_several_fields_changed_live_map_to_their_keys_in_few_renders() {
     );
     assert_eq!(by_key("grafana.image.tag").new, json!("11.2.0"));
     assert_eq!(m.edits.len(), 4);
-    assert!(m.renders <= 6, "{} renders", m.renders);
+    // One render of all the distinctive sentinels, one proof (Git's own render is cached).
+    assert!(m.renders <= 2, "{} renders", m.renders);
     // The same drift again: every render comes from the cache.
     assert_eq!(case.map(change).renders, 0);
 }
