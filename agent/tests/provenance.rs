@@ -735,3 +735,23 @@ fn stack_list_items_joined_into_one_argument_map_by_index_or_say_why_not() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn stack_a_subchart_default_maps_under_the_subchart_key() {
+    let (_repo, case) = stack();
+    let m = case.map(|l| {
+        l.set(
+            "Deployment",
+            "-pushgateway",
+            "/spec/template/spec/containers/0/image",
+            json!("quay.io/prometheus/pushgateway:v1.10.0"),
+        )
+    });
+    let e = only_edit(&m);
+    assert_eq!(e.dotted, "pushgateway.image.tag");
+    assert!(e.from_defaults && e.file.ends_with("values/stack.yaml"));
+    assert_eq!(
+        (e.old.clone(), e.new.clone()),
+        (Some(json!("v1.9.0")), json!("v1.10.0"))
+    );
+}

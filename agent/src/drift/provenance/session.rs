@@ -6,10 +6,11 @@ use crate::compare;
 use crate::environment::{Environment, Release};
 use crate::object::{ObjectRef, ANNOTATION_HASH};
 use crate::render::{self, objects, Renderer};
+use crate::values::Values;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 /// A release's objects as the server stores them (canonical), without the agent's hash
@@ -66,7 +67,11 @@ impl<'a> Session<'a> {
             })?;
         let renders = usize::from(!rendered.cache_hit);
         let baseline = finish(env, release, rendered.documents)?;
-        let effective = Value::Object(renderer.effective_values(env, release)?);
+        let chart_dir = renderer.chart_dir(env, release)?;
+        let effective = Value::Object(with_subchart_defaults(
+            &chart_dir,
+            renderer.effective_values(env, release)?,
+        ));
         let files = release
             .values
             .iter()
@@ -82,10 +87,8 @@ impl<'a> Session<'a> {
                     })
             })
             .collect::<Result<Vec<_>>>()?;
-        let schema = renderer
-            .chart_dir(env, release)
+        let schema = std::fs::read_to_string(chart_dir.join("values.schema.json"))
             .ok()
-            .and_then(|d| std::fs::read_to_string(d.join("values.schema.json")).ok())
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
             .and_then(|s| jsonschema::validator_for(&s).ok());
         Ok(Session {
@@ -185,6 +188,42 @@ impl<'a> Session<'a> {
         self.renders += usize::from(!r.cache_hit);
         finish(self.env, self.release, r.documents)
     }
+}
+
+/// The effective values with the defaults of the chart's unpacked subcharts (`charts/<name>/`)
+/// under their keys, the parent's values winning, as Helm passes them down: a subchart's default
+/// is a leaf that may render a field too. Packaged (`.tgz`) subcharts are left out.
+fn with_subchart_defaults(chart_dir: &Path, mut effective: Values) -> Values {
+    let Ok(entries) = std::fs::read_dir(chart_dir.join("charts")) else {
+        return effective;
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("Chart.yaml").is_file())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let name = crate::values::read_file(&dir.join("Chart.yaml"))
+            .ok()
+            .and_then(|c| c.get("name").and_then(Value::as_str).map(String::from));
+        let (Some(name), Ok(defaults)) = (name, crate::values::chart_defaults(&dir)) else {
+            continue;
+        };
+        let user = match effective.remove(&name) {
+            Some(Value::Object(m)) => m,
+            Some(other) => {
+                effective.insert(name, other);
+                continue;
+            }
+            None => Values::new(),
+        };
+        effective.insert(
+            name,
+            Value::Object(crate::values::coalesce(&defaults, user)),
+        );
+    }
+    effective
 }
 
 /// Helm's documents as the agent's objects (the same namespaces, labels and references drift
