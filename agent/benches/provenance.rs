@@ -236,7 +236,7 @@ fn main() {
         "kube-prometheus-stack-shaped chart: one plain render {:.1} ms",
         ms(plain)
     );
-    let cases: [(&str, Change); 6] = [
+    let cases: [(&str, Change); 7] = [
         ("4 fields at once (retention, arg, env, tag)", |l| {
             set(
                 l,
@@ -310,6 +310,15 @@ fn main() {
                 "-kube-state-metrics",
                 "/spec/template/spec/containers/0/args/1",
                 json!("--resources=deployments,pods,services"),
+            )
+        }),
+        ("a subchart default (pushgateway image tag)", |l| {
+            set(
+                l,
+                "Deployment",
+                "-pushgateway",
+                "/spec/template/spec/containers/0/image",
+                json!("quay.io/prometheus/pushgateway:v1.10.0"),
             )
         }),
     ];
