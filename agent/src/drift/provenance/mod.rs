@@ -11,9 +11,11 @@
 //! it like any other.
 
 mod leaves;
+mod propose;
 mod prove;
 mod search;
 mod session;
+mod solve;
 
 use crate::environment::{Environment, Release};
 use crate::object::ObjectRef;

@@ -1,12 +1,12 @@
-//! The search: candidates, perturbation renders (together where sentinels can be told apart,
-//! alone otherwise, bisected when nothing obvious moves the field), the new value read off the
-//! sentinel's place in the field, then the proof.
+//! The search: candidates, then perturbation renders (together where sentinels can be told
+//! apart, alone otherwise, bisected when nothing obvious moves the field) and what each showed.
+//! `solve` reads the new values off them; `propose` proves them and places the edits.
 
 use super::leaves::{self, Leaf};
-use super::prove::{self, LiveIndex, Proof, Why};
+use super::propose::reached_by;
+use super::prove::{LiveIndex, Proof};
 use super::session::{changed, find, Objects, Outcome, Session};
-use super::{dotted, Reason, Result, Segment, Unmapped, ValuesEdit, MAX_CANDIDATES};
-use crate::compare;
+use super::{dotted, Reason, Result, Unmapped, ValuesEdit, MAX_CANDIDATES};
 use crate::drift::ObjectDrift;
 use crate::object::{ObjectRef, ANNOTATION_HASH};
 use serde_json::{Map, Value};
@@ -18,19 +18,19 @@ pub(super) struct Found {
     pub proof: Proof,
 }
 
-struct Target {
-    object: ObjectRef,
-    pointer: String,
-    git: Value,
-    live: Value,
+pub(super) struct Target {
+    pub(super) object: ObjectRef,
+    pub(super) pointer: String,
+    pub(super) git: Value,
+    pub(super) live: Value,
     /// Candidate leaves (indices into the leaves).
-    candidates: Vec<usize>,
-    effects: Vec<(usize, Effect)>,
+    pub(super) candidates: Vec<usize>,
+    pub(super) effects: Vec<(usize, Effect)>,
 }
 
 /// How a perturbed leaf moved a field.
 #[derive(Debug, Clone)]
-enum Effect {
+pub(super) enum Effect {
     /// The field is the leaf's value.
     Direct,
     /// The field is `pre`, the leaf's text, then the rest (in Git's render).
@@ -41,21 +41,21 @@ enum Effect {
 }
 
 /// One proposed edit while it is being proved.
-struct Plan {
-    leaf: usize,
-    new: Value,
-    targets: Vec<usize>,
+pub(super) struct Plan {
+    pub(super) leaf: usize,
+    pub(super) new: Value,
+    pub(super) targets: Vec<usize>,
 }
 
-struct Search<'s, 'a> {
-    s: &'s mut Session<'a>,
-    leaves: Vec<Leaf>,
+pub(super) struct Search<'s, 'a> {
+    pub(super) s: &'s mut Session<'a>,
+    pub(super) leaves: Vec<Leaf>,
     /// Per leaf: the sentinels to try, in order (schema-accepted ones only), and the one in use.
-    sentinels: BTreeMap<usize, Vec<Value>>,
+    pub(super) sentinels: BTreeMap<usize, Vec<Value>>,
     /// Per leaf: the rendered fields it moves, from renders where that can be told.
-    moved: BTreeMap<usize, BTreeSet<(ObjectRef, String)>>,
-    targets: Vec<Target>,
-    bound: bool,
+    pub(super) moved: BTreeMap<usize, BTreeSet<(ObjectRef, String)>>,
+    pub(super) targets: Vec<Target>,
+    pub(super) bound: bool,
 }
 
 pub(super) fn run(s: &mut Session<'_>, drift: &[ObjectDrift], live: &[Value]) -> Result<Found> {
@@ -182,11 +182,11 @@ impl Search<'_, '_> {
         self.sentinels.insert(leaf, ok);
     }
 
-    fn sentinel(&self, leaf: usize) -> Option<&Value> {
+    pub(super) fn sentinel(&self, leaf: usize) -> Option<&Value> {
         self.sentinels.get(&leaf).and_then(|v| v.first())
     }
 
-    fn render_group(&mut self, group: &[usize]) -> Result<Outcome> {
+    pub(super) fn render_group(&mut self, group: &[usize]) -> Result<Outcome> {
         let mut overlay = Value::Object(Map::new());
         for &i in group {
             if let Some(v) = self.sentinel(i).cloned() {
@@ -467,436 +467,7 @@ impl Search<'_, '_> {
         Ok(())
     }
 
-    /// The new value of each leaf that explains a target, or why there is none.
-    fn solve(&self) -> (Vec<Plan>, BTreeMap<usize, Reason>) {
-        let mut plans: Vec<Plan> = Vec::new();
-        let mut rejected = BTreeMap::new();
-        for (ti, t) in self.targets.iter().enumerate() {
-            match self.solve_target(t) {
-                Err(reason) => {
-                    rejected.insert(ti, reason);
-                }
-                Ok(news) => {
-                    for (leaf, new) in news {
-                        match plans.iter_mut().find(|p| p.leaf == leaf) {
-                            Some(p) if p.new == new => p.targets.push(ti),
-                            Some(p) => {
-                                let reason = Reason::Conflict {
-                                    key: dotted(&self.leaves[leaf].key),
-                                    values: vec![p.new.clone(), new.clone()],
-                                };
-                                for &o in &p.targets {
-                                    rejected.insert(o, reason.clone());
-                                }
-                                rejected.insert(ti, reason);
-                            }
-                            None => plans.push(Plan {
-                                leaf,
-                                new,
-                                targets: vec![ti],
-                            }),
-                        }
-                    }
-                }
-            }
-        }
-        // A conflicted key is no plan; neither is a plan whose targets all went.
-        plans.retain(|p| p.targets.iter().all(|t| !rejected.contains_key(t)));
-        (plans, rejected)
-    }
-
-    fn key(&self, leaf: usize) -> String {
+    pub(super) fn key(&self, leaf: usize) -> String {
         dotted(&self.leaves[leaf].key)
-    }
-
-    fn solve_target(&self, t: &Target) -> Result<Vec<(usize, Value)>, Reason> {
-        let type_err = |leaf: &Leaf, live: &Value| Reason::Type {
-            key: dotted(&leaf.key),
-            expected: leaves::kind_name(&leaf.value),
-            live: leaves::kind_name(live),
-        };
-        if let Some((i, _)) = t.effects.iter().find(|(_, e)| matches!(e, Effect::Direct)) {
-            let leaf = &self.leaves[*i];
-            return leaves::convert(&leaf.value, &t.live)
-                .map(|new| vec![(*i, new)])
-                .ok_or_else(|| type_err(leaf, &t.live));
-        }
-        let mut slots: Vec<(usize, usize, usize)> = Vec::new();
-        for (i, e) in &t.effects {
-            if let (Effect::Embedded { pre, .. }, Some(old)) =
-                (e, leaves::rendered(&self.leaves[*i].value))
-            {
-                let (start, end) = (pre.len(), pre.len() + old.len());
-                let taken = slots
-                    .iter()
-                    .any(|(l, s, e)| *l == *i || (start < *e && *s < end));
-                if !taken {
-                    slots.push((*i, start, end));
-                }
-            }
-        }
-        if !slots.is_empty() {
-            return self.solve_embedded(t, slots);
-        }
-        let computed: Vec<(usize, Option<&Value>)> = t
-            .effects
-            .iter()
-            .filter_map(|(i, e)| match e {
-                Effect::Computed { rendered } => Some((*i, rendered.as_ref())),
-                _ => None,
-            })
-            .collect();
-        if let [(i, Some(rendered))] = computed.as_slice() {
-            if let Some(new) = self.invert_offset(*i, rendered, t) {
-                return Ok(vec![(*i, new)]);
-            }
-        }
-        if !computed.is_empty() {
-            let mut keys: Vec<String> = computed.iter().map(|(i, _)| self.key(*i)).collect();
-            keys.sort();
-            keys.dedup();
-            return Err(Reason::Computed { keys });
-        }
-        Err(if self.bound {
-            Reason::Bound {
-                renders: self.s.renders(),
-            }
-        } else {
-            Reason::NoValuesKey
-        })
-    }
-
-    /// `field = leaf + b` (Helm's `add`): when the sentinel shows the same offset, the leaf that
-    /// renders the live value is `live - b`.
-    fn invert_offset(&self, leaf: usize, rendered: &Value, t: &Target) -> Option<Value> {
-        let old = self.leaves[leaf].value.as_i64()?;
-        let sentinel = self.sentinel(leaf)?.as_i64()?;
-        let (git, now, live) = (as_int(&t.git)?, as_int(rendered)?, as_int(&t.live)?);
-        let b = git - old;
-        (now - sentinel == b).then(|| Value::from(live - b))
-    }
-
-    /// Git's text is literals around the leaves' slots; the live text, cut at the same
-    /// literals, gives each leaf's new text.
-    fn solve_embedded(
-        &self,
-        t: &Target,
-        mut slots: Vec<(usize, usize, usize)>,
-    ) -> Result<Vec<(usize, Value)>, Reason> {
-        slots.sort_by_key(|s| s.1);
-        let git = t.git.as_str().unwrap_or_default();
-        let mut literals = Vec::new();
-        let mut at = 0;
-        for (_, s, e) in &slots {
-            literals.push(&git[at..*s]);
-            at = *e;
-        }
-        literals.push(&git[at..]);
-        let keys: Vec<String> = slots.iter().map(|(i, _, _)| self.key(*i)).collect();
-        let mut pattern = String::from(literals[0]);
-        for (k, lit) in keys.iter().zip(&literals[1..]) {
-            pattern.push_str(&format!("{{{k}}}{lit}"));
-        }
-        let not_producible = || Reason::NotProducible {
-            keys: keys.clone(),
-            pattern: pattern.clone(),
-        };
-        let live = leaves::rendered(&t.live).ok_or_else(not_producible)?;
-        let texts = cut(&live, &literals).ok_or_else(not_producible)?;
-        let mut out = Vec::new();
-        for ((i, _, _), text) in slots.iter().zip(texts) {
-            let leaf = &self.leaves[*i];
-            if leaves::rendered(&leaf.value).as_deref() == Some(text) {
-                continue;
-            }
-            let new = leaves::convert(&leaf.value, &Value::String(text.to_string())).ok_or(
-                Reason::Type {
-                    key: dotted(&leaf.key),
-                    expected: leaves::kind_name(&leaf.value),
-                    live: "a string",
-                },
-            )?;
-            out.push((*i, new));
-        }
-        if out.is_empty() {
-            return Err(not_producible());
-        }
-        Ok(out)
-    }
-
-    fn overlay(&self, plans: &[&Plan]) -> Value {
-        let mut overlay = Value::Object(Map::new());
-        for p in plans {
-            leaves::overlay_set(
-                &mut overlay,
-                &self.s.effective,
-                &self.leaves[p.leaf].key,
-                p.new.clone(),
-            );
-        }
-        overlay
-    }
-
-    fn target_fields(&self, plans: &[&Plan]) -> Vec<(ObjectRef, String)> {
-        let mut out: Vec<(ObjectRef, String)> = Vec::new();
-        for t in plans.iter().flat_map(|p| &p.targets) {
-            let f = (
-                self.targets[*t].object.clone(),
-                self.targets[*t].pointer.clone(),
-            );
-            if !out.contains(&f) {
-                out.push(f);
-            }
-        }
-        out
-    }
-
-    /// Renders with the plans' values and checks the result against live. Plans whose render
-    /// fails the proof are tried alone; those that fail alone are dropped with the reason, and
-    /// the rest are proved again, together.
-    fn prove(
-        &mut self,
-        mut plans: Vec<Plan>,
-        live: &LiveIndex,
-        rejected: &mut BTreeMap<usize, Reason>,
-    ) -> Result<(Vec<Plan>, Proof)> {
-        loop {
-            if plans.is_empty() {
-                return Ok((plans, Proof::default()));
-            }
-            let all: Vec<&Plan> = plans.iter().collect();
-            let proof = self.prove_plans(&all, live)?;
-            if let Some(proof) = proof.as_ref().filter(|p| p.holds()) {
-                return Ok((plans, proof.clone()));
-            }
-            let mut keep = Vec::new();
-            let mut dropped = false;
-            let together = plans.len() > 1;
-            for p in plans {
-                let alone = if together {
-                    self.prove_plans(&[&p], live)?
-                } else {
-                    proof.clone()
-                };
-                match alone {
-                    Some(proof) if proof.holds() => keep.push(p),
-                    other => {
-                        dropped = true;
-                        let reason = match other {
-                            Some(proof) => self.reason(&p, &proof),
-                            None if self.bound => Reason::Bound {
-                                renders: self.s.renders(),
-                            },
-                            None => Reason::ProofFailed {
-                                keys: vec![self.key(p.leaf)],
-                                failures: vec!["helm refuses the proposed values".into()],
-                            },
-                        };
-                        for t in &p.targets {
-                            rejected.entry(*t).or_insert_with(|| reason.clone());
-                        }
-                    }
-                }
-            }
-            if !dropped {
-                // Each holds alone but not together: keep none rather than guess.
-                let keys = keep.iter().map(|p| self.key(p.leaf)).collect::<Vec<_>>();
-                let failures = proof
-                    .map(|p| p.failures.iter().map(|f| f.to_string()).collect())
-                    .unwrap_or_default();
-                let reason = Reason::ProofFailed { keys, failures };
-                for t in keep.iter().flat_map(|p| &p.targets) {
-                    rejected.entry(*t).or_insert_with(|| reason.clone());
-                }
-                return Ok((Vec::new(), Proof::default()));
-            }
-            // A target any of whose plans went is not mapped; its other plans go too.
-            keep.retain(|p| p.targets.iter().all(|t| !rejected.contains_key(t)));
-            plans = keep;
-        }
-    }
-
-    fn prove_plans(&mut self, plans: &[&Plan], live: &LiveIndex) -> Result<Option<Proof>> {
-        let overlay = self.overlay(plans);
-        let targets = self.target_fields(plans);
-        Ok(match self.s.render_overlay(&overlay)? {
-            Outcome::Rendered(objs) => Some(prove::check(self.s.baseline(), &objs, &targets, live)),
-            Outcome::Failed => None,
-            Outcome::Bound => {
-                self.bound = true;
-                None
-            }
-        })
-    }
-
-    fn reason(&self, p: &Plan, proof: &Proof) -> Reason {
-        let not_live: Vec<String> = proof
-            .failures
-            .iter()
-            .filter(|f| f.why == Why::NotLive)
-            .map(|f| format!("{} {}", f.object, f.pointer))
-            .collect();
-        if !not_live.is_empty() {
-            return Reason::MovesOtherFields {
-                key: self.key(p.leaf),
-                fields: not_live,
-            };
-        }
-        Reason::ProofFailed {
-            keys: vec![self.key(p.leaf)],
-            failures: proof.failures.iter().map(|f| f.to_string()).collect(),
-        }
-    }
-
-    /// The proved plans as edits of the values file that wins for each key.
-    fn edits(&self, plans: &[Plan], rejected: &mut BTreeMap<usize, Reason>) -> Vec<ValuesEdit> {
-        let mut out = Vec::new();
-        for p in plans {
-            let leaf = &self.leaves[p.leaf];
-            let set_by = self
-                .s
-                .files
-                .iter()
-                .rev()
-                .find(|(_, content)| leaves::get(content, &leaf.key).is_some())
-                .map(|(f, _)| f.clone());
-            let (file, from_defaults) = match set_by {
-                Some(f) => (f, false),
-                None => match self.s.release().values.last() {
-                    Some(f) => (f.clone(), true),
-                    None => {
-                        for t in &p.targets {
-                            rejected.insert(
-                                *t,
-                                Reason::NoValuesFile {
-                                    key: dotted(&leaf.key),
-                                },
-                            );
-                        }
-                        continue;
-                    }
-                },
-            };
-            let (key, old, new) = self.written_key(leaf, &p.new, from_defaults);
-            let mut fields: Vec<(ObjectRef, String)> = self.target_fields(&[p]);
-            for f in self.moved.get(&p.leaf).into_iter().flatten() {
-                if !fields.contains(f) {
-                    fields.push(f.clone());
-                }
-            }
-            out.push(ValuesEdit {
-                dotted: dotted(&key),
-                key,
-                file,
-                old,
-                new,
-                from_defaults,
-                fields,
-            });
-        }
-        out
-    }
-
-    /// Helm replaces lists whole: a key inside a list that only the chart's defaults set is
-    /// written as the whole list, with the one item changed.
-    fn written_key(
-        &self,
-        leaf: &Leaf,
-        new: &Value,
-        from_defaults: bool,
-    ) -> (Vec<Segment>, Option<Value>, Value) {
-        let list_at = leaf.key.iter().position(|s| matches!(s, Segment::Index(_)));
-        match list_at {
-            Some(at) if from_defaults => {
-                let list_key = leaf.key[..at].to_vec();
-                let old = leaves::get(&self.s.effective, &list_key).cloned();
-                let mut list = old.clone().unwrap_or(Value::Array(Vec::new()));
-                leaves::set(&mut list, &leaf.key[at..], new.clone());
-                (list_key, old, list)
-            }
-            _ => (
-                leaf.key.clone(),
-                leaves::get(&self.s.effective, &leaf.key).cloned(),
-                new.clone(),
-            ),
-        }
-    }
-}
-
-/// A field reported missing live (a list-map item whose key changed live, such as a
-/// `containerPort`) that the proved render holds as live does: it is the edits' work too.
-fn reached_by(objs: &Objects, u: &Unmapped, live: &LiveIndex, edits: &mut [ValuesEdit]) -> bool {
-    if u.reason != Reason::RemovedLive {
-        return false;
-    }
-    let (Some(obj), Some(l)) = (find(objs, &u.object), live.get(&u.object)) else {
-        return false;
-    };
-    if obj
-        .pointer(&u.pointer)
-        .is_none_or(|now| leaves::same(now, &u.git))
-    {
-        return false;
-    }
-    let reached = !compare::differences(obj, l)
-        .iter()
-        .any(|d| prove::overlaps(&d.path, &u.pointer));
-    if !reached {
-        return false;
-    }
-    let field = (u.object.clone(), u.pointer.clone());
-    let owner = edits.iter().position(|e| {
-        e.fields.iter().any(|(r, p)| {
-            prove::same_object(r, &u.object)
-                && (p.starts_with(&format!("{}/", u.pointer)) || *p == u.pointer)
-        })
-    });
-    match owner.and_then(|i| edits.get_mut(i)) {
-        Some(e) => {
-            if !e.fields.contains(&field) {
-                e.fields.push(field);
-            }
-            true
-        }
-        None => false,
-    }
-}
-
-fn as_int(v: &Value) -> Option<i64> {
-    v.as_i64().or_else(|| v.as_str()?.parse().ok())
-}
-
-/// Cuts `text` at `literals` (first, between-slots, last): the texts in the slots, leftmost
-/// first; `None` when `text` does not have that shape.
-fn cut<'t>(text: &'t str, literals: &[&str]) -> Option<Vec<&'t str>> {
-    let (first, rest) = literals.split_first()?;
-    let (last, middle) = rest.split_last()?;
-    let mut body = text.strip_prefix(first)?.strip_suffix(last)?;
-    let mut out = Vec::new();
-    for lit in middle {
-        if lit.is_empty() {
-            // Two slots side by side: no way to tell where one ends.
-            return None;
-        }
-        let at = body.find(lit)?;
-        out.push(&body[..at]);
-        body = &body[at + lit.len()..];
-    }
-    out.push(body);
-    Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn live_text_is_cut_at_the_literals_around_the_slots() {
-        assert_eq!(
-            cut("repo:0.2.0@sha256:9", &["", ":", "@", ""]),
-            Some(vec!["repo", "0.2.0", "sha256:9"])
-        );
-        assert_eq!(cut("other/0.2.0", &["repo:", ""]), None);
-        assert_eq!(cut("ab", &["", "", ""]), None);
     }
 }
