@@ -25,7 +25,7 @@ use serde_json::Value;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use prove::{Proof, ProofFailure};
+pub use prove::{Proof, ProofFailure, Why};
 
 /// At most this many helm invocations per mapping.
 pub const MAX_RENDERS: usize = 64;
