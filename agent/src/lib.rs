@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod drift;
 pub mod duration;
 pub mod environment;
+pub mod forge;
 pub mod kinds;
 pub mod live;
 pub mod metrics;

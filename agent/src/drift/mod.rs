@@ -9,6 +9,8 @@
 
 pub mod owner;
 pub mod policy;
+pub mod pr;
+pub mod proposal;
 pub mod provenance;
 
 use crate::compare;

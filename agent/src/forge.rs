@@ -1,0 +1,255 @@
+//! What the agent needs of a forge, as the core defines it; `sextant-forge` (GitHub REST and Git
+//! Data) is the edge that implements it. The drift pull-request loop speaks only this trait, in
+//! the core's own types, so a fake or another forge fits without touching it.
+
+use crate::drift::pr::Kind;
+use std::future::Future;
+
+/// A request (pull request or issue) as read back from the forge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub number: u64,
+    pub kind: Kind,
+    pub url: String,
+    pub body: String,
+    pub open: bool,
+    /// A closed pull request that was merged.
+    pub merged: bool,
+}
+
+/// A forge failure, typed by the edge; the message never holds a credential.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ForgeError {
+    pub message: String,
+    /// A short label for metrics (`unauthorized`, `rate_limited`, …).
+    pub label: String,
+}
+
+pub type Result<T> = std::result::Result<T, ForgeError>;
+
+pub trait Forge: Send + Sync {
+    /// The agent's requests carrying `label`: the open ones, and the pull requests closed lately.
+    fn requests(&self, label: &str) -> impl Future<Output = Result<Vec<Request>>> + Send;
+    /// The commit a branch points at.
+    fn head(&self, branch: &str) -> impl Future<Output = Result<String>> + Send;
+    /// A file's bytes at a commit; `None` when it does not exist.
+    fn file(
+        &self,
+        path: &str,
+        commit: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+    /// One commit of `files` on `branch` (created or moved), its parent `base`.
+    fn commit(
+        &self,
+        branch: &str,
+        base: &str,
+        files: &[(String, Vec<u8>)],
+        message: &str,
+    ) -> impl Future<Output = Result<String>> + Send;
+    fn open_pull(
+        &self,
+        title: &str,
+        body: &str,
+        head: &str,
+        base: &str,
+    ) -> impl Future<Output = Result<Request>> + Send;
+    fn open_issue(&self, title: &str, body: &str) -> impl Future<Output = Result<Request>> + Send;
+    /// New title and body of a request of either kind.
+    fn edit(
+        &self,
+        number: u64,
+        kind: Kind,
+        title: &str,
+        body: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Labels, and for a pull request its reviewers, and assignees.
+    fn decorate(
+        &self,
+        number: u64,
+        kind: Kind,
+        labels: &[String],
+        reviewers: &[String],
+        assignees: &[String],
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn comment(&self, number: u64, body: &str) -> impl Future<Output = Result<()>> + Send;
+    fn close(&self, number: u64, kind: Kind) -> impl Future<Output = Result<()>> + Send;
+    fn delete_branch(&self, branch: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+fn typed(e: sextant_forge::Error) -> ForgeError {
+    ForgeError {
+        label: e.metric_label().to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl Forge for sextant_forge::GitHub {
+    async fn requests(&self, label: &str) -> Result<Vec<Request>> {
+        use sextant_forge::{PullFilter, State, StateFilter};
+        let pulls = self
+            .list_pulls(&PullFilter {
+                state: StateFilter::All,
+                label: Some(label.to_string()),
+                ..PullFilter::default()
+            })
+            .await
+            .map_err(typed)?;
+        let issues = self
+            .list_issues(label, StateFilter::Open)
+            .await
+            .map_err(typed)?;
+        let mut out: Vec<Request> = pulls
+            .into_iter()
+            .map(|p| Request {
+                number: p.number,
+                kind: Kind::PullRequest,
+                url: p.html_url,
+                body: p.body,
+                open: p.state == State::Open,
+                merged: p.merged,
+            })
+            .collect();
+        out.extend(
+            issues
+                .into_iter()
+                .filter(|i| !i.is_pull_request)
+                .map(|i| Request {
+                    number: i.number,
+                    kind: Kind::Issue,
+                    url: i.html_url,
+                    body: i.body,
+                    open: i.state == State::Open,
+                    merged: false,
+                }),
+        );
+        Ok(out)
+    }
+
+    async fn head(&self, branch: &str) -> Result<String> {
+        Ok(self.branch_head(branch).await.map_err(typed)?.sha)
+    }
+
+    async fn file(&self, path: &str, commit: &str) -> Result<Option<Vec<u8>>> {
+        match self.file_at(path, commit).await {
+            Ok(f) => Ok(Some(f.bytes)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(typed(e)),
+        }
+    }
+
+    async fn commit(
+        &self,
+        branch: &str,
+        base: &str,
+        files: &[(String, Vec<u8>)],
+        message: &str,
+    ) -> Result<String> {
+        self.commit_files(branch, base, files, message)
+            .await
+            .map_err(typed)
+    }
+
+    async fn open_pull(&self, title: &str, body: &str, head: &str, base: &str) -> Result<Request> {
+        let p = self
+            .create_pull(&sextant_forge::NewPull {
+                title: title.into(),
+                head: head.into(),
+                base: base.into(),
+                body: body.into(),
+                draft: false,
+            })
+            .await
+            .map_err(typed)?
+            .into_inner();
+        Ok(Request {
+            number: p.number,
+            kind: Kind::PullRequest,
+            url: p.html_url,
+            body: p.body,
+            open: true,
+            merged: false,
+        })
+    }
+
+    async fn open_issue(&self, title: &str, body: &str) -> Result<Request> {
+        let i = self
+            .create_issue(&sextant_forge::NewIssue {
+                title: title.into(),
+                body: body.into(),
+                labels: Vec::new(),
+                assignees: Vec::new(),
+            })
+            .await
+            .map_err(typed)?;
+        Ok(Request {
+            number: i.number,
+            kind: Kind::Issue,
+            url: i.html_url,
+            body: i.body,
+            open: true,
+            merged: false,
+        })
+    }
+
+    async fn edit(&self, number: u64, kind: Kind, title: &str, body: &str) -> Result<()> {
+        let update = sextant_forge::Update {
+            title: Some(title.into()),
+            body: Some(body.into()),
+            state: None,
+        };
+        match kind {
+            Kind::PullRequest => self.update_pull(number, &update).await.map(drop),
+            Kind::Issue => self.update_issue(number, &update).await.map(drop),
+        }
+        .map_err(typed)
+    }
+
+    async fn decorate(
+        &self,
+        number: u64,
+        kind: Kind,
+        labels: &[String],
+        reviewers: &[String],
+        assignees: &[String],
+    ) -> Result<()> {
+        if !labels.is_empty() {
+            self.add_labels(number, labels).await.map_err(typed)?;
+        }
+        if kind == Kind::PullRequest && !reviewers.is_empty() {
+            self.request_reviewers(number, reviewers, &[])
+                .await
+                .map_err(typed)?;
+        }
+        if !assignees.is_empty() {
+            self.add_assignees(number, assignees).await.map_err(typed)?;
+        }
+        Ok(())
+    }
+
+    async fn comment(&self, number: u64, body: &str) -> Result<()> {
+        self.create_comment(number, body)
+            .await
+            .map(drop)
+            .map_err(typed)
+    }
+
+    async fn close(&self, number: u64, kind: Kind) -> Result<()> {
+        let update = sextant_forge::Update {
+            state: Some(sextant_forge::State::Closed),
+            ..Default::default()
+        };
+        match kind {
+            Kind::PullRequest => self.update_pull(number, &update).await.map(drop),
+            Kind::Issue => self.update_issue(number, &update).await.map(drop),
+        }
+        .map_err(typed)
+    }
+
+    async fn delete_branch(&self, branch: &str) -> Result<()> {
+        sextant_forge::GitHub::delete_branch(self, branch)
+            .await
+            .map(drop)
+            .map_err(typed)
+    }
+}
