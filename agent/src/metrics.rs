@@ -36,6 +36,10 @@ pub struct Metrics {
     pub drift_detection_seconds: Histogram,
     pub drift_fighting: IntGaugeVec,
     pub live_objects: IntGaugeVec,
+    pub drift_pull_requests: IntGaugeVec,
+    pub drift_pull_request_opened_timestamp_seconds: GaugeVec,
+    pub forge_requests_total: IntCounterVec,
+    pub forge_rate_limit_remaining: IntGauge,
 }
 
 fn histogram(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<HistogramVec> {
@@ -161,6 +165,31 @@ impl Metrics {
                 ),
                 &["environment"],
             )?,
+            drift_pull_requests: IntGaugeVec::new(
+                Opts::new(
+                    "sextant_drift_pull_requests",
+                    "Drift requests open in the forge, by state: open (a pull request), issue (nothing mapped to values).",
+                ),
+                &["environment", "state"],
+            )?,
+            drift_pull_request_opened_timestamp_seconds: GaugeVec::new(
+                Opts::new(
+                    "sextant_drift_pull_request_opened_timestamp_seconds",
+                    "When the agent first saw each release's open drift request (Unix time); gone once it closes.",
+                ),
+                &["environment", "release"],
+            )?,
+            forge_requests_total: IntCounterVec::new(
+                Opts::new(
+                    "sextant_forge_requests_total",
+                    "Requests to the forge's API, by operation and HTTP status (0: no answer).",
+                ),
+                &["operation", "code"],
+            )?,
+            forge_rate_limit_remaining: IntGauge::with_opts(Opts::new(
+                "sextant_forge_rate_limit_remaining",
+                "The forge's remaining primary rate limit, as its last answer said.",
+            ))?,
         };
         let r = &m.registry;
         r.register(Box::new(m.git_fetch_duration_seconds.clone()))?;
@@ -181,6 +210,12 @@ impl Metrics {
         r.register(Box::new(m.drift_detection_seconds.clone()))?;
         r.register(Box::new(m.drift_fighting.clone()))?;
         r.register(Box::new(m.live_objects.clone()))?;
+        r.register(Box::new(m.drift_pull_requests.clone()))?;
+        r.register(Box::new(
+            m.drift_pull_request_opened_timestamp_seconds.clone(),
+        ))?;
+        r.register(Box::new(m.forge_requests_total.clone()))?;
+        r.register(Box::new(m.forge_rate_limit_remaining.clone()))?;
         Ok(m)
     }
 
@@ -207,6 +242,22 @@ impl Metrics {
         self.source_revision_info
             .with_label_values(&[environment, revision])
             .set(1);
+    }
+}
+
+/// Feeds the forge client's requests and rate limit into the metrics.
+pub struct ForgeObserver(pub Metrics);
+
+impl sextant_forge::Observer for ForgeObserver {
+    fn on_request(&self, operation: &str, code: u16) {
+        self.0
+            .forge_requests_total
+            .with_label_values(&[operation, &code.to_string()])
+            .inc();
+    }
+
+    fn on_rate_limit(&self, remaining: i64) {
+        self.0.forge_rate_limit_remaining.set(remaining);
     }
 }
 

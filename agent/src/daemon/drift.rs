@@ -31,6 +31,18 @@ pub struct DriftWatch {
     pub stop: watch::Receiver<bool>,
     /// This replica's name, as the reporting instance of its Kubernetes Events.
     pub identity: String,
+    /// The drift now, for the pull-request loop.
+    pub feed: watch::Sender<Arc<DriftFeed>>,
+}
+
+/// The drift of an environment as the watch sees it now, with the live objects of each drifted
+/// release (provenance proves its proposals against them).
+#[derive(Debug, Default)]
+pub struct DriftFeed {
+    /// Whether the watches are synced: otherwise nothing here is to be acted on.
+    pub known: bool,
+    pub objects: Vec<ObjectDrift>,
+    pub live: HashMap<String, Vec<serde_json::Value>>,
 }
 
 /// A Kubernetes Event to publish on a drifted object.
@@ -180,6 +192,12 @@ impl DriftWatch {
             return; // unknown, not in sync: decided when its list completes
         }
         let live = cache.get(id);
+        if live
+            .as_ref()
+            .is_some_and(|l| compare_drift::applied_elsewhere(o, l))
+        {
+            return; // a newer revision, being applied: compared once it is the one applied
+        }
         let env = self.environment.as_str();
         let reference = event_reference(o, live.as_ref());
         let Some(d) = compare_drift::evaluate(&a.environment, o, live.as_ref()) else {
@@ -308,6 +326,24 @@ impl DriftWatch {
             .live_objects
             .with_label_values(&[env])
             .set(cache.len() as i64);
+        let mut live: HashMap<String, Vec<serde_json::Value>> = HashMap::new();
+        let drifted: HashSet<&str> = t
+            .drifted
+            .values()
+            .map(|(d, _)| d.release.as_str())
+            .collect();
+        for (id, o) in &t.desired {
+            if drifted.contains(o.release.as_str()) {
+                if let Some(v) = cache.get(id) {
+                    live.entry(o.release.clone()).or_default().push(v);
+                }
+            }
+        }
+        self.feed.send_replace(Arc::new(DriftFeed {
+            known: state != DriftState::Unknown,
+            objects: t.drifted.values().map(|(d, _)| d.clone()).collect(),
+            live,
+        }));
         if let Ok(mut s) = self.status.lock() {
             s.environments
                 .entry(self.environment.clone())

@@ -6,6 +6,7 @@
 pub mod drift;
 pub mod http;
 pub mod leader;
+pub mod pullrequest;
 pub mod reconcile;
 pub mod source;
 pub mod status;
@@ -48,6 +49,8 @@ pub enum DaemonError {
     Helm(#[from] crate::render::helm::HelmError),
     #[error(transparent)]
     Source(#[from] sextant_source::SourceError),
+    #[error("forge: {0}")]
+    Forge(String),
     #[error("cannot wait for signals: {0}")]
     Signal(std::io::Error),
 }
@@ -202,12 +205,19 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
         },
     ));
     let cluster = Arc::new(Cluster::new(client).with_server(api_server.trim_end_matches('/')));
+    let forge = match &settings.forge {
+        Some(f) => Some(Arc::new(forge_client(f, &metrics)?)),
+        None => None,
+    };
     let mut reconcilers = Vec::new();
     for env in &settings.environments {
         // A reconcile stops at a wave boundary on shutdown and when leadership is lost.
         let halt = halted(stop_rx.clone(), lead_rx.clone());
         let (applied_tx, applied_rx) = watch::channel(None);
+        let applied_rx_pr = applied_rx.clone();
         let (heal_tx, heal_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (feed_tx, feed_rx) = watch::channel(Arc::new(drift::DriftFeed::default()));
+        let heal_tx_pr = heal_tx.clone();
         let r = Reconciler {
             environment: env.clone(),
             renderer: renderer.clone(),
@@ -226,13 +236,32 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
                 metrics: metrics.clone(),
                 status: status.clone(),
                 applied: applied_rx,
-                heal: heal_tx,
+                heal: heal_tx.clone(),
                 leading: lead_rx.clone(),
                 stop: stop_rx.clone(),
                 identity: settings.leader_election.identity.clone(),
+                feed: feed_tx,
             }
             .run(),
         ));
+        if let (Some(forge), Repo::Git { branch, .. }) = (&forge, &settings.repo) {
+            tasks.push(tokio::spawn(
+                pullrequest::PullRequests {
+                    environment: env.clone(),
+                    forge: forge.clone(),
+                    base: branch.clone(),
+                    renderer: renderer.clone(),
+                    applied: applied_rx_pr,
+                    feed: feed_rx,
+                    heal: heal_tx_pr,
+                    leading: lead_rx.clone(),
+                    stop: stop_rx.clone(),
+                    metrics: metrics.clone(),
+                    status: status.clone(),
+                }
+                .run(),
+            ));
+        }
         reconcilers.push(tokio::spawn(reconcile_loop(
             r,
             snap_rx.clone(),
@@ -259,6 +288,29 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     Ok(())
+}
+
+/// The GitHub client for drift pull requests, its requests and rate limit counted in metrics.
+fn forge_client(
+    f: &crate::config::ForgeSettings,
+    metrics: &Metrics,
+) -> Result<sextant_forge::GitHub, DaemonError> {
+    let auth = match &f.auth {
+        crate::config::ForgeAuth::TokenFile(path) => sextant_forge::Auth::TokenFile(path.clone()),
+        crate::config::ForgeAuth::App {
+            app_id,
+            installation_id,
+            key_file,
+        } => sextant_forge::Auth::App(
+            sextant_forge::AppAuth::from_pem_file(app_id.to_string(), *installation_id, key_file)
+                .map_err(|e| DaemonError::Forge(e.to_string()))?,
+        ),
+    };
+    sextant_forge::GitHub::with_observer(
+        sextant_forge::Config::new(&f.api_url, &f.owner, &f.repo, auth),
+        Arc::new(crate::metrics::ForgeObserver(metrics.clone())),
+    )
+    .map_err(|e| DaemonError::Forge(e.to_string()))
 }
 
 /// The wait before retrying an environment whose last reconcile failed for the `failures`-th

@@ -79,6 +79,22 @@ pub struct EnvironmentStatus {
     pub retry_at: Option<String>,
     /// How the live cluster compares with what was applied.
     pub drift: DriftStatus,
+    /// The drift pull requests (and issues) open in the forge, and the last forge error.
+    pub drift_requests: DriftRequests,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DriftRequests {
+    pub open: Vec<DriftRequest>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftRequest {
+    pub release: String,
+    pub kind: crate::drift::pr::Kind,
+    pub number: u64,
+    pub url: String,
 }
 
 /// `in-sync`, `drifted`, or `unknown` (before the watches have listed, or while one is down:

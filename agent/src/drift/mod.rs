@@ -237,6 +237,31 @@ pub fn evaluate(env: &Environment, o: &Object, live: Option<&Value>) -> Option<O
     })
 }
 
+/// Whether the live object is another revision the agent itself applied: its `sextant.io/hash`
+/// annotation, which no other manager holds (the live cache keeps no entry of the agent's own),
+/// is not the one of `o`. A sync under way (or another replica's)
+/// wrote it; comparing it with the older desired state would report the agent's own writes as
+/// drift. The object is compared again once the revision it carries is the one applied.
+pub fn applied_elsewhere(o: &Object, live: &Value) -> bool {
+    let hash = |v: &Value| {
+        v.pointer("/metadata/annotations")
+            .and_then(|a| a.get(crate::object::ANNOTATION_HASH))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let (Some(git), Some(seen)) = (hash(&o.manifest), hash(live)) else {
+        return false;
+    };
+    if git == seen {
+        return false;
+    }
+    let pointer = format!(
+        "/metadata/annotations/{}",
+        crate::object::ANNOTATION_HASH.replace('/', "~1")
+    );
+    !owner::held_by_other(live, &owner::fields_path(live, &pointer), MANAGER)
+}
+
 /// Whether drift detection must leave the object alone entirely (`sextant.io/drift: ignore` in
 /// Git or live).
 pub fn annotated(o: &Object, live: Option<&Value>) -> bool {

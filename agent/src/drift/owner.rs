@@ -138,6 +138,17 @@ fn holds(set: &Value, path: &[Element]) -> bool {
     true
 }
 
+/// Whether a manager other than `except` holds `path` (status entries aside).
+pub fn held_by_other(live: &Value, path: &[Element], except: &str) -> bool {
+    live.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.get("subresource").and_then(Value::as_str) != Some("status"))
+        .filter(|e| e.get("manager").and_then(Value::as_str) != Some(except))
+        .any(|e| e.get("fieldsV1").is_some_and(|s| holds(s, path)))
+}
+
 /// The managers (other than `ignore`, the agent itself) whose field sets hold `path`, most
 /// recent first; when none holds it (a field someone removed), the object's most recent
 /// writer. Status-subresource entries never count: status is not drift.

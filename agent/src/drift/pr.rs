@@ -49,7 +49,9 @@ pub fn branch(environment: &str, release: &str) -> String {
 /// sha256 over the drifted objects, their paths and live values. A Secret's values do not go
 /// in (a hash of a short secret can be guessed): its changed paths do.
 pub fn fingerprint(drifts: &[ObjectDrift]) -> String {
-    let mut items: Vec<(String, bool, Vec<(String, String)>)> = drifts
+    /// An object, whether it is deleted, and its (path, live value) pairs.
+    type Item = (String, bool, Vec<(String, String)>);
+    let mut items: Vec<Item> = drifts
         .iter()
         .map(|d| {
             let secret = is_secret(d);
@@ -201,6 +203,7 @@ mod tests {
         let pr = open(7, PullRequest, "a");
         let issue = open(8, Issue, "a");
         let other = open(9, PullRequest, "b");
+        #[allow(clippy::type_complexity)]
         let cases: Vec<(
             &str,
             Option<Current>,

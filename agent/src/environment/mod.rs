@@ -88,6 +88,40 @@ pub struct Drift {
     /// Field managers whose changes are never drift.
     #[serde(default)]
     pub ignore_managers: Vec<String>,
+    /// How drift pull requests are opened (policy `pull-request`).
+    #[serde(default)]
+    pub pull_request: PullRequestSettings,
+}
+
+/// `drift.pullRequest`: how long a drift must hold before its pull request opens, and who sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PullRequestSettings {
+    /// A duration (`2m`, `0s`): a `kubectl edit` undone within it is not a pull request.
+    #[serde(default = "default_pr_delay")]
+    pub delay: String,
+    /// Labels besides `sextant-drift`.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub reviewers: Vec<String>,
+    #[serde(default)]
+    pub assignees: Vec<String>,
+}
+
+fn default_pr_delay() -> String {
+    "2m".into()
+}
+
+impl Default for PullRequestSettings {
+    fn default() -> Self {
+        PullRequestSettings {
+            delay: default_pr_delay(),
+            labels: Vec::new(),
+            reviewers: Vec::new(),
+            assignees: Vec::new(),
+        }
+    }
 }
 
 /// A release's own drift settings, over its environment's.
@@ -455,6 +489,15 @@ pub fn parse(
             format!(
                 "{:?} is not a percentage from 0% to 100%",
                 parsed.spec.sync.prune_limit
+            ),
+        ));
+    }
+    if crate::duration::parse(&parsed.spec.drift.pull_request.delay).is_none() {
+        return Err(invalid(
+            "spec.drift.pullRequest.delay",
+            format!(
+                "{:?} is not a duration such as 2m or 0s",
+                parsed.spec.drift.pull_request.delay
             ),
         ));
     }

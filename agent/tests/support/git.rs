@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 pub struct GitDaemon {
     child: Child,
     pub port: u16,
-    base: tempfile::TempDir,
+    base: PathBuf,
+    _owned: Option<tempfile::TempDir>,
 }
 
 fn git(dir: &Path, args: &[&str]) {
@@ -34,9 +35,17 @@ fn git(dir: &Path, args: &[&str]) {
 }
 
 impl GitDaemon {
-    /// Serves `<base>/*.git`, read and write, on a free loopback port.
+    /// Serves `<base>/*.git` of a folder of its own, read and write, on a free loopback port.
     pub fn start() -> Self {
         let base = tempfile::tempdir().unwrap();
+        let mut d = Self::serve(base.path());
+        d._owned = Some(base);
+        d
+    }
+
+    /// Serves the bare repositories already in `base` (the fake GitHub's, say).
+    pub fn serve(base: &Path) -> Self {
+        let base = base.to_path_buf();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let port = TcpListener::bind("127.0.0.1:0")
@@ -53,8 +62,8 @@ impl GitDaemon {
                     "--listen=127.0.0.1",
                 ])
                 .arg(format!("--port={port}"))
-                .arg(format!("--base-path={}", base.path().display()))
-                .arg(base.path())
+                .arg(format!("--base-path={}", base.display()))
+                .arg(&base)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 // `git daemon` runs `git-daemon` as a child: in a group of their own, both are
@@ -64,7 +73,12 @@ impl GitDaemon {
                 .expect("start git daemon");
             while Instant::now() < deadline {
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return GitDaemon { child, port, base };
+                    return GitDaemon {
+                        child,
+                        port,
+                        base,
+                        _owned: None,
+                    };
                 }
                 if child.try_wait().unwrap().is_some() {
                     break; // the port was taken meanwhile: try another
@@ -78,7 +92,7 @@ impl GitDaemon {
 
     /// Creates a bare repository and returns a work clone of it.
     pub fn repo(&self, name: &str) -> WorkRepo {
-        let bare = self.base.path().join(format!("{name}.git"));
+        let bare = self.base.join(format!("{name}.git"));
         std::fs::create_dir_all(&bare).unwrap();
         git(&bare, &["init", "--bare", "-q"]);
         let work = tempfile::tempdir().unwrap();
@@ -91,6 +105,13 @@ impl GitDaemon {
             dir: work,
             url: format!("git://127.0.0.1:{}/{name}.git", self.port),
         }
+    }
+}
+
+impl GitDaemon {
+    /// The `git://` URL of a repository it serves.
+    pub fn url(&self, name: &str) -> String {
+        format!("git://127.0.0.1:{}/{name}.git", self.port)
     }
 }
 

@@ -1,0 +1,505 @@
+//! One environment's drift pull requests: for every release under policy `pull-request`, the
+//! drift watch's feed and the forge's open and closed requests go into `drift::pr::next`, and
+//! the action is carried out here — provenance maps the drift to values keys, the values files
+//! are edited in place, the edit is proved by rendering, and the forge gets one commit on
+//! `sextant/drift/<env>/<release>` and one pull request (or an issue, when nothing maps). The
+//! loop writes nothing to the cluster: a rejected drift is healed by asking the reconciler.
+
+use super::drift::DriftFeed;
+use super::reconcile::Applied;
+use super::status::{DriftRequest, Status};
+use crate::apply::sync::{identity, Identity};
+use crate::drift::pr::{self, Action, Closed, Current, Kind, Marker, OpenRequest};
+use crate::drift::{proposal, provenance, ObjectDrift};
+use crate::environment::{DriftPolicy, Environment};
+use crate::forge::{Forge, ForgeError};
+use crate::metrics::Metrics;
+use crate::render::Renderer;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+pub struct PullRequests<F> {
+    pub environment: String,
+    pub forge: Arc<F>,
+    /// The branch the agent tracks: pull requests are based on it.
+    pub base: String,
+    pub renderer: Arc<Renderer>,
+    pub applied: watch::Receiver<Option<Arc<Applied>>>,
+    pub feed: watch::Receiver<Arc<DriftFeed>>,
+    pub heal: mpsc::UnboundedSender<Vec<Identity>>,
+    pub leading: watch::Receiver<bool>,
+    pub stop: watch::Receiver<bool>,
+    pub metrics: Metrics,
+    pub status: Arc<Mutex<Status>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PassError {
+    #[error("forge: {0}")]
+    Forge(#[from] ForgeError),
+    #[error("release {release}: {message}")]
+    Propose { release: String, message: String },
+}
+
+/// What the loop remembers between passes (the rest is read back from the forge).
+#[derive(Default)]
+struct Memory {
+    /// Since when each release's drift has held, by fingerprint.
+    first_seen: HashMap<String, (String, Instant)>,
+    /// Whether a fingerprint's drift maps to values (computed once per fingerprint).
+    mappable: HashMap<String, bool>,
+    /// When each open request was first seen (for the metric the 24 h alert reads).
+    opened: HashMap<String, f64>,
+}
+
+impl<F: Forge + 'static> PullRequests<F> {
+    pub async fn run(mut self) {
+        let mut memory = Memory::default();
+        loop {
+            let applied = self.applied.borrow().clone();
+            let leading = *self.leading.borrow();
+            let delay = applied.as_ref().map_or(Duration::from_secs(120), |a| {
+                crate::duration::parse(&a.environment.drift.pull_request.delay)
+                    .unwrap_or(Duration::from_secs(120))
+            });
+            if let (Some(a), true) = (applied, leading) {
+                if wants_pull_requests(&a.environment) {
+                    let result = self.pass(&a, &mut memory, delay).await;
+                    self.record_error(result.err().map(|e| e.to_string()));
+                }
+            }
+            // Forge state (a merge, a close) is polled; drift changes wake the loop at once.
+            let tick = delay.clamp(Duration::from_secs(1), Duration::from_secs(10));
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                c = self.feed.changed() => if c.is_err() { return },
+                c = self.applied.changed() => if c.is_err() { return },
+                c = self.leading.changed() => if c.is_err() { return },
+                _ = self.stop.changed() => return,
+            }
+            if *self.stop.borrow() {
+                return;
+            }
+        }
+    }
+
+    fn record_error(&self, error: Option<String>) {
+        if let Some(e) = &error {
+            tracing::warn!(environment = %self.environment, error = %e, "drift pull requests");
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.environments
+                .entry(self.environment.clone())
+                .or_default()
+                .drift_requests
+                .last_error = error;
+        }
+    }
+
+    async fn pass(
+        &self,
+        a: &Applied,
+        memory: &mut Memory,
+        delay: Duration,
+    ) -> Result<(), PassError> {
+        let env = &a.environment;
+        let feed = self.feed.borrow().clone();
+        if !feed.known {
+            // Nothing is decided on a cache that is listing or down.
+            return Ok(());
+        }
+        let requests = self.forge.requests(pr::LABEL).await?;
+        let mut open: BTreeMap<String, OpenRequest> = BTreeMap::new();
+        let mut closed: HashMap<(String, String), Closed> = HashMap::new();
+        for r in &requests {
+            let Some(m) = Marker::parse(&r.body).filter(|m| m.environment == env.name) else {
+                continue;
+            };
+            if r.open {
+                open.insert(
+                    m.release.clone(),
+                    OpenRequest {
+                        number: r.number,
+                        kind: r.kind,
+                        url: r.url.clone(),
+                        marker: m,
+                    },
+                );
+            } else if r.kind == Kind::PullRequest {
+                let state = if r.merged {
+                    Closed::Merged
+                } else {
+                    Closed::Rejected
+                };
+                // A merged one wins over a rejected one with the same fingerprint.
+                let slot = closed.entry((m.release, m.fingerprint)).or_insert(state);
+                if state == Closed::Merged {
+                    *slot = state;
+                }
+            }
+        }
+        let mut by_release: BTreeMap<String, Vec<ObjectDrift>> = BTreeMap::new();
+        for d in &feed.objects {
+            if env.drift_policy(&d.release) == DriftPolicy::PullRequest {
+                by_release
+                    .entry(d.release.clone())
+                    .or_default()
+                    .push(d.clone());
+            }
+        }
+        let releases: BTreeSet<String> = by_release.keys().chain(open.keys()).cloned().collect();
+        for release in releases {
+            let drifts = by_release.get(&release).cloned().unwrap_or_default();
+            let o = open.get(&release);
+            let current = if drifts.is_empty() {
+                memory.first_seen.remove(&release);
+                None
+            } else {
+                let fingerprint = pr::fingerprint(&drifts);
+                let seen = memory
+                    .first_seen
+                    .entry(release.clone())
+                    .or_insert_with(|| (fingerprint.clone(), Instant::now()));
+                if seen.0 != fingerprint {
+                    *seen = (fingerprint.clone(), Instant::now());
+                }
+                let mappable = match o.filter(|o| o.marker.fingerprint == fingerprint) {
+                    Some(o) => o.kind == Kind::PullRequest,
+                    None => match memory.mappable.get(&fingerprint) {
+                        Some(m) => *m,
+                        None => {
+                            let m = self
+                                .propose(env, &release, &drifts, &feed, None)
+                                .await
+                                .map(|p| !p.mapping.edits.is_empty())?;
+                            memory.mappable.insert(fingerprint.clone(), m);
+                            m
+                        }
+                    },
+                };
+                Some(Current {
+                    fingerprint: fingerprint.clone(),
+                    held: seen.1.elapsed(),
+                    mappable,
+                })
+            };
+            let c = current.as_ref();
+            let was_closed = c.and_then(|c| closed.get(&(release.clone(), c.fingerprint.clone())));
+            let action = pr::next(c, o, was_closed.copied(), delay);
+            tracing::debug!(environment = %env.name, release, ?action, "drift pull request decision");
+            self.act(env, &release, &drifts, &feed, o, c, action)
+                .await?;
+        }
+        self.publish(memory).await
+    }
+
+    /// Reads the requests back and publishes them in status and metrics.
+    async fn publish(&self, memory: &mut Memory) -> Result<(), PassError> {
+        let requests = self.forge.requests(pr::LABEL).await?;
+        let mut list = Vec::new();
+        for r in requests.iter().filter(|r| r.open) {
+            let Some(m) = Marker::parse(&r.body).filter(|m| m.environment == self.environment)
+            else {
+                continue;
+            };
+            list.push(DriftRequest {
+                release: m.release,
+                kind: r.kind,
+                number: r.number,
+                url: r.url.clone(),
+            });
+        }
+        let env = self.environment.as_str();
+        for (state, kind) in [("open", Kind::PullRequest), ("issue", Kind::Issue)] {
+            self.metrics
+                .drift_pull_requests
+                .with_label_values(&[env, state])
+                .set(list.iter().filter(|r| r.kind == kind).count() as i64);
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let releases: BTreeSet<&str> = list.iter().map(|r| r.release.as_str()).collect();
+        memory.opened.retain(|release, _| {
+            let keep = releases.contains(release.as_str());
+            if !keep {
+                let _ = self
+                    .metrics
+                    .drift_pull_request_opened_timestamp_seconds
+                    .remove_label_values(&[env, release]);
+            }
+            keep
+        });
+        for release in releases {
+            let at = *memory.opened.entry(release.to_string()).or_insert(now);
+            self.metrics
+                .drift_pull_request_opened_timestamp_seconds
+                .with_label_values(&[env, release])
+                .set(at);
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.environments
+                .entry(self.environment.clone())
+                .or_default()
+                .drift_requests
+                .open = list;
+        }
+        Ok(())
+    }
+
+    /// The proposal for a release's drift (no edits: nothing maps, an issue then). With `base`,
+    /// the values files are read at that commit of the forge, edited, and proved.
+    async fn propose(
+        &self,
+        env: &Environment,
+        release: &str,
+        drifts: &[ObjectDrift],
+        feed: &DriftFeed,
+        base: Option<&str>,
+    ) -> Result<Proposal, PassError> {
+        let perr = |message: String| PassError::Propose {
+            release: release.to_string(),
+            message,
+        };
+        let r = env
+            .release(release)
+            .cloned()
+            .ok_or_else(|| perr("no longer in the environment".into()))?;
+        let live = feed.live.get(release).cloned().unwrap_or_default();
+        let (renderer, e, d, l, rel) = (
+            self.renderer.clone(),
+            env.clone(),
+            drifts.to_vec(),
+            live.clone(),
+            r.clone(),
+        );
+        let mut mapping =
+            tokio::task::spawn_blocking(move || provenance::map(&renderer, &e, &rel, &d, &l))
+                .await
+                .map_err(|e| perr(e.to_string()))?
+                .map_err(|e| perr(e.to_string()))?;
+        proposal::without_secrets(&mut mapping, drifts);
+        let Some(base) = base.filter(|_| !mapping.edits.is_empty()) else {
+            return Ok(Proposal::unmapped(mapping));
+        };
+        let mut texts = HashMap::new();
+        for path in proposal::files(&env.repo, &mapping.edits).map_err(|e| perr(e.to_string()))? {
+            if let Some(bytes) = self.forge.file(&path, base).await? {
+                texts.insert(path, String::from_utf8_lossy(&bytes).to_string());
+            }
+        }
+        let files = proposal::edit_files(&env.repo, &mapping.edits, |p| texts.get(p).cloned())
+            .map_err(|e| perr(e.to_string()))?;
+        let replaced: Vec<_> = files
+            .iter()
+            .map(|f| (env.repo.join(&f.path), f.after.clone()))
+            .collect();
+        let targets = mapping.targets();
+        let (renderer, e) = (self.renderer.clone(), env.clone());
+        let proof = tokio::task::spawn_blocking(move || {
+            provenance::prove_with_files(&renderer, &e, &r, &replaced, &targets, &live)
+        })
+        .await
+        .map_err(|e| perr(e.to_string()))?
+        .map_err(|e| perr(e.to_string()))?;
+        if !proof.holds() {
+            return Err(perr(format!(
+                "the edited values files do not render what is live ({} differences); nothing proposed",
+                proof.failures.len()
+            )));
+        }
+        Ok(Proposal { mapping, files })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn act(
+        &self,
+        env: &Environment,
+        release: &str,
+        drifts: &[ObjectDrift],
+        feed: &DriftFeed,
+        open: Option<&OpenRequest>,
+        current: Option<&Current>,
+        action: Action,
+    ) -> Result<(), PassError> {
+        let kind_of = |n: u64| {
+            open.filter(|o| o.number == n)
+                .map_or(Kind::PullRequest, |o| o.kind)
+        };
+        let branch = pr::branch(&env.name, release);
+        match action {
+            Action::Nothing | Action::Wait(_) => Ok(()),
+            Action::Close(n) => {
+                self.forge
+                    .comment(n, "The drift is gone: the cluster and Git agree again (the live change was undone, or Git changed to match). Closing.")
+                    .await?;
+                self.close(n, kind_of(n), &branch).await?;
+                tracing::info!(environment = %env.name, release, number = n, "drift request closed: drift resolved");
+                Ok(())
+            }
+            Action::Heal(n) => {
+                if let Some(n) = n {
+                    self.forge
+                        .comment(n, "A pull request with this drift was closed without merging: Sextant restores Git.")
+                        .await?;
+                    self.close(n, kind_of(n), &branch).await?;
+                }
+                let ids: Vec<Identity> = drifts.iter().map(|d| identity(&d.reference)).collect();
+                tracing::info!(environment = %env.name, release, objects = ids.len(), "drift rejected in review: healing");
+                let _ = self.heal.send(ids);
+                Ok(())
+            }
+            Action::Replace(n, kind) => {
+                self.forge
+                    .comment(
+                        n,
+                        "Superseded: the drift changed, and a new request replaces this one.",
+                    )
+                    .await?;
+                self.close(n, kind_of(n), &branch).await?;
+                self.open(env, release, drifts, feed, current, kind, None)
+                    .await
+            }
+            Action::Open(kind) => {
+                self.open(env, release, drifts, feed, current, kind, None)
+                    .await
+            }
+            Action::Update(n) => {
+                let kind = kind_of(n);
+                self.open(env, release, drifts, feed, current, kind, Some(n))
+                    .await
+            }
+        }
+    }
+
+    async fn close(&self, n: u64, kind: Kind, branch: &str) -> Result<(), PassError> {
+        self.forge.close(n, kind).await?;
+        if kind == Kind::PullRequest {
+            self.forge.delete_branch(branch).await?;
+        }
+        Ok(())
+    }
+
+    /// Opens (or, with `update`, rewrites) the release's request.
+    #[allow(clippy::too_many_arguments)]
+    async fn open(
+        &self,
+        env: &Environment,
+        release: &str,
+        drifts: &[ObjectDrift],
+        feed: &DriftFeed,
+        current: Option<&Current>,
+        kind: Kind,
+        update: Option<u64>,
+    ) -> Result<(), PassError> {
+        let Some(c) = current else { return Ok(()) };
+        let marker = Marker {
+            environment: env.name.clone(),
+            release: release.to_string(),
+            fingerprint: c.fingerprint.clone(),
+        };
+        let masked: Vec<ObjectDrift> = drifts.iter().map(ObjectDrift::masked).collect();
+        let settings = &env.drift.pull_request;
+        let mut labels = vec![pr::LABEL.to_string()];
+        labels.extend(settings.labels.iter().cloned());
+        match kind {
+            Kind::PullRequest => {
+                let base = self.forge.head(&self.base).await?;
+                let p = self
+                    .propose(env, release, drifts, feed, Some(&base))
+                    .await?;
+                if p.files.is_empty() {
+                    return Err(PassError::Propose {
+                        release: release.to_string(),
+                        message: "nothing maps to a values key any more".into(),
+                    });
+                }
+                let title = proposal::title(&env.name, release, &p.mapping, &masked);
+                let body = proposal::body(&marker, &masked, &p.mapping, &p.files);
+                let branch = pr::branch(&env.name, release);
+                let files: Vec<(String, Vec<u8>)> = p
+                    .files
+                    .iter()
+                    .map(|f| (f.path.clone(), f.after.clone().into_bytes()))
+                    .collect();
+                self.forge
+                    .commit(
+                        &branch,
+                        &base,
+                        &files,
+                        &format!("{title}\n\n{}", marker.render()),
+                    )
+                    .await?;
+                let number = match update {
+                    Some(n) => {
+                        self.forge.edit(n, kind, &title, &body).await?;
+                        n
+                    }
+                    None => {
+                        let r = self
+                            .forge
+                            .open_pull(&title, &body, &branch, &self.base)
+                            .await?;
+                        self.forge
+                            .decorate(
+                                r.number,
+                                kind,
+                                &labels,
+                                &settings.reviewers,
+                                &settings.assignees,
+                            )
+                            .await?;
+                        r.number
+                    }
+                };
+                tracing::info!(environment = %env.name, release, number, updated = update.is_some(), "drift pull request");
+            }
+            Kind::Issue => {
+                let mapping = self
+                    .propose(env, release, drifts, feed, None)
+                    .await?
+                    .mapping;
+                let title = proposal::title(&env.name, release, &mapping, &masked);
+                let body = proposal::body(&marker, &masked, &mapping, &[]);
+                let number = match update {
+                    Some(n) => {
+                        self.forge.edit(n, kind, &title, &body).await?;
+                        n
+                    }
+                    None => {
+                        let r = self.forge.open_issue(&title, &body).await?;
+                        self.forge
+                            .decorate(r.number, kind, &labels, &[], &settings.assignees)
+                            .await?;
+                        r.number
+                    }
+                };
+                tracing::info!(environment = %env.name, release, number, "drift issue (nothing maps to values)");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A release's mapping, with its values files edited (empty before a base commit is known).
+struct Proposal {
+    mapping: provenance::Mapping,
+    files: Vec<proposal::FileEdit>,
+}
+
+impl Proposal {
+    fn unmapped(mapping: provenance::Mapping) -> Self {
+        Proposal {
+            mapping,
+            files: Vec::new(),
+        }
+    }
+}
+
+fn wants_pull_requests(env: &Environment) -> bool {
+    env.releases
+        .iter()
+        .any(|r| env.drift_policy(&r.name) == DriftPolicy::PullRequest)
+}

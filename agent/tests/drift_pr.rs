@@ -1,0 +1,408 @@
+//! Drift pull requests end to end, all on 127.0.0.1: the fake GitHub holds the repository (a
+//! real bare repository, served to the agent by `git daemon`), the test API server is the
+//! cluster, real kubectl makes the live change, and `sextant run` maps it back to the values file,
+//! opens the pull request, and syncs the merge.
+
+mod support;
+
+use forge_testkit::{FakeGitHub, Options};
+use sextant_testkit::TestServer;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+use support::agent::{eventually, Agent};
+use support::git::GitDaemon;
+
+const VALUES: &str = "environments/prod/values/hash-service.yaml";
+
+/// prod's values for hash-service, as a human wrote them: comments, quoting, a blank line, a
+/// flow list. Autoscaling is off, so `replicaCount` sets the Deployment's replicas.
+const PROD_VALUES: &str = r#"---
+# prod overrides for helm/hash-service (release hash-service, namespace hash-service).
+image:
+  repository: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/hash-service
+  tag: "0.1.0"
+  digest: sha256:f25476cba5a0a0629c26e808206428b2ec0b9b8c03a37a410a921aa3efea0ef2
+
+# Fixed size while the load test runs; the HPA comes back after it.
+replicaCount: 3   # one per zone
+logLevel: 'info'
+autoscaling:
+  enabled: false
+resources:
+  requests: {cpu: 200m, memory: 64Mi}
+  limits: {cpu: 200m, memory: 64Mi}
+ingress:
+  enabled: false
+route:
+  enabled: false
+serviceMonitor:
+  enabled: false
+prometheusRule:
+  enabled: false
+dashboard:
+  enabled: false
+"#;
+
+fn prod_environment(extra: &str) -> String {
+    format!(
+        "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: prod\nspec:\n  releases:\n    - {{name: hash-service, namespace: hash-service, chart: helm/hash-service, values: [values/hash-service.yaml]}}\n  drift:\n    policy: pull-request\n    pullRequest:\n      delay: 0s\n      labels: [prod]\n{extra}"
+    )
+}
+
+fn files_under(root: &Path, rel: &str, out: &mut Vec<(String, Vec<u8>)>) {
+    for e in std::fs::read_dir(root.join(rel)).unwrap() {
+        let e = e.unwrap();
+        let name = format!("{rel}/{}", e.file_name().to_string_lossy());
+        if e.file_type().unwrap().is_dir() {
+            files_under(root, &name, out);
+        } else {
+            out.push((name, std::fs::read(e.path()).unwrap()));
+        }
+    }
+}
+
+struct World {
+    fake: FakeGitHub,
+    _git: GitDaemon,
+    server: TestServer,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new(environment: &str) -> World {
+        let fake = FakeGitHub::start(Options::default()).expect("fake GitHub");
+        let mut files = Vec::new();
+        files_under(&support::workspace(), "helm/hash-service", &mut files);
+        files.push((
+            "environments/prod/environment.yaml".into(),
+            environment.as_bytes().to_vec(),
+        ));
+        files.push((VALUES.into(), PROD_VALUES.as_bytes().to_vec()));
+        let seeded: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(p, b)| (p.as_str(), b.as_slice()))
+            .collect();
+        fake.seed("main", &seeded, "the platform").unwrap();
+        let git = GitDaemon::serve(fake.dir());
+        let dir = tempfile::tempdir().unwrap();
+        let (server, _) = support::test_server(dir.path());
+        std::fs::write(dir.path().join("token"), &fake.options().token).unwrap();
+        World {
+            fake,
+            _git: git,
+            server,
+            dir,
+        }
+    }
+
+    fn env(&self, name: &str) -> HashMap<&'static str, String> {
+        let d = self.dir.path();
+        HashMap::from([
+            ("KUBECONFIG", d.join("kubeconfig").display().to_string()),
+            ("SEXTANT_REPO_URL", self._git.url("deploy")),
+            ("SEXTANT_BRANCH", "main".into()),
+            ("SEXTANT_ENVIRONMENTS", "prod".into()),
+            ("SEXTANT_POLL_INTERVAL", "1s".into()),
+            (
+                "SEXTANT_CACHE_DIR",
+                d.join(format!("cache-{name}")).display().to_string(),
+            ),
+            ("SEXTANT_POD_NAME", name.to_string()),
+            ("SEXTANT_LEADER_ELECTION", "false".into()),
+            ("SEXTANT_FORGE_API_URL", self.fake.url()),
+            ("SEXTANT_FORGE_REPOSITORY", "acme/deploy".into()),
+            (
+                "SEXTANT_FORGE_TOKEN_FILE",
+                d.join("token").display().to_string(),
+            ),
+        ])
+    }
+
+    fn kubectl(&self, args: &[&str]) {
+        let out = std::process::Command::new(support::workspace().join(".tools/bin/kubectl"))
+            .arg("--kubeconfig")
+            .arg(self.dir.path().join("kubeconfig"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn replicas(&self) -> Option<i32> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let d: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+                kube::Api::namespaced(self.server.client().unwrap(), "hash-service");
+            d.get_opt("hash-service")
+                .await
+                .ok()
+                .flatten()?
+                .spec?
+                .replicas
+        })
+    }
+
+    /// The open drift pull requests in the fake.
+    fn open_pulls(&self) -> Vec<forge_testkit::PullRequest> {
+        self.fake.pulls().into_iter().filter(|p| p.open).collect()
+    }
+}
+
+fn in_sync(agent: &Agent) -> bool {
+    agent.status()["environments"]["prod"]["drift"]["state"] == "in-sync"
+}
+
+/// The lines two texts differ in: (removed, added).
+fn changed_lines(before: &str, after: &str) -> (Vec<String>, Vec<String>) {
+    let diff = similar::TextDiff::from_lines(before, after);
+    let mut removed = Vec::new();
+    let mut added = Vec::new();
+    for c in diff.iter_all_changes() {
+        match c.tag() {
+            similar::ChangeTag::Delete => removed.push(c.value().to_string()),
+            similar::ChangeTag::Insert => added.push(c.value().to_string()),
+            similar::ChangeTag::Equal => {}
+        }
+    }
+    (removed, added)
+}
+
+#[test]
+fn a_scale_in_prod_opens_one_pull_request_whose_merge_the_agent_syncs() {
+    let world = World::new(&prod_environment(""));
+    let agent = Agent::start(&world.env("solo"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "prod applied and watched", || {
+        (in_sync(&agent) && world.replicas() == Some(3)).then_some(())
+    });
+
+    world.kubectl(&[
+        "scale",
+        "deployment/hash-service",
+        "-n",
+        "hash-service",
+        "--replicas=5",
+    ]);
+    // Opened, then labelled: wait for both.
+    let pr = eventually(wait, "the labelled drift pull request", || {
+        world
+            .open_pulls()
+            .into_iter()
+            .find(|p| !p.labels.is_empty())
+    });
+    assert_eq!(world.fake.pulls().len(), 1);
+    assert_eq!(pr.title, "drift(prod/hash-service): replicaCount 3 → 5");
+    assert_eq!(pr.head, "sextant/drift/prod/hash-service");
+    let mut labels: Vec<String> = pr.labels.clone();
+    labels.sort();
+    assert_eq!(labels, ["prod", "sextant-drift"]);
+    // The policy is pull-request: the live change stays.
+    assert_eq!(world.replicas(), Some(5));
+
+    // Exactly one line of the values file changed, and every other byte is the author's.
+    let proposed = world
+        .fake
+        .file("sextant/drift/prod/hash-service", VALUES)
+        .expect("the values file on the PR branch");
+    let proposed = String::from_utf8(proposed).unwrap();
+    assert_eq!(
+        changed_lines(PROD_VALUES, &proposed),
+        (
+            vec!["replicaCount: 3   # one per zone\n".to_string()],
+            vec!["replicaCount: 5   # one per zone\n".to_string()]
+        )
+    );
+    assert_eq!(
+        proposed,
+        PROD_VALUES.replace("replicaCount: 3", "replicaCount: 5")
+    );
+    for part in [
+        "| `Deployment.apps hash-service/hash-service` | `/spec/replicas` | `3` | `5` | kubectl",
+        "-replicaCount: 3   # one per zone",
+        "+replicaCount: 5   # one per zone",
+        "## Proof",
+        "close without merging",
+    ] {
+        let body = pr.body.as_deref().unwrap_or_default();
+        assert!(body.contains(part), "{part:?} in:\n{body}");
+    }
+    let status = agent.status();
+    assert_eq!(
+        status["environments"]["prod"]["drift_requests"]["open"][0]["number"], pr.number,
+        "{status}"
+    );
+
+    // Merged: the agent syncs the merge commit, Git now equals live, and no PR follows.
+    let merge = world.fake.merge(pr.number).unwrap();
+    eventually(wait, "the merge commit applied and in sync", || {
+        let status = agent.status();
+        (status["environments"]["prod"]["revision"] == merge.as_str() && in_sync(&agent))
+            .then_some(())
+    });
+    assert_eq!(world.replicas(), Some(5));
+    eventually(
+        wait,
+        "the merged pull request no longer listed as open",
+        || {
+            let open =
+                agent.metric(r#"sextant_drift_pull_requests{environment="prod",state="open"}"#);
+            let listed = agent.status()["environments"]["prod"]["drift_requests"]["open"]
+                .as_array()
+                .is_some_and(|a| a.is_empty());
+            (open == 0.0 && listed).then_some(())
+        },
+    );
+    // Several more passes over the forge (each lists pulls and issues twice): still one PR.
+    let seen = world.fake.requests().len();
+    eventually(wait, "more passes over the forge", || {
+        (world.fake.requests().len() >= seen + 8).then_some(())
+    });
+    assert_eq!(world.fake.pulls().len(), 1, "no second pull request");
+    assert!(world.open_pulls().is_empty());
+    assert!(
+        world
+            .fake
+            .issues()
+            .iter()
+            .all(|i| i.pull_merged_at.is_some()),
+        "no issue either"
+    );
+}
+
+#[test]
+fn a_pull_request_closed_without_merge_is_healed_and_not_proposed_again() {
+    let world = World::new(&prod_environment(""));
+    let agent = Agent::start(&world.env("solo"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "prod applied and watched", || {
+        in_sync(&agent).then_some(())
+    });
+    world.kubectl(&[
+        "scale",
+        "deployment/hash-service",
+        "-n",
+        "hash-service",
+        "--replicas=4",
+    ]);
+    let pr = eventually(wait, "the drift pull request", || {
+        world.open_pulls().into_iter().next()
+    });
+    world.fake.close(pr.number).unwrap();
+    eventually(wait, "the rejected drift healed", || {
+        (world.replicas() == Some(3) && in_sync(&agent)).then_some(())
+    });
+    // The same drift again: healed, not proposed.
+    world.kubectl(&[
+        "scale",
+        "deployment/hash-service",
+        "-n",
+        "hash-service",
+        "--replicas=4",
+    ]);
+    eventually(wait, "the same drift healed again", || {
+        (world.replicas() == Some(3) && in_sync(&agent)).then_some(())
+    });
+    assert_eq!(
+        world.fake.pulls().len(),
+        1,
+        "no new pull request for a rejected drift"
+    );
+}
+
+#[test]
+fn drift_undone_before_merge_closes_the_pull_request_and_new_values_update_it() {
+    let world = World::new(&prod_environment(""));
+    let agent = Agent::start(&world.env("solo"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "prod applied and watched", || {
+        in_sync(&agent).then_some(())
+    });
+    let scale = |n: &str| {
+        world.kubectl(&[
+            "scale",
+            "deployment/hash-service",
+            "-n",
+            "hash-service",
+            &format!("--replicas={n}"),
+        ])
+    };
+    scale("5");
+    let pr = eventually(wait, "the drift pull request", || {
+        world.open_pulls().into_iter().next()
+    });
+    // New live values: the same pull request, a new title and commit.
+    scale("6");
+    eventually(wait, "the pull request updated", || {
+        let p = world.fake.pull(pr.number)?;
+        (p.title == "drift(prod/hash-service): replicaCount 3 → 6").then_some(())
+    });
+    let file = world
+        .fake
+        .file("sextant/drift/prod/hash-service", VALUES)
+        .unwrap();
+    assert!(String::from_utf8(file)
+        .unwrap()
+        .contains("replicaCount: 6   # one per zone"));
+    assert_eq!(world.fake.pulls().len(), 1);
+    // Undone live: the pull request closes with a comment, and its branch goes.
+    scale("3");
+    eventually(
+        wait,
+        "the pull request closed and its branch deleted",
+        || {
+            let closed = !world.fake.pull(pr.number)?.open;
+            let gone = world
+                .fake
+                .branch_sha("sextant/drift/prod/hash-service")
+                .is_none();
+            (closed && gone).then_some(())
+        },
+    );
+    let comments = world.fake.comments(pr.number);
+    assert!(
+        comments.iter().any(|c| c.body.contains("drift is gone")),
+        "{comments:?}"
+    );
+    assert_eq!(world.fake.pulls().len(), 1);
+}
+
+#[test]
+fn a_restarted_agent_finds_its_pull_request_and_opens_no_second() {
+    let world = World::new(&prod_environment(""));
+    let mut first = Agent::start(&world.env("first"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "prod applied and watched", || {
+        in_sync(&first).then_some(())
+    });
+    world.kubectl(&[
+        "scale",
+        "deployment/hash-service",
+        "-n",
+        "hash-service",
+        "--replicas=5",
+    ]);
+    let pr = eventually(wait, "the drift pull request", || {
+        world.open_pulls().into_iter().next()
+    });
+    first.terminate();
+    let second = Agent::start(&world.env("second"));
+    eventually(
+        wait,
+        "the restarted agent lists the open pull request",
+        || {
+            let status = second.status();
+            (status["environments"]["prod"]["drift_requests"]["open"][0]["number"] == pr.number)
+                .then_some(())
+        },
+    );
+    assert_eq!(world.fake.pulls().len(), 1, "no duplicate after a restart");
+    assert_eq!(world.replicas(), Some(5), "not healed by the restart");
+}
