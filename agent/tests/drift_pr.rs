@@ -71,8 +71,16 @@ struct World {
 
 impl World {
     fn new(environment: &str) -> World {
+        World::with(environment, &[])
+    }
+
+    /// The platform plus `extra` files.
+    fn with(environment: &str, extra: &[(&str, &str)]) -> World {
         let fake = FakeGitHub::start(Options::default()).expect("fake GitHub");
-        let mut files = Vec::new();
+        let mut files: Vec<(String, Vec<u8>)> = extra
+            .iter()
+            .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
+            .collect();
         files_under(&support::workspace(), "helm/hash-service", &mut files);
         files.push((
             "environments/prod/environment.yaml".into(),
@@ -405,4 +413,131 @@ fn a_restarted_agent_finds_its_pull_request_and_opens_no_second() {
     );
     assert_eq!(world.fake.pulls().len(), 1, "no duplicate after a restart");
     assert_eq!(world.replicas(), Some(5), "not healed by the restart");
+}
+
+#[test]
+fn a_secret_changed_live_opens_an_issue_that_shows_no_secret_anywhere() {
+    let releases = "    - {name: creds, namespace: hash-service, chart: charts/creds, values: [values/creds.yaml]}\n";
+    let environment = prod_environment("").replace("  drift:\n", &format!("{releases}  drift:\n"));
+    let world = World::with(
+        &environment,
+        &[
+            ("charts/creds/Chart.yaml", "apiVersion: v2\nname: creds\nversion: 0.1.0\n"),
+            (
+                "charts/creds/templates/secret.yaml",
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\ntype: Opaque\nstringData:\n  password: {{ .Values.password | quote }}\n",
+            ),
+            ("environments/prod/values/creds.yaml", "password: s3cr3t-in-git\n"),
+        ],
+    );
+    let agent = Agent::start(&world.env("solo"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "prod applied and watched", || {
+        in_sync(&agent).then_some(())
+    });
+    world.kubectl(&[
+        "patch",
+        "secret/creds",
+        "-n",
+        "hash-service",
+        "--type=merge",
+        "-p",
+        r#"{"stringData":{"password":"hunter2-live"}}"#,
+    ]);
+    let issue = eventually(wait, "the drift issue, labelled", || {
+        world
+            .fake
+            .issues()
+            .into_iter()
+            .find(|i| i.pull_merged_at.is_none() && !i.labels.is_empty())
+    });
+    assert_eq!(
+        world.fake.pulls().len(),
+        0,
+        "a Secret is never written to Git"
+    );
+    assert_eq!(world.fake.branch_sha("sextant/drift/prod/creds"), None);
+    let body = issue.body.clone().unwrap_or_default();
+    assert!(body.contains("(Secret value changed)"), "{body}");
+    assert!(body.contains("`/data/password`"), "{body}");
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let published = format!(
+        "{}\n{}\n{:?}\n{}",
+        issue.title,
+        body,
+        issue.labels,
+        agent.log_text()
+    );
+    for secret in ["hunter2-live", "s3cr3t-in-git"] {
+        assert!(!published.contains(secret), "{secret} leaked");
+        assert!(
+            !published.contains(&b64(secret)),
+            "{secret} (base64) leaked"
+        );
+    }
+    // The forge saw no secret in any request either.
+    for r in world.fake.requests() {
+        let text = format!("{} {:?} {:?}", r.path, r.query, r.body);
+        assert!(!text.contains("hunter2-live") && !text.contains(&b64("hunter2-live")));
+    }
+}
+
+#[test]
+fn forge_failures_are_reported_typed_retried_where_they_can_be_and_never_duplicate() {
+    use forge_testkit::{Fault, Match};
+    let world = World::new(&prod_environment(""));
+    // A bad token first: every request is refused.
+    world
+        .fake
+        .inject(Fault::unauthorized(Match::path("/repos/")));
+    let agent = Agent::start(&world.env("solo"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "prod applied and watched", || {
+        in_sync(&agent).then_some(())
+    });
+    world.kubectl(&[
+        "scale",
+        "deployment/hash-service",
+        "-n",
+        "hash-service",
+        "--replicas=5",
+    ]);
+    let error = eventually(wait, "the forge error in status", || {
+        agent.status()["environments"]["prod"]["drift_requests"]["last_error"]
+            .as_str()
+            .map(str::to_string)
+    });
+    assert!(error.contains("401"), "{error}");
+    assert!(!error.contains(&world.fake.options().token), "{error}");
+    assert!(world.fake.pulls().is_empty());
+    assert!(
+        agent.metric(r#"sextant_forge_requests_total{code="401",operation="list_pulls"}"#) >= 1.0,
+        "{}",
+        agent.get("/metrics").1
+    );
+
+    // The token fixed; the forge then fails transiently (5xx on creating the pull request, a
+    // secondary rate limit on listing): retried, and exactly one pull request in the end.
+    world.fake.clear_faults();
+    world
+        .fake
+        .inject(Fault::server_error(Match::path("/pulls").method("POST"), 502).times(2));
+    world.fake.inject(
+        Fault::secondary_rate_limit(Match::path("/issues").method("GET"), Duration::from_secs(1))
+            .times(1),
+    );
+    let pr = eventually(wait, "the pull request, once the forge recovers", || {
+        world
+            .open_pulls()
+            .into_iter()
+            .find(|p| !p.labels.is_empty())
+    });
+    eventually(wait, "the error cleared", || {
+        agent.status()["environments"]["prod"]["drift_requests"]["last_error"]
+            .is_null()
+            .then_some(())
+    });
+    assert_eq!(world.fake.pulls().len(), 1, "{:?}", world.fake.pulls());
+    assert_eq!(pr.title, "drift(prod/hash-service): replicaCount 3 → 5");
 }
