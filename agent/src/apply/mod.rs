@@ -1,8 +1,10 @@
 //! Applying a plan to a cluster: the kube edge (`cluster`), pure health rules, the inventory
-//! that makes pruning possible, and the sync itself.
+//! that makes pruning possible, the sync itself and its health gates, and the view of live
+//! objects a sync may read instead of the API.
 
 pub mod cluster;
 pub mod diff;
+mod gate;
 pub mod health;
 mod hooks;
 pub mod inventory;
@@ -10,3 +12,4 @@ pub mod prune;
 pub mod result;
 pub mod state;
 pub mod sync;
+pub mod view;

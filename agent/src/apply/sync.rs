@@ -1,16 +1,19 @@
 //! One sync of an environment's plan: wave by wave, server-side apply, health gates, hooks, then
 //! prune and inventory. Writes nothing for an object whose live state already matches Git.
+//! Live state comes from a `LiveView` where one is given and knows the kind (the daemon's watch
+//! cache), else from one LIST per kind and namespace.
 
 use super::cluster::{Cluster, ClusterError};
-use super::health::{self, Status};
 use super::inventory::{self, Entry};
 use super::result::{ObjectResult, Outcome, SyncResult, WaveResult};
+use super::view::{self, LiveView};
 use crate::environment::Environment;
 use crate::object::{Object, ObjectRef, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
 use crate::plan::Plan;
 use futures::{stream, StreamExt};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -24,7 +27,8 @@ pub struct SyncOptions {
     pub concurrency: usize,
     /// Where inventories live.
     pub agent_namespace: String,
-    /// How often health is read while waiting for a wave.
+    /// How often health is read while waiting for a wave; with a `live` view, which wakes the
+    /// gates on every change, how long they wait at most for one (at least a second).
     pub poll_interval: Duration,
     /// When it turns true, no new wave starts (the current wave's writes finish): graceful
     /// shutdown.
@@ -39,6 +43,9 @@ pub struct SyncOptions {
     pub hold: HashSet<String>,
     /// A resync of the revision already applied (not a new commit).
     pub resync: bool,
+    /// Live objects kept current by watches (the daemon's cache): read instead of listing, and
+    /// waited on by health gates. `None` (the CLI): everything is read from the API.
+    pub live: Option<Arc<dyn LiveView>>,
 }
 
 impl SyncOptions {
@@ -63,6 +70,7 @@ impl SyncOptions {
                 .unwrap_or(Duration::from_secs(30 * 60)),
             hold: HashSet::new(),
             resync: false,
+            live: None,
         }
     }
 }
@@ -122,6 +130,8 @@ pub(super) struct Run<'a> {
     pub(super) live: HashMap<Identity, Option<Value>>,
     /// Objects this sync wrote: their prefetched state is stale.
     pub(super) written: HashSet<Identity>,
+    /// The resourceVersion each write of this sync returned.
+    pub(super) versions: HashMap<Identity, String>,
     pub(super) changed_releases: HashSet<String>,
 }
 
@@ -170,7 +180,7 @@ async fn run(
     // releases changed in Git (hooks of an unchanged release do not run, so neither a repeated
     // sync nor a heal of live drift runs them).
     let objects: Vec<&Object> = plan.objects().collect();
-    let live = prefetch(cluster, &objects, opts.concurrency).await?;
+    let live = prefetch(cluster, opts.live.as_deref(), &objects, opts.concurrency).await?;
     let previous = read_inventories(cluster, env, opts).await?;
     let desired = desired_entries(plan);
     let changed_releases: HashSet<String> = desired
@@ -186,6 +196,7 @@ async fn run(
         opts,
         live,
         written: HashSet::new(),
+        versions: HashMap::new(),
         changed_releases,
     };
 
@@ -281,16 +292,23 @@ async fn run(
     Ok(())
 }
 
-/// The live state of every object of the plan, read with one LIST per kind and namespace
-/// rather than a GET per object: a sync that changes nothing costs a handful of requests.
+/// The live state of every object of the plan: from the view for the kinds it knows, else with
+/// one LIST per kind and namespace rather than a GET per object. A sync that changes nothing
+/// costs a handful of requests, none for watched kinds.
 async fn prefetch(
     cluster: &Cluster,
+    view: Option<&dyn LiveView>,
     objects: &[&Object],
     concurrency: usize,
 ) -> Result<HashMap<Identity, Option<Value>>, ClusterError> {
+    let mut known: HashMap<Identity, Option<Value>> = HashMap::new();
     let mut groups: BTreeMap<(String, String, String, Option<String>), ObjectRef> = BTreeMap::new();
     for o in objects {
         let r = &o.reference;
+        if let Some(seen) = view.and_then(|v| v.lookup(r)) {
+            known.insert(identity(r), seen.map(|c| c.object));
+            continue;
+        }
         let key = (
             r.group.clone(),
             r.version.clone(),
@@ -330,7 +348,10 @@ async fn prefetch(
         .iter()
         .map(|o| {
             let id = identity(&o.reference);
-            let live = found.remove(&id);
+            let live = match known.remove(&id) {
+                Some(seen) => seen,
+                None => found.remove(&id),
+            };
             (id, live)
         })
         .collect())
@@ -342,13 +363,16 @@ async fn list_of(cluster: &Cluster, r: &ObjectRef) -> Result<Vec<Value>, Cluster
     cluster.list(r, "").await
 }
 
+/// What `apply_one` did: the outcome, a message, and the resourceVersion a write returned.
+type Step = (Outcome, Option<String>, Option<String>);
+
 async fn apply_one(
     cluster: &Cluster,
     env: &Environment,
     opts: &SyncOptions,
     live: &HashMap<Identity, Option<Value>>,
     o: &Object,
-) -> (Outcome, Option<String>) {
+) -> Step {
     let current = live.get(&identity(&o.reference)).and_then(Option::as_ref);
     // Fields drift ignores keep their live values (an HPA's replicas): neither a difference nor
     // overwritten.
@@ -359,24 +383,34 @@ async fn apply_one(
     // applies it.
     let ignored = opts.resync && current.is_some() && crate::drift::annotated(o, current);
     match current {
-        Some(l) if crate::compare::in_sync(manifest, l) => (Outcome::Unchanged, None),
+        Some(l) if crate::compare::in_sync(manifest, l) => (Outcome::Unchanged, None, None),
         _ if held => (
             Outcome::Unchanged,
             Some("drifted; left as it is (the drift policy is not heal)".into()),
+            None,
         ),
         Some(_) if ignored => (
             Outcome::Unchanged,
             Some("left as it is: annotated sextant.io/drift: ignore".into()),
+            None,
         ),
         current => match cluster
             .apply(&o.reference, manifest, opts.force_conflicts, opts.dry_run)
             .await
         {
-            Ok(_) if current.is_some() => (Outcome::Configured, None),
-            Ok(_) => (Outcome::Created, None),
+            Ok(answer) => {
+                let outcome = if current.is_some() {
+                    Outcome::Configured
+                } else {
+                    Outcome::Created
+                };
+                let version = view::resource_version(&answer).map(str::to_string);
+                (outcome, None, version)
+            }
             Err(e) => (
                 Outcome::Failed,
                 Some(crate::secrets::scrub(&e.to_string(), &o.manifest)),
+                None,
             ),
         },
     }
@@ -517,7 +551,7 @@ impl Run<'_> {
         let env = self.env;
         let opts = self.opts;
         let live = &self.live;
-        let outcomes: Vec<(Outcome, Option<String>)> = stream::iter(
+        let outcomes: Vec<Step> = stream::iter(
             objects
                 .iter()
                 .map(|o| apply_one(cluster, env, opts, live, o))
@@ -527,9 +561,12 @@ impl Run<'_> {
         .collect()
         .await;
         let mut failures = Vec::new();
-        for (o, (outcome, message)) in objects.iter().zip(outcomes) {
+        for (o, (outcome, message, version)) in objects.iter().zip(outcomes) {
             if outcome != Outcome::Unchanged {
                 self.written.insert(identity(&o.reference));
+            }
+            if let Some(v) = version {
+                self.versions.insert(identity(&o.reference), v);
             }
             let mut r = ObjectResult::new(&o.release, &o.reference, None, outcome);
             if let Some(m) = message {
@@ -547,90 +584,6 @@ impl Run<'_> {
                 count: failures.len(),
                 first: first.clone(),
             }),
-        }
-    }
-
-    /// Waits one poll interval; `true` when the agent started shutting down meanwhile.
-    pub(super) async fn pause(&self) -> bool {
-        let Some(mut stop) = self.opts.stop.clone() else {
-            tokio::time::sleep(self.opts.poll_interval).await;
-            return false;
-        };
-        if *stop.borrow_and_update() {
-            return true;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(self.opts.poll_interval) => false,
-            changed = stop.changed() => changed.is_ok() && *stop.borrow(),
-        }
-    }
-
-    /// Polls the live objects until all are healthy; a degraded one or the wave timeout stops it.
-    pub(super) async fn wait_healthy(
-        &self,
-        wave: i32,
-        objects: &[&Object],
-    ) -> Result<(), SyncError> {
-        if self.opts.dry_run || objects.is_empty() {
-            return Ok(());
-        }
-        let deadline = Instant::now() + self.opts.wave_timeout;
-        let mut pending: Vec<&Object> = objects.to_vec();
-        let mut first_round = true;
-        loop {
-            let mut still = Vec::new();
-            for o in pending {
-                let id = identity(&o.reference);
-                let known = match self.live.get(&id) {
-                    Some(Some(live)) if first_round && !self.written.contains(&id) => {
-                        Some(live.clone())
-                    }
-                    _ => None,
-                };
-                let live = match known {
-                    Some(live) => Some(live),
-                    None => self.cluster.get(&o.reference).await?,
-                };
-                let health = match live {
-                    Some(live) => health::assess(&live),
-                    None => health::Health {
-                        status: Status::Progressing,
-                        message: "not found".into(),
-                    },
-                };
-                match health.status {
-                    Status::Healthy => {}
-                    Status::Degraded => {
-                        return Err(SyncError::Degraded {
-                            wave,
-                            object: o.reference.to_string(),
-                            message: health.message,
-                        })
-                    }
-                    Status::Progressing => still.push((o, health.message)),
-                }
-            }
-            if still.is_empty() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(SyncError::Timeout {
-                    wave,
-                    count: still.len(),
-                    timeout: self.opts.wave_timeout,
-                    details: still
-                        .iter()
-                        .map(|(o, m)| format!("{} ({m})", o.reference))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
-            pending = still.into_iter().map(|(o, _)| o).collect();
-            first_round = false;
-            // The wave's writes are done: a shutdown need not wait for its health.
-            if self.pause().await {
-                return Err(SyncError::Stopped { wave: wave + 1 });
-            }
         }
     }
 }

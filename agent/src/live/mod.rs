@@ -9,8 +9,12 @@
 //! - Memory is bounded: `managedFields` keeps only other managers' entries (drift needs their
 //!   field sets and times, never the agent's own or the status writers'), and kubectl's
 //!   `last-applied-configuration` copy is dropped.
+//! - It is also the sync's `LiveView`: apply's prefetch reads synced kinds from it instead of
+//!   listing them, and health gates wake on its changes. Each copy carries the sequence number
+//!   of the event that brought it, so a gate can tell a copy from after its own write.
 
 use crate::apply::sync::{identity, Identity};
+use crate::apply::view::{Cached, LiveView};
 use crate::object::{ObjectRef, LABEL_ENVIRONMENT, MANAGER};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
@@ -20,7 +24,7 @@ use kube::runtime::WatchStreamExt;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// A watched kind: group, version, kind.
 pub type KindKey = (String, String, String);
@@ -46,8 +50,16 @@ struct KindState {
 
 #[derive(Debug, Default)]
 struct State {
-    objects: HashMap<Identity, Value>,
+    objects: HashMap<Identity, Cached>,
     kinds: BTreeMap<KindKey, KindState>,
+    /// Object events so far (adds, changes, deletes).
+    seq: u64,
+}
+
+/// Stores a copy as the next event.
+fn put(objects: &mut HashMap<Identity, Cached>, seq: &mut u64, id: Identity, object: Value) {
+    *seq += 1;
+    objects.insert(id, Cached { object, seq: *seq });
 }
 
 /// Whether the cache can be trusted, and if not, why.
@@ -66,6 +78,17 @@ pub struct LiveCache {
     state: Arc<Mutex<State>>,
     tasks: Mutex<HashMap<KindKey, tokio::task::AbortHandle>>,
     changes: mpsc::UnboundedSender<Change>,
+    /// The state's `seq`, for health gates to wait on.
+    moved: Arc<watch::Sender<u64>>,
+}
+
+impl std::fmt::Debug for LiveCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveCache")
+            .field("environment", &self.environment)
+            .field("objects", &self.len())
+            .finish_non_exhaustive()
+    }
 }
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -82,6 +105,7 @@ impl LiveCache {
                 state: Arc::default(),
                 tasks: Mutex::default(),
                 changes,
+                moved: Arc::new(watch::channel(0).0),
             },
             rx,
         )
@@ -115,6 +139,7 @@ impl LiveCache {
                 format!("{LABEL_ENVIRONMENT}={}", self.environment),
                 self.state.clone(),
                 self.changes.clone(),
+                self.moved.clone(),
             ));
             tasks.insert(key.clone(), task.abort_handle());
         }
@@ -127,7 +152,7 @@ impl LiveCache {
 
     /// The live object, if the cache holds it.
     pub fn get(&self, id: &Identity) -> Option<Value> {
-        lock(&self.state).objects.get(id).cloned()
+        lock(&self.state).objects.get(id).map(|c| c.object.clone())
     }
 
     /// Whether a kind's objects are current.
@@ -161,6 +186,21 @@ impl LiveCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl LiveView for LiveCache {
+    fn lookup(&self, r: &ObjectRef) -> Option<Option<Cached>> {
+        let s = lock(&self.state);
+        let synced = s
+            .kinds
+            .iter()
+            .any(|(k, st)| k.0 == r.group && k.1 == r.version && k.2 == r.kind && st.synced);
+        synced.then(|| s.objects.get(&identity(r)).cloned())
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.moved.subscribe()
     }
 }
 
@@ -212,6 +252,7 @@ async fn run_watch(
     selector: String,
     state: Arc<Mutex<State>>,
     changes: mpsc::UnboundedSender<Change>,
+    moved: Arc<watch::Sender<u64>>,
 ) {
     let api: Api<DynamicObject> = Api::all_with(client, &ar);
     let mut stream = watcher::watcher(api, watcher::Config::default().labels(&selector))
@@ -227,10 +268,16 @@ async fn run_watch(
     };
     while let Some(event) = stream.next().await {
         let mut send = Vec::new();
-        {
+        let seq = {
             let mut s = lock(&state);
-            let State { objects, kinds } = &mut *s;
-            let Some(k) = kinds.get_mut(&key) else { return };
+            let State {
+                objects,
+                kinds,
+                seq,
+            } = &mut *s;
+            let Some(k) = kinds.get_mut(&key) else {
+                return;
+            };
             match event {
                 Ok(Event::Init) => k.relisting = Some(HashSet::new()),
                 Ok(Event::InitApply(o)) => {
@@ -239,13 +286,16 @@ async fn run_watch(
                     if let Some(seen) = k.relisting.as_mut() {
                         seen.insert(id.clone());
                     }
-                    if objects.get(&id) != Some(&v) {
+                    if objects.get(&id).map(|c| &c.object) != Some(&v) {
                         send.push(Change::Object(id.clone()));
+                        put(objects, seq, id, v);
                     }
-                    objects.insert(id, v);
                 }
                 Ok(Event::InitDone) => {
                     let seen = k.relisting.take().unwrap_or_default();
+                    k.synced = true;
+                    k.error = None;
+                    let before = objects.len();
                     objects.retain(|id, _| {
                         let ours = id.0 == key.0 && id.1 == key.2;
                         if ours && !seen.contains(id) {
@@ -255,20 +305,22 @@ async fn run_watch(
                             true
                         }
                     });
-                    k.synced = true;
-                    k.error = None;
+                    if objects.len() != before {
+                        *seq += 1;
+                    }
                     send.push(Change::Synced(key.clone()));
                 }
                 Ok(Event::Apply(o)) => {
                     let v = to_value(o);
                     let id = identity(&reference(&ar, &v));
-                    objects.insert(id.clone(), v);
+                    put(objects, seq, id.clone(), v);
                     send.push(Change::Object(id));
                 }
                 Ok(Event::Delete(o)) => {
                     let v = to_value(o);
                     let id = identity(&reference(&ar, &v));
                     objects.remove(&id);
+                    *seq += 1;
                     send.push(Change::Object(id));
                 }
                 Err(e) => {
@@ -280,7 +332,11 @@ async fn run_watch(
                     send.push(Change::Down(key.clone(), why));
                 }
             }
-        }
+            *seq
+        };
+        // Every event wakes the health gates: a kind that turns synced or down changes what
+        // they may read, not only an object that moves.
+        moved.send_replace(seq);
         for c in send {
             if changes.send(c).is_err() {
                 return;
