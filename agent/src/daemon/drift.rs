@@ -33,6 +33,9 @@ pub struct DriftWatch {
     pub identity: String,
     /// The drift now, for the pull-request loop.
     pub feed: watch::Sender<Arc<DriftFeed>>,
+    /// The environment's live cache, shared with its reconciler, and the cache's changes.
+    pub cache: Arc<LiveCache>,
+    pub changes: mpsc::UnboundedReceiver<Change>,
 }
 
 /// The drift of an environment as the watch sees it now, with the live objects of each drifted
@@ -66,7 +69,7 @@ struct Tracker {
 
 impl DriftWatch {
     pub async fn run(mut self) {
-        let (cache, mut changes) = LiveCache::new(&self.environment, self.cluster.client().clone());
+        let cache = self.cache.clone();
         let recorder = kube::runtime::events::Recorder::new(
             self.cluster.client().clone(),
             kube::runtime::events::Reporter {
@@ -109,11 +112,11 @@ impl DriftWatch {
                         }
                     }
                 }
-                change = changes.recv() => {
+                change = self.changes.recv() => {
                     let Some(first) = change else { break };
                     let Some(a) = self.applied.borrow().clone() else { continue };
                     let mut batch = vec![first];
-                    while let Ok(c) = changes.try_recv() {
+                    while let Ok(c) = self.changes.try_recv() {
                         batch.push(c);
                     }
                     for c in batch {

@@ -218,6 +218,8 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
         let (heal_tx, heal_rx) = tokio::sync::mpsc::unbounded_channel();
         let (feed_tx, feed_rx) = watch::channel(Arc::new(drift::DriftFeed::default()));
         let heal_tx_pr = heal_tx.clone();
+        let (cache, changes) = crate::live::LiveCache::new(env, cluster.client().clone());
+        let cache = Arc::new(cache);
         let r = Reconciler {
             environment: env.clone(),
             renderer: renderer.clone(),
@@ -228,6 +230,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
             stop: halt,
             object_series: Mutex::new(Vec::new()),
             applied: applied_tx,
+            live: cache.clone(),
         };
         tasks.push(tokio::spawn(
             drift::DriftWatch {
@@ -241,6 +244,8 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
                 stop: stop_rx.clone(),
                 identity: settings.leader_election.identity.clone(),
                 feed: feed_tx,
+                cache,
+                changes,
             }
             .run(),
         ));

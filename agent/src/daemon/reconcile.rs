@@ -27,6 +27,9 @@ pub struct Reconciler {
     pub object_series: Mutex<Vec<(String, &'static str)>>,
     /// What the last successful sync applied, for the drift watch (and heals).
     pub applied: tokio::sync::watch::Sender<Option<Arc<Applied>>>,
+    /// The environment's live cache (the drift watch keeps it watching what was applied): the
+    /// sync reads synced kinds from it and its health gates wake on its events.
+    pub live: Arc<crate::live::LiveCache>,
 }
 
 /// What a successful sync applied: the environment and its objects (hooks aside), at a revision.
@@ -144,6 +147,7 @@ impl Reconciler {
         let mut opts = SyncOptions::for_environment(&environment);
         opts.agent_namespace = self.agent_namespace.clone();
         opts.stop = Some(self.stop.clone());
+        opts.live = Some(self.live.clone());
         let same_revision = self
             .applied
             .borrow()
