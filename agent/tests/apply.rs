@@ -3,10 +3,18 @@
 
 mod support;
 
+use serde_json::Value;
 use sextant::apply::cluster::{Cluster, RetryPolicy};
 use sextant::apply::result::{Outcome, SyncResult};
-use sextant::apply::sync::{sync, SyncOptions};
-use sextant_testkit::{Fault, Match, Options, RequestRecord, TestServer, Verb, FAIL_READINESS};
+use sextant::apply::sync::{identity, sync, Identity, SyncOptions};
+use sextant::apply::view::{Cached, LiveView};
+use sextant::live::{Change, LiveCache};
+use sextant::object::ObjectRef;
+use sextant_testkit::{
+    Fault, Match, Options, RequestRecord, TestServer, Verb, FAIL_READINESS, READY_AFTER_MS,
+};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 use support::*;
 
@@ -814,4 +822,200 @@ async fn a_failed_list_of_a_crds_resources_keeps_the_crd_for_the_next_sync() {
     let result = apply(&server, &repo, &options(&repo)).await;
     let crd = pruned_entry(&result, |o| o.kind == "CustomResourceDefinition");
     assert_eq!(crd.outcome, Outcome::Pruned, "{:?}", crd.message);
+}
+
+// The daemon's live cache as the sync's view: no LIST for watched kinds, health gates woken by
+// its events, and never a pass from a copy older than the sync's own write.
+
+/// A live cache watching every kind of the environment's plan, once each kind is listed; the
+/// receiver of its changes is kept, as the drift watch keeps it (the watches stop without it).
+async fn watching(
+    server: &TestServer,
+    repo: &TempRepo,
+) -> (Arc<LiveCache>, tokio::sync::mpsc::UnboundedReceiver<Change>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, plan) = sextant::plan_environment(&renderer(dir.path()), repo.path(), "test").unwrap();
+    let cluster = Cluster::new(server.client().unwrap());
+    let mut kinds = BTreeMap::new();
+    for o in plan.objects() {
+        let r = &o.reference;
+        kinds
+            .entry((r.group.clone(), r.version.clone(), r.kind.clone()))
+            .or_insert_with(|| r.clone());
+    }
+    let mut resolved = Vec::new();
+    for (key, r) in kinds {
+        let (ar, _) = cluster.resource(&r).await.unwrap().expect("a served kind");
+        resolved.push((key, ar));
+    }
+    let (cache, mut changes) = LiveCache::new("test", server.client().unwrap());
+    cache.watch(&resolved);
+    let mut synced = HashSet::new();
+    while synced.len() < resolved.len() {
+        let change = tokio::time::timeout(Duration::from_secs(20), changes.recv())
+            .await
+            .expect("every watched kind lists within 20 s")
+            .expect("the watches run");
+        if let Change::Synced(kind) = change {
+            synced.insert(kind);
+        }
+    }
+    (Arc::new(cache), changes)
+}
+
+fn reads_in_app(log: &[RequestRecord], verb: Verb) -> Vec<String> {
+    log.iter()
+        .filter(|r| r.verb == verb && r.namespace.as_deref() == Some("app"))
+        .filter(|r| r.resource.as_deref() != Some("namespaces"))
+        .map(|r| format!("{:?} {:?}", r.resource, r.name))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_no_change_resync_served_from_the_watch_cache_lists_and_gets_no_watched_object() {
+    let server = server(Duration::from_millis(20));
+    let repo = repo();
+    set_releases(&repo, &["base", "late"]);
+    let first = apply(&server, &repo, &options(&repo)).await;
+    assert!(first.succeeded, "{}", first.to_table());
+    assert!(
+        !reads_in_app(&server.requests(), Verb::List).is_empty(),
+        "without a view, the sync lists"
+    );
+    let (cache, _changes) = watching(&server, &repo).await;
+
+    server.clear_requests();
+    let opts = SyncOptions {
+        live: Some(cache.clone()),
+        ..options(&repo)
+    };
+    let again = apply(&server, &repo, &opts).await;
+    assert!(again.succeeded, "{}", again.to_table());
+    assert_eq!(again.totals.unchanged, 3, "{}", again.to_table());
+    let log = server.requests();
+    assert_eq!(writes(&log), vec![]);
+    assert_eq!(reads_in_app(&log, Verb::List), Vec::<String>::new());
+    assert_eq!(reads_in_app(&log, Verb::Get), Vec::<String>::new());
+}
+
+/// A view stuck where it was before the sync wrote: what a lagging watch cache holds.
+#[derive(Debug)]
+struct Stuck {
+    objects: HashMap<Identity, Value>,
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl LiveView for Stuck {
+    fn lookup(&self, r: &ObjectRef) -> Option<Option<Cached>> {
+        let copy = self.objects.get(&identity(r)).cloned();
+        Some(copy.map(|object| Cached { object, seq: 1 }))
+    }
+
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+}
+
+#[tokio::test]
+async fn a_stale_cached_copy_never_passes_the_gate_for_a_new_generation_that_is_not_ready() {
+    let server = server(Duration::from_millis(20));
+    let repo = repo();
+    set_releases(&repo, &["base"]);
+    let first = apply(&server, &repo, &options(&repo)).await;
+    assert!(first.succeeded, "{}", first.to_table());
+    let (cache, _changes) = watching(&server, &repo).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, plan) = sextant::plan_environment(&renderer(dir.path()), repo.path(), "test").unwrap();
+    let objects: HashMap<Identity, Value> = plan
+        .objects()
+        .map(|o| identity(&o.reference))
+        .map(|id| {
+            let copy = cache.get(&id).expect("cached");
+            (id, copy)
+        })
+        .collect();
+    let web = &objects[&(
+        "apps".into(),
+        "Deployment".into(),
+        Some("app".into()),
+        "web".into(),
+    )];
+    assert_eq!(
+        sextant::apply::health::assess(web).status,
+        sextant::apply::health::Status::Healthy,
+        "the stuck copy reads ready (for generation 1)"
+    );
+    let stuck = Arc::new(Stuck {
+        objects,
+        changes: tokio::sync::watch::channel(0).0,
+    });
+
+    // Generation 2 never becomes ready; the view still shows generation 1 ready.
+    repo.write(
+        "environments/test/base.yaml",
+        &format!("replicas: 2\nannotations: {{{FAIL_READINESS}: \"true\"}}\n"),
+    );
+    let opts = SyncOptions {
+        wave_timeout: Duration::from_secs(2),
+        live: Some(stuck),
+        ..options(&repo)
+    };
+    let result = apply(&server, &repo, &opts).await;
+    assert!(!result.succeeded, "{}", result.to_table());
+    let error = result.error.unwrap_or_default();
+    assert!(
+        error.contains("not healthy after") && error.contains("Deployment.apps app/web"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_gate_woken_by_watch_events_passes_a_slow_rollout_and_fails_one_that_never_becomes_ready()
+{
+    let server = server(Duration::from_millis(20));
+    let repo = repo();
+    set_releases(&repo, &["base", "late"]);
+    let first = apply(&server, &repo, &options(&repo)).await;
+    assert!(first.succeeded, "{}", first.to_table());
+    let (cache, _changes) = watching(&server, &repo).await;
+
+    // Polling every hour and waiting at most two minutes: only the cache's events can wake
+    // the gate before its deadline.
+    repo.write(
+        "environments/test/base.yaml",
+        &format!("replicas: 2\nannotations: {{{READY_AFTER_MS}: \"300\"}}\n"),
+    );
+    let opts = SyncOptions {
+        wave_timeout: Duration::from_secs(120),
+        poll_interval: Duration::from_secs(3600),
+        live: Some(cache.clone()),
+        ..options(&repo)
+    };
+    server.clear_requests();
+    let slow = apply(&server, &repo, &opts).await;
+    assert!(slow.succeeded, "{}", slow.to_table());
+    assert!(
+        slow.waves[0].duration_seconds < 60.0,
+        "woken by an event, not at the deadline: {}",
+        slow.to_table()
+    );
+    assert_eq!(slow.waves.len(), 2);
+
+    repo.write(
+        "environments/test/base.yaml",
+        &format!("replicas: 3\nannotations: {{{FAIL_READINESS}: \"true\"}}\n"),
+    );
+    let opts = SyncOptions {
+        wave_timeout: Duration::from_secs(2),
+        ..opts
+    };
+    let never = apply(&server, &repo, &opts).await;
+    assert!(!never.succeeded, "{}", never.to_table());
+    let error = never.error.unwrap_or_default();
+    assert!(
+        error.contains("wave 0: 1 object(s) not healthy after")
+            && error.contains("Deployment.apps app/web"),
+        "{error}"
+    );
+    assert_eq!(never.waves.len(), 1, "wave 1 waits for wave 0");
 }
