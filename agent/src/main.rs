@@ -97,6 +97,16 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DiffOutput::Text)]
         output: DiffOutput,
     },
+    /// Show the live drift of an environment and the values patch a drift pull request would
+    /// propose (docs/drift-pull-requests.md), opening nothing; exit 1 when drifted.
+    Drift {
+        #[command(flatten)]
+        at: EnvArgs,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        #[arg(long, value_enum, default_value_t = DriftOutput::Table)]
+        output: DriftOutput,
+    },
     /// Run the agent: follow Git (or a working tree) and keep the environments applied.
     Run {
         /// The settings file (every field can also be set by a SEXTANT_* variable).
@@ -155,6 +165,13 @@ enum DiffOutput {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum DriftOutput {
+    Table,
+    Json,
+    Patch,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum ValuesOutput {
     Yaml,
     Json,
@@ -163,7 +180,7 @@ enum ValuesOutput {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // `diff` keeps kubectl's convention: 1 means "differs", so errors are 2.
-    let error_code = if matches!(cli.command, Command::Diff { .. }) {
+    let error_code = if matches!(cli.command, Command::Diff { .. } | Command::Drift { .. }) {
         2
     } else {
         1
@@ -336,6 +353,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
+            });
+        }
+        Command::Drift {
+            at: EnvArgs { env, repo },
+            cluster,
+            output,
+        } => {
+            let renderer = renderer(&cli, repo)?;
+            let (environment, plan) = sextant::plan_environment(&renderer, repo, env)?;
+            let reports = tokio::runtime::Runtime::new()?.block_on(async {
+                let cluster = self::cluster(cluster).await?;
+                anyhow::Ok(
+                    sextant::drift::report::report(&renderer, &cluster, &environment, &plan)
+                        .await?,
+                )
+            })?;
+            write_out(&match output {
+                DriftOutput::Table => sextant::drift::report::table(&reports),
+                DriftOutput::Json => {
+                    let doc = serde_json::json!({
+                        "environment": environment.name, "revision": plan.revision,
+                        "in_sync": reports.is_empty(), "releases": reports,
+                    });
+                    serde_json::to_string_pretty(&doc)? + "\n"
+                }
+                DriftOutput::Patch => sextant::drift::report::patch(&reports),
+            })?;
+            return Ok(if reports.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
             });
         }
         Command::Diff {

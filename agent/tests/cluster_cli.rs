@@ -479,3 +479,77 @@ fn diff_as_json_lists_each_drifted_field_with_who_changed_it_and_masks_secrets()
     assert_eq!(secret["fields"][0]["git"], "***");
     assert_eq!(secret["fields"][0]["live"], "***");
 }
+
+#[test]
+fn drift_prints_the_values_patch_a_pull_request_would_propose_and_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, kubeconfig) = test_server(dir.path());
+    let cache = dir.path().join("cache");
+    let repo = secret_repo("hunter2");
+    repo.write(
+        "charts/creds/templates/config.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: {{ .Values.mode | quote }}\n",
+    )
+    .write(
+        "environments/dev/creds.yaml",
+        "# dev's settings\nmode: fast   # the default\n",
+    );
+    let out = run_sextant(&cache, &repo, &kubeconfig, &["apply"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_sextant(&cache, &repo, &kubeconfig, &["drift"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "in sync: no drift\n");
+
+    for patch in [
+        ["configmap", "settings", r#"{"data":{"mode":"slow"}}"#],
+        ["secret", "creds", r#"{"data":{"password":"cm90YXRlZCE="}}"#],
+    ] {
+        let o = kubectl(
+            &kubeconfig,
+            &[
+                "patch", patch[0], patch[1], "-n", "app", "--type", "merge", "-p", patch[2],
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let out = run_sextant(&cache, &repo, &kubeconfig, &["drift", "--output", "patch"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "--- a/environments/dev/creds.yaml\n+++ b/environments/dev/creds.yaml\n@@ -1,2 +1,2 @@\n # dev's settings\n-mode: fast   # the default\n+mode: slow   # the default\n"
+    );
+    let out = run_sextant(&cache, &repo, &kubeconfig, &["drift", "--output", "json"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        !text.contains("cm90YXRlZCE=") && !text.contains("aHVudGVyMg=="),
+        "{text}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let release = &doc["releases"][0];
+    assert_eq!(release["release"], "creds");
+    assert_eq!(
+        release["edits"],
+        serde_json::json!([{"file": "environments/dev/creds.yaml", "key": "mode",
+            "old": "fast", "new": "slow", "from_defaults": false}])
+    );
+    let unmapped = release["unmapped"].as_array().unwrap();
+    assert!(
+        unmapped.iter().any(|u| u["path"] == "/data/password"
+            && u["reason"] == "a Secret's values are never written to Git"),
+        "{text}"
+    );
+    // Nothing was opened or written: the file in the repository is as it was.
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("environments/dev/creds.yaml")).unwrap(),
+        "# dev's settings\nmode: fast   # the default\n"
+    );
+}

@@ -12,6 +12,7 @@ pub mod policy;
 pub mod pr;
 pub mod proposal;
 pub mod provenance;
+pub mod report;
 
 use crate::compare;
 use crate::environment::{Environment, IgnoreRule};
