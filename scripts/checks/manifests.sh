@@ -119,7 +119,7 @@ PY
 step "alerts and dashboard use only the agent's metrics, labels and values" "$py" - <<'PY'
 import json, re, sys, yaml
 
-# The agent's metrics (README, issue 5; agent/src/metrics.rs): name -> (type, labels).
+# The agent's metrics (docs/agent.md; agent/src/metrics.rs): name -> (type, labels).
 METRICS = {
     "sextant_git_fetch_duration_seconds": ("histogram", set()),
     "sextant_git_fetch_errors_total": ("counter", set()),
@@ -139,6 +139,10 @@ METRICS = {
     "sextant_drift_detection_seconds": ("histogram", set()),
     "sextant_drift_fighting_objects": ("gauge", {"environment"}),
     "sextant_live_objects": ("gauge", {"environment"}),
+    "sextant_drift_pull_requests": ("gauge", {"environment", "state"}),
+    "sextant_drift_pull_request_opened_timestamp_seconds": ("gauge", {"environment", "release"}),
+    "sextant_forge_requests_total": ("counter", {"operation", "code"}),
+    "sextant_forge_rate_limit_remaining": ("gauge", set()),
 }
 VALUES = {
     ("sextant_sync_total", "result"): {"succeeded", "failed"},
@@ -147,6 +151,7 @@ VALUES = {
     ("sextant_reconcile_errors_total", "stage"): {"fetch", "render", "plan", "apply", "prune"},
     ("sextant_webhook_requests_total", "result"): {"accepted", "unauthorized", "ignored", "too_large", "bad_request"},
     ("sextant_drift_heals_total", "result"): {"succeeded", "failed"},
+    ("sextant_drift_pull_requests", "state"): {"open", "issue"},
 }
 # Labels Prometheus adds to every scraped series (target labels), and the histogram bucket label.
 TARGET = {"namespace", "pod", "job", "instance", "service", "container", "endpoint"}
