@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod charts;
 pub mod git;
+pub mod pr;
 
 use sextant::render::{cache::RenderCache, helm::Helm, Renderer, Settings};
 use std::path::{Path, PathBuf};
