@@ -29,7 +29,7 @@ pub struct ForgeError {
 pub type Result<T> = std::result::Result<T, ForgeError>;
 
 pub trait Forge: Send + Sync {
-    /// The agent's requests carrying `label`: the open ones, and the pull requests closed lately.
+    /// The agent's requests carrying `label`, open and closed.
     fn requests(&self, label: &str) -> impl Future<Output = Result<Vec<Request>>> + Send;
     /// The commit a branch points at.
     fn head(&self, branch: &str) -> impl Future<Output = Result<String>> + Send;
@@ -61,6 +61,13 @@ pub trait Forge: Send + Sync {
         number: u64,
         kind: Kind,
         title: &str,
+        body: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// A new body, the title left as it is.
+    fn edit_body(
+        &self,
+        number: u64,
+        kind: Kind,
         body: &str,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Labels, and for a pull request its reviewers, and assignees.
@@ -96,7 +103,7 @@ impl Forge for sextant_forge::GitHub {
             .await
             .map_err(typed)?;
         let issues = self
-            .list_issues(label, StateFilter::Open)
+            .list_issues(label, StateFilter::All)
             .await
             .map_err(typed)?;
         let mut out: Vec<Request> = pulls
@@ -195,6 +202,19 @@ impl Forge for sextant_forge::GitHub {
     async fn edit(&self, number: u64, kind: Kind, title: &str, body: &str) -> Result<()> {
         let update = sextant_forge::Update {
             title: Some(title.into()),
+            body: Some(body.into()),
+            state: None,
+        };
+        match kind {
+            Kind::PullRequest => self.update_pull(number, &update).await.map(drop),
+            Kind::Issue => self.update_issue(number, &update).await.map(drop),
+        }
+        .map_err(typed)
+    }
+
+    async fn edit_body(&self, number: u64, kind: Kind, body: &str) -> Result<()> {
+        let update = sextant_forge::Update {
+            title: None,
             body: Some(body.into()),
             state: None,
         };

@@ -112,12 +112,14 @@ impl<F: Forge + 'static> PullRequests<F> {
         }
         let requests = self.forge.requests(pr::LABEL).await?;
         let mut open: BTreeMap<String, OpenRequest> = BTreeMap::new();
+        let mut bodies: HashMap<u64, String> = HashMap::new();
         let mut closed: HashMap<(String, String), Closed> = HashMap::new();
         for r in &requests {
             let Some(m) = Marker::parse(&r.body).filter(|m| m.environment == env.name) else {
                 continue;
             };
             if r.open {
+                bodies.insert(r.number, r.body.clone());
                 open.insert(
                     m.release.clone(),
                     OpenRequest {
@@ -127,7 +129,9 @@ impl<F: Forge + 'static> PullRequests<F> {
                         marker: m,
                     },
                 );
-            } else if r.kind == Kind::PullRequest {
+            } else if !m.resolved {
+                // Closed by a reviewer (the agent marks the ones it closes itself): a merge,
+                // or a rejection.
                 let state = if r.merged {
                     Closed::Merged
                 } else {
@@ -189,7 +193,8 @@ impl<F: Forge + 'static> PullRequests<F> {
             let was_closed = c.and_then(|c| closed.get(&(release.clone(), c.fingerprint.clone())));
             let action = pr::next(c, o, was_closed.copied(), delay);
             tracing::debug!(environment = %env.name, release, ?action, "drift pull request decision");
-            self.act(env, &release, &drifts, &feed, o, c, action)
+            let body = o.and_then(|o| bodies.get(&o.number)).cloned();
+            self.act(env, &release, &drifts, &feed, o, body.as_deref(), c, action)
                 .await?;
         }
         self.publish(memory).await
@@ -321,6 +326,7 @@ impl<F: Forge + 'static> PullRequests<F> {
         drifts: &[ObjectDrift],
         feed: &DriftFeed,
         open: Option<&OpenRequest>,
+        body: Option<&str>,
         current: Option<&Current>,
         action: Action,
     ) -> Result<(), PassError> {
@@ -335,7 +341,7 @@ impl<F: Forge + 'static> PullRequests<F> {
                 self.forge
                     .comment(n, "The drift is gone: the cluster and Git agree again (the live change was undone, or Git changed to match). Closing.")
                     .await?;
-                self.close(n, kind_of(n), &branch).await?;
+                self.close(n, kind_of(n), &branch, body).await?;
                 tracing::info!(environment = %env.name, release, number = n, "drift request closed: drift resolved");
                 Ok(())
             }
@@ -344,7 +350,7 @@ impl<F: Forge + 'static> PullRequests<F> {
                     self.forge
                         .comment(n, "A pull request with this drift was closed without merging: Sextant restores Git.")
                         .await?;
-                    self.close(n, kind_of(n), &branch).await?;
+                    self.close(n, kind_of(n), &branch, body).await?;
                 }
                 let ids: Vec<Identity> = drifts.iter().map(|d| identity(&d.reference)).collect();
                 tracing::info!(environment = %env.name, release, objects = ids.len(), "drift rejected in review: healing");
@@ -358,7 +364,7 @@ impl<F: Forge + 'static> PullRequests<F> {
                         "Superseded: the drift changed, and a new request replaces this one.",
                     )
                     .await?;
-                self.close(n, kind_of(n), &branch).await?;
+                self.close(n, kind_of(n), &branch, body).await?;
                 self.open(env, release, drifts, feed, current, kind, None)
                     .await
             }
@@ -374,7 +380,18 @@ impl<F: Forge + 'static> PullRequests<F> {
         }
     }
 
-    async fn close(&self, n: u64, kind: Kind, branch: &str) -> Result<(), PassError> {
+    /// Closes a request the agent itself ends, its marker marked resolved first, so that a
+    /// later pass does not read the close as a reviewer's rejection.
+    async fn close(
+        &self,
+        n: u64,
+        kind: Kind,
+        branch: &str,
+        body: Option<&str>,
+    ) -> Result<(), PassError> {
+        if let Some(resolved) = body.and_then(Marker::resolve) {
+            self.forge.edit_body(n, kind, &resolved).await?;
+        }
         self.forge.close(n, kind).await?;
         if kind == Kind::PullRequest {
             self.forge.delete_branch(branch).await?;
@@ -399,6 +416,7 @@ impl<F: Forge + 'static> PullRequests<F> {
             environment: env.name.clone(),
             release: release.to_string(),
             fingerprint: c.fingerprint.clone(),
+            resolved: false,
         };
         let masked: Vec<ObjectDrift> = drifts.iter().map(ObjectDrift::masked).collect();
         let settings = &env.drift.pull_request;

@@ -22,6 +22,10 @@ pub struct Marker {
     pub environment: String,
     pub release: String,
     pub fingerprint: String,
+    /// Set by the agent when it closes the request itself (the drift went away, or another
+    /// request replaced it): such a close is not a reviewer's rejection.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resolved: bool,
 }
 
 const MARKER_START: &str = "<!-- sextant-drift ";
@@ -31,6 +35,15 @@ impl Marker {
     pub fn render(&self) -> String {
         let json = serde_json::to_string(self).unwrap_or_default();
         format!("{MARKER_START}{json}{MARKER_END}")
+    }
+
+    /// `body` with its marker marked resolved (the agent closes the request itself).
+    pub fn resolve(body: &str) -> Option<String> {
+        let start = body.find(MARKER_START)?;
+        let end = body[start..].find(MARKER_END)? + start + MARKER_END.len();
+        let mut m = Marker::parse(body)?;
+        m.resolved = true;
+        Some(format!("{}{}{}", &body[..start], m.render(), &body[end..]))
     }
 
     /// The marker in a body, if it has one.
@@ -191,6 +204,7 @@ mod tests {
                 environment: "prod".into(),
                 release: "web".into(),
                 fingerprint: fingerprint.into(),
+                resolved: false,
             },
         }
     }
@@ -301,9 +315,19 @@ mod tests {
             environment: "prod".into(),
             release: "hash-service".into(),
             fingerprint: "sha256:abc".into(),
+            resolved: false,
         };
         let body = format!("# Drift\n\ntext\n\n{}\n", m.render());
-        assert_eq!(Marker::parse(&body), Some(m));
+        assert_eq!(Marker::parse(&body), Some(m.clone()));
+        let resolved = Marker::resolve(&body).unwrap();
+        assert!(resolved.starts_with("# Drift\n\ntext\n\n") && resolved.ends_with(" -->\n"));
+        assert_eq!(
+            Marker::parse(&resolved),
+            Some(Marker {
+                resolved: true,
+                ..m
+            })
+        );
         assert_eq!(Marker::parse("no marker here"), None);
         assert_eq!(
             branch("prod", "hash-service"),

@@ -340,6 +340,7 @@ mod tests {
             environment: "prod".into(),
             release: "web".into(),
             fingerprint: "sha256:x".into(),
+            resolved: false,
         };
         let body = body(&marker, &drifts, &mapping, &files);
         assert!(
@@ -384,6 +385,7 @@ mod tests {
             environment: "prod".into(),
             release: "web".into(),
             fingerprint: "sha256:x".into(),
+            resolved: false,
         };
         let body = body(&marker, &drifts, &mapping, &[]);
         let title = title("prod", "web", &mapping, &drifts);
