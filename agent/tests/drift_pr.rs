@@ -225,6 +225,17 @@ fn drift_undone_before_merge_closes_the_pull_request_and_new_values_update_it() 
         "{comments:?}"
     );
     assert_eq!(world.fake.pulls().len(), 1);
+    // The same drift as the closed PR's, again: the agent closed that one itself, so this is
+    // proposed anew, not taken for a rejection and healed.
+    scale("6");
+    let again = eventually(wait, "a new pull request for the drift again", || {
+        world
+            .open_pulls()
+            .into_iter()
+            .find(|p| p.number != pr.number && !p.labels.is_empty())
+    });
+    assert_eq!(again.title, "drift(prod/hash-service): replicaCount 3 → 6");
+    assert_eq!(world.replicas(), Some(6), "not healed");
 }
 
 #[test]
