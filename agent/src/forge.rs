@@ -54,7 +54,13 @@ pub trait Forge: Send + Sync {
         head: &str,
         base: &str,
     ) -> impl Future<Output = Result<Request>> + Send;
-    fn open_issue(&self, title: &str, body: &str) -> impl Future<Output = Result<Request>> + Send;
+    /// An issue, labelled as it is created (an unlabelled one would not be found again).
+    fn open_issue(
+        &self,
+        title: &str,
+        body: &str,
+        labels: &[String],
+    ) -> impl Future<Output = Result<Request>> + Send;
     /// New title and body of a request of either kind.
     fn edit(
         &self,
@@ -179,12 +185,12 @@ impl Forge for sextant_forge::GitHub {
         })
     }
 
-    async fn open_issue(&self, title: &str, body: &str) -> Result<Request> {
+    async fn open_issue(&self, title: &str, body: &str, labels: &[String]) -> Result<Request> {
         let i = self
             .create_issue(&sextant_forge::NewIssue {
                 title: title.into(),
                 body: body.into(),
-                labels: Vec::new(),
+                labels: labels.to_vec(),
                 assignees: Vec::new(),
             })
             .await

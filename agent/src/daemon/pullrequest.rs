@@ -487,9 +487,9 @@ impl<F: Forge + 'static> PullRequests<F> {
                         n
                     }
                     None => {
-                        let r = self.forge.open_issue(&title, &body).await?;
+                        let r = self.forge.open_issue(&title, &body, &labels).await?;
                         self.forge
-                            .decorate(r.number, kind, &labels, &[], &settings.assignees)
+                            .decorate(r.number, kind, &[], &[], &settings.assignees)
                             .await?;
                         r.number
                     }
