@@ -1104,3 +1104,88 @@ fn a_replica_starting_on_the_revision_already_applied_does_not_heal_reported_dri
     );
     assert_eq!(replicas(&world), Some(5), "a restart is no reason to heal");
 }
+
+#[test]
+fn losing_leadership_mid_sync_stops_the_sync_before_its_next_wave() {
+    let world = World::new();
+    // Wave 0: a Deployment that takes 30 s to become ready; wave 1: a ConfigMap.
+    world
+        .repo
+        .write(
+            "charts/app/templates/slow.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: slow\n  annotations:\n    testkit.sextant.io/ready-after-ms: \"30000\"\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: slow}}\n  template:\n    metadata: {labels: {app: slow}}\n    spec:\n      containers: [{name: slow, image: example.com/slow:1}]\n",
+        )
+        .write(
+            "charts/app/templates/later.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: later\n  annotations:\n    sextant.io/sync-wave: \"1\"\ndata: {a: b}\n",
+        )
+        .write(
+            "environments/e/environment.yaml",
+            &format!(
+                "{}  sync:\n    waveTimeout: 120s\n",
+                environment(
+                    "e",
+                    "    - {name: app, namespace: app, chart: charts/app, values: [values.yaml]}\n"
+                )
+            ),
+        );
+    world.repo.commit_and_push("a slow first wave");
+    let agent = Agent::start(&world.env("a"));
+    let wait = Duration::from_secs(60);
+    eventually(
+        wait,
+        "leading, with wave 0 applied and its gate waiting",
+        || {
+            let status = agent.status();
+            let waiting = !status["environments"]["e"]["reconciling_since"].is_null();
+            let applied = world
+                .server
+                .requests()
+                .iter()
+                .any(|r| r.is_write() && r.name.as_deref() == Some("slow"));
+            (status["leader"] == true && waiting && applied).then_some(())
+        },
+    );
+    // Another holder takes the Lease (as after a network partition), for an hour.
+    let now = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%S.000000Z"])
+        .output()
+        .unwrap();
+    let now = String::from_utf8_lossy(&now.stdout).trim().to_string();
+    kubectl(
+        &world,
+        &[
+            "patch",
+            "lease",
+            "sextant-leader",
+            "-n",
+            "sextant-system",
+            "--type=merge",
+            "-p",
+            &format!(
+                r#"{{"spec":{{"holderIdentity":"intruder","renewTime":"{now}","leaseDurationSeconds":3600}}}}"#
+            ),
+        ],
+    );
+    let status = eventually(wait, "the sync stopped as leadership was lost", || {
+        let status = agent.status();
+        let e = &status["environments"]["e"];
+        (status["leader"] == false
+            && e["reconciling_since"].is_null()
+            && e["last_sync"]["result"] == "failed")
+            .then(|| status.clone())
+    });
+    let error = status["environments"]["e"]["last_sync"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(error.contains("stopped before wave 1"), "{status}");
+    assert!(
+        !world
+            .server
+            .requests()
+            .iter()
+            .any(|r| r.is_write() && r.name.as_deref() == Some("later")),
+        "wave 1 was never written"
+    );
+}

@@ -102,7 +102,7 @@ pub enum SyncError {
         object: String,
         message: String,
     },
-    #[error("stopped before wave {wave}: the agent is shutting down")]
+    #[error("stopped before wave {wave}: the agent is shutting down, or no longer leads")]
     Stopped { wave: i32 },
     #[error("{message}")]
     MassPrune { message: String },
