@@ -15,6 +15,8 @@ pub struct Request {
     pub open: bool,
     /// A closed pull request that was merged.
     pub merged: bool,
+    /// When the forge says it was opened (RFC 3339).
+    pub created_at: Option<String>,
 }
 
 /// A forge failure, typed by the edge; the message never holds a credential.
@@ -121,6 +123,7 @@ impl Forge for sextant_forge::GitHub {
                 body: p.body,
                 open: p.state == State::Open,
                 merged: p.merged,
+                created_at: p.created_at,
             })
             .collect();
         out.extend(
@@ -134,6 +137,7 @@ impl Forge for sextant_forge::GitHub {
                     body: i.body,
                     open: i.state == State::Open,
                     merged: false,
+                    created_at: i.created_at,
                 }),
         );
         Ok(out)
@@ -182,6 +186,7 @@ impl Forge for sextant_forge::GitHub {
             body: p.body,
             open: true,
             merged: false,
+            created_at: p.created_at,
         })
     }
 
@@ -202,6 +207,7 @@ impl Forge for sextant_forge::GitHub {
             body: i.body,
             open: true,
             merged: false,
+            created_at: i.created_at,
         })
     }
 

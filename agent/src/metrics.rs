@@ -175,7 +175,7 @@ impl Metrics {
             drift_pull_request_opened_timestamp_seconds: GaugeVec::new(
                 Opts::new(
                     "sextant_drift_pull_request_opened_timestamp_seconds",
-                    "When the agent first saw each release's open drift request (Unix time); gone once it closes.",
+                    "When each release's open drift request was opened, as the forge says (Unix time); gone once it closes.",
                 ),
                 &["environment", "release"],
             )?,

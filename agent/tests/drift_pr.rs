@@ -256,6 +256,10 @@ fn a_restarted_agent_finds_its_pull_request_and_opens_no_second() {
     let pr = eventually(wait, "the drift pull request", || {
         world.open_pulls().into_iter().next()
     });
+    let opened = r#"sextant_drift_pull_request_opened_timestamp_seconds{environment="prod",release="hash-service"}"#;
+    let first_saw = eventually(wait, "the request's age published", || {
+        Some(first.metric(opened)).filter(|v| *v > 0.0)
+    });
     first.terminate();
     let second = Agent::start(&world.env("second"));
     eventually(
@@ -268,6 +272,15 @@ fn a_restarted_agent_finds_its_pull_request_and_opens_no_second() {
         },
     );
     assert_eq!(world.fake.pulls().len(), 1, "no duplicate after a restart");
+    // The age is the forge's: the restart does not reset it (the stale alert reads it).
+    let second_saw = eventually(wait, "the age published again", || {
+        Some(second.metric(opened)).filter(|v| *v > 0.0)
+    });
+    assert_eq!(second_saw, first_saw);
+    assert_eq!(
+        first_saw,
+        world.fake.pull(pr.number).unwrap().created_at as f64
+    );
     assert_eq!(world.replicas(), Some(5), "not healed by the restart");
 }
 

@@ -101,6 +101,8 @@ pub struct PullRequest {
     /// Empty when GitHub has none (`null`).
     pub body: String,
     pub labels: Vec<String>,
+    /// When it was opened (RFC 3339), as GitHub says.
+    pub created_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +115,8 @@ pub struct Issue {
     pub labels: Vec<String>,
     /// GitHub's issue list includes pull requests; this says which.
     pub is_pull_request: bool,
+    /// When it was opened (RFC 3339), as GitHub says.
+    pub created_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,6 +241,8 @@ pub(crate) struct PullWire {
     pub body: Option<String>,
     #[serde(default)]
     pub labels: Vec<LabelWire>,
+    #[serde(default)]
+    pub created_at: Option<String>,
 }
 
 impl From<PullWire> for PullRequest {
@@ -253,6 +259,7 @@ impl From<PullWire> for PullRequest {
             title: w.title,
             body: w.body.unwrap_or_default(),
             labels: w.labels.into_iter().map(|l| l.name).collect(),
+            created_at: w.created_at,
         }
     }
 }
@@ -269,6 +276,8 @@ pub(crate) struct IssueWire {
     pub labels: Vec<LabelWire>,
     #[serde(default)]
     pub pull_request: Option<serde_json::Value>,
+    #[serde(default)]
+    pub created_at: Option<String>,
 }
 
 impl From<IssueWire> for Issue {
@@ -281,6 +290,7 @@ impl From<IssueWire> for Issue {
             body: w.body.unwrap_or_default(),
             labels: w.labels.into_iter().map(|l| l.name).collect(),
             is_pull_request: w.pull_request.is_some(),
+            created_at: w.created_at,
         }
     }
 }

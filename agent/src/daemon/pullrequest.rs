@@ -209,26 +209,37 @@ impl<F: Forge + 'static> PullRequests<F> {
             else {
                 continue;
             };
-            list.push(DriftRequest {
-                release: m.release,
-                kind: r.kind,
-                number: r.number,
-                url: r.url.clone(),
-            });
+            let opened = r
+                .created_at
+                .as_deref()
+                .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+                .map(|t| t.as_second() as f64);
+            list.push((
+                DriftRequest {
+                    release: m.release,
+                    kind: r.kind,
+                    number: r.number,
+                    url: r.url.clone(),
+                },
+                opened,
+            ));
         }
         let env = self.environment.as_str();
         for (state, kind) in [("open", Kind::PullRequest), ("issue", Kind::Issue)] {
             self.metrics
                 .drift_pull_requests
                 .with_label_values(&[env, state])
-                .set(list.iter().filter(|r| r.kind == kind).count() as i64);
+                .set(list.iter().filter(|(r, _)| r.kind == kind).count() as i64);
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        let releases: BTreeSet<&str> = list.iter().map(|r| r.release.as_str()).collect();
+        let releases: BTreeMap<&str, Option<f64>> = list
+            .iter()
+            .map(|(r, opened)| (r.release.as_str(), *opened))
+            .collect();
         memory.opened.retain(|release, _| {
-            let keep = releases.contains(release.as_str());
+            let keep = releases.contains_key(release.as_str());
             if !keep {
                 let _ = self
                     .metrics
@@ -237,8 +248,13 @@ impl<F: Forge + 'static> PullRequests<F> {
             }
             keep
         });
-        for release in releases {
-            let at = *memory.opened.entry(release.to_string()).or_insert(now);
+        for (release, opened) in releases {
+            // The forge's own creation time, so a restart does not reset the age; when it
+            // gives none, when this leader first saw the request.
+            let at = *memory
+                .opened
+                .entry(release.to_string())
+                .or_insert(opened.unwrap_or(now));
             self.metrics
                 .drift_pull_request_opened_timestamp_seconds
                 .with_label_values(&[env, release])
@@ -249,7 +265,7 @@ impl<F: Forge + 'static> PullRequests<F> {
                 .entry(self.environment.clone())
                 .or_default()
                 .drift_requests
-                .open = list;
+                .open = list.into_iter().map(|(r, _)| r).collect();
         }
         Ok(())
     }
