@@ -37,6 +37,7 @@ pub fn template(method: &str, path: &str) -> Option<&'static str> {
             ("GET", ["contents", ..]) => "/repos/{owner}/{repo}/contents/{path}",
             ("GET" | "POST", ["pulls"]) => "/repos/{owner}/{repo}/pulls",
             ("GET" | "PATCH", ["pulls", _]) => "/repos/{owner}/{repo}/pulls/{pull_number}",
+            ("PUT", ["pulls", _, "merge"]) => "/repos/{owner}/{repo}/pulls/{pull_number}/merge",
             ("POST", ["pulls", _, "requested_reviewers"]) => {
                 "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
             }

@@ -419,6 +419,7 @@ fn route(
         }),
         ("PATCH", ["pulls", n]) => update_pull(&ctx, st, n, b),
         ("POST", ["pulls", n, "requested_reviewers"]) => request_reviewers(&ctx, st, n, b),
+        ("PUT", ["pulls", n, "merge"]) => merge_pull(&ctx, st, n, b),
         ("GET", ["issues"]) => list_issues(&ctx, st, q),
         ("POST", ["issues"]) => create_issue(&ctx, st, &shared.options.actor, b),
         ("GET", ["issues", n]) => get_issue(&ctx, st, n),
@@ -745,6 +746,37 @@ fn update_pull(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
     p.updated_at = now();
     let p = p.clone();
     Ok(Reply::json(200, pull_json(ctx, st, &p, true)))
+}
+
+/// GitHub's "Merge a pull request" (a reviewer's merge button, driven over HTTP): the merge
+/// method `merge` only; `sha`, when given, must be the head's tip.
+fn merge_pull(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
+    let n = number(n)?;
+    let p = st.pulls.get(&n).cloned().ok_or_else(Reply::not_found)?;
+    if !p.open {
+        return Err(Reply::error(405, "Pull Request is not mergeable"));
+    }
+    if let Some(method) = b["merge_method"].as_str().filter(|m| *m != "merge") {
+        return Err(Reply::invalid(
+            &format!("merge_method {method} is not served by the fake (merge only)"),
+            "PullRequest",
+            "invalid",
+        ));
+    }
+    if b["sha"].as_str().is_some_and(|sha| sha != p.head_sha) {
+        return Err(Reply::error(
+            409,
+            "Head branch was modified. Review and try the merge again.",
+        ));
+    }
+    let sha = crate::server::merge_pull(st, ctx.owner, &p).map_err(|e| match e {
+        GitError::Conflict(_) => Reply::error(405, "Pull Request is not mergeable"),
+        e => Reply::from(e),
+    })?;
+    Ok(Reply::json(
+        200,
+        json!({"sha": sha, "merged": true, "message": "Pull Request successfully merged"}),
+    ))
 }
 
 fn request_reviewers(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {

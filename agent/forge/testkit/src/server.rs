@@ -306,6 +306,7 @@ impl FakeGitHub {
 
     /// Merge a pull request as GitHub's merge button does: a real merge commit (parents: base
     /// tip, head tip) on the base branch; the PR is then merged and closed. Returns the commit.
+    /// Also served over HTTP as GitHub's `PUT /repos/{owner}/{repo}/pulls/{n}/merge`.
     pub fn merge(&self, number: u64) -> Result<String, Error> {
         let mut st = lock(&self.shared.state);
         st.refresh_heads();
@@ -317,26 +318,7 @@ impl FakeGitHub {
         if !p.open {
             return Err(Error::Git(format!("pull request #{number} is not open")));
         }
-        let base = st
-            .git
-            .branch(&p.base)
-            .ok_or_else(|| Error::Git(format!("no base branch {}", p.base)))?;
-        let message = format!(
-            "Merge pull request #{number} from {}/{}\n\n{}",
-            self.shared.options.owner, p.head, p.title
-        );
-        let sha = st.git.merge(&base, &p.head_sha, &message)?;
-        st.git
-            .update_ref(&format!("refs/heads/{}", p.base), &sha, true)?;
-        let t = now();
-        if let Some(pr) = st.pulls.get_mut(&number) {
-            pr.open = false;
-            pr.merged_at = Some(t);
-            pr.closed_at = Some(t);
-            pr.updated_at = t;
-            pr.merge_commit_sha = Some(sha.clone());
-        }
-        Ok(sha)
+        Ok(merge_pull(&mut st, &self.shared.options.owner, &p)?)
     }
 
     /// Close a pull request without merging (a reviewer's rejection).
@@ -451,6 +433,31 @@ impl Drop for FakeGitHub {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The merge itself, for `FakeGitHub::merge` and the merge route, which have found `p` open
+/// (heads refreshed): the merge commit on the base branch, the pull request marked merged.
+pub(crate) fn merge_pull(st: &mut State, owner: &str, p: &PullRequest) -> Result<String, GitError> {
+    let base = st
+        .git
+        .branch(&p.base)
+        .ok_or_else(|| GitError::Unprocessable(format!("no base branch {}", p.base)))?;
+    let message = format!(
+        "Merge pull request #{} from {owner}/{}\n\n{}",
+        p.number, p.head, p.title
+    );
+    let sha = st.git.merge(&base, &p.head_sha, &message)?;
+    st.git
+        .update_ref(&format!("refs/heads/{}", p.base), &sha, true)?;
+    let t = now();
+    if let Some(pr) = st.pulls.get_mut(&p.number) {
+        pr.open = false;
+        pr.merged_at = Some(t);
+        pr.closed_at = Some(t);
+        pr.updated_at = t;
+        pr.merge_commit_sha = Some(sha.clone());
+    }
+    Ok(sha)
 }
 
 fn serve(
