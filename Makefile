@@ -13,7 +13,8 @@ build: tools
 	cargo build --workspace --bins
 
 ## Set up, then run the agent's main job on the repo's `local` environment against the test API
-## server (no cluster, no internet): plan, apply, kubectl get, diff, drift, heal.
+## server (no cluster, no internet): plan, apply, kubectl get, diff, drift, heal; then a drift
+## pull request in a fake GitHub: kubectl scale in prod, the PR, its merge, the sync.
 demo: build
 	ENV=$(DEMO_ENV) bash scripts/demo.sh
 
