@@ -5,6 +5,7 @@
 //! - detection (`sextant_drift_detected_total` rises, or the watch's drift object changes);
 //! - the pull request carrying the new count (opened the first round, updated after): the
 //!   provenance renders, the edit, the proof and the forge's writes.
+//!
 //! The drift → PR figure is the difference. Run with `cargo bench -p sextant --bench drift_pr`.
 
 #[path = "../tests/support/mod.rs"]
