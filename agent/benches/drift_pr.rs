@@ -29,13 +29,7 @@ fn main() {
     for i in 0..ROUNDS {
         let replicas = 4 + i;
         let t = Instant::now();
-        world.kubectl(&[
-            "scale",
-            "deployment/hash-service",
-            "-n",
-            "hash-service",
-            &format!("--replicas={replicas}"),
-        ]);
+        world.scale(replicas);
         let seen = eventually(wait, "the drift detected", || {
             let status = agent.status();
             let objects = status["environments"]["prod"]["drift"]["objects"].as_array()?;

@@ -37,13 +37,7 @@ fn a_scale_in_prod_opens_one_pull_request_whose_merge_the_agent_syncs() {
         (in_sync(&agent) && world.replicas() == Some(3)).then_some(())
     });
 
-    world.kubectl(&[
-        "scale",
-        "deployment/hash-service",
-        "-n",
-        "hash-service",
-        "--replicas=5",
-    ]);
+    world.scale(5);
     // Opened, then labelled: wait for both.
     let pr = eventually(wait, "the labelled drift pull request", || {
         world
@@ -138,13 +132,7 @@ fn a_pull_request_closed_without_merge_is_healed_and_not_proposed_again() {
     eventually(wait, "prod applied and watched", || {
         in_sync(&agent).then_some(())
     });
-    world.kubectl(&[
-        "scale",
-        "deployment/hash-service",
-        "-n",
-        "hash-service",
-        "--replicas=4",
-    ]);
+    world.scale(4);
     let pr = eventually(wait, "the drift pull request", || {
         world.open_pulls().into_iter().next()
     });
@@ -153,13 +141,7 @@ fn a_pull_request_closed_without_merge_is_healed_and_not_proposed_again() {
         (world.replicas() == Some(3) && in_sync(&agent)).then_some(())
     });
     // The same drift again: healed, not proposed.
-    world.kubectl(&[
-        "scale",
-        "deployment/hash-service",
-        "-n",
-        "hash-service",
-        "--replicas=4",
-    ]);
+    world.scale(4);
     eventually(wait, "the same drift healed again", || {
         (world.replicas() == Some(3) && in_sync(&agent)).then_some(())
     });
@@ -178,21 +160,12 @@ fn drift_undone_before_merge_closes_the_pull_request_and_new_values_update_it() 
     eventually(wait, "prod applied and watched", || {
         in_sync(&agent).then_some(())
     });
-    let scale = |n: &str| {
-        world.kubectl(&[
-            "scale",
-            "deployment/hash-service",
-            "-n",
-            "hash-service",
-            &format!("--replicas={n}"),
-        ])
-    };
-    scale("5");
+    world.scale(5);
     let pr = eventually(wait, "the drift pull request", || {
         world.open_pulls().into_iter().next()
     });
     // New live values: the same pull request, a new title and commit.
-    scale("6");
+    world.scale(6);
     eventually(wait, "the pull request updated", || {
         let p = world.fake.pull(pr.number)?;
         (p.title == "drift(prod/hash-service): replicaCount 3 → 6").then_some(())
@@ -206,7 +179,7 @@ fn drift_undone_before_merge_closes_the_pull_request_and_new_values_update_it() 
         .contains("replicaCount: 6   # one per zone"));
     assert_eq!(world.fake.pulls().len(), 1);
     // Undone live: the pull request closes with a comment, and its branch goes.
-    scale("3");
+    world.scale(3);
     eventually(
         wait,
         "the pull request closed and its branch deleted",
@@ -227,7 +200,7 @@ fn drift_undone_before_merge_closes_the_pull_request_and_new_values_update_it() 
     assert_eq!(world.fake.pulls().len(), 1);
     // The same drift as the closed PR's, again: the agent closed that one itself, so this is
     // proposed anew, not taken for a rejection and healed.
-    scale("6");
+    world.scale(6);
     let again = eventually(wait, "a new pull request for the drift again", || {
         world
             .open_pulls()
@@ -246,13 +219,7 @@ fn a_restarted_agent_finds_its_pull_request_and_opens_no_second() {
     eventually(wait, "prod applied and watched", || {
         in_sync(&first).then_some(())
     });
-    world.kubectl(&[
-        "scale",
-        "deployment/hash-service",
-        "-n",
-        "hash-service",
-        "--replicas=5",
-    ]);
+    world.scale(5);
     let pr = eventually(wait, "the drift pull request", || {
         world.open_pulls().into_iter().next()
     });
@@ -365,13 +332,7 @@ fn forge_failures_are_reported_typed_retried_where_they_can_be_and_never_duplica
     eventually(wait, "prod applied and watched", || {
         in_sync(&agent).then_some(())
     });
-    world.kubectl(&[
-        "scale",
-        "deployment/hash-service",
-        "-n",
-        "hash-service",
-        "--replicas=5",
-    ]);
+    world.scale(5);
     let error = eventually(wait, "the forge error in status", || {
         agent.status()["environments"]["prod"]["drift_requests"]["last_error"]
             .as_str()

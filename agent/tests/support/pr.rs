@@ -136,6 +136,17 @@ impl World {
         );
     }
 
+    /// `kubectl scale` of prod's hash-service Deployment.
+    pub fn scale(&self, replicas: usize) {
+        self.kubectl(&[
+            "scale",
+            "deployment/hash-service",
+            "-n",
+            "hash-service",
+            &format!("--replicas={replicas}"),
+        ]);
+    }
+
     pub fn replicas(&self) -> Option<i32> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
