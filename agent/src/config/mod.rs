@@ -2,6 +2,9 @@
 //! validated once into typed settings. Credentials are only ever file paths, never values.
 
 use crate::duration;
+
+mod forge;
+pub use forge::{ForgeAuth, ForgeSettings};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -80,106 +83,11 @@ pub struct Settings {
     pub forge: Option<ForgeSettings>,
 }
 
-/// A GitHub (or GitHub Enterprise) repository and how to authenticate to it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ForgeSettings {
-    /// The REST API's base URL: `https://api.github.com`, or `https://HOST/api/v3`.
-    pub api_url: String,
-    pub owner: String,
-    pub repo: String,
-    pub auth: ForgeAuth,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ForgeAuth {
-    /// A token in a file (re-read when it changes).
-    TokenFile(PathBuf),
-    /// A GitHub App: its id, the installation's id, and its private key (PEM) in a file.
-    App {
-        app_id: u64,
-        installation_id: u64,
-        key_file: PathBuf,
-    },
-}
-
 fn invalid(origin: &str, message: String) -> ConfigError {
     ConfigError::Invalid {
         origin: origin.to_string(),
         message,
     }
-}
-
-/// `SEXTANT_FORGE_REPOSITORY` (`owner/name`) with `SEXTANT_FORGE_TOKEN_FILE`, or with
-/// `SEXTANT_FORGE_APP_ID`, `SEXTANT_FORGE_APP_INSTALLATION_ID` and `SEXTANT_FORGE_APP_KEY_FILE`;
-/// `SEXTANT_FORGE_API_URL` for GitHub Enterprise.
-fn forge(env: &HashMap<String, String>) -> Result<Option<ForgeSettings>, ConfigError> {
-    let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
-    let Some(repository) = get("SEXTANT_FORGE_REPOSITORY") else {
-        for k in VARIABLES.iter().filter(|k| k.starts_with("SEXTANT_FORGE_")) {
-            if get(k).is_some() {
-                return Err(invalid(
-                    k,
-                    "needs SEXTANT_FORGE_REPOSITORY (owner/name)".into(),
-                ));
-            }
-        }
-        return Ok(None);
-    };
-    let Some((owner, repo)) = repository
-        .split_once('/')
-        .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))
-    else {
-        return Err(invalid(
-            "SEXTANT_FORGE_REPOSITORY",
-            format!("{repository:?} is not owner/name"),
-        ));
-    };
-    let api_url = get("SEXTANT_FORGE_API_URL").unwrap_or_else(|| "https://api.github.com".into());
-    if !(api_url.starts_with("https://") || api_url.starts_with("http://127.0.0.1")) {
-        return Err(invalid(
-            "SEXTANT_FORGE_API_URL",
-            format!("{api_url:?} must be an https:// URL (the token travels with every request)"),
-        ));
-    }
-    let id = |k: &str| -> Result<Option<u64>, ConfigError> {
-        get(k)
-            .map(|v| {
-                v.parse::<u64>()
-                    .map_err(|_| invalid(k, format!("{v:?} is not a number")))
-            })
-            .transpose()
-    };
-    let app = (
-        id("SEXTANT_FORGE_APP_ID")?,
-        id("SEXTANT_FORGE_APP_INSTALLATION_ID")?,
-        get("SEXTANT_FORGE_APP_KEY_FILE"),
-    );
-    let auth = match (get("SEXTANT_FORGE_TOKEN_FILE"), app) {
-        (Some(file), (None, None, None)) => ForgeAuth::TokenFile(file.into()),
-        (None, (Some(app_id), Some(installation_id), Some(key))) => ForgeAuth::App {
-            app_id,
-            installation_id,
-            key_file: key.into(),
-        },
-        (Some(_), _) => {
-            return Err(invalid(
-                "SEXTANT_FORGE_TOKEN_FILE",
-                "set either a token file or a GitHub App, not both".into(),
-            ))
-        }
-        (None, _) => {
-            return Err(invalid(
-                "SEXTANT_FORGE_REPOSITORY",
-                "needs SEXTANT_FORGE_TOKEN_FILE, or all of SEXTANT_FORGE_APP_ID, SEXTANT_FORGE_APP_INSTALLATION_ID and SEXTANT_FORGE_APP_KEY_FILE".into(),
-            ))
-        }
-    };
-    Ok(Some(ForgeSettings {
-        api_url: api_url.trim_end_matches('/').to_string(),
-        owner: owner.to_string(),
-        repo: repo.to_string(),
-        auth,
-    }))
 }
 
 /// Every variable the agent reads. Anything else starting with `SEXTANT_` is a typo or a
@@ -624,7 +532,7 @@ impl Settings {
                 Duration::from_secs(15 * 60),
             )?,
             chart_mirrors: chart_mirrors(env, &path, render.chart_mirrors)?,
-            forge: forge(env)?,
+            forge: forge::forge(env)?,
         };
         if settings.poll_interval < Duration::from_secs(1) {
             return Err(invalid(
