@@ -452,10 +452,11 @@ fn a_commit_linking_a_values_file_out_of_the_snapshot_is_refused_and_the_last_re
     let world = World::new();
     let agent = Agent::start(&world.env("solo"));
     let wait = Duration::from_secs(60);
-    eventually(wait, "the first revision applied", || {
-        (world.greeting().as_deref() == Some("one")).then_some(())
+    // Applied, and recorded: the status's revision is set once the sync finishes.
+    let first = eventually(wait, "the first revision applied and recorded", || {
+        let revision = agent.status()["environments"]["e"]["revision"].clone();
+        (world.greeting().as_deref() == Some("one") && revision.is_string()).then_some(revision)
     });
-    let first = agent.status()["environments"]["e"]["revision"].clone();
     // The values file becomes a link to the agent's own kubeconfig.
     let values = world.repo.path().join("environments/e/values.yaml");
     std::fs::remove_file(&values).unwrap();
@@ -620,17 +621,7 @@ fn drift_platform(repo: &WorkRepo, policy: &str) {
 }
 
 fn kubectl(world: &World, args: &[&str]) {
-    let out = std::process::Command::new(support::workspace().join(".tools/bin/kubectl"))
-        .arg("--kubeconfig")
-        .arg(world.dir.path().join("kubeconfig"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::kubectl_ok(&world.dir.path().join("kubeconfig"), args);
 }
 
 fn replicas(world: &World) -> Option<i32> {

@@ -163,3 +163,19 @@ pub fn environment(name: &str, releases: &str) -> String {
         "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: {name}\nspec:\n  releases:\n{releases}"
     )
 }
+
+/// Runs the real kubectl against `kubeconfig` and fails the test, with kubectl's message, unless
+/// it succeeds.
+pub fn kubectl_ok(kubeconfig: &Path, args: &[&str]) {
+    let out = Command::new(workspace().join(".tools/bin/kubectl"))
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -123,17 +123,7 @@ impl World {
     }
 
     pub fn kubectl(&self, args: &[&str]) {
-        let out = std::process::Command::new(super::workspace().join(".tools/bin/kubectl"))
-            .arg("--kubeconfig")
-            .arg(self.dir.path().join("kubeconfig"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::kubectl_ok(&self.dir.path().join("kubeconfig"), args);
     }
 
     /// `kubectl scale` of prod's hash-service Deployment.
