@@ -154,6 +154,7 @@ impl<F: Forge + 'static> PullRequests<F> {
             }
         }
         let releases: BTreeSet<String> = by_release.keys().chain(open.keys()).cloned().collect();
+        let mut acted = false;
         for release in releases {
             let drifts = by_release.get(&release).cloned().unwrap_or_default();
             let o = open.get(&release);
@@ -194,15 +195,22 @@ impl<F: Forge + 'static> PullRequests<F> {
             let action = pr::next(c, o, was_closed.copied(), delay);
             tracing::debug!(environment = %env.name, release, ?action, "drift pull request decision");
             let body = o.and_then(|o| bodies.get(&o.number)).cloned();
+            acted |= !matches!(action, Action::Nothing | Action::Wait(_));
             self.act(env, &release, &drifts, &feed, o, body.as_deref(), c, action)
                 .await?;
         }
-        self.publish(memory).await
+        // What was read at the start still holds unless this pass changed the forge.
+        let requests = if acted {
+            self.forge.requests(pr::LABEL).await?
+        } else {
+            requests
+        };
+        self.publish(&requests, memory);
+        Ok(())
     }
 
-    /// Reads the requests back and publishes them in status and metrics.
-    async fn publish(&self, memory: &mut Memory) -> Result<(), PassError> {
-        let requests = self.forge.requests(pr::LABEL).await?;
+    /// Publishes the open requests in status and metrics.
+    fn publish(&self, requests: &[crate::forge::Request], memory: &mut Memory) {
         let mut list = Vec::new();
         for r in requests.iter().filter(|r| r.open) {
             let Some(m) = Marker::parse(&r.body).filter(|m| m.environment == self.environment)
@@ -267,7 +275,6 @@ impl<F: Forge + 'static> PullRequests<F> {
                 .drift_requests
                 .open = list.into_iter().map(|(r, _)| r).collect();
         }
-        Ok(())
     }
 
     /// The proposal for a release's drift (no edits: nothing maps, an issue then). With `base`,
