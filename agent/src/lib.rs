@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod names;
 pub mod object;
 pub mod plan;
+pub mod promotion;
 pub mod render;
 pub mod repo;
 pub mod secrets;

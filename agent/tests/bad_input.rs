@@ -166,6 +166,129 @@ fn promotion_from_an_unknown_environment_names_the_field() {
     );
 }
 
+/// dev's environment promoting `images` from prod, echo's values holding `digest`.
+fn promoting(images: &str, digest: &str) -> TempRepo {
+    let repo = repo_with(&format!(
+        "{}  promotion:\n    from: prod\n    images:\n{images}",
+        environment("dev", GOOD)
+    ));
+    repo.write(
+        "environments/dev/values/echo.yaml",
+        &format!("replicaCount: 2\nimage:\n  digest: {digest}\n"),
+    );
+    repo
+}
+
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+#[test]
+fn a_good_promotion_declaration_plans() {
+    let repo = promoting(
+        "      - {release: echo, path: image.digest, repository: registry.example.com/echo}\n",
+        DIGEST,
+    );
+    let cache = tempfile::tempdir().unwrap();
+    sextant_ok(
+        cache.path(),
+        &[
+            "plan",
+            "--env",
+            "dev",
+            "--repo",
+            repo.path().to_str().unwrap(),
+        ],
+    );
+}
+
+#[test]
+fn promoting_an_unknown_release_names_the_field_and_the_releases() {
+    let repo = promoting(
+        "      - {release: ehco, path: image.digest, repository: registry.example.com/echo}\n",
+        DIGEST,
+    );
+    let err = fails(&repo, "dev");
+    assert_mentions(
+        &err,
+        &[
+            "environment.yaml",
+            "spec.promotion.images[0].release",
+            "unknown release \"ehco\"",
+            "echo",
+        ],
+    );
+}
+
+#[test]
+fn a_promoted_path_no_values_file_sets_names_the_files_read() {
+    let repo = promoting(
+        "      - {release: echo, path: image.sha, repository: registry.example.com/echo}\n",
+        DIGEST,
+    );
+    let err = fails(&repo, "dev");
+    assert_mentions(
+        &err,
+        &[
+            "spec.promotion.images[0].path",
+            "sets image.sha",
+            "values/echo.yaml",
+        ],
+    );
+}
+
+#[test]
+fn a_promoted_path_that_is_not_a_digest_names_the_values_file() {
+    let repo = promoting(
+        "      - {release: echo, path: image.digest, repository: registry.example.com/echo}\n",
+        "sha256:abc",
+    );
+    let err = fails(&repo, "dev");
+    assert_mentions(
+        &err,
+        &[
+            "spec.promotion.images[0].path",
+            "environments/dev/values/echo.yaml",
+            "\"sha256:abc\"",
+            "not a digest",
+        ],
+    );
+}
+
+#[test]
+fn a_promoted_repository_with_a_tag_is_refused() {
+    let repo = promoting(
+        "      - {release: echo, path: image.digest, repository: \"registry.example.com:5000/echo:1.0\"}\n",
+        DIGEST,
+    );
+    let err = fails(&repo, "dev");
+    assert_mentions(
+        &err,
+        &[
+            "spec.promotion.images[0].repository",
+            "names a tag or digest",
+        ],
+    );
+}
+
+#[test]
+fn promotion_from_itself_is_refused() {
+    let repo = repo_with(&format!(
+        "{}  promotion:\n    from: dev\n",
+        environment("dev", GOOD)
+    ));
+    let err = fails(&repo, "dev");
+    assert_mentions(&err, &["spec.promotion.from", "cannot promote from itself"]);
+}
+
+#[test]
+fn a_bad_soak_names_the_field() {
+    let repo = repo_with(&format!(
+        "{}  promotion:\n    from: prod\n    soak: ten minutes\n",
+        environment("dev", GOOD)
+    ));
+    let err = fails(&repo, "dev");
+    assert_mentions(&err, &["spec.promotion.soak"]);
+}
+
 #[test]
 fn yaml_syntax_error_gives_line_and_column() {
     let repo =

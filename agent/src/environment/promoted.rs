@@ -1,0 +1,251 @@
+//! What `spec.promotion` declares, checked against the environment it sits in: each image's
+//! release exists, its values key is set in one of that release's values files (the file Helm's
+//! last-wins picks, as drift pull requests choose it) and holds a digest. Every error names the
+//! field, and the values file where one is involved.
+
+use super::{Promotion, Release};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// `sha256:` and 64 lowercase hex digits: the only digest form a promotion carries.
+pub fn is_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// `image.digest` → `[image, digest]`; `containers[0].image` → `[containers, 0, image]`.
+pub fn key(dotted: &str) -> Result<Vec<sextant_yamledit::Key>, String> {
+    use sextant_yamledit::Key;
+    let mut out = Vec::new();
+    for part in dotted.split('.') {
+        let (name, rest) = part.split_once('[').map_or((part, ""), |(n, r)| (n, r));
+        if name.is_empty() && (out.is_empty() || rest.is_empty()) {
+            return Err(format!(
+                "{dotted:?} is not a values key such as image.digest"
+            ));
+        }
+        if !name.is_empty() {
+            out.push(Key::Map(name.to_string()));
+        }
+        if !rest.is_empty() {
+            for index in format!("[{rest}").split('[').skip(1) {
+                let n = index
+                    .strip_suffix(']')
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .ok_or_else(|| {
+                        format!("{dotted:?}: [{index} is not a list index such as [0]")
+                    })?;
+                out.push(Key::Index(n));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The value of `dotted` in a release's values, and the values file that sets it: the last of
+/// the release's files holding the key (Helm's last-wins). `None` when no values file sets it.
+pub fn holder(release: &Release, dotted: &str) -> Result<Option<(PathBuf, Value)>, String> {
+    let path = key(dotted)?;
+    for file in release.values.iter().rev() {
+        if let Some(v) = value_in(file, &path)? {
+            return Ok(Some((file.clone(), v)));
+        }
+    }
+    Ok(None)
+}
+
+fn value_in(file: &Path, path: &[sextant_yamledit::Key]) -> Result<Option<Value>, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+    sextant_yamledit::get_yaml11(&text, path).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// Checks a promotion against the environment's releases; on failure (field, message).
+pub(super) fn check(p: &Promotion, releases: &[Release]) -> Result<(), (String, String)> {
+    if crate::duration::parse(&p.soak).is_none() {
+        return Err((
+            "spec.promotion.soak".into(),
+            format!("{:?} is not a duration such as 10m or 30s", p.soak),
+        ));
+    }
+    if p.platform.parse::<Platform>().is_err() {
+        return Err((
+            "spec.promotion.platform".into(),
+            format!("{:?} is not a platform such as linux/amd64", p.platform),
+        ));
+    }
+    for (i, image) in p.images.iter().enumerate() {
+        let at = format!("spec.promotion.images[{i}]");
+        if let Some(first) = p.images[..i]
+            .iter()
+            .position(|o| o.release == image.release)
+        {
+            return Err((
+                format!("{at}.release"),
+                format!(
+                    "release {:?} is promoted twice (first at spec.promotion.images[{first}])",
+                    image.release
+                ),
+            ));
+        }
+        let Some(release) = releases.iter().find(|r| r.name == image.release) else {
+            return Err((
+                format!("{at}.release"),
+                format!(
+                    "unknown release {:?} (releases of this environment: {})",
+                    image.release,
+                    releases
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        };
+        let last = image.repository.rsplit('/').next().unwrap_or_default();
+        if last.contains(':') || last.contains('@') {
+            return Err((
+                format!("{at}.repository"),
+                format!(
+                    "{:?} names a tag or digest: give the repository alone, such as registry.example.com/team/app",
+                    image.repository
+                ),
+            ));
+        }
+        match holder(release, &image.path).map_err(|m| (format!("{at}.path"), m))? {
+            None => return Err((
+                format!("{at}.path"),
+                format!(
+                    "no values file of release {:?} sets {} ({}): set it to the digest running now",
+                    image.release,
+                    image.path,
+                    files(release)
+                ),
+            )),
+            Some((file, v)) if !v.as_str().is_some_and(is_digest) => {
+                return Err((
+                    format!("{at}.path"),
+                    format!(
+                        "{}: {} is {}, not a digest (sha256: and 64 lowercase hex digits)",
+                        file.display(),
+                        image.path,
+                        v
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+        if let Some(tag) = &image.tag_path {
+            if holder(release, tag)
+                .map_err(|m| (format!("{at}.tagPath"), m))?
+                .is_none()
+            {
+                return Err((
+                    format!("{at}.tagPath"),
+                    format!(
+                        "no values file of release {:?} sets {tag} ({})",
+                        image.release,
+                        files(release)
+                    ),
+                ));
+            }
+        }
+    }
+    for (i, c) in p.checks.iter().enumerate() {
+        if let Some(t) = &c.http.timeout {
+            if crate::duration::parse(t).is_none() {
+                return Err((
+                    format!("spec.promotion.checks[{i}].http.timeout"),
+                    format!("{t:?} is not a duration such as 5s"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn files(release: &Release) -> String {
+    if release.values.is_empty() {
+        return "it has no values files".into();
+    }
+    let names: Vec<String> = release
+        .values
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    format!("read: {}", names.join(", "))
+}
+
+/// `os/architecture[/variant]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl std::str::FromStr for Platform {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: parts
+                    .get(2)
+                    .map(|v| v.to_string())
+                    .filter(|v| !v.is_empty()),
+            }),
+            _ => Err(format!("{s:?} is not a platform such as linux/amd64")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sextant_yamledit::Key;
+
+    #[test]
+    fn digests_are_sha256_and_64_lowercase_hex() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert!(is_digest(&d));
+        assert!(!is_digest(&d.to_uppercase()));
+        assert!(!is_digest(&format!("sha512:{}", "a".repeat(64))));
+        assert!(!is_digest(&format!("sha256:{}", "a".repeat(63))));
+        assert!(!is_digest(&format!("sha256:{}g", "a".repeat(63))));
+    }
+
+    #[test]
+    fn keys_are_dotted_with_list_indexes() {
+        assert_eq!(
+            key("image.digest").unwrap(),
+            [Key::Map("image".into()), Key::Map("digest".into())]
+        );
+        assert_eq!(
+            key("containers[1].image").unwrap(),
+            [
+                Key::Map("containers".into()),
+                Key::Index(1),
+                Key::Map("image".into())
+            ]
+        );
+        assert!(key("image..digest").is_err());
+        assert!(key("a[x]").is_err());
+    }
+
+    #[test]
+    fn platforms_have_os_and_architecture() {
+        let p: Platform = "linux/arm64/v8".parse().unwrap();
+        assert_eq!(
+            (p.os.as_str(), p.architecture.as_str(), p.variant.as_deref()),
+            ("linux", "arm64", Some("v8"))
+        );
+        assert!("linux".parse::<Platform>().is_err());
+        assert!("/amd64".parse::<Platform>().is_err());
+    }
+}

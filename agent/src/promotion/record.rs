@@ -1,0 +1,84 @@
+//! Promotion records kept in the cluster, beside the agent's other state (ConfigMaps in its
+//! namespace): the source's gates (`sextant-gates-<source>`), so a restart loses no soak, and
+//! the target's rollback (`sextant-rollback-<target>`), so a restart or failover finishes it.
+
+use crate::apply::cluster::{Cluster, ClusterError};
+use crate::apply::inventory::LABEL_COMPONENT;
+use crate::object::{ObjectRef, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::json;
+
+const KEY: &str = "record";
+
+fn reference(agent_namespace: &str, name: &str) -> ObjectRef {
+    ObjectRef {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: Some(agent_namespace.to_string()),
+        name: name.to_string(),
+    }
+}
+
+pub fn gates_name(source: &str) -> String {
+    format!("sextant-gates-{source}")
+}
+
+pub fn rollback_name(target: &str) -> String {
+    format!("sextant-rollback-{target}")
+}
+
+/// The record, if there is one; a record that no longer parses is none (and logged).
+pub async fn load<T: DeserializeOwned>(
+    cluster: &Cluster,
+    agent_namespace: &str,
+    name: &str,
+) -> Result<Option<T>, ClusterError> {
+    let Some(cm) = cluster.get(&reference(agent_namespace, name)).await? else {
+        return Ok(None);
+    };
+    let Some(text) = cm.pointer(&format!("/data/{KEY}")).and_then(|v| v.as_str()) else {
+        return Ok(None);
+    };
+    match serde_json::from_str(text) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) => {
+            tracing::warn!(configmap = name, error = %e, "a promotion record does not parse; starting afresh");
+            Ok(None)
+        }
+    }
+}
+
+pub async fn save<T: Serialize>(
+    cluster: &Cluster,
+    agent_namespace: &str,
+    name: &str,
+    environment: &str,
+    record: &T,
+) -> Result<(), ClusterError> {
+    let r = reference(agent_namespace, name);
+    let cm = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": agent_namespace,
+            "labels": {
+                LABEL_MANAGED_BY: MANAGER,
+                LABEL_COMPONENT: "promotion",
+                LABEL_ENVIRONMENT: environment,
+            },
+        },
+        "data": { KEY: serde_json::to_string(record).unwrap_or_default() },
+    });
+    cluster.apply(&r, &cm, true, false).await.map(|_| ())
+}
+
+pub async fn clear(
+    cluster: &Cluster,
+    agent_namespace: &str,
+    name: &str,
+) -> Result<(), ClusterError> {
+    // A record already gone is cleared (the delete treats 404 as done).
+    cluster.delete(&reference(agent_namespace, name)).await
+}
