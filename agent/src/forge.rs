@@ -49,6 +49,16 @@ pub trait Forge: Send + Sync {
         files: &[(String, Vec<u8>)],
         message: &str,
     ) -> impl Future<Output = Result<String>> + Send;
+    /// One commit of `files` on the tracked `branch`, whose head must still be `expected_head`:
+    /// the branch only ever fast-forwards. A head that moved meanwhile is an error labelled
+    /// `conflict`; the caller reads the head again and redoes its edit.
+    fn advance(
+        &self,
+        branch: &str,
+        expected_head: &str,
+        files: &[(String, Vec<u8>)],
+        message: &str,
+    ) -> impl Future<Output = Result<String>> + Send;
     fn open_pull(
         &self,
         title: &str,
@@ -163,6 +173,19 @@ impl Forge for sextant_forge::GitHub {
         message: &str,
     ) -> Result<String> {
         self.commit_files(branch, base, files, message)
+            .await
+            .map_err(typed)
+    }
+
+    async fn advance(
+        &self,
+        branch: &str,
+        expected_head: &str,
+        files: &[(String, Vec<u8>)],
+        message: &str,
+    ) -> Result<String> {
+        // Replaced by the fast-forward-only commit of the forge crate.
+        self.commit_files(branch, expected_head, files, message)
             .await
             .map_err(typed)
     }

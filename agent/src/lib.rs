@@ -20,6 +20,7 @@ pub mod names;
 pub mod object;
 pub mod plan;
 pub mod promotion;
+pub mod registry;
 pub mod render;
 pub mod repo;
 pub mod secrets;

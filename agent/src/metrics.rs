@@ -40,6 +40,10 @@ pub struct Metrics {
     pub drift_pull_request_opened_timestamp_seconds: GaugeVec,
     pub forge_requests_total: IntCounterVec,
     pub forge_rate_limit_remaining: IntGauge,
+    pub promotions_total: IntCounterVec,
+    pub promotion_gate: IntGaugeVec,
+    pub promotion_lead_time_seconds: Histogram,
+    pub rollbacks_total: IntCounterVec,
 }
 
 fn histogram(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<HistogramVec> {
@@ -190,6 +194,34 @@ impl Metrics {
                 "sextant_forge_rate_limit_remaining",
                 "The forge's remaining primary rate limit, as its last answer said.",
             ))?,
+            promotions_total: IntCounterVec::new(
+                Opts::new(
+                    "sextant_promotions_total",
+                    "Promotion outcomes: proposed (pull request opened or updated), committed, refused (the registry), superseded, failed (the forge).",
+                ),
+                &["from", "to", "result"],
+            )?,
+            promotion_gate: IntGaugeVec::new(
+                Opts::new(
+                    "sextant_promotion_gate",
+                    "1 for the state each (target environment, release) promotion gate is in, 0 for the others.",
+                ),
+                &["environment", "release", "state"],
+            )?,
+            promotion_lead_time_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "sextant_promotion_lead_time_seconds",
+                    "From the source environment applying a digest to the target applying it.",
+                )
+                .buckets(vec![60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0, 259200.0]),
+            )?,
+            rollbacks_total: IntCounterVec::new(
+                Opts::new(
+                    "sextant_rollbacks_total",
+                    "Automatic rollbacks: a promoted digest failed its health gate and the last good rendering was applied again.",
+                ),
+                &["environment", "release"],
+            )?,
         };
         let r = &m.registry;
         r.register(Box::new(m.git_fetch_duration_seconds.clone()))?;
@@ -216,6 +248,10 @@ impl Metrics {
         ))?;
         r.register(Box::new(m.forge_requests_total.clone()))?;
         r.register(Box::new(m.forge_rate_limit_remaining.clone()))?;
+        r.register(Box::new(m.promotions_total.clone()))?;
+        r.register(Box::new(m.promotion_gate.clone()))?;
+        r.register(Box::new(m.promotion_lead_time_seconds.clone()))?;
+        r.register(Box::new(m.rollbacks_total.clone()))?;
         Ok(m)
     }
 

@@ -76,6 +76,9 @@ pub struct SyncResult {
     pub waves: Vec<WaveResult>,
     pub pruned: Vec<ObjectResult>,
     pub totals: Totals,
+    /// The sync stopped at a health gate: an object degraded, or readiness not reached in time.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unhealthy: bool,
 }
 
 impl SyncResult {

@@ -153,6 +153,7 @@ pub async fn sync(
         waves: Vec::new(),
         pruned: Vec::new(),
         totals: Default::default(),
+        unhealthy: false,
     };
     let outcome = tokio::time::timeout(opts.deadline, run(cluster, env, plan, opts, &mut result))
         .await
@@ -161,6 +162,7 @@ pub async fn sync(
         }));
     if let Err(e) = outcome {
         tracing::warn!(environment = %env.name, error = %e, "sync failed");
+        result.unhealthy = matches!(e, SyncError::Timeout { .. } | SyncError::Degraded { .. });
         result.error = Some(e.to_string());
     }
     result.succeeded = result.error.is_none();

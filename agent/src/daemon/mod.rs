@@ -6,8 +6,10 @@
 pub mod drift;
 pub mod http;
 pub mod leader;
+pub mod promote;
 pub mod pullrequest;
 pub mod reconcile;
+pub mod rollback;
 pub mod source;
 pub mod status;
 
@@ -163,10 +165,13 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
 
     // The source.
     let (snap_tx, snap_rx) = watch::channel::<Option<Arc<Snapshot>>>(None);
+    let mut history: Option<reconcile::History> = None;
     match &settings.repo {
         Repo::Git { url, branch, auth } => {
+            let git_source = Arc::new(source::git_source(url, branch, auth, &settings.cache_dir));
+            history = Some(source::history(git_source.clone()));
             let git = source::GitLoop {
-                source: Arc::new(source::git_source(url, branch, auth, &settings.cache_dir)),
+                source: git_source,
                 poll_interval: settings.poll_interval,
                 trigger: trigger.clone(),
                 publish: snap_tx,
@@ -220,6 +225,24 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
         let heal_tx_pr = heal_tx.clone();
         let (cache, changes) = crate::live::LiveCache::new(env, cluster.client().clone());
         let cache = Arc::new(cache);
+        let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
+        let jobs = match (&forge, &settings.repo) {
+            (Some(forge), Repo::Git { branch, .. }) => {
+                tasks.push(tokio::spawn(
+                    promote::Jobs {
+                        forge: forge.clone(),
+                        base: branch.clone(),
+                        jobs: jobs_rx,
+                        metrics: metrics.clone(),
+                        status: status.clone(),
+                        stop: stop_rx.clone(),
+                    }
+                    .run(),
+                ));
+                Some(jobs_tx)
+            }
+            _ => None,
+        };
         let r = Reconciler {
             environment: env.clone(),
             renderer: renderer.clone(),
@@ -231,6 +254,10 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
             object_series: Mutex::new(Vec::new()),
             applied: applied_tx,
             live: cache.clone(),
+            history: history.clone(),
+            rollback: tokio::sync::Mutex::new(None),
+            jobs,
+            identity: settings.leader_election.identity.clone(),
         };
         tasks.push(tokio::spawn(
             drift::DriftWatch {

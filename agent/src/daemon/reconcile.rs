@@ -30,7 +30,19 @@ pub struct Reconciler {
     /// The environment's live cache (the drift watch keeps it watching what was applied): the
     /// sync reads synced kinds from it and its health gates wake on its events.
     pub live: Arc<crate::live::LiveCache>,
+    /// Any revision of the repository as a snapshot (the Git source): a rollback after a
+    /// restart or failover renders the last good revision again. `None`: a working tree.
+    pub history: Option<History>,
+    /// The environment's rollback record, read from the cluster once, then kept here.
+    pub rollback: tokio::sync::Mutex<Option<Option<crate::promotion::rollback::Rollback>>>,
+    /// Where a rollback asks for its revert in Git (the forge's loop), if there is a forge.
+    pub jobs: Option<tokio::sync::mpsc::UnboundedSender<super::promote::Job>>,
+    /// This replica's name, as the reporting instance of its Kubernetes Events.
+    pub identity: String,
 }
+
+/// A snapshot of the repository at any revision.
+pub type History = Arc<dyn Fn(&str) -> Result<Snapshot, String> + Send + Sync>;
 
 /// What a successful sync applied: the environment and its objects (hooks aside), at a revision.
 #[derive(Debug)]
@@ -38,6 +50,31 @@ pub struct Applied {
     pub environment: crate::environment::Environment,
     pub revision: Option<String>,
     pub objects: Vec<crate::object::Object>,
+    /// The digest of each promoted release (the environment's own `promotion.images`).
+    pub digests: BTreeMap<String, String>,
+    /// When it was applied (Unix seconds).
+    pub at: u64,
+}
+
+impl Applied {
+    pub fn new(
+        environment: crate::environment::Environment,
+        revision: Option<String>,
+        objects: Vec<crate::object::Object>,
+    ) -> Self {
+        let digests = environment
+            .promotion
+            .as_ref()
+            .map(|p| crate::promotion::digests(&environment, &p.images))
+            .unwrap_or_default();
+        Applied {
+            environment,
+            revision,
+            objects,
+            digests,
+            at: unix_now() as u64,
+        }
+    }
 }
 
 impl Applied {
@@ -48,7 +85,7 @@ impl Applied {
 }
 
 impl Reconciler {
-    fn update(&self, f: impl FnOnce(&mut EnvironmentStatus)) {
+    pub(super) fn update(&self, f: impl FnOnce(&mut EnvironmentStatus)) {
         if let Ok(mut s) = self.status.lock() {
             f(s.environments.entry(self.environment.clone()).or_default());
         }
@@ -111,29 +148,15 @@ impl Reconciler {
         resync: bool,
     ) -> Option<SyncResult> {
         let env = self.environment.clone();
-        let renderer = self.renderer.clone();
-        let path = snapshot.path.clone();
-        let revision = snapshot.revision.clone();
-        let env_name = env.clone();
-        let planned = tokio::task::spawn_blocking(move || {
-            let environment = crate::environment::load(&path, &env_name)
-                .map_err(|e| ("render", e.to_string()))?;
-            let rendered = renderer
-                .render(&environment, None)
-                .map_err(|e| ("render", e.to_string()))?;
-            let plan = crate::plan::build(&environment.name, Some(revision), rendered.objects)
-                .map_err(|e| ("plan", e.to_string()))?;
-            Ok::<_, (&'static str, String)>((environment, rendered.releases, plan))
-        })
-        .await;
-        let (environment, releases, plan) = match planned {
-            Ok(Ok(p)) => p,
-            Ok(Err((stage, message))) => {
+        // Git still says the revision this environment rolled back from: the good rendering
+        // stays, or, after a restart or failover, is applied again.
+        if let Some(held) = self.rolled_back_from(snapshot).await {
+            return held;
+        }
+        let (environment, releases, plan) = match self.plan(snapshot).await {
+            Ok(p) => p,
+            Err((stage, message)) => {
                 self.failed_before_apply(stage, snapshot, message);
-                return None;
-            }
-            Err(join) => {
-                self.failed_before_apply("render", snapshot, format!("render task failed: {join}"));
                 return None;
             }
         };
@@ -179,13 +202,45 @@ impl Reconciler {
                 .filter(|o| o.hook.is_none())
                 .cloned()
                 .collect();
-            self.applied.send_replace(Some(Arc::new(Applied {
-                environment,
-                revision: Some(snapshot.revision.clone()),
-                objects,
-            })));
+            let applied = Applied::new(environment, Some(snapshot.revision.clone()), objects);
+            let before = self.applied.borrow().as_ref().map(|a| a.digests.clone());
+            self.applied_in_full(&applied, before.as_ref()).await;
+            self.applied.send_replace(Some(Arc::new(applied)));
+        } else if result.unhealthy && environment.promotion.is_some() {
+            self.roll_back_if_promoted(&environment, &snapshot.revision, &result)
+                .await;
         }
         Some(result)
+    }
+
+    /// Renders and plans a snapshot (blocking work, off the runtime).
+    pub(super) async fn plan(
+        &self,
+        snapshot: &Snapshot,
+    ) -> Result<
+        (
+            crate::environment::Environment,
+            Vec<crate::render::ReleaseRender>,
+            crate::plan::Plan,
+        ),
+        (&'static str, String),
+    > {
+        let renderer = self.renderer.clone();
+        let path = snapshot.path.clone();
+        let revision = snapshot.revision.clone();
+        let env_name = self.environment.clone();
+        tokio::task::spawn_blocking(move || {
+            let environment = crate::environment::load(&path, &env_name)
+                .map_err(|e| ("render", e.to_string()))?;
+            let rendered = renderer
+                .render(&environment, None)
+                .map_err(|e| ("render", e.to_string()))?;
+            let plan = crate::plan::build(&environment.name, Some(revision), rendered.objects)
+                .map_err(|e| ("plan", e.to_string()))?;
+            Ok::<_, (&'static str, String)>((environment, rendered.releases, plan))
+        })
+        .await
+        .unwrap_or_else(|join| Err(("render", format!("render task failed: {join}"))))
     }
 
     /// Re-applies drifted objects of what was last applied (Git wins for the fields it sets:
@@ -234,7 +289,7 @@ impl Reconciler {
         healed
     }
 
-    fn record(&self, result: &SyncResult, seconds: f64) {
+    pub(super) fn record(&self, result: &SyncResult, seconds: f64) {
         let env = self.environment.as_str();
         let outcome = if result.succeeded {
             "succeeded"
@@ -320,7 +375,7 @@ impl Reconciler {
     }
 }
 
-fn unix_now() -> f64 {
+pub(super) fn unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())

@@ -27,6 +27,18 @@ pub fn git_source(url: &str, branch: &str, auth: &GitAuth, cache_dir: &Path) -> 
     })
 }
 
+/// Any revision as a snapshot on disk, for a rollback to a revision no longer checked out.
+pub fn history(source: Arc<GitSource>) -> super::reconcile::History {
+    Arc::new(move |revision: &str| {
+        let rev = sextant_source::Revision::parse(revision).map_err(|e| e.to_string())?;
+        let snap = source.snapshot(&rev).map_err(|e| e.to_string())?;
+        Ok(Snapshot {
+            revision: revision.to_string(),
+            path: snap.path,
+        })
+    })
+}
+
 pub struct GitLoop {
     pub source: Arc<GitSource>,
     pub poll_interval: Duration,

@@ -81,6 +81,31 @@ pub struct EnvironmentStatus {
     pub drift: DriftStatus,
     /// The drift pull requests (and issues) open in the forge, and the last forge error.
     pub drift_requests: DriftRequests,
+    /// As a source: the gate of each (target, release) promotion from this environment.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub promotions: Vec<PromotionStatus>,
+    /// As a target: the last automatic rollback, until Git moves on from the failed revision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<crate::promotion::rollback::Rollback>,
+}
+
+/// One promotion's gate, as `/status` shows it: what it waits for, and since when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromotionStatus {
+    pub target: String,
+    pub release: String,
+    pub state: &'static str,
+    /// RFC 3339: since when the gate is in `state`.
+    pub since: String,
+    pub message: String,
+    pub digest: Option<String>,
+    /// RFC 3339: since when everything held, when it does.
+    pub healthy_since: Option<String>,
+    /// The registry's verification, or why it refused.
+    pub registry: Option<String>,
+    /// The open promotion request, or the commit made.
+    pub request: Option<String>,
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

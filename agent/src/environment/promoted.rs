@@ -116,15 +116,17 @@ pub(super) fn check(p: &Promotion, releases: &[Release]) -> Result<(), (String, 
             ));
         }
         match holder(release, &image.path).map_err(|m| (format!("{at}.path"), m))? {
-            None => return Err((
-                format!("{at}.path"),
-                format!(
+            None => {
+                return Err((
+                    format!("{at}.path"),
+                    format!(
                     "no values file of release {:?} sets {} ({}): set it to the digest running now",
                     image.release,
                     image.path,
                     files(release)
                 ),
-            )),
+                ))
+            }
             Some((file, v)) if !v.as_str().is_some_and(is_digest) => {
                 return Err((
                     format!("{at}.path"),

@@ -262,7 +262,8 @@ mod tests {
 
     #[test]
     fn any_break_starts_the_soak_again() {
-        let breaks: Vec<Box<dyn Fn(&mut Observed<'static>)>> = vec![
+        type Break = Box<dyn Fn(&mut Observed<'static>)>;
+        let breaks: Vec<Break> = vec![
             Box::new(|o| o.rollout = Some(Rollout::Degraded("CrashLoopBackOff".into()))),
             Box::new(|o| o.rollout = Some(Rollout::Progressing("1 of 2 replicas updated".into()))),
             Box::new(|o| o.drifted = vec!["Deployment hash-service/hash-service".into()]),

@@ -137,13 +137,14 @@ mod tests {
     fn a_table_of_cases() {
         let mut superseded = seen(3, A, false, false);
         superseded.marker.superseded = true;
-        let cases: Vec<(
-            &str,
+        type Case<'a> = (
+            &'a str,
             Option<Candidate>,
-            Option<&str>,
+            Option<&'a str>,
             Vec<Seen>,
             Vec<Action>,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (
                 "first qualifying digest",
                 Some(cand(A)),

@@ -1,0 +1,327 @@
+//! The target's side of promotion: when a revision that changed a promoted digest fails its
+//! health gate, the last good revision's rendering is applied again at once — no waiting for
+//! Git, a gate or a soak — then the forge's loop puts Git right with a revert. The rollback is
+//! recorded in the cluster first, so a restart or a leader failover mid-way still ends rolled
+//! back; while Git stays on the failed revision, it is not applied again.
+
+use super::reconcile::{Applied, Reconciler};
+use super::status::now;
+use super::Snapshot;
+use crate::apply::result::SyncResult;
+use crate::apply::sync::{sync, SyncOptions};
+use crate::promotion::record;
+use crate::promotion::rollback::{decide, Decision, Rollback};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+impl Reconciler {
+    /// The environment's rollback record (read from the cluster on first use).
+    async fn rollback_record(&self) -> Option<Rollback> {
+        let mut memo = self.rollback.lock().await;
+        if memo.is_none() {
+            match record::load::<Rollback>(
+                &self.cluster,
+                &self.agent_namespace,
+                &record::rollback_name(&self.environment),
+            )
+            .await
+            {
+                Ok(r) => *memo = Some(r),
+                Err(e) => {
+                    tracing::warn!(environment = %self.environment, error = %e, "cannot read the rollback record; reading it again next time");
+                    return None;
+                }
+            }
+        }
+        memo.clone().flatten()
+    }
+
+    async fn keep_record(&self, r: Option<Rollback>) {
+        let name = record::rollback_name(&self.environment);
+        let written = match &r {
+            Some(r) => {
+                record::save(
+                    &self.cluster,
+                    &self.agent_namespace,
+                    &name,
+                    &self.environment,
+                    r,
+                )
+                .await
+            }
+            None => record::clear(&self.cluster, &self.agent_namespace, &name).await,
+        };
+        if let Err(e) = written {
+            tracing::warn!(environment = %self.environment, error = %e, "cannot write the rollback record");
+        }
+        self.update(|s| s.rollback = r.clone());
+        *self.rollback.lock().await = Some(r);
+    }
+
+    /// `Some` when Git still says the revision this environment rolled back from: what the
+    /// reconcile returns instead of applying it.
+    pub(super) async fn rolled_back_from(&self, snapshot: &Snapshot) -> Option<Option<SyncResult>> {
+        let r = self.rollback_record().await?;
+        if r.from != snapshot.revision {
+            return None;
+        }
+        self.update(|s| s.rollback = Some(r.clone()));
+        let in_memory = self
+            .applied
+            .borrow()
+            .as_ref()
+            .is_some_and(|a| a.is_revision(&r.to));
+        if r.rolled_back && in_memory {
+            tracing::debug!(environment = %self.environment, from = %r.from, to = %r.to, "rolled back: the failed revision is not applied again");
+            return Some(Some(held(&self.environment, &r.to)));
+        }
+        // A restart or failover since the rollback began: finish it.
+        tracing::info!(environment = %self.environment, from = %r.from, to = %r.to, "finishing a rollback begun before a restart or failover");
+        let Some(good) = self.good_rendering(&r.to).await else {
+            return Some(None);
+        };
+        Some(self.apply_good(good, r).await)
+    }
+
+    /// The rendering of the last good revision `revision`: the one in memory, or rendered again
+    /// from Git's history.
+    async fn good_rendering(&self, revision: &str) -> Option<Arc<Applied>> {
+        if let Some(a) = self.applied.borrow().clone() {
+            if a.is_revision(revision) {
+                return Some(a);
+            }
+        }
+        let history = self.history.clone()?;
+        let rev = revision.to_string();
+        let snapshot = match tokio::task::spawn_blocking(move || history(&rev)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::error!(environment = %self.environment, revision, error = %e, "cannot check out the last good revision to roll back to");
+                return None;
+            }
+            Err(e) => {
+                tracing::error!(environment = %self.environment, revision, error = %e, "the checkout of the last good revision failed");
+                return None;
+            }
+        };
+        match self.plan(&snapshot).await {
+            Ok((environment, _, plan)) => Some(Arc::new(Applied::new(
+                environment,
+                Some(revision.to_string()),
+                plan.objects()
+                    .filter(|o| o.hook.is_none())
+                    .cloned()
+                    .collect(),
+            ))),
+            Err((stage, message)) => {
+                tracing::error!(environment = %self.environment, revision, stage, error = %message, "the last good revision no longer renders: no rollback");
+                None
+            }
+        }
+    }
+
+    /// After a failed sync of `revision`: rolls back when it changed a promoted digest.
+    pub(super) async fn roll_back_if_promoted(
+        &self,
+        environment: &crate::environment::Environment,
+        revision: &str,
+        result: &SyncResult,
+    ) {
+        let images = environment
+            .promotion
+            .as_ref()
+            .map(|p| p.images.clone())
+            .unwrap_or_default();
+        let digests = crate::promotion::digests(environment, &images);
+        let in_memory = self
+            .applied
+            .borrow()
+            .clone()
+            .filter(|a| !a.is_revision(revision));
+        let good = match in_memory {
+            Some(a) => Some(a),
+            None => {
+                let recorded = crate::apply::state::applied_revision(
+                    &self.cluster,
+                    &self.agent_namespace,
+                    &self.environment,
+                )
+                .await
+                .ok()
+                .flatten()
+                .filter(|g| g != revision);
+                match recorded {
+                    Some(g) => self.good_rendering(&g).await,
+                    None => None,
+                }
+            }
+        };
+        let good_digests: Option<BTreeMap<String, String>> = good.as_ref().map(|g| {
+            // The good revision's digests, read with today's declaration.
+            crate::promotion::digests(&g.environment, &images)
+                .into_iter()
+                .chain(g.digests.clone())
+                .collect()
+        });
+        let decision = decide(
+            result.unhealthy,
+            revision,
+            &digests,
+            good.as_ref()
+                .zip(good_digests.as_ref())
+                .and_then(|(g, d)| Some((g.revision.as_deref()?, d))),
+        );
+        let (Decision::RollBack(releases), Some(good)) = (decision.clone(), good) else {
+            if let Decision::Stay(why) = decision {
+                tracing::info!(environment = %self.environment, revision, why, "no rollback");
+            }
+            return;
+        };
+        let r = Rollback {
+            from: revision.to_string(),
+            to: good.revision.clone().unwrap_or_default(),
+            releases,
+            reason: result.error.clone().unwrap_or_default(),
+            at: now(),
+            rolled_back: false,
+            reverted: None,
+        };
+        tracing::warn!(environment = %self.environment, from = %r.from, to = %r.to, reason = %r.reason, "a promoted digest failed its health gate: rolling back now");
+        // Recorded before anything is written: whoever leads next finishes it.
+        self.keep_record(Some(r.clone())).await;
+        self.apply_good(good, r).await;
+    }
+
+    /// Applies the good rendering (a fresh sync: every object back to it, prune included).
+    async fn apply_good(&self, good: Arc<Applied>, mut r: Rollback) -> Option<SyncResult> {
+        let started = Instant::now();
+        let plan = match crate::plan::build(
+            &self.environment,
+            good.revision.clone(),
+            good.objects.clone(),
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(environment = %self.environment, error = %e, "the good rendering does not plan: no rollback");
+                return None;
+            }
+        };
+        let mut opts = SyncOptions::for_environment(&good.environment);
+        opts.agent_namespace = self.agent_namespace.clone();
+        opts.stop = Some(self.stop.clone());
+        opts.live = Some(self.live.clone());
+        let result = sync(&self.cluster, &good.environment, &plan, &opts).await;
+        self.record(&result, started.elapsed().as_secs_f64());
+        if !result.succeeded {
+            tracing::error!(environment = %self.environment, to = %r.to, error = result.error.as_deref().unwrap_or(""), "the rollback's sync failed; trying again with the next reconcile");
+            return Some(result);
+        }
+        r.rolled_back = true;
+        for c in &r.releases {
+            self.metrics
+                .rollbacks_total
+                .with_label_values(&[self.environment.as_str(), c.release.as_str()])
+                .inc();
+        }
+        tracing::warn!(environment = %self.environment, from = %r.from, to = %r.to, seconds = started.elapsed().as_secs_f64(), "rolled back to the last good rendering");
+        self.keep_record(Some(r.clone())).await;
+        self.events(&good, &r).await;
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(super::promote::Job::Revert {
+                environment: Box::new(good.environment.clone()),
+                rollback: r.clone(),
+            });
+        }
+        self.applied.send_replace(Some(good));
+        // The failed revision is not applied again: the loop sees the rollback as done.
+        Some(held(&self.environment, &r.to))
+    }
+
+    /// Once a revision other than the failed one is applied in full, the rollback is over; a
+    /// digest that changed is timed from the source's apply to this one (the lead time).
+    pub(super) async fn applied_in_full(
+        &self,
+        applied: &Applied,
+        before: Option<&BTreeMap<String, String>>,
+    ) {
+        if let Some(r) = self.rollback_record().await {
+            if applied.revision.as_deref() != Some(r.from.as_str()) {
+                tracing::info!(environment = %self.environment, from = %r.from, "Git moved on from the rolled-back revision and it applied: the rollback is over");
+                self.keep_record(None).await;
+            }
+        }
+        let Some(jobs) = &self.jobs else { return };
+        for (release, digest) in &applied.digests {
+            if before.is_some_and(|b| b.get(release) != Some(digest)) {
+                let _ = jobs.send(super::promote::Job::Applied {
+                    environment: self.environment.clone(),
+                    release: release.clone(),
+                    digest: digest.clone(),
+                });
+            }
+        }
+    }
+
+    /// A Warning Event on each rolled-back release's workloads.
+    async fn events(&self, good: &Applied, r: &Rollback) {
+        let recorder = kube::runtime::events::Recorder::new(
+            self.cluster.client().clone(),
+            kube::runtime::events::Reporter {
+                controller: crate::object::MANAGER.into(),
+                instance: Some(self.identity.clone()),
+            },
+        );
+        for c in &r.releases {
+            let note = format!(
+                "rolled back from {} (revision {}) to {} (revision {}): {}",
+                crate::promotion::gate::short(&c.bad),
+                &r.from[..r.from.len().min(12)],
+                crate::promotion::gate::short(&c.previous),
+                &r.to[..r.to.len().min(12)],
+                r.reason
+            );
+            for o in good.objects.iter().filter(|o| {
+                o.release == c.release
+                    && matches!(
+                        o.reference.kind.as_str(),
+                        "Deployment" | "StatefulSet" | "DaemonSet"
+                    )
+            }) {
+                let reference = k8s_openapi::api::core::v1::ObjectReference {
+                    api_version: Some(o.reference.api_version()),
+                    kind: Some(o.reference.kind.clone()),
+                    name: Some(o.reference.name.clone()),
+                    namespace: o.reference.namespace.clone(),
+                    ..Default::default()
+                };
+                let event = kube::runtime::events::Event {
+                    type_: kube::runtime::events::EventType::Warning,
+                    reason: "RolledBack".into(),
+                    note: Some(note.chars().take(1000).collect()),
+                    action: "Rollback".into(),
+                    secondary: None,
+                };
+                if let Err(e) = recorder.publish(&event, &reference).await {
+                    tracing::debug!(error = %e, "cannot publish an event");
+                }
+            }
+        }
+    }
+}
+
+/// What a reconcile reports while the good rendering holds: nothing written, nothing failed.
+fn held(environment: &str, revision: &str) -> SyncResult {
+    SyncResult {
+        environment: environment.to_string(),
+        revision: Some(revision.to_string()),
+        dry_run: false,
+        succeeded: true,
+        error: None,
+        duration_seconds: 0.0,
+        waves: Vec::new(),
+        pruned: Vec::new(),
+        totals: Default::default(),
+        unhealthy: false,
+    }
+}
