@@ -116,6 +116,21 @@ enum Command {
         #[arg(long)]
         repo_path: Option<PathBuf>,
     },
+    /// Write an image digest into the values file of a release that Helm's last-wins picks
+    /// for the key, with the format-preserving editor (CI bumps dev with it).
+    SetImage {
+        #[command(flatten)]
+        at: EnvArgs,
+        #[arg(long)]
+        release: String,
+        /// `sha256:` and 64 lowercase hex digits.
+        #[arg(long)]
+        digest: String,
+        /// The values key (default: the one a promotion declares for the release, else
+        /// image.digest).
+        #[arg(long)]
+        path: Option<String>,
+    },
     /// Print the effective values of one release (chart defaults, then each values file).
     Values {
         #[command(flatten)]
@@ -460,6 +475,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 text.push_str(&sextant::yaml::to_string(&o.manifest));
             }
             text
+        }
+        Command::SetImage {
+            at: EnvArgs { env, repo },
+            release,
+            digest,
+            path,
+        } => {
+            let edit = sextant::promotion::set_image(repo, env, release, digest, path.as_deref())?;
+            if edit.before == edit.after {
+                format!("{}: {} already {digest}\n", edit.path, edit.key)
+            } else {
+                format!("{}: {} set to {digest}\n", edit.path, edit.key)
+            }
         }
         Command::Values {
             at: EnvArgs { env, repo },

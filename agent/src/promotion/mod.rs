@@ -136,3 +136,55 @@ pub fn edit(
         after,
     })
 }
+
+/// `sextant set-image`: writes `digest` into the values file of `release` in `env` that Helm's
+/// last-wins picks for the key (`path`, else the key a target's promotion declares for the
+/// release, else `image.digest`), in place, every other byte kept. Returns the edit made.
+pub fn set_image(
+    repo: &Path,
+    env: &str,
+    release: &str,
+    digest: &str,
+    path: Option<&str>,
+) -> anyhow::Result<Edit> {
+    use anyhow::Context as _;
+    if !promoted::is_digest(digest) {
+        anyhow::bail!("--digest {digest:?} is not a digest: sha256: and 64 lowercase hex digits");
+    }
+    let environment = crate::environment::load(repo, env)?;
+    if environment.release(release).is_none() {
+        anyhow::bail!(
+            "{}: unknown release {release:?} (releases: {})",
+            environment.file.display(),
+            environment
+                .releases
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let declared = crate::environment::list(repo)
+        .into_iter()
+        .filter_map(|name| crate::environment::load(repo, &name).ok())
+        .filter_map(|e| e.promotion)
+        .flat_map(|p| p.images)
+        .find(|i| i.release == release)
+        .map(|i| i.path);
+    let key = path
+        .map(str::to_string)
+        .or(declared)
+        .unwrap_or_else(|| "image.digest".into());
+    let image = PromotedImage {
+        release: release.to_string(),
+        path: key,
+        tag_path: None,
+        repository: String::new(),
+    };
+    let edit = edit(&environment, &image, digest, None, |p| {
+        std::fs::read_to_string(repo.join(p)).ok()
+    })?;
+    std::fs::write(repo.join(&edit.path), &edit.after)
+        .with_context(|| format!("writing {}", edit.path))?;
+    Ok(edit)
+}
