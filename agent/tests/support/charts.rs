@@ -1,15 +1,14 @@
 //! Chart sources on 127.0.0.1 for the mirror tests: a Helm repository (a small static file server
-//! in this process) and an OCI registry (Debian's `docker-registry`, CNCF distribution, in its own
-//! process group, killed when dropped).
+//! in this process) and an OCI registry (Debian's `docker-registry`, CNCF distribution, as
+//! registry-testkit starts it: in its own process group, killed when dropped).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Packages the chart folder `dir` into `out/<name>-<version>.tgz` with the pinned helm.
 pub fn package(dir: &Path, out: &Path) -> PathBuf {
@@ -136,64 +135,20 @@ impl Drop for HelmRepoServer {
     }
 }
 
-/// `docker-registry` (Debian's package of CNCF distribution) on 127.0.0.1, storage in a
-/// temporary folder. Dropping it kills its whole process group.
+/// `docker-registry` (Debian's package of CNCF distribution) on 127.0.0.1: registry-testkit's,
+/// the one copy of how it is started and stopped (its process group killed when dropped).
 pub struct OciRegistry {
     pub port: u16,
-    child: Child,
-    _dir: tempfile::TempDir,
+    _registry: registry_testkit::Distribution,
 }
 
 impl OciRegistry {
     pub fn start() -> OciRegistry {
-        let bin = ["/usr/bin/docker-registry", "/usr/sbin/docker-registry"]
-            .into_iter()
-            .find(|p| Path::new(p).is_file())
-            .expect("docker-registry is missing: run `make tools` as root (Debian package docker-registry)");
-        // The registry cannot report a port it picked itself: take a free one, and try again if
-        // another process takes it first.
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("free port")
-                .port();
-            let dir = tempfile::tempdir().expect("temporary folder");
-            let config = dir.path().join("config.yml");
-            std::fs::write(
-                &config,
-                format!(
-                    "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                    dir.path().join("data").display()
-                ),
-            )
-            .expect("write registry config");
-            let mut child = Command::new(bin)
-                .arg("serve")
-                .arg(&config)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .process_group(0)
-                .spawn()
-                .expect("start docker-registry");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // the port was taken: try another
-                }
-                if answers_v2(port) {
-                    return OciRegistry {
-                        port,
-                        child,
-                        _dir: dir,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        let registry = registry_testkit::Distribution::start();
+        OciRegistry {
+            port: registry.port(),
+            _registry: registry,
         }
-        panic!("docker-registry did not start on 127.0.0.1");
     }
 
     /// `helm push --plain-http` of a packaged chart into `oci://127.0.0.1:<port>/<path>`.
@@ -210,34 +165,5 @@ impl OciRegistry {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-    }
-}
-
-/// Whether the registry's API root answers 200 (distribution's "ready").
-fn answers_v2(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if write!(
-        s,
-        "GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .is_err()
-    {
-        return false;
-    }
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).is_ok() && line.split_whitespace().nth(1) == Some("200")
-}
-
-impl Drop for OciRegistry {
-    fn drop(&mut self) {
-        // The whole process group this test started (the registry is its leader).
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
