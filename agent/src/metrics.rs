@@ -44,6 +44,7 @@ pub struct Metrics {
     pub promotion_gate: IntGaugeVec,
     pub promotion_lead_time_seconds: Histogram,
     pub rollbacks_total: IntCounterVec,
+    pub registry_requests_total: IntCounterVec,
 }
 
 fn histogram(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<HistogramVec> {
@@ -222,6 +223,13 @@ impl Metrics {
                 ),
                 &["environment", "release"],
             )?,
+            registry_requests_total: IntCounterVec::new(
+                Opts::new(
+                    "sextant_registry_requests_total",
+                    "Requests to image registries while verifying digests, by registry (oci, ecr) and code (HTTP status, error, or the ECR exception).",
+                ),
+                &["registry", "code"],
+            )?,
         };
         let r = &m.registry;
         r.register(Box::new(m.git_fetch_duration_seconds.clone()))?;
@@ -252,6 +260,7 @@ impl Metrics {
         r.register(Box::new(m.promotion_gate.clone()))?;
         r.register(Box::new(m.promotion_lead_time_seconds.clone()))?;
         r.register(Box::new(m.rollbacks_total.clone()))?;
+        r.register(Box::new(m.registry_requests_total.clone()))?;
         Ok(m)
     }
 
@@ -294,6 +303,18 @@ impl sextant_forge::Observer for ForgeObserver {
 
     fn on_rate_limit(&self, remaining: i64) {
         self.0.forge_rate_limit_remaining.set(remaining);
+    }
+}
+
+/// Counts the registry's requests in `sextant_registry_requests_total`.
+pub struct RegistryObserver(pub Metrics);
+
+impl sextant_registry::Observer for RegistryObserver {
+    fn request(&self, registry: &str, code: &str) {
+        self.0
+            .registry_requests_total
+            .with_label_values(&[registry, code])
+            .inc();
     }
 }
 

@@ -31,3 +31,34 @@ pub trait Registry: Send + Sync {
         platform: &str,
     ) -> impl Future<Output = Result<Verification, RegistryError>> + Send;
 }
+
+impl Registry for sextant_registry::Registries {
+    async fn verify(
+        &self,
+        repository: &str,
+        digest: &str,
+        platform: &str,
+    ) -> Result<Verification, RegistryError> {
+        let platform: sextant_registry::Platform = platform.parse().map_err(|e| RegistryError {
+            message: format!("platform {platform:?}: {e}"),
+            label: "bad_platform".into(),
+            transient: false,
+        })?;
+        match sextant_registry::Registries::verify(self, repository, digest, &platform).await {
+            Ok(v) => Ok(Verification {
+                digest: v.digest,
+                repository: v.repository,
+                content_verified: v.content_verified,
+                platform: v.platform,
+                platform_digest: v.platform_digest,
+                media_type: v.media_type,
+                registry: v.registry,
+            }),
+            Err(e) => Err(RegistryError {
+                message: e.to_string(),
+                label: e.metric_label().to_string(),
+                transient: e.is_transient(),
+            }),
+        }
+    }
+}

@@ -4,7 +4,9 @@
 use crate::duration;
 
 mod forge;
+mod registry;
 pub use forge::{ForgeAuth, ForgeSettings};
+pub use registry::RegistrySettings;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -81,6 +83,8 @@ pub struct Settings {
     /// Where drift pull requests go (`SEXTANT_FORGE_*`); `None`: `pull-request` environments
     /// only report.
     pub forge: Option<ForgeSettings>,
+    /// Where promotion verifies image digests.
+    pub registry: RegistrySettings,
 }
 
 fn invalid(origin: &str, message: String) -> ConfigError {
@@ -126,6 +130,9 @@ pub const VARIABLES: &[&str] = &[
     "SEXTANT_FORGE_APP_ID",
     "SEXTANT_FORGE_APP_INSTALLATION_ID",
     "SEXTANT_FORGE_APP_KEY_FILE",
+    "SEXTANT_REGISTRY_INSECURE",
+    "SEXTANT_REGISTRY_ECR_ENDPOINT",
+    "SEXTANT_REGISTRY_CREDENTIALS_FILE",
 ];
 
 /// Whether a variable is one Kubernetes sets for a Service whose name starts with `sextant`
@@ -533,6 +540,7 @@ impl Settings {
             )?,
             chart_mirrors: chart_mirrors(env, &path, render.chart_mirrors)?,
             forge: forge::forge(env)?,
+            registry: registry::registry(env)?,
         };
         if settings.poll_interval < Duration::from_secs(1) {
             return Err(invalid(

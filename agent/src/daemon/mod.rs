@@ -166,10 +166,12 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     // The source.
     let (snap_tx, snap_rx) = watch::channel::<Option<Arc<Snapshot>>>(None);
     let mut history: Option<reconcile::History> = None;
+    let mut git_log: Option<promote::GitLog> = None;
     match &settings.repo {
         Repo::Git { url, branch, auth } => {
             let git_source = Arc::new(source::git_source(url, branch, auth, &settings.cache_dir));
             history = Some(source::history(git_source.clone()));
+            git_log = Some(source::git_log(git_source.clone()));
             let git = source::GitLoop {
                 source: git_source,
                 poll_interval: settings.poll_interval,
@@ -214,17 +216,23 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
         Some(f) => Some(Arc::new(forge_client(f, &metrics)?)),
         None => None,
     };
+    let registry = Arc::new(sextant_registry::Registries::new(
+        settings.registry.config(),
+        Some(Arc::new(crate::metrics::RegistryObserver(metrics.clone()))),
+    ));
     let mut reconcilers = Vec::new();
     for env in &settings.environments {
         // A reconcile stops at a wave boundary on shutdown and when leadership is lost.
         let halt = halted(stop_rx.clone(), lead_rx.clone());
         let (applied_tx, applied_rx) = watch::channel(None);
         let applied_rx_pr = applied_rx.clone();
+        let applied_rx_promo = applied_rx.clone();
         let (heal_tx, heal_rx) = tokio::sync::mpsc::unbounded_channel();
         let (feed_tx, feed_rx) = watch::channel(Arc::new(drift::DriftFeed::default()));
         let heal_tx_pr = heal_tx.clone();
         let (cache, changes) = crate::live::LiveCache::new(env, cluster.client().clone());
         let cache = Arc::new(cache);
+        let promo_cache = cache.clone();
         let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
         let jobs = match (&forge, &settings.repo) {
             (Some(forge), Repo::Git { branch, .. }) => {
@@ -277,6 +285,27 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
             .run(),
         ));
         if let (Some(forge), Repo::Git { branch, .. }) = (&forge, &settings.repo) {
+            tasks.push(tokio::spawn(
+                promote::Promoter {
+                    source: env.clone(),
+                    forge: forge.clone(),
+                    registry: registry.clone(),
+                    base: branch.clone(),
+                    applied: applied_rx_promo,
+                    snapshots: snap_rx.clone(),
+                    feed: feed_rx.clone(),
+                    cache: promo_cache.clone(),
+                    cluster: cluster.clone(),
+                    agent_namespace: settings.namespace.clone(),
+                    leading: lead_rx.clone(),
+                    stop: stop_rx.clone(),
+                    metrics: metrics.clone(),
+                    status: status.clone(),
+                    tick: Duration::from_secs(1),
+                    log: git_log.clone(),
+                }
+                .run(),
+            ));
             tasks.push(tokio::spawn(
                 pullrequest::PullRequests {
                     environment: env.clone(),

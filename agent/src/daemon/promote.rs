@@ -92,6 +92,8 @@ struct Memory {
     requests: Option<(Vec<Request>, Instant)>,
     errors: HashMap<Key, String>,
     urls: HashMap<Key, String>,
+    /// The targets at a snapshot revision: loaded again only when it changes.
+    targets: Option<(String, Arc<Vec<Environment>>)>,
 }
 
 /// One (target, release) this pass.
@@ -142,19 +144,29 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
         ) else {
             return;
         };
-        let (targets, broken) = {
-            let path = snapshot.path.clone();
-            let source = self.source.clone();
-            tokio::task::spawn_blocking(move || crate::promotion::targets(&path, &source))
-                .await
-                .unwrap_or_default()
+        let targets = match &m.targets {
+            Some((rev, t)) if *rev == snapshot.revision => t.clone(),
+            _ => {
+                let path = snapshot.path.clone();
+                let source = self.source.clone();
+                let (targets, broken) =
+                    tokio::task::spawn_blocking(move || crate::promotion::targets(&path, &source))
+                        .await
+                        .unwrap_or_default();
+                for e in &broken {
+                    tracing::warn!(source = %self.source, error = %e, "a target that promotes from this environment does not load");
+                }
+                let t = Arc::new(targets);
+                m.targets = Some((snapshot.revision.clone(), t.clone()));
+                t
+            }
         };
-        for e in &broken {
-            tracing::warn!(source = %self.source, error = %e, "a target that promotes from this environment does not load");
+        if targets.is_empty() {
+            return;
         }
         let now = unix_now();
         let mut items = Vec::new();
-        for target in &targets {
+        for target in targets.iter() {
             let Some(p) = &target.promotion else { continue };
             for image in &p.images {
                 let source_release = applied.environment.release(&image.release);
