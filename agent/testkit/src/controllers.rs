@@ -1,7 +1,8 @@
 //! Simulated controllers: after a delay, workloads report ready replicas and rollout
 //! conditions, Jobs complete, CRDs are Established, PVCs Bound, and LoadBalancer Services
 //! and Ingresses get an address. An object annotated `testkit.sextant.io/fail-readiness:
-//! "true"` never becomes ready; `testkit.sextant.io/ready-after-ms` sets its own delay.
+//! "true"` never becomes ready, nor does a workload running one of the server's failing
+//! images (`crate::readiness`); `testkit.sextant.io/ready-after-ms` sets its own delay.
 //! Deciding the status is pure (`desired_status`); the loop only writes what differs. HPAs
 //! scale their targets (`crate::hpa`).
 
@@ -12,9 +13,8 @@ use serde_json::{json, Value};
 
 use crate::handler::Cluster;
 use crate::meta::now_rfc3339;
+use crate::readiness::{readiness, FailImages, Readiness};
 use crate::storage::{GroupResource, ObjectKey};
-
-pub const FAIL_READINESS: &str = "testkit.sextant.io/fail-readiness";
 
 /// Per-object override of the ready delay, in milliseconds (`"1500"`).
 pub const READY_AFTER_MS: &str = "testkit.sextant.io/ready-after-ms";
@@ -48,18 +48,14 @@ fn condition(kind: &str, ok: bool, reason: &str, message: &str) -> Value {
 }
 
 /// The status a controller would converge the object to; `None` if it leaves it alone.
-pub fn desired_status(resource: &GroupResource, obj: &Value) -> Option<Value> {
-    // `"true"`: the rollout never becomes ready and stays Progressing (a stuck rollout still
-    // inside its deadline: the agent's own wave timeout must stop it). `"deadline-exceeded"`:
-    // never ready, and the Deployment reports ProgressDeadlineExceeded.
-    let fail = obj
-        .pointer(&format!(
-            "/metadata/annotations/{}",
-            FAIL_READINESS.replace('/', "~1")
-        ))
-        .and_then(Value::as_str);
-    let ready = !matches!(fail, Some("true" | "deadline-exceeded"));
-    let deadline_exceeded = fail == Some("deadline-exceeded");
+pub fn desired_status(
+    resource: &GroupResource,
+    obj: &Value,
+    fail_images: &FailImages,
+) -> Option<Value> {
+    let readiness = readiness(resource, obj, fail_images);
+    let ready = readiness == Readiness::Ready;
+    let deadline_exceeded = readiness == Readiness::DeadlineExceeded;
     let name = obj
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -223,7 +219,7 @@ fn without_times(v: &Value) -> Value {
 }
 
 /// One pass over the controlled kinds: write every status that is due and differs.
-pub fn reconcile_once(cluster: &mut Cluster, ready_delay: Duration) {
+pub fn reconcile_once(cluster: &mut Cluster, ready_delay: Duration, fail_images: &FailImages) {
     let now = Instant::now();
     for (group, resource) in CONTROLLED {
         let gr = GroupResource::new(group, resource);
@@ -246,7 +242,7 @@ pub fn reconcile_once(cluster: &mut Cluster, ready_delay: Duration) {
                     .is_some_and(|t| now.duration_since(t) >= due_after)
             })
             .filter_map(|(key, obj)| {
-                let mut desired = desired_status(&gr, obj)?;
+                let mut desired = desired_status(&gr, obj, fail_images)?;
                 let current = obj.get("status").cloned().unwrap_or(json!({}));
                 let mut merged = current.clone();
                 crate::patch::merge(&mut merged, &desired);
@@ -271,18 +267,21 @@ pub fn reconcile_once(cluster: &mut Cluster, ready_delay: Duration) {
     }
 }
 
-/// Run the controllers until `shutdown` flips.
+/// Run the controllers until `shutdown` flips. `fail_images` is read on every pass, so a change
+/// reaches every workload on the next one (one already ready with a failing image turns unready).
 pub async fn run(
     cluster: Arc<Mutex<Cluster>>,
     ready_delay: Duration,
+    fail_images: Arc<Mutex<FailImages>>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                let images = crate::server::lock(&fail_images).clone();
                 if let Ok(mut c) = cluster.lock() {
-                    reconcile_once(&mut c, ready_delay);
+                    reconcile_once(&mut c, ready_delay, &images);
                     crate::hpa::reconcile_once(&mut c);
                 }
             }
@@ -298,7 +297,12 @@ mod tests {
     #[test]
     fn deployment_becomes_available_with_its_replicas() {
         let d = json!({"metadata": {"name": "web", "generation": 2}, "spec": {"replicas": 3}});
-        let s = desired_status(&GroupResource::new("apps", "deployments"), &d).unwrap();
+        let s = desired_status(
+            &GroupResource::new("apps", "deployments"),
+            &d,
+            &FailImages::default(),
+        )
+        .unwrap();
         assert_eq!(
             (
                 s["readyReplicas"].as_i64(),
@@ -319,15 +323,143 @@ mod tests {
 
     #[test]
     fn fail_readiness_annotation_keeps_a_rollout_unready() {
-        let d = json!({"metadata": {"name": "web", "annotations": {FAIL_READINESS: "true"}}, "spec": {"replicas": 2}});
-        let s = desired_status(&GroupResource::new("apps", "deployments"), &d).unwrap();
+        let d = json!({"metadata": {"name": "web", "annotations": {crate::FAIL_READINESS: "true"}}, "spec": {"replicas": 2}});
+        let s = desired_status(
+            &GroupResource::new("apps", "deployments"),
+            &d,
+            &FailImages::default(),
+        )
+        .unwrap();
         assert_eq!(s["readyReplicas"], 0);
         assert_eq!(s["conditions"][0]["status"], "False");
         assert_eq!(s["conditions"][1]["reason"], "ReplicaSetUpdated");
-        let past = json!({"metadata": {"name": "web", "annotations": {FAIL_READINESS: "deadline-exceeded"}}, "spec": {"replicas": 2}});
-        let s = desired_status(&GroupResource::new("apps", "deployments"), &past).unwrap();
+        let past = json!({"metadata": {"name": "web", "annotations": {crate::FAIL_READINESS: "deadline-exceeded"}}, "spec": {"replicas": 2}});
+        let s = desired_status(
+            &GroupResource::new("apps", "deployments"),
+            &past,
+            &FailImages::default(),
+        )
+        .unwrap();
         assert_eq!(s["readyReplicas"], 0);
         assert_eq!(s["conditions"][1]["reason"], "ProgressDeadlineExceeded");
+    }
+
+    const BAD: &str = "sha256:badbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbad0";
+    const GOOD: &str = "sha256:600d600d600d600d600d600d600d600d600d600d600d600d600d600d600d6000";
+
+    fn workload(containers: &str, image: &str) -> Value {
+        json!({"metadata": {"name": "web", "generation": 3}, "spec": {"replicas": 2,
+            "template": {"spec": {containers: [{"name": "app", "image": format!("registry.example/web@{image}")}]}}}})
+    }
+
+    #[test]
+    fn a_failing_image_keeps_a_deployment_unready_past_its_deadline() {
+        let bad = FailImages::new([BAD]);
+        let d = workload("containers", BAD);
+        let deployments = GroupResource::new("apps", "deployments");
+        assert_eq!(
+            readiness(&deployments, &d, &bad),
+            Readiness::DeadlineExceeded
+        );
+        let s = desired_status(&deployments, &d, &bad).unwrap();
+        assert_eq!(
+            (
+                s["readyReplicas"].as_i64(),
+                s["unavailableReplicas"].as_i64()
+            ),
+            (Some(0), Some(2))
+        );
+        assert_eq!(
+            s["observedGeneration"], 3,
+            "the controller saw the new template"
+        );
+        assert_eq!(s["conditions"][0]["status"], "False");
+        assert_eq!(
+            (
+                &s["conditions"][1]["type"],
+                &s["conditions"][1]["status"],
+                &s["conditions"][1]["reason"]
+            ),
+            (
+                &json!("Progressing"),
+                &json!("False"),
+                &json!("ProgressDeadlineExceeded")
+            )
+        );
+    }
+
+    #[test]
+    fn the_same_image_is_ready_on_a_server_that_does_not_fail_it() {
+        let d = workload("containers", BAD);
+        let deployments = GroupResource::new("apps", "deployments");
+        for images in [FailImages::default(), FailImages::new([GOOD])] {
+            assert_eq!(readiness(&deployments, &d, &images), Readiness::Ready);
+            let s = desired_status(&deployments, &d, &images).unwrap();
+            assert_eq!(s["readyReplicas"], 2);
+        }
+        let good = workload("containers", GOOD);
+        assert_eq!(
+            readiness(&deployments, &good, &FailImages::new([BAD])),
+            Readiness::Ready
+        );
+    }
+
+    #[test]
+    fn every_workload_kind_fails_on_an_image_in_any_container_or_init_container() {
+        let bad = FailImages::new(["badbad"]);
+        for (resource, ready) in [
+            ("statefulsets", "/readyReplicas"),
+            ("daemonsets", "/numberReady"),
+            ("replicasets", "/readyReplicas"),
+        ] {
+            let gr = GroupResource::new("apps", resource);
+            for list in ["containers", "initContainers"] {
+                let mut w = workload(list, BAD);
+                w["spec"]["template"]["spec"]
+                    .as_object_mut()
+                    .unwrap()
+                    .entry("containers")
+                    .or_insert(json!([{"name": "ok", "image": "busybox"}]));
+                let s = desired_status(&gr, &w, &bad).unwrap();
+                assert_eq!(s.pointer(ready), Some(&json!(0)), "{resource} {list}");
+                let s = desired_status(&gr, &workload(list, GOOD), &bad).unwrap();
+                assert_ne!(
+                    s.pointer(ready),
+                    Some(&json!(0)),
+                    "{resource} {list} with a good image"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_ready_deployment_turns_unready_when_its_image_fails_and_ready_again_on_a_good_one() {
+        let mut c = Cluster::new(100);
+        let key = crate::storage::ObjectKey {
+            resource: GroupResource::new("apps", "deployments"),
+            namespace: Some("d".into()),
+            name: "web".into(),
+        };
+        let ready = |c: &Cluster| c.store.get(&key).unwrap()["status"]["readyReplicas"].clone();
+        c.store.put(key.clone(), workload("containers", BAD));
+        reconcile_once(&mut c, Duration::ZERO, &FailImages::default());
+        assert_eq!(ready(&c), 2);
+        let bad = FailImages::new([BAD]);
+        reconcile_once(&mut c, Duration::ZERO, &bad);
+        assert_eq!(
+            ready(&c),
+            0,
+            "a change of the set reaches a workload already ready"
+        );
+        let mut next = c.store.get(&key).unwrap().clone();
+        next["spec"] = workload("containers", GOOD)["spec"].clone();
+        c.store.put(key.clone(), next);
+        reconcile_once(&mut c, Duration::ZERO, &bad);
+        assert_eq!(ready(&c), 2);
+        assert_eq!(
+            c.store.get(&key).unwrap()["status"]["conditions"][1]["reason"],
+            "NewReplicaSetAvailable"
+        );
     }
 
     #[test]
@@ -343,7 +475,7 @@ mod tests {
             key("fast"),
             json!({"metadata": {"name": "fast", "annotations": {READY_AFTER_MS: "0"}}, "spec": {}}),
         );
-        reconcile_once(&mut c, Duration::from_secs(3600));
+        reconcile_once(&mut c, Duration::from_secs(3600), &FailImages::default());
         assert!(c.store.get(&key("slow")).unwrap().get("status").is_none());
         assert!(c.store.get(&key("fast")).unwrap().get("status").is_some());
     }
@@ -358,13 +490,13 @@ mod tests {
         };
         c.store
             .put(key.clone(), json!({"metadata": {"name": "j"}, "spec": {}}));
-        reconcile_once(&mut c, Duration::ZERO);
+        reconcile_once(&mut c, Duration::ZERO, &FailImages::default());
         let rv = c.store.current_rv();
         assert_eq!(
             c.store.get(&key).unwrap()["status"]["conditions"][1]["type"],
             "Complete"
         );
-        reconcile_once(&mut c, Duration::ZERO);
+        reconcile_once(&mut c, Duration::ZERO, &FailImages::default());
         assert_eq!(
             c.store.current_rv(),
             rv,

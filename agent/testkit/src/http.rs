@@ -17,6 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::faults::{Action, Fault, RequestRecord, Verb};
 use crate::handler::{Cluster, Write};
 use crate::patch::PatchType;
+use crate::readiness::FailImages;
 use crate::request::{route, Query, Route, Target};
 use crate::server::{lock, Shared};
 use crate::table;
@@ -30,6 +31,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/testkit/faults",
             axum::routing::post(inject_endpoint).delete(clear_faults_endpoint),
+        )
+        .route(
+            "/testkit/fail-readiness-images",
+            get(fail_images_endpoint).put(set_fail_images_endpoint),
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
@@ -63,6 +68,28 @@ async fn inject_endpoint(State(s): State<Arc<Shared>>, body: Bytes) -> Response 
 async fn clear_faults_endpoint(State(s): State<Arc<Shared>>) -> StatusCode {
     lock(&s.faults).clear();
     StatusCode::NO_CONTENT
+}
+
+async fn fail_images_endpoint(State(s): State<Arc<Shared>>) -> Json<FailImages> {
+    Json(lock(&s.fail_images).clone())
+}
+
+/// `PUT` a JSON list of image substrings (`kubectl replace --raw … -f list.json`): it replaces
+/// the set, `[]` clears it; the answer is the set now in force.
+async fn set_fail_images_endpoint(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Vec<String>>(&body) {
+        Ok(list) if list.iter().any(String::is_empty) => error_response(&ApiError::bad_request(
+            "an empty image substring would fail every image; list only the images that fail",
+        )),
+        Ok(list) => {
+            let images = FailImages::new(list);
+            *lock(&s.fail_images) = images.clone();
+            json_response(200, &json!(images))
+        }
+        Err(e) => error_response(&ApiError::bad_request(format!(
+            "not a JSON list of image substrings: {e}"
+        ))),
+    }
 }
 
 fn json_response(code: u16, body: &Value) -> Response {

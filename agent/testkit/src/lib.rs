@@ -16,6 +16,7 @@ pub mod kinds;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
+pub mod readiness;
 pub mod request;
 pub mod selectors;
 pub mod server;
@@ -24,8 +25,9 @@ pub mod table;
 pub mod validate;
 pub mod watch;
 
-pub use controllers::{FAIL_READINESS, READY_AFTER_MS};
+pub use controllers::READY_AFTER_MS;
 pub use error::ApiError;
 pub use faults::{Action, Fault, Match, RequestRecord, Verb};
 pub use patch::PatchType;
+pub use readiness::{FailImages, FAIL_READINESS};
 pub use server::{Error, Options, TestServer};

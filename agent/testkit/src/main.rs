@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use sextant_testkit::{Options, TestServer};
+use sextant_testkit::{FailImages, Options, TestServer};
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +32,12 @@ enum Command {
         /// Disable the simulated controllers.
         #[arg(long)]
         no_controllers: bool,
+        /// Workloads with an image containing this substring (a digest `sha256:…`) never
+        /// become ready: `Progressing=False`, `ProgressDeadlineExceeded`. Repeatable; changed
+        /// at run time with `PUT /testkit/fail-readiness-images`.
+        #[arg(long = "fail-readiness-image", value_name = "SUBSTRING",
+              value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        fail_readiness_images: Vec<String>,
     },
 }
 
@@ -47,11 +53,13 @@ async fn main() -> anyhow::Result<()> {
         kubeconfig,
         ready_delay_ms,
         no_controllers,
+        fail_readiness_images,
     } = Cli::parse().command;
     let options = Options {
         addr,
         controllers: !no_controllers,
         ready_delay: Duration::from_millis(ready_delay_ms),
+        fail_images: FailImages::new(fail_readiness_images),
         ..Options::default()
     };
     let server = TestServer::start(options)?;

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use crate::faults::{Fault, Faults, RequestRecord};
 use crate::handler::{Cluster, Write};
 use crate::http::router;
+use crate::readiness::FailImages;
 use crate::request::{route, Query, Route, Target};
 
 /// How a test server behaves.
@@ -26,6 +27,9 @@ pub struct Options {
     pub history_limit: usize,
     /// How often a watch that asked for bookmarks gets one.
     pub bookmark_interval: Duration,
+    /// Images whose workloads never become ready (`Progressing=False`,
+    /// `ProgressDeadlineExceeded`); changed at run time with `TestServer::fail_images`.
+    pub fail_images: FailImages,
 }
 
 impl Default for Options {
@@ -36,6 +40,7 @@ impl Default for Options {
             ready_delay: Duration::from_millis(100),
             history_limit: 10_000,
             bookmark_interval: Duration::from_secs(1),
+            fail_images: FailImages::default(),
         }
     }
 }
@@ -64,6 +69,7 @@ pub enum Error {
 pub(crate) struct Shared {
     pub cluster: Arc<Mutex<Cluster>>,
     pub faults: Mutex<Faults>,
+    pub fail_images: Arc<Mutex<FailImages>>,
     pub log: Mutex<Vec<RequestRecord>>,
     pub options: Options,
     pub addr: SocketAddr,
@@ -102,6 +108,7 @@ impl TestServer {
         let shared = Arc::new(Shared {
             cluster: Arc::new(Mutex::new(Cluster::new(options.history_limit))),
             faults: Mutex::new(Faults::default()),
+            fail_images: Arc::new(Mutex::new(options.fail_images.clone())),
             log: Mutex::new(Vec::new()),
             options,
             addr,
@@ -188,6 +195,22 @@ impl TestServer {
         lock(&self.shared.faults).clear();
     }
 
+    /// Replace the set of failing images (`Options::fail_images`); `[]` clears it. The
+    /// controllers apply it on their next pass to every workload: one already ready turns
+    /// unready, and one whose image no longer matches becomes ready after the ready delay.
+    pub fn fail_images<I, S>(&self, substrings: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        *lock(&self.shared.fail_images) = FailImages::new(substrings);
+    }
+
+    /// The images that currently fail.
+    pub fn failing_images(&self) -> FailImages {
+        lock(&self.shared.fail_images).clone()
+    }
+
     /// Drop all watch history: watches from any earlier resourceVersion get `410 Gone`.
     pub fn compact(&self) {
         lock(&self.shared.cluster).store.compact();
@@ -246,7 +269,12 @@ fn serve(runtime: tokio::runtime::Runtime, listener: std::net::TcpListener, shar
             }
         };
         if shared.options.controllers {
-            tokio::spawn(crate::controllers::run(shared.cluster.clone(), shared.options.ready_delay, shutdown.clone()));
+            tokio::spawn(crate::controllers::run(
+                shared.cluster.clone(),
+                shared.options.ready_delay,
+                shared.fail_images.clone(),
+                shutdown.clone(),
+            ));
         }
         let app = router(shared.clone());
         let mut graceful = shutdown.clone();

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{poll_until, wait_bounded, Kubectl, CRD, DEPLOYMENT, NAMESPACE, SERVICE, WIDGET};
-use sextant_testkit::{PatchType, Verb};
+use sextant_testkit::{FailImages, Options, PatchType, Verb};
 
 fn shop(k: &Kubectl) {
     k.apply(&format!("{NAMESPACE}---{DEPLOYMENT}---{SERVICE}"));
@@ -248,6 +248,68 @@ fn wait_for_available_succeeds_once_the_rollout_is_ready_and_times_out_when_mark
         !r.ok,
         "a deployment marked fail-readiness never becomes available"
     );
+}
+
+#[test]
+fn a_failing_image_exceeds_the_progress_deadline_until_the_image_changes() {
+    const BAD: &str = "sha256:badbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbad0";
+    const GOOD: &str = "sha256:600d600d600d600d600d600d600d600d600d600d600d600d600d600d600d6000";
+    let k = Kubectl::with(Options {
+        fail_images: FailImages::new([BAD]),
+        ready_delay: Duration::from_millis(20),
+        ..Options::default()
+    });
+    k.apply(&format!(
+        "{NAMESPACE}---{}",
+        DEPLOYMENT.replace("image: nginx:1.27", &format!("image: nginx@{BAD}"))
+    ));
+    let r = k.run(&[
+        "rollout",
+        "status",
+        "deploy/web",
+        "-n",
+        "shop",
+        "--timeout=20s",
+    ]);
+    assert!(
+        !r.ok && r.stderr.contains("exceeded its progress deadline"),
+        "kubectl reads the failed rollout as a real one:\n{}{}",
+        r.stdout,
+        r.stderr
+    );
+
+    k.ok(&[
+        "set",
+        "image",
+        "deploy/web",
+        "-n",
+        "shop",
+        &format!("app=nginx@{GOOD}"),
+    ]);
+    k.ok(&[
+        "rollout",
+        "status",
+        "deploy/web",
+        "-n",
+        "shop",
+        "--timeout=20s",
+    ]);
+
+    // At run time: the good image fails from now on, on this server only.
+    k.server.fail_images([GOOD]);
+    assert_eq!(k.server.failing_images(), FailImages::new([GOOD]));
+    poll_until("the rollout to fail", Duration::from_secs(10), || {
+        let reason = k.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}",
+        ]);
+        (reason == "ProgressDeadlineExceeded").then_some(())
+    });
 }
 
 #[test]
