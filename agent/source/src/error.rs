@@ -85,6 +85,26 @@ pub enum SourceError {
         revision: String,
     },
 
+    /// A path given to read the repository's history or files is not a clean relative path.
+    #[error("path {path:?} {reason}; give a path relative to the repository root, without `..`")]
+    InvalidPath {
+        /// The path as given.
+        path: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A path at a revision is there but is not a file that can be read.
+    #[error("{path:?} at revision {revision} is {what}, not a file")]
+    NotAFile {
+        /// The path as given.
+        path: String,
+        /// The revision read.
+        revision: String,
+        /// What the path is instead (`a folder`, `a symlink that leaves the repository`, …).
+        what: String,
+    },
+
     /// A credential file (token, private key, known_hosts) could not be read or is unusable.
     #[error("credential file {path}: {reason}; check that the file is mounted and readable")]
     CredentialFile {

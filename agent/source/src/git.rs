@@ -227,7 +227,7 @@ impl GitSource {
         Ok(removed)
     }
 
-    fn open_existing(&self) -> Result<Repository> {
+    pub(crate) fn open_existing(&self) -> Result<Repository> {
         let dir = self.repo_dir();
         Repository::open_bare(&dir).map_err(|e| self.git_error("open cache", e, false))
     }
@@ -242,7 +242,12 @@ impl GitSource {
         Repository::init_bare(&dir).map_err(|e| self.git_error("create cache", e, false))
     }
 
-    fn git_error(&self, op: &'static str, e: git2::Error, transient: bool) -> SourceError {
+    pub(crate) fn git_error(
+        &self,
+        op: &'static str,
+        e: git2::Error,
+        transient: bool,
+    ) -> SourceError {
         SourceError::Git {
             op,
             url: self.url.clone(),

@@ -1,5 +1,7 @@
 //! Sextant's sources: a Git branch fetched (git2) into immutable, revision-named snapshots;
 //! signed GitHub push webhooks; and, for local mode, a working tree with a debounced watch.
+//! The cache's history (which commits touched a release's paths, a file at a revision) is read
+//! locally, for promotions.
 //! Everything downstream (render → plan → apply) consumes a [`Snapshot`], never the network.
 
 #![warn(missing_docs)]
@@ -7,6 +9,7 @@
 mod auth;
 mod error;
 mod git;
+mod history;
 mod known_hosts;
 mod local;
 mod revision;
@@ -18,6 +21,7 @@ use std::path::PathBuf;
 pub use auth::Auth;
 pub use error::{redact_url, Result, SourceError};
 pub use git::{GitConfig, GitSource};
+pub use history::{Log, LogEntry};
 pub use local::local_snapshot;
 pub use revision::Revision;
 
