@@ -1,6 +1,6 @@
 //! What the agent needs of a forge, as the core defines it; `sextant-forge` (GitHub REST and Git
-//! Data) is the edge that implements it. The drift pull-request loop speaks only this trait, in
-//! the core's own types, so a fake or another forge fits without touching it.
+//! Data) is the edge that implements it. The drift pull-request loop and the promotion speak only
+//! this trait, in the core's own types, so a fake or another forge fits without touching it.
 
 use crate::drift::pr::Kind;
 use std::future::Future;
@@ -24,8 +24,19 @@ pub struct Request {
 #[error("{message}")]
 pub struct ForgeError {
     pub message: String,
-    /// A short label for metrics (`unauthorized`, `rate_limited`, …).
+    /// A short label for metrics (`unauthorized`, `rate_limited`, …). [`CONFLICT`] from
+    /// [`Forge::advance`]: the branch moved since its head was read.
     pub label: String,
+}
+
+/// [`ForgeError::label`] of a write that lost a race: the branch (or object) changed under it.
+pub const CONFLICT: &str = "conflict";
+
+impl ForgeError {
+    /// The branch moved since the caller read it ([`CONFLICT`]): re-read, re-apply, try again.
+    pub fn is_conflict(&self) -> bool {
+        self.label == CONFLICT
+    }
 }
 
 pub type Result<T> = std::result::Result<T, ForgeError>;
@@ -49,9 +60,15 @@ pub trait Forge: Send + Sync {
         files: &[(String, Vec<u8>)],
         message: &str,
     ) -> impl Future<Output = Result<String>> + Send;
-    /// One commit of `files` on the tracked `branch`, whose head must still be `expected_head`:
-    /// the branch only ever fast-forwards. A head that moved meanwhile is an error labelled
-    /// `conflict`; the caller reads the head again and redoes its edit.
+    /// One commit of `files` on the shared, tracked `branch` (e.g. `main`), its parent
+    /// `expected_head` (the head the caller read and edited), the branch moved only as a
+    /// fast-forward, so a commit someone else made meanwhile is never lost. Returns the new
+    /// commit. If the branch moved, nothing is written to it and the error
+    /// [`is_conflict`](ForgeError::is_conflict) (label [`CONFLICT`]): read the head again,
+    /// re-apply the edit on that head's file and call again (a bounded number of times). No
+    /// other error means the branch moved, so only a conflict is worth re-applying. (GitHub's
+    /// 409 carries the same label; from the Git Data API it means an empty repository, which
+    /// has no head to re-read, so such a loop still ends.)
     fn advance(
         &self,
         branch: &str,
@@ -184,8 +201,7 @@ impl Forge for sextant_forge::GitHub {
         files: &[(String, Vec<u8>)],
         message: &str,
     ) -> Result<String> {
-        // Replaced by the fast-forward-only commit of the forge crate.
-        self.commit_files(branch, expected_head, files, message)
+        self.commit_on_branch(branch, expected_head, files, message)
             .await
             .map_err(typed)
     }
@@ -306,5 +322,71 @@ impl Forge for sextant_forge::GitHub {
             .await
             .map(drop)
             .map_err(typed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use forge_testkit::{FakeGitHub, Options};
+    use sextant_forge::{Auth, Config, GitHub, Secret};
+
+    const VALUES: &str = "environments/prod/values/hash-service.yaml";
+
+    fn github(fake: &FakeGitHub) -> GitHub {
+        let o = fake.options();
+        let auth = Auth::Token(Secret::new(o.token.clone()));
+        GitHub::new(Config::new(fake.url(), &o.owner, &o.repo, auth)).expect("a client")
+    }
+
+    fn values(digest: &str) -> Vec<(String, Vec<u8>)> {
+        vec![(
+            VALUES.to_string(),
+            format!("image:\n  digest: {digest}\n").into_bytes(),
+        )]
+    }
+
+    #[tokio::test]
+    async fn advance_moves_the_tracked_branch_by_one_commit_on_the_expected_head() {
+        let fake = FakeGitHub::start(Options::default()).expect("the fake GitHub");
+        let gh = github(&fake);
+        let head = Forge::head(&gh, "main").await.unwrap();
+        let sha = gh
+            .advance("main", &head, &values("sha256:new"), "promote(prod)")
+            .await
+            .unwrap();
+        assert_eq!(Forge::head(&gh, "main").await.unwrap(), sha);
+        assert_eq!(fake.parents(&sha), vec![head]);
+        assert_eq!(
+            Forge::file(&gh, VALUES, &sha).await.unwrap(),
+            Some(values("sha256:new").remove(0).1)
+        );
+    }
+
+    #[tokio::test]
+    async fn advance_on_a_branch_that_moved_is_a_conflict_and_keeps_the_other_commit() {
+        let fake = FakeGitHub::start(Options::default()).expect("the fake GitHub");
+        let gh = github(&fake);
+        let read = Forge::head(&gh, "main").await.unwrap();
+        let theirs = fake
+            .seed("main", &[("README.md", b"# edited\n")], "a human's commit")
+            .unwrap();
+        let err = gh
+            .advance("main", &read, &values("sha256:new"), "promote(prod)")
+            .await
+            .unwrap_err();
+        assert!(err.is_conflict(), "{err:?}");
+        assert_eq!(err.label, CONFLICT);
+        assert_eq!(fake.branch_sha("main").as_deref(), Some(theirs.as_str()));
+        assert_eq!(Forge::file(&gh, VALUES, "main").await.unwrap(), None);
+
+        let other = gh
+            .advance("no-such-branch", &read, &values("sha256:new"), "m")
+            .await
+            .unwrap_err();
+        assert!(
+            !other.is_conflict(),
+            "a missing branch is not a race: {other:?}"
+        );
     }
 }

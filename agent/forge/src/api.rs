@@ -1,6 +1,7 @@
 //! The operations Sextant needs on one repository: Git Data (refs, blobs, trees, commits),
-//! contents, pull requests, issues, comments, labels, reviewers and assignees, and
-//! `commit_files`, which puts several files on a branch in one commit.
+//! contents, pull requests, issues, comments, labels, reviewers and assignees; `commit_files`,
+//! which puts several files on a branch of Sextant's in one commit, and `commit_on_branch`,
+//! which does so on a shared branch as a fast-forward only.
 
 use std::sync::Arc;
 
@@ -201,15 +202,31 @@ impl GitHub {
     }
 
     /// Move a branch to `sha`; `force` allows a non-fast-forward (Sextant's own branches).
+    /// Without `force`, a branch that has moved so that `sha` no longer descends from it is
+    /// [`Error::NotFastForward`].
     pub async fn update_branch(&self, branch: &str, sha: &str, force: bool) -> Result<GitRef> {
-        let w: RefWire = self
+        let rest = format!("/git/refs/heads/{}", encode_path(branch));
+        let w: RefWire = match self
             .write(
                 "update_ref",
                 Method::PATCH,
-                &format!("/git/refs/heads/{}", encode_path(branch)),
+                &rest,
                 json!({"sha": sha, "force": force}),
             )
-            .await?;
+            .await
+        {
+            Ok(w) => w,
+            Err(Error::Validation { message, .. })
+                if !force && message.to_ascii_lowercase().contains("not a fast forward") =>
+            {
+                return Err(Error::NotFastForward {
+                    operation: "update_ref",
+                    path: self.t.repo_path(&rest),
+                    branch: branch.to_string(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         Ok(GitRef {
             name: w.name,
             sha: w.object.sha,
@@ -241,6 +258,7 @@ impl GitHub {
     /// Put `files` on `branch` in one new commit whose parent is `base_sha`: blobs, then one
     /// tree over the base commit's tree, then the commit, and only then the ref (created, or
     /// force-moved if it exists). Readers see the old commit or the new one, never a part.
+    /// For Sextant's own branches; a shared branch takes [`GitHub::commit_on_branch`].
     pub async fn commit_files<P, B>(
         &self,
         branch: &str,
@@ -252,6 +270,52 @@ impl GitHub {
         P: AsRef<str>,
         B: AsRef<[u8]>,
     {
+        let commit = self.commit_over(base_sha, files, message).await?;
+        if let Outcome::AlreadyExists(_) = self.create_branch(branch, &commit.sha).await? {
+            self.update_branch(branch, &commit.sha, true).await?;
+        }
+        tracing::info!(branch, commit = %commit.sha, files = files.len(), "committed files to the forge");
+        Ok(commit.sha)
+    }
+
+    /// Put `files` on an existing, shared `branch` (the tracked `main`) as one commit whose
+    /// parent is `expected_head`, moving the branch only as a fast-forward (`force: false`), so
+    /// a commit someone else made meanwhile is never lost: GitHub refuses the move and this is
+    /// [`Error::NotFastForward`] (not transient: re-read the head, re-apply the change, call
+    /// again). The new commit is left unreferenced then, as GitHub collects such objects.
+    /// Returns the new commit, which the branch now points at.
+    ///
+    /// `expected_head` is what the caller read and edited; if the branch was moved *back* to an
+    /// ancestor of it meanwhile (a force-push), the fast-forward succeeds and restores what was
+    /// between, since the Git Data API has no compare-and-swap on refs.
+    pub async fn commit_on_branch<P, B>(
+        &self,
+        branch: &str,
+        expected_head: &str,
+        files: &[(P, B)],
+        message: &str,
+    ) -> Result<String>
+    where
+        P: AsRef<str>,
+        B: AsRef<[u8]>,
+    {
+        let commit = self.commit_over(expected_head, files, message).await?;
+        self.update_branch(branch, &commit.sha, false).await?;
+        tracing::info!(branch, commit = %commit.sha, parent = expected_head, files = files.len(), "committed files onto the branch");
+        Ok(commit.sha)
+    }
+
+    /// Blobs, one tree over `base_sha`'s tree, and a commit on `base_sha`; no ref is touched.
+    async fn commit_over<P, B>(
+        &self,
+        base_sha: &str,
+        files: &[(P, B)],
+        message: &str,
+    ) -> Result<Commit>
+    where
+        P: AsRef<str>,
+        B: AsRef<[u8]>,
+    {
         let base = self.get_commit(base_sha).await?;
         let mut entries = Vec::with_capacity(files.len());
         for (path, bytes) in files {
@@ -259,12 +323,7 @@ impl GitHub {
             entries.push((path.as_ref().trim_start_matches('/').to_string(), sha));
         }
         let tree = self.create_tree(Some(&base.tree_sha), &entries).await?;
-        let commit = self.create_commit(message, &tree, &[base.sha]).await?;
-        if let Outcome::AlreadyExists(_) = self.create_branch(branch, &commit.sha).await? {
-            self.update_branch(branch, &commit.sha, true).await?;
-        }
-        tracing::info!(branch, commit = %commit.sha, files = files.len(), "committed files to the forge");
-        Ok(commit.sha)
+        self.create_commit(message, &tree, &[base.sha]).await
     }
 
     /// A file's bytes at a ref (branch, tag or sha). A missing file is `Error::NotFound`.

@@ -60,6 +60,15 @@ pub enum Error {
         path: String,
         message: String,
     },
+    /// A ref update without `force` that GitHub refused because the branch no longer points at
+    /// an ancestor of the new commit (422 "Update is not a fast forward"): someone else committed
+    /// first. Nothing was lost; the caller re-reads the head and re-applies its change.
+    #[error("{operation} {path}: GitHub refused to move {branch} as it is not a fast forward (422): the branch has moved since its head was read; read the head again, re-apply the change on it and commit again")]
+    NotFastForward {
+        operation: &'static str,
+        path: String,
+        branch: String,
+    },
     #[error("{operation} {path}: GitHub answered 409 Conflict ({message})")]
     Conflict {
         operation: &'static str,
@@ -151,7 +160,7 @@ impl Error {
             Self::NotFound { .. } => "not_found",
             Self::Forbidden { .. } => "forbidden",
             Self::ProtectedBranch { .. } => "protected_branch",
-            Self::Conflict { .. } => "conflict",
+            Self::Conflict { .. } | Self::NotFastForward { .. } => "conflict",
             Self::Validation { .. } => "validation",
             Self::RateLimited { .. } => "rate_limited",
             Self::Server { .. } => "server",
@@ -165,6 +174,11 @@ impl Error {
 
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
+    }
+
+    /// The branch moved since the caller read its head ([`Error::NotFastForward`]).
+    pub fn is_not_fast_forward(&self) -> bool {
+        matches!(self, Self::NotFastForward { .. })
     }
 
     /// A 422 that says the thing being created is already there (ref, pull request, label).

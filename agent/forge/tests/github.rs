@@ -125,6 +125,111 @@ async fn commit_files_puts_every_file_in_one_commit_with_exact_bytes() {
     assert_eq!(read.bytes, b"replicaCount: 6\n");
 }
 
+const VALUES: &str = "environments/prod/values/hash-service.yaml";
+
+#[tokio::test]
+async fn a_commit_on_a_branch_that_moved_is_refused_as_not_a_fast_forward_and_the_other_commit_stays(
+) {
+    let fake = fake();
+    let gh = client(&fake);
+    let read = gh.branch_head("main").await.unwrap().sha;
+    let theirs = fake
+        .seed(
+            "main",
+            &[("README.md", b"# deploy, edited\n")],
+            "a human's commit",
+        )
+        .unwrap();
+    let err = gh
+        .commit_on_branch(
+            "main",
+            &read,
+            &[(VALUES, b"digest: sha256:new\n".as_slice())],
+            "promote",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::NotFastForward { branch, .. } if branch == "main"),
+        "{err:?}"
+    );
+    assert!(err.is_not_fast_forward() && !err.is_transient());
+    assert_eq!(err.metric_label(), "conflict");
+    assert!(err.to_string().contains("read the head again"), "{err}");
+    assert_eq!(
+        fake.branch_sha("main").as_deref(),
+        Some(theirs.as_str()),
+        "the other commit is kept"
+    );
+    assert_eq!(
+        fake.file("main", "README.md"),
+        Some(b"# deploy, edited\n".to_vec())
+    );
+    assert_eq!(fake.file("main", VALUES), None);
+
+    let patch = fake
+        .requests()
+        .into_iter()
+        .rfind(|r| r.method == "PATCH")
+        .expect("the ref update was sent");
+    assert_eq!(patch.path, "/repos/acme/deploy/git/refs/heads/main");
+    let body = patch.body.expect("a JSON body");
+    assert_eq!(body["force"], false);
+    assert_eq!(fake.parents(body["sha"].as_str().unwrap()), vec![read]);
+    assert_eq!(patch.status, 422);
+    assert_eq!(
+        patch.response,
+        Some(serde_json::json!({
+            "message": "Update is not a fast forward",
+            "documentation_url": "https://docs.github.com/rest/git/refs#update-a-reference",
+            "status": "422"
+        })),
+        "GitHub's answer, word for word"
+    );
+}
+
+#[tokio::test]
+async fn a_commit_on_the_current_head_moves_the_branch_by_exactly_one_commit() {
+    let fake = fake();
+    let gh = client(&fake);
+    let old = b"# prod\nimage:\n  digest: sha256:old\n";
+    let new = b"# prod\nimage:\n  digest: sha256:new\n";
+    fake.seed("main", &[(VALUES, old.as_slice())], "values")
+        .unwrap();
+    let head = gh.branch_head("main").await.unwrap().sha;
+    let sha = gh
+        .commit_on_branch("main", &head, &[(VALUES, new.as_slice())], "promote(prod)")
+        .await
+        .unwrap();
+    assert_eq!(fake.branch_sha("main").as_deref(), Some(sha.as_str()));
+    assert_eq!(
+        fake.parents(&sha),
+        vec![head.clone()],
+        "one commit, on the expected head"
+    );
+    assert_eq!(fake.file(&sha, VALUES), Some(new.to_vec()));
+    assert_eq!(
+        fake.file(&sha, "README.md"),
+        Some(b"# deploy\n".to_vec()),
+        "the rest of the tree is kept"
+    );
+
+    // The head the caller holds is stale now: refused, then re-read and applied.
+    let err = gh
+        .commit_on_branch("main", &head, &[(VALUES, old.as_slice())], "revert")
+        .await
+        .unwrap_err();
+    assert!(err.is_not_fast_forward(), "{err:?}");
+    let reread = gh.branch_head("main").await.unwrap().sha;
+    assert_eq!(reread, sha);
+    let revert = gh
+        .commit_on_branch("main", &reread, &[(VALUES, old.as_slice())], "revert")
+        .await
+        .unwrap();
+    assert_eq!(fake.parents(&revert), vec![sha]);
+    assert_eq!(fake.file("main", VALUES), Some(old.to_vec()));
+}
+
 #[tokio::test]
 async fn a_pull_request_is_created_updated_labelled_commented_closed_and_its_branch_deleted() {
     let fake = fake();

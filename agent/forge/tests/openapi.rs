@@ -37,6 +37,14 @@ async fn exercise(fake: &forge_testkit::FakeGitHub) {
     gh.file_at("environments/prod/values/hash-service.yaml", BRANCH)
         .await
         .unwrap();
+    // A fast-forward on main, then the same head again: 422 "Update is not a fast forward".
+    gh.commit_on_branch("main", &base.sha, &files, "promote")
+        .await
+        .unwrap();
+    let stale = gh
+        .commit_on_branch("main", &base.sha, &files, "promote again")
+        .await;
+    assert!(stale.is_err_and(|e| e.is_not_fast_forward()));
     let pr = gh
         .create_pull(&NewPull {
             title: "drift".into(),

@@ -14,6 +14,9 @@ pub enum GitError {
     Unprocessable(String),
     /// 409 (a merge that conflicts).
     Conflict(String),
+    /// 422 "Update is not a fast forward": a ref update without `force` to a commit that does
+    /// not descend from where the ref points.
+    NotFastForward,
 }
 
 impl From<git2::Error> for GitError {
@@ -227,9 +230,7 @@ impl Git {
         }
         let old = oid(&current)?;
         if !force && id != old && !self.repo.graph_descendant_of(id, old)? {
-            return Err(GitError::Unprocessable(
-                "Update is not a fast forward".into(),
-            ));
+            return Err(GitError::NotFastForward);
         }
         self.repo
             .reference(name, id, true, "fake-github: update ref")?;

@@ -69,6 +69,7 @@ impl From<GitError> for Reply {
             GitError::NotFound(m) => Self::error(404, if m.is_empty() { "Not Found" } else { &m }),
             GitError::Unprocessable(m) => Self::error(422, &m),
             GitError::Conflict(m) => Self::error(409, &m),
+            GitError::NotFastForward => Self::json(422, shapes::not_fast_forward()),
         }
     }
 }

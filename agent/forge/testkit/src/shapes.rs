@@ -279,6 +279,16 @@ pub fn error(message: &str, code: u16) -> Value {
     json!({"message": message, "documentation_url": "https://docs.github.com/rest", "status": code.to_string()})
 }
 
+/// GitHub's answer to `PATCH …/git/refs/{ref}` without `force` when the update is not a
+/// fast-forward: a 422 with no `errors` list, pointing at the endpoint's documentation.
+pub fn not_fast_forward() -> Value {
+    json!({
+        "message": "Update is not a fast forward",
+        "documentation_url": "https://docs.github.com/rest/git/refs#update-a-reference",
+        "status": "422"
+    })
+}
+
 pub fn validation(message: &str, resource: &str, code: &str) -> Value {
     json!({
         "message": "Validation Failed",
