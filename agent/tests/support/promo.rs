@@ -1,0 +1,188 @@
+//! The promotion world, for tests and the benchmark, all on 127.0.0.1: the fake GitHub holding
+//! a repository with dev and prod (a real bare repository, served to both agents by `git
+//! daemon`), two test API servers (the dev and the prod clusters), and the real registry
+//! (CNCF distribution) holding the images, pushed as real blobs and manifests.
+
+use super::git::GitDaemon;
+use forge_testkit::{FakeGitHub, Options};
+use registry_testkit::Distribution;
+use sextant_testkit::TestServer;
+use std::collections::HashMap;
+use std::path::Path;
+
+pub const DEV_VALUES: &str = "environments/dev/values/hash-service.yaml";
+pub const PROD_VALUES: &str = "environments/prod/values/hash-service.yaml";
+
+/// A values file as a human wrote it, the digest on its own line.
+pub fn values(digest: &str, replicas: u32) -> String {
+    format!(
+        "---\n# overrides for helm/hash-service.\nimage:\n  repository: registry.example.com/hash-service\n  tag: \"0.1.0\"\n  digest: {digest}   # promoted from dev\n\nreplicaCount: {replicas}\nautoscaling:\n  enabled: false\ningress:\n  enabled: false\nroute:\n  enabled: false\nserviceMonitor:\n  enabled: false\nprometheusRule:\n  enabled: false\ndashboard:\n  enabled: false\n"
+    )
+}
+
+fn environment(name: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: {name}\nspec:\n  releases:\n    - {{name: hash-service, namespace: hash-service, chart: helm/hash-service, values: [values/hash-service.yaml]}}\n  drift:\n    policy: report\n  sync:\n    waveTimeout: 4s\n{extra}"
+    )
+}
+
+/// prod's promotion block: from dev, a short soak, the image in the test's registry.
+pub fn promotion(mode: &str, soak: &str, repository: &str, checks: &str) -> String {
+    format!(
+        "  promotion:\n    from: dev\n    mode: {mode}\n    soak: {soak}\n    images:\n      - {{release: hash-service, path: image.digest, repository: \"{repository}\"}}\n{checks}"
+    )
+}
+
+fn files_under(root: &Path, rel: &str, out: &mut Vec<(String, Vec<u8>)>) {
+    for e in std::fs::read_dir(root.join(rel)).unwrap() {
+        let e = e.unwrap();
+        let name = format!("{rel}/{}", e.file_name().to_string_lossy());
+        if e.file_type().unwrap().is_dir() {
+            files_under(root, &name, out);
+        } else {
+            out.push((name, std::fs::read(e.path()).unwrap()));
+        }
+    }
+}
+
+pub struct Promo {
+    pub fake: FakeGitHub,
+    pub git: GitDaemon,
+    pub registry: Distribution,
+    pub dev: TestServer,
+    pub prod: TestServer,
+    pub dir: tempfile::TempDir,
+    /// The images pushed, oldest first: `images[0]` runs in both environments at the start.
+    pub images: Vec<String>,
+}
+
+impl Promo {
+    /// `pushed` images in the registry; both environments run the first; prod promotes with
+    /// `promotion` (built by [`promotion`], given the registry's repository).
+    pub fn new(pushed: usize, promotion_of: impl Fn(&str) -> String) -> Promo {
+        let registry = Distribution::start();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // Each image differs by its layer: distinct digests for the same platform.
+        let images: Vec<String> = (0..pushed)
+            .map(|i| {
+                rt.block_on(registry.push(
+                    "hash-service",
+                    &registry_testkit::Image::new(&format!("hash-service {i}"), "linux/amd64"),
+                ))
+            })
+            .collect();
+        let repository = format!("{}/hash-service", registry.host());
+        let fake = FakeGitHub::start(Options::default()).expect("fake GitHub");
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        files_under(&super::workspace(), "helm/hash-service", &mut files);
+        for (path, text) in [
+            (
+                "environments/dev/environment.yaml".to_string(),
+                environment("dev", ""),
+            ),
+            (
+                "environments/prod/environment.yaml".to_string(),
+                environment("prod", &promotion_of(&repository)),
+            ),
+            (DEV_VALUES.to_string(), values(&images[0], 1)),
+            (PROD_VALUES.to_string(), values(&images[0], 2)),
+        ] {
+            files.push((path, text.into_bytes()));
+        }
+        let seeded: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(p, b)| (p.as_str(), b.as_slice()))
+            .collect();
+        fake.seed("main", &seeded, "the platform").unwrap();
+        let git = GitDaemon::serve(fake.dir());
+        let dir = tempfile::tempdir().unwrap();
+        for env in ["dev", "prod"] {
+            std::fs::create_dir_all(dir.path().join(env)).unwrap();
+        }
+        let (dev, _) = super::test_server(&dir.path().join("dev"));
+        let (prod, _) = super::test_server(&dir.path().join("prod"));
+        std::fs::write(dir.path().join("token"), &fake.options().token).unwrap();
+        Promo {
+            fake,
+            git,
+            registry,
+            dev,
+            prod,
+            dir,
+            images,
+        }
+    }
+
+    /// The settings of the agent running `env` (its own cluster, the same repository and forge).
+    pub fn env(&self, env: &str, name: &str) -> HashMap<&'static str, String> {
+        let d = self.dir.path();
+        HashMap::from([
+            (
+                "KUBECONFIG",
+                d.join(env).join("kubeconfig").display().to_string(),
+            ),
+            ("SEXTANT_REPO_URL", self.git.url("deploy")),
+            ("SEXTANT_BRANCH", "main".into()),
+            ("SEXTANT_ENVIRONMENTS", env.to_string()),
+            ("SEXTANT_POLL_INTERVAL", "1s".into()),
+            (
+                "SEXTANT_CACHE_DIR",
+                d.join(format!("cache-{name}")).display().to_string(),
+            ),
+            ("SEXTANT_POD_NAME", name.to_string()),
+            ("SEXTANT_LEADER_ELECTION", "false".into()),
+            ("SEXTANT_FORGE_API_URL", self.fake.url()),
+            ("SEXTANT_FORGE_REPOSITORY", "acme/deploy".into()),
+            (
+                "SEXTANT_FORGE_TOKEN_FILE",
+                d.join("token").display().to_string(),
+            ),
+            ("SEXTANT_REGISTRY_INSECURE", self.registry.host()),
+        ])
+    }
+
+    /// A commit on main that sets dev's digest.
+    pub fn bump_dev(&self, digest: &str) -> String {
+        self.fake
+            .seed(
+                "main",
+                &[(DEV_VALUES, values(digest, 1).as_bytes())],
+                "dev: new image",
+            )
+            .unwrap()
+    }
+
+    /// The image of hash-service's Deployment in a cluster.
+    pub fn image(server: &TestServer) -> Option<String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let d: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+                kube::Api::namespaced(server.client().unwrap(), "hash-service");
+            d.get_opt("hash-service")
+                .await
+                .ok()
+                .flatten()?
+                .spec?
+                .template
+                .spec?
+                .containers
+                .first()?
+                .image
+                .clone()
+        })
+    }
+
+    pub fn open_pulls(&self, label: &str) -> Vec<forge_testkit::PullRequest> {
+        self.fake
+            .pulls()
+            .into_iter()
+            .filter(|p| p.open && p.labels.iter().any(|l| l == label))
+            .collect()
+    }
+}
