@@ -143,6 +143,12 @@ METRICS = {
     "sextant_drift_pull_request_opened_timestamp_seconds": ("gauge", {"environment", "release"}),
     "sextant_forge_requests_total": ("counter", {"operation", "code"}),
     "sextant_forge_rate_limit_remaining": ("gauge", set()),
+    "sextant_promotions_total": ("counter", {"from", "to", "result"}),
+    "sextant_promotion_gate": ("gauge", {"environment", "release", "state"}),
+    "sextant_promotion_lead_time_seconds": ("histogram", set()),
+    "sextant_rollbacks_total": ("counter", {"environment", "release"}),
+    # Exported through the registry edge's observer (agent/registry): registry is oci or ecr.
+    "sextant_registry_requests_total": ("counter", {"registry", "code"}),
 }
 VALUES = {
     ("sextant_sync_total", "result"): {"succeeded", "failed"},
@@ -152,6 +158,11 @@ VALUES = {
     ("sextant_webhook_requests_total", "result"): {"accepted", "unauthorized", "ignored", "too_large", "bad_request"},
     ("sextant_drift_heals_total", "result"): {"succeeded", "failed"},
     ("sextant_drift_pull_requests", "state"): {"open", "issue"},
+    ("sextant_promotions_total", "result"): {"proposed", "committed", "refused", "superseded", "failed"},
+    # agent/src/promotion/gate.rs State::as_str
+    ("sextant_promotion_gate", "state"): {"waiting", "progressing", "degraded", "drifted", "check-failed",
+                                          "soaking", "qualified", "up-to-date", "rejected"},
+    ("sextant_registry_requests_total", "registry"): {"oci", "ecr"},
 }
 # Labels Prometheus adds to every scraped series (target labels), and the histogram bucket label.
 TARGET = {"namespace", "pod", "job", "instance", "service", "container", "endpoint"}
