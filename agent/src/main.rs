@@ -116,6 +116,26 @@ enum Command {
         #[arg(long)]
         repo_path: Option<PathBuf>,
     },
+    /// Show what qualifies for promotion from one environment to another: the digests, the
+    /// gate the source's agent recorded, the registry's verification and the values patch
+    /// (docs/promotion.md). Writes the patch into the working tree unless --dry-run.
+    Promote {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// The repository (default: the current folder).
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        #[arg(long)]
+        release: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        #[arg(long, value_enum, default_value_t = DriftOutput::Table)]
+        output: DriftOutput,
+    },
     /// Write an image digest into the values file of a release that Helm's last-wins picks
     /// for the key, with the format-preserving editor (CI bumps dev with it).
     SetImage {
@@ -475,6 +495,57 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 text.push_str(&sextant::yaml::to_string(&o.manifest));
             }
             text
+        }
+        Command::Promote {
+            from,
+            to,
+            repo,
+            release,
+            dry_run,
+            cluster,
+            output,
+        } => {
+            let settings = sextant::config::RegistrySettings::from_env()?;
+            let registry = sextant_registry::Registries::new(settings.config(), None);
+            let rows = tokio::runtime::Runtime::new()?.block_on(async {
+                // The gates the source's agent recorded, when its cluster answers.
+                let gates = match self::cluster(cluster).await {
+                    Ok(c) => sextant::promotion::record::load::<
+                        Vec<((String, String), sextant::promotion::gate::Gate)>,
+                    >(
+                        &c,
+                        &cluster.agent_namespace,
+                        &sextant::promotion::record::gates_name(from),
+                    )
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|v| v.into_iter().collect::<std::collections::BTreeMap<_, _>>()),
+                    Err(_) => None,
+                };
+                sextant::promotion::report::report(
+                    repo,
+                    from,
+                    to,
+                    release.as_deref(),
+                    &registry,
+                    gates.as_ref(),
+                )
+                .await
+            })?;
+            if !dry_run {
+                for r in &rows {
+                    if let (Some(file), Some(after)) = (&r.file, &r.after) {
+                        std::fs::write(repo.join(file), after)
+                            .with_context(|| format!("writing {file}"))?;
+                    }
+                }
+            }
+            match output {
+                DriftOutput::Table => sextant::promotion::report::table(&rows),
+                DriftOutput::Json => serde_json::to_string_pretty(&rows)? + "\n",
+                DriftOutput::Patch => sextant::promotion::report::patch(&rows),
+            }
         }
         Command::SetImage {
             at: EnvArgs { env, repo },

@@ -16,6 +16,11 @@ pub struct RegistrySettings {
 }
 
 impl RegistrySettings {
+    /// From the process's `SEXTANT_REGISTRY_*` variables (the CLI's way to the same settings).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        registry(&std::env::vars().collect())
+    }
+
     pub fn config(&self) -> sextant_registry::Config {
         sextant_registry::Config {
             insecure: self.insecure.clone(),
@@ -29,7 +34,12 @@ impl RegistrySettings {
 pub(super) fn registry(env: &HashMap<String, String>) -> Result<RegistrySettings, ConfigError> {
     let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
     let insecure: Vec<String> = get("SEXTANT_REGISTRY_INSECURE")
-        .map(|v| v.split(',').map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect())
+        .map(|v| {
+            v.split(',')
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(bad) = insecure.iter().find(|h| h.contains('/') || h.contains(' ')) {
         return Err(invalid(
@@ -39,7 +49,10 @@ pub(super) fn registry(env: &HashMap<String, String>) -> Result<RegistrySettings
     }
     let ecr_endpoint = get("SEXTANT_REGISTRY_ECR_ENDPOINT");
     if let Some(e) = &ecr_endpoint {
-        if !(e.starts_with("https://") || e.starts_with("http://127.0.0.1") || e.starts_with("http://localhost")) {
+        if !(e.starts_with("https://")
+            || e.starts_with("http://127.0.0.1")
+            || e.starts_with("http://localhost"))
+        {
             return Err(invalid(
                 "SEXTANT_REGISTRY_ECR_ENDPOINT",
                 format!("{e:?} must be an https:// URL (or http:// on 127.0.0.1 for a stand-in)"),
@@ -67,18 +80,36 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn hosts_and_endpoints_are_checked_and_each_bad_one_named() {
-        let s = registry(&env(&[("SEXTANT_REGISTRY_INSECURE", "127.0.0.1:5000, registry.local")])).unwrap();
+        let s = registry(&env(&[(
+            "SEXTANT_REGISTRY_INSECURE",
+            "127.0.0.1:5000, registry.local",
+        )]))
+        .unwrap();
         assert_eq!(s.insecure, ["127.0.0.1:5000", "registry.local"]);
         let e = registry(&env(&[("SEXTANT_REGISTRY_INSECURE", "http://x/y")])).unwrap_err();
         assert!(e.to_string().contains("SEXTANT_REGISTRY_INSECURE"), "{e}");
-        let e = registry(&env(&[("SEXTANT_REGISTRY_ECR_ENDPOINT", "http://ecr.example.com")])).unwrap_err();
-        assert!(e.to_string().contains("SEXTANT_REGISTRY_ECR_ENDPOINT"), "{e}");
-        let e = registry(&env(&[("SEXTANT_REGISTRY_CREDENTIALS_FILE", "/nope/config.json")])).unwrap_err();
+        let e = registry(&env(&[(
+            "SEXTANT_REGISTRY_ECR_ENDPOINT",
+            "http://ecr.example.com",
+        )]))
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("SEXTANT_REGISTRY_ECR_ENDPOINT"),
+            "{e}"
+        );
+        let e = registry(&env(&[(
+            "SEXTANT_REGISTRY_CREDENTIALS_FILE",
+            "/nope/config.json",
+        )]))
+        .unwrap_err();
         assert!(e.to_string().contains("/nope/config.json"), "{e}");
         assert_eq!(registry(&env(&[])).unwrap(), RegistrySettings::default());
     }

@@ -90,7 +90,10 @@ struct Memory {
     /// Digests the loop refused or proposed, counted once each in metrics.
     counted: std::collections::HashSet<(String, String, &'static str)>,
     requests: Option<(Vec<Request>, Instant)>,
+    /// The last forge error of each (target, release), until an attempt succeeds.
     errors: HashMap<Key, String>,
+    /// Why the registry refused each (target, release)'s qualified digest.
+    refusals: HashMap<Key, String>,
     urls: HashMap<Key, String>,
     /// The targets at a snapshot revision: loaded again only when it changes.
     targets: Option<(String, Arc<Vec<Environment>>)>,
@@ -241,6 +244,11 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
                         }
                     }
                 }
+            }
+            if gate.state != State::Qualified {
+                m.refusals.remove(&key);
+            } else if candidates.iter().any(|(c, _)| *c == i) {
+                m.refusals.remove(&key);
             }
             m.gates.insert(key, gate);
         }
@@ -474,7 +482,7 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
                 healthy_since: g.held.as_ref().map(|h| rfc3339(h.since)),
                 registry,
                 request: m.urls.get(&key).cloned(),
-                last_error: m.errors.get(&key).cloned(),
+                last_error: m.refusals.get(&key).or(m.errors.get(&key)).cloned(),
             });
         }
         if let Ok(mut s) = self.status.lock() {
@@ -579,7 +587,8 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
             digest: c.digest.clone(),
             from: self.source.clone(),
             revision: c.revision.clone(),
-            applied_at: self.applied.borrow().as_ref().map(|a| a.at),
+            // Lead time counts from dev running the digest healthily (the soak's start).
+            applied_at: gate.and_then(|g| g.held.as_ref()).map(|h| h.since),
             superseded: false,
         };
         let evidence = Evidence {

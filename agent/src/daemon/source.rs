@@ -42,49 +42,51 @@ pub fn history(source: Arc<GitSource>) -> super::reconcile::History {
 /// The Git log of a release's paths for a promotion's body: from the newest commit whose values
 /// file held the target's digest (on the first-parent line, at most 500 back) to `to`.
 pub fn git_log(source: Arc<GitSource>) -> super::promote::GitLog {
-    Arc::new(move |to: &str, paths: &[String], since: Option<(&str, &str, &str)>| {
-        let Ok(to) = sextant_source::Revision::parse(to) else {
-            return (Vec::new(), 0);
-        };
-        let from = since.and_then(|(file, key, digest)| {
-            let keys = crate::environment::promoted::key(key).ok()?;
-            let holds = |rev: &sextant_source::Revision| {
-                source
-                    .file_at(rev, file)
-                    .ok()
-                    .flatten()
-                    .and_then(|b| {
-                        sextant_yamledit::get_yaml11(&String::from_utf8_lossy(&b), &keys)
-                            .ok()
-                            .flatten()
-                    })
-                    .is_some_and(|v| v.as_str() == Some(digest))
+    Arc::new(
+        move |to: &str, paths: &[String], since: Option<(&str, &str, &str)>| {
+            let Ok(to) = sextant_source::Revision::parse(to) else {
+                return (Vec::new(), 0);
             };
-            source
-                .first_parent_history(&to, 500)
-                .ok()?
-                .into_iter()
-                .find(|rev| holds(rev))
-        });
-        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-        match source.log(from.as_ref(), &to, &refs, 20) {
-            Ok(log) => (
-                log.entries
+            let from = since.and_then(|(file, key, digest)| {
+                let keys = crate::environment::promoted::key(key).ok()?;
+                let holds = |rev: &sextant_source::Revision| {
+                    source
+                        .file_at(rev, file)
+                        .ok()
+                        .flatten()
+                        .and_then(|b| {
+                            sextant_yamledit::get_yaml11(&String::from_utf8_lossy(&b), &keys)
+                                .ok()
+                                .flatten()
+                        })
+                        .is_some_and(|v| v.as_str() == Some(digest))
+                };
+                source
+                    .first_parent_history(&to, 500)
+                    .ok()?
                     .into_iter()
-                    .map(|e| crate::promotion::proposal::LogLine {
-                        short: e.id.short().to_string(),
-                        summary: e.summary,
-                        author: e.author,
-                    })
-                    .collect(),
-                log.left_out,
-            ),
-            Err(e) => {
-                tracing::debug!(error = %e, "no Git log for the promotion's body");
-                (Vec::new(), 0)
+                    .find(|rev| holds(rev))
+            });
+            let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+            match source.log(from.as_ref(), &to, &refs, 20) {
+                Ok(log) => (
+                    log.entries
+                        .into_iter()
+                        .map(|e| crate::promotion::proposal::LogLine {
+                            short: e.id.short().to_string(),
+                            summary: e.summary,
+                            author: e.author,
+                        })
+                        .collect(),
+                    log.left_out,
+                ),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no Git log for the promotion's body");
+                    (Vec::new(), 0)
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 pub struct GitLoop {
