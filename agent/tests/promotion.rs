@@ -181,3 +181,200 @@ fn a_promoted_digest_that_fails_in_prod_is_rolled_back_reverted_and_never_propos
     });
     assert!(runs(&world.prod, &good));
 }
+
+/// Waits until dev's gate is in `state`, and returns it.
+fn gate_in(dev: &Agent, state: &str) -> serde_json::Value {
+    eventually(WAIT, &format!("dev's gate {state}"), || {
+        let g = gate(dev);
+        (g["state"] == state).then_some(g)
+    })
+}
+
+#[test]
+fn a_failing_check_or_a_digest_the_registry_lacks_opens_no_pull_request() {
+    // The check reads the registry's own /v2/ (its body is `{}`): it fails until it expects that.
+    let check = |expect: &str, host: &str| {
+        format!("    checks:\n      - http: {{url: \"http://{host}/v2/\", expect: \"{expect}\"}}\n")
+    };
+    let world = Promo::new(2, |repo| {
+        let host = repo.trim_end_matches("/hash-service");
+        promotion("pull-request", "1s", repo, &check("sextant", host))
+    });
+    let host = world.registry.host();
+    let dev = Agent::start(&world.env("dev", "dev-0"));
+    let _prod = Agent::start(&world.env("prod", "prod-0"));
+    let missing = format!("sha256:{}", "e".repeat(64));
+    world.bump_dev(&missing);
+    let g = gate_in(&dev, "check-failed");
+    assert_eq!(g["digest"], missing.as_str());
+    assert!(
+        g["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not contain \"sextant\""),
+        "{g}"
+    );
+
+    // The check passes: the gate qualifies, and the registry refuses the digest it lacks.
+    let repository = format!("{host}/hash-service");
+    world
+        .fake
+        .seed(
+            "main",
+            &[(
+                "environments/prod/environment.yaml",
+                support::promo::prod_environment(&promotion(
+                    "pull-request",
+                    "1s",
+                    &repository,
+                    &check("{}", &host),
+                ))
+                .as_bytes(),
+            )],
+            "prod: the check expects {}",
+        )
+        .unwrap();
+    let g = eventually(WAIT, "the registry's refusal in dev's status", || {
+        let g = gate(&dev);
+        (g["state"] == "qualified"
+            && g["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("refused by the registry")))
+        .then_some(g)
+    });
+    assert!(
+        g["registry"].as_str().unwrap().starts_with("refused:"),
+        "{g}"
+    );
+    eventually(WAIT, "the refusal counted", || {
+        (dev.metric("sextant_promotions_total{from=\"dev\",result=\"refused\",to=\"prod\"}") == 1.0)
+            .then_some(())
+    });
+    assert!(world.fake.pulls().is_empty(), "nothing proposed");
+
+    // A digest the registry holds goes through: what held the others back was the gate.
+    world.bump_dev(&world.images[1]);
+    eventually(WAIT, "the promotion pull request", || {
+        world.open_pulls("sextant-promotion").into_iter().next()
+    });
+    assert_eq!(world.fake.pulls().len(), 1);
+}
+
+#[test]
+fn dev_degrading_or_drifting_during_the_soak_starts_it_again_and_opens_nothing() {
+    let world = Promo::new(2, |repo| promotion("pull-request", "1h", repo, ""));
+    let new = world.images[1].clone();
+    let dev = Agent::start(&world.env("dev", "dev-0"));
+    let _prod = Agent::start(&world.env("prod", "prod-0"));
+    world.bump_dev(&new);
+    let first = gate_in(&dev, "soaking");
+    assert_eq!(first["digest"], new.as_str());
+
+    // The image crash-loops in dev now: degraded, the soak gone.
+    world.dev.fail_images([new.as_str()]);
+    let g = gate_in(&dev, "degraded");
+    assert!(g["healthy_since"].is_null(), "{g}");
+    world.dev.fail_images(Vec::<String>::new());
+    let again = gate_in(&dev, "soaking");
+    assert!(
+        again["healthy_since"].as_str() >= first["healthy_since"].as_str(),
+        "the soak starts again: {again} after {first}"
+    );
+
+    // A live change in dev: drifted, the soak gone again.
+    support::kubectl_ok(
+        &world.dir.path().join("dev/kubeconfig"),
+        &[
+            "scale",
+            "deployment/hash-service",
+            "-n",
+            "hash-service",
+            "--replicas=4",
+        ],
+    );
+    let g = gate_in(&dev, "drifted");
+    assert!(g["message"].as_str().unwrap().contains("Deployment"), "{g}");
+    assert!(world.fake.pulls().is_empty(), "nothing proposed");
+}
+
+#[test]
+fn a_dev_agent_restarted_during_the_soak_keeps_it_and_after_the_pull_request_opens_no_second() {
+    let world = Promo::new(2, |repo| promotion("pull-request", "8s", repo, ""));
+    let new = world.images[1].clone();
+    let mut dev = Agent::start(&world.env("dev", "dev-0"));
+    let _prod = Agent::start(&world.env("prod", "prod-0"));
+    world.bump_dev(&new);
+    let soaking = gate_in(&dev, "soaking");
+    dev.terminate();
+    assert!(world.fake.pulls().is_empty());
+
+    let mut dev = Agent::start(&world.env("dev", "dev-0"));
+    let pr = eventually(WAIT, "the promotion pull request after the restart", || {
+        world.open_pulls("sextant-promotion").into_iter().next()
+    });
+    let g = gate(&dev);
+    assert_eq!(
+        g["healthy_since"], soaking["healthy_since"],
+        "the soak went on from the recorded start: {g}"
+    );
+    dev.terminate();
+
+    let dev = Agent::start(&world.env("dev", "dev-0"));
+    // A pass after the restart has read the open request back.
+    eventually(WAIT, "the request found again", || {
+        gate(&dev)["request"]
+            .as_str()
+            .is_some_and(|u| u.ends_with(&format!("/{}", pr.number)))
+            .then_some(())
+    });
+    assert_eq!(world.fake.pulls().len(), 1, "no second pull request");
+}
+
+#[test]
+fn a_leader_failover_in_prod_during_a_rollback_still_ends_rolled_back() {
+    let world = Promo::new(2, |repo| promotion("pull-request", "1s", repo, ""));
+    let (good, bad) = (world.images[0].clone(), world.images[1].clone());
+    world.prod.fail_images([bad.as_str()]);
+    let replica = |name: &str| {
+        let mut env = world.env("prod", name);
+        env.remove("SEXTANT_LEADER_ELECTION");
+        env.insert("SEXTANT_LEASE_DURATION", "3s".into());
+        env
+    };
+    let _dev = Agent::start(&world.env("dev", "dev-0"));
+    let mut a = Agent::start(&replica("prod-a"));
+    let mut b = Agent::start(&replica("prod-b"));
+    eventually(WAIT, "prod running the good image", || {
+        runs(&world.prod, &good).then_some(())
+    });
+    world.bump_dev(&bad);
+    let pr = eventually(WAIT, "the promotion pull request", || {
+        world.open_pulls("sextant-promotion").into_iter().next()
+    });
+    world.fake.merge(pr.number).unwrap();
+    // The leader starts the rollback; it dies there, and the other replica takes over.
+    let rolling = |x: &Agent| x.log_text().contains("rolling back now");
+    let a_led = eventually(WAIT, "the leader rolling back", || {
+        if rolling(&a) {
+            Some(true)
+        } else if rolling(&b) {
+            Some(false)
+        } else {
+            None
+        }
+    });
+    let survivor = if a_led {
+        a.kill();
+        &b
+    } else {
+        b.kill();
+        &a
+    };
+    eventually(WAIT, "the survivor leading, prod rolled back", || {
+        let s = survivor.status();
+        (s["leader"] == true
+            && s["environments"]["prod"]["rollback"]["rolled_back"] == true
+            && runs(&world.prod, &good))
+        .then_some(())
+    });
+}

@@ -20,6 +20,11 @@ pub fn values(digest: &str, replicas: u32) -> String {
     )
 }
 
+/// prod's environment file with its promotion block.
+pub fn prod_environment(promotion: &str) -> String {
+    environment("prod", promotion)
+}
+
 fn environment(name: &str, extra: &str) -> String {
     format!(
         "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: {name}\nspec:\n  releases:\n    - {{name: hash-service, namespace: hash-service, chart: helm/hash-service, values: [values/hash-service.yaml]}}\n  drift:\n    policy: report\n  sync:\n    waveTimeout: 4s\n{extra}"
