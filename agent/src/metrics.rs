@@ -342,4 +342,22 @@ mod tests {
         );
         assert!(text.contains("# TYPE sextant_leader gauge"));
     }
+
+    #[test]
+    fn registry_requests_are_counted_by_registry_and_code() {
+        use sextant_registry::Observer as _;
+        let m = Metrics::new().unwrap();
+        let o = RegistryObserver(m.clone());
+        o.request("oci", "200");
+        o.request("oci", "200");
+        o.request("ecr", "ImageNotFoundException");
+        let text = m.render();
+        assert!(
+            text.contains(r#"sextant_registry_requests_total{code="200",registry="oci"} 2"#),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"sextant_registry_requests_total{code="ImageNotFoundException",registry="ecr"} 1"#
+        ));
+    }
 }

@@ -32,33 +32,34 @@ impl RegistrySettings {
 }
 
 pub(super) fn registry(env: &HashMap<String, String>) -> Result<RegistrySettings, ConfigError> {
-    let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
-    let insecure: Vec<String> = get("SEXTANT_REGISTRY_INSECURE")
-        .map(|v| {
-            v.split(',')
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Some(bad) = insecure.iter().find(|h| h.contains('/') || h.contains(' ')) {
-        return Err(invalid(
-            "SEXTANT_REGISTRY_INSECURE",
-            format!("{bad:?} is not a host[:port] such as 127.0.0.1:5000"),
-        ));
+    let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let mut insecure = Vec::new();
+    for host in get("SEXTANT_REGISTRY_INSECURE")
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    {
+        if !is_host_port(host) {
+            return Err(invalid(
+                "SEXTANT_REGISTRY_INSECURE",
+                format!(
+                    "{host:?} is not a host[:port] such as 127.0.0.1:5000 (no scheme, no path)"
+                ),
+            ));
+        }
+        insecure.push(host.to_string());
     }
     let ecr_endpoint = get("SEXTANT_REGISTRY_ECR_ENDPOINT");
-    if let Some(e) = &ecr_endpoint {
-        if !(e.starts_with("https://")
-            || e.starts_with("http://127.0.0.1")
-            || e.starts_with("http://localhost"))
-        {
+    if let Some(e) = ecr_endpoint {
+        if !(is_https(e) || is_loopback_http(e)) {
             return Err(invalid(
                 "SEXTANT_REGISTRY_ECR_ENDPOINT",
-                format!("{e:?} must be an https:// URL (or http:// on 127.0.0.1 for a stand-in)"),
+                format!("{e:?} must be an https:// URL (AWS session tokens travel with every call; http:// only on 127.0.0.1 or localhost, for a stand-in)"),
             ));
         }
     }
+    let ecr_endpoint = ecr_endpoint.map(|e| e.trim_end_matches('/').to_string());
     let credentials_file = get("SEXTANT_REGISTRY_CREDENTIALS_FILE").map(PathBuf::from);
     if let Some(f) = &credentials_file {
         if !f.is_file() {
@@ -73,6 +74,37 @@ pub(super) fn registry(env: &HashMap<String, String>) -> Result<RegistrySettings
         ecr_endpoint,
         credentials_file,
     })
+}
+
+/// `registry.example`, `10.0.0.5:5000`, `[::1]:5000`: what a repository starts with.
+fn is_host_port(s: &str) -> bool {
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') && !p.contains(']') => (h, Some(p)),
+        _ => (s, None),
+    };
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+    let bracketed = host.len() > 2 && host.starts_with('[') && host.ends_with(']');
+    let named = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
+    (bracketed || named) && port_ok
+}
+
+fn is_https(url: &str) -> bool {
+    url.strip_prefix("https://")
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+}
+
+/// `http://127.0.0.1`, `http://localhost` or `http://[::1]`, with a port or path or neither; not
+/// `http://127.0.0.1.example`.
+fn is_loopback_http(url: &str) -> bool {
+    ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| {
+            url.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+        })
 }
 
 #[cfg(test)]
@@ -90,10 +122,13 @@ mod tests {
     fn hosts_and_endpoints_are_checked_and_each_bad_one_named() {
         let s = registry(&env(&[(
             "SEXTANT_REGISTRY_INSECURE",
-            "127.0.0.1:5000, registry.local",
+            "127.0.0.1:5000, registry.local ,[::1]:5000,",
         )]))
         .unwrap();
-        assert_eq!(s.insecure, ["127.0.0.1:5000", "registry.local"]);
+        assert_eq!(
+            s.insecure,
+            ["127.0.0.1:5000", "registry.local", "[::1]:5000"]
+        );
         let e = registry(&env(&[("SEXTANT_REGISTRY_INSECURE", "http://x/y")])).unwrap_err();
         assert!(e.to_string().contains("SEXTANT_REGISTRY_INSECURE"), "{e}");
         let e = registry(&env(&[(
@@ -112,5 +147,59 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("/nope/config.json"), "{e}");
         assert_eq!(registry(&env(&[])).unwrap(), RegistrySettings::default());
+    }
+
+    fn error(pairs: &[(&str, &str)]) -> String {
+        registry(&env(pairs)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn an_insecure_registry_is_a_host_and_a_port_only() {
+        assert_eq!(
+            error(&[("SEXTANT_REGISTRY_INSECURE", "127.0.0.1:5000,http://registry.local")]),
+            "SEXTANT_REGISTRY_INSECURE: \"http://registry.local\" is not a host[:port] such as 127.0.0.1:5000 (no scheme, no path)"
+        );
+        for bad in [
+            "registry.local/path",
+            "host:99999",
+            "host:0",
+            "host:",
+            ":5000",
+            "[]",
+            "a b",
+        ] {
+            assert!(
+                error(&[("SEXTANT_REGISTRY_INSECURE", bad)])
+                    .starts_with(&format!("SEXTANT_REGISTRY_INSECURE: {bad:?}")),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_ecr_endpoint_is_https_or_plain_http_on_loopback_only() {
+        for good in [
+            "https://api.ecr.eu-west-1.amazonaws.com",
+            "http://127.0.0.1:5001/",
+            "http://localhost:5001",
+            "http://[::1]:5001",
+        ] {
+            let s = registry(&env(&[("SEXTANT_REGISTRY_ECR_ENDPOINT", good)])).unwrap();
+            assert_eq!(s.ecr_endpoint.as_deref(), Some(good.trim_end_matches('/')));
+        }
+        for bad in [
+            "http://127.0.0.1.attacker.example",
+            "http://localhost.attacker.example:5001",
+            "http://moto.example:5000",
+            "https://",
+            "ftp://x",
+        ] {
+            assert!(
+                error(&[("SEXTANT_REGISTRY_ECR_ENDPOINT", bad)]).starts_with(&format!(
+                    "SEXTANT_REGISTRY_ECR_ENDPOINT: {bad:?} must be an https:// URL"
+                )),
+                "{bad}"
+            );
+        }
     }
 }
