@@ -121,14 +121,23 @@ fn a_promoted_digest_that_fails_in_prod_is_rolled_back_reverted_and_never_propos
     let pr = eventually(WAIT, "the promotion pull request", || {
         world.open_pulls("sextant-promotion").into_iter().next()
     });
-    world.fake.merge(pr.number).unwrap();
-    eventually(WAIT, "prod trying the bad image", || {
-        runs(&world.prod, &bad).then_some(())
-    });
-    // Rolled back without waiting for Git: main still says the bad digest.
-    eventually(WAIT, "prod rolled back to the good image", || {
-        runs(&world.prod, &good).then_some(())
-    });
+    let merged = world.fake.merge(pr.number).unwrap();
+    // prod applied the merge (its rollback is from that revision) and rolled back without
+    // waiting for Git: main still says the bad digest.
+    eventually(
+        WAIT,
+        "prod rolled back from the merge to the good image",
+        || {
+            let r = prod.status()["environments"]["prod"]["rollback"].clone();
+            (r["from"] == merged.as_str() && r["rolled_back"] == true && runs(&world.prod, &good))
+                .then_some(())
+        },
+    );
+    assert!(
+        prod.log_text()
+            .contains("a promoted digest failed its health gate"),
+        "the bad digest was applied and failed its gate"
+    );
     let main = world.fake.branch_sha("main").unwrap();
     let prod_main = String::from_utf8(world.fake.file(&main, PROD_VALUES).unwrap()).unwrap();
     assert!(
@@ -376,5 +385,61 @@ fn a_leader_failover_in_prod_during_a_rollback_still_ends_rolled_back() {
             && s["environments"]["prod"]["rollback"]["rolled_back"] == true
             && runs(&world.prod, &good))
         .then_some(())
+    });
+}
+
+#[test]
+fn in_commit_mode_a_promotion_and_its_revert_are_one_commit_each_on_main() {
+    let world = Promo::new(3, |repo| promotion("commit", "1s", repo, ""));
+    let (old, new, bad) = (
+        world.images[0].clone(),
+        world.images[1].clone(),
+        world.images[2].clone(),
+    );
+    world.prod.fail_images([bad.as_str()]);
+    let dev = Agent::start(&world.env("dev", "dev-0"));
+    let prod = Agent::start(&world.env("prod", "prod-0"));
+    let bumped = world.bump_dev(&new);
+    // One commit on main, on top of dev's bump, changing prod's digest and nothing else.
+    let promoted = eventually(WAIT, "the promotion commit on main", || {
+        let head = world.fake.branch_sha("main")?;
+        (head != bumped).then_some(head)
+    });
+    assert_eq!(world.fake.parents(&promoted), std::slice::from_ref(&bumped));
+    let prod_values = String::from_utf8(world.fake.file(&promoted, PROD_VALUES).unwrap()).unwrap();
+    assert_eq!(prod_values, values(&old, 2).replace(&old, &new));
+    assert_eq!(
+        world.fake.file(&promoted, support::promo::DEV_VALUES),
+        world.fake.file(&bumped, support::promo::DEV_VALUES)
+    );
+    assert!(
+        world.fake.pulls().is_empty(),
+        "commit mode opens no pull request"
+    );
+    eventually(WAIT, "prod running the promoted image", || {
+        runs(&world.prod, &new).then_some(())
+    });
+
+    // A bad digest: committed, applied, rolled back, and reverted by a commit with rejected.yaml.
+    let bumped = world.bump_dev(&bad);
+    eventually(WAIT, "prod rolled back from the bad image", || {
+        (prod.status()["environments"]["prod"]["rollback"]["rolled_back"] == true
+            && runs(&world.prod, &new))
+        .then_some(())
+    });
+    let revert = eventually(WAIT, "the revert commit on main", || {
+        let head = world.fake.branch_sha("main")?;
+        let text = world.fake.file(&head, "environments/prod/rejected.yaml")?;
+        String::from_utf8(text).ok()?.contains(&bad).then_some(head)
+    });
+    let reverted = String::from_utf8(world.fake.file(&revert, PROD_VALUES).unwrap()).unwrap();
+    assert_eq!(
+        reverted,
+        values(&old, 2).replace(&old, &new),
+        "prod's digest back to the good one"
+    );
+    assert_ne!(revert, bumped);
+    eventually(WAIT, "dev's gate: the bad digest rejected", || {
+        (gate(&dev)["state"] == "rejected").then_some(())
     });
 }

@@ -245,9 +245,8 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
                     }
                 }
             }
-            if gate.state != State::Qualified {
-                m.refusals.remove(&key);
-            } else if candidates.iter().any(|(c, _)| *c == i) {
+            // A refusal stands while the digest it is about qualifies and is refused.
+            if gate.state != State::Qualified || candidates.iter().any(|(c, _)| *c == i) {
                 m.refusals.remove(&key);
             }
             m.gates.insert(key, gate);
@@ -283,9 +282,13 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
             || m.requests
                 .as_ref()
                 .is_none_or(|(_, at)| at.elapsed() >= STATE_LIST_EVERY);
+        let mut listed_now = false;
         if want_list && !pr_items.is_empty() {
             match self.forge.requests(proposal::LABEL).await {
-                Ok(list) => m.requests = Some((list, Instant::now())),
+                Ok(list) => {
+                    m.requests = Some((list, Instant::now()));
+                    listed_now = true;
+                }
                 Err(e) => {
                     self.forge_failed(m, &items, &e);
                     return;
@@ -301,25 +304,40 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
                     None => Ok(()),
                 },
                 _ => {
-                    let Some((list, _)) = &m.requests else {
-                        continue;
+                    // Decided from a list older than this pass, an action might close a request
+                    // merged meanwhile: anything to do is decided again on a fresh list.
+                    let decide = |m: &Memory| {
+                        let list = m
+                            .requests
+                            .as_ref()
+                            .map(|(l, _)| l.as_slice())
+                            .unwrap_or_default();
+                        let seen = seen_for(list, item);
+                        let actions = next(candidate, item.target_digest.as_deref(), &seen);
+                        (seen, actions)
                     };
-                    let seen: Vec<Seen> = list
-                        .iter()
-                        .filter(|r| r.kind == Kind::PullRequest)
-                        .filter_map(|r| {
-                            let marker = Marker::parse(&r.body)?;
-                            (marker.what == What::Promote
-                                && marker.target == item.target.name
-                                && marker.release == item.image.release)
-                                .then_some(Seen {
-                                    number: r.number,
-                                    open: r.open,
-                                    merged: r.merged,
-                                    marker,
-                                })
-                        })
-                        .collect();
+                    if m.requests.is_none() {
+                        continue;
+                    }
+                    let (mut seen, mut actions) = decide(m);
+                    if !listed_now && actions.iter().any(|a| !matches!(a, Action::Nothing(_))) {
+                        match self.forge.requests(proposal::LABEL).await {
+                            Ok(list) => {
+                                m.requests = Some((list, Instant::now()));
+                                listed_now = true;
+                                (seen, actions) = decide(m);
+                            }
+                            Err(e) => {
+                                self.forge_failed(m, &items, &e);
+                                return;
+                            }
+                        }
+                    }
+                    let list = m
+                        .requests
+                        .as_ref()
+                        .map(|(l, _)| l.clone())
+                        .unwrap_or_default();
                     if let Some(open) = seen.iter().find(|s| s.open) {
                         if let Some(r) = list.iter().find(|r| r.number == open.number) {
                             m.urls.insert(key.clone(), r.url.clone());
@@ -327,7 +345,6 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
                     } else {
                         m.urls.remove(&key);
                     }
-                    let actions = next(candidate, item.target_digest.as_deref(), &seen);
                     let mut changed = false;
                     let mut result = Ok(());
                     for a in actions {
@@ -762,6 +779,25 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
     }
 }
 
+/// The agent's promotion requests for one (target, release), found by their marker.
+fn seen_for(list: &[Request], item: &Item<'_>) -> Vec<Seen> {
+    list.iter()
+        .filter(|r| r.kind == Kind::PullRequest)
+        .filter_map(|r| {
+            let marker = Marker::parse(&r.body)?;
+            (marker.what == What::Promote
+                && marker.target == item.target.name
+                && marker.release == item.image.release)
+                .then_some(Seen {
+                    number: r.number,
+                    open: r.open,
+                    merged: r.merged,
+                    marker,
+                })
+        })
+        .collect()
+}
+
 fn edit_error(message: String) -> ForgeError {
     ForgeError {
         message,
@@ -797,6 +833,10 @@ fn rollout(cache: &LiveCache, applied: &Applied, release: &str, digest: &str) ->
     let mut any = false;
     for o in applied.objects.iter().filter(|o| o.release == release) {
         any = true;
+        // A kind not listed yet (the watches start after a restart's first sync) is not known.
+        if !cache.synced(&o.reference.group, &o.reference.kind) {
+            return Rollout::Unknown;
+        }
         let Some(live) = cache.get(&identity(&o.reference)) else {
             return Rollout::Progressing(format!("{} is not seen live yet", o.reference));
         };
