@@ -233,7 +233,7 @@ prodconfig="$deploy/prod.kubeconfig"
 start_testkit "$prodconfig" "$work/prod-testkit.log"
 # TMPDIR: the fake's bare repository is made under $work, so it goes with it.
 spawn "$limit" "$work/fake-github.log" env TMPDIR="$deploy" "$bin/fake-github" serve \
-  --repository acme/deploy --seed "$seed" --seed-message "dev and prod: hash-service, promoted dev → prod" \
+  --repository acme/deploy --seed "$seed" --seed-message "dev and prod: hash-service" \
   --token-file "$deploy/token" --info-file "$deploy/github.json"
 wait_file "$deploy/github.json" "$work/fake-github.log" fake-github
 gh_url="$(json 'd["url"]' <"$deploy/github.json")"
