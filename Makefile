@@ -14,7 +14,10 @@ build: tools
 
 ## Set up, then run the agent's main job on the repo's `local` environment against the test API
 ## server (no cluster, no internet): plan, apply, kubectl get, diff, drift, heal; then a drift
-## pull request in a fake GitHub: kubectl scale in prod, the PR, its merge, the sync.
+## pull request in a fake GitHub: kubectl scale in prod, the PR, its merge, the sync; then a
+## promotion dev -> prod: CI bumps dev, dev's gate soaks and the registry verifies, the PR, its
+## merge, prod on the digest; last a digest prod keeps unready: rolled back at once, the revert
+## PR, the digest rejected. Needs docker-registry for the promotion (skipped without it).
 demo: build
 	ENV=$(DEMO_ENV) bash scripts/demo.sh
 

@@ -123,8 +123,9 @@ if ! command -v amtool >/dev/null 2>&1; then
 fi
 
 # The OCI registry of the chart-mirror tests (agent/tests/mirrors.rs: helm push, then the agent
-# pulls through SEXTANT_CHART_MIRRORS) is Debian's docker-registry (CNCF distribution). The
-# tests start it on 127.0.0.1 themselves; the package's own service is not used.
+# pulls through SEXTANT_CHART_MIRRORS), of the promotion tests and of `make demo`'s promotion
+# (registry-testkit) is Debian's docker-registry (CNCF distribution). They start it on 127.0.0.1
+# themselves; the package's own service is not used.
 if ! command -v docker-registry >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "install-tools: installing docker-registry (Debian package docker-registry)" >&2

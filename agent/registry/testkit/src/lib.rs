@@ -8,6 +8,10 @@
 //! Every server is bounded in its start, in its own process group or thread, and stopped when
 //! dropped.
 //!
+//! The binary `registry-testkit serve --push NAME [--push NAME…] --info-file F` runs a
+//! [`Distribution`] with freshly pushed images for scripts (`make demo`): it writes the host and
+//! the digests to `F` as JSON and serves until SIGINT or SIGTERM.
+//!
 //! ```no_run
 //! # async fn f() {
 //! use registry_testkit::Distribution;

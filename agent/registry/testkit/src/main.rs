@@ -1,0 +1,86 @@
+//! `registry-testkit`: the tests' real registry from the command line (`make demo`), beside
+//! `kube-testkit` and `fake-github`: docker-registry on 127.0.0.1, holding images pushed to it
+//! as real blobs and manifests.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use registry_testkit::{Distribution, Image};
+
+#[derive(Parser)]
+#[command(
+    name = "registry-testkit",
+    about = "The CNCF distribution registry on 127.0.0.1 with pushed images (test infrastructure only)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start docker-registry on a free port of 127.0.0.1, push the images asked for, and serve
+    /// until interrupted (SIGINT or SIGTERM); prints the registry's host (`127.0.0.1:PORT`) on
+    /// stdout. Its storage is a fresh folder under the temporary directory (TMPDIR), removed on
+    /// exit, with the registry's process group.
+    Serve {
+        /// Push one new image to this repository (`hash-service`); repeat it for more: each
+        /// image has a layer of its own, so a digest of its own.
+        #[arg(long = "push", value_name = "NAME")]
+        push: Vec<String>,
+        /// The platform of the images pushed, `os/architecture[/variant]`.
+        #[arg(long, default_value = "linux/amd64")]
+        platform: String,
+        /// Once serving, write `{host, images: [{repository, digest}]}` here as JSON, the
+        /// images in the order of `--push`.
+        #[arg(long)]
+        info_file: Option<PathBuf>,
+    },
+}
+
+/// Write `contents` to `path` through a temporary file beside it, so a reader polling for
+/// `path` never sees it half written.
+fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut f = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("write a file in {}", dir.display()))?;
+    f.write_all(contents)?;
+    f.persist(path)
+        .with_context(|| format!("write {}", path.display()))?;
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let Command::Serve {
+        push,
+        platform,
+        info_file,
+    } = Cli::parse().command;
+    // Bounded (10 s, five ports tried); it panics with the reason when it cannot start.
+    let registry = Distribution::start();
+    let mut images = Vec::new();
+    for (i, name) in push.iter().enumerate() {
+        let image = Image::new(&format!("{name} {i}"), &platform);
+        let digest = registry.push(name, &image).await;
+        images.push(serde_json::json!({"repository": registry.repository(name), "digest": digest}));
+    }
+    if let Some(path) = &info_file {
+        let info = serde_json::json!({"host": registry.host(), "images": images});
+        write_atomically(path, format!("{info:#}\n").as_bytes())?;
+    }
+    println!("{}", registry.host());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    // Dropping it kills the registry's process group and removes its storage.
+    drop(registry);
+    Ok(())
+}
