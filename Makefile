@@ -26,6 +26,7 @@ bench: tools
 	cargo bench -p sextant --bench render
 	cargo bench -p sextant --bench apply
 	cargo bench -p sextant --bench daemon
+	cargo bench -p sextant --bench promotion
 
 fmt:
 	cargo fmt --all
