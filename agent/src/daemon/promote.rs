@@ -225,6 +225,14 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
                 rejected: rejection.as_deref(),
             };
             let gate = decide(&observed, m.gates.get(&key), p.soak());
+            // The moment the soak ends, to the log's precision (`since` counts whole seconds).
+            if gate.state == State::Qualified
+                && m.gates
+                    .get(&key)
+                    .is_none_or(|g| g.state != State::Qualified || g.digest != gate.digest)
+            {
+                tracing::info!(target = %item.target.name, release = %item.image.release, digest = digest.unwrap_or_default(), "promotion gate qualified");
+            }
             if gate.state == State::Qualified {
                 if let Some(d) = digest {
                     match self.verify(m, item, d).await {
