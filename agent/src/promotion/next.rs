@@ -77,6 +77,18 @@ pub fn next(candidate: Option<&Candidate>, target: Option<&str>, seen: &[Seen]) 
         out.push(Action::Nothing("the target already carries it".into()));
         return out;
     }
+    // Merged already: Git carries it, or a checkout older than the merge says otherwise, or
+    // the target rolled it back and its revert is on the way. Proposing it again would race.
+    if let Some(m) = seen
+        .iter()
+        .find(|s| s.merged && s.marker.digest == c.digest)
+    {
+        out.push(Action::Nothing(format!(
+            "#{} for this digest is merged: waiting for Git",
+            m.number
+        )));
+        return out;
+    }
     let rejected = seen
         .iter()
         .find(|s| !s.open && !s.merged && !s.marker.superseded && s.marker.digest == c.digest);
@@ -175,6 +187,15 @@ mod tests {
                 Some(A),
                 vec![seen(1, A, false, true)],
                 vec![Action::Nothing("the target already carries it".into())],
+            ),
+            (
+                "merged, the checkout older than the merge (or the target rolled it back)",
+                Some(cand(A)),
+                Some(T),
+                vec![seen(1, A, false, true)],
+                vec![Action::Nothing(
+                    "#1 for this digest is merged: waiting for Git".into(),
+                )],
             ),
             (
                 "closed without merge: not proposed again",
