@@ -45,7 +45,8 @@ pub fn prod_environment(extra: &str) -> String {
     )
 }
 
-fn files_under(root: &Path, rel: &str, out: &mut Vec<(String, Vec<u8>)>) {
+/// Every file under `root/rel`, as (repository path, bytes): a folder to seed the fake with.
+pub fn files_under(root: &Path, rel: &str, out: &mut Vec<(String, Vec<u8>)>) {
     for e in std::fs::read_dir(root.join(rel)).unwrap() {
         let e = e.unwrap();
         let name = format!("{rel}/{}", e.file_name().to_string_lossy());

@@ -8,7 +8,6 @@ use forge_testkit::{FakeGitHub, Options};
 use registry_testkit::Distribution;
 use sextant_testkit::TestServer;
 use std::collections::HashMap;
-use std::path::Path;
 
 pub const DEV_VALUES: &str = "environments/dev/values/hash-service.yaml";
 pub const PROD_VALUES: &str = "environments/prod/values/hash-service.yaml";
@@ -36,18 +35,6 @@ pub fn promotion(mode: &str, soak: &str, repository: &str, checks: &str) -> Stri
     format!(
         "  promotion:\n    from: dev\n    mode: {mode}\n    soak: {soak}\n    images:\n      - {{release: hash-service, path: image.digest, repository: \"{repository}\"}}\n{checks}"
     )
-}
-
-fn files_under(root: &Path, rel: &str, out: &mut Vec<(String, Vec<u8>)>) {
-    for e in std::fs::read_dir(root.join(rel)).unwrap() {
-        let e = e.unwrap();
-        let name = format!("{rel}/{}", e.file_name().to_string_lossy());
-        if e.file_type().unwrap().is_dir() {
-            files_under(root, &name, out);
-        } else {
-            out.push((name, std::fs::read(e.path()).unwrap()));
-        }
-    }
 }
 
 pub struct Promo {
@@ -82,7 +69,7 @@ impl Promo {
         let repository = format!("{}/hash-service", registry.host());
         let fake = FakeGitHub::start(Options::default()).expect("fake GitHub");
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-        files_under(&super::workspace(), "helm/hash-service", &mut files);
+        super::pr::files_under(&super::workspace(), "helm/hash-service", &mut files);
         for (path, text) in [
             (
                 "environments/dev/environment.yaml".to_string(),
