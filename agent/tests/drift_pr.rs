@@ -371,3 +371,155 @@ fn forge_failures_are_reported_typed_retried_where_they_can_be_and_never_duplica
     assert_eq!(world.fake.pulls().len(), 1, "{:?}", world.fake.pulls());
     assert_eq!(pr.title, "drift(prod/hash-service): replicaCount 3 → 5");
 }
+
+/// The `LOG_LEVEL` env var of prod's hash-service Deployment, as the test API server holds it.
+fn log_level(world: &World) -> Option<String> {
+    let out = support::kubectl_out(
+        &world.dir.path().join("kubeconfig"),
+        &[
+            "get",
+            "deployment/hash-service",
+            "-n",
+            "hash-service",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].env[?(@.name==\"LOG_LEVEL\")].value}",
+        ],
+    );
+    Some(out.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// The CPU limit of prod's hash-service container.
+fn cpu_limit(world: &World) -> String {
+    support::kubectl_out(
+        &world.dir.path().join("kubeconfig"),
+        &[
+            "get",
+            "deployment/hash-service",
+            "-n",
+            "hash-service",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].resources.limits.cpu}",
+        ],
+    )
+    .trim()
+    .to_string()
+}
+
+/// A new commit while a drift is left in place (issue: every sync failed on the scale
+/// subresource's conflict, and later waves never applied): the commit applies in full, the
+/// drifted field keeps its live value, and the merge brings it back without a conflict.
+#[test]
+fn a_commit_while_a_drift_pull_request_is_open_applies_in_full_and_leaves_the_drift() {
+    let world = World::new(&prod_environment(""));
+    let agent = Agent::start(&world.env("solo"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "prod applied and watched", || {
+        (in_sync(&agent) && world.replicas() == Some(3)).then_some(())
+    });
+    world.scale(5);
+    let pr = eventually(wait, "the drift pull request", || {
+        world
+            .open_pulls()
+            .into_iter()
+            .find(|p| !p.labels.is_empty())
+    });
+
+    // Someone pushes an unrelated change to the same values file (far enough from the PR's
+    // line for Git to merge both): it changes the Deployment.
+    let edited = PROD_VALUES.replace("limits: {cpu: 200m", "limits: {cpu: 300m");
+    let commit = world
+        .fake
+        .seed("main", &[(VALUES, edited.as_bytes())], "more cpu")
+        .unwrap();
+    let status = eventually(wait, "the new commit applied", || {
+        let s = agent.status();
+        let e = &s["environments"]["prod"];
+        (e["last_sync"]["revision"] == commit.as_str()).then(|| s.clone())
+    });
+    let e = &status["environments"]["prod"];
+    assert_eq!(e["last_sync"]["result"], "succeeded", "{status}");
+    assert_eq!(e["revision"], commit.as_str(), "{status}");
+    assert_eq!(cpu_limit(&world), "300m");
+    assert_eq!(world.replicas(), Some(5), "the drift is left in place");
+    assert!(
+        world.fake.pull(pr.number).unwrap().open,
+        "its PR stays open"
+    );
+
+    // Merged: Git now says 5, the agent applies it without a conflict and is in sync.
+    let merge = world.fake.merge(pr.number).unwrap();
+    eventually(wait, "the merge commit applied and in sync", || {
+        let s = agent.status();
+        let e = &s["environments"]["prod"];
+        (e["revision"] == merge.as_str()
+            && e["last_sync"]["result"] == "succeeded"
+            && in_sync(&agent))
+        .then_some(())
+    });
+    assert_eq!(world.replicas(), Some(5));
+    assert_eq!(cpu_limit(&world), "300m");
+}
+
+/// Under `report`, a drift made with a plain `kubectl patch` is left in place by a commit that
+/// changes something else, and by one that changes the drifted field itself: only `heal` (or a
+/// human) makes Git win over a live change (docs/environments.md).
+#[test]
+fn under_report_a_patched_field_keeps_its_live_value_through_new_commits() {
+    let environment = prod_environment("").replace("policy: pull-request", "policy: report");
+    let world = World::new(&environment);
+    let agent = Agent::start(&world.env("solo"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "prod applied and watched", || {
+        (in_sync(&agent) && world.replicas() == Some(3)).then_some(())
+    });
+    world.kubectl(&[
+        "patch",
+        "deployment/hash-service",
+        "-n",
+        "hash-service",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"replicas":6}}"#,
+    ]);
+    eventually(wait, "the patch reported as drift", || {
+        (agent.status()["environments"]["prod"]["drift"]["state"] == "drifted").then_some(())
+    });
+
+    for (values, message, level) in [
+        (
+            PROD_VALUES.replace("logLevel: 'info'", "logLevel: 'warn'"),
+            "warn logs",
+            "warn",
+        ),
+        (
+            PROD_VALUES
+                .replace("logLevel: 'info'", "logLevel: 'warn'")
+                .replace("replicaCount: 3", "replicaCount: 4"),
+            "four replicas",
+            "warn",
+        ),
+    ] {
+        let commit = world
+            .fake
+            .seed("main", &[(VALUES, values.as_bytes())], message)
+            .unwrap();
+        let status = eventually(wait, message, || {
+            let s = agent.status();
+            (s["environments"]["prod"]["last_sync"]["revision"] == commit.as_str())
+                .then(|| s.clone())
+        });
+        let e = &status["environments"]["prod"];
+        assert_eq!(e["last_sync"]["result"], "succeeded", "{message}: {status}");
+        assert_eq!(log_level(&world).as_deref(), Some(level), "{message}");
+        assert_eq!(world.replicas(), Some(6), "{message}: the drift is left");
+    }
+    eventually(
+        wait,
+        "the drift still reported, against Git's new value",
+        || {
+            let s = agent.status();
+            (s["environments"]["prod"]["drift"]["state"] == "drifted").then_some(())
+        },
+    );
+    assert!(world.open_pulls().is_empty(), "report opens nothing");
+}

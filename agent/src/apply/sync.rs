@@ -377,9 +377,18 @@ async fn apply_one(
 ) -> Step {
     let current = live.get(&identity(&o.reference)).and_then(Option::as_ref);
     // Fields drift ignores keep their live values (an HPA's replicas): neither a difference nor
-    // overwritten.
-    let respected = current.and_then(|l| crate::drift::respecting_ignored(env, o, l));
-    let manifest = respected.as_ref().unwrap_or(&o.manifest);
+    // overwritten. So does drift the release's policy leaves in place (report, pull-request):
+    // claiming it would conflict with its manager and fail the whole commit.
+    let respected =
+        current.and_then(|l| crate::drift::respecting(env, o, l, crate::drift::Keep::AsPolicySays));
+    let manifest = respected.as_ref().map_or(&o.manifest, |r| &r.manifest);
+    let kept = respected.as_ref().filter(|r| !r.left.is_empty()).map(|r| {
+        format!(
+            "kept live {}: drift left in place (drift policy {})",
+            r.left.join(", "),
+            env.drift_policy(&o.release).as_str()
+        )
+    });
     let held = opts.hold.contains(&o.release);
     // A resync leaves an object annotated `sextant.io/drift: ignore` as it is; a new revision
     // applies it.
@@ -407,7 +416,7 @@ async fn apply_one(
                     Outcome::Created
                 };
                 let version = view::resource_version(&answer).map(str::to_string);
-                (outcome, None, version)
+                (outcome, kept, version)
             }
             Err(e) => (
                 Outcome::Failed,

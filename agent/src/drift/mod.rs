@@ -15,7 +15,7 @@ pub mod provenance;
 pub mod report;
 
 use crate::compare;
-use crate::environment::{Environment, IgnoreRule};
+use crate::environment::{DriftPolicy, Environment, IgnoreRule};
 use crate::object::{Object, ObjectRef, MANAGER};
 use serde::Serialize;
 use serde_json::Value;
@@ -164,9 +164,25 @@ impl Ignored {
         self.ruled || self.by_manager
     }
 
-    fn for_apply(self) -> bool {
-        self.ruled || (self.by_manager && self.held)
+    /// Whether an apply keeps the live value. `left`: the release's drift policy leaves drift
+    /// in place and the apply respects that (a sync, not a heal).
+    fn for_apply(self, left: bool) -> bool {
+        self.ruled || (self.held && (self.by_manager || left))
     }
+}
+
+/// Which live departures from Git an apply keeps instead of overwriting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// What drift ignores: rules, the built-in fields, an ignored manager's fields. A heal keeps
+    /// only these: Git wins over everything else.
+    Ignored,
+    /// Also every field another manager holds in a release whose drift policy is `report` or
+    /// `pull-request`: the drift is left in place, so a sync of any revision neither overwrites
+    /// it nor conflicts with its manager (server-side apply refuses to take a field another
+    /// manager holds with another value). The field comes back under the agent once Git says
+    /// what live says (the drift pull request merged) or a heal applies Git (it closed).
+    AsPolicySays,
 }
 
 /// Every field Git sets that differs live, attributed, and why it may be ignored.
@@ -274,19 +290,41 @@ pub fn annotated(o: &Object, live: Option<&Value>) -> bool {
 /// dropped where live has none. `None` when no ignored field differs (apply Git as it is). Argo
 /// CD calls this `RespectIgnoreDifferences`: an HPA's replicas, a webhook's injected fields are
 /// neither drift nor overwritten by the next sync. An object being created gets Git's values.
+/// This is what a heal applies ([`Keep::Ignored`]); a sync uses [`respecting`].
 pub fn respecting_ignored(env: &Environment, o: &Object, live: &Value) -> Option<Value> {
-    let ignored: Vec<FieldDrift> = attributed(env, o, live)
-        .into_iter()
-        .filter(|(_, ignored)| ignored.for_apply())
-        .map(|(f, _)| f)
-        .collect();
-    if ignored.is_empty() {
+    respecting(env, o, live, Keep::Ignored).map(|r| r.manifest)
+}
+
+/// What an apply writes for `o` over its live state, keeping what `keep` says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Respected {
+    /// Git's object with the kept fields taken from live (or dropped where live has none).
+    pub manifest: Value,
+    /// The kept fields that are drift left in place by the policy (not ignored): JSON pointers.
+    pub left: Vec<String>,
+}
+
+/// [`respecting_ignored`], and with [`Keep::AsPolicySays`] also the drift the release's policy
+/// leaves in place. `None` when nothing is kept (apply Git as it is).
+pub fn respecting(env: &Environment, o: &Object, live: &Value, keep: Keep) -> Option<Respected> {
+    let left_by_policy =
+        keep == Keep::AsPolicySays && env.drift_policy(&o.release) != DriftPolicy::Heal;
+    let mut left = Vec::new();
+    let mut fields: Vec<FieldDrift> = Vec::new();
+    for (f, ignored) in attributed(env, o, live) {
+        if ignored.for_apply(false) {
+            fields.push(f);
+        } else if ignored.for_apply(left_by_policy) {
+            left.push(f.path.clone());
+            fields.push(f);
+        }
+    }
+    if fields.is_empty() {
         return None;
     }
     let mut desired = compare::canonical(&o.manifest);
     // Last first (list positions compared as numbers): removing a list item must not shift the
     // pointers still to come.
-    let mut fields = ignored;
     fields.sort_by_key(|f| std::cmp::Reverse(pointer_order(&f.path)));
     for f in fields {
         match f.live {
@@ -298,7 +336,11 @@ pub fn respecting_ignored(env: &Environment, o: &Object, live: &Value) -> Option
             None => remove_pointer(&mut desired, &f.path),
         }
     }
-    Some(desired)
+    left.sort();
+    Some(Respected {
+        manifest: desired,
+        left,
+    })
 }
 
 fn pointer_order(pointer: &str) -> Vec<(u64, String)> {
@@ -335,6 +377,100 @@ fn remove_pointer(v: &mut Value, pointer: &str) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn environment(policy: &str) -> Environment {
+        let repo = tempfile::tempdir().unwrap();
+        let chart = repo.path().join("charts/web");
+        std::fs::create_dir_all(&chart).unwrap();
+        std::fs::write(chart.join("Chart.yaml"), "name: web\n").unwrap();
+        let dir = repo.path().join("environments/e");
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = format!("apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: e\nspec:\n  releases:\n    - {{name: web, namespace: app, chart: charts/web}}\n  drift:\n    policy: {policy}\n");
+        let file = dir.join(crate::environment::FILE_NAME);
+        crate::environment::parse(repo.path(), &dir, &file, &text, &["e".into()]).unwrap()
+    }
+
+    fn deployment(replicas: i64, image: &str) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "app"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": image}]}}}})
+    }
+
+    /// Live: scaled to 5 through the scale subresource by `kubectl` (which so holds
+    /// `spec.replicas`), the image still the agent's `a:1`.
+    fn scaled_live() -> Value {
+        let mut live = deployment(5, "a:1");
+        live["metadata"]["managedFields"] = json!([
+            {"manager": MANAGER, "operation": "Apply", "time": "2026-01-01T00:00:00Z",
+             "fieldsV1": {"f:spec": {"f:selector": {}, "f:template": {"f:spec": {"f:containers": {
+                 "k:{\"name\":\"web\"}": {"f:image": {}, "f:name": {}}}}}}}},
+            {"manager": "kubectl", "operation": "Update", "subresource": "scale",
+             "time": "2026-01-02T00:00:00Z", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+        ]);
+        live
+    }
+
+    fn object(manifest: Value) -> Object {
+        Object {
+            reference: ObjectRef {
+                group: "apps".into(),
+                version: "v1".into(),
+                kind: "Deployment".into(),
+                namespace: Some("app".into()),
+                name: "web".into(),
+            },
+            release: "web".into(),
+            source: "web/templates/deployment.yaml".into(),
+            wave: Default::default(),
+            hook: None,
+            hash: String::new(),
+            manifest,
+        }
+    }
+
+    #[test]
+    fn a_sync_keeps_drift_its_policy_leaves_in_place_and_a_heal_does_not() {
+        // A new commit changes the image; spec.replicas drifted (kubectl scale) and Git still
+        // says 2. (policy, keep) → the replicas applied, the fields reported as kept.
+        let cases = [
+            ("report", Keep::AsPolicySays, 5, vec!["/spec/replicas"]),
+            (
+                "pull-request",
+                Keep::AsPolicySays,
+                5,
+                vec!["/spec/replicas"],
+            ),
+            ("heal", Keep::AsPolicySays, 2, vec![]),
+            ("report", Keep::Ignored, 2, vec![]),
+            ("pull-request", Keep::Ignored, 2, vec![]),
+        ];
+        let git = object(deployment(2, "a:2"));
+        for (policy, keep, replicas, left) in cases {
+            let env = environment(policy);
+            let applied = respecting(&env, &git, &scaled_live(), keep);
+            let manifest = applied.as_ref().map_or(&git.manifest, |r| &r.manifest);
+            assert_eq!(manifest["spec"]["replicas"], replicas, "{policy} {keep:?}");
+            assert_eq!(
+                manifest["spec"]["template"]["spec"]["containers"][0]["image"], "a:2",
+                "the commit's own change always applies: {policy} {keep:?}"
+            );
+            let kept: Vec<String> = applied.map(|r| r.left).unwrap_or_default();
+            assert_eq!(kept, left, "{policy} {keep:?}");
+        }
+    }
+
+    #[test]
+    fn a_field_the_agent_still_holds_is_not_left_in_place() {
+        // The image differs live but only the agent holds it (nobody took it over): Git's
+        // value is applied under every policy.
+        let mut live = scaled_live();
+        live["spec"]["replicas"] = json!(2);
+        let env = environment("report");
+        let git = object(deployment(2, "a:2"));
+        assert_eq!(respecting(&env, &git, &live, Keep::AsPolicySays), None);
+    }
 
     #[test]
     fn rule_pointers_cover_their_subtree_and_star_matches_one_segment() {

@@ -70,6 +70,17 @@ pub enum DriftPolicy {
     Report,
 }
 
+impl DriftPolicy {
+    /// As written in an environment file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftPolicy::Heal => "heal",
+            DriftPolicy::PullRequest => "pull-request",
+            DriftPolicy::Report => "report",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PromotionMode {

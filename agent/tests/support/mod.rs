@@ -168,6 +168,11 @@ pub fn environment(name: &str, releases: &str) -> String {
 /// Runs the real kubectl against `kubeconfig` and fails the test, with kubectl's message, unless
 /// it succeeds.
 pub fn kubectl_ok(kubeconfig: &Path, args: &[&str]) {
+    kubectl_out(kubeconfig, args);
+}
+
+/// Runs kubectl, asserting it succeeds; its standard output.
+pub fn kubectl_out(kubeconfig: &Path, args: &[&str]) -> String {
     let out = Command::new(workspace().join(".tools/bin/kubectl"))
         .arg("--kubeconfig")
         .arg(kubeconfig)
@@ -179,4 +184,5 @@ pub fn kubectl_ok(kubeconfig: &Path, args: &[&str]) {
         "kubectl {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
