@@ -1019,3 +1019,83 @@ async fn a_gate_woken_by_watch_events_passes_a_slow_rollout_and_fails_one_that_n
     );
     assert_eq!(never.waves.len(), 1, "wave 1 waits for wave 0");
 }
+
+/// Applies environment `name` of `repo` (the helpers above apply `test`).
+async fn apply_named(
+    server: &TestServer,
+    repo: &TempRepo,
+    name: &str,
+    opts: &SyncOptions,
+) -> SyncResult {
+    let cache = tempfile::tempdir().unwrap();
+    let (env, plan) =
+        sextant::plan_environment(&renderer(cache.path()), repo.path(), name).unwrap();
+    let cluster = Cluster::new(server.client().unwrap());
+    sync(&cluster, &env, &plan, opts).await
+}
+
+#[tokio::test]
+async fn two_environments_in_one_cluster_never_take_over_or_prune_each_others_objects() {
+    let server = server(Duration::from_millis(20));
+    let repo = repo();
+    set_releases(&repo, &["late"]);
+    // `other` renders the same ConfigMap into the same namespace.
+    let text = std::fs::read_to_string(repo.path().join("environments/test/environment.yaml"))
+        .unwrap()
+        .replace("name: test", "name: other");
+    repo.write("environments/other/environment.yaml", &text)
+        .write("environments/other/late.yaml", "value: two\n");
+    assert!(apply(&server, &repo, &options(&repo)).await.succeeded);
+
+    let label = |cm: &k8s_openapi::api::core::v1::ConfigMap| {
+        cm.metadata.labels.as_ref().unwrap()["sextant.io/environment"].clone()
+    };
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(server.client().unwrap(), "app");
+    let other = SyncOptions {
+        agent_namespace: "sextant-system".into(),
+        ..options(&repo)
+    };
+    let refused = apply_named(&server, &repo, "other", &other).await;
+    assert!(!refused.succeeded);
+    let error = refused.error.clone().unwrap();
+    for part in ["late-config", "\"test\"", "\"other\"", "--force-conflicts"] {
+        assert!(error.contains(part), "{part} in {error}");
+    }
+    assert_eq!(label(&cms.get("late-config").await.unwrap()), "test");
+
+    // Forced, `other` takes it over; `test`'s next prune (its release gone) keeps it and says why.
+    let forced = SyncOptions {
+        force_conflicts: true,
+        ..other
+    };
+    assert!(
+        apply_named(&server, &repo, "other", &forced)
+            .await
+            .succeeded
+    );
+    assert_eq!(label(&cms.get("late-config").await.unwrap()), "other");
+    set_releases(&repo, &[]);
+    let opts = SyncOptions {
+        prune_guard: sextant::apply::prune::PruneGuard {
+            allow_mass_prune: true,
+            ..Default::default()
+        },
+        ..options(&repo)
+    };
+    let result = apply(&server, &repo, &opts).await;
+    assert!(result.succeeded, "{}", result.to_table());
+    assert!(pruned_names(&result).is_empty(), "{}", result.to_table());
+    let kept = pruned_entry(&result, |o| o.name == "late-config");
+    assert!(
+        kept.message
+            .as_deref()
+            .unwrap()
+            .contains("environment \"other\""),
+        "{kept:?}"
+    );
+    assert_eq!(
+        cms.get("late-config").await.unwrap().data.unwrap()["key"],
+        "two"
+    );
+}

@@ -1,8 +1,8 @@
 //! Pruning: deleting what left Git, in reverse wave order — and only what is the agent's.
 //!
 //! Spared, and reported:
-//! - objects annotated `sextant.io/prune: disabled`, and objects no longer labelled as the
-//!   agent's;
+//! - objects annotated `sextant.io/prune: disabled`, objects no longer labelled as the
+//!   agent's, and objects labelled as another environment's (it took them over);
 //! - a namespace that still holds objects this environment does not manage;
 //! - a CustomResourceDefinition while custom resources of it exist that this environment does
 //!   not manage (deleting a CRD deletes every resource of its kind, anyone's);
@@ -123,6 +123,12 @@ pub(super) async fn prune(
         if !mine.labelled(&live, false) {
             out.results
                 .push(kept("no longer labelled as managed by sextant".into()));
+            continue;
+        }
+        if let Some(other) = super::sync::claimed_by_other(&live, environment) {
+            out.results.push(kept(format!(
+                "labelled {LABEL_ENVIRONMENT}={other}: environment {other:?} holds it now"
+            )));
             continue;
         }
         let blocker = if r.kind == "Namespace" && r.group.is_empty() {

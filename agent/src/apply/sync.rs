@@ -376,6 +376,15 @@ async fn apply_one(
     o: &Object,
 ) -> Step {
     let current = live.get(&identity(&o.reference)).and_then(Option::as_ref);
+    if let Some(other) = current.and_then(|l| claimed_by_other(l, &env.name)) {
+        if !opts.force_conflicts {
+            let message = format!(
+                "{} belongs to environment {other:?} (labelled {LABEL_ENVIRONMENT}={other}); environment {:?} would take it over. Give the object another name in one of them, or apply with --force-conflicts to move it to {:?}",
+                o.reference, env.name, env.name
+            );
+            return (Outcome::Failed, Some(message), None);
+        }
+    }
     // Fields drift ignores keep their live values (an HPA's replicas): neither a difference nor
     // overwritten. So does drift the release's policy leaves in place (report, pull-request):
     // claiming it would conflict with its manager and fail the whole commit.
@@ -425,6 +434,22 @@ async fn apply_one(
             ),
         },
     }
+}
+
+/// The other environment an object of the agent's is labelled with, if any: two environments
+/// applied to one cluster must not take each other's objects over silently (the loser's next
+/// prune would then see them as its own to delete).
+pub(super) fn claimed_by_other(live: &Value, environment: &str) -> Option<String> {
+    let label = |k: &str| {
+        live.pointer(&format!("/metadata/labels/{}", k.replace('/', "~1")))
+            .and_then(Value::as_str)
+    };
+    if label(LABEL_MANAGED_BY) != Some(MANAGER) {
+        return None;
+    }
+    label(LABEL_ENVIRONMENT)
+        .filter(|e| !e.is_empty() && *e != environment)
+        .map(str::to_string)
 }
 
 fn desired_entries(plan: &Plan) -> BTreeMap<String, Vec<Entry>> {
