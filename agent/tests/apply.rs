@@ -592,6 +592,12 @@ async fn a_crd_whose_kind_has_a_resource_we_do_not_manage_is_kept_and_says_why()
         kept.message.as_deref(),
         Some("left Git; kept: Widget app/theirs exists, which this environment does not manage; deleting CRD widgets.example.com would delete it too")
     );
+    // The table says so too, not only --output json.
+    assert!(
+        result.to_table().contains("Kept CustomResourceDefinition widgets.example.com: left Git; kept: Widget app/theirs exists"),
+        "{}",
+        result.to_table()
+    );
     assert!(widgets.get_opt("theirs").await.unwrap().is_some());
 }
 

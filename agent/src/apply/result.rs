@@ -104,7 +104,8 @@ impl SyncResult {
         self.totals = t;
     }
 
-    /// The human summary of `sextant apply`: one line per wave, then failures and totals.
+    /// The human summary of `sextant apply`: one line per wave, then each object failed,
+    /// pruned, kept from a prune or written with a note (with the reason), and totals.
     pub fn to_table(&self) -> String {
         let mut out = format!(
             "environment {} at {}{}\n",
@@ -125,13 +126,27 @@ impl SyncResult {
                 w.duration_seconds
             ));
         }
-        for o in self
-            .all_objects()
-            .filter(|o| o.outcome == Outcome::Failed || o.outcome == Outcome::Pruned)
-        {
+        // Every object with something to say: failed, pruned, kept from a prune (and why), or
+        // written with a field left as it is live.
+        let kept_from_prune = |o: &ObjectResult| {
+            o.outcome == Outcome::Unchanged
+                && o.message.is_some()
+                && self.pruned.iter().any(|p| std::ptr::eq(p, o))
+        };
+        let said = |o: &ObjectResult| match o.outcome {
+            Outcome::Failed | Outcome::Pruned => true,
+            Outcome::Created | Outcome::Configured => o.message.is_some(),
+            Outcome::Unchanged => kept_from_prune(o),
+        };
+        for o in self.all_objects().filter(|o| said(o)) {
+            let outcome = if kept_from_prune(o) {
+                "Kept".to_string()
+            } else {
+                format!("{:?}", o.outcome)
+            };
             out.push_str(&format!(
-                "{:?} {} {}{}{}\n",
-                o.outcome,
+                "{} {} {}{}{}\n",
+                outcome,
                 o.kind,
                 o.namespace
                     .as_deref()
