@@ -30,7 +30,7 @@ pub enum Error {
 
 /// Reads a values file; an empty file is an empty map, as in Helm.
 pub fn read_file(file: &Path) -> Result<Values, Error> {
-    let text = std::fs::read_to_string(file).map_err(|source| Error::Read {
+    let text = yaml::read_text(file).map_err(|source| Error::Read {
         file: file.to_path_buf(),
         source,
     })?;

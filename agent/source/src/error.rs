@@ -138,6 +138,17 @@ pub enum SourceError {
         source: io::Error,
     },
 
+    /// The disk holding the cache is full: nothing is wrong with the remote.
+    #[error("the cache disk is full: {op} under {path} failed ({message}); free space on the volume of SEXTANT_CACHE_DIR or give it more (the agent prunes old snapshots itself)")]
+    DiskFull {
+        /// What was being written (`fetch`, `checkout`).
+        op: &'static str,
+        /// The cache directory.
+        path: PathBuf,
+        /// What the system reported.
+        message: String,
+    },
+
     /// The working-tree watcher could not start.
     #[error("cannot watch {path}: {message}; on Linux, check fs.inotify.max_user_watches")]
     Watch {
@@ -154,7 +165,8 @@ impl SourceError {
     /// need a human, though a daemon may still retry them on its normal schedule.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Unreachable { .. } => true,
+            // Space may be freed (old snapshots are pruned): worth trying again later.
+            Self::Unreachable { .. } | Self::DiskFull { .. } => true,
             Self::Git { transient, .. } => *transient,
             _ => false,
         }

@@ -33,11 +33,16 @@ pub struct GitConfig {
     pub auth: Auth,
     /// Connect and read timeout of each network operation.
     pub timeout: Duration,
+    /// The largest file a snapshot holds; larger ones are left out and listed ([`omitted`]).
+    pub max_file_bytes: u64,
 }
 
 impl GitConfig {
     /// Default network timeout.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Default largest file checked out: 16 MiB, far above a values file or a chart template
+    /// and far below the 512 MiB memory limit of the agent's shipped Deployment.
+    pub const DEFAULT_MAX_FILE_BYTES: u64 = 16 << 20;
 
     /// Anonymous access with the default timeout.
     pub fn new(
@@ -51,6 +56,7 @@ impl GitConfig {
             cache_dir: cache_dir.into(),
             auth: Auth::None,
             timeout: Self::DEFAULT_TIMEOUT,
+            max_file_bytes: Self::DEFAULT_MAX_FILE_BYTES,
         }
     }
 }
@@ -179,8 +185,25 @@ impl GitSource {
         let dir = self.snapshots_dir();
         std::fs::create_dir_all(&dir).map_err(|e| SourceError::io("create", &dir, e))?;
         let tmp = dir.join(format!(".tmp-{}-{}", rev.as_str(), unique_suffix()));
-        let written = checkout(&repo, &commit, &tmp)
-            .map_err(|e| self.git_error("checkout", e, false))
+        let written = checkout(&repo, &commit, &tmp, self.cfg.max_file_bytes)
+            .map_err(|e| match e {
+                Checkout::Git(e) if e.message().to_ascii_lowercase().contains("no space left") => {
+                    SourceError::DiskFull {
+                        op: "checkout",
+                        path: self.cfg.cache_dir.clone(),
+                        message: e.message().to_string(),
+                    }
+                }
+                Checkout::Git(e) => self.git_error("checkout", e, false),
+                Checkout::Io(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+                    SourceError::DiskFull {
+                        op: "checkout",
+                        path: self.cfg.cache_dir.clone(),
+                        message: e.to_string(),
+                    }
+                }
+                Checkout::Io(e) => SourceError::io("write", &tmp, e),
+            })
             .and_then(|()| match std::fs::rename(&tmp, &path) {
                 Ok(()) => Ok(()),
                 // Another caller finished the same snapshot first: theirs is as good as ours.
@@ -263,6 +286,13 @@ impl GitSource {
         }
         let message = redact_urls_in(e.message());
         let lower = message.to_ascii_lowercase();
+        if lower.contains("no space left on device") {
+            return SourceError::DiskFull {
+                op: "fetch",
+                path: self.cfg.cache_dir.clone(),
+                message,
+            };
+        }
         let url = self.url.clone();
         let missing_repo = lower.contains("no such repository")
             || lower.contains("repository not found")
@@ -304,18 +334,90 @@ impl GitSource {
     }
 }
 
+/// The file in a snapshot's root that lists the files left out of it as too large.
+pub const OMITTED_FILE: &str = ".sextant-omitted";
+
+/// The files of a snapshot that were too large to check out: (repository path, size in bytes),
+/// read from [`OMITTED_FILE`]; empty for a snapshot that left nothing out, or a working tree.
+pub fn omitted(root: &Path) -> Vec<(String, u64)> {
+    let Ok(text) = std::fs::read_to_string(root.join(OMITTED_FILE)) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| {
+            let (size, path) = l.split_once(' ')?;
+            Some((path.to_string(), size.parse().ok()?))
+        })
+        .collect()
+}
+
+enum Checkout {
+    Git(git2::Error),
+    Io(std::io::Error),
+}
+
+/// Checks a commit out into `target`, leaving out every file larger than `max_file_bytes` (a
+/// hostile or careless commit of a huge file must not fill the disk or the agent's memory),
+/// listed with its size in [`OMITTED_FILE`]; whoever reads one of them learns why it is missing.
+/// Sizes come from the object database's headers: an omitted blob is never read.
 fn checkout(
     repo: &Repository,
     commit: &git2::Commit<'_>,
     target: &Path,
-) -> std::result::Result<(), git2::Error> {
+    max_file_bytes: u64,
+) -> std::result::Result<(), Checkout> {
+    let tree = commit.tree().map_err(Checkout::Git)?;
+    let odb = repo.odb().map_err(Checkout::Git)?;
+    let mut kept: Vec<String> = Vec::new();
+    let mut omitted: Vec<(String, u64)> = Vec::new();
+    let mut failed: Option<git2::Error> = None;
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() != Some(git2::ObjectType::Blob) {
+            return git2::TreeWalkResult::Ok;
+        }
+        let path = format!("{dir}{}", entry.name().unwrap_or_default());
+        match odb.read_header(entry.id()) {
+            Ok((size, _)) if size as u64 > max_file_bytes => omitted.push((path, size as u64)),
+            Ok(_) => kept.push(path),
+            Err(e) => {
+                failed = Some(e);
+                return git2::TreeWalkResult::Abort;
+            }
+        }
+        git2::TreeWalkResult::Ok
+    })
+    .map_err(Checkout::Git)?;
+    if let Some(e) = failed {
+        return Err(Checkout::Git(e));
+    }
     let mut builder = git2::build::CheckoutBuilder::new();
     builder
         .target_dir(target)
         .force()
         .update_index(false)
         .recreate_missing(true);
+    if !omitted.is_empty() {
+        builder.disable_pathspec_match(true);
+        for p in &kept {
+            builder.path(p);
+        }
+    }
     repo.checkout_tree(commit.as_object(), Some(&mut builder))
+        .map_err(Checkout::Git)?;
+    if !omitted.is_empty() {
+        tracing::warn!(
+            files = omitted.len(),
+            limit = max_file_bytes,
+            "files over the size limit left out of the snapshot"
+        );
+        std::fs::create_dir_all(target).map_err(Checkout::Io)?;
+        let list: String = omitted
+            .iter()
+            .map(|(p, size)| format!("{size} {p}\n"))
+            .collect();
+        std::fs::write(target.join(OMITTED_FILE), list).map_err(Checkout::Io)?;
+    }
+    Ok(())
 }
 
 fn unique_suffix() -> String {

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 pub use auth::Auth;
 pub use error::{redact_url, Result, SourceError};
-pub use git::{GitConfig, GitSource};
+pub use git::{omitted, GitConfig, GitSource, OMITTED_FILE};
 pub use history::{Log, LogEntry};
 pub use local::local_snapshot;
 pub use revision::Revision;

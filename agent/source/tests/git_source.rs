@@ -143,6 +143,43 @@ fn a_snapshot_holds_exactly_the_files_of_its_commit() {
 }
 
 #[test]
+fn a_file_over_the_size_limit_is_left_out_of_the_snapshot_and_listed() {
+    let remote = Remote::new();
+    let big = "x".repeat(4096);
+    let head = remote.commit(
+        &[
+            ("envs/prod/values.yaml", Some("replicas: 3\n")),
+            ("docs/huge.bin", Some(big.as_str())),
+            ("run.sh", Some("#!/bin/sh\n")),
+        ],
+        "a huge file",
+    );
+    let mut cfg = GitConfig::new(&remote.url, "main", &remote.cache);
+    cfg.max_file_bytes = 1024;
+    let src = GitSource::new(cfg);
+    src.fetch().unwrap();
+    let snap = src.snapshot(&rev(&head)).unwrap();
+    let mut held = files(&snap.path);
+    let listed = held.remove(sextant_source::OMITTED_FILE);
+    assert_eq!(
+        held.keys().collect::<Vec<_>>(),
+        ["envs/prod/values.yaml", "run.sh"],
+        "the huge file is not checked out"
+    );
+    assert_eq!(listed.as_deref(), Some("4096 docs/huge.bin\n"));
+    assert_eq!(
+        sextant_source::omitted(&snap.path),
+        [("docs/huge.bin".to_string(), 4096)]
+    );
+    // Nothing over the limit: nothing listed.
+    let small = remote.commit(&[("docs/huge.bin", None)], "gone");
+    src.fetch().unwrap();
+    let snap = src.snapshot(&rev(&small)).unwrap();
+    assert!(sextant_source::omitted(&snap.path).is_empty());
+    assert!(!snap.path.join(sextant_source::OMITTED_FILE).exists());
+}
+
+#[test]
 fn snapshots_are_reused() {
     use std::os::unix::fs::MetadataExt;
     let remote = Remote::new();

@@ -24,6 +24,7 @@ pub fn git_source(url: &str, branch: &str, auth: &GitAuth, cache_dir: &Path) -> 
         cache_dir: cache_dir.join("git"),
         auth: auth.clone(),
         timeout: Duration::from_secs(30),
+        max_file_bytes: GitConfig::DEFAULT_MAX_FILE_BYTES,
     })
 }
 

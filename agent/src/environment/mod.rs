@@ -30,6 +30,13 @@ pub enum Error {
         file: PathBuf,
         source: std::io::Error,
     },
+    #[error("{file} is {size} bytes, over the {limit} bytes a file of the repository may have; the agent left it out of the checkout and cannot render {environment} without it. Make the file smaller, or move what is large out of the environment's charts and values")]
+    TooLarge {
+        environment: String,
+        file: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     #[error("{file}: invalid YAML: {error}")]
     Syntax {
         file: PathBuf,
@@ -463,11 +470,57 @@ pub fn load(repo: &Path, name: &str) -> Result<Environment> {
         field: "(file)".into(),
         message,
     })?;
-    let text = std::fs::read_to_string(&file).map_err(|source| Error::Read {
+    // Before parsing: a values file left out would otherwise read as missing.
+    if let Some(e) = too_large(repo, name, &file, &[], std::slice::from_ref(&dir)) {
+        return Err(e);
+    }
+    let text = yaml::read_text(&file).map_err(|source| Error::Read {
         file: file.clone(),
         source,
     })?;
-    parse(repo, &dir, &file, &text, &known)
+    let env = parse(repo, &dir, &file, &text, &known)?;
+    let values: Vec<PathBuf> = env
+        .releases
+        .iter()
+        .flat_map(|r| r.values.iter().cloned())
+        .collect();
+    let charts: Vec<PathBuf> = env
+        .releases
+        .iter()
+        .filter_map(|r| match &r.chart {
+            Chart::Local(p) => Some(repo.join(p)),
+            Chart::Remote { .. } => None,
+        })
+        .collect();
+    match too_large(repo, name, &file, &values, &charts) {
+        Some(e) => Err(e),
+        None => Ok(env),
+    }
+}
+
+/// The first file the environment reads (its file, a values file, anything in its folder or a
+/// local chart) that the snapshot left out as too large (`sextant_source::omitted`).
+fn too_large(
+    repo: &Path,
+    environment: &str,
+    file: &Path,
+    values: &[PathBuf],
+    charts: &[PathBuf],
+) -> Option<Error> {
+    sextant_source::omitted(repo)
+        .into_iter()
+        .find_map(|(path, size)| {
+            let omitted = repo.join(&path);
+            let read = omitted == file
+                || values.contains(&omitted)
+                || charts.iter().any(|c| omitted.starts_with(c));
+            read.then(|| Error::TooLarge {
+                environment: environment.to_string(),
+                file: omitted,
+                size,
+                limit: sextant_source::GitConfig::DEFAULT_MAX_FILE_BYTES,
+            })
+        })
 }
 
 /// Validates the text of an environment file. `known` lists the repository's environments, for
@@ -685,6 +738,36 @@ pub fn field_from_pointer(pointer: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_the_snapshot_left_out_as_too_large_is_named_when_the_environment_reads_it() {
+        let repo = tempfile::tempdir().unwrap();
+        let chart = repo.path().join("charts/a");
+        std::fs::create_dir_all(chart.join("templates")).unwrap();
+        std::fs::write(chart.join("Chart.yaml"), "name: a\n").unwrap();
+        let dir = repo.path().join("environments/e");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(FILE_NAME), "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: e\nspec:\n  releases:\n    - {name: a, namespace: a, chart: charts/a}\n").unwrap();
+        let omit = |line: &str| {
+            std::fs::write(repo.path().join(sextant_source::OMITTED_FILE), line).unwrap()
+        };
+        // Elsewhere in the repository: no matter.
+        omit("99999999 docs/video.mp4\n");
+        assert!(load(repo.path(), "e").is_ok());
+        for path in [
+            "environments/e/values/big.yaml",
+            "charts/a/templates/crds.yaml",
+        ] {
+            omit(&format!("99999999 {path}\n"));
+            let e = load(repo.path(), "e").unwrap_err();
+            assert!(matches!(e, Error::TooLarge { size: 99999999, .. }), "{e}");
+            let message = e.to_string();
+            assert!(
+                message.contains(path) && message.contains("cannot render e"),
+                "{message}"
+            );
+        }
+    }
 
     #[test]
     fn a_release_drift_policy_overrides_the_environments() {
