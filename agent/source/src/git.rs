@@ -448,3 +448,37 @@ fn apply_timeouts(timeout: Duration) {
     }
     *last = Some(ms);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_named_as_such_not_as_an_unreachable_remote() {
+        let src = GitSource::new(GitConfig::new(
+            "git://127.0.0.1:9418/deploy.git",
+            "main",
+            "/var/cache/sextant/git",
+        ));
+        let e = git2::Error::new(
+            ErrorCode::GenericError,
+            ErrorClass::Os,
+            "failed to write pack: No space left on device",
+        );
+        let err = src.network_error(e, &CallbackState::default());
+        assert!(matches!(err, SourceError::DiskFull { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("cache disk is full"), "{message}");
+        assert!(message.contains("/var/cache/sextant/git"), "{message}");
+        assert!(!message.contains("check the URL"), "{message}");
+        let other = git2::Error::new(
+            ErrorCode::GenericError,
+            ErrorClass::Net,
+            "connection refused",
+        );
+        assert!(matches!(
+            src.network_error(other, &CallbackState::default()),
+            SourceError::Unreachable { .. }
+        ));
+    }
+}
