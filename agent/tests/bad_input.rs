@@ -562,10 +562,14 @@ fn a_values_path_that_is_a_directory_says_so() {
 
 #[test]
 fn a_wave_too_large_for_an_integer_names_the_field_not_the_yaml() {
-    let repo = repo_with(&environment("dev", &format!("{GOOD}      wave: 1e20\n")));
-    let err = fails(&repo, "dev");
-    assert_mentions(&err, &["spec.releases[0].wave"]);
-    assert!(!err.contains("invalid YAML"), "{err}");
+    // As a float, and as an integer literal past 64 bits (once "invalid YAML … as u128").
+    for wave in ["1e20", "99999999999999999999", "-99999999999999999999"] {
+        let repo = repo_with(&environment("dev", &format!("{GOOD}      wave: {wave}\n")));
+        let err = fails(&repo, "dev");
+        assert_mentions(&err, &["spec.releases[0].wave"]);
+        assert!(!err.contains("invalid YAML"), "{wave}: {err}");
+        assert!(!err.contains("u128"), "{wave}: {err}");
+    }
 }
 
 // helm is bounded: a timeout kills its whole process group, a signal is named, and helm sees

@@ -443,3 +443,56 @@ fn in_commit_mode_a_promotion_and_its_revert_are_one_commit_each_on_main() {
         (gate(&dev)["state"] == "rejected").then_some(())
     });
 }
+
+/// A registry that does not answer (issue: the gate stayed `qualified` with an empty `registry`
+/// and `last_error`): dev's status says what is waited for, on every pass, and nothing opens.
+#[test]
+fn a_registry_that_does_not_answer_is_named_in_the_gate_and_nothing_is_proposed() {
+    // A port nobody listens on: the repository's registry refuses every connection.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let world = Promo::new(2, |_| {
+        promotion(
+            "pull-request",
+            "1s",
+            &format!("127.0.0.1:{port}/hash-service"),
+            "",
+        )
+    });
+    let dev = Agent::start(&world.env("dev", "dev-0"));
+    let _prod = Agent::start(&world.env("prod", "prod-0"));
+    world.bump_dev(&world.images[1]);
+    let said = |g: &serde_json::Value| {
+        g["state"] == "qualified"
+            && g["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("could not verify the digest yet"))
+            && g["registry"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("not verified"))
+    };
+    let first = eventually(WAIT, "the registry's silence in dev's status", || {
+        let g = gate(&dev);
+        said(&g).then_some(g)
+    });
+    // Later passes (each asks the registry again) keep saying it.
+    let since = first["since"].clone();
+    let asked = |agent: &Agent| -> f64 {
+        let (_, text) = agent.get("/metrics");
+        text.lines()
+            .filter(|l| l.starts_with("sextant_registry_requests_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let before = asked(&dev);
+    eventually(WAIT, "the registry asked again on later passes", || {
+        (asked(&dev) >= before + 3.0).then_some(())
+    });
+    let g = gate(&dev);
+    assert!(said(&g), "{g}");
+    assert_eq!(g["since"], since, "still qualified since the same moment");
+    assert!(world.fake.pulls().is_empty(), "nothing proposed");
+}

@@ -104,6 +104,8 @@ struct Item<'a> {
     target: &'a Environment,
     image: &'a PromotedImage,
     digest: Option<String>,
+    /// The source's value at the key and its file, when it is not a digest.
+    malformed: Option<(String, String)>,
     tag: Option<serde_json::Value>,
     target_digest: Option<String>,
 }
@@ -173,14 +175,26 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
             let Some(p) = &target.promotion else { continue };
             for image in &p.images {
                 let source_release = applied.environment.release(&image.release);
-                let digest = source_release
-                    .and_then(|r| {
-                        crate::environment::promoted::holder(r, &image.path)
-                            .ok()
-                            .flatten()
-                    })
+                let held = source_release.and_then(|r| {
+                    crate::environment::promoted::holder(r, &image.path)
+                        .ok()
+                        .flatten()
+                });
+                let digest = held
+                    .as_ref()
                     .and_then(|(_, v)| v.as_str().map(str::to_string))
                     .filter(|d| crate::environment::promoted::is_digest(d));
+                // Set, but not a digest: said in the gate's message, naming the file.
+                let malformed = match (&digest, &held) {
+                    (None, Some((file, v))) => Some((
+                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                        file.strip_prefix(&applied.environment.repo)
+                            .unwrap_or(file)
+                            .display()
+                            .to_string(),
+                    )),
+                    _ => None,
+                };
                 let tag = match (&image.tag_path, source_release) {
                     (Some(t), Some(r)) => crate::environment::promoted::holder(r, t)
                         .ok()
@@ -194,6 +208,7 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
                     target,
                     image,
                     digest,
+                    malformed,
                     tag,
                     target_digest,
                 });
@@ -223,6 +238,10 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
                 checks,
                 target: item.target_digest.as_deref(),
                 rejected: rejection.as_deref(),
+                malformed: item
+                    .malformed
+                    .as_ref()
+                    .map(|(v, f)| (v.as_str(), f.as_str())),
             };
             let gate = decide(&observed, m.gates.get(&key), p.soak());
             // The moment the soak ends, to the log's precision (`since` counts whole seconds).
@@ -246,8 +265,17 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
                                     .map_or_else(String::new, |h| h.revision.clone()),
                             },
                         )),
+                        // Kept apart from the forge's errors, which a pass that writes nothing
+                        // clears: a refusal, or a registry that cannot be reached, stays in
+                        // the status until the digest verifies.
+                        Err(e) if e.transient => {
+                            m.refusals.insert(
+                                key.clone(),
+                                format!("the registry could not verify the digest yet: {e}; asked again next pass"),
+                            );
+                        }
                         Err(e) => {
-                            m.errors
+                            m.refusals
                                 .insert(key.clone(), format!("refused by the registry: {e}"));
                         }
                     }
@@ -489,14 +517,19 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
                     .with_label_values(&[&it.target.name, &it.image.release, s.as_str()])
                     .set(i64::from(s == g.state));
             }
-            let registry =
-                it.digest
-                    .as_ref()
-                    .and_then(|d| m.verified.get(d))
-                    .map(|(r, _)| match r {
-                        Ok(v) => describe(v),
-                        Err(e) => format!("refused: {e}"),
-                    });
+            let registry = it
+                .digest
+                .as_ref()
+                .and_then(|d| m.verified.get(d))
+                .map(|(r, _)| match r {
+                    Ok(v) => describe(v),
+                    Err(e) => format!("refused: {e}"),
+                })
+                .or_else(|| {
+                    m.refusals
+                        .get(&key)
+                        .map(|_| "not verified: the registry did not answer".to_string())
+                });
             rows.push(PromotionStatus {
                 target: it.target.name.clone(),
                 release: it.image.release.clone(),

@@ -537,9 +537,12 @@ pub fn parse(
         field: field.to_string(),
         message,
     };
-    let doc = yaml::parse(text).map_err(|error| Error::Syntax {
-        file: file.to_path_buf(),
-        error,
+    let doc = yaml::parse(text).map_err(|error| match error.out_of_range() {
+        Some((field, message)) => invalid(&field, message),
+        None => Error::Syntax {
+            file: file.to_path_buf(),
+            error,
+        },
     })?;
     check_schema(&doc).map_err(|(field, message)| invalid(&field, message))?;
     let parsed: EnvironmentFile =

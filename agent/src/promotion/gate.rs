@@ -91,6 +91,9 @@ pub struct Observed<'a> {
     pub target: Option<&'a str>,
     /// Why the target rejected the digest, when it did.
     pub rejected: Option<&'a str>,
+    /// What the source's values hold at the key when it is not a digest (`sha256:` and 64 hex
+    /// digits), and the values file that sets it.
+    pub malformed: Option<(&'a str, &'a str)>,
 }
 
 /// The part of a decision that lasts from one look to the next (persisted, so a restart loses
@@ -136,11 +139,13 @@ pub fn decide(o: &Observed<'_>, previous: Option<&Gate>, soak: Duration) -> Gate
 
 fn judge(o: &Observed<'_>, prior: Option<&Held>, soak: Duration) -> (State, String, Option<Held>) {
     let Some((digest, revision)) = o.applied else {
-        return (
-            State::Waiting,
-            "the source has not applied a revision carrying a digest at the key".into(),
-            None,
-        );
+        let message = match o.malformed {
+            Some((value, file)) => format!(
+                "the source's values set the key to {value:?} in {file}, which is not a digest (sha256: and 64 lowercase hex digits); nothing is promoted until it is one"
+            ),
+            None => "the source has not applied a revision carrying a digest at the key".into(),
+        };
+        return (State::Waiting, message, None);
     };
     // A soak only ever continues for the same digest.
     let same = prior.filter(|h| h.digest == digest).cloned();
@@ -317,6 +322,27 @@ mod tests {
         assert_eq!(g[1].held.as_ref().unwrap().since, 1500);
         assert_eq!(g[2].state, State::Soaking);
         assert_eq!(g[3].state, State::Qualified);
+    }
+
+    #[test]
+    fn a_value_that_is_not_a_digest_is_named_with_its_file() {
+        let o = Observed {
+            now: 10,
+            malformed: Some(("sha256:zz", "environments/dev/values/web.yaml")),
+            ..Observed::default()
+        };
+        let g = run(&[o]);
+        assert_eq!(g[0].state, State::Waiting);
+        for part in [
+            "\"sha256:zz\"",
+            "environments/dev/values/web.yaml",
+            "not a digest",
+        ] {
+            assert!(g[0].message.contains(part), "{part} in {}", g[0].message);
+        }
+        assert!(run(&[Observed::default()])[0]
+            .message
+            .contains("has not applied"));
     }
 
     #[test]

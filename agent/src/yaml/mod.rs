@@ -30,6 +30,22 @@ impl std::fmt::Display for YamlError {
     }
 }
 
+impl YamlError {
+    /// The field and a message, when the document is valid YAML but holds an integer beyond
+    /// 64 bits (`wave: 99999999999999999999`), which no field of the agent's files takes:
+    /// a value error of that field, not a syntax error.
+    pub fn out_of_range(&self) -> Option<(String, String)> {
+        let (field, rest) = self.message.split_once(": invalid type: integer `")?;
+        let (number, tail) = rest.split_once('`')?;
+        (tail.starts_with(" as u128") || tail.starts_with(" as i128")).then(|| {
+            (
+                field.to_string(),
+                format!("{number} is out of range: a number here must fit in 64 bits"),
+            )
+        })
+    }
+}
+
 impl From<serde_yaml_ng::Error> for YamlError {
     fn from(e: serde_yaml_ng::Error) -> Self {
         let loc = e.location();
