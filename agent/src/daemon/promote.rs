@@ -1008,6 +1008,22 @@ fn rfc3339(unix: u64) -> String {
         .unwrap_or_default()
 }
 
+/// A revert after a rollback that the forge has not taken yet.
+struct PendingRevert {
+    environment: Box<Environment>,
+    rollback: Rollback,
+    failures: u32,
+    retry_at: tokio::time::Instant,
+}
+
+/// Waits until `at`, or forever when there is nothing to wait for.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The target's forge loop: reverts after rollbacks, and the lead time of promoted digests.
 pub struct Jobs<F> {
     pub forge: Arc<F>,
@@ -1020,68 +1036,107 @@ pub struct Jobs<F> {
 
 impl<F: Forge + 'static> Jobs<F> {
     pub async fn run(mut self) {
+        // The revert waiting for the forge: tried until it is made or Git has moved on (a
+        // human reverted, or committed a fixed digest), never given up while the forge is
+        // down; a newer rollback replaces it. After a restart the rollback record (in the
+        // cluster) sends it again.
+        let mut pending: Option<PendingRevert> = None;
         loop {
+            let retry_at = pending.as_ref().map(|p| p.retry_at);
             let job = tokio::select! {
-                j = self.jobs.recv() => match j { Some(j) => j, None => return },
+                j = self.jobs.recv() => match j { Some(j) => Some(j), None => return },
+                _ = until(retry_at) => None,
                 _ = self.stop.changed() => return,
             };
             match job {
-                Job::Revert {
+                Some(Job::Revert {
                     environment,
                     rollback,
-                } => {
-                    // A few tries, backing off: the forge may be down for a while.
-                    for attempt in 0..6u32 {
-                        match self.revert(&environment, &rollback).await {
-                            Ok(done) => {
-                                if let Ok(mut s) = self.status.lock() {
-                                    if let Some(r) = s
-                                        .environments
-                                        .entry(environment.name.clone())
-                                        .or_default()
-                                        .rollback
-                                        .as_mut()
-                                    {
-                                        r.reverted = done;
-                                    }
-                                }
-                                break;
-                            }
-                            Err(e) => {
-                                tracing::warn!(environment = %environment.name, attempt, error = %e, "the revert after a rollback failed; trying again");
-                                tokio::select! {
-                                    _ = tokio::time::sleep(Duration::from_secs(2u64 << attempt)) => {}
-                                    _ = self.stop.changed() => return,
-                                }
-                            }
-                        }
+                }) => {
+                    pending = Some(PendingRevert {
+                        environment,
+                        rollback,
+                        failures: 0,
+                        retry_at: tokio::time::Instant::now(),
+                    });
+                }
+                Some(job) => self.other(job).await,
+                None => {}
+            }
+            if let Some(p) = pending
+                .as_mut()
+                .filter(|p| p.retry_at <= tokio::time::Instant::now())
+            {
+                let outcome = self.revert(&p.environment, &p.rollback).await;
+                let name = p.environment.name.clone();
+                match outcome {
+                    Ok(done) => {
+                        self.show_revert(&name, |r| {
+                            r.reverted = done;
+                            r.revert_error = None;
+                            r.revert_retry_at = None;
+                        });
+                        pending = None;
+                    }
+                    Err(e) => {
+                        p.failures += 1;
+                        let wait = crate::promotion::rollback::revert_retry_after(p.failures);
+                        p.retry_at = tokio::time::Instant::now() + wait;
+                        tracing::warn!(environment = %name, failures = p.failures, retry_in = ?wait, error = %e, "the revert after a rollback failed; it stays pending");
+                        let at = rfc3339(unix_now() + wait.as_secs());
+                        self.show_revert(&name, |r| {
+                            r.revert_error = Some(e.message.clone());
+                            r.revert_retry_at = Some(at);
+                        });
                     }
                 }
-                Job::Applied {
-                    environment,
-                    release,
-                    digest,
-                } => {
-                    if let Ok(list) = self.forge.requests(proposal::LABEL).await {
-                        let at = list.iter().filter(|r| r.merged).find_map(|r| {
-                            let m = Marker::parse(&r.body)?;
-                            (m.target == environment && m.release == release && m.digest == digest)
-                                .then_some(m.applied_at)
-                                .flatten()
-                        });
-                        if let Some(at) = at {
-                            let lead = unix_now().saturating_sub(at);
-                            self.metrics
-                                .promotion_lead_time_seconds
-                                .observe(lead as f64);
-                            tracing::info!(
-                                environment,
-                                release,
-                                digest,
-                                lead_seconds = lead,
-                                "a promoted digest is applied"
-                            );
-                        }
+            }
+        }
+    }
+
+    /// The rollback in `/status` of `environment`, changed by `change` (when one is shown).
+    fn show_revert(&self, environment: &str, change: impl FnOnce(&mut Rollback)) {
+        if let Ok(mut s) = self.status.lock() {
+            if let Some(r) = s
+                .environments
+                .entry(environment.to_string())
+                .or_default()
+                .rollback
+                .as_mut()
+            {
+                change(r);
+            }
+        }
+    }
+
+    /// Every job but a revert.
+    async fn other(&self, job: Job) {
+        match job {
+            Job::Revert { .. } => {}
+            Job::Applied {
+                environment,
+                release,
+                digest,
+            } => {
+                if let Ok(list) = self.forge.requests(proposal::LABEL).await {
+                    let at = list.iter().filter(|r| r.merged).find_map(|r| {
+                        let m = Marker::parse(&r.body)?;
+                        (m.target == environment && m.release == release && m.digest == digest)
+                            .then_some(m.applied_at)
+                            .flatten()
+                    });
+                    if let Some(at) = at {
+                        let lead = unix_now().saturating_sub(at);
+                        self.metrics
+                            .promotion_lead_time_seconds
+                            .observe(lead as f64);
+                        tracing::info!(
+                            environment,
+                            release,
+                            digest,
+                            lead_seconds = lead,
+                            "a promoted digest is applied"
+                        );
                     }
                 }
             }
@@ -1223,5 +1278,234 @@ impl<F: Forge + 'static> Jobs<F> {
             }
         }
         Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forge::Result as ForgeResult;
+    use crate::promotion::rollback::Changed;
+
+    const VALUES: &str = "environments/prod/values/web.yaml";
+
+    fn digest(c: char) -> String {
+        format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    /// A forge that answers 503 to its first `failing` calls, then holds `main` in memory and
+    /// takes commits onto it (the only calls a commit-mode revert makes).
+    /// Calls still to fail, the branch's files, its commits (oldest first).
+    type Held = (usize, BTreeMap<String, Vec<u8>>, Vec<String>);
+
+    struct FlakyForge {
+        state: std::sync::Mutex<Held>,
+    }
+
+    impl FlakyForge {
+        fn new(failing: usize, files: &[(&str, String)]) -> Self {
+            let files = files
+                .iter()
+                .map(|(p, t)| (p.to_string(), t.clone().into_bytes()))
+                .collect();
+            FlakyForge {
+                state: std::sync::Mutex::new((failing, files, vec!["c0".into()])),
+            }
+        }
+
+        fn call(&self) -> ForgeResult<()> {
+            let mut s = self.state.lock().unwrap();
+            if s.0 > 0 {
+                s.0 -= 1;
+                return Err(ForgeError {
+                    message: "GitHub answered 503 Service Unavailable".into(),
+                    label: "server_error".into(),
+                });
+            }
+            Ok(())
+        }
+
+        fn commits(&self) -> Vec<String> {
+            self.state.lock().unwrap().2.clone()
+        }
+
+        fn file_now(&self, path: &str) -> Option<String> {
+            let s = self.state.lock().unwrap();
+            s.1.get(path)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        }
+    }
+
+    fn refused<T>() -> ForgeResult<T> {
+        Err(ForgeError {
+            message: "not part of a commit-mode revert".into(),
+            label: "unexpected".into(),
+        })
+    }
+
+    impl Forge for FlakyForge {
+        async fn requests(&self, _label: &str) -> ForgeResult<Vec<Request>> {
+            self.call().map(|()| Vec::new())
+        }
+        async fn head(&self, _branch: &str) -> ForgeResult<String> {
+            self.call()?;
+            Ok(self.commits().last().cloned().unwrap_or_default())
+        }
+        async fn file(&self, path: &str, _commit: &str) -> ForgeResult<Option<Vec<u8>>> {
+            self.call()?;
+            Ok(self.state.lock().unwrap().1.get(path).cloned())
+        }
+        async fn commit(
+            &self,
+            _: &str,
+            _: &str,
+            _: &[(String, Vec<u8>)],
+            _: &str,
+        ) -> ForgeResult<String> {
+            refused()
+        }
+        async fn advance(
+            &self,
+            _branch: &str,
+            expected_head: &str,
+            files: &[(String, Vec<u8>)],
+            message: &str,
+        ) -> ForgeResult<String> {
+            self.call()?;
+            let mut s = self.state.lock().unwrap();
+            assert_eq!(s.2.last().map(String::as_str), Some(expected_head));
+            for (p, b) in files {
+                s.1.insert(p.clone(), b.clone());
+            }
+            let sha = format!("c{}", s.2.len());
+            s.2.push(sha.clone());
+            assert!(message.starts_with("revert(prod)"), "{message}");
+            Ok(sha)
+        }
+        async fn open_pull(&self, _: &str, _: &str, _: &str, _: &str) -> ForgeResult<Request> {
+            refused()
+        }
+        async fn open_issue(&self, _: &str, _: &str, _: &[String]) -> ForgeResult<Request> {
+            refused()
+        }
+        async fn edit(&self, _: u64, _: Kind, _: &str, _: &str) -> ForgeResult<()> {
+            refused()
+        }
+        async fn edit_body(&self, _: u64, _: Kind, _: &str) -> ForgeResult<()> {
+            refused()
+        }
+        async fn decorate(
+            &self,
+            _: u64,
+            _: Kind,
+            _: &[String],
+            _: &[String],
+            _: &[String],
+        ) -> ForgeResult<()> {
+            refused()
+        }
+        async fn comment(&self, _: u64, _: &str) -> ForgeResult<()> {
+            refused()
+        }
+        async fn close(&self, _: u64, _: Kind) -> ForgeResult<()> {
+            refused()
+        }
+        async fn delete_branch(&self, _: &str) -> ForgeResult<()> {
+            refused()
+        }
+    }
+
+    /// prod, promoting web's `image.digest` from dev in commit mode, its values at `bad`.
+    fn prod(repo: &std::path::Path, bad: &str) -> Environment {
+        let chart = repo.join("charts/web");
+        std::fs::create_dir_all(&chart).unwrap();
+        std::fs::write(chart.join("Chart.yaml"), "name: web\n").unwrap();
+        for env in ["dev", "prod"] {
+            std::fs::create_dir_all(repo.join(format!("environments/{env}/values"))).unwrap();
+        }
+        std::fs::write(repo.join("environments/dev/environment.yaml"), "").unwrap();
+        std::fs::write(repo.join(VALUES), format!("image:\n  digest: {bad}\n")).unwrap();
+        let text = "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: prod\nspec:\n  releases:\n    - {name: web, namespace: web, chart: charts/web, values: [values/web.yaml]}\n  promotion:\n    from: dev\n    mode: commit\n    images:\n      - {release: web, path: image.digest, repository: registry.example/web}\n";
+        let dir = repo.join("environments/prod");
+        std::fs::write(dir.join("environment.yaml"), text).unwrap();
+        crate::environment::load(repo, "prod").unwrap()
+    }
+
+    /// The forge down for longer than the six tries the loop used to make (about two minutes):
+    /// the revert stays pending, `/status` says why and when it is tried again, and it is made
+    /// once the forge answers — one commit, the good digest back and the bad one rejected.
+    #[tokio::test(start_paused = true)]
+    async fn a_revert_stays_pending_through_a_long_forge_outage_and_is_made_once_it_ends() {
+        let (bad, good) = (digest('b'), digest('a'));
+        let repo = tempfile::tempdir().unwrap();
+        let env = prod(repo.path(), &bad);
+        let values = format!("image:\n  digest: {bad}\n");
+        // Each attempt makes one call before failing: 12 failures outlast the old 6 tries.
+        let forge = Arc::new(FlakyForge::new(12, &[(VALUES, values)]));
+        let status = Arc::new(Mutex::new(Status::default()));
+        let rollback = Rollback {
+            from: "f".repeat(40),
+            to: "e".repeat(40),
+            releases: vec![Changed {
+                release: "web".into(),
+                bad: bad.clone(),
+                previous: good.clone(),
+            }],
+            reason: "wave 0: Deployment web/web is degraded".into(),
+            at: "2026-12-06T00:00:00Z".into(),
+            rolled_back: true,
+            reverted: None,
+            revert_error: None,
+            revert_retry_at: None,
+        };
+        status
+            .lock()
+            .unwrap()
+            .environments
+            .entry("prod".into())
+            .or_default()
+            .rollback = Some(rollback.clone());
+        let (send, jobs) = mpsc::unbounded_channel();
+        let (_stop_tx, stop) = watch::channel(false);
+        let loop_ = Jobs {
+            forge: forge.clone(),
+            base: "main".into(),
+            jobs,
+            metrics: Metrics::new().unwrap(),
+            status: status.clone(),
+            stop,
+        };
+        let task = tokio::spawn(loop_.run());
+        send.send(Job::Revert {
+            environment: Box::new(env),
+            rollback,
+        })
+        .unwrap();
+        let shown = || {
+            status.lock().unwrap().environments["prod"]
+                .rollback
+                .clone()
+                .unwrap()
+        };
+        // Five minutes in: still failing, still pending, and said so.
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        let r = shown();
+        assert!(r.reverted.is_none());
+        assert!(
+            r.revert_error.as_deref().is_some_and(|e| e.contains("503")),
+            "{r:?}"
+        );
+        assert!(r.revert_retry_at.is_some(), "{r:?}");
+        assert_eq!(forge.commits().len(), 1, "nothing committed yet");
+        // Long after the outage: made, once.
+        tokio::time::sleep(Duration::from_secs(1800)).await;
+        let r = shown();
+        assert_eq!(r.reverted.as_deref(), Some("c1"), "{r:?}");
+        assert_eq!((r.revert_error, r.revert_retry_at), (None, None));
+        assert_eq!(forge.commits().len(), 2, "one revert commit");
+        assert!(forge.file_now(VALUES).unwrap().contains(&good));
+        let rejected = forge.file_now(&rejected::path("prod")).unwrap();
+        assert!(rejected.contains(&bad), "{rejected}");
+        task.abort();
     }
 }

@@ -186,6 +186,8 @@ impl Reconciler {
             at: now(),
             rolled_back: false,
             reverted: None,
+            revert_error: None,
+            revert_retry_at: None,
         };
         tracing::warn!(environment = %self.environment, from = %r.from, to = %r.to, reason = %r.reason, "a promoted digest failed its health gate: rolling back now");
         // Recorded before anything is written: whoever leads next finishes it.

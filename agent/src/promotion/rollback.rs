@@ -31,6 +31,19 @@ pub struct Rollback {
     /// The revert pull request's URL, or the revert commit, once made.
     #[serde(default)]
     pub reverted: Option<String>,
+    /// Why the last attempt at the revert failed, while it is pending (the forge down, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_error: Option<String>,
+    /// When the pending revert is tried again (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_retry_at: Option<String>,
+}
+
+/// How long a pending revert waits after its `failures`-th failed attempt: 2 s, doubling, at
+/// most 5 minutes. It never gives up: Git must be put right, or a human acts.
+pub fn revert_retry_after(failures: u32) -> std::time::Duration {
+    let seconds = 2u64.saturating_mul(1 << failures.saturating_sub(1).min(16));
+    std::time::Duration::from_secs(seconds.min(300))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +91,15 @@ pub fn decide(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_pending_revert_backs_off_to_five_minutes_and_never_gives_up() {
+        let waits: Vec<u64> = [1, 2, 3, 4, 8, 9, 10, 1000, u32::MAX]
+            .iter()
+            .map(|f| revert_retry_after(*f).as_secs())
+            .collect();
+        assert_eq!(waits, [2, 4, 8, 16, 256, 300, 300, 300, 300]);
+    }
+
     use super::*;
 
     fn d(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
