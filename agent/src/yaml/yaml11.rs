@@ -196,45 +196,26 @@ fn scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value, S
     resolve_plain(text)
 }
 
-/// go-yaml v2's resolution of a plain scalar.
+/// go-yaml v2's resolution of a plain scalar (`sextant_yamledit::yaml11`, the one copy of the
+/// rules), as JSON: sigs.k8s.io/yaml converts to JSON, which has no NaN or infinity.
 pub fn resolve_plain(text: &str) -> Result<Value, String> {
-    match text {
-        "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
-        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
-            return Ok(Value::Bool(true))
-        }
-        "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
-            return Ok(Value::Bool(false))
-        }
-        ".nan" | ".NaN" | ".NAN" | ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF"
-        | "-.inf" | "-.Inf" | "-.INF" => {
-            // sigs.k8s.io/yaml converts to JSON, which has no NaN or infinity.
+    use sextant_yamledit::yaml11::{resolve, Plain};
+    Ok(match resolve(text) {
+        Plain::Null => Value::Null,
+        Plain::Bool(b) => Value::Bool(b),
+        Plain::Int(i) => match (i64::try_from(i), u64::try_from(i)) {
+            (Ok(v), _) => Value::Number(Number::from(v)),
+            (_, Ok(v)) => Value::Number(Number::from(v)),
+            _ => Value::String(text.into()),
+        },
+        Plain::Float(f) if !f.is_finite() => {
             return Err(format!(
                 "{text} has no JSON form (NaN and infinities are not JSON numbers)"
-            ));
+            ))
         }
-        _ => {}
-    }
-    let first = text.as_bytes()[0];
-    if first == b'.' {
-        if let Some(f) = go_parse_float(text) {
-            return Ok(float(f));
-        }
-        return Ok(Value::String(text.into()));
-    }
-    if !(first.is_ascii_digit() || first == b'+' || first == b'-') {
-        return Ok(Value::String(text.into()));
-    }
-    let plain: String = text.chars().filter(|&c| c != '_').collect();
-    if let Some(i) = go_parse_int(&plain) {
-        return Ok(i);
-    }
-    if is_yaml_style_float(&plain) {
-        if let Some(f) = go_parse_float(&plain) {
-            return Ok(float(f));
-        }
-    }
-    Ok(Value::String(text.into()))
+        Plain::Float(f) => float(f),
+        Plain::Str => Value::String(text.into()),
+    })
 }
 
 /// A float as `encoding/json` writes it and a reader takes it back: integral values are
@@ -245,100 +226,6 @@ fn float(f: f64) -> Value {
     } else {
         Number::from_f64(f).map_or(Value::Null, Value::Number)
     }
-}
-
-/// `strconv.ParseInt(s, 0, 64)`, then `ParseUint(s, 0, 64)`: sign, then `0x`/`0o`/`0b`
-/// prefixes, a leading `0` for octal, else decimal.
-fn go_parse_int(s: &str) -> Option<Value> {
-    let (negative, body) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if body.is_empty() {
-        return None;
-    }
-    let lower = body.to_ascii_lowercase();
-    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
-        (16, d)
-    } else if let Some(d) = lower.strip_prefix("0o") {
-        (8, d)
-    } else if let Some(d) = lower.strip_prefix("0b") {
-        (2, d)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..])
-    } else {
-        (10, lower.as_str())
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    let magnitude = u128::from_str_radix(digits, radix).ok()?;
-    if negative {
-        let v = i64::try_from(magnitude)
-            .ok()
-            .map(|m| -m)
-            .or_else(|| (magnitude == 1u128 << 63).then_some(i64::MIN))?;
-        Some(Value::Number(Number::from(v)))
-    } else if let Ok(v) = i64::try_from(magnitude) {
-        Some(Value::Number(Number::from(v)))
-    } else {
-        u64::try_from(magnitude)
-            .ok()
-            .map(|v| Value::Number(Number::from(v)))
-    }
-}
-
-/// go-yaml v2's `yamlStyleFloat`: `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
-fn is_yaml_style_float(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    if matches!(b.first(), Some(b'-' | b'+')) {
-        i += 1;
-    }
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while *i < b.len() && b[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i - start
-    };
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    } else {
-        if digits(&mut i) == 0 {
-            return false;
-        }
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            digits(&mut i);
-        }
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'-' | b'+')) {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == b.len()
-}
-
-/// `strconv.ParseFloat(s, 64)` for the decimal forms YAML produces.
-fn go_parse_float(s: &str) -> Option<f64> {
-    let t = s.strip_prefix('+').unwrap_or(s);
-    let ok = t
-        .bytes()
-        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+'));
-    if !ok {
-        return None;
-    }
-    t.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ mod emit;
 mod error;
 mod read;
 mod tree;
+pub mod yaml11;
 
 pub use error::{Error, Result};
 

@@ -1,6 +1,6 @@
 //! What a file means, read two ways: YAML 1.2 as the agent reads values files (`serde_yaml_ng`'s
 //! resolution, merge keys applied), and YAML 1.1 as Helm reads them (go-yaml v2's `resolve.go`,
-//! the rules `agent/src/yaml/yaml11.rs` follows). Both readings feed the check after an edit; the
+//! the rules of [`crate::yaml11`]). Both readings feed the check after an edit; the
 //! quoting rules in `emit` are written so that a new value reads the same in both.
 
 use crate::error::Error;
@@ -328,116 +328,16 @@ fn float12(v: &str) -> Option<f64> {
     unpositive.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
-/// go-yaml v2's resolution of a plain scalar (as `agent/src/yaml/yaml11.rs`).
+/// go-yaml v2's resolution of a plain scalar ([`crate::yaml11`]).
 fn plain11(text: &str) -> V {
-    match text {
-        "" | "~" | "null" | "Null" | "NULL" => return V::Null,
-        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
-            return V::Bool(true)
-        }
-        "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
-            return V::Bool(false)
-        }
-        ".nan" | ".NaN" | ".NAN" => return V::Float(f64::NAN),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return V::Float(f64::INFINITY),
-        "-.inf" | "-.Inf" | "-.INF" => return V::Float(f64::NEG_INFINITY),
-        _ => {}
+    use crate::yaml11::{resolve, Plain};
+    match resolve(text) {
+        Plain::Null => V::Null,
+        Plain::Bool(b) => V::Bool(b),
+        Plain::Int(i) => V::Int(i),
+        Plain::Float(f) => V::Float(f),
+        Plain::Str => V::Str(text.into()),
     }
-    let first = text.as_bytes()[0];
-    if first == b'.' {
-        return go_parse_float(text).map_or_else(|| V::Str(text.into()), V::Float);
-    }
-    if !(first.is_ascii_digit() || first == b'+' || first == b'-') {
-        return V::Str(text.into());
-    }
-    let plain: String = text.chars().filter(|&c| c != '_').collect();
-    if let Some(i) = go_parse_int(&plain) {
-        return V::Int(i);
-    }
-    if is_yaml_style_float(&plain) {
-        if let Some(f) = go_parse_float(&plain) {
-            return V::Float(f);
-        }
-    }
-    V::Str(text.into())
-}
-
-/// `strconv.ParseInt(s, 0, 64)`, then `ParseUint(s, 0, 64)`.
-fn go_parse_int(s: &str) -> Option<i128> {
-    let (negative, body) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let lower = body.to_ascii_lowercase();
-    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
-        (16, d)
-    } else if let Some(d) = lower.strip_prefix("0o") {
-        (8, d)
-    } else if let Some(d) = lower.strip_prefix("0b") {
-        (2, d)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..])
-    } else {
-        (10, lower.as_str())
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    let magnitude = u128::from_str_radix(digits, radix).ok()?;
-    if negative {
-        (magnitude <= 1u128 << 63).then(|| -(magnitude as i128))
-    } else {
-        (magnitude <= u128::from(u64::MAX)).then_some(magnitude as i128)
-    }
-}
-
-/// go-yaml v2's `yamlStyleFloat`: `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
-fn is_yaml_style_float(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = usize::from(matches!(b.first(), Some(b'-' | b'+')));
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while *i < b.len() && b[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i - start
-    };
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    } else {
-        if digits(&mut i) == 0 {
-            return false;
-        }
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            digits(&mut i);
-        }
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'-' | b'+')) {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == b.len()
-}
-
-fn go_parse_float(s: &str) -> Option<f64> {
-    let t = s.strip_prefix('+').unwrap_or(s);
-    let ok = t
-        .bytes()
-        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+'));
-    if !ok {
-        return None;
-    }
-    t.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
 #[cfg(test)]
