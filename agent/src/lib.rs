@@ -5,27 +5,22 @@
 // path, and boxing each one would only add noise.
 #![allow(clippy::result_large_err)]
 
+// The pure core, under the names the rest of the agent has always used.
+pub use sextant_core::{
+    compare, duration, environment, kinds, names, object, plan, secrets, snapshot, values, yaml,
+};
+
 pub mod apply;
-pub mod compare;
 pub mod config;
 pub mod daemon;
 pub mod drift;
-pub mod duration;
-pub mod environment;
 pub mod forge;
-pub mod kinds;
 pub mod live;
 pub mod metrics;
-pub mod names;
-pub mod object;
-pub mod plan;
 pub mod promotion;
 pub mod registry;
 pub mod render;
 pub mod repo;
-pub mod secrets;
-pub mod values;
-pub mod yaml;
 
 use std::path::{Path, PathBuf};
 

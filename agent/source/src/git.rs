@@ -42,7 +42,7 @@ impl GitConfig {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
     /// Default largest file checked out: 16 MiB, far above a values file or a chart template
     /// and far below the 512 MiB memory limit of the agent's shipped Deployment.
-    pub const DEFAULT_MAX_FILE_BYTES: u64 = 16 << 20;
+    pub const DEFAULT_MAX_FILE_BYTES: u64 = sextant_core::snapshot::MAX_FILE_BYTES;
 
     /// Anonymous access with the default timeout.
     pub fn new(
@@ -334,22 +334,7 @@ impl GitSource {
     }
 }
 
-/// The file in a snapshot's root that lists the files left out of it as too large.
-pub const OMITTED_FILE: &str = ".sextant-omitted";
-
-/// The files of a snapshot that were too large to check out: (repository path, size in bytes),
-/// read from [`OMITTED_FILE`]; empty for a snapshot that left nothing out, or a working tree.
-pub fn omitted(root: &Path) -> Vec<(String, u64)> {
-    let Ok(text) = std::fs::read_to_string(root.join(OMITTED_FILE)) else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter_map(|l| {
-            let (size, path) = l.split_once(' ')?;
-            Some((path.to_string(), size.parse().ok()?))
-        })
-        .collect()
-}
+pub use sextant_core::snapshot::{omitted, OMITTED_FILE};
 
 enum Checkout {
     Git(git2::Error),

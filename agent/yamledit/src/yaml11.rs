@@ -1,5 +1,5 @@
 //! YAML 1.1 as Helm reads it: go-yaml v2's resolution of a plain scalar (`resolve.go`), the one
-//! copy of these rules. The agent's reader of rendered manifests (`agent/src/yaml/yaml11.rs`)
+//! copy of these rules. The agent's reader of rendered manifests (`agent/core/src/yaml/yaml11.rs`)
 //! and this crate's check after an edit both use it.
 
 /// What a plain scalar resolves to.

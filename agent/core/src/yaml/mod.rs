@@ -80,10 +80,10 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
 }
 
 /// Reads a file of the repository the agent parses (an environment, a values file), refusing one
-/// larger than a snapshot keeps (`GitConfig::DEFAULT_MAX_FILE_BYTES`) before reading it, so a
+/// larger than a snapshot keeps ([`crate::snapshot::MAX_FILE_BYTES`]) before reading it, so a
 /// working tree's huge file cannot exhaust memory either.
 pub fn read_text(path: &std::path::Path) -> std::io::Result<String> {
-    let limit = sextant_source::GitConfig::DEFAULT_MAX_FILE_BYTES;
+    let limit = crate::snapshot::MAX_FILE_BYTES;
     let size = std::fs::metadata(path)?.len();
     if size > limit {
         return Err(std::io::Error::new(

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// The JSON Schema of `environment.yaml`, also published as `docs/environment.schema.json`.
-pub const SCHEMA: &str = include_str!("../../../docs/environment.schema.json");
+pub const SCHEMA: &str = include_str!("../../../../docs/environment.schema.json");
 pub const ENVIRONMENTS_DIR: &str = "environments";
 pub const FILE_NAME: &str = "environment.yaml";
 
@@ -499,7 +499,7 @@ pub fn load(repo: &Path, name: &str) -> Result<Environment> {
 }
 
 /// The first file the environment reads (its file, a values file, anything in its folder or a
-/// local chart) that the snapshot left out as too large (`sextant_source::omitted`).
+/// local chart) that the snapshot left out as too large ([`crate::snapshot::omitted`]).
 fn too_large(
     repo: &Path,
     environment: &str,
@@ -507,7 +507,7 @@ fn too_large(
     values: &[PathBuf],
     charts: &[PathBuf],
 ) -> Option<Error> {
-    sextant_source::omitted(repo)
+    crate::snapshot::omitted(repo)
         .into_iter()
         .find_map(|(path, size)| {
             let omitted = repo.join(&path);
@@ -518,7 +518,7 @@ fn too_large(
                 environment: environment.to_string(),
                 file: omitted,
                 size,
-                limit: sextant_source::GitConfig::DEFAULT_MAX_FILE_BYTES,
+                limit: crate::snapshot::MAX_FILE_BYTES,
             })
         })
 }
@@ -752,7 +752,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(FILE_NAME), "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: e\nspec:\n  releases:\n    - {name: a, namespace: a, chart: charts/a}\n").unwrap();
         let omit = |line: &str| {
-            std::fs::write(repo.path().join(sextant_source::OMITTED_FILE), line).unwrap()
+            std::fs::write(repo.path().join(crate::snapshot::OMITTED_FILE), line).unwrap()
         };
         // Elsewhere in the repository: no matter.
         omit("99999999 docs/video.mp4\n");
