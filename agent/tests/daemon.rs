@@ -1194,7 +1194,9 @@ fn drift_state(agent: &Agent) -> serde_json::Value {
 }
 
 fn wait_for_drift_state(agent: &Agent, state: &str, what: &str) {
-    eventually(FAULT_WAIT, what, || (drift_state(agent) == state).then_some(()));
+    eventually(FAULT_WAIT, what, || {
+        (drift_state(agent) == state).then_some(())
+    });
 }
 
 fn heals(agent: &Agent) -> f64 {
@@ -1202,25 +1204,29 @@ fn heals(agent: &Agent) -> f64 {
 }
 
 #[test]
-fn after_every_request_answered_503_for_a_while_a_later_scale_is_healed() {
+fn after_every_request_answered_503_or_429_for_a_while_a_later_scale_is_healed() {
     let (world, agent) = drift_world("heal");
-    world.server.inject(sextant_testkit::Fault::error(
-        sextant_testkit::Match::default(),
-        503,
-    ));
-    world.server.cut_watches();
-    wait_for_drift_state(&agent, "unknown", "drift unknown while every request is a 503");
-    world.server.clear_faults();
-    wait_for_drift_state(&agent, "in-sync", "in sync again once the API answers");
-    let before = heals(&agent);
-    kubectl(
-        &world,
-        &["scale", "deployment/web", "-n", "app", "--replicas=5"],
-    );
-    eventually(FAULT_WAIT, "the later scale healed", || {
-        (heals(&agent) > before && replicas(&world) == Some(2)).then_some(())
-    });
-    wait_for_drift_state(&agent, "in-sync", "in sync after the heal");
+    let any = sextant_testkit::Match::default;
+    for fault in [
+        sextant_testkit::Fault::error(any(), 503),
+        sextant_testkit::Fault::throttle(any(), Duration::from_secs(1)),
+    ] {
+        let what = format!("{:?}", fault.action);
+        world.server.inject(fault);
+        world.server.cut_watches();
+        wait_for_drift_state(&agent, "unknown", &format!("drift unknown under {what}"));
+        world.server.clear_faults();
+        wait_for_drift_state(&agent, "in-sync", "in sync again once the API answers");
+        let before = heals(&agent);
+        kubectl(
+            &world,
+            &["scale", "deployment/web", "-n", "app", "--replicas=5"],
+        );
+        eventually(FAULT_WAIT, &format!("a scale after {what} healed"), || {
+            (heals(&agent) > before && replicas(&world) == Some(2)).then_some(())
+        });
+        wait_for_drift_state(&agent, "in-sync", "in sync after the heal");
+    }
 }
 
 #[test]
@@ -1236,7 +1242,11 @@ fn a_scale_made_while_the_watches_are_down_is_healed_when_they_come_back() {
         ));
     }
     world.server.cut_watches();
-    wait_for_drift_state(&agent, "unknown", "drift unknown while lists and watches fail");
+    wait_for_drift_state(
+        &agent,
+        "unknown",
+        "drift unknown while lists and watches fail",
+    );
     // Gets and writes still work: a person scales the Deployment the agent cannot watch.
     kubectl(
         &world,
@@ -1244,9 +1254,11 @@ fn a_scale_made_while_the_watches_are_down_is_healed_when_they_come_back() {
     );
     assert_eq!(replicas(&world), Some(5));
     world.server.clear_faults();
-    eventually(FAULT_WAIT, "the scale made during the outage healed", || {
-        (heals(&agent) >= 1.0 && replicas(&world) == Some(2)).then_some(())
-    });
+    eventually(
+        FAULT_WAIT,
+        "the scale made during the outage healed",
+        || (heals(&agent) >= 1.0 && replicas(&world) == Some(2)).then_some(()),
+    );
     assert!(
         agent.metric(r#"sextant_drift_detected_total{environment="e",release="app"}"#) >= 1.0,
         "reported as drift"
@@ -1265,7 +1277,11 @@ fn an_api_server_restarted_empty_gets_its_objects_back_and_a_later_scale_is_heal
     } = world;
     let addr = server.addr();
     server.stop();
-    wait_for_drift_state(&agent, "unknown", "drift unknown while the API server is down");
+    wait_for_drift_state(
+        &agent,
+        "unknown",
+        "drift unknown while the API server is down",
+    );
     // The same address, nothing stored, resourceVersions below the ones the agent holds: a
     // watch resumed there would wait for them silently; a list shows everything gone.
     let server = TestServer::start(sextant_testkit::Options {
@@ -1280,9 +1296,11 @@ fn an_api_server_restarted_empty_gets_its_objects_back_and_a_later_scale_is_heal
         server,
         dir,
     };
-    eventually(FAULT_WAIT, "the Deployment and ConfigMap re-created", || {
-        (replicas(&world) == Some(2) && world.greeting().is_some()).then_some(())
-    });
+    eventually(
+        FAULT_WAIT,
+        "the Deployment and ConfigMap re-created",
+        || (replicas(&world) == Some(2) && world.greeting().is_some()).then_some(()),
+    );
     wait_for_drift_state(&agent, "in-sync", "in sync on the new server");
     let before = heals(&agent);
     kubectl(

@@ -307,7 +307,9 @@ impl Reconciler {
             return;
         };
         let declared = applied.objects.iter().any(|d| {
-            d.reference.kind == "Namespace" && d.reference.group.is_empty() && d.reference.name == ns
+            d.reference.kind == "Namespace"
+                && d.reference.group.is_empty()
+                && d.reference.name == ns
         });
         let ours = env.sync.create_namespace && env.releases.iter().any(|r| r.namespace == ns);
         if declared || !ours || !checked.insert(ns.to_string()) {

@@ -227,7 +227,12 @@ mod tests {
     }
 
     fn id(name: &str) -> Identity {
-        ("apps".into(), "Deployment".into(), Some("app".into()), name.into())
+        (
+            "apps".into(),
+            "Deployment".into(),
+            Some("app".into()),
+            name.into(),
+        )
     }
 
     fn feed(index: &mut Index, events: &[Ev]) -> Vec<Change> {
@@ -318,7 +323,15 @@ mod tests {
             },
             Case {
                 name: "only a complete list after a cut-off one counts",
-                then: vec![Failed, Init, Apply("b", "1"), Failed, Init, Apply("a", "1"), InitDone],
+                then: vec![
+                    Failed,
+                    Init,
+                    Apply("b", "1"),
+                    Failed,
+                    Init,
+                    Apply("a", "1"),
+                    InitDone,
+                ],
                 synced: true,
                 holds: vec![("a", "1")],
                 changes: vec![down(), down(), obj("b"), synced()],

@@ -115,7 +115,9 @@ impl ApiError {
         Self {
             code: 504,
             reason: "Timeout",
-            message: format!("Timeout: Too large resource version: {requested}, current: {current}"),
+            message: format!(
+                "Timeout: Too large resource version: {requested}, current: {current}"
+            ),
             details: Some(details),
         }
     }

@@ -125,7 +125,10 @@ impl Cluster {
         // reached is refused, as the API server's storage does without its watch cache
         // (`etcd3/store.go`: `NewTooLargeResourceVersionError(minimumRV, actualRevision, 0)`);
         // the watch cache waits up to 3 s for it first. Lists always read the latest state.
-        if let Some(rv) = q.get("resourceVersion").filter(|v| !v.is_empty() && *v != "0") {
+        if let Some(rv) = q
+            .get("resourceVersion")
+            .filter(|v| !v.is_empty() && *v != "0")
+        {
             let rv = rv.parse::<u64>().map_err(|_| {
                 ApiError::bad_request("resourceVersion: Invalid value: must be a number")
             })?;

@@ -222,8 +222,7 @@ async fn current_rv(api: &Api<ConfigMap>) -> u64 {
 }
 
 #[tokio::test]
-async fn a_version_not_reached_yet_is_too_large_for_lists_and_watch_lists_and_awaited_by_a_watch()
-{
+async fn a_version_not_reached_yet_is_too_large_for_lists_and_watch_lists_and_awaited_by_a_watch() {
     let (_server, client) = start(Options::default());
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     let now = current_rv(&api).await;
@@ -250,7 +249,10 @@ async fn a_version_not_reached_yet_is_too_large_for_lists_and_watch_lists_and_aw
         .await
         .unwrap()
         .boxed();
-    match tokio::time::timeout(WAIT, watch_list.try_next()).await.unwrap() {
+    match tokio::time::timeout(WAIT, watch_list.try_next())
+        .await
+        .unwrap()
+    {
         Ok(Some(WatchEvent::Error(status))) => {
             assert_eq!((status.code, status.reason.as_str()), (504, "Timeout"));
             assert!(status.message.contains("Too large resource version"));
@@ -258,7 +260,9 @@ async fn a_version_not_reached_yet_is_too_large_for_lists_and_watch_lists_and_aw
         other => panic!("expected a 504 ERROR event, got {other:?}"),
     }
     assert!(matches!(
-        tokio::time::timeout(WAIT, watch_list.try_next()).await.unwrap(),
+        tokio::time::timeout(WAIT, watch_list.try_next())
+            .await
+            .unwrap(),
         Ok(None)
     ));
     // A plain watch from it waits, and sends only what comes after it.
