@@ -1180,3 +1180,134 @@ fn losing_leadership_mid_sync_stops_the_sync_before_its_next_wave() {
         "wave 1 was never written"
     );
 }
+
+// A watch that fails once must not end drift detection: whatever failed it, the agent lists the
+// kind again, compares it with what was applied and heals. Each fault below ends the open
+// watches (`cut_watches`, as a restarting API server or a load balancer reset does), so that the
+// agent's next watch meets it.
+
+/// How long the agent may take to see a fault or its end (its re-list backoff starts at 800 ms).
+const FAULT_WAIT: Duration = Duration::from_secs(10);
+
+fn drift_state(agent: &Agent) -> serde_json::Value {
+    agent.status()["environments"]["e"]["drift"]["state"].clone()
+}
+
+fn wait_for_drift_state(agent: &Agent, state: &str, what: &str) {
+    eventually(FAULT_WAIT, what, || {
+        (drift_state(agent) == state).then_some(())
+    });
+}
+
+fn heals(agent: &Agent) -> f64 {
+    agent.metric(r#"sextant_drift_heals_total{environment="e",result="succeeded"}"#)
+}
+
+#[test]
+fn after_every_request_answered_503_or_429_for_a_while_a_later_scale_is_healed() {
+    let (world, agent) = drift_world("heal");
+    let any = sextant_testkit::Match::default;
+    for fault in [
+        sextant_testkit::Fault::error(any(), 503),
+        sextant_testkit::Fault::throttle(any(), Duration::from_secs(1)),
+    ] {
+        let what = format!("{:?}", fault.action);
+        world.server.inject(fault);
+        world.server.cut_watches();
+        wait_for_drift_state(&agent, "unknown", &format!("drift unknown under {what}"));
+        world.server.clear_faults();
+        wait_for_drift_state(&agent, "in-sync", "in sync again once the API answers");
+        let before = heals(&agent);
+        kubectl(
+            &world,
+            &["scale", "deployment/web", "-n", "app", "--replicas=5"],
+        );
+        eventually(FAULT_WAIT, &format!("a scale after {what} healed"), || {
+            (heals(&agent) > before && replicas(&world) == Some(2)).then_some(())
+        });
+        wait_for_drift_state(&agent, "in-sync", "in sync after the heal");
+    }
+}
+
+#[test]
+fn a_scale_made_while_the_watches_are_down_is_healed_when_they_come_back() {
+    let (world, agent) = drift_world("heal");
+    for verb in [sextant_testkit::Verb::List, sextant_testkit::Verb::Watch] {
+        world.server.inject(sextant_testkit::Fault::error(
+            sextant_testkit::Match {
+                verb: Some(verb),
+                ..Default::default()
+            },
+            503,
+        ));
+    }
+    world.server.cut_watches();
+    wait_for_drift_state(
+        &agent,
+        "unknown",
+        "drift unknown while lists and watches fail",
+    );
+    // Gets and writes still work: a person scales the Deployment the agent cannot watch.
+    kubectl(
+        &world,
+        &["scale", "deployment/web", "-n", "app", "--replicas=5"],
+    );
+    assert_eq!(replicas(&world), Some(5));
+    world.server.clear_faults();
+    eventually(
+        FAULT_WAIT,
+        "the scale made during the outage healed",
+        || (heals(&agent) >= 1.0 && replicas(&world) == Some(2)).then_some(()),
+    );
+    assert!(
+        agent.metric(r#"sextant_drift_detected_total{environment="e",release="app"}"#) >= 1.0,
+        "reported as drift"
+    );
+    wait_for_drift_state(&agent, "in-sync", "in sync after the heal");
+}
+
+#[test]
+fn an_api_server_restarted_empty_gets_its_objects_back_and_a_later_scale_is_healed() {
+    let (world, agent) = drift_world("heal");
+    let World {
+        server,
+        _git,
+        repo,
+        dir,
+    } = world;
+    let addr = server.addr();
+    server.stop();
+    wait_for_drift_state(
+        &agent,
+        "unknown",
+        "drift unknown while the API server is down",
+    );
+    // The same address, nothing stored, resourceVersions below the ones the agent holds: a
+    // watch resumed there would wait for them silently; a list shows everything gone.
+    let server = TestServer::start(sextant_testkit::Options {
+        addr,
+        ready_delay: Duration::from_millis(20),
+        ..sextant_testkit::Options::default()
+    })
+    .unwrap();
+    let world = World {
+        _git,
+        repo,
+        server,
+        dir,
+    };
+    eventually(
+        FAULT_WAIT,
+        "the Deployment and ConfigMap re-created",
+        || (replicas(&world) == Some(2) && world.greeting().is_some()).then_some(()),
+    );
+    wait_for_drift_state(&agent, "in-sync", "in sync on the new server");
+    let before = heals(&agent);
+    kubectl(
+        &world,
+        &["scale", "deployment/web", "-n", "app", "--replicas=5"],
+    );
+    eventually(FAULT_WAIT, "the later scale healed", || {
+        (heals(&agent) > before && replicas(&world) == Some(2)).then_some(())
+    });
+}

@@ -496,6 +496,24 @@ fn namespace_ref(name: &str) -> ObjectRef {
     }
 }
 
+/// Creates namespace `ns` for environment `env`, labelled as the agent's, unless it exists;
+/// returns whether it was created.
+pub async fn ensure_namespace(
+    cluster: &Cluster,
+    env: &str,
+    ns: &str,
+    dry_run: bool,
+) -> Result<bool, ClusterError> {
+    let r = namespace_ref(ns);
+    if cluster.get(&r).await?.is_some() {
+        return Ok(false);
+    }
+    let manifest = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns,
+        "labels": {LABEL_MANAGED_BY: MANAGER, LABEL_ENVIRONMENT: env}}});
+    cluster.apply(&r, &manifest, false, dry_run).await?;
+    Ok(true)
+}
+
 impl Run<'_> {
     /// Creates the agent's namespace and each release's namespace that is missing and not
     /// declared in the plan itself (as `helm --create-namespace` does).
@@ -526,14 +544,9 @@ impl Run<'_> {
                 continue;
             }
             let r = namespace_ref(&ns);
-            if self.cluster.get(&r).await?.is_some() {
+            if !ensure_namespace(self.cluster, &env.name, &ns, self.opts.dry_run).await? {
                 continue;
             }
-            let manifest = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns,
-                "labels": {LABEL_MANAGED_BY: MANAGER, LABEL_ENVIRONMENT: env.name}}});
-            self.cluster
-                .apply(&r, &manifest, false, self.opts.dry_run)
-                .await?;
             if !release.is_empty() {
                 out.push(
                     ObjectResult::new(&release, &r, None, Outcome::Created)

@@ -251,6 +251,7 @@ impl Reconciler {
         };
         let env = self.environment.as_str();
         let mut healed = 0;
+        let mut namespaces_checked = std::collections::HashSet::new();
         for o in applied
             .objects
             .iter()
@@ -259,6 +260,10 @@ impl Reconciler {
             // Git wins for the fields it sets, except those drift ignores (an HPA's replicas
             // beside a healed image): read live once to keep them.
             let live = self.cluster.get(&o.reference).await.ok().flatten();
+            if live.is_none() {
+                self.ensure_release_namespace(&applied, o, &mut namespaces_checked)
+                    .await;
+            }
             let respected = live
                 .as_ref()
                 .and_then(|l| crate::drift::respecting_ignored(&applied.environment, o, l));
@@ -287,6 +292,38 @@ impl Reconciler {
             }
         }
         healed
+    }
+
+    /// A deleted object is re-created in its release's namespace, which the sync creates when
+    /// missing (an API server restarted empty lost it too); a heal does the same, once a pass.
+    async fn ensure_release_namespace(
+        &self,
+        applied: &Applied,
+        o: &crate::object::Object,
+        checked: &mut std::collections::HashSet<String>,
+    ) {
+        let env = &applied.environment;
+        let Some(ns) = o.reference.namespace.as_deref() else {
+            return;
+        };
+        let declared = applied.objects.iter().any(|d| {
+            d.reference.kind == "Namespace"
+                && d.reference.group.is_empty()
+                && d.reference.name == ns
+        });
+        let ours = env.sync.create_namespace && env.releases.iter().any(|r| r.namespace == ns);
+        if declared || !ours || !checked.insert(ns.to_string()) {
+            return;
+        }
+        match crate::apply::sync::ensure_namespace(&self.cluster, &env.name, ns, false).await {
+            Ok(true) => {
+                tracing::info!(environment = %env.name, namespace = ns, "release namespace re-created for a heal")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(environment = %env.name, namespace = ns, error = %e, "cannot re-create the release namespace for a heal")
+            }
+        }
     }
 
     pub(super) fn record(&self, result: &SyncResult, seconds: f64) {

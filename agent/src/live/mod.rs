@@ -1,11 +1,15 @@
 //! The live state of one environment's objects, fed by watches: one kube-runtime `watcher` per
 //! kind in the environment's inventory, selected by the `sextant.io/environment` label. The kube
-//! edge of drift detection.
+//! edge of drift detection; what the watches saw is kept in the plain `index::Index`.
 //!
-//! - A kind reads as synced only between a complete list (`InitDone`) and the next error: while
-//!   a watch is down or re-listing (a dropped stream, `410 Gone`), its objects are "unknown",
-//!   never "in sync", and nothing is reported as drifted from a half-read list. A re-list
-//!   replaces the kind's objects at once when it completes; what it no longer holds was deleted.
+//! - A kind reads as synced only between a complete list and the next failure. Any watch
+//!   failure (a 410 Gone, a 429 or 5xx, a refused or reset connection, a restarted API server)
+//!   drops that watcher and starts a fresh one after a backoff: a fresh one lists first, so the
+//!   kind is compared again with what is really live, and what the new list no longer holds was
+//!   deleted. kube-runtime itself re-lists only on 410; on any other error it resumes the watch
+//!   from its last resourceVersion and never lists again, which left a kind unknown for good.
+//! - Every kind is also listed again every `RELIST_EVERY`: a watch can go quiet without any
+//!   error, and only a list can tell.
 //! - Memory is bounded: `managedFields` keeps only other managers' entries (drift needs their
 //!   field sets and times, never the agent's own or the status writers'), and kubectl's
 //!   `last-applied-configuration` copy is dropped.
@@ -13,18 +17,30 @@
 //!   listing them, and health gates wake on its changes. Each copy carries the sequence number
 //!   of the event that brought it, so a gate can tell a copy from after its own write.
 
-use crate::apply::sync::{identity, Identity};
+mod index;
+
+pub use index::{Availability, Index};
+
+use crate::apply::sync::Identity;
 use crate::apply::view::{Cached, LiveView};
 use crate::object::{ObjectRef, LABEL_ENVIRONMENT, MANAGER};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::discovery::ApiResource;
 use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+
+/// How often each kind is listed again although its watch reports nothing wrong. A watch can
+/// go quiet without an error: an API server restored from an older etcd holds a lower
+/// resourceVersion than the client's, and "watch requests for an unrecognized resource version
+/// may wait indefinitely (until the request timeout)" (Kubernetes API concepts, "Unavailable
+/// resource versions"). Argo CD's gitops-engine restarts each watch with a list on the same
+/// schedule (`defaultWatchResyncTimeout`, 10 minutes, in `pkg/cache/cluster.go`).
+pub const RELIST_EVERY: Duration = Duration::from_secs(600);
 
 /// A watched kind: group, version, kind.
 pub type KindKey = (String, String, String);
@@ -40,45 +56,13 @@ pub enum Change {
     Down(KindKey, String),
 }
 
-#[derive(Debug, Default)]
-struct KindState {
-    synced: bool,
-    error: Option<String>,
-    /// The identities seen by a re-list under way.
-    relisting: Option<HashSet<Identity>>,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    objects: HashMap<Identity, Cached>,
-    kinds: BTreeMap<KindKey, KindState>,
-    /// Object events so far (adds, changes, deletes).
-    seq: u64,
-}
-
-/// Stores a copy as the next event.
-fn put(objects: &mut HashMap<Identity, Cached>, seq: &mut u64, id: Identity, object: Value) {
-    *seq += 1;
-    objects.insert(id, Cached { object, seq: *seq });
-}
-
-/// Whether the cache can be trusted, and if not, why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Availability {
-    Synced,
-    /// Some kind is listing for the first time.
-    Starting,
-    /// Some kind's watch is down.
-    Down(Vec<String>),
-}
-
 pub struct LiveCache {
     environment: String,
     client: kube::Client,
-    state: Arc<Mutex<State>>,
+    index: Arc<Mutex<Index>>,
     tasks: Mutex<HashMap<KindKey, tokio::task::AbortHandle>>,
     changes: mpsc::UnboundedSender<Change>,
-    /// The state's `seq`, for health gates to wait on.
+    /// The index's `seq`, for health gates to wait on.
     moved: Arc<watch::Sender<u64>>,
 }
 
@@ -91,7 +75,7 @@ impl std::fmt::Debug for LiveCache {
     }
 }
 
-fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+fn lock(m: &Mutex<Index>) -> MutexGuard<'_, Index> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -102,7 +86,7 @@ impl LiveCache {
             LiveCache {
                 environment: environment.to_string(),
                 client,
-                state: Arc::default(),
+                index: Arc::default(),
                 tasks: Mutex::default(),
                 changes,
                 moved: Arc::new(watch::channel(0).0),
@@ -119,9 +103,7 @@ impl LiveCache {
             let keep = wanted.contains(k);
             if !keep {
                 task.abort();
-                let mut s = lock(&self.state);
-                s.kinds.remove(k);
-                s.objects.retain(|id, _| !(id.0 == k.0 && id.1 == k.2));
+                lock(&self.index).forget(k);
             }
             keep
         });
@@ -129,17 +111,18 @@ impl LiveCache {
             if tasks.contains_key(key) {
                 continue;
             }
-            lock(&self.state)
-                .kinds
-                .insert(key.clone(), KindState::default());
+            lock(&self.index).track(key.clone());
             let task = tokio::spawn(run_watch(
-                self.client.clone(),
-                ar.clone(),
-                key.clone(),
-                format!("{LABEL_ENVIRONMENT}={}", self.environment),
-                self.state.clone(),
-                self.changes.clone(),
-                self.moved.clone(),
+                Api::all_with(self.client.clone(), ar),
+                Feed {
+                    ar: ar.clone(),
+                    key: key.clone(),
+                    index: self.index.clone(),
+                    changes: self.changes.clone(),
+                    moved: self.moved.clone(),
+                },
+                watcher::Config::default()
+                    .labels(&format!("{LABEL_ENVIRONMENT}={}", self.environment)),
             ));
             tasks.insert(key.clone(), task.abort_handle());
         }
@@ -152,36 +135,21 @@ impl LiveCache {
 
     /// The live object, if the cache holds it.
     pub fn get(&self, id: &Identity) -> Option<Value> {
-        lock(&self.state).objects.get(id).map(|c| c.object.clone())
+        lock(&self.index).get(id).cloned()
     }
 
     /// Whether a kind's objects are current.
     pub fn synced(&self, group: &str, kind: &str) -> bool {
-        lock(&self.state)
-            .kinds
-            .iter()
-            .any(|(k, s)| k.0 == group && k.2 == kind && s.synced)
+        lock(&self.index).synced(group, kind)
     }
 
     pub fn availability(&self) -> Availability {
-        let s = lock(&self.state);
-        let down: Vec<String> = s
-            .kinds
-            .iter()
-            .filter_map(|(k, st)| st.error.as_ref().map(|e| format!("{} {}: {e}", k.2, k.0)))
-            .collect();
-        if !down.is_empty() {
-            Availability::Down(down)
-        } else if s.kinds.values().any(|st| !st.synced) {
-            Availability::Starting
-        } else {
-            Availability::Synced
-        }
+        lock(&self.index).availability()
     }
 
     /// How many objects the cache holds.
     pub fn len(&self) -> usize {
-        lock(&self.state).objects.len()
+        lock(&self.index).len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -191,12 +159,7 @@ impl LiveCache {
 
 impl LiveView for LiveCache {
     fn lookup(&self, r: &ObjectRef) -> Option<Option<Cached>> {
-        let s = lock(&self.state);
-        let synced = s
-            .kinds
-            .iter()
-            .any(|(k, st)| k.0 == r.group && k.1 == r.version && k.2 == r.kind && st.synced);
-        synced.then(|| s.objects.get(&identity(r)).cloned())
+        lock(&self.index).lookup(r)
     }
 
     fn changes(&self) -> watch::Receiver<u64> {
@@ -234,112 +197,107 @@ pub fn trim(mut o: Value) -> Value {
     o
 }
 
-fn reference(ar: &ApiResource, o: &Value) -> ObjectRef {
-    let text = |p: &str| o.pointer(p).and_then(Value::as_str).map(str::to_string);
-    ObjectRef {
-        group: ar.group.clone(),
-        version: ar.version.clone(),
-        kind: ar.kind.clone(),
-        namespace: text("/metadata/namespace"),
-        name: text("/metadata/name").unwrap_or_default(),
-    }
-}
-
-async fn run_watch(
-    client: kube::Client,
+/// Where one kind's watch events go.
+struct Feed {
     ar: ApiResource,
     key: KindKey,
-    selector: String,
-    state: Arc<Mutex<State>>,
+    index: Arc<Mutex<Index>>,
     changes: mpsc::UnboundedSender<Change>,
     moved: Arc<watch::Sender<u64>>,
-) {
-    let api: Api<DynamicObject> = Api::all_with(client, &ar);
-    let mut stream = watcher::watcher(api, watcher::Config::default().labels(&selector))
-        .default_backoff()
-        .boxed();
-    let to_value = |o: DynamicObject| {
+}
+
+/// How one watcher ended.
+enum Ended {
+    /// It failed: the kind is unknown, and the next watcher lists it again.
+    Failed,
+    /// Its time was up: the next watcher lists the kind again.
+    Relist,
+    /// Nobody reads the changes any more, or the kind is no longer watched.
+    Stopped,
+}
+
+impl Feed {
+    fn to_value(&self, o: DynamicObject) -> Value {
         let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
         if let Some(m) = v.as_object_mut() {
-            m.insert("apiVersion".into(), ar.api_version.clone().into());
-            m.insert("kind".into(), ar.kind.clone().into());
+            m.insert("apiVersion".into(), self.ar.api_version.clone().into());
+            m.insert("kind".into(), self.ar.kind.clone().into());
         }
         trim(v)
-    };
-    while let Some(event) = stream.next().await {
-        let mut send = Vec::new();
-        let seq = {
-            let mut s = lock(&state);
-            let State {
-                objects,
-                kinds,
-                seq,
-            } = &mut *s;
-            let Some(k) = kinds.get_mut(&key) else {
-                return;
-            };
-            match event {
-                Ok(Event::Init) => k.relisting = Some(HashSet::new()),
-                Ok(Event::InitApply(o)) => {
-                    let v = to_value(o);
-                    let id = identity(&reference(&ar, &v));
-                    if let Some(seen) = k.relisting.as_mut() {
-                        seen.insert(id.clone());
-                    }
-                    if objects.get(&id).map(|c| &c.object) != Some(&v) {
-                        send.push(Change::Object(id.clone()));
-                        put(objects, seq, id, v);
-                    }
-                }
-                Ok(Event::InitDone) => {
-                    let seen = k.relisting.take().unwrap_or_default();
-                    k.synced = true;
-                    k.error = None;
-                    let before = objects.len();
-                    objects.retain(|id, _| {
-                        let ours = id.0 == key.0 && id.1 == key.2;
-                        if ours && !seen.contains(id) {
-                            send.push(Change::Object(id.clone()));
-                            false
-                        } else {
-                            true
-                        }
-                    });
-                    if objects.len() != before {
-                        *seq += 1;
-                    }
-                    send.push(Change::Synced(key.clone()));
-                }
-                Ok(Event::Apply(o)) => {
-                    let v = to_value(o);
-                    let id = identity(&reference(&ar, &v));
-                    put(objects, seq, id.clone(), v);
-                    send.push(Change::Object(id));
-                }
-                Ok(Event::Delete(o)) => {
-                    let v = to_value(o);
-                    let id = identity(&reference(&ar, &v));
-                    objects.remove(&id);
-                    *seq += 1;
-                    send.push(Change::Object(id));
-                }
-                Err(e) => {
-                    k.synced = false;
-                    k.relisting = None;
-                    let why = e.to_string();
-                    tracing::warn!(kind = %ar.kind, group = %ar.group, error = %why, "watch failed; its objects are unknown until it re-lists");
-                    k.error = Some(why.clone());
-                    send.push(Change::Down(key.clone(), why));
-                }
+    }
+
+    /// Puts one event into the index and passes on what changed; `Err` when nobody listens.
+    fn event(&self, event: Result<Event<DynamicObject>, watcher::Error>) -> Result<(), Ended> {
+        let (changes, seq) = {
+            let mut index = lock(&self.index);
+            if !index.tracks(&self.key) {
+                return Err(Ended::Stopped);
             }
-            *seq
+            let changes = match event {
+                Ok(Event::Init) => {
+                    index.init(&self.key);
+                    Vec::new()
+                }
+                Ok(Event::InitApply(o) | Event::Apply(o)) => {
+                    index.apply(&self.key, self.to_value(o))
+                }
+                Ok(Event::Delete(o)) => index.delete(&self.key, &self.to_value(o)),
+                Ok(Event::InitDone) => index.init_done(&self.key),
+                Err(e) => {
+                    let why = e.to_string();
+                    tracing::warn!(kind = %self.ar.kind, group = %self.ar.group, error = %why, "watch failed; its objects are unknown until it lists them again");
+                    index.failed(&self.key, &why)
+                }
+            };
+            (changes, index.seq())
         };
         // Every event wakes the health gates: a kind that turns synced or down changes what
         // they may read, not only an object that moves.
-        moved.send_replace(seq);
-        for c in send {
-            if changes.send(c).is_err() {
-                return;
+        self.moved.send_replace(seq);
+        for c in changes {
+            if self.changes.send(c).is_err() {
+                return Err(Ended::Stopped);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Feeds one watcher's events to the index until it fails or its time for a fresh list is up.
+async fn follow(api: Api<DynamicObject>, config: watcher::Config, feed: &Feed) -> Ended {
+    let mut stream = watcher::watcher(api, config).boxed();
+    let relist = tokio::time::sleep(RELIST_EVERY);
+    tokio::pin!(relist);
+    loop {
+        tokio::select! {
+            event = stream.next() => {
+                let Some(event) = event else { return Ended::Relist };
+                let failed = event.is_err();
+                if let Err(ended) = feed.event(event) {
+                    return ended;
+                }
+                if failed {
+                    return Ended::Failed;
+                }
+            }
+            _ = &mut relist => return Ended::Relist,
+        }
+    }
+}
+
+/// One kind's watch for as long as it is wanted: after any failure a fresh watcher, which
+/// lists the kind before it watches, so the index is compared again with what is live.
+async fn run_watch(api: Api<DynamicObject>, feed: Feed, config: watcher::Config) {
+    // kube-runtime's own `default_backoff` schedule: 800 ms doubling to 30 s, jittered, reset
+    // after 120 s without a failure; a failing API server is not hammered with lists.
+    let mut backoff = watcher::DefaultBackoff::default();
+    loop {
+        match follow(api.clone(), config.clone(), &feed).await {
+            Ended::Stopped => return,
+            Ended::Relist => {}
+            Ended::Failed => {
+                let wait = backoff.next().unwrap_or(Duration::from_secs(30));
+                tokio::time::sleep(wait).await;
             }
         }
     }

@@ -100,6 +100,28 @@ impl ApiError {
         Self::new(410, "Expired", message)
     }
 
+    /// `504 Timeout` for a resourceVersion the server has not reached, as apiserver's
+    /// `storage.NewTooLargeResourceVersionError` builds it on apimachinery's `NewTimeoutError`:
+    /// the message `Timeout: Too large resource version: N, current: M`, a
+    /// `ResourceVersionTooLarge` cause and `retryAfterSeconds` (omitted when 0).
+    pub fn too_large_resource_version(requested: u64, current: u64, retry_after: u64) -> Self {
+        let mut details = json!({"causes": [{
+            "reason": "ResourceVersionTooLarge",
+            "message": "Too large resource version",
+        }]});
+        if retry_after > 0 {
+            details["retryAfterSeconds"] = retry_after.into();
+        }
+        Self {
+            code: 504,
+            reason: "Timeout",
+            message: format!(
+                "Timeout: Too large resource version: {requested}, current: {current}"
+            ),
+            details: Some(details),
+        }
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)
     }

@@ -121,6 +121,25 @@ impl Cluster {
         let cursor =
             |k: &ObjectKey| format!("{}/{}", k.namespace.as_deref().unwrap_or_default(), k.name);
         let after = q.get("continue").filter(|c| !c.is_empty());
+        // A list "not older than" (or, paginated, "exactly at") a version the server has not
+        // reached is refused, as the API server's storage does without its watch cache
+        // (`etcd3/store.go`: `NewTooLargeResourceVersionError(minimumRV, actualRevision, 0)`);
+        // the watch cache waits up to 3 s for it first. Lists always read the latest state.
+        if let Some(rv) = q
+            .get("resourceVersion")
+            .filter(|v| !v.is_empty() && *v != "0")
+        {
+            let rv = rv.parse::<u64>().map_err(|_| {
+                ApiError::bad_request("resourceVersion: Invalid value: must be a number")
+            })?;
+            if after.is_none() && rv > self.store.current_rv() {
+                return Err(ApiError::too_large_resource_version(
+                    rv,
+                    self.store.current_rv(),
+                    0,
+                ));
+            }
+        }
         let limit = q
             .get("limit")
             .and_then(|l| l.parse::<usize>().ok())

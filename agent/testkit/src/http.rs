@@ -340,6 +340,7 @@ fn serve_resource(
                 bookmark_interval: shared.options.bookmark_interval,
                 drop_after: inc.drop_after,
                 shutdown: shared.shutdown.clone(),
+                cut: shared.cut.subscribe(),
                 table: as_table,
             };
             let stream = crate::watch::start(cluster, t, query, spec)?;

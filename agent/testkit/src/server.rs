@@ -74,6 +74,8 @@ pub(crate) struct Shared {
     pub options: Options,
     pub addr: SocketAddr,
     pub shutdown: watch::Receiver<bool>,
+    /// Bumped to end every open watch stream.
+    pub cut: watch::Sender<u64>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -81,7 +83,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A running test API server; it stops when dropped.
+/// A running test API server; it stops when dropped. A server "restarted empty" is a new one
+/// started on the stopped one's address (`Options { addr: old.addr(), .. }`): its
+/// resourceVersions start again from 1, below what clients of the old one hold.
 pub struct TestServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -113,6 +117,7 @@ impl TestServer {
             options,
             addr,
             shutdown,
+            cut: watch::channel(0).0,
         });
         crate::server::seed(&shared);
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -209,6 +214,13 @@ impl TestServer {
     /// The images that currently fail.
     pub fn failing_images(&self) -> FailImages {
         lock(&self.shared.fail_images).clone()
+    }
+
+    /// End every open watch stream, as an API server does on its way down or a load balancer
+    /// when it resets its connections: each client sees its stream end and must watch again
+    /// (with faults injected, that next watch fails). New watches are not affected.
+    pub fn cut_watches(&self) {
+        self.shared.cut.send_modify(|n| *n += 1);
     }
 
     /// Drop all watch history: watches from any earlier resourceVersion get `410 Gone`.

@@ -1,5 +1,18 @@
 //! Watch streams: resume from a resourceVersion, ADDED/MODIFIED/DELETED lines, `410`
-//! expiry as an in-stream `ERROR` (as the real server sends it), and bookmarks.
+//! expiry and "Too large resource version" as an in-stream `ERROR` (as the real server sends
+//! them once a watch is open), and bookmarks.
+//!
+//! What a watch from a version gets, as the API server answers it (Kubernetes API concepts,
+//! "Resource versions": "410 Gone responses" and "Unavailable resource versions"):
+//! - older than the retained history (or compacted): an `ERROR` event with a `410 Expired`
+//!   Status (apiserver `watch_cache_history.go`: `too old resource version: N (M)`);
+//! - not reached yet, with `sendInitialEvents=true`: an `ERROR` event with a `504 Timeout`
+//!   Status carrying the `ResourceVersionTooLarge` cause, then the end of the stream
+//!   (apiserver `etcd3/watcher.go` `startWatching`; the watch cache first waits up to 3 s);
+//! - not reached yet, a plain watch: no error at all, the watch waits for the version ("watch
+//!   requests for an unrecognized resource version may wait indefinitely (until the request
+//!   timeout)") and sends only what comes after it (`cache_watcher.go`). An API server
+//!   restarted empty is such a server to a client that resumes: only a new list tells.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -24,6 +37,8 @@ pub struct WatchSpec {
     /// Cut the stream after this long (an injected fault).
     pub drop_after: Option<Duration>,
     pub shutdown: watch::Receiver<bool>,
+    /// Changes when the server ends every open watch (`TestServer::cut_watches`).
+    pub cut: watch::Receiver<u64>,
     /// Send each object as a one-row `Table` (the client asked for tables).
     pub table: bool,
 }
@@ -84,11 +99,14 @@ struct State {
     live: Option<broadcast::Receiver<Event>>,
     filter: Filter,
     last_rv: u64,
+    /// The version the watch started from: nothing at or before it is sent.
+    from: u64,
     bookmarks: bool,
     bookmark_interval: Duration,
     next_bookmark: Instant,
     end_at: Instant,
     shutdown: watch::Receiver<bool>,
+    cut: watch::Receiver<u64>,
 }
 
 impl State {
@@ -136,11 +154,13 @@ pub fn start(
         live: None,
         filter,
         last_rv: cluster.store.current_rv(),
+        from: 0,
         bookmarks: q.flag("allowWatchBookmarks"),
         bookmark_interval: spec.bookmark_interval,
         next_bookmark: now + spec.bookmark_interval,
         end_at: end_after.map_or(far, |d| now + d),
         shutdown: spec.shutdown,
+        cut: spec.cut,
     };
     match requested.map(|rv| rv.parse::<u64>()) {
         Some(Err(_)) => {
@@ -148,7 +168,12 @@ pub fn start(
                 "resourceVersion: Invalid value: must be a number",
             ))
         }
+        Some(Ok(rv)) if send_initial && rv > state.last_rv => {
+            let status = ApiError::too_large_resource_version(rv, state.last_rv, 1);
+            state.pending.push_back(line("ERROR", status.to_status()));
+        }
         Some(Ok(rv)) if !send_initial => {
+            state.from = rv;
             match cluster.store.subscribe(&state.filter.resource, rv) {
                 Ok(sub) => {
                     for e in &sub.backlog {
@@ -205,6 +230,9 @@ async fn next(mut st: State) -> Option<(Result<Bytes, Infallible>, State)> {
             ev = live.recv() => match ev {
                 Ok(e) => {
                     st.last_rv = st.last_rv.max(e.rv);
+                    if e.rv <= st.from {
+                        continue;
+                    }
                     if let Some(kind) = st.filter.translate(&e) {
                         let b = line(kind.as_str(), st.filter.view(e.object));
                         return Some((Ok(b), st));
@@ -215,11 +243,16 @@ async fn next(mut st: State) -> Option<(Result<Bytes, Infallible>, State)> {
             },
             _ = tokio::time::sleep_until(bookmark_at), if st.bookmarks => {
                 st.next_bookmark = Instant::now() + st.bookmark_interval;
-                let b = st.bookmark(false);
-                return Some((Ok(b), st));
+                // A watch waiting for a version the server has not reached gets no bookmark
+                // at or before it (its resourceVersion would move the client back).
+                if st.last_rv > st.from {
+                    let b = st.bookmark(false);
+                    return Some((Ok(b), st));
+                }
             }
             _ = tokio::time::sleep_until(st.end_at) => return None,
             _ = st.shutdown.changed() => return None,
+            _ = st.cut.changed() => return None,
         }
     }
 }

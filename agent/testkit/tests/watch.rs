@@ -214,3 +214,110 @@ async fn streaming_list_watches_send_initial_events_then_the_end_bookmark() {
         matches!(next().await, watcher::Event::Apply(c) if c.metadata.name.as_deref() == Some("b"))
     );
 }
+
+/// The resourceVersion of the latest write, from a list.
+async fn current_rv(api: &Api<ConfigMap>) -> u64 {
+    let list = api.list(&Default::default()).await.unwrap();
+    list.metadata.resource_version.unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_version_not_reached_yet_is_too_large_for_lists_and_watch_lists_and_awaited_by_a_watch() {
+    let (_server, client) = start(Options::default());
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let now = current_rv(&api).await;
+    let ahead = (now + 2).to_string();
+    // A list not older than it: 504 Timeout with the ResourceVersionTooLarge cause.
+    let lp = kube::api::ListParams::default()
+        .at(&ahead)
+        .matching(kube::api::VersionMatch::NotOlderThan);
+    match api.list(&lp).await {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!((s.code, s.reason.as_str()), (504, "Timeout"));
+            assert_eq!(
+                s.message,
+                format!("Timeout: Too large resource version: {ahead}, current: {now}")
+            );
+            let causes = s.details.map(|d| d.causes).unwrap_or_default();
+            assert_eq!(causes[0].reason.as_str(), "ResourceVersionTooLarge");
+        }
+        other => panic!("expected 504 Too large resource version, got {other:?}"),
+    }
+    // A watch list from it: the same Status as an in-stream ERROR, then the end of the stream.
+    let mut watch_list = api
+        .watch(&WatchParams::streaming_lists(), &ahead)
+        .await
+        .unwrap()
+        .boxed();
+    match tokio::time::timeout(WAIT, watch_list.try_next())
+        .await
+        .unwrap()
+    {
+        Ok(Some(WatchEvent::Error(status))) => {
+            assert_eq!((status.code, status.reason.as_str()), (504, "Timeout"));
+            assert!(status.message.contains("Too large resource version"));
+        }
+        other => panic!("expected a 504 ERROR event, got {other:?}"),
+    }
+    assert!(matches!(
+        tokio::time::timeout(WAIT, watch_list.try_next())
+            .await
+            .unwrap(),
+        Ok(None)
+    ));
+    // A plain watch from it waits, and sends only what comes after it.
+    let mut waiting = api
+        .watch(&WatchParams::default(), &ahead)
+        .await
+        .unwrap()
+        .boxed();
+    for name in ["at-1", "at-2", "after"] {
+        common::apply(&api, name, "t", cm(name, json!({})))
+            .await
+            .unwrap();
+    }
+    let first = tokio::time::timeout(WAIT, waiting.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&first, WatchEvent::Added(c) if c.metadata.name.as_deref() == Some("after")),
+        "nothing at or before {ahead}: {first:?}"
+    );
+}
+
+#[tokio::test]
+async fn cut_watches_end_open_streams_and_a_server_restarted_empty_is_behind_its_clients() {
+    let (server, client) = start(Options::default());
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    for name in ["a", "b", "c"] {
+        common::apply(&api, name, "t", cm(name, json!({})))
+            .await
+            .unwrap();
+    }
+    let before = current_rv(&api).await;
+    let mut open = api
+        .watch(&WatchParams::default(), &before.to_string())
+        .await
+        .unwrap()
+        .boxed();
+    server.cut_watches();
+    assert!(
+        matches!(
+            tokio::time::timeout(WAIT, open.try_next()).await.unwrap(),
+            Ok(None)
+        ),
+        "the open stream ends"
+    );
+    let addr = server.addr();
+    server.stop();
+    let (restarted, client) = start(Options {
+        addr,
+        ..Options::default()
+    });
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    assert!(api.get_opt("a").await.unwrap().is_none(), "empty");
+    assert!(current_rv(&api).await < before, "its versions start again");
+    drop(restarted);
+}
