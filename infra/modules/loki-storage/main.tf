@@ -8,7 +8,6 @@ data "aws_partition" "current" {}
 locals {
   issuer  = trimprefix(var.oidc_issuer_url, "https://")
   account = data.aws_caller_identity.current.account_id
-  buckets = { for b in ["chunks", "ruler"] : b => "${var.name}-loki-${b}-${local.account}" }
 }
 
 resource "aws_kms_key" "loki" {
@@ -43,9 +42,9 @@ resource "aws_s3_bucket" "loki" {
   # checkov:skip=CKV_AWS_144:Logs are kept var.retention_days and are not worth a second region.
   # checkov:skip=CKV2_AWS_62:No consumer of object events exists.
   # checkov:skip=CKV_AWS_21:Loki writes each chunk once and expires it itself; versions would only keep deleted logs.
-  for_each = local.buckets
+  for_each = toset(["chunks", "ruler"])
 
-  bucket = each.value
+  bucket = "${var.name}-loki-${each.key}-${local.account}"
   tags   = var.tags
 }
 
