@@ -74,3 +74,8 @@ output "region" {
   description = "The environment's region (make configure)."
   value       = var.region
 }
+
+output "domain" {
+  description = "The environment's DNS domain: every hostname of its values (make configure)."
+  value       = var.domain
+}
