@@ -21,14 +21,15 @@ case "$env" in dev | prod) ;; *) echo "$me: ENV must be dev or prod" >&2; exit 2
 py="$root/.tools/venv/bin/python"   # has PyYAML
 [ -x "$py" ] || py=python3
 sextant="${SEXTANT:-${CARGO_TARGET_DIR:-$root/target}/debug/sextant}"
-if [ ! -x "$sextant" ]; then
+if [ -z "${SEXTANT:-}" ]; then
   need cargo "cargo, to build the sextant CLI (or set SEXTANT to its path)"
 fi
 if [ -z "$outputs" ]; then
   need_tf
 fi
 require_all "$me"
-[ -x "$sextant" ] || cargo build --quiet -p sextant --bin sextant
+# This tree's CLI (a no-op when it is fresh), unless SEXTANT names one.
+[ -n "${SEXTANT:-}" ] || cargo build --quiet -p sextant --bin sextant
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

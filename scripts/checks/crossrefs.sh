@@ -23,8 +23,12 @@ source "$root/scripts/lib/check.sh"
 for t in "$py" "$hclpy"; do
   [ -x "$t" ] || { echo "crossrefs.sh: FAILED: $t missing; run \`make tools\`" >&2; exit 1; }
 done
-export SEXTANT="${SEXTANT:-${AGENT_BINARY:-${CARGO_TARGET_DIR:-$root/target}/debug/sextant}}"
-[ -x "$SEXTANT" ] || cargo build --quiet -p sextant --bin sextant
+# configure's tests need this tree's CLI (set-values): built here (a no-op when fresh) unless
+# SEXTANT names one; a target folder shared with other checkouts may hold another's.
+if [ -z "${SEXTANT:-}" ]; then
+  cargo build --quiet -p sextant --bin sextant
+  export SEXTANT="${CARGO_TARGET_DIR:-$root/target}/debug/sextant"
+fi
 
 # shellcheck disable=SC2016 # expanded by the inner shell
 step "Terraform facts (tf_facts.py infra)" sh -c '"$1" scripts/lib/tf_facts.py infra > "$2"' _ "$hclpy" "$work/facts.json"

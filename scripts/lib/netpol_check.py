@@ -16,12 +16,16 @@ source's egress and the destination's ingress. The table says what must be allow
 the app's promotion checks, Prometheus -> every scrape target here, the gateway -> each
 backend) and what must not (any other pod -> the app or the agent; the app -> anything).
 Reports each flow whose outcome differs from the table, and with --table prints all of them.
+The table means something only if the policies are enforced: on EKS the VPC CNI does it when its
+add-on runs with enableNetworkPolicy, so the check also fails when infra/modules/eks's vpc-cni
+add-on does not set it (https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html).
 The pods the upstream charts make (Prometheus, Envoy's proxies, ingress-nginx) are not rendered
 here: the table names them by the labels those charts give them.
 """
 import argparse
 import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -195,8 +199,24 @@ def evaluate(env, docs):
     return rows
 
 
+EKS_ADDONS = os.path.join("infra", "modules", "eks", "main.tf")
+ENFORCED = re.compile(r'configuration_values\s*=.*"vpc-cni".*enableNetworkPolicy\s*=\s*"true"')
+
+
+def enforced(root):
+    """Whether the eks module's vpc-cni add-on turns its network policy agent on."""
+    with open(os.path.join(root, EKS_ADDONS), encoding="utf-8") as f:
+        text = f.read()
+    start = text.find('resource "aws_eks_addon"')
+    block = text[start:text.find("\n}", start)] if start >= 0 else ""
+    return bool(ENFORCED.search(block))
+
+
 def check(root, helm, envs=("local", "dev", "prod"), extra_values=(), manifests_dir=None, table=None):
     problems = []
+    if not enforced(root):
+        problems.append(f"{EKS_ADDONS}: the vpc-cni add-on does not set enableNetworkPolicy = \"true\" in its "
+                        "configuration_values: EKS would not enforce any NetworkPolicy (dev, prod)")
     agent = manifests(manifests_dir or os.path.join(root, "manifests"))
     for env in envs:
         rows = evaluate(env, render(root, env, helm, extra_values) + agent)

@@ -1,7 +1,8 @@
 """Tests of netpol_check.py: the rendered NetworkPolicies give the platform's reachability table,
 and the planted mistakes are reported: hash-service's policy without the agent's rule (the
 promotion checks blocked) and the agent's policy admitting ingress-nginx instead of Envoy
-Gateway (issue 27, defect 3); plus the evaluation rules themselves, as a table.
+Gateway, and the EKS CNI without its network policy agent (issue 27, defect 3); plus the
+evaluation rules themselves, as a table.
 
     .tools/venv/bin/python -m unittest scripts/lib/netpol_check_test.py   (scripts/checks/netpol.sh)
 """
@@ -41,6 +42,19 @@ class NetpolCheck(unittest.TestCase):
         self.assertEqual(problems, [
             f"{env}: gateway -> agent (GitHub webhook): denied, must be allowed "
             "(ingress denied by sextant-system/sextant)" for env in ("dev", "prod")])
+
+    def test_an_eks_cni_without_network_policy_is_reported(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copytree(os.path.join(ROOT, "infra"), os.path.join(tmp, "infra"))
+            self.assertTrue(netpol_check.enforced(tmp))
+            main = os.path.join(tmp, netpol_check.EKS_ADDONS)
+            with open(main, encoding="utf-8") as f:
+                text = f.read()
+            planted = "\n".join(l for l in text.splitlines() if "configuration_values" not in l) + "\n"
+            self.assertNotEqual(planted, text)
+            with open(main, "w", encoding="utf-8") as f:
+                f.write(planted)
+            self.assertFalse(netpol_check.enforced(tmp))
 
     def test_peers_and_ports_follow_the_api(self):
         pod = {"ns": "a", "labels": {"app": "x"}, "ports": {"http": 8080}}

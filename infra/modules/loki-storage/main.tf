@@ -49,18 +49,18 @@ resource "aws_s3_bucket" "loki" {
 }
 
 resource "aws_s3_bucket_ownership_controls" "loki" {
-  for_each = aws_s3_bucket.loki
+  for_each = toset(["chunks", "ruler"])
 
-  bucket = each.value.id
+  bucket = aws_s3_bucket.loki[each.key].id
   rule {
     object_ownership = "BucketOwnerEnforced"
   }
 }
 
 resource "aws_s3_bucket_public_access_block" "loki" {
-  for_each = aws_s3_bucket.loki
+  for_each = toset(["chunks", "ruler"])
 
-  bucket                  = each.value.id
+  bucket                  = aws_s3_bucket.loki[each.key].id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
@@ -68,9 +68,9 @@ resource "aws_s3_bucket_public_access_block" "loki" {
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "loki" {
-  for_each = aws_s3_bucket.loki
+  for_each = toset(["chunks", "ruler"])
 
-  bucket = each.value.id
+  bucket = aws_s3_bucket.loki[each.key].id
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
@@ -82,9 +82,9 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "loki" {
 
 # Loki's compactor deletes past its retention; this catches what it leaves (a day later).
 resource "aws_s3_bucket_lifecycle_configuration" "loki" {
-  for_each = aws_s3_bucket.loki
+  for_each = toset(["chunks", "ruler"])
 
-  bucket = each.value.id
+  bucket = aws_s3_bucket.loki[each.key].id
 
   rule {
     id     = "expire-after-retention"
@@ -100,13 +100,13 @@ resource "aws_s3_bucket_lifecycle_configuration" "loki" {
 }
 
 data "aws_iam_policy_document" "bucket" {
-  for_each = aws_s3_bucket.loki
+  for_each = toset(["chunks", "ruler"])
 
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
     actions   = ["s3:*"]
-    resources = [each.value.arn, "${each.value.arn}/*"]
+    resources = [aws_s3_bucket.loki[each.key].arn, "${aws_s3_bucket.loki[each.key].arn}/*"]
     principals {
       type        = "*"
       identifiers = ["*"]
@@ -120,9 +120,9 @@ data "aws_iam_policy_document" "bucket" {
 }
 
 resource "aws_s3_bucket_policy" "loki" {
-  for_each = aws_s3_bucket.loki
+  for_each = toset(["chunks", "ruler"])
 
-  bucket = each.value.id
+  bucket = aws_s3_bucket.loki[each.key].id
   policy = data.aws_iam_policy_document.bucket[each.key].json
 
   depends_on = [aws_s3_bucket_public_access_block.loki]
