@@ -6,8 +6,6 @@
 # plan, naming the missing provider or repository, if this was not applied. It is not in
 # iac.yml: the roles CI assumes trust this provider, so CI does not manage it.
 
-data "aws_partition" "current" {}
-
 locals {
   github_issuer = "token.actions.githubusercontent.com"
 }
