@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 ENV ?= prod
 DEMO_ENV ?= local
 
-.PHONY: tools build demo test test-rust lint bench fmt deploy destroy local-up local-down
+.PHONY: tools build demo test test-rust lint bench fmt deploy destroy configure local-up local-down
 
 tools:
 	@bash scripts/install-tools.sh
@@ -48,6 +48,12 @@ deploy:
 
 destroy:
 	bash infra/scripts/deploy.sh destroy $(ENV)
+
+## Terraform's outputs of infra/envs/$(ENV) into environments/$(ENV) (format kept), then the
+## deployable mark if no placeholder is left. OUTPUTS=<file> (or -) takes a saved
+## `terraform output -json` instead of asking terraform (docs/platform.md, "Bring-up").
+configure:
+	bash infra/scripts/configure.sh $(ENV) $(OUTPUTS)
 
 ## A kind cluster on this machine with the agent following this repository (infra/envs/local).
 ## Needs Docker, kind, terraform >= 1.10 or OpenTofu.

@@ -151,6 +151,17 @@ enum Command {
         #[arg(long)]
         path: Option<String>,
     },
+    /// Set values in one YAML file with the format-preserving editor (`make configure` writes
+    /// Terraform's outputs with it). EDITS is a JSON file: a list of `{"path": [key or index,
+    /// …], "value": any}`, applied in order; every other byte of the file is kept.
+    SetValues {
+        /// The YAML file to edit in place.
+        #[arg(long)]
+        file: PathBuf,
+        /// The JSON list of edits.
+        #[arg(long)]
+        edits: PathBuf,
+    },
     /// Print the effective values of one release (chart defaults, then each values file).
     Values {
         #[command(flatten)]
@@ -560,6 +571,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 format!("{}: {} set to {digest}\n", edit.path, edit.key)
             }
         }
+        Command::SetValues { file, edits } => set_values(file, edits)?,
         Command::Values {
             at: EnvArgs { env, repo },
             release,
@@ -577,4 +589,68 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     write_out(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `sextant set-values`: reads the edits, applies them to the file's text, writes it back only
+/// when something changed, and says which paths changed.
+fn set_values(file: &std::path::Path, edits: &std::path::Path) -> anyhow::Result<String> {
+    use sextant_yamledit::Key;
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Step {
+        Index(usize),
+        Name(String),
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Edit {
+        path: Vec<Step>,
+        value: serde_json::Value,
+    }
+    let list = std::fs::read_to_string(edits)
+        .with_context(|| format!("reading --edits {}", edits.display()))?;
+    let list: Vec<Edit> = serde_json::from_str(&list).with_context(|| {
+        format!(
+            "--edits {}: not a JSON list of {{\"path\": [...], \"value\": ...}}",
+            edits.display()
+        )
+    })?;
+    let before =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let changes: Vec<(Vec<Key>, serde_json::Value)> = list
+        .into_iter()
+        .map(|e| {
+            let path = e
+                .path
+                .into_iter()
+                .map(|s| match s {
+                    Step::Index(i) => Key::Index(i),
+                    Step::Name(n) => Key::Map(n),
+                })
+                .collect();
+            (path, e.value)
+        })
+        .collect();
+    let mut report = String::new();
+    let mut text = before.clone();
+    for (path, value) in &changes {
+        let next = sextant_yamledit::set(&text, path, value).with_context(|| {
+            format!(
+                "{}: setting {}",
+                file.display(),
+                sextant_yamledit::path_string(path)
+            )
+        })?;
+        let verb = if next == text { "already" } else { "set" };
+        report.push_str(&format!(
+            "{}: {} {verb} {value}\n",
+            file.display(),
+            sextant_yamledit::path_string(path)
+        ));
+        text = next;
+    }
+    if text != before {
+        std::fs::write(file, &text).with_context(|| format!("writing {}", file.display()))?;
+    }
+    Ok(report)
 }

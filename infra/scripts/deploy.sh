@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # make deploy ENV=<env> / make destroy ENV=<env>: an AWS environment from nothing, in order.
+# ENV=shared first, once per account (the GitHub OIDC provider, the ECR repositories, the
+# ecr-push role: infra/envs/shared); then ENV=dev and ENV=prod, which look those up.
 #
 #   deploy:  1. infra/bootstrap (workspace <env>): the state bucket and its KMS key
 #            2. infra/envs/<env>, its S3 backend configured from step 1's outputs
 #            3. the agent's install: manifests/ with the IRSA role and ECR repository from step 2
+#               (not for shared, which has no cluster)
 #   destroy: the same in reverse: the agent and every LoadBalancer Service (their load balancers
 #            hold ENIs and security groups in the VPC), then infra/envs/<env>; the state bucket
 #            stays unless DESTROY_STATE=yes (it is emptied of every version first).
@@ -21,8 +24,8 @@ source "$root/infra/scripts/require.sh"
 action="${1:-}"
 env="${2:-}"
 me="make $action ENV=$env"
-case "$action" in deploy | destroy) ;; *) echo "usage: deploy.sh deploy|destroy dev|prod" >&2; exit 2 ;; esac
-case "$env" in dev | prod) ;; *) echo "$me: ENV must be dev or prod" >&2; exit 2 ;; esac
+case "$action" in deploy | destroy) ;; *) echo "usage: deploy.sh deploy|destroy shared|dev|prod" >&2; exit 2 ;; esac
+case "$env" in shared | dev | prod) ;; *) echo "$me: ENV must be shared, dev or prod" >&2; exit 2 ;; esac
 
 need_tf
 need aws "the AWS CLI v2 (credentials, aws eks update-kubeconfig)"
@@ -50,8 +53,9 @@ init_env() {
     -backend-config="kms_key_id=$("$tf" "${boot[@]}" output -raw state_kms_key_arn)"
 }
 env_vars() {
-  printf '%s\n' -var="region=$AWS_REGION" \
-    -var="state_bucket=$("$tf" "${boot[@]}" output -raw state_bucket)" \
+  printf '%s\n' -var="region=$AWS_REGION"
+  [ "$env" = shared ] && return 0
+  printf '%s\n' -var="state_bucket=$("$tf" "${boot[@]}" output -raw state_bucket)" \
     -var="state_kms_key_arn=$("$tf" "${boot[@]}" output -raw state_kms_key_arn)"
 }
 kubeconfig() {
@@ -79,6 +83,10 @@ if [ "$action" = deploy ]; then
   init_env
   mapfile -t vars < <(env_vars)
   "$tf" "${envdir[@]}" apply -input=false "${vars[@]}"
+  if [ "$env" = shared ]; then
+    echo "== 3/3 agent: none for shared; next: make deploy ENV=dev"
+    exit 0
+  fi
   echo "== 3/3 agent: manifests/"
   kubeconfig
   kubectl apply -f manifests/00-namespace.yaml
@@ -97,7 +105,7 @@ else
   echo "== 1/3 agent and load balancers"
   bootstrap
   init_env
-  if kubeconfig 2>/dev/null; then
+  if [ "$env" != shared ] && kubeconfig 2>/dev/null; then
     kubectl delete -f manifests/ --ignore-not-found --wait=true || true
     kubectl get services -A -o jsonpath='{range .items[?(@.spec.type=="LoadBalancer")]}{.metadata.namespace}{" "}{.metadata.name}{"\n"}{end}' |
       while read -r ns name; do kubectl -n "$ns" delete service "$name" --wait=true; done

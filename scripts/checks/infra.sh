@@ -69,7 +69,7 @@ step "make deploy ENV=dev without tools names terraform, the AWS CLI, AWS_REGION
   must_fail_saying bare_make deploy ENV=dev -- "cannot start, missing" "terraform >= 1.10" "AWS CLI" "AWS_REGION"
 step "make destroy ENV=dev without tools names them too" \
   must_fail_saying bare_make destroy ENV=dev -- "make destroy ENV=dev: cannot start" "terraform >= 1.10"
-step "make deploy ENV=qa is refused" must_fail_saying bare_make deploy ENV=qa -- "ENV must be dev or prod"
+step "make deploy ENV=qa is refused" must_fail_saying bare_make deploy ENV=qa -- "ENV must be shared, dev or prod"
 step "make local-up without tools names terraform, Docker and kind" \
   must_fail_saying bare_make local-up -- "make local-up: cannot start" "terraform >= 1.10" "Docker" "kind"
 step "make local-down without tools names them too" \

@@ -52,14 +52,12 @@ module "platform" {
     policy        = "AmazonEKSClusterAdminPolicy"
   } }
 
-  domain           = var.domain
-  ingress_hostname = var.ingress_hostname
+  domain = var.domain
 
-  github_repository        = var.github_repository
-  github_oidc_provider_arn = var.github_oidc_provider_arn
-  state_bucket             = var.state_bucket
-  state_kms_key_arn        = var.state_kms_key_arn
-  apply_policy_arns        = ["arn:${data.aws_partition.current.partition}:iam::aws:policy/PowerUserAccess"]
+  github_repository = var.github_repository
+  state_bucket      = var.state_bucket
+  state_kms_key_arn = var.state_kms_key_arn
+  apply_policy_arns = ["arn:${data.aws_partition.current.partition}:iam::aws:policy/PowerUserAccess"]
 
   app_parameters = {
     "hash-service/log-level" = "debug"

@@ -1,6 +1,8 @@
 # prod: resilient. A NAT gateway per zone, on-demand nodes across the three zones for the
-# baseline, and a spot group for burst that cluster-autoscaler grows first (taint: workloads
-# opt in), the API endpoint private unless public_endpoint_cidrs says.
+# baseline, and a spot group for burst, tainted so that only what tolerates it lands there
+# (hash-service: environments/prod/values/hash-service.yaml) and grown first by cluster-
+# autoscaler's priority expander (values/cluster-autoscaler.yaml); the API endpoint private
+# unless public_endpoint_cidrs says.
 
 data "aws_availability_zones" "available" {
   # checkov:skip=CKV_AWS_394:The VPC takes the first three names only (slice below), so a zone AWS adds later does not change the set.
@@ -53,14 +55,16 @@ module "platform" {
     policy        = "AmazonEKSClusterAdminPolicy"
   } }
 
-  domain           = var.domain
-  ingress_hostname = var.ingress_hostname
+  domain = var.domain
 
-  github_repository        = var.github_repository
-  github_oidc_provider_arn = var.github_oidc_provider_arn
-  state_bucket             = var.state_bucket
-  state_kms_key_arn        = var.state_kms_key_arn
-  apply_policy_arns        = ["arn:${data.aws_partition.current.partition}:iam::aws:policy/PowerUserAccess"]
+  github_repository = var.github_repository
+  state_bucket      = var.state_bucket
+  state_kms_key_arn = var.state_kms_key_arn
+  apply_policy_arns = ["arn:${data.aws_partition.current.partition}:iam::aws:policy/PowerUserAccess"]
+
+  # Loki stores on S3 in prod (values/loki.yaml); 30 days, its retention_period.
+  loki_s3             = true
+  loki_retention_days = 30
 
   app_parameters = {
     "hash-service/log-level" = "info"

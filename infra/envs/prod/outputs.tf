@@ -26,12 +26,12 @@ output "irsa_role_arns" {
 }
 
 output "github_role_arns" {
-  description = "Roles the workflows assume: ecr-push (AWS_ECR_PUSH_ROLE_ARN), terraform-plan and terraform-apply (iac.yml)."
+  description = "Roles iac.yml assumes: terraform-plan (TF_PLAN_ROLE_ARN_<ENV>) and terraform-apply (TF_APPLY_ROLE_ARN_<ENV>)."
   value       = module.platform.github_role_arns
 }
 
 output "ecr_repository_urls" {
-  description = "ECR repository URLs: sextant is the agent's image in manifests/05-deployment.yaml, hash-service the app's."
+  description = "ECR repository URLs (infra/envs/shared's): sextant is the agent's image in manifests/05-deployment.yaml, hash-service the app's."
   value       = module.platform.ecr_repository_urls
 }
 
@@ -53,4 +53,29 @@ output "dns_name_servers" {
 output "service_fqdn" {
   description = "The app's public name."
   value       = module.platform.service_fqdn
+}
+
+output "dns_zone_id" {
+  description = "The hosted zone's ID: external-dns --zone-id-filter and the ClusterIssuer's hostedZoneID (make configure)."
+  value       = module.platform.dns_zone_id
+}
+
+output "vpc_cidr" {
+  description = "The VPC's CIDR: the internal Gateway's sourceRanges (make configure)."
+  value       = module.platform.vpc_cidr
+}
+
+output "loki" {
+  description = "Loki's S3 buckets and IRSA role when the environment stores on S3, else null (make configure)."
+  value       = module.platform.loki
+}
+
+output "region" {
+  description = "The environment's region (make configure)."
+  value       = var.region
+}
+
+output "domain" {
+  description = "The environment's DNS domain: every hostname of its values (make configure)."
+  value       = var.domain
 }

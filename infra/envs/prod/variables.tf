@@ -24,12 +24,6 @@ variable "github_repository" {
   type        = string
 }
 
-variable "github_oidc_provider_arn" {
-  description = "The account's existing GitHub OIDC provider, if another stack created it; empty creates it."
-  type        = string
-  default     = ""
-}
-
 variable "state_bucket" {
   description = "This environment's state bucket (bootstrap output state_bucket)."
   type        = string
@@ -55,10 +49,4 @@ variable "public_endpoint_cidrs" {
     condition     = alltrue([for c in var.public_endpoint_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
     error_message = "public_endpoint_cidrs must be valid IPv4 CIDR blocks, and not 0.0.0.0/0."
   }
-}
-
-variable "ingress_hostname" {
-  description = "The ingress load balancer's DNS name once it exists (second apply); empty leaves service.<domain> to external-dns."
-  type        = string
-  default     = ""
 }

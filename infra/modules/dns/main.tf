@@ -1,6 +1,8 @@
-# The platform's hosted zone (created, or an existing one found by name) and its records:
-# service.<domain> as a CNAME to the ingress load balancer when its name is known; otherwise
-# external-dns (IRSA role in the iam module) writes it from the Ingress.
+# The platform's hosted zone (created, or an existing one found by name) and any fixed records
+# (var.records). service.<domain> is not one of them: it is the hostname of hash-service's
+# HTTPRoute (environments/<env>/values/hash-service.yaml), and external-dns (IRSA role in the iam
+# module, source gateway-httproute) writes it, pointing at the public Gateway's load balancer, as
+# soon as the route is accepted: one apply, no load-balancer name to copy back.
 
 resource "aws_route53_zone" "this" {
   # checkov:skip=CKV2_AWS_38:DNSSEC signing needs a KMS key in us-east-1 and a DS record at the parent zone's registrar, both outside this module; enable it per domain.
@@ -21,9 +23,7 @@ data "aws_route53_zone" "existing" {
 
 locals {
   zone_id = var.create_zone ? aws_route53_zone.this[0].zone_id : data.aws_route53_zone.existing[0].zone_id
-  records = merge(var.records, var.ingress_hostname == "" ? {} : {
-    service = { name = "service", type = "CNAME", ttl = 60, values = [var.ingress_hostname] }
-  })
+  records = var.records
 }
 
 resource "aws_route53_record" "this" {

@@ -14,12 +14,6 @@ variable "create_zone" {
   default     = true
 }
 
-variable "ingress_hostname" {
-  description = "DNS name of the ingress load balancer, once the controller created it; empty leaves service.<domain> to external-dns."
-  type        = string
-  default     = ""
-}
-
 variable "records" {
   description = "Further records: key => name (relative to the domain), type, ttl and values."
   type = map(object({

@@ -74,9 +74,10 @@ data "aws_iam_policy_document" "cluster_assume" {
 }
 
 resource "aws_iam_role" "cluster" {
-  name               = "${var.name}-eks-cluster"
-  assume_role_policy = data.aws_iam_policy_document.cluster_assume.json
-  tags               = var.tags
+  name                 = "${var.name}-eks-cluster"
+  assume_role_policy   = data.aws_iam_policy_document.cluster_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy_attachment" "cluster" {
@@ -169,9 +170,12 @@ resource "aws_iam_openid_connect_provider" "this" {
 resource "aws_eks_addon" "this" {
   for_each = toset(["vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns"])
 
-  cluster_name                = aws_eks_cluster.this.name
-  addon_name                  = each.key
-  addon_version               = var.addon_versions[each.key]
+  cluster_name  = aws_eks_cluster.this.name
+  addon_name    = each.key
+  addon_version = var.addon_versions[each.key]
+  # The VPC CNI enforces NetworkPolicies only with its network policy agent on (v1.14 and later):
+  # https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html
+  configuration_values        = each.key == "vpc-cni" ? jsonencode({ enableNetworkPolicy = "true" }) : null
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
   tags                        = var.tags

@@ -133,6 +133,11 @@ variable "addon_versions" {
   }
 }
 
+variable "permissions_boundary_arn" {
+  description = "The permissions boundary the cluster and node roles carry (iam module output permissions_boundary_arn)."
+  type        = string
+}
+
 variable "tags" {
   description = "Tags added to every resource, on top of the provider's default_tags."
   type        = map(string)

@@ -1,29 +1,30 @@
-# GitHub Actions OIDC: the provider (once per account) and three roles, each trusting one kind of
-# workflow token of var.github_repository only:
-#   ecr-push         the main branch (refs/heads/main) — push images
-#   terraform-plan   pull requests — read-only, plans with -lock=false
+# Two roles for GitHub Actions, each trusting only the workflow tokens of var.github_repository
+# whose subject (`sub`) is listed here. The account's GitHub OIDC provider is infra/envs/shared's
+# (one per account): its ARN comes in as var.github_oidc_provider_arn. The ecr-push role, which
+# app.yml and release.yml assume, is account-wide too: it is infra/envs/shared's.
+#   terraform-plan   pull requests, and the main branch: iac.yml plans on both (read-only,
+#                    -lock=false); the saved main-branch plan is what the apply job applies
 #   terraform-apply  jobs in the GitHub environment var.github_apply_environment, whose
 #                    protection rules (main only, required reviewers for prod) gate the apply
+# scripts/lib/oidc_check.py (scripts/checks/infra.sh) fails when a workflow job that assumes one
+# of these roles would present a subject its trust policy does not list.
 
 locals {
-  github_issuer       = "token.actions.githubusercontent.com"
-  github_provider_arn = var.github_oidc_provider_arn != "" ? var.github_oidc_provider_arn : aws_iam_openid_connect_provider.github[0].arn
+  github_issuer = "token.actions.githubusercontent.com"
+  own_iam = [
+    "arn:${local.partition}:iam::${local.account}:role/${var.name}-*",
+    "arn:${local.partition}:iam::${local.account}:policy/${var.name}-*",
+    "arn:${local.partition}:iam::${local.account}:instance-profile/${var.name}-*",
+    "arn:${local.partition}:iam::${local.account}:oidc-provider/*",
+    "arn:${local.partition}:iam::aws:policy/*",
+  ]
   github_subjects = {
-    ecr-push        = "repo:${var.github_repository}:ref:refs/heads/main"
-    terraform-plan  = "repo:${var.github_repository}:pull_request"
-    terraform-apply = "repo:${var.github_repository}:environment:${var.github_apply_environment}"
+    terraform-plan = [
+      "repo:${var.github_repository}:pull_request",
+      "repo:${var.github_repository}:ref:refs/heads/main",
+    ]
+    terraform-apply = ["repo:${var.github_repository}:environment:${var.github_apply_environment}"]
   }
-}
-
-resource "aws_iam_openid_connect_provider" "github" {
-  count = var.github_oidc_provider_arn == "" ? 1 : 0
-
-  url            = "https://${local.github_issuer}"
-  client_id_list = ["sts.amazonaws.com"]
-  # IAM verifies GitHub's certificate through its own trusted CAs; the thumbprint is required by
-  # the API but not used for this issuer.
-  thumbprint_list = ["6938fd4d98bab03faadb97b34396831e3780aea1"]
-  tags            = merge(var.tags, { Name = "github-actions" })
 }
 
 data "aws_iam_policy_document" "github_assume" {
@@ -33,7 +34,7 @@ data "aws_iam_policy_document" "github_assume" {
     actions = ["sts:AssumeRoleWithWebIdentity"]
     principals {
       type        = "Federated"
-      identifiers = [local.github_provider_arn]
+      identifiers = [var.github_oidc_provider_arn]
     }
     condition {
       test     = "StringEquals"
@@ -43,7 +44,7 @@ data "aws_iam_policy_document" "github_assume" {
     condition {
       test     = "StringEquals"
       variable = "${local.github_issuer}:sub"
-      values   = [each.value]
+      values   = each.value
     }
   }
 }
@@ -52,47 +53,10 @@ resource "aws_iam_role" "github" {
   for_each = local.github_subjects
 
   name                 = "${var.name}-${each.key}"
-  description          = "GitHub Actions: ${each.value}"
+  description          = "GitHub Actions: ${join(", ", each.value)}"
   assume_role_policy   = data.aws_iam_policy_document.github_assume[each.key].json
   max_session_duration = 3600
   tags                 = var.tags
-}
-
-# -- ecr-push ----------------------------------------------------------------------------------
-
-# What app.yml's release job does with this role, and the ECR action each registry call needs:
-#   docker push of the tested image (by its commit tag): BatchCheckLayerAvailability (blob HEAD),
-#     InitiateLayerUpload + UploadLayerPart + CompleteLayerUpload (blob upload), PutImage (the
-#     manifest); a buildx or containerd push also HEADs the manifest first (BatchGetImage);
-#   cosign sign / attest (v3, OCI 1.1 referrers): BatchGetImage (the subject's manifest), the same
-#     blob uploads and PutImage for the referrer manifest, by digest;
-#   cosign verify / verify-attestation: BatchGetImage (referrers list and referrer manifests),
-#     GetDownloadUrlForLayer (the signature and attestation bundles are layers).
-# Nothing lists, describes, deletes or retags images, and only the repositories the pipeline
-# pushes to (var.ecr_push_repository_arns) are in reach.
-data "aws_iam_policy_document" "ecr_push" {
-  statement {
-    sid = "PushSignVerifyOwnRepositories"
-    actions = [
-      "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload",
-      "ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart",
-    ]
-    resources = var.ecr_push_repository_arns
-  }
-
-  # GetAuthorizationToken is account-wide (it accepts no resource); the token opens only what
-  # the statement above allows.
-  statement {
-    sid       = "RegistryToken"
-    actions   = ["ecr:GetAuthorizationToken"]
-    resources = ["*"]
-  }
-}
-
-resource "aws_iam_role_policy" "ecr_push" {
-  name   = "ecr-push"
-  role   = aws_iam_role.github["ecr-push"].id
-  policy = data.aws_iam_policy_document.ecr_push.json
 }
 
 # -- terraform-plan: read-only, and state read (plans run with -lock=false) ---------------------
@@ -140,18 +104,91 @@ resource "aws_iam_role_policy_attachment" "apply" {
   policy_arn = each.value
 }
 
-# PowerUserAccess excludes IAM; apply gets IAM only on this project's own roles, policies and
-# OIDC providers (names start with var.name), plus the service-linked roles EKS and ELB create.
+# PowerUserAccess excludes IAM. apply gets IAM on this project's own roles and policies only
+# (names start with var.name), and cannot escalate through them: a role it creates, or whose
+# policies it changes, must carry the permissions boundary (boundary.tf), which grants no IAM
+# writes; the CI roles themselves and the boundary are out of its reach (Deny), so changing them
+# takes an administrator (docs/platform.md, "Bring-up"). It may also manage the clusters' IRSA
+# OIDC providers (oidc.eks.*), and create the service-linked roles EKS and ELB need.
 data "aws_iam_policy_document" "apply_iam" {
   statement {
-    sid     = "OwnIamOnly"
-    actions = ["iam:*"]
+    sid = "ReadOwnIam"
+    actions = [
+      "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
+      "iam:ListInstanceProfilesForRole", "iam:GetPolicy", "iam:GetPolicyVersion",
+      "iam:ListPolicyVersions", "iam:ListEntitiesForPolicy", "iam:GetOpenIDConnectProvider",
+      "iam:GetInstanceProfile",
+    ]
+    resources = local.own_iam
+  }
+
+  statement {
+    sid = "WriteOwnRolesWithinTheBoundary"
+    actions = [
+      "iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:DeleteRolePolicy",
+      "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary",
+    ]
+    resources = ["arn:${local.partition}:iam::${local.account}:role/${var.name}-*"]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.boundary.arn]
+    }
+  }
+
+  statement {
+    sid = "ChangeOwnRoles"
+    actions = [
+      "iam:DeleteRole", "iam:TagRole", "iam:UntagRole", "iam:UpdateRole",
+      "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy", "iam:PassRole",
+    ]
+    resources = ["arn:${local.partition}:iam::${local.account}:role/${var.name}-*"]
+  }
+
+  statement {
+    sid = "OwnPoliciesAndInstanceProfiles"
+    actions = [
+      "iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion",
+      "iam:TagPolicy", "iam:UntagPolicy", "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile",
+      "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile",
+    ]
     resources = [
-      "arn:${local.partition}:iam::${local.account}:role/${var.name}-*",
       "arn:${local.partition}:iam::${local.account}:policy/${var.name}-*",
       "arn:${local.partition}:iam::${local.account}:instance-profile/${var.name}-*",
-      "arn:${local.partition}:iam::${local.account}:oidc-provider/*",
     ]
+  }
+
+  statement {
+    sid = "ClusterOidcProviders"
+    actions = [
+      "iam:CreateOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider",
+      "iam:TagOpenIDConnectProvider", "iam:UntagOpenIDConnectProvider",
+      "iam:UpdateOpenIDConnectProviderThumbprint",
+    ]
+    resources = ["arn:${local.partition}:iam::${local.account}:oidc-provider/oidc.eks.*"]
+  }
+
+  # No write to itself, the plan role or the boundary: what it could escalate through. Reads stay
+  # (a plan refreshes them).
+  statement {
+    sid    = "NotTheCiRolesOrTheBoundary"
+    effect = "Deny"
+    actions = [
+      "iam:Add*", "iam:Attach*", "iam:Create*", "iam:Delete*", "iam:Detach*", "iam:PassRole",
+      "iam:Put*", "iam:Remove*", "iam:Set*", "iam:Tag*", "iam:Untag*", "iam:Update*",
+    ]
+    resources = [
+      "arn:${local.partition}:iam::${local.account}:role/${var.name}-terraform-apply",
+      "arn:${local.partition}:iam::${local.account}:role/${var.name}-terraform-plan",
+      "arn:${local.partition}:iam::${local.account}:policy/${var.name}-boundary",
+    ]
+  }
+
+  statement {
+    sid       = "NoBoundaryRemoval"
+    effect    = "Deny"
+    actions   = ["iam:DeleteRolePermissionsBoundary"]
+    resources = ["*"]
   }
 
   statement {

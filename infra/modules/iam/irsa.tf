@@ -49,6 +49,7 @@ resource "aws_iam_role" "irsa" {
   name                 = "${var.name}-${each.key}"
   description          = "IRSA: ${var.service_accounts[each.key].namespace}/${var.service_accounts[each.key].name}"
   assume_role_policy   = data.aws_iam_policy_document.irsa_assume[each.key].json
+  permissions_boundary = aws_iam_policy.boundary.arn
   max_session_duration = 3600
   tags                 = var.tags
 }

@@ -9,11 +9,11 @@ output "agent_role_arn" {
 }
 
 output "github_role_arns" {
-  description = "GitHub OIDC role ARN by purpose (ecr-push, terraform-plan, terraform-apply): the repository variables the workflows assume."
+  description = "GitHub OIDC role ARN by purpose (terraform-plan, terraform-apply): the repository variables iac.yml assumes."
   value       = { for k, r in aws_iam_role.github : k => r.arn }
 }
 
-output "github_oidc_provider_arn" {
-  description = "The GitHub Actions OIDC provider (created here, or the one passed in)."
-  value       = local.github_provider_arn
+output "permissions_boundary_arn" {
+  description = "The boundary every workload role of this environment carries (boundary.tf)."
+  value       = aws_iam_policy.boundary.arn
 }

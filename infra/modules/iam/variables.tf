@@ -57,16 +57,6 @@ variable "ecr_repository_arns" {
   type        = list(string)
 }
 
-variable "ecr_push_repository_arns" {
-  description = "ECR repositories the GitHub ecr-push role may push, sign and verify in: only those a pipeline pushes to (app.yml: hash-service)."
-  type        = list(string)
-
-  validation {
-    condition     = length(var.ecr_push_repository_arns) > 0 && alltrue([for a in var.ecr_push_repository_arns : can(regex("^arn:[a-z-]+:ecr:[a-z0-9-]+:[0-9]+:repository/.+$", a))])
-    error_message = "ecr_push_repository_arns must be a non-empty list of ECR repository ARNs (no wildcards)."
-  }
-}
-
 variable "app_bucket_arn" {
   description = "The app's S3 bucket (app-data module); the app reads its own prefix only."
   type        = string
@@ -108,9 +98,13 @@ variable "github_repository" {
 }
 
 variable "github_oidc_provider_arn" {
-  description = "ARN of an existing token.actions.githubusercontent.com provider (one per account); empty creates it here."
+  description = "ARN of the account's token.actions.githubusercontent.com provider (infra/envs/shared creates it)."
   type        = string
-  default     = ""
+
+  validation {
+    condition     = can(regex("^arn:[a-z-]+:iam::[0-9]+:oidc-provider/token\\.actions\\.githubusercontent\\.com$", var.github_oidc_provider_arn))
+    error_message = "github_oidc_provider_arn must be the ARN of the token.actions.githubusercontent.com OIDC provider."
+  }
 }
 
 variable "github_apply_environment" {

@@ -1,6 +1,10 @@
 # One environment of the platform: the modules wired together. The root modules under
 # infra/envs/ only choose the settings (dev is cheap, prod is resilient); this is the one place
 # where the modules meet, so dev and prod cannot drift apart in shape.
+#
+# What is account-wide (the GitHub OIDC provider, the ECR repositories, the ecr-push role) is
+# infra/envs/shared's, applied once per account before dev and prod; here it is looked up, so
+# dev and prod in one account create nothing twice.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -33,24 +37,27 @@ module "eks" {
   access_entries        = var.access_entries
   node_groups           = var.node_groups
   addon_versions        = var.addon_versions
-  tags                  = var.tags
+  # The boundary is the iam module's; only this attribute of it is read, so there is no cycle.
+  permissions_boundary_arn = module.iam.permissions_boundary_arn
+  tags                     = var.tags
 }
 
-module "ecr" {
-  source = "../ecr"
+data "aws_iam_openid_connect_provider" "github" {
+  url = "https://token.actions.githubusercontent.com"
+}
 
-  name         = local.name
-  repositories = var.ecr_repositories
-  tags         = var.tags
+data "aws_ecr_repository" "this" {
+  for_each = var.ecr_repositories
+
+  name = each.key
 }
 
 module "dns" {
   source = "../dns"
 
-  domain           = var.domain
-  create_zone      = var.create_zone
-  ingress_hostname = var.ingress_hostname
-  tags             = var.tags
+  domain      = var.domain
+  create_zone = var.create_zone
+  tags        = var.tags
 }
 
 module "app_data" {
@@ -72,17 +79,29 @@ module "iam" {
   oidc_provider_arn        = module.eks.oidc_provider_arn
   oidc_issuer_url          = module.eks.oidc_issuer_url
   route53_zone_arn         = module.dns.zone_arn
-  ecr_repository_arns      = values(module.ecr.repository_arns)
-  ecr_push_repository_arns = [for r in sort(var.ecr_push_repositories) : module.ecr.repository_arns[r]]
+  ecr_repository_arns      = [for r in data.aws_ecr_repository.this : r.arn]
   app_bucket_arn           = module.app_data.bucket_arn
   app_bucket_prefix        = "hash-service"
   app_ssm_path             = module.app_data.ssm_path
   app_kms_key_arn          = module.app_data.kms_key_arn
   github_repository        = var.github_repository
-  github_oidc_provider_arn = var.github_oidc_provider_arn
+  github_oidc_provider_arn = data.aws_iam_openid_connect_provider.github.arn
   github_apply_environment = var.environment
   state_bucket_arn         = "arn:${data.aws_partition.current.partition}:s3:::${var.state_bucket}"
   state_kms_key_arn        = var.state_kms_key_arn
   apply_policy_arns        = var.apply_policy_arns
+  tags                     = var.tags
+}
+
+# Loki on S3 (prod): its buckets and IRSA role. dev keeps Loki on a volume.
+module "loki_storage" {
+  source = "../loki-storage"
+  count  = var.loki_s3 ? 1 : 0
+
+  name                     = local.name
+  oidc_provider_arn        = module.eks.oidc_provider_arn
+  oidc_issuer_url          = module.eks.oidc_issuer_url
+  permissions_boundary_arn = module.iam.permissions_boundary_arn
+  retention_days           = var.loki_retention_days
   tags                     = var.tags
 }

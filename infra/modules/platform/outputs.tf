@@ -39,8 +39,23 @@ output "github_role_arns" {
 }
 
 output "ecr_repository_urls" {
-  description = "ECR repository name => URL."
-  value       = module.ecr.repository_urls
+  description = "ECR repository name => URL (infra/envs/shared's repositories)."
+  value       = { for k, r in data.aws_ecr_repository.this : k => r.repository_url }
+}
+
+output "dns_zone_id" {
+  description = "The hosted zone's ID (external-dns --zone-id-filter, the ClusterIssuer's hostedZoneID)."
+  value       = module.dns.zone_id
+}
+
+output "vpc_cidr" {
+  description = "The VPC's CIDR (the internal Gateway's sourceRanges)."
+  value       = var.vpc_cidr
+}
+
+output "loki" {
+  description = "Loki's buckets and IRSA role, when loki_s3: {bucket_names = {chunks, ruler}, role_arn}; else null."
+  value       = var.loki_s3 ? { bucket_names = module.loki_storage[0].bucket_names, role_arn = module.loki_storage[0].role_arn } : null
 }
 
 output "app_bucket" {

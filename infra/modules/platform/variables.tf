@@ -103,27 +103,10 @@ variable "create_zone" {
   default     = true
 }
 
-variable "ingress_hostname" {
-  description = "The ingress load balancer's DNS name, once known; empty leaves service.<domain> to external-dns."
-  type        = string
-  default     = ""
-}
-
 variable "ecr_repositories" {
-  description = "ECR repositories to create."
+  description = "ECR repositories (infra/envs/shared creates them) the agent may read to verify digests."
   type        = set(string)
   default     = ["sextant", "hash-service"]
-}
-
-variable "ecr_push_repositories" {
-  description = "Which of ecr_repositories the GitHub ecr-push role may push to: those a pipeline publishes (app.yml: hash-service)."
-  type        = set(string)
-  default     = ["hash-service"]
-
-  validation {
-    condition     = length(var.ecr_push_repositories) > 0 && length(setsubtract(var.ecr_push_repositories, var.ecr_repositories)) == 0
-    error_message = "ecr_push_repositories must be a non-empty subset of ecr_repositories."
-  }
 }
 
 variable "app_parameters" {
@@ -143,12 +126,6 @@ variable "github_repository" {
   type        = string
 }
 
-variable "github_oidc_provider_arn" {
-  description = "Existing GitHub OIDC provider ARN (one per account); empty creates it."
-  type        = string
-  default     = ""
-}
-
 variable "state_bucket" {
   description = "Name of this environment's state bucket (bootstrap output state_bucket)."
   type        = string
@@ -162,6 +139,18 @@ variable "state_kms_key_arn" {
 variable "apply_policy_arns" {
   description = "Managed policies of the terraform-apply role (IAM on the project's own resources is added)."
   type        = list(string)
+}
+
+variable "loki_s3" {
+  description = "Create Loki's S3 buckets and IRSA role (an environment whose values/loki.yaml stores on s3)."
+  type        = bool
+  default     = false
+}
+
+variable "loki_retention_days" {
+  description = "Loki's retention in days (values/loki.yaml limits_config.retention_period)."
+  type        = number
+  default     = 30
 }
 
 variable "tags" {
