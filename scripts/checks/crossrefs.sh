@@ -23,11 +23,12 @@ source "$root/scripts/lib/check.sh"
 for t in "$py" "$hclpy"; do
   [ -x "$t" ] || { echo "crossrefs.sh: FAILED: $t missing; run \`make tools\`" >&2; exit 1; }
 done
-# configure's tests need this tree's CLI (set-values): built here (a no-op when fresh) unless
-# SEXTANT names one; a target folder shared with other checkouts may hold another's.
+# configure's tests need this tree's CLI (set-values): the one `make test` built before the
+# checks, built here only when missing, unless SEXTANT names one.
 if [ -z "${SEXTANT:-}" ]; then
-  cargo build --quiet -p sextant --bin sextant
-  export SEXTANT="${CARGO_TARGET_DIR:-$root/target}/debug/sextant"
+  SEXTANT="${CARGO_TARGET_DIR:-$root/target}/debug/sextant"
+  [ -x "$SEXTANT" ] || cargo build --quiet -p sextant --bin sextant
+  export SEXTANT
 fi
 
 # shellcheck disable=SC2016 # expanded by the inner shell
