@@ -1,0 +1,47 @@
+"""Tests of code_size.py: a planted long function and a long file are reported; tests, comments
+and blank lines do not count.
+
+    python3 -m unittest scripts/lib/code_size_test.py   (scripts/checks/structure.sh)
+"""
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import code_size  # noqa: E402
+
+
+def crate(src):
+    root = tempfile.mkdtemp()
+    os.makedirs(os.path.join(root, "agent", "x", "src"))
+    with open(os.path.join(root, "agent", "x", "Cargo.toml"), "w", encoding="utf-8") as f:
+        f.write("[package]\nname = \"x\"\n")
+    with open(os.path.join(root, "agent", "x", "src", "lib.rs"), "w", encoding="utf-8") as f:
+        f.write(src)
+    return root
+
+
+def body(n):
+    return "".join(f"    let v{i} = {i};\n" for i in range(n))
+
+
+class CodeSize(unittest.TestCase):
+    def test_a_function_of_a_hundred_lines_passes_and_one_more_does_not(self):
+        ok = "pub fn short() {\n" + body(98) + "}\n"
+        self.assertEqual(code_size.check(crate(ok)), [])
+        long = "pub async fn long() {\n" + body(99) + "}\n"
+        self.assertEqual(code_size.check(crate(long)), ["agent/x/src/lib.rs: fn long is 101 lines (at most 100)"])
+
+    def test_tests_comments_and_blank_lines_do_not_count(self):
+        src = "fn a() {}\n" + "// note\n\n" * 700 + "#[cfg(test)]\nmod tests {\n" + body(700) + "}\n"
+        self.assertEqual(code_size.check(crate(src)), [])
+
+    def test_a_file_past_six_hundred_lines_of_code_is_reported(self):
+        src = "".join(f"const C{i}: u8 = 0;\n" for i in range(601))
+        self.assertEqual(code_size.check(crate(src)), ["agent/x/src/lib.rs: 601 lines of code (at most 600)"])
+
+
+if __name__ == "__main__":
+    unittest.main()
