@@ -21,6 +21,7 @@ pub mod promotion;
 pub mod registry;
 pub mod render;
 pub mod repo;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 

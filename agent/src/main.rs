@@ -411,12 +411,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let reports = tokio::runtime::Runtime::new()?.block_on(async {
                 let cluster = self::cluster(cluster).await?;
                 anyhow::Ok(
-                    sextant::drift::report::report(&renderer, &cluster, &environment, &plan)
+                    sextant::report::drift::report(&renderer, &cluster, &environment, &plan)
                         .await?,
                 )
             })?;
             write_out(&match output {
-                DriftOutput::Table => sextant::drift::report::table(&reports),
+                DriftOutput::Table => sextant::report::drift::table(&reports),
                 DriftOutput::Json => {
                     let doc = serde_json::json!({
                         "environment": environment.name, "revision": plan.revision,
@@ -424,7 +424,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     });
                     serde_json::to_string_pretty(&doc)? + "\n"
                 }
-                DriftOutput::Patch => sextant::drift::report::patch(&reports),
+                DriftOutput::Patch => sextant::report::drift::patch(&reports),
             })?;
             return Ok(if reports.is_empty() {
                 ExitCode::SUCCESS
@@ -534,7 +534,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map(|v| v.into_iter().collect::<std::collections::BTreeMap<_, _>>()),
                     Err(_) => None,
                 };
-                sextant::promotion::report::report(
+                sextant::report::promotion::report(
                     repo,
                     from,
                     to,
@@ -553,9 +553,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             match output {
-                DriftOutput::Table => sextant::promotion::report::table(&rows),
+                DriftOutput::Table => sextant::report::promotion::table(&rows),
                 DriftOutput::Json => serde_json::to_string_pretty(&rows)? + "\n",
-                DriftOutput::Patch => sextant::promotion::report::patch(&rows),
+                DriftOutput::Patch => sextant::report::promotion::patch(&rows),
             }
         }
         Command::SetImage {

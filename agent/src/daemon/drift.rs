@@ -3,7 +3,7 @@
 //! policy's decision taken, and the result published in `/status` and metrics. It writes
 //! nothing itself: a heal is a request to the reconciler, the one writer.
 
-use super::reconcile::Applied;
+use super::applied::Applied;
 use super::status::{DriftState, DriftStatus, DriftedObject, Status};
 use crate::apply::cluster::Cluster;
 use crate::apply::sync::{identity, Identity};

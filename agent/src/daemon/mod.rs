@@ -3,6 +3,8 @@
 //! revision wins, a periodic resync even without commits) while this replica holds the lease;
 //! every replica serves health, metrics and status.
 
+pub mod applied;
+pub mod clock;
 pub mod drift;
 pub mod http;
 pub mod leader;

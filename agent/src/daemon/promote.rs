@@ -11,8 +11,9 @@
 //! Every decision is pure (`crate::promotion`); the state lives in the forge and in a record in
 //! the cluster, so a restart neither duplicates nor loses a promotion.
 
+use super::applied::Applied;
+use super::clock::{rfc3339, unix_seconds as unix_now};
 use super::drift::DriftFeed;
-use super::reconcile::Applied;
 use super::status::{PromotionStatus, Status};
 use super::Snapshot;
 use crate::apply::cluster::Cluster;
@@ -994,18 +995,6 @@ fn without_url(e: &reqwest::Error) -> String {
         s = s.replace(u.as_str(), "the check's URL");
     }
     s
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn rfc3339(unix: u64) -> String {
-    k8s_openapi::jiff::Timestamp::from_second(unix as i64)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
 }
 
 /// A revert after a rollback that the forge has not taken yet.

@@ -5,8 +5,8 @@
 //! `sextant/drift/<env>/<release>` and one pull request (or an issue, when nothing maps). The
 //! loop writes nothing to the cluster: a rejected drift is healed by asking the reconciler.
 
+use super::applied::Applied;
 use super::drift::DriftFeed;
-use super::reconcile::Applied;
 use super::status::{DriftRequest, Status};
 use crate::apply::sync::{identity, Identity};
 use crate::drift::pr::{self, Action, Closed, Current, Kind, Marker, OpenRequest};

@@ -2,6 +2,8 @@
 //! status and metrics. A snapshot that does not render or plan is never applied: the last good
 //! revision stays as it is, and the error (with file and field) is reported.
 
+pub use super::applied::Applied;
+use super::clock::unix_now;
 use super::status::{now, EnvironmentStatus, LastError, LastSync, Status};
 use super::Snapshot;
 use crate::apply::cluster::Cluster;
@@ -43,46 +45,6 @@ pub struct Reconciler {
 
 /// A snapshot of the repository at any revision.
 pub type History = Arc<dyn Fn(&str) -> Result<Snapshot, String> + Send + Sync>;
-
-/// What a successful sync applied: the environment and its objects (hooks aside), at a revision.
-#[derive(Debug)]
-pub struct Applied {
-    pub environment: crate::environment::Environment,
-    pub revision: Option<String>,
-    pub objects: Vec<crate::object::Object>,
-    /// The digest of each promoted release (the environment's own `promotion.images`).
-    pub digests: BTreeMap<String, String>,
-    /// When it was applied (Unix seconds).
-    pub at: u64,
-}
-
-impl Applied {
-    pub fn new(
-        environment: crate::environment::Environment,
-        revision: Option<String>,
-        objects: Vec<crate::object::Object>,
-    ) -> Self {
-        let digests = environment
-            .promotion
-            .as_ref()
-            .map(|p| crate::promotion::digests(&environment, &p.images))
-            .unwrap_or_default();
-        Applied {
-            environment,
-            revision,
-            objects,
-            digests,
-            at: unix_now() as u64,
-        }
-    }
-}
-
-impl Applied {
-    /// Whether this is what `revision` of the repository applies.
-    pub fn is_revision(&self, revision: &str) -> bool {
-        self.revision.as_deref() == Some(revision)
-    }
-}
 
 impl Reconciler {
     pub(super) fn update(&self, f: impl FnOnce(&mut EnvironmentStatus)) {
@@ -410,10 +372,4 @@ impl Reconciler {
             }
         }
     }
-}
-
-pub(super) fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }

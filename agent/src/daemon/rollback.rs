@@ -4,7 +4,8 @@
 //! recorded in the cluster first, so a restart or a leader failover mid-way still ends rolled
 //! back; while Git stays on the failed revision, it is not applied again.
 
-use super::reconcile::{Applied, Reconciler};
+use super::applied::Applied;
+use super::reconcile::Reconciler;
 use super::status::now;
 use super::Snapshot;
 use crate::apply::result::SyncResult;

@@ -212,10 +212,7 @@ impl Status {
     }
 }
 
-/// Now, as RFC 3339 UTC.
-pub fn now() -> String {
-    k8s_openapi::jiff::Timestamp::now().to_string()
-}
+pub use super::clock::now;
 
 #[cfg(test)]
 mod tests {

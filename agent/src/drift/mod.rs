@@ -12,7 +12,6 @@ pub mod policy;
 pub mod pr;
 pub mod proposal;
 pub mod provenance;
-pub mod report;
 
 use crate::compare;
 use crate::environment::{DriftPolicy, Environment, IgnoreRule};

@@ -10,7 +10,6 @@ pub mod next;
 pub mod proposal;
 pub mod record;
 pub mod rejected;
-pub mod report;
 pub mod rollback;
 
 use crate::environment::{promoted, Environment, PromotedImage};

@@ -2,10 +2,10 @@
 //! patch a drift pull request would propose, opening nothing. Secret values are masked and
 //! never mapped, as in a pull request.
 
-use super::proposal::{self, FileEdit};
-use super::provenance::{self, Mapping};
-use super::ObjectDrift;
 use crate::apply::cluster::{Cluster, ClusterError};
+use crate::drift::proposal::{self, FileEdit};
+use crate::drift::provenance::{self, Mapping};
+use crate::drift::ObjectDrift;
 use crate::environment::Environment;
 use crate::plan::Plan;
 use crate::render::Renderer;
@@ -120,7 +120,7 @@ fn map_release(
     let secret = |object: &str| {
         r.objects
             .iter()
-            .any(|d| super::pr::is_secret(d) && d.reference.to_string() == object)
+            .any(|d| crate::drift::pr::is_secret(d) && d.reference.to_string() == object)
     };
     r.unmapped = mapping
         .unmapped
@@ -140,7 +140,7 @@ fn map_release(
         .collect();
     // Secret fields provenance left unmapped are listed once; mapped ones it found are not
     // proposed (`without_secrets`), so they appear here too.
-    for d in r.objects.iter().filter(|d| super::pr::is_secret(d)) {
+    for d in r.objects.iter().filter(|d| crate::drift::pr::is_secret(d)) {
         for f in &d.fields {
             if !r
                 .unmapped

@@ -1,8 +1,8 @@
 //! `sextant promote`: what qualifies for a target, from the repository, the source cluster's
 //! recorded gates and the registry, with the values patch — opening nothing.
 
-use super::gate::{short, Gate, State};
 use crate::environment::{self, promoted};
+use crate::promotion::gate::{short, Gate, State};
 use crate::registry::Registry;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -54,7 +54,7 @@ pub async fn report<R: Registry>(
         );
     }
     let source = environment::load(repo, from)?;
-    let rejections = super::rejected::read(repo, to).map_err(anyhow::Error::msg)?;
+    let rejections = crate::promotion::rejected::read(repo, to).map_err(anyhow::Error::msg)?;
     if let Some(r) = release {
         if p.image(r).is_none() {
             anyhow::bail!(
@@ -80,7 +80,7 @@ pub async fn report<R: Registry>(
             .and_then(|(_, v)| v.as_str().map(str::to_string))
             .filter(|d| promoted::is_digest(d));
         let target_digest =
-            super::digests(&target, std::slice::from_ref(image)).remove(&image.release);
+            crate::promotion::digests(&target, std::slice::from_ref(image)).remove(&image.release);
         let gate = gates
             .and_then(|g| g.get(&(to.to_string(), image.release.clone())))
             .cloned();
@@ -113,7 +113,7 @@ pub async fn report<R: Registry>(
                         .and_then(|r| promoted::holder(r, t).ok().flatten())
                         .map(|(_, v)| v)
                 });
-                let edit = super::edit(&target, image, d, tag.as_ref(), |f| {
+                let edit = crate::promotion::edit(&target, image, d, tag.as_ref(), |f| {
                     std::fs::read_to_string(repo.join(f)).ok()
                 })?;
                 let patch = crate::drift::proposal::unified(&edit.path, &edit.before, &edit.after);

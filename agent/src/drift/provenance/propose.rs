@@ -4,9 +4,8 @@
 use super::leaves::{self, Leaf};
 use super::prove::{self, LiveIndex, Proof, Why};
 use super::search::{Plan, Search};
-use super::session::{find, Objects, Outcome};
-use super::{dotted, Reason, Result, Segment, Unmapped, ValuesEdit};
-use crate::compare;
+use super::session::Outcome;
+use super::{dotted, Reason, Result, Segment, ValuesEdit};
 use crate::object::ObjectRef;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -216,49 +215,5 @@ impl Search<'_, '_> {
                 new.clone(),
             ),
         }
-    }
-}
-
-/// A field reported missing live (a list-map item whose key changed live, such as a
-/// `containerPort`) that the proved render holds as live does: it is the edits' work too.
-pub(super) fn reached_by(
-    objs: &Objects,
-    u: &Unmapped,
-    live: &LiveIndex,
-    edits: &mut [ValuesEdit],
-) -> bool {
-    if u.reason != Reason::RemovedLive {
-        return false;
-    }
-    let (Some(obj), Some(l)) = (find(objs, &u.object), live.get(&u.object)) else {
-        return false;
-    };
-    if obj
-        .pointer(&u.pointer)
-        .is_none_or(|now| leaves::same(now, &u.git))
-    {
-        return false;
-    }
-    let reached = !compare::differences(obj, l)
-        .iter()
-        .any(|d| prove::overlaps(&d.path, &u.pointer));
-    if !reached {
-        return false;
-    }
-    let field = (u.object.clone(), u.pointer.clone());
-    let owner = edits.iter().position(|e| {
-        e.fields.iter().any(|(r, p)| {
-            prove::same_object(r, &u.object)
-                && (p.starts_with(&format!("{}/", u.pointer)) || *p == u.pointer)
-        })
-    });
-    match owner.and_then(|i| edits.get_mut(i)) {
-        Some(e) => {
-            if !e.fields.contains(&field) {
-                e.fields.push(field);
-            }
-            true
-        }
-        None => false,
     }
 }

@@ -1,7 +1,9 @@
 //! The proof: a render with the proposed values equals live on every drifted field it claims,
 //! and changes nothing else that is not also live.
 
+use super::leaves;
 use super::session::{changed, find, Objects};
+use super::{Reason, Unmapped, ValuesEdit};
 use crate::compare;
 use crate::kinds;
 use crate::object::ObjectRef;
@@ -203,6 +205,50 @@ pub(super) fn same_object(a: &ObjectRef, b: &ObjectRef) -> bool {
         && a.kind == b.kind
         && a.name == b.name
         && (a.namespace == b.namespace || a.namespace.is_none() || b.namespace.is_none())
+}
+
+/// A field reported missing live (a list-map item whose key changed live, such as a
+/// `containerPort`) that the proved render holds as live does: it is the edits' work too.
+pub(super) fn reached_by(
+    objs: &Objects,
+    u: &Unmapped,
+    live: &LiveIndex,
+    edits: &mut [ValuesEdit],
+) -> bool {
+    if u.reason != Reason::RemovedLive {
+        return false;
+    }
+    let (Some(obj), Some(l)) = (find(objs, &u.object), live.get(&u.object)) else {
+        return false;
+    };
+    if obj
+        .pointer(&u.pointer)
+        .is_none_or(|now| leaves::same(now, &u.git))
+    {
+        return false;
+    }
+    let reached = !compare::differences(obj, l)
+        .iter()
+        .any(|d| overlaps(&d.path, &u.pointer));
+    if !reached {
+        return false;
+    }
+    let field = (u.object.clone(), u.pointer.clone());
+    let owner = edits.iter().position(|e| {
+        e.fields.iter().any(|(r, p)| {
+            same_object(r, &u.object)
+                && (p.starts_with(&format!("{}/", u.pointer)) || *p == u.pointer)
+        })
+    });
+    match owner.and_then(|i| edits.get_mut(i)) {
+        Some(e) => {
+            if !e.fields.contains(&field) {
+                e.fields.push(field);
+            }
+            true
+        }
+        None => false,
+    }
 }
 
 #[cfg(test)]

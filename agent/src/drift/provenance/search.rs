@@ -3,7 +3,7 @@
 //! `solve` reads the new values off them; `propose` proves them and places the edits.
 
 use super::leaves::{self, Leaf};
-use super::propose::reached_by;
+use super::prove::reached_by;
 use super::prove::{LiveIndex, Proof};
 use super::session::{changed, find, Objects, Outcome, Session};
 use super::{dotted, Reason, Result, Unmapped, ValuesEdit, MAX_CANDIDATES};

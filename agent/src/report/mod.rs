@@ -1,0 +1,6 @@
+//! What the CLI reads from a live cluster and prints, opening and writing nothing: `sextant
+//! drift` (the drift and the values patch a drift pull request would propose) and `sextant
+//! promote` (what qualifies from one environment for another). Edges over the core's decisions.
+
+pub mod drift;
+pub mod promotion;
