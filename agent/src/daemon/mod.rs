@@ -4,6 +4,7 @@
 //! every replica serves health, metrics and status.
 
 pub mod drift;
+pub mod forge_backoff;
 pub mod http;
 pub mod leader;
 pub mod promote;
