@@ -450,7 +450,7 @@ fn a_promotion_label_in_another_case_leaves_one_pull_request_and_a_close_is_a_re
     // A team that coloured its labels before the agent came.
     world.fake.create_label("Sextant-Promotion", "0e8a16");
     let (old, new) = (world.images[0].clone(), world.images[1].clone());
-    let dev = Agent::start(&world.env("dev", "dev-0"));
+    let _dev = Agent::start(&world.env("dev", "dev-0"));
     let _prod = Agent::start(&world.env("prod", "prod-0"));
     eventually(WAIT, "both clusters running the first image", || {
         (runs(&world.dev, &old) && runs(&world.prod, &old)).then_some(())
