@@ -556,3 +556,39 @@ fn a_refused_token_is_backed_off_and_the_wait_is_shown_in_status() {
     assert!(more <= 4, "{more} requests refused over two backoffs");
     assert!(world.fake.pulls().is_empty());
 }
+
+#[test]
+fn a_branch_the_forge_refuses_to_create_is_backed_off_not_rebuilt_every_pass() {
+    use forge_testkit::{Fault, Match};
+    let world = World::new(&prod_environment(""));
+    // Every branch creation is refused as invalid (422): a ruleset, a bad name.
+    world.fake.inject(Fault::validation(
+        Match::path("/git/refs").method("POST"),
+        "Reference update failed",
+    ));
+    let agent = Agent::start(&world.env("solo"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "prod applied and watched", || {
+        in_sync(&agent).then_some(())
+    });
+    world.scale(5);
+    let waiting =
+        |agent: &Agent| agent.status()["environments"]["prod"]["drift_requests"]["waiting"].clone();
+    let first = eventually(wait, "the wait in status", || {
+        Some(waiting(&agent)).filter(|w| !w.is_null())
+    });
+    assert!(
+        first["reason"].as_str().unwrap_or_default().contains("422"),
+        "{first}"
+    );
+    let blobs = || served(&world, "POST", "/git/blobs");
+    let before = blobs();
+    let failures = first["failures"].as_u64().unwrap_or(1);
+    eventually(wait, "two more refused passes", || {
+        (waiting(&agent)["failures"].as_u64().unwrap_or(0) >= failures + 2).then_some(())
+    });
+    // One blob, tree, commit and ref per refused pass: two passes, not one a second.
+    let more = blobs() - before;
+    assert!(more <= 2, "{more} blobs over two backoffs");
+    assert!(world.fake.pulls().is_empty());
+}

@@ -627,3 +627,51 @@ fn wants_pull_requests(env: &Environment) -> bool {
         .iter()
         .any(|r| env.drift_policy(&r.name) == DriftPolicy::PullRequest)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forge::Request;
+
+    fn request(number: u64, kind: Kind) -> Request {
+        Request {
+            number,
+            kind,
+            url: format!("https://github.example/acme/deploy/pull/{number}"),
+            body: String::new(),
+            open: true,
+            merged: false,
+            created_at: None,
+        }
+    }
+
+    #[test]
+    fn a_written_request_the_forge_does_not_list_stops_the_pass_until_it_shows() {
+        let mut written = BTreeMap::from([("web".to_string(), (7, Kind::PullRequest))]);
+        // Listed (by number and kind): forgotten, the pass goes on.
+        assert!(
+            seen_what_was_written("prod", &[request(7, Kind::PullRequest)], &mut written).is_ok()
+        );
+        assert!(written.is_empty());
+        // Not listed: an error naming the request and its branch, and it is kept.
+        written.insert("web".into(), (8, Kind::PullRequest));
+        let e =
+            seen_what_was_written("prod", &[request(8, Kind::Issue)], &mut written).unwrap_err();
+        assert_eq!(
+            e.kind(),
+            ErrorKind::Permanent,
+            "backed off, not retried each tick"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("#8") && text.contains("sextant/drift/prod/web"),
+            "{text}"
+        );
+        assert_eq!(written.len(), 1);
+        // Shown at last: forgotten.
+        assert!(
+            seen_what_was_written("prod", &[request(8, Kind::PullRequest)], &mut written).is_ok()
+        );
+        assert!(written.is_empty());
+    }
+}
