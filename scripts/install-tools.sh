@@ -62,6 +62,33 @@ if [ "$(cat "$spec_dir/.stamp" 2>/dev/null)" != "$OCTOKIT_TGZ_SHA256" ]; then
   rm -rf "$octo"
 fi
 
+# Real GitHub answers recorded by Octokit (npm @octokit/fixtures, checked by sha256 of the
+# package): the forge tests hold the fake GitHub's label, pagination and error answers to them.
+# Only the normalized recordings of the scenarios those tests read are kept, as
+# .tools/octokit-fixtures/<scenario>.json.
+FIXTURES_PKG="@octokit/fixtures@23.1.2"
+FIXTURES_TGZ_SHA256="5a9b0221d7c18f593dc57b5f292e946e8cadfac2b0d4578b38d7e9bd63836c64"
+FIXTURES_SCENARIOS="errors labels add-labels-to-issue paginate-issues"
+fixtures_dir="$tools/octokit-fixtures"
+if [ "$(cat "$fixtures_dir/.stamp" 2>/dev/null)" != "$FIXTURES_TGZ_SHA256 $FIXTURES_SCENARIOS" ]; then
+  fx="$(mktemp -d)"
+  echo "install-tools: fetching $FIXTURES_PKG from npm" >&2
+  (cd "$fx" && npm pack --silent "$FIXTURES_PKG" >/dev/null)
+  got="$(sha256sum "$fx"/*.tgz | cut -d' ' -f1)"
+  if [ "$got" != "$FIXTURES_TGZ_SHA256" ]; then
+    echo "install-tools: $FIXTURES_PKG sha256 mismatch: got $got, want $FIXTURES_TGZ_SHA256" >&2
+    rm -rf "$fx"
+    exit 1
+  fi
+  mkdir -p "$fixtures_dir"
+  for s in $FIXTURES_SCENARIOS; do
+    tar -xzf "$fx"/*.tgz -C "$fx" "package/scenarios/api.github.com/$s/normalized-fixture.json"
+    install -m 0644 "$fx/package/scenarios/api.github.com/$s/normalized-fixture.json" "$fixtures_dir/$s.json"
+  done
+  echo "$FIXTURES_TGZ_SHA256 $FIXTURES_SCENARIOS" > "$fixtures_dir/.stamp"
+  rm -rf "$fx"
+fi
+
 # The venv is rebuilt whenever the pinned requirements change (a stamp holds their sha256).
 req="$root/scripts/requirements-tools.txt"
 want_stamp="$(sha256sum "$req" | cut -d' ' -f1)"

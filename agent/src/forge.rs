@@ -19,6 +19,22 @@ pub struct Request {
     pub created_at: Option<String>,
 }
 
+/// What kind of failure a forge error is: what a loop does about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A write that lost a race: the branch moved since its head was read. Re-read, re-apply.
+    Conflict,
+    /// Worth trying again at the loop's pace: a rate limit, a 5xx, no answer (the edge has
+    /// already retried within its budget).
+    Transient,
+    /// The same answer however soon it is repeated, until a person changes something (the
+    /// token, a permission, branch protection): 401, 403 without a rate limit, 404, 422. A loop
+    /// backs off on these instead of repeating them at its pace.
+    Permanent,
+    /// Anything else (an answer that cannot be read, an edit that does not apply).
+    Other,
+}
+
 /// A forge failure, typed by the edge; the message never holds a credential.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
@@ -27,23 +43,48 @@ pub struct ForgeError {
     /// A short label for metrics (`unauthorized`, `rate_limited`, …). [`CONFLICT`] from
     /// [`Forge::advance`]: the branch moved since its head was read.
     pub label: String,
+    pub kind: ErrorKind,
 }
 
 /// [`ForgeError::label`] of a write that lost a race: the branch (or object) changed under it.
 pub const CONFLICT: &str = "conflict";
 
 impl ForgeError {
+    /// A failure of the agent's own making (`label` for metrics), neither transient nor permanent.
+    pub fn other(label: &str, message: String) -> Self {
+        Self {
+            message,
+            label: label.to_string(),
+            kind: ErrorKind::Other,
+        }
+    }
+
     /// The branch moved since the caller read it ([`CONFLICT`]): re-read, re-apply, try again.
     pub fn is_conflict(&self) -> bool {
         self.label == CONFLICT
+    }
+
+    /// See [`ErrorKind::Permanent`].
+    pub fn is_permanent(&self) -> bool {
+        self.kind == ErrorKind::Permanent
     }
 }
 
 pub type Result<T> = std::result::Result<T, ForgeError>;
 
+/// Which of the agent's requests a pass reads: the pull requests on its own deterministic
+/// branches (found by branch, one list request each, whatever else the repository holds), and
+/// the issues carrying a label (an issue has no branch; the label is matched regardless of
+/// case, as GitHub names labels). The caller still checks each body's hidden marker.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    pub branches: Vec<String>,
+    pub issue_label: Option<String>,
+}
+
 pub trait Forge: Send + Sync {
-    /// The agent's requests carrying `label`, open and closed.
-    fn requests(&self, label: &str) -> impl Future<Output = Result<Vec<Request>>> + Send;
+    /// The agent's requests `query` names, open and closed.
+    fn requests(&self, query: &Query) -> impl Future<Output = Result<Vec<Request>>> + Send;
     /// The commit a branch points at.
     fn head(&self, branch: &str) -> impl Future<Output = Result<String>> + Send;
     /// A file's bytes at a commit; `None` when it does not exist.
@@ -120,53 +161,75 @@ pub trait Forge: Send + Sync {
 }
 
 fn typed(e: sextant_forge::Error) -> ForgeError {
+    let kind = if e.is_not_fast_forward() || matches!(e, sextant_forge::Error::Conflict { .. }) {
+        ErrorKind::Conflict
+    } else if e.is_transient() {
+        ErrorKind::Transient
+    } else if e.is_permanent() {
+        ErrorKind::Permanent
+    } else {
+        ErrorKind::Other
+    };
     ForgeError {
         label: e.metric_label().to_string(),
         message: e.to_string(),
+        kind,
     }
 }
 
 impl Forge for sextant_forge::GitHub {
-    async fn requests(&self, label: &str) -> Result<Vec<Request>> {
+    async fn requests(&self, query: &Query) -> Result<Vec<Request>> {
         use sextant_forge::{PullFilter, State, StateFilter};
-        let pulls = self
-            .list_pulls(&PullFilter {
-                state: StateFilter::All,
-                label: Some(label.to_string()),
-                ..PullFilter::default()
-            })
-            .await
-            .map_err(typed)?;
-        let issues = self
-            .list_issues(label, StateFilter::All)
-            .await
-            .map_err(typed)?;
-        let mut out: Vec<Request> = pulls
-            .into_iter()
-            .map(|p| Request {
-                number: p.number,
-                kind: Kind::PullRequest,
-                url: p.html_url,
-                body: p.body,
-                open: p.state == State::Open,
-                merged: p.merged,
-                created_at: p.created_at,
-            })
-            .collect();
-        out.extend(
-            issues
-                .into_iter()
-                .filter(|i| !i.is_pull_request)
-                .map(|i| Request {
-                    number: i.number,
-                    kind: Kind::Issue,
-                    url: i.html_url,
-                    body: i.body,
-                    open: i.state == State::Open,
-                    merged: false,
-                    created_at: i.created_at,
-                }),
-        );
+        let mut out: Vec<Request> = Vec::new();
+        // `head=owner:branch`: GitHub answers only that branch's pull requests, open and
+        // closed, so a busy repository costs nothing more and a newer PR hides nothing
+        // (docs.github.com/rest/pulls/pulls#list-pull-requests, parameter `head`; with
+        // `state=all` it is how r-lib/usethis#1257 finds a branch's closed pull requests).
+        for branch in &query.branches {
+            let pulls = self
+                .list_pulls(&PullFilter {
+                    state: StateFilter::All,
+                    head: Some(branch.clone()),
+                    ..PullFilter::default()
+                })
+                .await
+                .map_err(typed)?;
+            for p in pulls.into_iter().filter(|p| p.head_ref == *branch) {
+                if out.iter().any(|r| r.number == p.number) {
+                    continue;
+                }
+                out.push(Request {
+                    number: p.number,
+                    kind: Kind::PullRequest,
+                    url: p.html_url,
+                    body: p.body,
+                    open: p.state == State::Open,
+                    merged: p.merged,
+                    created_at: p.created_at,
+                });
+            }
+        }
+        if let Some(label) = &query.issue_label {
+            let issues = self
+                .list_issues(label, StateFilter::All)
+                .await
+                .map_err(typed)?;
+            out.extend(
+                issues
+                    .into_iter()
+                    .filter(|i| !i.is_pull_request)
+                    .filter(|i| i.labels.iter().any(|l| l.eq_ignore_ascii_case(label)))
+                    .map(|i| Request {
+                        number: i.number,
+                        kind: Kind::Issue,
+                        url: i.html_url,
+                        body: i.body,
+                        open: i.state == State::Open,
+                        merged: false,
+                        created_at: i.created_at,
+                    }),
+            );
+        }
         Ok(out)
     }
 

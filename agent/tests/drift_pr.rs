@@ -523,3 +523,224 @@ fn under_report_a_patched_field_keeps_its_live_value_through_new_commits() {
     );
     assert!(world.open_pulls().is_empty(), "report opens nothing");
 }
+
+const BRANCH: &str = "sextant/drift/prod/hash-service";
+
+/// Requests the fake served with `method` whose path ends with `suffix`.
+fn served(world: &World, method: &str, suffix: &str) -> usize {
+    world
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == method && r.path.ends_with(suffix))
+        .count()
+}
+
+#[test]
+fn a_label_that_exists_in_another_case_leaves_one_pull_request_and_a_close_is_still_a_rejection() {
+    let world = World::new(&prod_environment(""));
+    // A team that coloured its labels before the agent came: GitHub's label names are unique
+    // regardless of case, so the agent's `sextant-drift` attaches this one.
+    world.fake.create_label("Sextant-Drift", "5319e7");
+    let agent = Agent::start(&world.env("solo"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "prod applied and watched", || {
+        in_sync(&agent).then_some(())
+    });
+    world.scale(5);
+    let pr = eventually(wait, "the labelled drift pull request", || {
+        world
+            .open_pulls()
+            .into_iter()
+            .find(|p| !p.labels.is_empty())
+    });
+    assert!(
+        pr.labels.contains(&"Sextant-Drift".to_string()),
+        "{:?}",
+        pr.labels
+    );
+    // Several more passes over the forge: the agent sees its request and writes nothing more.
+    let seen = world.fake.requests().len();
+    eventually(wait, "more passes over the forge", || {
+        (world.fake.requests().len() >= seen + 10).then_some(())
+    });
+    assert_eq!(world.fake.pulls().len(), 1, "exactly one pull request");
+    assert_eq!(served(&world, "POST", "/pulls"), 1, "no second POST /pulls");
+    assert_eq!(served(&world, "POST", "/git/commits"), 1, "one commit");
+    assert_eq!(
+        served(&world, "PATCH", BRANCH),
+        0,
+        "the branch is never force-moved"
+    );
+    assert!(
+        agent.status()["environments"]["prod"]["drift_requests"]["last_error"].is_null(),
+        "{}",
+        agent.status()
+    );
+    // A reviewer closes it without merging: still a rejection, healed, and not proposed again.
+    world.fake.close(pr.number).unwrap();
+    eventually(wait, "the rejected drift healed", || {
+        (world.replicas() == Some(3) && in_sync(&agent)).then_some(())
+    });
+    assert_eq!(world.fake.pulls().len(), 1, "no second pull request");
+}
+
+#[test]
+fn in_a_busy_repository_each_pass_reads_only_its_own_branch_and_finds_its_pull_request() {
+    let world = World::new(&prod_environment(""));
+    // 1,000 open pull requests of other people's, older than the agent's.
+    for i in 0..1000 {
+        world
+            .fake
+            .seed_pull(&format!("feature/{i}"), &format!("feature {i}"), &[])
+            .unwrap();
+    }
+    let ours = |world: &World| -> Vec<forge_testkit::PullRequest> {
+        world
+            .fake
+            .pulls()
+            .into_iter()
+            .filter(|p| p.head == BRANCH)
+            .collect()
+    };
+    let agent = Agent::start(&world.env("solo"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "prod applied and watched", || {
+        in_sync(&agent).then_some(())
+    });
+    world.scale(5);
+    let pr = eventually(wait, "the labelled drift pull request", || {
+        ours(&world).into_iter().find(|p| !p.labels.is_empty())
+    });
+    // 1,000 more, newer than the agent's: its request is no longer among the first pages.
+    for i in 0..1000 {
+        world
+            .fake
+            .seed_pull(&format!("later/{i}"), &format!("later {i}"), &[])
+            .unwrap();
+    }
+    world.fake.clear_requests();
+    world.scale(6);
+    eventually(wait, "the same pull request updated", || {
+        let p = world.fake.pull(pr.number)?;
+        (p.title == "drift(prod/hash-service): replicaCount 3 → 6").then_some(())
+    });
+    let seen = world.fake.requests().len();
+    eventually(wait, "more passes over the forge", || {
+        (world.fake.requests().len() >= seen + 10).then_some(())
+    });
+    assert_eq!(ours(&world).len(), 1, "no second pull request");
+    let log = world.fake.requests();
+    let lists: Vec<_> = log
+        .iter()
+        .filter(|r| {
+            r.method == "GET" && (r.path.ends_with("/pulls") || r.path.ends_with("/issues"))
+        })
+        .collect();
+    for r in &lists {
+        assert!(
+            !r.query.contains("page=2"),
+            "one page per list, whatever the repository holds: {} ?{}",
+            r.path,
+            r.query
+        );
+        if r.path.ends_with("/pulls") {
+            assert!(
+                r.query.contains("head="),
+                "pulls found by branch: ?{}",
+                r.query
+            );
+        }
+    }
+    // A pass: its branch's pull requests and the labelled issues, and what it writes; the
+    // requests between two passes' issue lists stay few, independent of the 2,000 others.
+    let passes: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.method == "GET" && r.path.ends_with("/issues"))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(passes.len() >= 3, "{passes:?}");
+    let most = passes.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    assert!(most <= 20, "{most} requests in one pass");
+}
+
+#[test]
+fn a_refused_token_is_backed_off_and_the_wait_is_shown_in_status() {
+    use forge_testkit::{Fault, Match};
+    let world = World::new(&prod_environment(""));
+    world
+        .fake
+        .inject(Fault::unauthorized(Match::path("/repos/")));
+    let agent = Agent::start(&world.env("solo"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "prod applied and watched", || {
+        in_sync(&agent).then_some(())
+    });
+    world.scale(5);
+    let waiting =
+        |agent: &Agent| agent.status()["environments"]["prod"]["drift_requests"]["waiting"].clone();
+    let first = eventually(wait, "the wait in status", || {
+        Some(waiting(&agent)).filter(|w| !w.is_null())
+    });
+    assert!(
+        first["reason"].as_str().unwrap_or_default().contains("401"),
+        "{first}"
+    );
+    assert!(first["until"].is_string(), "{first}");
+    assert!(!first.to_string().contains(&world.fake.options().token));
+    let refused = || {
+        world
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| r.status == 401)
+            .count()
+    };
+    let before = refused();
+    let failures = first["failures"].as_u64().unwrap_or(1);
+    // Two more failures in a row (5 s, then 10 s later): two more passes, each one request
+    // and the token file's one re-read; never one a second as before.
+    eventually(wait, "two more refused passes", || {
+        (waiting(&agent)["failures"].as_u64().unwrap_or(0) >= failures + 2).then_some(())
+    });
+    let more = refused() - before;
+    assert!(more <= 4, "{more} requests refused over two backoffs");
+    assert!(world.fake.pulls().is_empty());
+}
+
+#[test]
+fn a_branch_the_forge_refuses_to_create_is_backed_off_not_rebuilt_every_pass() {
+    use forge_testkit::{Fault, Match};
+    let world = World::new(&prod_environment(""));
+    // Every branch creation is refused as invalid (422): a ruleset, a bad name.
+    world.fake.inject(Fault::validation(
+        Match::path("/git/refs").method("POST"),
+        "Reference update failed",
+    ));
+    let agent = Agent::start(&world.env("solo"));
+    let wait = Duration::from_secs(60);
+    eventually(wait, "prod applied and watched", || {
+        in_sync(&agent).then_some(())
+    });
+    world.scale(5);
+    let waiting =
+        |agent: &Agent| agent.status()["environments"]["prod"]["drift_requests"]["waiting"].clone();
+    let first = eventually(wait, "the wait in status", || {
+        Some(waiting(&agent)).filter(|w| !w.is_null())
+    });
+    assert!(
+        first["reason"].as_str().unwrap_or_default().contains("422"),
+        "{first}"
+    );
+    let blobs = || served(&world, "POST", "/git/blobs");
+    let before = blobs();
+    let failures = first["failures"].as_u64().unwrap_or(1);
+    eventually(wait, "two more refused passes", || {
+        (waiting(&agent)["failures"].as_u64().unwrap_or(0) >= failures + 2).then_some(())
+    });
+    // One blob, tree, commit and ref per refused pass: two passes, not one a second.
+    let more = blobs() - before;
+    assert!(more <= 2, "{more} blobs over two backoffs");
+    assert!(world.fake.pulls().is_empty());
+}

@@ -496,3 +496,52 @@ fn a_registry_that_does_not_answer_is_named_in_the_gate_and_nothing_is_proposed(
     assert_eq!(g["since"], since, "still qualified since the same moment");
     assert!(world.fake.pulls().is_empty(), "nothing proposed");
 }
+
+#[test]
+fn a_promotion_label_in_another_case_leaves_one_pull_request_and_a_close_is_a_rejection() {
+    let world = Promo::new(2, |repo| promotion("pull-request", "2s", repo, ""));
+    // A team that coloured its labels before the agent came.
+    world.fake.create_label("Sextant-Promotion", "0e8a16");
+    let (old, new) = (world.images[0].clone(), world.images[1].clone());
+    let _dev = Agent::start(&world.env("dev", "dev-0"));
+    let _prod = Agent::start(&world.env("prod", "prod-0"));
+    eventually(WAIT, "both clusters running the first image", || {
+        (runs(&world.dev, &old) && runs(&world.prod, &old)).then_some(())
+    });
+    world.bump_dev(&new);
+    let pr = eventually(WAIT, "the labelled promotion pull request", || {
+        world.open_pulls("sextant-promotion").into_iter().next()
+    });
+    assert_eq!(pr.labels, ["Sextant-Promotion"]);
+    let served = |method: &str, suffix: &str| {
+        world
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == method && r.path.ends_with(suffix))
+            .count()
+    };
+    // More passes (the gate qualified, each pass reads the branch's pull requests): the
+    // agent sees its request and writes nothing more.
+    let seen = world.fake.requests().len();
+    eventually(WAIT, "more passes over the forge", || {
+        (world.fake.requests().len() >= seen + 6).then_some(())
+    });
+    assert_eq!(world.fake.pulls().len(), 1, "exactly one pull request");
+    assert_eq!(served("POST", "/pulls"), 1, "no second POST /pulls");
+    assert_eq!(served("POST", "/git/commits"), 1, "one commit");
+    assert_eq!(
+        served("PATCH", &pr.head),
+        0,
+        "the branch is never force-moved"
+    );
+    // Closed without merge: a rejection, not proposed again, though the gate still qualifies
+    // the digest on every pass.
+    world.fake.close(pr.number).unwrap();
+    let seen = world.fake.requests().len();
+    eventually(WAIT, "more passes after the close", || {
+        (world.fake.requests().len() >= seen + 6).then_some(())
+    });
+    assert_eq!(world.fake.pulls().len(), 1, "not proposed again");
+    assert_eq!(served("POST", "/pulls"), 1);
+}

@@ -357,7 +357,9 @@ impl GitHub {
 
     // --- Pull requests ---
 
-    /// Pull requests matching `filter` (up to 10 pages of 100).
+    /// Pull requests matching `filter` (up to 10 pages of 100). With `head`, GitHub answers only
+    /// that branch's pull requests: the way to find a request on a known branch in a busy
+    /// repository, in one request whatever else is open.
     pub async fn list_pulls(&self, filter: &PullFilter) -> Result<Vec<PullRequest>> {
         let mut query = vec![
             ("state", filter.state.as_str().to_string()),
@@ -373,7 +375,14 @@ impl GitHub {
         Ok(wires
             .into_iter()
             .map(PullRequest::from)
-            .filter(|p| filter.label.as_ref().is_none_or(|l| p.labels.contains(l)))
+            // GitHub's label names are unique regardless of case ("Sextant-Drift" is the
+            // label "sextant-drift" asked for), so they are compared so.
+            .filter(|p| {
+                filter
+                    .label
+                    .as_ref()
+                    .is_none_or(|l| p.labels.iter().any(|have| have.eq_ignore_ascii_case(l)))
+            })
             .collect())
     }
 

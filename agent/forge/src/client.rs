@@ -159,6 +159,8 @@ struct Limit {
 pub(crate) struct Transport {
     http: reqwest::Client,
     pub(crate) api_url: String,
+    /// The API's host and port, as errors name it.
+    host: String,
     pub(crate) owner: String,
     pub(crate) repo: String,
     creds: Credentials,
@@ -216,6 +218,16 @@ impl Transport {
                 "the API URL {api_url:?} is not http(s); use https://api.github.com or https://HOST/api/v3"
             )));
         }
+        let host = reqwest::Url::parse(&api_url)
+            .ok()
+            .and_then(|u| {
+                let host = u.host_str()?.to_string();
+                Some(match u.port() {
+                    Some(p) => format!("{host}:{p}"),
+                    None => host,
+                })
+            })
+            .ok_or_else(|| Error::Config(format!("the API URL {api_url:?} has no host")))?;
         if config.owner.is_empty()
             || config.repo.is_empty()
             || config.owner.contains('/')
@@ -247,6 +259,7 @@ impl Transport {
         Ok(Self {
             http,
             api_url,
+            host,
             owner: config.owner,
             repo: config.repo,
             creds,
@@ -380,7 +393,9 @@ impl Transport {
                     // A POST that may have reached GitHub is not sent again (it could open a
                     // second issue or comment); one that never connected is safe to resend.
                     let resendable = method != Method::POST || e.is_connect();
-                    let message = e.without_url().to_string();
+                    // The whole chain (the outermost says only "error sending request"); the
+                    // URL is left out of it, and no header is in it.
+                    let message = crate::error::causes(&e.without_url());
                     tracing::warn!(operation, %method, path, attempt, error = %message, "forge request failed");
                     if resendable && attempt < policy.max_attempts && fits(backoff) {
                         tokio::time::sleep(backoff).await;
@@ -390,6 +405,7 @@ impl Transport {
                     return Err(Error::Transport {
                         operation,
                         path: path.to_string(),
+                        host: self.host.clone(),
                         attempts: attempt,
                         message,
                     });
@@ -409,8 +425,9 @@ impl Transport {
                     return Err(Error::Transport {
                         operation,
                         path: path.to_string(),
+                        host: self.host.clone(),
                         attempts: attempt,
-                        message: e.without_url().to_string(),
+                        message: crate::error::causes(&e.without_url()),
                     })
                 }
             };

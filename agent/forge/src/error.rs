@@ -110,10 +110,15 @@ pub enum Error {
         status: u16,
         message: String,
     },
-    #[error("{operation} {path}: cannot reach GitHub after {attempts} attempts: {message}")]
+    /// No answer came: `host` is the API's host (and port), `message` the transport's causes,
+    /// outermost first (`error sending request: … : Connection refused (os error 111)`).
+    #[error(
+        "{operation} {path}: cannot reach GitHub at {host} after {attempts} attempts: {message}"
+    )]
     Transport {
         operation: &'static str,
         path: String,
+        host: String,
         attempts: u32,
         message: String,
     },
@@ -204,6 +209,46 @@ impl Error {
             Self::RateLimited { .. } | Self::Server { .. } | Self::Transport { .. }
         )
     }
+
+    /// An answer that will be the same however soon the request is repeated, until a person
+    /// changes something (the token, the App's permissions, the repository, branch protection):
+    /// 401, 403 that is not a rate limit, 404, 422 (but not a lost fast-forward race, which is
+    /// re-read and re-applied), any other 4xx, and credentials or settings that cannot be used.
+    /// A caller backs off on these instead of repeating them at its loop's pace. Rate limits,
+    /// 5xx and transport failures are [`Error::is_transient`]; a 409 or a lost race is neither.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Unauthorized { .. }
+            | Self::Forbidden { .. }
+            | Self::ProtectedBranch { .. }
+            | Self::NotFound { .. }
+            | Self::Validation { .. }
+            | Self::Credentials(_)
+            | Self::Config(_) => true,
+            Self::Unexpected { status, .. } => (400..500).contains(status),
+            Self::NotFastForward { .. }
+            | Self::Conflict { .. }
+            | Self::RateLimited { .. }
+            | Self::Server { .. }
+            | Self::Transport { .. }
+            | Self::Decode { .. } => false,
+        }
+    }
+}
+
+/// An error's message and every cause under it, outermost first, each said once: a transport
+/// error's `Display` alone is often only "error sending request".
+pub fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = cause.source();
+    }
+    parts.join(": ")
 }
 
 fn already(message: &str) -> bool {
@@ -254,6 +299,168 @@ mod tests {
         assert!(e.is_already_exists());
         assert_eq!(e.metric_label(), "validation");
         assert!(e.to_string().contains("A pull request already exists"));
+    }
+
+    #[test]
+    fn permanent_and_transient_answers_as_a_table() {
+        let op = "list_pulls";
+        let path = || "/repos/o/r/pulls".to_string();
+        let cases: Vec<(Error, bool, bool)> = vec![
+            (
+                Error::Unauthorized {
+                    operation: op,
+                    path: path(),
+                    message: "Bad credentials".into(),
+                },
+                true,
+                false,
+            ),
+            (
+                Error::Forbidden {
+                    operation: op,
+                    path: path(),
+                    message: "Resource not accessible".into(),
+                },
+                true,
+                false,
+            ),
+            (
+                Error::NotFound {
+                    operation: op,
+                    path: path(),
+                    repository: "o/r".into(),
+                    message: "Not Found".into(),
+                },
+                true,
+                false,
+            ),
+            (
+                Error::Validation {
+                    operation: op,
+                    path: path(),
+                    message: "Validation Failed".into(),
+                    errors: vec![],
+                },
+                true,
+                false,
+            ),
+            (
+                Error::ProtectedBranch {
+                    operation: op,
+                    path: path(),
+                    message: "protected".into(),
+                },
+                true,
+                false,
+            ),
+            (
+                Error::Unexpected {
+                    operation: op,
+                    path: path(),
+                    status: 405,
+                    message: "m".into(),
+                },
+                true,
+                false,
+            ),
+            (
+                Error::Unexpected {
+                    operation: op,
+                    path: path(),
+                    status: 302,
+                    message: "m".into(),
+                },
+                false,
+                false,
+            ),
+            (
+                Error::NotFastForward {
+                    operation: op,
+                    path: path(),
+                    branch: "main".into(),
+                },
+                false,
+                false,
+            ),
+            (
+                Error::Conflict {
+                    operation: op,
+                    path: path(),
+                    message: "m".into(),
+                },
+                false,
+                false,
+            ),
+            (
+                Error::RateLimited {
+                    operation: op,
+                    path: path(),
+                    secondary: true,
+                    reset: None,
+                    retry_after: Some(Duration::from_secs(3)),
+                },
+                false,
+                true,
+            ),
+            (
+                Error::Server {
+                    operation: op,
+                    path: path(),
+                    status: 502,
+                    attempts: 5,
+                    message: "m".into(),
+                },
+                false,
+                true,
+            ),
+            (
+                Error::Transport {
+                    operation: op,
+                    path: path(),
+                    host: "h".into(),
+                    attempts: 5,
+                    message: "m".into(),
+                },
+                false,
+                true,
+            ),
+            (Error::Credentials("unreadable".into()), true, false),
+        ];
+        for (e, permanent, transient) in cases {
+            assert_eq!(e.is_permanent(), permanent, "{e}");
+            assert_eq!(e.is_transient(), transient, "{e}");
+        }
+    }
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn causes_walk_the_source_chain_and_say_each_once() {
+        let e = Layer(
+            "error sending request",
+            Some(Box::new(Layer(
+                "client error (Connect)",
+                Some(Box::new(Layer(
+                    "tcp connect error: Connection refused (os error 111)",
+                    Some(Box::new(Layer("Connection refused (os error 111)", None))),
+                ))),
+            ))),
+        );
+        assert_eq!(
+            causes(&e),
+            "error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)"
+        );
     }
 
     #[test]

@@ -154,7 +154,8 @@ pub struct NewIssue {
     pub assignees: Vec<String>,
 }
 
-/// Which pull requests to list. `label` is filtered here (GitHub's pulls list has no label filter).
+/// Which pull requests to list. `label` is filtered here, regardless of case as GitHub names
+/// labels (its pulls list has no label filter).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullFilter {
     pub state: StateFilter,

@@ -442,6 +442,123 @@ async fn issues_are_created_listed_by_label_and_closed() {
 }
 
 #[tokio::test]
+async fn a_label_that_exists_in_another_case_is_the_one_attached_and_found() {
+    let fake = fake();
+    fake.create_label("Sextant-Drift", "5319e7");
+    let gh = client(&fake);
+    drift_branch(&gh).await;
+    let pr = gh.create_pull(&new_pull("t")).await.unwrap().into_inner();
+    let attached = gh
+        .add_labels(pr.number, &["sextant-drift".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        attached,
+        ["Sextant-Drift"],
+        "GitHub attaches the label that exists"
+    );
+    let issue = gh
+        .create_issue(&NewIssue {
+            title: "unmapped".into(),
+            labels: vec!["SEXTANT-drift".into()],
+            ..NewIssue::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(issue.labels, ["Sextant-Drift"]);
+    assert_eq!(fake.labels().len(), 1);
+    let pulls = gh
+        .list_pulls(&PullFilter {
+            state: StateFilter::All,
+            label: Some("sextant-drift".into()),
+            ..PullFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        pulls.iter().map(|p| p.number).collect::<Vec<_>>(),
+        [pr.number]
+    );
+    let issues = gh
+        .list_issues("sextant-drift", StateFilter::All)
+        .await
+        .unwrap();
+    assert_eq!(
+        issues.iter().map(|i| i.number).collect::<Vec<_>>(),
+        [issue.number]
+    );
+}
+
+#[tokio::test]
+async fn a_pull_request_on_a_known_branch_is_found_in_one_request_among_many() {
+    let fake = fake();
+    let gh = client(&fake);
+    drift_branch(&gh).await;
+    let ours = gh
+        .create_pull(&new_pull("ours"))
+        .await
+        .unwrap()
+        .into_inner();
+    for i in 0..250 {
+        fake.seed_pull(&format!("feature/{i}"), &format!("feature {i}"), &[])
+            .unwrap();
+    }
+    fake.clear_requests();
+    let found = gh
+        .list_pulls(&PullFilter {
+            state: StateFilter::All,
+            head: Some("sextant/drift/prod/hash-service".into()),
+            ..PullFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|p| p.number).collect::<Vec<_>>(),
+        [ours.number]
+    );
+    assert_eq!(fake.requests().len(), 1, "one page, whatever else is open");
+    // Without the filter the same list takes three pages of 100.
+    fake.clear_requests();
+    let all = gh
+        .list_pulls(&PullFilter {
+            state: StateFilter::All,
+            ..PullFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 251);
+    assert_eq!(fake.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn an_unreachable_forge_is_named_with_its_cause_and_never_the_token() {
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let secret = "ghp_unreachable0000000000000000000000000";
+    let mut c = sextant_forge::Config::new(
+        format!("http://127.0.0.1:{port}"),
+        "acme",
+        "deploy",
+        Auth::Token(Secret::new(secret)),
+    );
+    c.retry = fast_retry();
+    let gh = GitHub::new(c).unwrap();
+    let err = gh.branch_head("main").await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert!(
+        text.contains(&format!("cannot reach GitHub at 127.0.0.1:{port}")),
+        "{text}"
+    );
+    assert!(text.to_lowercase().contains("connection refused"), "{text}");
+    assert!(!text.contains(secret), "{text}");
+}
+
+#[tokio::test]
 async fn server_errors_are_retried_then_succeed() {
     let fake = fake();
     let (gh, rec) = observed(&fake);

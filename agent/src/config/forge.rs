@@ -53,12 +53,11 @@ pub(super) fn forge(env: &HashMap<String, String>) -> Result<Option<ForgeSetting
         ));
     };
     let api_url = get("SEXTANT_FORGE_API_URL").unwrap_or_else(|| "https://api.github.com".into());
-    if !(api_url.starts_with("https://") || api_url.starts_with("http://127.0.0.1")) {
-        return Err(invalid(
-            "SEXTANT_FORGE_API_URL",
-            format!("{api_url:?} must be an https:// URL (the token travels with every request)"),
-        ));
-    }
+    super::endpoint::credentialed_endpoint(
+        "SEXTANT_FORGE_API_URL",
+        &api_url,
+        "the token travels with every request",
+    )?;
     let id = |k: &str| -> Result<Option<u64>, ConfigError> {
         get(k)
             .map(|v| {
@@ -168,6 +167,50 @@ mod tests {
             ("SEXTANT_FORGE_API_URL", "http://github.example.com"),
         ])
         .starts_with("SEXTANT_FORGE_API_URL: "));
+        // A name that only starts like loopback is another host: the token would go there.
+        for bad in [
+            "http://127.0.0.1.evil.example:8080",
+            "http://localhost.evil.example",
+        ] {
+            assert!(error(&[
+                ("SEXTANT_FORGE_REPOSITORY", "acme/deploy"),
+                ("SEXTANT_FORGE_TOKEN_FILE", "/t"),
+                ("SEXTANT_FORGE_API_URL", bad),
+            ])
+            .starts_with(&format!(
+                "SEXTANT_FORGE_API_URL: {bad:?} must be an https:// URL"
+            )));
+        }
+        let inside = error(&[
+            ("SEXTANT_FORGE_REPOSITORY", "acme/deploy"),
+            ("SEXTANT_FORGE_TOKEN_FILE", "/t"),
+            (
+                "SEXTANT_FORGE_API_URL",
+                "https://bot:ghp_inside@ghe.example.com/api/v3",
+            ),
+        ]);
+        assert!(
+            inside.starts_with("SEXTANT_FORGE_API_URL: ")
+                && inside.contains("credentials inside the URL"),
+            "{inside}"
+        );
+        assert!(!inside.contains("ghp_inside"), "{inside}");
+        for good in [
+            "http://127.0.0.1:8080",
+            "http://127.0.0.2:8080",
+            "http://localhost:1",
+            "http://[::1]:2",
+        ] {
+            assert!(
+                forge(&env(&[
+                    ("SEXTANT_FORGE_REPOSITORY", "acme/deploy"),
+                    ("SEXTANT_FORGE_TOKEN_FILE", "/t"),
+                    ("SEXTANT_FORGE_API_URL", good),
+                ]))
+                .is_ok(),
+                "{good}"
+            );
+        }
         assert!(error(&[
             ("SEXTANT_FORGE_REPOSITORY", "acme/deploy"),
             ("SEXTANT_FORGE_TOKEN_FILE", "/t"),

@@ -3,6 +3,7 @@
 
 use crate::duration;
 
+mod endpoint;
 mod forge;
 mod registry;
 pub use forge::{ForgeAuth, ForgeSettings};

@@ -52,12 +52,11 @@ pub(super) fn registry(env: &HashMap<String, String>) -> Result<RegistrySettings
     }
     let ecr_endpoint = get("SEXTANT_REGISTRY_ECR_ENDPOINT");
     if let Some(e) = ecr_endpoint {
-        if !(is_https(e) || is_loopback_http(e)) {
-            return Err(invalid(
-                "SEXTANT_REGISTRY_ECR_ENDPOINT",
-                format!("{e:?} must be an https:// URL (AWS session tokens travel with every call; http:// only on 127.0.0.1 or localhost, for a stand-in)"),
-            ));
-        }
+        super::endpoint::credentialed_endpoint(
+            "SEXTANT_REGISTRY_ECR_ENDPOINT",
+            e,
+            "AWS session tokens travel with every call",
+        )?;
     }
     let ecr_endpoint = ecr_endpoint.map(|e| e.trim_end_matches('/').to_string());
     let credentials_file = get("SEXTANT_REGISTRY_CREDENTIALS_FILE").map(PathBuf::from);
@@ -89,22 +88,6 @@ fn is_host_port(s: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
     (bracketed || named) && port_ok
-}
-
-fn is_https(url: &str) -> bool {
-    url.strip_prefix("https://")
-        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
-}
-
-/// `http://127.0.0.1`, `http://localhost` or `http://[::1]`, with a port or path or neither; not
-/// `http://127.0.0.1.example`.
-fn is_loopback_http(url: &str) -> bool {
-    ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| {
-            url.strip_prefix(p)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
-        })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 pub mod applied;
 pub mod clock;
 pub mod drift;
+pub mod forge_backoff;
 pub mod http;
 pub mod leader;
 pub mod promote;

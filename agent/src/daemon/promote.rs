@@ -14,6 +14,7 @@
 use super::applied::Applied;
 use super::clock::{rfc3339, unix_seconds as unix_now};
 use super::drift::DriftFeed;
+use super::forge_backoff::Backoff;
 use super::status::{PromotionStatus, Status};
 use super::Snapshot;
 use crate::apply::cluster::Cluster;
@@ -21,7 +22,7 @@ use crate::apply::health::{assess, Status as Health};
 use crate::apply::sync::identity;
 use crate::drift::pr::Kind;
 use crate::environment::{Environment, PromotedImage, PromotionMode};
-use crate::forge::{Forge, ForgeError, Request};
+use crate::forge::{ErrorKind, Forge, ForgeError, Query, Request};
 use crate::live::{Availability, LiveCache};
 use crate::metrics::Metrics;
 use crate::promotion::gate::{self, decide, CheckOutcome, Gate, Observed, Rollout, State};
@@ -98,6 +99,10 @@ struct Memory {
     urls: HashMap<Key, String>,
     /// The targets at a snapshot revision: loaded again only when it changes.
     targets: Option<(String, Arc<Vec<Environment>>)>,
+    /// Pull requests this loop opened, until the forge lists them.
+    written: HashMap<Key, u64>,
+    /// The forge left alone after an answer repeating will not change.
+    backoff: Backoff,
 }
 
 /// One (target, release) this pass.
@@ -306,6 +311,31 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
                 }
             }
         }
+        // The forge, unless an answer that repeating will not change is being waited out.
+        if m.backoff.remaining(tokio::time::Instant::now()).is_some() {
+            return;
+        }
+        let failure = self.forge_pass(m, &items, &candidates).await;
+        let failed = failure.as_ref().map(|e| (e.kind, e.message.as_str()));
+        if m.backoff
+            .record(tokio::time::Instant::now(), failed)
+            .is_some()
+        {
+            if let Some(w) = m.backoff.status(tokio::time::Instant::now()) {
+                tracing::warn!(source = %self.source, until = %w.until, failures = w.failures, reason = %w.reason, "promotion: the forge refused; leaving it alone until then");
+            }
+        }
+        self.publish_gates(m, &items);
+    }
+
+    /// The pull requests and commits of one pass; the first failure, if any.
+    async fn forge_pass(
+        &self,
+        m: &mut Memory,
+        items: &[Item<'_>],
+        candidates: &[(usize, Candidate)],
+    ) -> Option<ForgeError> {
+        let mut failure: Option<ForgeError> = None;
         // The forge: pull requests listed once a pass when something may change, else seldom.
         let pr_items: Vec<usize> = items
             .iter()
@@ -319,16 +349,22 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
             || m.requests
                 .as_ref()
                 .is_none_or(|(_, at)| at.elapsed() >= STATE_LIST_EVERY);
+        // The agent's promotion requests are on its own branches, one per (target, release):
+        // found by branch, whatever else the repository holds.
+        let query = Query {
+            branches: pr_items
+                .iter()
+                .map(|i| proposal::branch(&items[*i].target.name, &items[*i].image.release))
+                .collect(),
+            issue_label: None,
+        };
         let mut listed_now = false;
         if want_list && !pr_items.is_empty() {
-            match self.forge.requests(proposal::LABEL).await {
-                Ok(list) => {
-                    m.requests = Some((list, Instant::now()));
-                    listed_now = true;
-                }
+            match self.list(m, &query).await {
+                Ok(()) => listed_now = true,
                 Err(e) => {
-                    self.forge_failed(m, &items, &e);
-                    return;
+                    self.forge_failed(m, items, &e);
+                    return Some(e);
                 }
             }
         }
@@ -358,15 +394,14 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
                     }
                     let (mut seen, mut actions) = decide(m);
                     if !listed_now && actions.iter().any(|a| !matches!(a, Action::Nothing(_))) {
-                        match self.forge.requests(proposal::LABEL).await {
-                            Ok(list) => {
-                                m.requests = Some((list, Instant::now()));
+                        match self.list(m, &query).await {
+                            Ok(()) => {
                                 listed_now = true;
                                 (seen, actions) = decide(m);
                             }
                             Err(e) => {
-                                self.forge_failed(m, &items, &e);
-                                return;
+                                self.forge_failed(m, items, &e);
+                                return Some(e);
                             }
                         }
                     }
@@ -410,10 +445,37 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
                         .with_label_values(&[&self.source, &item.target.name, "failed"])
                         .inc();
                     m.errors.insert(key, e.message.clone());
+                    if failure.as_ref().is_none_or(|f| !f.is_permanent()) {
+                        failure = Some(e);
+                    }
                 }
             }
         }
-        self.publish_gates(m, &items);
+        failure
+    }
+
+    /// Lists the requests on `query`'s branches into memory. A request this loop opened that
+    /// the forge does not list is an error: opening another would duplicate it, so nothing is
+    /// written until it shows (the loop backs off meanwhile).
+    async fn list(&self, m: &mut Memory, query: &Query) -> Result<(), ForgeError> {
+        let list = self.forge.requests(query).await?;
+        m.written
+            .retain(|_, n| !list.iter().any(|r| r.number == *n));
+        let unseen = m.written.iter().next().map(|((target, release), n)| {
+            ForgeError {
+                message: format!(
+                    "promotion pull request #{n} was opened on {} but the forge does not list it there; nothing more is written until it does",
+                    proposal::branch(target, release)
+                ),
+                label: "unseen".into(),
+                kind: ErrorKind::Permanent,
+            }
+        });
+        m.requests = Some((list, Instant::now()));
+        match unseen {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn forge_failed(&self, m: &mut Memory, items: &[Item<'_>], e: &ForgeError) {
@@ -542,6 +604,7 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
                 registry,
                 request: m.urls.get(&key).cloned(),
                 last_error: m.refusals.get(&key).or(m.errors.get(&key)).cloned(),
+                waiting: m.backoff.status(tokio::time::Instant::now()),
             });
         }
         if let Ok(mut s) = self.status.lock() {
@@ -743,6 +806,8 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
                             .await?;
                         m.urls
                             .insert((target.clone(), release.clone()), pr.url.clone());
+                        m.written
+                            .insert((target.clone(), release.clone()), pr.number);
                         tracing::info!(target = %target, release = %release, number = pr.number, digest = %c.digest, "promotion pull request opened");
                     }
                 }
@@ -841,10 +906,7 @@ fn seen_for(list: &[Request], item: &Item<'_>) -> Vec<Seen> {
 }
 
 fn edit_error(message: String) -> ForgeError {
-    ForgeError {
-        message,
-        label: "edit".into(),
-    }
+    ForgeError::other("edit", message)
 }
 
 /// The registry's verification, in words.
@@ -1069,7 +1131,7 @@ impl<F: Forge + 'static> Jobs<F> {
                     }
                     Err(e) => {
                         p.failures += 1;
-                        let wait = crate::promotion::rollback::revert_retry_after(p.failures);
+                        let wait = super::retry_delay(p.failures);
                         p.retry_at = tokio::time::Instant::now() + wait;
                         tracing::warn!(environment = %name, failures = p.failures, retry_in = ?wait, error = %e, "the revert after a rollback failed; it stays pending");
                         let at = rfc3339(unix_now() + wait.as_secs());
@@ -1107,7 +1169,11 @@ impl<F: Forge + 'static> Jobs<F> {
                 release,
                 digest,
             } => {
-                if let Ok(list) = self.forge.requests(proposal::LABEL).await {
+                let query = Query {
+                    branches: vec![proposal::branch(&environment, &release)],
+                    issue_label: None,
+                };
+                if let Ok(list) = self.forge.requests(&query).await {
                     let at = list.iter().filter(|r| r.merged).find_map(|r| {
                         let m = Marker::parse(&r.body)?;
                         (m.target == environment && m.release == release && m.digest == digest)
@@ -1139,7 +1205,17 @@ impl<F: Forge + 'static> Jobs<F> {
             return Ok(None);
         };
         let existing = match p.mode {
-            PromotionMode::PullRequest => self.forge.requests(proposal::ROLLBACK_LABEL).await?,
+            PromotionMode::PullRequest => {
+                let query = Query {
+                    branches: r
+                        .releases
+                        .iter()
+                        .map(|c| proposal::revert_branch(&env.name, &c.release))
+                        .collect(),
+                    issue_label: None,
+                };
+                self.forge.requests(&query).await?
+            }
             PromotionMode::Commit => Vec::new(),
         };
         let mut done = None;
@@ -1309,6 +1385,7 @@ mod tests {
                 return Err(ForgeError {
                     message: "GitHub answered 503 Service Unavailable".into(),
                     label: "server_error".into(),
+                    kind: crate::forge::ErrorKind::Transient,
                 });
             }
             Ok(())
@@ -1326,14 +1403,14 @@ mod tests {
     }
 
     fn refused<T>() -> ForgeResult<T> {
-        Err(ForgeError {
-            message: "not part of a commit-mode revert".into(),
-            label: "unexpected".into(),
-        })
+        Err(ForgeError::other(
+            "unexpected",
+            "not part of a commit-mode revert".into(),
+        ))
     }
 
     impl Forge for FlakyForge {
-        async fn requests(&self, _label: &str) -> ForgeResult<Vec<Request>> {
+        async fn requests(&self, _query: &Query) -> ForgeResult<Vec<Request>> {
             self.call().map(|()| Vec::new())
         }
         async fn head(&self, _branch: &str) -> ForgeResult<String> {
@@ -1420,7 +1497,8 @@ mod tests {
         crate::environment::load(repo, "prod").unwrap()
     }
 
-    /// The forge down for longer than the six tries the loop used to make (about two minutes):
+    /// The forge down for longer than the six tries the loop used to make (about two minutes),
+    /// waited out on the daemon's one retry schedule (5 s doubling to 5 minutes):
     /// the revert stays pending, `/status` says why and when it is tried again, and it is made
     /// once the forge answers — one commit, the good digest back and the bad one rejected.
     #[tokio::test(start_paused = true)]
@@ -1486,8 +1564,8 @@ mod tests {
         );
         assert!(r.revert_retry_at.is_some(), "{r:?}");
         assert_eq!(forge.commits().len(), 1, "nothing committed yet");
-        // Long after the outage: made, once.
-        tokio::time::sleep(Duration::from_secs(1800)).await;
+        // Long after the outage (the 12th failure comes at 1,815 s): made, once.
+        tokio::time::sleep(Duration::from_secs(2400)).await;
         let r = shown();
         assert_eq!(r.reverted.as_deref(), Some("c1"), "{r:?}");
         assert_eq!((r.revert_error, r.revert_retry_at), (None, None));

@@ -7,12 +7,13 @@
 
 use super::applied::Applied;
 use super::drift::DriftFeed;
+use super::forge_backoff::Backoff;
 use super::status::{DriftRequest, Status};
 use crate::apply::sync::{identity, Identity};
 use crate::drift::pr::{self, Action, Closed, Current, Kind, Marker, OpenRequest};
 use crate::drift::{proposal, provenance, ObjectDrift};
 use crate::environment::{DriftPolicy, Environment};
-use crate::forge::{Forge, ForgeError};
+use crate::forge::{ErrorKind, Forge, ForgeError, Query};
 use crate::metrics::Metrics;
 use crate::render::Renderer;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -41,6 +42,25 @@ enum PassError {
     Forge(#[from] ForgeError),
     #[error("release {release}: {message}")]
     Propose { release: String, message: String },
+    /// The pass opened a request and the forge does not list it: writing again would open
+    /// another, so nothing more is written until it is seen.
+    #[error("release {release}: request #{number} was opened on {branch} but the forge does not list it there; nothing more is written until it does")]
+    Unseen {
+        release: String,
+        number: u64,
+        branch: String,
+    },
+}
+
+impl PassError {
+    /// What the loop's backoff makes of it.
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Forge(e) => e.kind,
+            Self::Propose { .. } => ErrorKind::Other,
+            Self::Unseen { .. } => ErrorKind::Permanent,
+        }
+    }
 }
 
 /// What the loop remembers between passes (the rest is read back from the forge).
@@ -52,6 +72,9 @@ struct Memory {
     mappable: HashMap<String, bool>,
     /// When each open request was first seen (for the metric the 24 h alert reads).
     opened: HashMap<String, f64>,
+    /// Requests this loop opened, by release, until the forge lists them.
+    written: BTreeMap<String, (u64, Kind)>,
+    backoff: Backoff,
 }
 
 impl<F: Forge + 'static> PullRequests<F> {
@@ -64,14 +87,24 @@ impl<F: Forge + 'static> PullRequests<F> {
                 crate::duration::parse(&a.environment.drift.pull_request.delay)
                     .unwrap_or(Duration::from_secs(120))
             });
-            if let (Some(a), true) = (applied, leading) {
+            let waiting = memory.backoff.remaining(tokio::time::Instant::now());
+            if let (Some(a), true, None) = (applied, leading, waiting) {
                 if wants_pull_requests(&a.environment) {
                     let result = self.pass(&a, &mut memory, delay).await;
-                    self.record_error(result.err().map(|e| e.to_string()));
+                    let now = tokio::time::Instant::now();
+                    let failed = result.as_ref().err().map(|e| (e.kind(), e.to_string()));
+                    memory
+                        .backoff
+                        .record(now, failed.as_ref().map(|(k, m)| (*k, m.as_str())));
+                    self.record_error(failed.map(|(_, m)| m), &memory.backoff);
                 }
             }
             // Forge state (a merge, a close) is polled; drift changes wake the loop at once.
             let tick = delay.clamp(Duration::from_secs(1), Duration::from_secs(10));
+            let tick = memory
+                .backoff
+                .remaining(tokio::time::Instant::now())
+                .map_or(tick, |w| w.max(Duration::from_millis(1)));
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
                 c = self.feed.changed() => if c.is_err() { return },
@@ -85,16 +118,26 @@ impl<F: Forge + 'static> PullRequests<F> {
         }
     }
 
-    fn record_error(&self, error: Option<String>) {
+    fn record_error(&self, error: Option<String>, backoff: &Backoff) {
+        let waiting = backoff.status(tokio::time::Instant::now());
         if let Some(e) = &error {
-            tracing::warn!(environment = %self.environment, error = %e, "drift pull requests");
+            match &waiting {
+                Some(w) => {
+                    tracing::warn!(environment = %self.environment, error = %e, until = %w.until, failures = w.failures, "drift pull requests: the forge refused; leaving it alone until then")
+                }
+                None => {
+                    tracing::warn!(environment = %self.environment, error = %e, "drift pull requests")
+                }
+            }
         }
         if let Ok(mut s) = self.status.lock() {
-            s.environments
+            let d = &mut s
+                .environments
                 .entry(self.environment.clone())
                 .or_default()
-                .drift_requests
-                .last_error = error;
+                .drift_requests;
+            d.last_error = error;
+            d.waiting = waiting;
         }
     }
 
@@ -110,7 +153,19 @@ impl<F: Forge + 'static> PullRequests<F> {
             // Nothing is decided on a cache that is listing or down.
             return Ok(());
         }
-        let requests = self.forge.requests(pr::LABEL).await?;
+        // The agent's own requests: by their branch (one per release), whatever else the
+        // repository holds; issues by label. The marker in the body decides what each is.
+        let query = Query {
+            branches: env
+                .releases
+                .iter()
+                .map(|r| pr::branch(&env.name, &r.name))
+                .collect(),
+            issue_label: Some(pr::LABEL.to_string()),
+        };
+        let requests = self.forge.requests(&query).await?;
+        // A request this loop opened and cannot see: write nothing more until it shows.
+        seen_what_was_written(&env.name, &requests, &mut memory.written)?;
         let mut open: BTreeMap<String, OpenRequest> = BTreeMap::new();
         let mut bodies: HashMap<u64, String> = HashMap::new();
         let mut closed: HashMap<(String, String), Closed> = HashMap::new();
@@ -196,12 +251,18 @@ impl<F: Forge + 'static> PullRequests<F> {
             tracing::debug!(environment = %env.name, release, ?action, "drift pull request decision");
             let body = o.and_then(|o| bodies.get(&o.number)).cloned();
             acted |= !matches!(action, Action::Nothing | Action::Wait(_));
-            self.act(env, &release, &drifts, &feed, o, body.as_deref(), c, action)
-                .await?;
+            if let Some(written) = self
+                .act(env, &release, &drifts, &feed, o, body.as_deref(), c, action)
+                .await?
+            {
+                memory.written.insert(release.clone(), written);
+            }
         }
         // What was read at the start still holds unless this pass changed the forge.
         let requests = if acted {
-            self.forge.requests(pr::LABEL).await?
+            let requests = self.forge.requests(&query).await?;
+            seen_what_was_written(&env.name, &requests, &mut memory.written)?;
+            requests
         } else {
             requests
         };
@@ -352,21 +413,21 @@ impl<F: Forge + 'static> PullRequests<F> {
         body: Option<&str>,
         current: Option<&Current>,
         action: Action,
-    ) -> Result<(), PassError> {
+    ) -> Result<Option<(u64, Kind)>, PassError> {
         let kind_of = |n: u64| {
             open.filter(|o| o.number == n)
                 .map_or(Kind::PullRequest, |o| o.kind)
         };
         let branch = pr::branch(&env.name, release);
         match action {
-            Action::Nothing | Action::Wait(_) => Ok(()),
+            Action::Nothing | Action::Wait(_) => Ok(None),
             Action::Close(n) => {
                 self.forge
                     .comment(n, "The drift is gone: the cluster and Git agree again (the live change was undone, or Git changed to match). Closing.")
                     .await?;
                 self.close(n, kind_of(n), &branch, body).await?;
                 tracing::info!(environment = %env.name, release, number = n, "drift request closed: drift resolved");
-                Ok(())
+                Ok(None)
             }
             Action::Heal(n) => {
                 if let Some(n) = n {
@@ -378,7 +439,7 @@ impl<F: Forge + 'static> PullRequests<F> {
                 let ids: Vec<Identity> = drifts.iter().map(|d| identity(&d.reference)).collect();
                 tracing::info!(environment = %env.name, release, objects = ids.len(), "drift rejected in review: healing");
                 let _ = self.heal.send(ids);
-                Ok(())
+                Ok(None)
             }
             Action::Replace(n, kind) => {
                 self.forge
@@ -433,8 +494,8 @@ impl<F: Forge + 'static> PullRequests<F> {
         current: Option<&Current>,
         kind: Kind,
         update: Option<u64>,
-    ) -> Result<(), PassError> {
-        let Some(c) = current else { return Ok(()) };
+    ) -> Result<Option<(u64, Kind)>, PassError> {
+        let Some(c) = current else { return Ok(None) };
         let marker = Marker {
             environment: env.name.clone(),
             release: release.to_string(),
@@ -496,6 +557,7 @@ impl<F: Forge + 'static> PullRequests<F> {
                     }
                 };
                 tracing::info!(environment = %env.name, release, number, updated = update.is_some(), "drift pull request");
+                Ok(Some((number, kind)))
             }
             Kind::Issue => {
                 let mapping = self
@@ -518,9 +580,30 @@ impl<F: Forge + 'static> PullRequests<F> {
                     }
                 };
                 tracing::info!(environment = %env.name, release, number, "drift issue (nothing maps to values)");
+                Ok(Some((number, kind)))
             }
         }
-        Ok(())
+    }
+}
+
+/// Forgets each written request the forge now lists; a written one it does not list is
+/// [`PassError::Unseen`] (the loop then backs off instead of writing another).
+fn seen_what_was_written(
+    environment: &str,
+    requests: &[crate::forge::Request],
+    written: &mut BTreeMap<String, (u64, Kind)>,
+) -> Result<(), PassError> {
+    written.retain(|_, (n, kind)| !requests.iter().any(|r| r.number == *n && r.kind == *kind));
+    match written.iter().next() {
+        None => Ok(()),
+        Some((release, (number, kind))) => Err(PassError::Unseen {
+            release: release.clone(),
+            number: *number,
+            branch: match kind {
+                Kind::PullRequest => pr::branch(environment, release),
+                Kind::Issue => format!("the issues labelled {}", pr::LABEL),
+            },
+        }),
     }
 }
 
@@ -543,4 +626,52 @@ fn wants_pull_requests(env: &Environment) -> bool {
     env.releases
         .iter()
         .any(|r| env.drift_policy(&r.name) == DriftPolicy::PullRequest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forge::Request;
+
+    fn request(number: u64, kind: Kind) -> Request {
+        Request {
+            number,
+            kind,
+            url: format!("https://github.example/acme/deploy/pull/{number}"),
+            body: String::new(),
+            open: true,
+            merged: false,
+            created_at: None,
+        }
+    }
+
+    #[test]
+    fn a_written_request_the_forge_does_not_list_stops_the_pass_until_it_shows() {
+        let mut written = BTreeMap::from([("web".to_string(), (7, Kind::PullRequest))]);
+        // Listed (by number and kind): forgotten, the pass goes on.
+        assert!(
+            seen_what_was_written("prod", &[request(7, Kind::PullRequest)], &mut written).is_ok()
+        );
+        assert!(written.is_empty());
+        // Not listed: an error naming the request and its branch, and it is kept.
+        written.insert("web".into(), (8, Kind::PullRequest));
+        let e =
+            seen_what_was_written("prod", &[request(8, Kind::Issue)], &mut written).unwrap_err();
+        assert_eq!(
+            e.kind(),
+            ErrorKind::Permanent,
+            "backed off, not retried each tick"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("#8") && text.contains("sextant/drift/prod/web"),
+            "{text}"
+        );
+        assert_eq!(written.len(), 1);
+        // Shown at last: forgotten.
+        assert!(
+            seen_what_was_written("prod", &[request(8, Kind::PullRequest)], &mut written).is_ok()
+        );
+        assert!(written.is_empty());
+    }
 }

@@ -106,12 +106,18 @@ pub struct PromotionStatus {
     /// The open promotion request, or the commit made.
     pub request: Option<String>,
     pub last_error: Option<String>,
+    /// While the promotion leaves the forge alone after an answer that repeating will not
+    /// change: until when, and why.
+    pub waiting: Option<super::forge_backoff::ForgeWait>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DriftRequests {
     pub open: Vec<DriftRequest>,
     pub last_error: Option<String>,
+    /// While the loop leaves the forge alone after an answer that repeating will not change
+    /// (401, 403, 404, 422, or a write it cannot see): until when, and why.
+    pub waiting: Option<super::forge_backoff::ForgeWait>,
 }
 
 #[derive(Debug, Clone, Serialize)]

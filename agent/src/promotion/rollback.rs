@@ -39,13 +39,6 @@ pub struct Rollback {
     pub revert_retry_at: Option<String>,
 }
 
-/// How long a pending revert waits after its `failures`-th failed attempt: 2 s, doubling, at
-/// most 5 minutes. It never gives up: Git must be put right, or a human acts.
-pub fn revert_retry_after(failures: u32) -> std::time::Duration {
-    let seconds = 2u64.saturating_mul(1 << failures.saturating_sub(1).min(16));
-    std::time::Duration::from_secs(seconds.min(300))
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     RollBack(Vec<Changed>),
@@ -91,15 +84,6 @@ pub fn decide(
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_pending_revert_backs_off_to_five_minutes_and_never_gives_up() {
-        let waits: Vec<u64> = [1, 2, 3, 4, 8, 9, 10, 1000, u32::MAX]
-            .iter()
-            .map(|f| revert_retry_after(*f).as_secs())
-            .collect();
-        assert_eq!(waits, [2, 4, 8, 16, 256, 300, 300, 300, 300]);
-    }
-
     use super::*;
 
     fn d(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -174,7 +174,8 @@ impl Promo {
         self.fake
             .pulls()
             .into_iter()
-            .filter(|p| p.open && p.labels.iter().any(|l| l == label))
+            // GitHub's label names are unique regardless of case.
+            .filter(|p| p.open && p.labels.iter().any(|l| l.eq_ignore_ascii_case(label)))
             .collect()
     }
 }

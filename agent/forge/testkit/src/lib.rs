@@ -1,7 +1,8 @@
 //! `forge-testkit`: a fake GitHub for tests — the REST and Git Data endpoints Sextant's forge
 //! client uses, over a real bare git repository, with GitHub App token exchange, ETags, the
 //! primary rate limit, fault injection, driver actions (merge, close, protect) and a request
-//! log; plus `openapi`, which checks shapes against GitHub's official OpenAPI description.
+//! log; plus `openapi`, which checks shapes against GitHub's official OpenAPI description, and
+//! `fixtures`, real answers Octokit recorded, to hold the fake's to.
 //! Test infrastructure only.
 //!
 //! ```no_run
@@ -17,6 +18,7 @@
 #![recursion_limit = "256"]
 
 pub mod faults;
+pub mod fixtures;
 pub mod git;
 pub mod openapi;
 mod routes;

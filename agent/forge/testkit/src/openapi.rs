@@ -42,6 +42,8 @@ pub fn template(method: &str, path: &str) -> Option<&'static str> {
                 "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
             }
             ("GET" | "POST", ["issues"]) => "/repos/{owner}/{repo}/issues",
+            ("GET" | "POST", ["labels"]) => "/repos/{owner}/{repo}/labels",
+            ("GET", ["labels", _]) => "/repos/{owner}/{repo}/labels/{name}",
             ("GET" | "PATCH", ["issues", _]) => "/repos/{owner}/{repo}/issues/{issue_number}",
             ("POST", ["issues", _, "labels"]) => {
                 "/repos/{owner}/{repo}/issues/{issue_number}/labels"

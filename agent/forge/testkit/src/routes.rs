@@ -421,6 +421,12 @@ fn route(
         ("PATCH", ["pulls", n]) => update_pull(&ctx, st, n, b),
         ("POST", ["pulls", n, "requested_reviewers"]) => request_reviewers(&ctx, st, n, b),
         ("PUT", ["pulls", n, "merge"]) => merge_pull(&ctx, st, n, b),
+        ("GET", ["labels"]) => list_labels(&ctx, st, q),
+        ("POST", ["labels"]) => create_label(&ctx, st, b),
+        ("GET", ["labels", name]) => st
+            .label(&decode(name))
+            .map(|l| Reply::json(200, shapes::label(&ctx, l)))
+            .ok_or_else(Reply::not_found),
         ("GET", ["issues"]) => list_issues(&ctx, st, q),
         ("POST", ["issues"]) => create_issue(&ctx, st, &shared.options.actor, b),
         ("GET", ["issues", n]) => get_issue(&ctx, st, n),
@@ -639,7 +645,65 @@ fn list_pulls(ctx: &Ctx, st: &State, q: &[(String, String)]) -> R {
         .filter(|p| base.is_none_or(|b| p.base == b))
         .map(|p| pull_json(ctx, st, p, false))
         .collect();
-    Ok(Reply::json(200, Value::Array(items)))
+    Ok(paginate(&format!("{}/pulls", ctx.repo_api()), q, items))
+}
+
+/// One page of a list, as GitHub serves lists: `per_page` (default 30, at most 100) and `page`
+/// (from 1), and a `Link` header with `prev`, `next`, `last` and `first` where they apply, in
+/// the order the recorded `paginate-issues` scenario of `@octokit/fixtures` shows.
+pub(crate) fn paginate(url: &str, q: &[(String, String)], items: Vec<Value>) -> Reply {
+    let per_page = param(q, "per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(30)
+        .min(100);
+    let page = param(q, "page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1);
+    let last = items.len().div_ceil(per_page).max(1);
+    let slice: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .collect();
+    let mut reply = Reply::json(200, Value::Array(slice));
+    let link = |n: usize, rel: &str| {
+        let mut pairs: Vec<String> = q
+            .iter()
+            .filter(|(k, _)| k != "page")
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        pairs.push(format!("page={n}"));
+        format!("<{url}?{}>; rel=\"{rel}\"", pairs.join("&"))
+    };
+    let mut links = Vec::new();
+    if page > 1 {
+        links.push(link((page - 1).min(last), "prev"));
+    }
+    if page < last {
+        links.push(link(page + 1, "next"));
+        links.push(link(last, "last"));
+    }
+    if page > 1 {
+        links.push(link(1, "first"));
+    }
+    if !links.is_empty() {
+        reply.headers.push(("link", links.join(", ")));
+    }
+    reply
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn create_pull(ctx: &Ctx, st: &mut State, actor: &str, b: &Value) -> R {
@@ -826,19 +890,58 @@ fn list_issues(ctx: &Ctx, st: &State, q: &[(String, String)]) -> R {
     let mut all: Vec<Issue> = st.issues.values().cloned().collect();
     all.extend(st.pulls.values().map(Issue::from));
     all.sort_by_key(|i| std::cmp::Reverse(i.number));
+    // GitHub matches the `labels` filter regardless of case, as it names labels
+    // (GitTools/GitReleaseManager#119: `Feature` asked, `feature` found).
     let items: Vec<Value> = all
         .iter()
         .filter(|i| state_matches(i.open, param(q, "state")))
-        .filter(|i| wanted.iter().all(|w| i.labels.contains(w)))
+        .filter(|i| {
+            wanted
+                .iter()
+                .all(|w| i.labels.iter().any(|l| l.eq_ignore_ascii_case(w)))
+        })
         .map(|i| issue_json(ctx, st, i))
         .collect();
-    Ok(Reply::json(200, Value::Array(items)))
+    Ok(paginate(&format!("{}/issues", ctx.repo_api()), q, items))
+}
+
+fn list_labels(ctx: &Ctx, st: &State, q: &[(String, String)]) -> R {
+    let mut all: Vec<&crate::state::Label> = st.labels.values().collect();
+    all.sort_by_key(|l| l.id);
+    let items = all.into_iter().map(|l| shapes::label(ctx, l)).collect();
+    Ok(paginate(&format!("{}/labels", ctx.repo_api()), q, items))
+}
+
+/// GitHub's "Create a label": a name unique regardless of case (`already_exists` on the name
+/// otherwise) and a six-digit hex colour (`invalid` on the colour otherwise).
+fn create_label(ctx: &Ctx, st: &mut State, b: &Value) -> R {
+    let name = b["name"]
+        .as_str()
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| Reply::json(422, shapes::label_invalid("name", "missing_field")))?;
+    let color = b["color"]
+        .as_str()
+        .unwrap_or("ededed")
+        .trim_start_matches('#');
+    if color.len() != 6 || !color.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Reply::json(422, shapes::label_invalid("color", "invalid")));
+    }
+    if st.label(name).is_some() {
+        return Err(Reply::json(
+            422,
+            shapes::label_invalid("name", "already_exists"),
+        ));
+    }
+    let mut l = st.ensure_labels(&[name.to_string()]).remove(0);
+    l.color = color.to_string();
+    l.description = b["description"].as_str().map(str::to_string);
+    st.labels.insert(name.to_lowercase(), l.clone());
+    Ok(Reply::json(201, shapes::label(ctx, &l)))
 }
 
 fn create_issue(ctx: &Ctx, st: &mut State, actor: &str, b: &Value) -> R {
     let title = str_field(b, "title")?.to_string();
-    let labels = strings(b, "labels");
-    st.ensure_labels(&labels);
+    let labels = st.canonical_labels(&strings(b, "labels"));
     let n = st.take_number();
     let t = now();
     let i = Issue {
@@ -873,10 +976,9 @@ fn update_issue(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
         set_state(&mut p.open, &mut p.closed_at, b)?;
         p.updated_at = now();
     } else {
-        let labels = b.get("labels").map(|_| strings(b, "labels"));
-        if let Some(l) = &labels {
-            st.ensure_labels(l);
-        }
+        let labels = b
+            .get("labels")
+            .map(|_| st.canonical_labels(&strings(b, "labels")));
         let i = st.issues.get_mut(&n).ok_or_else(Reply::not_found)?;
         if let Some(t) = b["title"].as_str() {
             i.title = t.to_string();
@@ -895,15 +997,14 @@ fn update_issue(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
 
 fn add_labels(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
     let n = number(n)?;
-    let new = strings(b, "labels");
-    st.ensure_labels(&new);
+    let new = st.canonical_labels(&strings(b, "labels"));
     let labels = if let Some(p) = st.pulls.get_mut(&n) {
         &mut p.labels
     } else {
         &mut st.issues.get_mut(&n).ok_or_else(Reply::not_found)?.labels
     };
     for l in new {
-        if !labels.contains(&l) {
+        if !labels.iter().any(|have| have.eq_ignore_ascii_case(&l)) {
             labels.push(l);
         }
     }

@@ -362,6 +362,63 @@ impl FakeGitHub {
         lock(&self.shared.state).labels.values().cloned().collect()
     }
 
+    /// Create a label as a person would (a team colouring its labels): test setup, no HTTP.
+    /// A name that exists in any case is left as it is.
+    pub fn create_label(&self, name: &str, color: &str) -> crate::state::Label {
+        let mut st = lock(&self.shared.state);
+        let mut l = st.ensure_labels(&[name.to_string()]).remove(0);
+        if l.name == name {
+            l.color = color.to_string();
+            st.labels.insert(name.to_lowercase(), l.clone());
+        }
+        l
+    }
+
+    /// Open a pull request someone else made: a branch `head` at the default branch's tip and
+    /// an open pull request from it, with `labels` (test setup for busy repositories, no HTTP).
+    pub fn seed_pull(&self, head: &str, title: &str, labels: &[&str]) -> Result<u64, Error> {
+        let mut st = lock(&self.shared.state);
+        let base = st.default_branch.clone();
+        let sha = st
+            .git
+            .branch(&base)
+            .ok_or_else(|| Error::Git(format!("no branch {base}")))?;
+        let name = format!("refs/heads/{head}");
+        if st.git.ref_target(&name).is_none() {
+            st.git.create_ref(&name, &sha)?;
+        }
+        let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+        let labels = st.canonical_labels(&labels);
+        let n = st.take_number();
+        let t = now();
+        st.pulls.insert(
+            n,
+            PullRequest {
+                number: n,
+                title: title.to_string(),
+                body: Some(format!("{title}\n")),
+                head: head.to_string(),
+                head_sha: sha.clone(),
+                base: base.clone(),
+                base_sha: sha,
+                open: true,
+                draft: false,
+                merged_at: None,
+                merge_commit_sha: None,
+                closed_at: None,
+                created_at: t,
+                updated_at: t,
+                author: "someone-else".into(),
+                assignees: Vec::new(),
+                reviewers: Vec::new(),
+                labels,
+                comments: 0,
+                changed_files: 0,
+            },
+        );
+        Ok(n)
+    }
+
     /// Comments on an issue or pull request, oldest first.
     pub fn comments(&self, number: u64) -> Vec<Comment> {
         lock(&self.shared.state)

@@ -112,8 +112,18 @@ pub fn repository(ctx: &Ctx, default_branch: &str) -> Value {
 pub fn label(ctx: &Ctx, l: &Label) -> Value {
     json!({
         "id": l.id, "node_id": format!("LA_{}", l.id), "url": format!("{}/labels/{}", ctx.repo_api(), l.name),
-        "name": l.name, "description": "", "color": l.color, "default": false
+        "name": l.name, "description": l.description, "color": l.color, "default": false
     })
+}
+
+/// A label inside a pull request: the OpenAPI description types its `description` as a
+/// string there (not nullable, unlike the label's own schema), so none is `""`.
+fn pull_label(ctx: &Ctx, l: &Label) -> Value {
+    let mut v = label(ctx, l);
+    if v["description"].is_null() {
+        v["description"] = json!("");
+    }
+    v
 }
 
 pub fn git_ref(ctx: &Ctx, name: &str, sha: &str) -> Value {
@@ -208,7 +218,7 @@ pub fn pull(
         "comments_url": format!("{issue}/comments"),
         "statuses_url": format!("{}/statuses/{}", ctx.repo_api(), p.head_sha),
         "number": n, "state": state, "locked": false, "title": p.title, "user": user(ctx, &p.author),
-        "body": p.body, "labels": labels.iter().map(|l| label(ctx, l)).collect::<Vec<_>>(),
+        "body": p.body, "labels": labels.iter().map(|l| pull_label(ctx, l)).collect::<Vec<_>>(),
         "milestone": null, "active_lock_reason": null, "created_at": time(p.created_at),
         "updated_at": time(p.updated_at), "closed_at": p.closed_at.map(time), "merged_at": p.merged_at.map(time),
         "merge_commit_sha": p.merge_commit_sha, "assignee": p.assignees.first().map(|a| user(ctx, a)),
@@ -285,6 +295,18 @@ pub fn not_fast_forward() -> Value {
     json!({
         "message": "Update is not a fast forward",
         "documentation_url": "https://docs.github.com/rest/git/refs#update-a-reference",
+        "status": "422"
+    })
+}
+
+/// A refused label (create a label): `errors` names the field and GitHub's code, with no
+/// message, as the recorded `errors` scenario of `@octokit/fixtures` shows (the fake adds the
+/// `status` GitHub's error bodies carry now).
+pub fn label_invalid(field: &str, code: &str) -> Value {
+    json!({
+        "message": "Validation Failed",
+        "errors": [{"resource": "Label", "code": code, "field": field}],
+        "documentation_url": "https://docs.github.com/rest/reference/issues#create-a-label",
         "status": "422"
     })
 }

@@ -8,8 +8,11 @@ use crate::git::Git;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Label {
     pub id: u64,
+    /// As it was created: `Sextant-Drift` stays so when asked for as `sextant-drift`.
     pub name: String,
     pub color: String,
+    /// `None` answers `null`, as GitHub does for a label made without one.
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +105,7 @@ pub(crate) struct State {
     pub pulls: BTreeMap<u64, PullRequest>,
     pub issues: BTreeMap<u64, Issue>,
     pub next_number: u64,
+    /// By lowercased name: GitHub's label names are unique regardless of case.
     pub labels: BTreeMap<String, Label>,
     pub comments: Vec<Comment>,
     pub protected: BTreeSet<String>,
@@ -134,29 +138,49 @@ impl State {
         n
     }
 
-    /// The label objects for names, creating labels the repository lacks (as GitHub does).
+    /// The label objects for names, creating labels the repository lacks (as GitHub does when
+    /// labelling). A name matches a label whatever its case, and the label keeps its own:
+    /// adding `sextant-drift` where `Sextant-Drift` exists attaches `Sextant-Drift`. GitHub's
+    /// label names are unique regardless of case (rust-lang/triagebot#1721, intuit/auto#548).
     pub fn ensure_labels(&mut self, names: &[String]) -> Vec<Label> {
         names
             .iter()
             .map(|name| {
                 let next = self.labels.len() as u64 + 1;
                 self.labels
-                    .entry(name.clone())
+                    .entry(name.to_lowercase())
                     .or_insert_with(|| Label {
                         id: 9_000 + next,
                         name: name.clone(),
                         color: "ededed".into(),
+                        description: None,
                     })
                     .clone()
             })
             .collect()
     }
 
+    /// The label a name means, whatever its case.
+    pub fn label(&self, name: &str) -> Option<&Label> {
+        self.labels.get(&name.to_lowercase())
+    }
+
     pub fn labels_of(&self, names: &[String]) -> Vec<Label> {
         names
             .iter()
-            .filter_map(|n| self.labels.get(n).cloned())
+            .filter_map(|n| self.label(n).cloned())
             .collect()
+    }
+
+    /// `names` as the labels the repository has (created where missing), each once.
+    pub fn canonical_labels(&mut self, names: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for l in self.ensure_labels(names) {
+            if !out.iter().any(|o| o.eq_ignore_ascii_case(&l.name)) {
+                out.push(l.name);
+            }
+        }
+        out
     }
 
     /// A PR's head sha follows its branch while it is open (as on GitHub).
