@@ -106,6 +106,7 @@ const BUILTINS: &[Row] = &[
     ("storage.k8s.io", "v1", "CSIDriver", "csidrivers", false, &[], false, false),
     ("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", false, &[], true, false),
     ("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false, &["pc"], false, false),
+    ("apiregistration.k8s.io", "v1", "APIService", "apiservices", false, &[], true, false),
 ];
 
 /// Groups whose objects carry `metadata.generation`.
