@@ -434,13 +434,31 @@ mod tests {
         let stale_error = json!({"id": "gk-0", "observedGeneration": 2, "errors": [{"code": "ingest_error", "message": "old"}]});
         let cases = [
             (json!({}), Status::Progressing),
-            (json!({"created": false, "byPod": [pod("gk-0", 3)]}), Status::Progressing),
-            (json!({"created": true, "byPod": [pod("gk-0", 3), pod("gk-audit", 2)]}), Status::Progressing),
-            (json!({"created": true, "byPod": [pod("gk-0", 3), pod("gk-audit", 3)]}), Status::Healthy),
-            (json!({"created": true, "byPod": [{"id": "gk-0"}]}), Status::Healthy),
+            (
+                json!({"created": false, "byPod": [pod("gk-0", 3)]}),
+                Status::Progressing,
+            ),
+            (
+                json!({"created": true, "byPod": [pod("gk-0", 3), pod("gk-audit", 2)]}),
+                Status::Progressing,
+            ),
+            (
+                json!({"created": true, "byPod": [pod("gk-0", 3), pod("gk-audit", 3)]}),
+                Status::Healthy,
+            ),
+            (
+                json!({"created": true, "byPod": [{"id": "gk-0"}]}),
+                Status::Healthy,
+            ),
             (json!({"created": true}), Status::Healthy),
-            (json!({"created": false, "byPod": [error]}), Status::Degraded),
-            (json!({"created": true, "byPod": [stale_error]}), Status::Progressing),
+            (
+                json!({"created": false, "byPod": [error]}),
+                Status::Degraded,
+            ),
+            (
+                json!({"created": true, "byPod": [stale_error]}),
+                Status::Progressing,
+            ),
         ];
         for (status, want) in cases {
             assert_eq!(assess(&ct(status.clone())).status, want, "{status}");
