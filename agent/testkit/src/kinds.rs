@@ -272,6 +272,7 @@ mod tests {
             ("batch", "v1"),
             ("autoscaling", "v2"),
             ("storage.k8s.io", "v1"),
+            ("apiregistration.k8s.io", "v1"),
         ] {
             assert!(r.serves(g, v), "{g}/{v}");
         }
