@@ -120,7 +120,7 @@ pub enum SyncError {
         timeout: Duration,
         details: String,
     },
-    #[error("stopped before wave {wave}: the agent is shutting down, or no longer leads")]
+    #[error("stopped before wave {wave}: asked to stop (SIGTERM or SIGINT, or the agent no longer leads); the next sync carries on")]
     Stopped { wave: i32 },
     #[error("{message}")]
     MassPrune { message: String },
