@@ -242,3 +242,188 @@ fn an_api_service_that_never_becomes_available_times_out_naming_it_and_its_condi
         "{error}"
     );
 }
+
+const CT_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: constrainttemplates.templates.gatekeeper.sh
+  annotations: {sextant.io/sync-wave: "-1"}
+spec:
+  group: templates.gatekeeper.sh
+  names: {kind: ConstraintTemplate, plural: constrainttemplates, singular: constrainttemplate}
+  scope: Cluster
+  versions:
+    - {name: v1, served: true, storage: true, subresources: {status: {}}, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+"#;
+
+const TEMPLATE: &str = r#"apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8sallowedrepos
+  annotations: {sextant.io/sync-wave: "0"}
+spec:
+  crd: {spec: {names: {kind: K8sAllowedRepos}}}
+  targets: [{target: admission.k8s.gatekeeper.sh, rego: "package k8sallowedrepos\nviolation[{\"msg\": \"no\"}] { false }\n"}]
+"#;
+
+const CONSTRAINT: &str = r#"apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sAllowedRepos
+metadata:
+  name: restricted-allowed-repos
+  annotations: {sextant.io/sync-wave: "1"}
+spec:
+  enforcementAction: deny
+"#;
+
+fn api(
+    client: &kube::Client,
+    group: &str,
+    kind: &str,
+    plural: &str,
+) -> kube::Api<kube::api::DynamicObject> {
+    let gvk = kube::api::GroupVersionKind::gvk(group, "v1", kind);
+    kube::Api::all_with(
+        client.clone(),
+        &kube::api::ApiResource::from_gvk_with_plural(&gvk, plural),
+    )
+}
+
+/// Plays the API server's CRD controller and Gatekeeper (the test server's own controllers are
+/// off), making the constraint kind served only once the agent has asked for it in vain.
+async fn play_gatekeeper(server: std::sync::Arc<TestServer>, client: kube::Client) {
+    use kube::api::{Patch, PatchParams, PostParams};
+    let crds = api(
+        &client,
+        "apiextensions.k8s.io",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+    );
+    let established = serde_json::json!({"status": {"conditions": [
+        {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "ok"}]}});
+    let params = PatchParams::default();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let pause = || tokio::time::sleep(Duration::from_millis(10));
+    let ct = "constrainttemplates.templates.gatekeeper.sh";
+    while crds.get_opt(ct).await.unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the CRD never came");
+        pause().await;
+    }
+    crds.patch_status(ct, &params, &Patch::Merge(&established))
+        .await
+        .unwrap();
+    let templates = api(
+        &client,
+        "templates.gatekeeper.sh",
+        "ConstraintTemplate",
+        "constrainttemplates",
+    );
+    let template = loop {
+        if let Some(t) = templates.get_opt("k8sallowedrepos").await.unwrap() {
+            break t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the template never came"
+        );
+        pause().await;
+    };
+    let generation = template.metadata.generation.unwrap_or(1);
+    let status = serde_json::json!({"status": {"created": true,
+        "byPod": [{"id": "gatekeeper-0", "observedGeneration": generation}]}});
+    templates
+        .patch_status("k8sallowedrepos", &params, &Patch::Merge(&status))
+        .await
+        .unwrap();
+    // Gatekeeper is slow: the agent asks for the constraint kind and is told it is not served.
+    let asked = |s: &TestServer| {
+        s.requests()
+            .iter()
+            .filter(|r| r.path == "/apis/constraints.gatekeeper.sh/v1beta1" && r.status == 404)
+            .count()
+    };
+    let before = asked(&server);
+    while asked(&server) < before + 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent never asked for the kind"
+        );
+        pause().await;
+    }
+    let crd: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "k8sallowedrepos.constraints.gatekeeper.sh"},
+        "spec": {"group": "constraints.gatekeeper.sh", "scope": "Cluster",
+                 "names": {"kind": "K8sAllowedRepos", "plural": "k8sallowedrepos"},
+                 "versions": [{"name": "v1beta1", "served": true, "storage": true, "subresources": {"status": {}},
+                               "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}}))
+    .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    crds.patch_status(
+        "k8sallowedrepos.constraints.gatekeeper.sh",
+        &params,
+        &Patch::Merge(&established),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_constraint_waits_until_gatekeeper_serves_its_kind_then_applies() {
+    let server = std::sync::Arc::new(
+        TestServer::start(Options {
+            controllers: false,
+            ..Options::default()
+        })
+        .unwrap(),
+    );
+    let repo = TempRepo::new();
+    repo.write(
+        "charts/gk/Chart.yaml",
+        "apiVersion: v2\nname: gk\nversion: 0.1.0\n",
+    )
+    .write("charts/gk/templates/crd.yaml", CT_CRD)
+    .write("charts/gk/templates/template.yaml", TEMPLATE)
+    .write("charts/gk/templates/constraint.yaml", CONSTRAINT)
+    .write(
+        "environments/test/environment.yaml",
+        &environment(
+            "test",
+            "    - {name: gk, namespace: gatekeeper-system, chart: charts/gk}\n",
+        ),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let (env, plan) =
+        sextant::plan_environment(&renderer(cache.path()), repo.path(), "test").unwrap();
+    let opts = sextant::apply::sync::SyncOptions {
+        wave_timeout: Duration::from_secs(20),
+        poll_interval: Duration::from_millis(20),
+        ..sextant::apply::sync::SyncOptions::for_environment(&env)
+    };
+    let gatekeeper = tokio::spawn(play_gatekeeper(server.clone(), server.client().unwrap()));
+    let cluster = sextant::apply::cluster::Cluster::new(server.client().unwrap());
+    let result = sextant::apply::sync::sync(&cluster, &env, &plan, &opts).await;
+    gatekeeper.await.unwrap();
+    assert!(result.succeeded, "{:?}", result.error);
+    assert_eq!(
+        result.totals.created, 4,
+        "namespace, CRD, template, constraint"
+    );
+
+    let log = server.requests();
+    let at = |f: &dyn Fn(&sextant_testkit::RequestRecord) -> bool| log.iter().position(f).unwrap();
+    let crd_made = at(&|r| {
+        r.verb == Verb::Create && r.resource.as_deref() == Some("customresourcedefinitions")
+    });
+    let applied =
+        at(&|r| r.verb == Verb::Patch && r.name.as_deref() == Some("restricted-allowed-repos"));
+    assert!(
+        crd_made < applied,
+        "the constraint was applied once its kind was served"
+    );
+    assert!(
+        log[..applied]
+            .iter()
+            .all(|r| !(r.name.as_deref() == Some("restricted-allowed-repos") && r.status >= 400)),
+        "and never refused"
+    );
+}
