@@ -152,6 +152,15 @@ mod tests {
         )
     }
 
+    /// What, the plan, the kind asked for (group, version, kind), its object's wave, the verdict.
+    type Case = (
+        &'static str,
+        Vec<Object>,
+        (&'static str, &'static str, &'static str),
+        i32,
+        Verdict,
+    );
+
     #[test]
     fn who_creates_a_kind_that_is_not_served_yet() {
         let served = json!([{"name": "v1", "served": true}, {"name": "v0", "served": false}]);
@@ -163,7 +172,7 @@ mod tests {
             name: "k8sallowedrepos".into(),
             wave,
         };
-        let cases: Vec<(&str, Vec<Object>, (&str, &str, &str), i32, Verdict)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "a CRD in an earlier wave",
                 vec![crd(-1, served.clone())],
