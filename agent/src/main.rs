@@ -320,6 +320,36 @@ fn renderer(cli: &Cli, repo: &std::path::Path) -> anyhow::Result<Renderer> {
     ))
 }
 
+/// Waits for SIGTERM or SIGINT, records its number in `caught` and asks the sync to stop. A
+/// second signal ends the process at once.
+async fn stop_on_signal(
+    stop: tokio::sync::watch::Sender<bool>,
+    caught: std::sync::Arc<std::sync::atomic::AtomicU8>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Linux and the BSDs agree on these numbers.
+    const SIGINT: u8 = 2;
+    const SIGTERM: u8 = 15;
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return;
+    };
+    let (number, name) = tokio::select! {
+        _ = term.recv() => (SIGTERM, "SIGTERM"),
+        _ = int.recv() => (SIGINT, "SIGINT"),
+    };
+    caught.store(number, std::sync::atomic::Ordering::SeqCst);
+    eprintln!("{name}: stopping after the writes under way; the summary follows (a second signal exits at once)");
+    let _ = stop.send(true);
+    let again = tokio::select! {
+        _ = term.recv() => SIGTERM,
+        _ = int.recv() => SIGINT,
+    };
+    std::process::exit(128 + i32::from(again));
+}
+
 fn init_logs(format: sextant::config::LogFormat) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -387,18 +417,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     format!("--wave-timeout {t:?} is not a duration such as 90s or 5m")
                 })?;
             }
+            // SIGTERM or SIGINT stops the sync as the agent's shutdown does (no new wave, no
+            // more waiting; the writes under way finish), and the partial result is printed.
+            let (stop, stopping) = tokio::sync::watch::channel(false);
+            opts.stop = Some(stopping);
+            let caught = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
             let result = tokio::runtime::Runtime::new()?.block_on(async {
                 let cluster = self::cluster(cluster).await?;
-                anyhow::Ok(sextant::apply::sync::sync(&cluster, &environment, &plan, &opts).await)
+                let signals = tokio::spawn(stop_on_signal(stop, caught.clone()));
+                let result = sextant::apply::sync::sync(&cluster, &environment, &plan, &opts).await;
+                signals.abort();
+                anyhow::Ok(result)
             })?;
+            let signal = caught.load(std::sync::atomic::Ordering::SeqCst);
             write_out(&match output {
                 PlanOutput::Table => result.to_table(),
                 PlanOutput::Json => serde_json::to_string_pretty(&result)? + "\n",
             })?;
-            return Ok(if result.succeeded {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
+            return Ok(match signal {
+                0 if result.succeeded => ExitCode::SUCCESS,
+                0 => ExitCode::FAILURE,
+                // The shell's convention for a process ended by a signal.
+                s => ExitCode::from(128 + s),
             });
         }
         Command::Drift {

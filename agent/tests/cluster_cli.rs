@@ -252,6 +252,96 @@ fn an_apply_killed_mid_wave_converges_when_run_again() {
     );
 }
 
+#[test]
+fn an_apply_stopped_by_sigterm_mid_wave_prints_its_partial_result_as_json_and_fails() {
+    // Wave 0 cannot become ready while the test runs: the run is surely inside it at the signal.
+    let server = TestServer::start(Options {
+        ready_delay: Duration::from_secs(600),
+        ..Options::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).unwrap();
+    let repo = two_wave_repo();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .args([
+            "apply",
+            "--env",
+            "e",
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .env("SEXTANT_HELM", helm())
+        .env("SEXTANT_CACHE_DIR", dir.path().join("cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !server
+        .requests()
+        .iter()
+        .any(|r| r.is_write() && r.name.as_deref() == Some("slow"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never wrote wave 0"
+        );
+        assert!(run.try_wait().unwrap().is_none(), "the run ended by itself");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: kill(2) on the child's pid; no memory is involved.
+    unsafe {
+        libc::kill(run.id() as i32, libc::SIGTERM);
+    }
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "128 + SIGTERM: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the partial result is JSON ({e}): {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(result["succeeded"], false);
+    assert!(
+        result["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("stopped before wave 1: asked to stop (SIGTERM or SIGINT"),
+        "{result:#}"
+    );
+    assert_eq!(result["waves"][0]["wave"], 0);
+    assert!(
+        result["waves"][0]["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["name"] == "slow" && o["outcome"] == "created"),
+        "{result:#}"
+    );
+    assert_eq!(
+        result["totals"]["created"], 2,
+        "the namespace and slow: {result:#}"
+    );
+    assert!(
+        !server
+            .requests()
+            .iter()
+            .any(|r| r.is_write() && r.name.as_deref() == Some("after")),
+        "no wave after the signal"
+    );
+}
+
 /// A repository whose one release renders a Secret (`stringData.password`) and a ConfigMap.
 fn secret_repo(password: &str) -> TempRepo {
     let repo = TempRepo::new();

@@ -10,10 +10,11 @@ read it, so one table carries the rules.
 Not run by `make test`: it needs checkouts of the upstream repositories, at the release branch
 that matches the pinned kubectl (release-1.33):
 
-    scripts/gen/kube_types.py API APIMACHINERY APIEXTENSIONS > agent/canonical/src/types.json
+    scripts/gen/kube_types.py API APIMACHINERY APIEXTENSIONS AGGREGATOR > agent/canonical/src/types.json
 
-API is k8s.io/api, APIMACHINERY k8s.io/apimachinery and APIEXTENSIONS
-k8s.io/apiextensions-apiserver. The commits used are recorded in the output's `source`.
+API is k8s.io/api, APIMACHINERY k8s.io/apimachinery, APIEXTENSIONS
+k8s.io/apiextensions-apiserver and AGGREGATOR k8s.io/kube-aggregator (APIService, which charts
+such as metrics-server ship). The commits used are recorded in the output's `source`.
 """
 
 import json
@@ -263,15 +264,19 @@ def commit(root):
 
 
 def main():
-    api, machinery, apiext = sys.argv[1:4]
+    api, machinery, apiext, aggregator = sys.argv[1:5]
     packages = {}
     parse_package(machinery, "pkg/apis/meta/v1", "meta/v1", packages)
     parse_package(apiext, "pkg/apis/apiextensions/v1", "apiextensions/v1", packages)
+    parse_package(aggregator, "pkg/apis/apiregistration/v1", "apiregistration/v1", packages)
     for pkg in GROUPS:
         parse_package(api, pkg, pkg, packages)
     r = Resolver(packages)
     kinds = {}
-    groups = dict(GROUPS, **{"apiextensions/v1": "apiextensions.k8s.io"})
+    groups = dict(
+        GROUPS,
+        **{"apiextensions/v1": "apiextensions.k8s.io", "apiregistration/v1": "apiregistration.k8s.io"},
+    )
     for pid, group in groups.items():
         version = pid.split("/")[1]
         for name, (fields, _) in sorted(packages[pid].structs.items()):
@@ -286,6 +291,7 @@ def main():
             "k8s.io/api": commit(api),
             "k8s.io/apimachinery": commit(machinery),
             "k8s.io/apiextensions-apiserver": commit(apiext),
+            "k8s.io/kube-aggregator": commit(aggregator),
             "branch": "release-1.33",
             "generator": "scripts/gen/kube_types.py",
         },

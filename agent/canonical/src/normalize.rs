@@ -261,6 +261,31 @@ mod tests {
     }
 
     #[test]
+    fn an_api_service_is_stored_as_kube_aggregator_encodes_it() {
+        // k8s.io/kube-aggregator apiregistration/v1: insecureSkipTLSVerify is omitempty, the
+        // priorities are not.
+        let api = canon(
+            json!({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+            "metadata": {"name": "v1beta1.metrics.k8s.io"},
+            "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "insecureSkipTLSVerify": false,
+                     "groupPriorityMinimum": 0, "versionPriority": 100, "caBundle": "",
+                     "service": {"name": "metrics-server", "namespace": "kube-system", "port": 443}}}),
+        );
+        assert_eq!(
+            api["spec"],
+            json!({"group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 0,
+                   "versionPriority": 100,
+                   "service": {"name": "metrics-server", "namespace": "kube-system", "port": 443}})
+        );
+        let wrong = json!({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+            "metadata": {"name": "x"}, "spec": {"versionPriority": "high"}});
+        assert_eq!(
+            crate::validate(&wrong)[0].to_string(),
+            ".spec.versionPriority: expected numeric (int or float), got string"
+        );
+    }
+
+    #[test]
     fn custom_resources_keep_what_they_send_less_nulls() {
         let cr = canon(json!({"apiVersion": "example.io/v1", "kind": "Thing",
             "metadata": {"name": "t", "annotations": {}},

@@ -47,7 +47,11 @@ impl Anchor {
 impl Run<'_> {
     /// Waits until `until`, a change of the view, or the poll interval, whichever comes first;
     /// `true` when the agent started shutting down meanwhile.
-    async fn pause(&self, until: Instant, changes: Option<&mut watch::Receiver<u64>>) -> bool {
+    pub(super) async fn pause(
+        &self,
+        until: Instant,
+        changes: Option<&mut watch::Receiver<u64>>,
+    ) -> bool {
         let interval = match changes {
             Some(_) => self.opts.poll_interval.max(FALLBACK),
             None => self.opts.poll_interval,

@@ -57,7 +57,8 @@ pub fn assess(live: &Value) -> Health {
         ("", "Service") => service(live),
         ("networking.k8s.io", "Ingress") => ingress(live),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => crd(live),
-        ("apiregistration.k8s.io", "APIService") => condition_rule(live, "Available"),
+        ("apiregistration.k8s.io", "APIService") => api_service(live),
+        ("templates.gatekeeper.sh", "ConstraintTemplate") => constraint_template(live),
         _ => ready_condition(live),
     }
 }
@@ -237,6 +238,75 @@ fn crd(v: &Value) -> Health {
     condition_rule(v, "Established")
 }
 
+/// kube-aggregator's `Available` condition: True once the APIService's Service has endpoints and
+/// answers discovery (or at once for a local one). False is not final — the backend may still be
+/// starting — so it is progressing, with upstream's reason and message, until the wave timeout.
+/// <https://kubernetes.io/docs/tasks/extend-kubernetes/configure-aggregation-layer/>
+fn api_service(v: &Value) -> Health {
+    match condition(v, "Available") {
+        Some(c) if c["status"] == "True" => Health::healthy(),
+        Some(c) => Health::progressing(format!(
+            "condition Available is {}: {}",
+            c["status"].as_str().unwrap_or("Unknown"),
+            message_of(c)
+        )),
+        None => {
+            let service = match (
+                v.pointer("/spec/service/namespace").and_then(Value::as_str),
+                v.pointer("/spec/service/name").and_then(Value::as_str),
+            ) {
+                (Some(ns), Some(name)) => format!(" of service {ns}/{name}"),
+                _ => String::new(),
+            };
+            Health::progressing(format!(
+                "no condition Available yet: the API server's aggregator has not checked the availability{service}"
+            ))
+        }
+    }
+}
+
+/// Gatekeeper's ConstraintTemplate: healthy once Gatekeeper created the constraint CRD
+/// (`status.created`) and every pod reporting on it (`status.byPod[]`) has seen its current
+/// generation; an error a pod reports for the current generation (a template that does not
+/// compile, a name that is not its kind's) is degraded: it stays until Git changes.
+/// <https://open-policy-agent.github.io/gatekeeper/website/docs/howto>
+fn constraint_template(v: &Value) -> Health {
+    let generation = int(v, "/metadata/generation");
+    let pods = v
+        .pointer("/status/byPod")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let current = |p: &Value| {
+        let seen = int(p, "/observedGeneration");
+        seen.is_none() || generation.is_none() || seen == generation
+    };
+    for p in pods.iter().filter(|p| current(p)) {
+        if let Some(e) = p["errors"].as_array().and_then(|e| e.first()) {
+            return Health::degraded(format!(
+                "Gatekeeper pod {} cannot create the constraint CRD: {}: {}",
+                p["id"].as_str().unwrap_or("?"),
+                e["code"].as_str().unwrap_or("error"),
+                e["message"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    if v.pointer("/status/created").and_then(Value::as_bool) != Some(true) {
+        return Health::progressing(
+            "waiting for Gatekeeper to create the constraint CRD (status.created is not true)",
+        );
+    }
+    if let Some(p) = pods.iter().find(|p| !current(p)) {
+        return Health::progressing(format!(
+            "Gatekeeper pod {} observed generation {} of {}",
+            p["id"].as_str().unwrap_or("?"),
+            int(p, "/observedGeneration").unwrap_or(0),
+            generation.unwrap_or(0)
+        ));
+    }
+    Health::healthy()
+}
+
 /// Healthy when the condition is True, progressing otherwise (with its reason).
 fn condition_rule(v: &Value, kind: &str) -> Health {
     match condition(v, kind) {
@@ -329,6 +399,74 @@ mod tests {
         assert_eq!(assess(&lb).status, Status::Progressing);
         let cluster_ip = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"type": "ClusterIP"}});
         assert_eq!(assess(&cluster_ip).status, Status::Healthy);
+    }
+
+    #[test]
+    fn an_api_service_is_healthy_only_when_available_and_says_why_not() {
+        let api = |status: Value| {
+            json!({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": "v1beta1.metrics.k8s.io"},
+                   "spec": {"service": {"namespace": "kube-system", "name": "metrics-server"}}, "status": status})
+        };
+        let cases = [
+            (json!({"conditions": [{"type": "Available", "status": "True", "reason": "Passed"}]}),
+             Health::healthy()),
+            (json!({"conditions": [{"type": "Available", "status": "False", "reason": "MissingEndpoints",
+                                    "message": "endpoints for service/metrics-server in \"kube-system\" have no addresses with port name \"https\""}]}),
+             Health::progressing("condition Available is False: MissingEndpoints: endpoints for service/metrics-server in \"kube-system\" have no addresses with port name \"https\"")),
+            (json!({"conditions": [{"type": "Available", "status": "Unknown", "reason": "ServiceAccessError"}]}),
+             Health::progressing("condition Available is Unknown: ServiceAccessError")),
+            (json!({}),
+             Health::progressing("no condition Available yet: the API server's aggregator has not checked the availability of service kube-system/metrics-server")),
+        ];
+        for (status, want) in cases {
+            assert_eq!(assess(&api(status.clone())), want, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_constraint_template_is_healthy_once_created_and_observed_by_every_pod() {
+        let ct = |status: Value| {
+            json!({"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+                   "metadata": {"name": "k8sallowedrepos", "generation": 3}, "status": status})
+        };
+        let pod = |id: &str, generation: i64| json!({"id": id, "observedGeneration": generation, "templateUID": "u"});
+        let error = json!({"id": "gk-0", "observedGeneration": 3, "errors": [{"code": "ingest_error", "message": "rego_parse_error"}]});
+        let stale_error = json!({"id": "gk-0", "observedGeneration": 2, "errors": [{"code": "ingest_error", "message": "old"}]});
+        let cases = [
+            (json!({}), Status::Progressing),
+            (
+                json!({"created": false, "byPod": [pod("gk-0", 3)]}),
+                Status::Progressing,
+            ),
+            (
+                json!({"created": true, "byPod": [pod("gk-0", 3), pod("gk-audit", 2)]}),
+                Status::Progressing,
+            ),
+            (
+                json!({"created": true, "byPod": [pod("gk-0", 3), pod("gk-audit", 3)]}),
+                Status::Healthy,
+            ),
+            (
+                json!({"created": true, "byPod": [{"id": "gk-0"}]}),
+                Status::Healthy,
+            ),
+            (json!({"created": true}), Status::Healthy),
+            (
+                json!({"created": false, "byPod": [error]}),
+                Status::Degraded,
+            ),
+            (
+                json!({"created": true, "byPod": [stale_error]}),
+                Status::Progressing,
+            ),
+        ];
+        for (status, want) in cases {
+            assert_eq!(assess(&ct(status.clone())).status, want, "{status}");
+        }
+        assert_eq!(
+            assess(&ct(json!({"created": true, "byPod": [pod("gk-audit", 2)]}))).message,
+            "Gatekeeper pod gk-audit observed generation 2 of 3"
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Applying a plan to a cluster: the kube edge (`cluster`), pure health rules, the inventory
+//! Applying a plan to a cluster: the kube edge (`cluster`), pure health rules, who creates a kind
+//! not served yet (`creators`), the inventory
 //! that makes pruning possible, the sync itself and its health gates, and the view of live
 //! objects a sync may read instead of the API.
 
 pub mod cluster;
+pub mod creators;
 pub mod diff;
 mod gate;
 pub mod health;

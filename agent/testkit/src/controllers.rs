@@ -4,7 +4,8 @@
 //! "true"` never becomes ready, nor does a workload running one of the server's failing
 //! images (`crate::readiness`); `testkit.sextant.io/ready-after-ms` sets its own delay.
 //! Deciding the status is pure (`desired_status`); the loop only writes what differs. HPAs
-//! scale their targets (`crate::hpa`).
+//! scale their targets (`crate::hpa`), APIServices report `Available` (`crate::aggregator`) and
+//! Gatekeeper's ConstraintTemplates yield their constraint kinds (`crate::gatekeeper`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,7 +21,7 @@ use crate::storage::{GroupResource, ObjectKey};
 pub const READY_AFTER_MS: &str = "testkit.sextant.io/ready-after-ms";
 
 /// How long after its last write an object's status is due.
-fn delay_for(obj: &Value, default: Duration) -> Duration {
+pub(crate) fn delay_for(obj: &Value, default: Duration) -> Duration {
     obj.pointer(&format!(
         "/metadata/annotations/{}",
         READY_AFTER_MS.replace('/', "~1")
@@ -283,6 +284,8 @@ pub async fn run(
                 if let Ok(mut c) = cluster.lock() {
                     reconcile_once(&mut c, ready_delay, &images);
                     crate::hpa::reconcile_once(&mut c);
+                    crate::aggregator::reconcile_once(&mut c);
+                    crate::gatekeeper::reconcile_once(&mut c, ready_delay);
                 }
             }
             _ = shutdown.changed() => return,

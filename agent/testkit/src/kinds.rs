@@ -106,6 +106,7 @@ const BUILTINS: &[Row] = &[
     ("storage.k8s.io", "v1", "CSIDriver", "csidrivers", false, &[], false, false),
     ("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", false, &[], true, false),
     ("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false, &["pc"], false, false),
+    ("apiregistration.k8s.io", "v1", "APIService", "apiservices", false, &[], true, false),
 ];
 
 /// Groups whose objects carry `metadata.generation`.
@@ -271,6 +272,7 @@ mod tests {
             ("batch", "v1"),
             ("autoscaling", "v2"),
             ("storage.k8s.io", "v1"),
+            ("apiregistration.k8s.io", "v1"),
         ] {
             assert!(r.serves(g, v), "{g}/{v}");
         }

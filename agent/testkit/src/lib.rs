@@ -2,6 +2,7 @@
 //! resourceVersions, a generic object handler, server-side apply, watches, simulated
 //! controllers, fault injection and a request log. Test infrastructure only.
 
+pub mod aggregator;
 pub mod apply;
 pub mod controllers;
 pub mod defaults;
@@ -9,6 +10,7 @@ pub mod delete;
 pub mod discovery;
 pub mod error;
 pub mod faults;
+pub mod gatekeeper;
 pub mod handler;
 pub mod hpa;
 mod http;

@@ -21,6 +21,7 @@ const GROUPS: &[&str] = &[
     "coordination.k8s.io",
     "storage.k8s.io",
     "scheduling.k8s.io",
+    "apiregistration.k8s.io",
 ];
 
 #[tokio::test]
