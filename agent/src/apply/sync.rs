@@ -44,6 +44,11 @@ pub struct SyncOptions {
     pub hold: HashSet<String>,
     /// A resync of the revision already applied (not a new commit).
     pub resync: bool,
+    /// Leave drift the release's policy leaves in place (`report`, `pull-request`) out of what
+    /// is applied, so that a new commit applies in full beside it (the daemon's syncs). `false`
+    /// (the CLI), or with `force_conflicts`: Git claims every field it sets, and a field
+    /// another manager holds is a conflict a person resolves.
+    pub leave_drift: bool,
     /// Live objects kept current by watches (the daemon's cache): read instead of listing, and
     /// waited on by health gates. `None` (the CLI): everything is read from the API.
     pub live: Option<Arc<dyn LiveView>>,
@@ -71,6 +76,7 @@ impl SyncOptions {
                 .unwrap_or(Duration::from_secs(30 * 60)),
             hold: HashSet::new(),
             resync: false,
+            leave_drift: false,
             live: None,
         }
     }
@@ -408,8 +414,12 @@ async fn apply_one(
     // Fields drift ignores keep their live values (an HPA's replicas): neither a difference nor
     // overwritten. So does drift the release's policy leaves in place (report, pull-request):
     // claiming it would conflict with its manager and fail the whole commit.
-    let respected =
-        current.and_then(|l| crate::drift::respecting(env, o, l, crate::drift::Keep::AsPolicySays));
+    let keep = if opts.leave_drift && !opts.force_conflicts {
+        crate::drift::Keep::AsPolicySays
+    } else {
+        crate::drift::Keep::Ignored
+    };
+    let respected = current.and_then(|l| crate::drift::respecting(env, o, l, keep));
     let manifest = respected.as_ref().map_or(&o.manifest, |r| &r.manifest);
     let kept = respected.as_ref().filter(|r| !r.left.is_empty()).map(|r| {
         format!(

@@ -130,6 +130,7 @@ impl Reconciler {
         }
 
         let mut opts = SyncOptions::for_environment(&environment);
+        opts.leave_drift = true;
         opts.agent_namespace = self.agent_namespace.clone();
         opts.stop = Some(self.stop.clone());
         opts.live = Some(self.live.clone());
