@@ -940,12 +940,7 @@ async fn a_stale_cached_copy_never_passes_the_gate_for_a_new_generation_that_is_
             (id, copy)
         })
         .collect();
-    let web = &objects[&(
-        "apps".into(),
-        "Deployment".into(),
-        Some("app".into()),
-        "web".into(),
-    )];
+    let web = &objects[&Identity::new("apps", "Deployment", Some("app"), "web")];
     assert_eq!(
         sextant::apply::health::assess(web).status,
         sextant::apply::health::Status::Healthy,

@@ -29,7 +29,45 @@ pub struct ObjectRef {
     pub name: String,
 }
 
+/// An object's identity whatever API version it is read at: what an inventory records, what a
+/// live index is keyed by, what prune and drift compare.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ObjectKey {
+    /// API group; empty for the core group.
+    pub group: String,
+    pub kind: String,
+    /// `None` for cluster-scoped objects.
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(group: &str, kind: &str, namespace: Option<&str>, name: &str) -> Self {
+        ObjectKey {
+            group: group.to_string(),
+            kind: kind.to_string(),
+            namespace: namespace.map(str::to_string),
+            name: name.to_string(),
+        }
+    }
+
+    /// Whether the object is of `group` and `kind`.
+    pub fn is_a(&self, group: &str, kind: &str) -> bool {
+        self.group == group && self.kind == kind
+    }
+}
+
 impl ObjectRef {
+    /// The identity of the object, its version aside.
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey {
+            group: self.group.clone(),
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
             self.version.clone()
@@ -105,4 +143,20 @@ impl Object {
             .and_then(|a| a.get(key))
             .and_then(Value::as_str)
     }
+}
+
+/// The other environment an object of the agent's is labelled with, if any: two environments
+/// applied to one cluster must not take each other's objects over silently (the loser's next
+/// prune would then see them as its own to delete).
+pub fn other_environment(live: &Value, environment: &str) -> Option<String> {
+    let label = |k: &str| {
+        live.pointer(&format!("/metadata/labels/{}", k.replace('/', "~1")))
+            .and_then(Value::as_str)
+    };
+    if label(LABEL_MANAGED_BY) != Some(MANAGER) {
+        return None;
+    }
+    label(LABEL_ENVIRONMENT)
+        .filter(|e| !e.is_empty() && *e != environment)
+        .map(str::to_string)
 }

@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod creators;
 pub mod diff;
+pub mod error;
 mod gate;
 pub mod health;
 mod hooks;

@@ -15,9 +15,10 @@
 //! that empties an environment by mistake must not empty the cluster (Argo CD's `allowEmpty`).
 
 use super::cluster::Cluster;
+use super::error::SyncError;
 use super::inventory::{self, Entry};
 use super::result::{ObjectResult, Outcome};
-use super::sync::{identity, Identity, SyncError};
+use crate::object::ObjectKey as Identity;
 use crate::object::{ObjectRef, ANNOTATION_PRUNE, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -85,7 +86,7 @@ pub(super) async fn prune(
     let mut all_previous = Vec::new();
     for (release, entries) in previous {
         for e in entries {
-            by_identity.insert(identity(&e.reference()), release.clone());
+            by_identity.insert(e.reference().key(), release.clone());
             all_previous.push(e.clone());
         }
     }
@@ -102,7 +103,7 @@ pub(super) async fn prune(
     let mut out = Pruned::default();
     for e in doomed {
         let r = e.reference();
-        let release = by_identity.get(&identity(&r)).cloned().unwrap_or_default();
+        let release = by_identity.get(&r.key()).cloned().unwrap_or_default();
         let Some(live) = cluster.get(&r).await? else {
             continue;
         };
@@ -125,7 +126,7 @@ pub(super) async fn prune(
                 .push(kept("no longer labelled as managed by sextant".into()));
             continue;
         }
-        if let Some(other) = super::sync::claimed_by_other(&live, environment) {
+        if let Some(other) = crate::object::other_environment(&live, environment) {
             out.results.push(kept(format!(
                 "labelled {LABEL_ENVIRONMENT}={other}: environment {other:?} holds it now"
             )));

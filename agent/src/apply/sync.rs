@@ -82,69 +82,12 @@ impl SyncOptions {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error("wave {wave}: {count} object(s) not healthy after {timeout:?}: {details}")]
-    Timeout {
-        wave: i32,
-        count: usize,
-        timeout: Duration,
-        details: String,
-    },
-    #[error("wave {wave}: {object} is degraded: {message}")]
-    Degraded {
-        wave: i32,
-        object: String,
-        message: String,
-    },
-    #[error("wave {wave}: {count} object(s) could not be applied; first: {first}")]
-    Apply {
-        wave: i32,
-        count: usize,
-        first: String,
-    },
-    #[error("wave {wave}: hook {object} failed: {message}")]
-    Hook {
-        wave: i32,
-        object: String,
-        message: String,
-    },
-    #[error(
-        "wave {wave}: {object}: the API server does not serve {api_version} {kind}, and {why}"
-    )]
-    UnservedKind {
-        wave: i32,
-        object: String,
-        api_version: String,
-        kind: String,
-        why: String,
-    },
-    #[error("wave {wave}: {count} kind(s) still not served after {timeout:?}: {details}")]
-    KindTimeout {
-        wave: i32,
-        count: usize,
-        timeout: Duration,
-        details: String,
-    },
-    #[error("stopped before wave {wave}: asked to stop (SIGTERM or SIGINT, or the agent no longer leads); the next sync carries on")]
-    Stopped { wave: i32 },
-    #[error("{message}")]
-    MassPrune { message: String },
-    #[error("the sync did not finish within spec.sync.timeout ({after:?}) and was stopped; the next sync carries on")]
-    Deadline { after: Duration },
-    #[error(transparent)]
-    Cluster(#[from] ClusterError),
-}
+pub use super::error::SyncError;
+pub use crate::object::ObjectKey as Identity;
 
-pub type Identity = (String, String, Option<String>, String);
-
+/// The identity of the object `r` names, its version aside.
 pub fn identity(r: &ObjectRef) -> Identity {
-    (
-        r.group.clone(),
-        r.kind.clone(),
-        r.namespace.clone(),
-        r.name.clone(),
-    )
+    r.key()
 }
 
 pub(super) struct Run<'a> {
@@ -363,12 +306,7 @@ async fn prefetch(
                 .pointer("/metadata/name")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let id = (
-                r.group.clone(),
-                r.kind.clone(),
-                r.namespace.clone(),
-                name.to_string(),
-            );
+            let id = Identity::new(&r.group, &r.kind, r.namespace.as_deref(), name);
             found.insert(id, item);
         }
     }
@@ -402,7 +340,7 @@ async fn apply_one(
     o: &Object,
 ) -> Step {
     let current = live.get(&identity(&o.reference)).and_then(Option::as_ref);
-    if let Some(other) = current.and_then(|l| claimed_by_other(l, &env.name)) {
+    if let Some(other) = current.and_then(|l| crate::object::other_environment(l, &env.name)) {
         if !opts.force_conflicts {
             let message = format!(
                 "{} belongs to environment {other:?} (labelled {LABEL_ENVIRONMENT}={other}); environment {:?} would take it over. Give the object another name in one of them, or apply with --force-conflicts to move it to {:?}",
@@ -464,22 +402,6 @@ async fn apply_one(
             ),
         },
     }
-}
-
-/// The other environment an object of the agent's is labelled with, if any: two environments
-/// applied to one cluster must not take each other's objects over silently (the loser's next
-/// prune would then see them as its own to delete).
-pub(super) fn claimed_by_other(live: &Value, environment: &str) -> Option<String> {
-    let label = |k: &str| {
-        live.pointer(&format!("/metadata/labels/{}", k.replace('/', "~1")))
-            .and_then(Value::as_str)
-    };
-    if label(LABEL_MANAGED_BY) != Some(MANAGER) {
-        return None;
-    }
-    label(LABEL_ENVIRONMENT)
-        .filter(|e| !e.is_empty() && *e != environment)
-        .map(str::to_string)
 }
 
 fn desired_entries(plan: &Plan) -> BTreeMap<String, Vec<Entry>> {

@@ -124,7 +124,7 @@ impl DriftWatch {
                             Change::Object(id) => self.evaluate(&cache, &a, &mut t, &id, &mut heal),
                             Change::Synced(kind) => {
                                 let ids: Vec<Identity> = t.desired.keys()
-                                    .filter(|id| id.0 == kind.0 && id.1 == kind.2)
+                                    .filter(|id| id.is_a(&kind.0, &kind.2))
                                     .cloned()
                                     .collect();
                                 for id in ids {
@@ -191,7 +191,7 @@ impl DriftWatch {
         heal: &mut Vec<Identity>,
     ) {
         let Some(o) = t.desired.get(id) else { return };
-        if !cache.synced(&id.0, &id.1) {
+        if !cache.synced(&id.group, &id.kind) {
             return; // unknown, not in sync: decided when its list completes
         }
         let live = cache.get(id);

@@ -42,7 +42,7 @@ pub struct Index {
 }
 
 fn of_kind(id: &Identity, kind: &KindKey) -> bool {
-    id.0 == kind.0 && id.1 == kind.2
+    id.is_a(&kind.0, &kind.2)
 }
 
 impl Index {
@@ -227,12 +227,7 @@ mod tests {
     }
 
     fn id(name: &str) -> Identity {
-        (
-            "apps".into(),
-            "Deployment".into(),
-            Some("app".into()),
-            name.into(),
-        )
+        Identity::new("apps", "Deployment", Some("app"), name)
     }
 
     fn feed(index: &mut Index, events: &[Ev]) -> Vec<Change> {
