@@ -17,19 +17,8 @@ use crate::meta::now_rfc3339;
 use crate::readiness::{readiness, FailImages, Readiness};
 use crate::storage::{GroupResource, ObjectKey};
 
-/// Per-object override of the ready delay, in milliseconds (`"1500"`).
-pub const READY_AFTER_MS: &str = "testkit.sextant.io/ready-after-ms";
-
-/// How long after its last write an object's status is due.
-pub(crate) fn delay_for(obj: &Value, default: Duration) -> Duration {
-    obj.pointer(&format!(
-        "/metadata/annotations/{}",
-        READY_AFTER_MS.replace('/', "~1")
-    ))
-    .and_then(Value::as_str)
-    .and_then(|ms| ms.parse::<u64>().ok())
-    .map_or(default, Duration::from_millis)
-}
+use crate::readiness::delay_for;
+pub use crate::readiness::READY_AFTER_MS;
 
 const CONTROLLED: &[(&str, &str)] = &[
     ("apps", "deployments"),
@@ -280,7 +269,7 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let images = crate::server::lock(&fail_images).clone();
+                let images = crate::shared::lock(&fail_images).clone();
                 if let Ok(mut c) = cluster.lock() {
                     reconcile_once(&mut c, ready_delay, &images);
                     crate::hpa::reconcile_once(&mut c);

@@ -198,9 +198,10 @@ pub fn reconcile_once(cluster: &mut Cluster, delay: Duration) {
         .into_iter()
         .filter(|(k, o)| {
             o.pointer("/metadata/deletionTimestamp").is_none()
-                && cluster.store.changed_at(k).is_some_and(|t| {
-                    now.duration_since(t) >= crate::controllers::delay_for(o, delay)
-                })
+                && cluster
+                    .store
+                    .changed_at(k)
+                    .is_some_and(|t| now.duration_since(t) >= crate::readiness::delay_for(o, delay))
         })
         .map(|(k, o)| (k.clone(), o.clone()))
         .collect();

@@ -19,7 +19,7 @@ use crate::handler::{Cluster, Write};
 use crate::patch::PatchType;
 use crate::readiness::FailImages;
 use crate::request::{route, Query, Route, Target};
-use crate::server::{lock, Shared};
+use crate::shared::{lock, Shared};
 use crate::table;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {

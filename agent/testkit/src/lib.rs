@@ -22,14 +22,15 @@ pub mod readiness;
 pub mod request;
 pub mod selectors;
 pub mod server;
+mod shared;
 pub mod storage;
 pub mod table;
 pub mod validate;
 pub mod watch;
 
-pub use controllers::READY_AFTER_MS;
 pub use error::ApiError;
 pub use faults::{Action, Fault, Match, RequestRecord, Verb};
 pub use patch::PatchType;
+pub use readiness::READY_AFTER_MS;
 pub use readiness::{FailImages, FAIL_READINESS};
 pub use server::{Error, Options, TestServer};

@@ -2,6 +2,7 @@
 //! an image the server fails (`FailImages`). Pure; `crate::controllers` writes the status.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -113,6 +114,20 @@ pub fn readiness(resource: &GroupResource, obj: &Value, fail_images: &FailImages
     } else {
         Readiness::Ready
     }
+}
+
+/// Per-object override of the ready delay, in milliseconds (`"1500"`).
+pub const READY_AFTER_MS: &str = "testkit.sextant.io/ready-after-ms";
+
+/// How long after its last write an object's status is due.
+pub(crate) fn delay_for(obj: &Value, default: Duration) -> Duration {
+    obj.pointer(&format!(
+        "/metadata/annotations/{}",
+        READY_AFTER_MS.replace('/', "~1")
+    ))
+    .and_then(Value::as_str)
+    .and_then(|ms| ms.parse::<u64>().ok())
+    .map_or(default, Duration::from_millis)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -14,36 +14,8 @@ use crate::http::router;
 use crate::readiness::FailImages;
 use crate::request::{route, Query, Route, Target};
 
-/// How a test server behaves.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Where to listen; port 0 picks a free port. Keep it on 127.0.0.1.
-    pub addr: SocketAddr,
-    /// Run the simulated controllers (workload readiness, Job completion, …).
-    pub controllers: bool,
-    /// How long after a write the simulated controllers report an object ready.
-    pub ready_delay: Duration,
-    /// Events kept for watch resumption; older resourceVersions get `410 Gone`.
-    pub history_limit: usize,
-    /// How often a watch that asked for bookmarks gets one.
-    pub bookmark_interval: Duration,
-    /// Images whose workloads never become ready (`Progressing=False`,
-    /// `ProgressDeadlineExceeded`); changed at run time with `TestServer::fail_images`.
-    pub fail_images: FailImages,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            controllers: true,
-            ready_delay: Duration::from_millis(100),
-            history_limit: 10_000,
-            bookmark_interval: Duration::from_secs(1),
-            fail_images: FailImages::default(),
-        }
-    }
-}
+pub use crate::shared::Options;
+use crate::shared::{lock, Shared};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -63,24 +35,6 @@ pub enum Error {
     Url { url: String, message: String },
     #[error("cannot build a kube client for {url}: {source}")]
     Client { url: String, source: kube::Error },
-}
-
-/// State shared by every request.
-pub(crate) struct Shared {
-    pub cluster: Arc<Mutex<Cluster>>,
-    pub faults: Mutex<Faults>,
-    pub fail_images: Arc<Mutex<FailImages>>,
-    pub log: Mutex<Vec<RequestRecord>>,
-    pub options: Options,
-    pub addr: SocketAddr,
-    pub shutdown: watch::Receiver<bool>,
-    /// Bumped to end every open watch stream.
-    pub cut: watch::Sender<u64>,
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding a lock is a bug in this crate; keep serving what is there.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A running test API server; it stops when dropped. A server "restarted empty" is a new one
