@@ -21,9 +21,11 @@ pub mod faults;
 pub mod fixtures;
 pub mod git;
 pub mod openapi;
+mod options;
 mod routes;
 pub mod server;
 mod shapes;
+mod shared;
 pub mod state;
 mod time;
 

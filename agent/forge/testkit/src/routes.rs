@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 
 use crate::faults::{Action, AuthKind, RequestRecord};
 use crate::git::GitError;
-use crate::server::{lock, Shared};
 use crate::shapes::{self, Ctx};
+use crate::shared::{lock, Shared};
 use crate::state::{Comment, Issue, PullRequest, State};
 use crate::time::now;
 
@@ -834,7 +834,7 @@ fn merge_pull(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
             "Head branch was modified. Review and try the merge again.",
         ));
     }
-    let sha = crate::server::merge_pull(st, ctx.owner, &p).map_err(|e| match e {
+    let sha = crate::shared::merge_pull(st, ctx.owner, &p).map_err(|e| match e {
         GitError::Conflict(_) => Reply::error(405, "Pull Request is not mergeable"),
         e => Reply::from(e),
     })?;

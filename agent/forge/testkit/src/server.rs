@@ -4,72 +4,18 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::faults::{Fault, Faults, RequestRecord};
 use crate::git::{Git, GitError};
+use crate::shared::{lock, merge_pull, Shared};
 use crate::state::{Comment, Issue, PullRequest, RateLimit, State};
 use crate::time::now;
 
-/// The test GitHub App's private key (test-only, generated for this crate; never a real App's).
-pub const TEST_APP_KEY_PEM: &str = include_str!("../fixtures/test-app-key.pem");
-
-/// A GitHub App the fake accepts JWTs from.
-#[derive(Debug, Clone)]
-pub struct AppOptions {
-    pub app_id: String,
-    pub installation_id: u64,
-    /// The App's private key (PEM); the fake verifies JWTs with its public half.
-    pub key_pem: String,
-    /// How long minted installation tokens live (GitHub: 1 hour).
-    pub token_ttl: Duration,
-}
-
-impl Default for AppOptions {
-    fn default() -> Self {
-        Self {
-            app_id: "4242".into(),
-            installation_id: 77,
-            key_pem: TEST_APP_KEY_PEM.into(),
-            token_ttl: Duration::from_secs(3600),
-        }
-    }
-}
-
-/// How a fake GitHub behaves.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Keep it on 127.0.0.1; port 0 picks a free port.
-    pub addr: SocketAddr,
-    pub owner: String,
-    pub repo: String,
-    pub default_branch: String,
-    /// The personal token the fake accepts (`Authorization: Bearer …` or `token …`).
-    pub token: String,
-    pub app: Option<AppOptions>,
-    /// The primary rate limit per window (`x-ratelimit-limit`).
-    pub rate_limit: i64,
-    /// The login that authors pull requests, issues and comments.
-    pub actor: String,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            owner: "acme".into(),
-            repo: "deploy".into(),
-            default_branch: "main".into(),
-            token: "ghp_testtoken0000000000000000000000000000".into(),
-            app: Some(AppOptions::default()),
-            rate_limit: 5000,
-            actor: "sextant-bot".into(),
-        }
-    }
-}
+pub use crate::options::{AppOptions, Options, TEST_APP_KEY_PEM};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -94,23 +40,6 @@ impl From<GitError> for Error {
     fn from(e: GitError) -> Self {
         Self::Git(format!("{e:?}"))
     }
-}
-
-pub(crate) struct Shared {
-    pub state: Mutex<State>,
-    pub faults: Mutex<Faults>,
-    pub log: Mutex<Vec<RequestRecord>>,
-    pub options: Options,
-    /// The App's public key (DER `RSAPublicKey`), to verify JWTs.
-    pub app_public_key: Option<Vec<u8>>,
-    pub url: String,
-    /// Writes being served now, and the most ever served at once.
-    pub writes_in_flight: std::sync::atomic::AtomicUsize,
-    pub max_writes_in_flight: std::sync::atomic::AtomicUsize,
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A running fake GitHub; it stops (and deletes its repository) when dropped.
@@ -490,31 +419,6 @@ impl Drop for FakeGitHub {
     fn drop(&mut self) {
         self.shutdown();
     }
-}
-
-/// The merge itself, for `FakeGitHub::merge` and the merge route, which have found `p` open
-/// (heads refreshed): the merge commit on the base branch, the pull request marked merged.
-pub(crate) fn merge_pull(st: &mut State, owner: &str, p: &PullRequest) -> Result<String, GitError> {
-    let base = st
-        .git
-        .branch(&p.base)
-        .ok_or_else(|| GitError::Unprocessable(format!("no base branch {}", p.base)))?;
-    let message = format!(
-        "Merge pull request #{} from {owner}/{}\n\n{}",
-        p.number, p.head, p.title
-    );
-    let sha = st.git.merge(&base, &p.head_sha, &message)?;
-    st.git
-        .update_ref(&format!("refs/heads/{}", p.base), &sha, true)?;
-    let t = now();
-    if let Some(pr) = st.pulls.get_mut(&p.number) {
-        pr.open = false;
-        pr.merged_at = Some(t);
-        pr.closed_at = Some(t);
-        pr.updated_at = t;
-        pr.merge_commit_sha = Some(sha.clone());
-    }
-    Ok(sha)
 }
 
 fn serve(
