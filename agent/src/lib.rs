@@ -7,7 +7,8 @@
 
 // The pure core, under the names the rest of the agent has always used.
 pub use sextant_core::{
-    compare, duration, environment, kinds, names, object, plan, secrets, snapshot, values, yaml,
+    compare, duration, environment, kinds, names, object, plan, promotion, secrets, snapshot,
+    values, yaml,
 };
 
 pub mod apply;
@@ -17,7 +18,6 @@ pub mod drift;
 pub mod forge;
 pub mod live;
 pub mod metrics;
-pub mod promotion;
 pub mod registry;
 pub mod render;
 pub mod repo;

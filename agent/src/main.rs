@@ -561,12 +561,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rows = tokio::runtime::Runtime::new()?.block_on(async {
                 // The gates the source's agent recorded, when its cluster answers.
                 let gates = match self::cluster(cluster).await {
-                    Ok(c) => sextant::promotion::record::load::<
+                    Ok(c) => sextant::apply::record::load::<
                         Vec<((String, String), sextant::promotion::gate::Gate)>,
                     >(
                         &c,
                         &cluster.agent_namespace,
-                        &sextant::promotion::record::gates_name(from),
+                        &sextant::apply::record::gates_name(from),
                     )
                     .await
                     .ok()

@@ -159,7 +159,7 @@ VALUES = {
     ("sextant_drift_heals_total", "result"): {"succeeded", "failed"},
     ("sextant_drift_pull_requests", "state"): {"open", "issue"},
     ("sextant_promotions_total", "result"): {"proposed", "committed", "refused", "superseded", "failed"},
-    # agent/src/promotion/gate.rs State::as_str
+    # agent/core/src/promotion/gate.rs State::as_str
     ("sextant_promotion_gate", "state"): {"waiting", "progressing", "degraded", "drifted", "check-failed",
                                           "soaking", "qualified", "up-to-date", "rejected"},
     ("sextant_registry_requests_total", "registry"): {"oci", "ecr"},

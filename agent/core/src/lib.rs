@@ -14,6 +14,7 @@ pub mod kinds;
 pub mod names;
 pub mod object;
 pub mod plan;
+pub mod promotion;
 pub mod secrets;
 pub mod snapshot;
 pub mod values;

@@ -12,6 +12,7 @@ pub mod health;
 mod hooks;
 pub mod inventory;
 pub mod prune;
+pub mod record;
 pub mod result;
 pub mod state;
 pub mod sync;

@@ -2,8 +2,8 @@
 //! namespace): the source's gates (`sextant-gates-<source>`), so a restart loses no soak, and
 //! the target's rollback (`sextant-rollback-<target>`), so a restart or failover finishes it.
 
-use crate::apply::cluster::{Cluster, ClusterError};
-use crate::apply::inventory::LABEL_COMPONENT;
+use super::cluster::{Cluster, ClusterError};
+use super::inventory::LABEL_COMPONENT;
 use crate::object::{ObjectRef, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;

@@ -8,7 +8,6 @@
 pub mod gate;
 pub mod next;
 pub mod proposal;
-pub mod record;
 pub mod rejected;
 pub mod rollback;
 
@@ -137,6 +136,28 @@ pub fn edit(
     })
 }
 
+/// Why `sextant set-image` wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SetImageError {
+    #[error("--digest {digest:?} is not a digest: sha256: and 64 lowercase hex digits")]
+    NotADigest { digest: String },
+    #[error("{file}: unknown release {release:?} (releases: {known})")]
+    UnknownRelease {
+        file: std::path::PathBuf,
+        release: String,
+        known: String,
+    },
+    #[error(transparent)]
+    Environment(#[from] crate::environment::Error),
+    #[error(transparent)]
+    Edit(#[from] EditError),
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
 /// `sextant set-image`: writes `digest` into the values file of `release` in `env` that Helm's
 /// last-wins picks for the key (`path`, else the key a target's promotion declares for the
 /// release, else `image.digest`), in place, every other byte kept. Returns the edit made.
@@ -146,23 +167,24 @@ pub fn set_image(
     release: &str,
     digest: &str,
     path: Option<&str>,
-) -> anyhow::Result<Edit> {
-    use anyhow::Context as _;
+) -> Result<Edit, SetImageError> {
     if !promoted::is_digest(digest) {
-        anyhow::bail!("--digest {digest:?} is not a digest: sha256: and 64 lowercase hex digits");
+        return Err(SetImageError::NotADigest {
+            digest: digest.to_string(),
+        });
     }
     let environment = crate::environment::load(repo, env)?;
     if environment.release(release).is_none() {
-        anyhow::bail!(
-            "{}: unknown release {release:?} (releases: {})",
-            environment.file.display(),
-            environment
+        return Err(SetImageError::UnknownRelease {
+            file: environment.file.clone(),
+            release: release.to_string(),
+            known: environment
                 .releases
                 .iter()
                 .map(|r| r.name.as_str())
                 .collect::<Vec<_>>()
-                .join(", ")
-        );
+                .join(", "),
+        });
     }
     let declared = crate::environment::list(repo)
         .into_iter()
@@ -184,7 +206,9 @@ pub fn set_image(
     let edit = edit(&environment, &image, digest, None, |p| {
         std::fs::read_to_string(repo.join(p)).ok()
     })?;
-    std::fs::write(repo.join(&edit.path), &edit.after)
-        .with_context(|| format!("writing {}", edit.path))?;
+    std::fs::write(repo.join(&edit.path), &edit.after).map_err(|source| SetImageError::Write {
+        path: edit.path.clone(),
+        source,
+    })?;
     Ok(edit)
 }
