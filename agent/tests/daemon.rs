@@ -1311,3 +1311,100 @@ fn an_api_server_restarted_empty_gets_its_objects_back_and_a_later_scale_is_heal
         (heals(&agent) > before && replicas(&world) == Some(2)).then_some(())
     });
 }
+
+/// The replicas and image of Deployment `web`, read with a LIST (GETs may be failing).
+fn listed_web(world: &World) -> (Option<i32>, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let d: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(world.server.client().unwrap(), "app");
+        let list = d.list(&Default::default()).await.unwrap();
+        let web = list
+            .items
+            .into_iter()
+            .find(|w| w.metadata.name.as_deref() == Some("web"))
+            .unwrap();
+        let spec = web.spec.unwrap();
+        let image = spec.template.spec.unwrap().containers[0]
+            .image
+            .clone()
+            .unwrap_or_default();
+        (spec.replicas, image)
+    })
+}
+
+fn patch_image(world: &World, image: &str) {
+    // One PATCH, as kubectl's would be but without its GET first (GETs may be failing).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let d: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(world.server.client().unwrap(), "app");
+        let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "web", "image": image}]}}}});
+        d.patch(
+            "web",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Strategic(patch),
+        )
+        .await
+        .unwrap();
+    });
+}
+
+/// A heal whose read of the live object fails does not take it for "no object" and force Git
+/// over the fields drift ignores (here `spec.replicas`): it is skipped, counted as failed, and
+/// the next change heals with the ignored field kept.
+#[test]
+fn a_heal_that_cannot_read_the_live_object_skips_it_and_keeps_the_ignored_fields() {
+    let world = World::new();
+    drift_platform(&world.repo, "heal");
+    let text = std::fs::read_to_string(world.repo.path().join("environments/e/environment.yaml"))
+        .unwrap()
+        .replace(
+            "    policy: heal\n",
+            "    policy: heal\n    ignore:\n      - {kind: Deployment, name: web, paths: [/spec/replicas]}\n",
+        );
+    world.repo.write("environments/e/environment.yaml", &text);
+    world.repo.commit_and_push("heal, replicas ignored");
+    let mut env = world.env("solo");
+    env.insert("SEXTANT_LEADER_ELECTION", "false".into());
+    let agent = Agent::start(&env);
+    let wait = Duration::from_secs(30);
+    wait_for_drift_state(&agent, "in-sync", "watched and in sync");
+    kubectl(
+        &world,
+        &["scale", "deployment/web", "-n", "app", "--replicas=5"],
+    );
+    // Every GET of the Deployment fails; lists, watches and patches still answer.
+    world.server.inject(sextant_testkit::Fault::error(
+        sextant_testkit::Match {
+            verb: Some(sextant_testkit::Verb::Get),
+            resource: Some("deployments".into()),
+            name: Some("web".into()),
+            ..Default::default()
+        },
+        503,
+    ));
+    let failed = r#"sextant_drift_heals_total{environment="e",result="failed"}"#;
+    patch_image(&world, "example.com/web:evil");
+    eventually(wait, "the heal tried and skipped", || {
+        (agent.metric(failed) >= 1.0).then_some(())
+    });
+    assert_eq!(
+        listed_web(&world),
+        (Some(5), "example.com/web:evil".to_string()),
+        "nothing applied blind over the ignored field"
+    );
+    world.server.clear_faults();
+    patch_image(&world, "example.com/web:evil2");
+    eventually(wait, "healed once the object can be read", || {
+        (listed_web(&world).1 == "example.com/web:1").then_some(())
+    });
+    assert_eq!(listed_web(&world).0, Some(5), "the ignored field kept");
+}

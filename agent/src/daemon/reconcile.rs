@@ -221,8 +221,19 @@ impl Reconciler {
             .filter(|o| objects.contains(&identity(&o.reference)))
         {
             // Git wins for the fields it sets, except those drift ignores (an HPA's replicas
-            // beside a healed image): read live once to keep them.
-            let live = self.cluster.get(&o.reference).await.ok().flatten();
+            // beside a healed image): read live once to keep them. A read that fails is not "no
+            // object": forcing Git then would overwrite the ignored fields, so the heal waits.
+            let live = match self.cluster.get(&o.reference).await {
+                Ok(live) => live,
+                Err(e) => {
+                    tracing::warn!(environment = env, object = %o.reference, error = %e, "drift heal skipped: the live object cannot be read; the next change asks again");
+                    self.metrics
+                        .drift_heals_total
+                        .with_label_values(&[env, "failed"])
+                        .inc();
+                    continue;
+                }
+            };
             if live.is_none() {
                 self.ensure_release_namespace(&applied, o, &mut namespaces_checked)
                     .await;
