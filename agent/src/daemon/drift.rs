@@ -26,7 +26,7 @@ pub struct DriftWatch {
     pub metrics: Metrics,
     pub status: Arc<Mutex<Status>>,
     pub applied: watch::Receiver<Option<Arc<Applied>>>,
-    pub heal: mpsc::UnboundedSender<Vec<Identity>>,
+    pub heal: mpsc::Sender<Vec<Identity>>,
     pub leading: watch::Receiver<bool>,
     pub stop: watch::Receiver<bool>,
     /// This replica's name, as the reporting instance of its Kubernetes Events.
@@ -138,7 +138,7 @@ impl DriftWatch {
                 _ = self.stop.changed() => break,
             }
             if !heal.is_empty() && *self.leading.borrow() {
-                let _ = self.heal.send(heal);
+                let _ = self.heal.send(heal).await;
             }
             self.publish(&cache, &mut t, watching);
             for n in std::mem::take(&mut t.notes) {

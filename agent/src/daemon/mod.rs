@@ -230,13 +230,15 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
         let (applied_tx, applied_rx) = watch::channel(None);
         let applied_rx_pr = applied_rx.clone();
         let applied_rx_promo = applied_rx.clone();
-        let (heal_tx, heal_rx) = tokio::sync::mpsc::unbounded_channel();
+        // Bounded: a loop that asks for heals or jobs faster than they are carried out waits
+        // (the reconciler coalesces the heals it finds queued).
+        let (heal_tx, heal_rx) = tokio::sync::mpsc::channel(QUEUE);
         let (feed_tx, feed_rx) = watch::channel(Arc::new(drift::DriftFeed::default()));
         let heal_tx_pr = heal_tx.clone();
         let (cache, changes) = crate::live::LiveCache::new(env, cluster.client().clone());
         let cache = Arc::new(cache);
         let promo_cache = cache.clone();
-        let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (jobs_tx, jobs_rx) = tokio::sync::mpsc::channel(QUEUE);
         let jobs = match (&forge, &settings.repo) {
             (Some(forge), Repo::Git { branch, .. }) => {
                 tasks.push(tokio::spawn(
@@ -377,6 +379,9 @@ fn forge_client(
     .map_err(|e| DaemonError::Forge(e.to_string()))
 }
 
+/// How many heal requests or forge jobs may wait before their sender waits too.
+const QUEUE: usize = 64;
+
 /// The wait before retrying an environment whose last reconcile failed for the `failures`-th
 /// time in a row: 5 s doubling, at most 5 min — sooner than the resync, never a hot loop.
 pub fn retry_delay(failures: u32) -> Duration {
@@ -411,7 +416,7 @@ async fn reconcile_loop(
     reconciler: Reconciler,
     mut snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
     mut leading: watch::Receiver<bool>,
-    mut heals: tokio::sync::mpsc::UnboundedReceiver<Vec<crate::apply::sync::Identity>>,
+    mut heals: tokio::sync::mpsc::Receiver<Vec<crate::apply::sync::Identity>>,
     resync: Duration,
     mut stop: watch::Receiver<bool>,
 ) {

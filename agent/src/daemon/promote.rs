@@ -1080,7 +1080,7 @@ async fn until(at: Option<tokio::time::Instant>) {
 pub struct Jobs<F> {
     pub forge: Arc<F>,
     pub base: String,
-    pub jobs: mpsc::UnboundedReceiver<Job>,
+    pub jobs: mpsc::Receiver<Job>,
     pub metrics: Metrics,
     pub status: Arc<Mutex<Status>>,
     pub stop: watch::Receiver<bool>,
@@ -1533,7 +1533,7 @@ mod tests {
             .entry("prod".into())
             .or_default()
             .rollback = Some(rollback.clone());
-        let (send, jobs) = mpsc::unbounded_channel();
+        let (send, jobs) = mpsc::channel(4);
         let (_stop_tx, stop) = watch::channel(false);
         let loop_ = Jobs {
             forge: forge.clone(),
@@ -1548,6 +1548,7 @@ mod tests {
             environment: Box::new(env),
             rollback,
         })
+        .await
         .unwrap();
         let shown = || {
             status.lock().unwrap().environments["prod"]

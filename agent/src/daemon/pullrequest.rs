@@ -29,7 +29,7 @@ pub struct PullRequests<F> {
     pub renderer: Arc<Renderer>,
     pub applied: watch::Receiver<Option<Arc<Applied>>>,
     pub feed: watch::Receiver<Arc<DriftFeed>>,
-    pub heal: mpsc::UnboundedSender<Vec<Identity>>,
+    pub heal: mpsc::Sender<Vec<Identity>>,
     pub leading: watch::Receiver<bool>,
     pub stop: watch::Receiver<bool>,
     pub metrics: Metrics,
@@ -438,7 +438,7 @@ impl<F: Forge + 'static> PullRequests<F> {
                 }
                 let ids: Vec<Identity> = drifts.iter().map(|d| identity(&d.reference)).collect();
                 tracing::info!(environment = %env.name, release, objects = ids.len(), "drift rejected in review: healing");
-                let _ = self.heal.send(ids);
+                let _ = self.heal.send(ids).await;
                 Ok(None)
             }
             Action::Replace(n, kind) => {

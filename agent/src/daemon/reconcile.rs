@@ -38,7 +38,7 @@ pub struct Reconciler {
     /// The environment's rollback record, read from the cluster once, then kept here.
     pub rollback: tokio::sync::Mutex<Option<Option<crate::promotion::rollback::Rollback>>>,
     /// Where a rollback asks for its revert in Git (the forge's loop), if there is a forge.
-    pub jobs: Option<tokio::sync::mpsc::UnboundedSender<super::promote::Job>>,
+    pub jobs: Option<tokio::sync::mpsc::Sender<super::promote::Job>>,
     /// This replica's name, as the reporting instance of its Kubernetes Events.
     pub identity: String,
 }

@@ -232,10 +232,12 @@ impl Reconciler {
         self.keep_record(Some(r.clone())).await;
         self.events(&good, &r).await;
         if let Some(jobs) = &self.jobs {
-            let _ = jobs.send(super::promote::Job::Revert {
-                environment: Box::new(good.environment.clone()),
-                rollback: r.clone(),
-            });
+            let _ = jobs
+                .send(super::promote::Job::Revert {
+                    environment: Box::new(good.environment.clone()),
+                    rollback: r.clone(),
+                })
+                .await;
         }
         self.applied.send_replace(Some(good));
         // The failed revision is not applied again: the loop sees the rollback as done.
@@ -258,11 +260,13 @@ impl Reconciler {
         let Some(jobs) = &self.jobs else { return };
         for (release, digest) in &applied.digests {
             if before.is_some_and(|b| b.get(release) != Some(digest)) {
-                let _ = jobs.send(super::promote::Job::Applied {
-                    environment: self.environment.clone(),
-                    release: release.clone(),
-                    digest: digest.clone(),
-                });
+                let _ = jobs
+                    .send(super::promote::Job::Applied {
+                        environment: self.environment.clone(),
+                        release: release.clone(),
+                        digest: digest.clone(),
+                    })
+                    .await;
             }
         }
     }
