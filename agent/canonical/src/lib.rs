@@ -6,6 +6,7 @@
 //! would. Pure: no I/O.
 
 pub mod base64;
+pub mod names;
 pub mod normalize;
 pub mod quantity;
 pub mod table;

@@ -14,14 +14,10 @@ fn alnum(c: u8) -> bool {
 }
 
 fn dns1123_label(s: &str) -> Result<(), String> {
-    let b = s.as_bytes();
-    if b.len() > 63 {
+    if s.len() > 63 {
         return Err("must be no more than 63 characters".into());
     }
-    let ok = !b.is_empty()
-        && b.iter().all(|c| alnum(*c) || *c == b'-')
-        && alnum(b[0])
-        && alnum(b[b.len() - 1]);
+    let ok = kube_canonical::names::is_dns1123_label(s);
     ok.then_some(()).ok_or_else(|| {
         "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')".into()
     })
@@ -31,14 +27,7 @@ fn dns1123_subdomain(s: &str) -> Result<(), String> {
     if s.len() > 253 {
         return Err("must be no more than 253 characters".into());
     }
-    let ok = !s.is_empty()
-        && s.split('.').all(|part| {
-            let b = part.as_bytes();
-            !b.is_empty()
-                && b.iter().all(|c| alnum(*c) || *c == b'-')
-                && alnum(b[0])
-                && alnum(b[b.len() - 1])
-        });
+    let ok = !s.is_empty() && kube_canonical::names::is_dns1123_subdomain(s);
     ok.then_some(()).ok_or_else(|| {
         "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')".into()
     })

@@ -6,19 +6,7 @@ use serde_json::Value;
 use crate::error::{ApiError, ApiResult};
 use crate::kinds::ResourceType;
 
-fn is_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
-
-fn is_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_label)
-}
+use kube_canonical::names::{is_dns1123_label as is_label, is_dns1123_subdomain as is_subdomain};
 
 /// Names of namespaces are RFC 1123 labels, RBAC names path segments, all else subdomains.
 pub fn object_name(rt: &ResourceType, name: &str) -> ApiResult<()> {

@@ -432,13 +432,7 @@ pub fn list(repo: &Path) -> Vec<String> {
 /// Whether `name` can name an environment: a DNS label, as `metadata.name` must be. It is also
 /// a folder name, so this keeps `--env ../x` and `SEXTANT_ENVIRONMENTS=/etc` out.
 pub fn valid_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
+    kube_canonical::names::is_dns1123_label(name)
 }
 
 #[cfg(test)]
