@@ -8,12 +8,14 @@
 #![allow(clippy::result_large_err)]
 
 pub mod compare;
+pub mod creators;
 pub mod duration;
 pub mod environment;
 pub mod kinds;
 pub mod names;
 pub mod object;
 pub mod plan;
+pub mod requires;
 pub mod secrets;
 pub mod snapshot;
 pub mod values;
