@@ -7,8 +7,8 @@
 
 // The pure core, under the names the rest of the agent has always used.
 pub use sextant_core::{
-    compare, duration, environment, kinds, names, object, plan, promotion, secrets, snapshot,
-    values, yaml,
+    compare, creators, duration, environment, kinds, names, object, plan, promotion, requires,
+    secrets, snapshot, values, yaml,
 };
 
 pub mod apply;
@@ -33,6 +33,8 @@ pub enum Error {
     Render(#[from] render::Error),
     #[error(transparent)]
     Plan(#[from] plan::Error),
+    #[error(transparent)]
+    Requires(#[from] requires::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -47,7 +49,8 @@ pub fn default_cache_dir() -> PathBuf {
         .join("sextant")
 }
 
-/// Loads, renders and plans one environment of the repository at `repo`.
+/// Loads, renders and plans one environment of the repository at `repo`; a kind a release
+/// requires or uses that nothing provides in time is an error (`requires::check`).
 pub fn plan_environment(
     renderer: &render::Renderer,
     repo: &Path,
@@ -56,5 +59,6 @@ pub fn plan_environment(
     let environment = environment::load(repo, env)?;
     let rendered = renderer.render(&environment, None)?;
     let plan = plan::build(&environment.name, repo::revision(repo), rendered.objects)?;
+    requires::check(&environment, &plan)?;
     Ok((environment, plan))
 }

@@ -703,3 +703,39 @@ fn an_integer_metadata_name_says_it_is_not_a_string() {
     assert_mentions(&err, &["metadata.name", "123"]);
     assert!(!err.contains("without metadata.name"), "{err}");
 }
+
+#[test]
+fn a_required_kind_nothing_provides_fails_the_plan_naming_the_release_and_kind() {
+    let echo = GOOD.replace(
+        "      values: [values/echo.yaml]\n",
+        "      values: [values/echo.yaml]\n      requires: [gateway.networking.k8s.io/v1/Gateway]\n",
+    );
+    let repo = repo_with(&environment("dev", &echo));
+    let err = fails(&repo, "dev");
+    assert_mentions(
+        &err,
+        &[
+            "environment dev, release echo, field `requires`",
+            "gateway.networking.k8s.io/v1/Gateway",
+            "from: cluster",
+        ],
+    );
+}
+
+#[test]
+fn a_malformed_required_kind_names_the_file_and_field() {
+    let echo = GOOD.replace(
+        "      values: [values/echo.yaml]\n",
+        "      values: [values/echo.yaml]\n      requires: [Gateway]\n",
+    );
+    let repo = repo_with(&environment("dev", &echo));
+    let err = fails(&repo, "dev");
+    assert_mentions(
+        &err,
+        &[
+            "environments/dev/environment.yaml",
+            "spec.releases[0].requires[0]",
+            "<group>/<version>/<Kind>",
+        ],
+    );
+}

@@ -162,7 +162,7 @@ fn the_platform_shape_applies_in_full_then_writes_nothing_and_diffs_clean() {
 }
 
 #[test]
-fn a_custom_resource_whose_kind_nothing_creates_fails_at_once_naming_it() {
+fn a_custom_resource_whose_kind_nothing_creates_fails_the_plan_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let (server, kubeconfig) = server(dir.path());
@@ -180,31 +180,101 @@ fn a_custom_resource_whose_kind_nothing_creates_fails_at_once_naming_it() {
         &kubeconfig,
         &["apply", "--output", "json", "--wave-timeout", "10m"],
     );
+    assert!(!out.status.success());
+    let error = String::from_utf8_lossy(&out.stderr);
+    for part in [
+        "environment prod, release platform, template platform-shaped/templates/orphan.yaml",
+        "K8sNoSuchPolicy.constraints.gatekeeper.sh orphan is a constraints.gatekeeper.sh/v1beta1/K8sNoSuchPolicy",
+        "no CustomResourceDefinition or Gatekeeper ConstraintTemplate in environment prod creates it",
+    ] {
+        assert!(error.contains(part), "{part:?} not in {error}");
+    }
+    // The plan refused it: nothing at all was written.
+    assert!(!server.requests().iter().any(|r| r.is_write()));
+}
+
+/// A repository with a `widgets` release serving `example.com/v1 Widget` in wave -1 (when
+/// `with_crd`) and an `echo` release in wave 0 whose `requires` is `requires`.
+fn requiring(with_crd: bool, requires: &str) -> TempRepo {
+    let repo = TempRepo::new();
+    repo.chart("values-echo").write(
+        "charts/widgets/Chart.yaml",
+        "apiVersion: v2\nname: widgets\nversion: 0.1.0\n",
+    ).write(
+        "charts/widgets/templates/crd.yaml",
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}\n  scope: Namespaced\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n",
+    );
+    let widgets = "    - {name: widgets, namespace: widgets, chart: charts/widgets, wave: -1}\n";
+    let echo = format!(
+        "    - {{name: echo, namespace: echo, chart: charts/values-echo, wave: 0, requires: {requires}}}\n"
+    );
+    let releases = if with_crd {
+        format!("{widgets}{echo}")
+    } else {
+        echo
+    };
+    repo.write(
+        "environments/prod/environment.yaml",
+        &environment("prod", &releases),
+    );
+    repo
+}
+
+#[test]
+fn a_release_that_requires_a_kind_an_earlier_wave_serves_applies_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (_server, kubeconfig) = server(dir.path());
+    let repo = requiring(true, "[example.com/v1/Widget]");
+
+    let out = run(
+        &cache,
+        &repo,
+        &kubeconfig,
+        &["apply", "--output", "json", "--wave-timeout", "60s"],
+    );
+    let result = json_of(&out);
+    assert!(out.status.success(), "{result:#}");
+    assert_eq!(result["totals"]["failed"], 0, "{result:#}");
+    let crd = get(&kubeconfig, &["crd", "widgets.example.com"]);
+    assert!(
+        crd["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Established" && c["status"] == "True"),
+        "{crd:#}"
+    );
+    get(&kubeconfig, &["configmap", "-n", "echo", "echo-values"]);
+}
+
+#[test]
+fn a_release_that_requires_a_kind_the_cluster_never_serves_fails_its_wave_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (server, kubeconfig) = server(dir.path());
+    // Marked as the cluster's: the plan lets it through, the sync waits for it.
+    let repo = requiring(false, "[{kind: example.com/v1/Widget, from: cluster}]");
+
+    let out = run(
+        &cache,
+        &repo,
+        &kubeconfig,
+        &["apply", "--output", "json", "--wave-timeout", "1s"],
+    );
     let result = json_of(&out);
     assert!(!out.status.success(), "{result:#}");
-    let error = result["error"].as_str().unwrap();
     assert_eq!(
-        error,
-        "wave 1: K8sNoSuchPolicy.constraints.gatekeeper.sh orphan: the API server does not serve \
-         constraints.gatekeeper.sh/v1beta1 K8sNoSuchPolicy, and no CustomResourceDefinition or \
-         Gatekeeper ConstraintTemplate in environment prod creates it: install its CRD first, or \
-         check the apiVersion and kind"
+        result["error"],
+        "wave 0: 1 required kind(s) not served and Established after 1s: release echo requires \
+         example.com/v1/Widget: the API server does not serve it",
+        "{result:#}"
     );
-    let failed: Vec<&Value> = result["waves"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|w| w["objects"].as_array().unwrap())
-        .filter(|o| o["outcome"] == "failed")
-        .collect();
-    assert_eq!(failed.len(), 1, "{result:#}");
-    assert_eq!(failed[0]["name"], "orphan");
-    // Nothing of the failed kind was sent, and the wave's other constraints were not applied
-    // either: the kind check comes before the wave's writes.
+    // The release's wave did not start.
     assert!(!server
         .requests()
         .iter()
-        .any(|r| r.verb == Verb::Patch && r.name.as_deref() == Some("orphan")));
+        .any(|r| r.is_write() && r.name.as_deref() == Some("echo-values")));
 }
 
 #[test]

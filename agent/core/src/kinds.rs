@@ -98,6 +98,40 @@ pub fn is_builtin_cluster_scoped(group: &str, kind: &str) -> bool {
             .any(|(g, k)| *g == group && *k == kind)
 }
 
+/// The API groups Kubernetes itself serves (<https://kubernetes.io/docs/reference/using-api/#api-groups>,
+/// the groups of the v1.33 API reference): their kinds need no CustomResourceDefinition. A group
+/// ending in `.k8s.io` is not enough: `gateway.networking.k8s.io` and `*.x-k8s.io` are CRDs.
+const BUILTIN_GROUPS: &[&str] = &[
+    "",
+    "admissionregistration.k8s.io",
+    "apiextensions.k8s.io",
+    "apiregistration.k8s.io",
+    "apps",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
+    "autoscaling",
+    "batch",
+    "certificates.k8s.io",
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+    "events.k8s.io",
+    "flowcontrol.apiserver.k8s.io",
+    "internal.apiserver.k8s.io",
+    "networking.k8s.io",
+    "node.k8s.io",
+    "policy",
+    "rbac.authorization.k8s.io",
+    "resource.k8s.io",
+    "scheduling.k8s.io",
+    "storage.k8s.io",
+    "storagemigration.k8s.io",
+];
+
+/// Whether the kinds of `group` are built into the API server (no CRD provides them).
+pub fn is_builtin_group(group: &str) -> bool {
+    BUILTIN_GROUPS.contains(&group)
+}
+
 /// Splits `apiVersion` into (group, version); the core group is empty.
 pub fn split_api_version(api_version: &str) -> (&str, &str) {
     match api_version.rsplit_once('/') {

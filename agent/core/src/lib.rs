@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod compare;
+pub mod creators;
 pub mod duration;
 pub mod environment;
 pub mod kinds;
@@ -15,6 +16,7 @@ pub mod names;
 pub mod object;
 pub mod plan;
 pub mod promotion;
+pub mod requires;
 pub mod secrets;
 pub mod snapshot;
 pub mod values;

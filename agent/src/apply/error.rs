@@ -48,6 +48,13 @@ pub enum SyncError {
         timeout: Duration,
         details: String,
     },
+    #[error("wave {wave}: {count} required kind(s) not served and Established after {timeout:?}: {details}")]
+    RequiredKind {
+        wave: i32,
+        count: usize,
+        timeout: Duration,
+        details: String,
+    },
     #[error("stopped before wave {wave}: asked to stop (SIGTERM or SIGINT, or the agent no longer leads); the next sync carries on")]
     Stopped { wave: i32 },
     #[error("{message}")]

@@ -1,10 +1,8 @@
-//! Applying a plan to a cluster: the kube edge (`cluster`), pure health rules, who creates a kind
-//! not served yet (`creators`), the inventory
+//! Applying a plan to a cluster: the kube edge (`cluster`), pure health rules, the inventory
 //! that makes pruning possible, the sync itself and its health gates, and the view of live
 //! objects a sync may read instead of the API.
 
 pub mod cluster;
-pub mod creators;
 pub mod diff;
 pub mod error;
 mod gate;
@@ -13,6 +11,7 @@ mod hooks;
 pub mod inventory;
 pub mod prune;
 pub mod record;
+mod requires;
 pub mod result;
 pub mod state;
 pub mod sync;

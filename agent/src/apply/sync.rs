@@ -4,10 +4,10 @@
 //! cache), else from one LIST per kind and namespace.
 
 use super::cluster::{Cluster, ClusterError};
-use super::creators;
 use super::inventory::{self, Entry};
 use super::result::{ObjectResult, Outcome, SyncResult, WaveResult};
 use super::view::{self, LiveView};
+use crate::creators;
 use crate::environment::Environment;
 use crate::object::{Object, ObjectRef, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
 use crate::plan::Plan;
@@ -515,6 +515,7 @@ impl Run<'_> {
         objects: &[Object],
         results: &mut Vec<ObjectResult>,
     ) -> Result<(), SyncError> {
+        self.await_required(wave).await?;
         let (hooks, main): (Vec<&Object>, Vec<&Object>) =
             objects.iter().partition(|o| o.hook.is_some());
         let (pre, post): (Vec<&Object>, Vec<&Object>) = hooks.into_iter().partition(|o| {

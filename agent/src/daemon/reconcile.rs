@@ -200,6 +200,7 @@ impl Reconciler {
                 .map_err(|e| ("render", e.to_string()))?;
             let plan = crate::plan::build(&environment.name, Some(revision), rendered.objects)
                 .map_err(|e| ("plan", e.to_string()))?;
+            crate::requires::check(&environment, &plan).map_err(|e| ("plan", e.to_string()))?;
             Ok::<_, (&'static str, String)>((environment, rendered.releases, plan))
         })
         .await

@@ -246,7 +246,9 @@ fn releases(repo: &Path, dir: &Path, specs: &[ReleaseSpec]) -> Invalid<Vec<Relea
                 contain::values_file(repo, dir, v).map_err(|m| (format!("{at}.values[{j}]"), m))?;
             values.push(path);
         }
+        let requires = requirements(&at, &r.requires)?;
         releases.push(Release {
+            requires,
             name: r.name.clone(),
             namespace: r.namespace.clone(),
             chart,
@@ -257,6 +259,30 @@ fn releases(repo: &Path, dir: &Path, specs: &[ReleaseSpec]) -> Invalid<Vec<Relea
     }
 
     Ok(releases)
+}
+
+/// A release's `requires`, each entry a kind written `<group>/<version>/<Kind>`.
+fn requirements(at: &str, specs: &[RequirementSpec]) -> Invalid<Vec<Requirement>> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(j, spec)| {
+            let (text, from_cluster, field) = match spec {
+                RequirementSpec::Kind(k) => (k, false, format!("{at}.requires[{j}]")),
+                RequirementSpec::Detailed { kind, from } => (
+                    kind,
+                    *from == Provider::Cluster,
+                    format!("{at}.requires[{j}].kind"),
+                ),
+            };
+            Requirement::parse(text, from_cluster).ok_or_else(|| {
+                (
+                    field,
+                    format!("{text:?} is not a kind: write <group>/<version>/<Kind>, e.g. gateway.networking.k8s.io/v1/Gateway (v1/<Kind> for the core group)"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// The settings that refer to releases, environments, durations and shares.

@@ -347,6 +347,82 @@ struct ReleaseSpec {
     values: Vec<String>,
     #[serde(default)]
     drift: ReleaseDrift,
+    #[serde(default)]
+    requires: Vec<RequirementSpec>,
+}
+
+/// One entry of a release's `requires`: `<group>/<version>/<Kind>`, or
+/// `{kind: <group>/<version>/<Kind>, from: cluster}` for a kind the cluster itself provides.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+enum RequirementSpec {
+    Kind(String),
+    Detailed { kind: String, from: Provider },
+}
+
+/// Who provides a required kind, when it is not the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Provider {
+    /// The cluster serves it before the agent runs (an add-on, another tool's CRD).
+    Cluster,
+}
+
+/// A kind a release needs served (its CRD `Established`) before its wave applies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Requirement {
+    /// The API group; empty for the core group.
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    /// Provided by the cluster, not by a release of the environment: not checked at plan time,
+    /// still waited for at sync time.
+    pub from_cluster: bool,
+}
+
+impl Requirement {
+    /// `gateway.networking.k8s.io/v1/Gateway`, or `v1/ConfigMap` for the core group.
+    pub fn parse(text: &str, from_cluster: bool) -> Option<Requirement> {
+        let parts: Vec<&str> = text.split('/').collect();
+        let (group, version, kind) = match parts.as_slice() {
+            [g, v, k] => (*g, *v, *k),
+            [v, k] => ("", *v, *k),
+            _ => return None,
+        };
+        let group_ok = group.is_empty()
+            || group.split('.').all(|l| {
+                !l.is_empty()
+                    && l.bytes()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+            });
+        let version_ok = version.starts_with('v')
+            && version
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let kind_ok = kind.starts_with(|c: char| c.is_ascii_uppercase())
+            && kind.bytes().all(|c| c.is_ascii_alphanumeric());
+        (group_ok && version_ok && kind_ok && version.len() > 1).then(|| Requirement {
+            group: group.into(),
+            version: version.into(),
+            kind: kind.into(),
+            from_cluster,
+        })
+    }
+
+    /// `apiVersion` as an object writes it.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.api_version(), self.kind)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -384,6 +460,8 @@ pub struct Release {
     pub values: Vec<PathBuf>,
     /// Its own drift settings, over the environment's.
     pub drift: ReleaseDrift,
+    /// Kinds that must be served before its wave applies (`requires`).
+    pub requires: Vec<Requirement>,
 }
 
 /// A validated environment.
@@ -465,6 +543,59 @@ mod tests {
             assert!(
                 message.contains(path) && message.contains("cannot render e"),
                 "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_malformed_requires_is_refused_naming_the_file_and_field() {
+        let repo = tempfile::tempdir().unwrap();
+        let chart = repo.path().join("charts/a");
+        std::fs::create_dir_all(&chart).unwrap();
+        std::fs::write(chart.join("Chart.yaml"), "name: a\n").unwrap();
+        let dir = repo.path().join("environments/e");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(FILE_NAME);
+        let text = |requires: &str| {
+            format!("apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: e\nspec:\n  releases:\n    - {{name: a, namespace: a, chart: charts/a, requires: {requires}}}\n")
+        };
+        let parse =
+            |requires: &str| parse(repo.path(), &dir, &file, &text(requires), &["e".into()]);
+        let env = parse(
+            "[gateway.networking.k8s.io/v1/Gateway, {kind: example.com/v1/Widget, from: cluster}]",
+        )
+        .unwrap();
+        let got: Vec<(String, bool)> = env.releases[0]
+            .requires
+            .iter()
+            .map(|r| (r.to_string(), r.from_cluster))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("gateway.networking.k8s.io/v1/Gateway".to_string(), false),
+                ("example.com/v1/Widget".to_string(), true)
+            ]
+        );
+        for (requires, field) in [
+            ("[Gateway]", "spec.releases[0].requires[0]"),
+            (
+                "[v1/ConfigMap, {kind: gateway/Gateway, from: cluster}]",
+                "spec.releases[0].requires[1].kind",
+            ),
+            (
+                "[{kind: example.com/v1/Widget, from: nowhere}]",
+                "spec.releases[0].requires[0]",
+            ),
+            (
+                "[{kind: example.com/v1/Widget}]",
+                "spec.releases[0].requires[0]",
+            ),
+        ] {
+            let e = parse(requires).unwrap_err().to_string();
+            assert!(
+                e.contains(&file.display().to_string()) && e.contains(&format!("field `{field}`")),
+                "{requires}: {e}"
             );
         }
     }

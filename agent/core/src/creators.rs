@@ -6,6 +6,7 @@
 //! `v1beta1` and `v1alpha1`: the CRD Gatekeeper v3.23 builds, in open-policy-agent/frameworks
 //! `constraint/pkg/client/crds/crds.go`; <https://open-policy-agent.github.io/gatekeeper/website/docs/howto>).
 //! Otherwise nothing will ever serve it, and the sync fails at once.
+//! The same answer is checked at plan time (`crate::requires`), before anything is applied.
 
 use crate::object::Object;
 use serde_json::Value;
