@@ -161,10 +161,17 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
             _ => {
                 let path = snapshot.path.clone();
                 let source = self.source.clone();
-                let (targets, broken) =
+                let loaded =
                     tokio::task::spawn_blocking(move || crate::promotion::targets(&path, &source))
-                        .await
-                        .unwrap_or_default();
+                        .await;
+                // A panic is not "no target": reported, nothing cached, loaded again next pass.
+                let (targets, broken) = match loaded {
+                    Ok(loaded) => loaded,
+                    Err(join) => {
+                        tracing::error!(source = %self.source, error = %join, "loading the targets that promote from this environment failed; trying again next pass");
+                        return;
+                    }
+                };
                 for e in &broken {
                     tracing::warn!(source = %self.source, error = %e, "a target that promotes from this environment does not load");
                 }
