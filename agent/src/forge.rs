@@ -59,6 +59,11 @@ impl ForgeError {
         }
     }
 
+    /// An edit of a values file that does not apply (the key gone, the file unreadable).
+    pub fn edit(message: String) -> Self {
+        Self::other("edit", message)
+    }
+
     /// The branch moved since the caller read it ([`CONFLICT`]): re-read, re-apply, try again.
     pub fn is_conflict(&self) -> bool {
         self.label == CONFLICT

@@ -12,6 +12,7 @@ pub mod leader;
 pub mod promote;
 pub mod pullrequest;
 pub mod reconcile;
+pub mod revert;
 pub mod rollback;
 pub mod source;
 pub mod status;

@@ -1,0 +1,553 @@
+//! The target's forge loop ([`Jobs`]): after a rollback, the revert in Git (a pull request or a
+//! commit) that restores the previous digest and records the bad one as rejected, kept pending
+//! until the forge takes it; and the lead time of each promoted digest once applied.
+
+use super::clock::{rfc3339, unix_seconds as unix_now};
+use super::status::Status;
+use crate::drift::pr::Kind;
+use crate::environment::{Environment, PromotionMode};
+use crate::forge::{Forge, ForgeError, Query};
+use crate::metrics::Metrics;
+use crate::promotion::proposal::{self, Marker, What};
+use crate::promotion::rejected;
+use crate::promotion::rollback::Rollback;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, watch};
+
+/// What a target's reconciler asks of the forge's loop.
+#[derive(Debug)]
+pub enum Job {
+    /// Put Git right after a rollback.
+    Revert {
+        environment: Box<Environment>,
+        rollback: Rollback,
+    },
+    /// A promoted digest was applied: time it from the source's apply.
+    Applied {
+        environment: String,
+        release: String,
+        digest: String,
+    },
+}
+
+/// A revert after a rollback that the forge has not taken yet.
+struct PendingRevert {
+    environment: Box<Environment>,
+    rollback: Rollback,
+    failures: u32,
+    retry_at: tokio::time::Instant,
+}
+
+/// Waits until `at`, or forever when there is nothing to wait for.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The target's forge loop: reverts after rollbacks, and the lead time of promoted digests.
+pub struct Jobs<F> {
+    pub forge: Arc<F>,
+    pub base: String,
+    pub jobs: mpsc::Receiver<Job>,
+    pub metrics: Metrics,
+    pub status: Arc<Mutex<Status>>,
+    pub stop: watch::Receiver<bool>,
+}
+
+impl<F: Forge + 'static> Jobs<F> {
+    pub async fn run(mut self) {
+        // The revert waiting for the forge: tried until it is made or Git has moved on (a
+        // human reverted, or committed a fixed digest), never given up while the forge is
+        // down; a newer rollback replaces it. After a restart the rollback record (in the
+        // cluster) sends it again.
+        let mut pending: Option<PendingRevert> = None;
+        loop {
+            let retry_at = pending.as_ref().map(|p| p.retry_at);
+            let job = tokio::select! {
+                j = self.jobs.recv() => match j { Some(j) => Some(j), None => return },
+                _ = until(retry_at) => None,
+                _ = self.stop.changed() => return,
+            };
+            match job {
+                Some(Job::Revert {
+                    environment,
+                    rollback,
+                }) => {
+                    pending = Some(PendingRevert {
+                        environment,
+                        rollback,
+                        failures: 0,
+                        retry_at: tokio::time::Instant::now(),
+                    });
+                }
+                Some(job) => self.other(job).await,
+                None => {}
+            }
+            if let Some(p) = pending
+                .as_mut()
+                .filter(|p| p.retry_at <= tokio::time::Instant::now())
+            {
+                let outcome = self.revert(&p.environment, &p.rollback).await;
+                let name = p.environment.name.clone();
+                match outcome {
+                    Ok(done) => {
+                        self.show_revert(&name, |r| {
+                            r.reverted = done;
+                            r.revert_error = None;
+                            r.revert_retry_at = None;
+                        });
+                        pending = None;
+                    }
+                    Err(e) => {
+                        p.failures += 1;
+                        let wait = super::retry_delay(p.failures);
+                        p.retry_at = tokio::time::Instant::now() + wait;
+                        tracing::warn!(environment = %name, failures = p.failures, retry_in = ?wait, error = %e, "the revert after a rollback failed; it stays pending");
+                        let at = rfc3339(unix_now() + wait.as_secs());
+                        self.show_revert(&name, |r| {
+                            r.revert_error = Some(e.message.clone());
+                            r.revert_retry_at = Some(at);
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// The rollback in `/status` of `environment`, changed by `change` (when one is shown).
+    fn show_revert(&self, environment: &str, change: impl FnOnce(&mut Rollback)) {
+        if let Ok(mut s) = self.status.lock() {
+            if let Some(r) = s
+                .environments
+                .entry(environment.to_string())
+                .or_default()
+                .rollback
+                .as_mut()
+            {
+                change(r);
+            }
+        }
+    }
+
+    /// Every job but a revert.
+    async fn other(&self, job: Job) {
+        match job {
+            Job::Revert { .. } => {}
+            Job::Applied {
+                environment,
+                release,
+                digest,
+            } => {
+                let query = Query {
+                    branches: vec![proposal::branch(&environment, &release)],
+                    issue_label: None,
+                };
+                if let Ok(list) = self.forge.requests(&query).await {
+                    let at = list.iter().filter(|r| r.merged).find_map(|r| {
+                        let m = Marker::parse(&r.body)?;
+                        (m.target == environment && m.release == release && m.digest == digest)
+                            .then_some(m.applied_at)
+                            .flatten()
+                    });
+                    if let Some(at) = at {
+                        let lead = unix_now().saturating_sub(at);
+                        self.metrics
+                            .promotion_lead_time_seconds
+                            .observe(lead as f64);
+                        tracing::info!(
+                            environment,
+                            release,
+                            digest,
+                            lead_seconds = lead,
+                            "a promoted digest is applied"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The revert of each rolled-back release, unless one exists already (in any state) or Git
+    /// has moved on from the bad digest. Returns the pull request's URL or the commit.
+    async fn revert(&self, env: &Environment, r: &Rollback) -> Result<Option<String>, ForgeError> {
+        let Some(p) = &env.promotion else {
+            return Ok(None);
+        };
+        let existing = match p.mode {
+            PromotionMode::PullRequest => {
+                let query = Query {
+                    branches: r
+                        .releases
+                        .iter()
+                        .map(|c| proposal::revert_branch(&env.name, &c.release))
+                        .collect(),
+                    issue_label: None,
+                };
+                self.forge.requests(&query).await?
+            }
+            PromotionMode::Commit => Vec::new(),
+        };
+        let mut done = None;
+        for c in &r.releases {
+            if let Some(old) = existing.iter().find(|q| {
+                Marker::parse(&q.body).is_some_and(|m| {
+                    m.what == What::Revert
+                        && m.target == env.name
+                        && m.release == c.release
+                        && m.digest == c.bad
+                })
+            }) {
+                done = Some(old.url.clone());
+                continue;
+            }
+            let Some(image) = p.image(&c.release) else {
+                continue;
+            };
+            let head = self.forge.head(&self.base).await?;
+            let Some(release) = env.release(&c.release) else {
+                continue;
+            };
+            let Some((file, _)) = crate::environment::promoted::holder(release, &image.path)
+                .ok()
+                .flatten()
+            else {
+                continue;
+            };
+            let rel = file
+                .strip_prefix(&env.repo)
+                .map(|p| p.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let text = self
+                .forge
+                .file(&rel, &head)
+                .await?
+                .map(|b| String::from_utf8_lossy(&b).to_string());
+            let key = crate::environment::promoted::key(&image.path).map_err(ForgeError::edit)?;
+            let now_there = text
+                .as_deref()
+                .and_then(|t| sextant_yamledit::get_yaml11(t, &key).ok().flatten());
+            if now_there.as_ref().and_then(|v| v.as_str()) != Some(c.bad.as_str()) {
+                tracing::info!(environment = %env.name, release = %c.release, "Git no longer carries the bad digest: no revert");
+                continue;
+            }
+            let edit = crate::promotion::edit(env, image, &c.previous, None, |p| {
+                (p == rel).then(|| text.clone()).flatten()
+            })
+            .map_err(|e| ForgeError::edit(e.to_string()))?;
+            let rejected_path = rejected::path(&env.name);
+            let rejected_text = self
+                .forge
+                .file(&rejected_path, &head)
+                .await?
+                .map(|b| String::from_utf8_lossy(&b).to_string());
+            let rejected_after = rejected::append(
+                rejected_text.as_deref(),
+                &env.name,
+                &rejected::Rejection {
+                    release: c.release.clone(),
+                    digest: c.bad.clone(),
+                    revision: r.from.clone(),
+                    at: r.at.clone(),
+                    reason: r.reason.clone(),
+                },
+            );
+            let marker = Marker {
+                what: What::Revert,
+                target: env.name.clone(),
+                release: c.release.clone(),
+                digest: c.bad.clone(),
+                from: env.name.clone(),
+                revision: r.from.clone(),
+                applied_at: None,
+                superseded: false,
+            };
+            let title = proposal::revert_title(&env.name, &c.release, &c.previous);
+            let body = proposal::revert_body(
+                &marker,
+                &c.previous,
+                &edit.path,
+                &edit.key,
+                &r.reason,
+                &rejected_path,
+            );
+            let files = vec![
+                (edit.path.clone(), edit.after.into_bytes()),
+                (rejected_path.clone(), rejected_after.into_bytes()),
+            ];
+            match p.mode {
+                PromotionMode::PullRequest => {
+                    let branch = proposal::revert_branch(&env.name, &c.release);
+                    self.forge
+                        .commit(
+                            &branch,
+                            &head,
+                            &files,
+                            &format!("{title}\n\n{}", marker.render()),
+                        )
+                        .await?;
+                    let pr = self
+                        .forge
+                        .open_pull(&title, &body, &branch, &self.base)
+                        .await?;
+                    self.forge
+                        .decorate(
+                            pr.number,
+                            Kind::PullRequest,
+                            &[proposal::ROLLBACK_LABEL.to_string()],
+                            &[],
+                            &[],
+                        )
+                        .await?;
+                    tracing::warn!(environment = %env.name, release = %c.release, number = pr.number, "revert pull request opened after the rollback");
+                    done = Some(pr.url);
+                }
+                PromotionMode::Commit => {
+                    let sha = self
+                        .forge
+                        .advance(&self.base, &head, &files, &format!("{title}\n\n{body}"))
+                        .await?;
+                    tracing::warn!(environment = %env.name, release = %c.release, commit = %sha, "revert committed after the rollback");
+                    done = Some(sha);
+                }
+            }
+        }
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forge::Request;
+    use crate::forge::Result as ForgeResult;
+    use crate::promotion::rollback::Changed;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    const VALUES: &str = "environments/prod/values/web.yaml";
+
+    fn digest(c: char) -> String {
+        format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    /// A forge that answers 503 to its first `failing` calls, then holds `main` in memory and
+    /// takes commits onto it (the only calls a commit-mode revert makes).
+    /// Calls still to fail, the branch's files, its commits (oldest first).
+    type Held = (usize, BTreeMap<String, Vec<u8>>, Vec<String>);
+
+    struct FlakyForge {
+        state: std::sync::Mutex<Held>,
+    }
+
+    impl FlakyForge {
+        fn new(failing: usize, files: &[(&str, String)]) -> Self {
+            let files = files
+                .iter()
+                .map(|(p, t)| (p.to_string(), t.clone().into_bytes()))
+                .collect();
+            FlakyForge {
+                state: std::sync::Mutex::new((failing, files, vec!["c0".into()])),
+            }
+        }
+
+        fn call(&self) -> ForgeResult<()> {
+            let mut s = self.state.lock().unwrap();
+            if s.0 > 0 {
+                s.0 -= 1;
+                return Err(ForgeError {
+                    message: "GitHub answered 503 Service Unavailable".into(),
+                    label: "server_error".into(),
+                    kind: crate::forge::ErrorKind::Transient,
+                });
+            }
+            Ok(())
+        }
+
+        fn commits(&self) -> Vec<String> {
+            self.state.lock().unwrap().2.clone()
+        }
+
+        fn file_now(&self, path: &str) -> Option<String> {
+            let s = self.state.lock().unwrap();
+            s.1.get(path)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        }
+    }
+
+    fn refused<T>() -> ForgeResult<T> {
+        Err(ForgeError::other(
+            "unexpected",
+            "not part of a commit-mode revert".into(),
+        ))
+    }
+
+    impl Forge for FlakyForge {
+        async fn requests(&self, _query: &Query) -> ForgeResult<Vec<Request>> {
+            self.call().map(|()| Vec::new())
+        }
+        async fn head(&self, _branch: &str) -> ForgeResult<String> {
+            self.call()?;
+            Ok(self.commits().last().cloned().unwrap_or_default())
+        }
+        async fn file(&self, path: &str, _commit: &str) -> ForgeResult<Option<Vec<u8>>> {
+            self.call()?;
+            Ok(self.state.lock().unwrap().1.get(path).cloned())
+        }
+        async fn commit(
+            &self,
+            _: &str,
+            _: &str,
+            _: &[(String, Vec<u8>)],
+            _: &str,
+        ) -> ForgeResult<String> {
+            refused()
+        }
+        async fn advance(
+            &self,
+            _branch: &str,
+            expected_head: &str,
+            files: &[(String, Vec<u8>)],
+            message: &str,
+        ) -> ForgeResult<String> {
+            self.call()?;
+            let mut s = self.state.lock().unwrap();
+            assert_eq!(s.2.last().map(String::as_str), Some(expected_head));
+            for (p, b) in files {
+                s.1.insert(p.clone(), b.clone());
+            }
+            let sha = format!("c{}", s.2.len());
+            s.2.push(sha.clone());
+            assert!(message.starts_with("revert(prod)"), "{message}");
+            Ok(sha)
+        }
+        async fn open_pull(&self, _: &str, _: &str, _: &str, _: &str) -> ForgeResult<Request> {
+            refused()
+        }
+        async fn open_issue(&self, _: &str, _: &str, _: &[String]) -> ForgeResult<Request> {
+            refused()
+        }
+        async fn edit(&self, _: u64, _: Kind, _: &str, _: &str) -> ForgeResult<()> {
+            refused()
+        }
+        async fn edit_body(&self, _: u64, _: Kind, _: &str) -> ForgeResult<()> {
+            refused()
+        }
+        async fn decorate(
+            &self,
+            _: u64,
+            _: Kind,
+            _: &[String],
+            _: &[String],
+            _: &[String],
+        ) -> ForgeResult<()> {
+            refused()
+        }
+        async fn comment(&self, _: u64, _: &str) -> ForgeResult<()> {
+            refused()
+        }
+        async fn close(&self, _: u64, _: Kind) -> ForgeResult<()> {
+            refused()
+        }
+        async fn delete_branch(&self, _: &str) -> ForgeResult<()> {
+            refused()
+        }
+    }
+
+    /// prod, promoting web's `image.digest` from dev in commit mode, its values at `bad`.
+    fn prod(repo: &std::path::Path, bad: &str) -> Environment {
+        let chart = repo.join("charts/web");
+        std::fs::create_dir_all(&chart).unwrap();
+        std::fs::write(chart.join("Chart.yaml"), "name: web\n").unwrap();
+        for env in ["dev", "prod"] {
+            std::fs::create_dir_all(repo.join(format!("environments/{env}/values"))).unwrap();
+        }
+        std::fs::write(repo.join("environments/dev/environment.yaml"), "").unwrap();
+        std::fs::write(repo.join(VALUES), format!("image:\n  digest: {bad}\n")).unwrap();
+        let text = "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: prod\nspec:\n  releases:\n    - {name: web, namespace: web, chart: charts/web, values: [values/web.yaml]}\n  promotion:\n    from: dev\n    mode: commit\n    images:\n      - {release: web, path: image.digest, repository: registry.example/web}\n";
+        let dir = repo.join("environments/prod");
+        std::fs::write(dir.join("environment.yaml"), text).unwrap();
+        crate::environment::load(repo, "prod").unwrap()
+    }
+
+    /// The forge down for longer than the six tries the loop used to make (about two minutes),
+    /// waited out on the daemon's one retry schedule (5 s doubling to 5 minutes):
+    /// the revert stays pending, `/status` says why and when it is tried again, and it is made
+    /// once the forge answers — one commit, the good digest back and the bad one rejected.
+    #[tokio::test(start_paused = true)]
+    async fn a_revert_stays_pending_through_a_long_forge_outage_and_is_made_once_it_ends() {
+        let (bad, good) = (digest('b'), digest('a'));
+        let repo = tempfile::tempdir().unwrap();
+        let env = prod(repo.path(), &bad);
+        let values = format!("image:\n  digest: {bad}\n");
+        // Each attempt makes one call before failing: 12 failures outlast the old 6 tries.
+        let forge = Arc::new(FlakyForge::new(12, &[(VALUES, values)]));
+        let status = Arc::new(Mutex::new(Status::default()));
+        let rollback = Rollback {
+            from: "f".repeat(40),
+            to: "e".repeat(40),
+            releases: vec![Changed {
+                release: "web".into(),
+                bad: bad.clone(),
+                previous: good.clone(),
+            }],
+            reason: "wave 0: Deployment web/web is degraded".into(),
+            at: "2026-12-06T00:00:00Z".into(),
+            rolled_back: true,
+            reverted: None,
+            revert_error: None,
+            revert_retry_at: None,
+        };
+        status
+            .lock()
+            .unwrap()
+            .environments
+            .entry("prod".into())
+            .or_default()
+            .rollback = Some(rollback.clone());
+        let (send, jobs) = mpsc::channel(4);
+        let (_stop_tx, stop) = watch::channel(false);
+        let loop_ = Jobs {
+            forge: forge.clone(),
+            base: "main".into(),
+            jobs,
+            metrics: Metrics::new().unwrap(),
+            status: status.clone(),
+            stop,
+        };
+        let task = tokio::spawn(loop_.run());
+        send.send(Job::Revert {
+            environment: Box::new(env),
+            rollback,
+        })
+        .await
+        .unwrap();
+        let shown = || {
+            status.lock().unwrap().environments["prod"]
+                .rollback
+                .clone()
+                .unwrap()
+        };
+        // Five minutes in: still failing, still pending, and said so.
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        let r = shown();
+        assert!(r.reverted.is_none());
+        assert!(
+            r.revert_error.as_deref().is_some_and(|e| e.contains("503")),
+            "{r:?}"
+        );
+        assert!(r.revert_retry_at.is_some(), "{r:?}");
+        assert_eq!(forge.commits().len(), 1, "nothing committed yet");
+        // Long after the outage (the 12th failure comes at 1,815 s): made, once.
+        tokio::time::sleep(Duration::from_secs(2400)).await;
+        let r = shown();
+        assert_eq!(r.reverted.as_deref(), Some("c1"), "{r:?}");
+        assert_eq!((r.revert_error, r.revert_retry_at), (None, None));
+        assert_eq!(forge.commits().len(), 2, "one revert commit");
+        assert!(forge.file_now(VALUES).unwrap().contains(&good));
+        let rejected = forge.file_now(&rejected::path("prod")).unwrap();
+        assert!(rejected.contains(&bad), "{rejected}");
+        task.abort();
+    }
+}
