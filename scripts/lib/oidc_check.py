@@ -163,7 +163,8 @@ def check(root, facts):
     return problems
 
 
-def main(argv):
+def run(argv, check, doc):
+    """The command line both cross-checks share: `ROOT [--facts FILE]`; problems to stderr."""
     args = argv[1:]
     facts_file = None
     if "--facts" in args:
@@ -171,12 +172,16 @@ def main(argv):
         facts_file = args[i + 1]
         del args[i:i + 2]
     if len(args) != 1:
-        print(__doc__, file=sys.stderr)
+        print(doc, file=sys.stderr)
         return 2
     problems = check(args[0], load_facts(args[0], facts_file))
     for p in problems:
         print(p, file=sys.stderr)
     return 1 if problems else 0
+
+
+def main(argv):
+    return run(argv, check, __doc__)
 
 
 if __name__ == "__main__":

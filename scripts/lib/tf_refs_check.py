@@ -26,7 +26,7 @@ import sys
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from oidc_check import load_facts  # noqa: E402
+from oidc_check import run  # noqa: E402
 
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}|<[^>]+>):role/([\w+=,.@/-]+)")
 ECR = re.compile(r"([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([a-z0-9][a-z0-9._/-]*)")
@@ -144,19 +144,7 @@ def check(root, facts):
 
 
 def main(argv):
-    args = argv[1:]
-    facts_file = None
-    if "--facts" in args:
-        i = args.index("--facts")
-        facts_file = args[i + 1]
-        del args[i:i + 2]
-    if len(args) != 1:
-        print(__doc__, file=sys.stderr)
-        return 2
-    problems = check(args[0], load_facts(args[0], facts_file))
-    for p in problems:
-        print(p, file=sys.stderr)
-    return 1 if problems else 0
+    return run(argv, check, __doc__)
 
 
 if __name__ == "__main__":
