@@ -3,7 +3,7 @@
 //! last-wins picks, as drift pull requests choose it) and holds a digest. Every error names the
 //! field, and the values file where one is involved.
 
-use super::{Promotion, Release};
+use super::{PromotedImage, Promotion, Release};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -115,46 +115,7 @@ pub(super) fn check(p: &Promotion, releases: &[Release]) -> Result<(), (String, 
                 ),
             ));
         }
-        match holder(release, &image.path).map_err(|m| (format!("{at}.path"), m))? {
-            None => {
-                return Err((
-                    format!("{at}.path"),
-                    format!(
-                    "no values file of release {:?} sets {} ({}): set it to the digest running now",
-                    image.release,
-                    image.path,
-                    files(release)
-                ),
-                ))
-            }
-            Some((file, v)) if !v.as_str().is_some_and(is_digest) => {
-                return Err((
-                    format!("{at}.path"),
-                    format!(
-                        "{}: {} is {}, not a digest (sha256: and 64 lowercase hex digits)",
-                        file.display(),
-                        image.path,
-                        v
-                    ),
-                ))
-            }
-            Some(_) => {}
-        }
-        if let Some(tag) = &image.tag_path {
-            if holder(release, tag)
-                .map_err(|m| (format!("{at}.tagPath"), m))?
-                .is_none()
-            {
-                return Err((
-                    format!("{at}.tagPath"),
-                    format!(
-                        "no values file of release {:?} sets {tag} ({})",
-                        image.release,
-                        files(release)
-                    ),
-                ));
-            }
-        }
+        image_values(&at, image, release)?;
     }
     for (i, c) in p.checks.iter().enumerate() {
         if let Some(t) = &c.http.timeout {
@@ -164,6 +125,55 @@ pub(super) fn check(p: &Promotion, releases: &[Release]) -> Result<(), (String, 
                     format!("{t:?} is not a duration such as 5s"),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// The values a promoted image's keys point at: the digest key set to a digest, the tag key set.
+fn image_values(
+    at: &str,
+    image: &PromotedImage,
+    release: &Release,
+) -> Result<(), (String, String)> {
+    match holder(release, &image.path).map_err(|m| (format!("{at}.path"), m))? {
+        None => {
+            return Err((
+                format!("{at}.path"),
+                format!(
+                    "no values file of release {:?} sets {} ({}): set it to the digest running now",
+                    image.release,
+                    image.path,
+                    files(release)
+                ),
+            ))
+        }
+        Some((file, v)) if !v.as_str().is_some_and(is_digest) => {
+            return Err((
+                format!("{at}.path"),
+                format!(
+                    "{}: {} is {}, not a digest (sha256: and 64 lowercase hex digits)",
+                    file.display(),
+                    image.path,
+                    v
+                ),
+            ))
+        }
+        Some(_) => {}
+    }
+    if let Some(tag) = &image.tag_path {
+        if holder(release, tag)
+            .map_err(|m| (format!("{at}.tagPath"), m))?
+            .is_none()
+        {
+            return Err((
+                format!("{at}.tagPath"),
+                format!(
+                    "no values file of release {:?} sets {tag} ({})",
+                    image.release,
+                    files(release)
+                ),
+            ));
         }
     }
     Ok(())
