@@ -39,7 +39,10 @@ pub fn load(repo: &Path, name: &str) -> Result<Environment> {
         message,
     })?;
     // Before parsing: a values file left out would otherwise read as missing.
-    if let Some(e) = too_large(repo, name, &file, &[], std::slice::from_ref(&dir)) {
+    // Read once: what the snapshot left out, checked before parsing (a values file left out
+    // would read as missing) and after (the charts and values the file names).
+    let omitted = crate::snapshot::omitted(repo);
+    if let Some(e) = too_large(&omitted, repo, name, &file, &[], std::slice::from_ref(&dir)) {
         return Err(e);
     }
     let text = yaml::read_text(&file).map_err(|source| Error::Read {
@@ -60,7 +63,7 @@ pub fn load(repo: &Path, name: &str) -> Result<Environment> {
             Chart::Remote { .. } => None,
         })
         .collect();
-    match too_large(repo, name, &file, &values, &charts) {
+    match too_large(&omitted, repo, name, &file, &values, &charts) {
         Some(e) => Err(e),
         None => Ok(env),
     }
@@ -69,26 +72,25 @@ pub fn load(repo: &Path, name: &str) -> Result<Environment> {
 /// The first file the environment reads (its file, a values file, anything in its folder or a
 /// local chart) that the snapshot left out as too large ([`crate::snapshot::omitted`]).
 fn too_large(
+    omitted: &[(String, u64)],
     repo: &Path,
     environment: &str,
     file: &Path,
     values: &[PathBuf],
     charts: &[PathBuf],
 ) -> Option<Error> {
-    crate::snapshot::omitted(repo)
-        .into_iter()
-        .find_map(|(path, size)| {
-            let omitted = repo.join(&path);
-            let read = omitted == file
-                || values.contains(&omitted)
-                || charts.iter().any(|c| omitted.starts_with(c));
-            read.then(|| Error::TooLarge {
-                environment: environment.to_string(),
-                file: omitted,
-                size,
-                limit: crate::snapshot::MAX_FILE_BYTES,
-            })
+    omitted.iter().find_map(|(path, size)| {
+        let omitted = repo.join(path);
+        let read = omitted == file
+            || values.contains(&omitted)
+            || charts.iter().any(|c| omitted.starts_with(c));
+        read.then(|| Error::TooLarge {
+            environment: environment.to_string(),
+            file: omitted,
+            size: *size,
+            limit: crate::snapshot::MAX_FILE_BYTES,
         })
+    })
 }
 
 /// Validates the text of an environment file. `known` lists the repository's environments, for
