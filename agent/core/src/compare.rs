@@ -17,6 +17,11 @@
 //! answering. The rules are the server's own encoding, taken from its Go types, and kube-testkit
 //! stores by the same table; the kind workflow checks them against a real API server.
 
+mod comparison;
+pub mod ignore;
+pub mod owner;
+
+pub use comparison::{made, Comparison, FieldDrift, Keep, Respected};
 use kube_canonical::{Field, ListType, Struct, Table, Ty};
 use serde_json::{Map, Value};
 
@@ -44,7 +49,11 @@ pub fn in_sync(desired: &Value, live: &Value) -> bool {
 
 /// Every field Git sets that differs live.
 pub fn differences(desired: &Value, live: &Value) -> Vec<FieldDiff> {
-    let d = canonical(desired);
+    differences_of_canonical(&canonical(desired), live)
+}
+
+/// [`differences`] of a Git object already in the form the server stores.
+fn differences_of_canonical(d: &Value, live: &Value) -> Vec<FieldDiff> {
     let table = Table::get();
     let root = table.kind(
         d["apiVersion"].as_str().unwrap_or_default(),
@@ -56,10 +65,10 @@ pub fn differences(desired: &Value, live: &Value) -> Vec<FieldDiff> {
         out: &mut out,
     };
     match root {
-        Some(s) => walker.structure(&d, live, s, ""),
+        Some(s) => walker.structure(d, live, s, ""),
         None => {
             // A custom resource: its metadata is ObjectMeta, the rest compared generically.
-            if let (Value::Object(dm), Value::Object(lm)) = (&d, live) {
+            if let (Value::Object(dm), Value::Object(lm)) = (d, live) {
                 for (k, dv) in dm {
                     let path = format!("/{}", escape(k));
                     match (k.as_str(), lm.get(k)) {
@@ -70,8 +79,8 @@ pub fn differences(desired: &Value, live: &Value) -> Vec<FieldDiff> {
                         (_, None) => walker.missing(dv, &path),
                     }
                 }
-            } else if d != *live {
-                walker.differ(&d, live, "");
+            } else if d != live {
+                walker.differ(d, live, "");
             }
         }
     }

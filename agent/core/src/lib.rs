@@ -9,6 +9,7 @@
 
 pub mod compare;
 pub mod creators;
+pub mod drift;
 pub mod duration;
 pub mod environment;
 pub mod kinds;

@@ -3,11 +3,13 @@
 //! as live against live with Git's fields merged over it.
 
 use super::cluster::{Cluster, ClusterError};
-use crate::compare;
+use crate::compare::{self, Comparison, Keep};
 use crate::object::{Object, ObjectRef};
 use crate::plan::Plan;
 use futures::{stream, StreamExt};
+// The core's drift (the agent's `drift` module acts on it, and reads apply: no circle).
 use serde_json::Value;
+use sextant_core::drift::{self, ObjectDrift};
 
 /// One object that would change.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +58,7 @@ pub fn unified(label: &str, live: Option<&Value>, desired: &Value) -> Option<Str
 }
 
 /// Diffs every object of a plan (hooks aside) against the cluster: what a sync would write, so
-/// fields drift ignores keep their live values (`drift::respecting_ignored`).
+/// fields drift ignores keep their live values (`Comparison::respecting`).
 pub async fn diff(
     cluster: &Cluster,
     env: &crate::environment::Environment,
@@ -84,9 +86,9 @@ pub async fn drift(
     env: &crate::environment::Environment,
     plan: &Plan,
     concurrency: usize,
-) -> Result<Vec<crate::drift::ObjectDrift>, ClusterError> {
+) -> Result<Vec<ObjectDrift>, ClusterError> {
     let objects: Vec<_> = plan.objects().filter(|o| o.hook.is_none()).collect();
-    let results: Vec<Result<Option<crate::drift::ObjectDrift>, ClusterError>> = stream::iter(
+    let results: Vec<Result<Option<ObjectDrift>, ClusterError>> = stream::iter(
         objects
             .into_iter()
             .map(|o| async move {
@@ -95,7 +97,7 @@ pub async fn drift(
                     Err(ClusterError::UnknownKind { .. }) => None,
                     Err(e) => return Err(e),
                 };
-                Ok(crate::drift::evaluate(env, o, live.as_ref()).map(|d| d.masked()))
+                Ok(drift::evaluate(env, o, live.as_ref()).map(|d| d.masked()))
             })
             .collect::<Vec<_>>(),
     )
@@ -116,12 +118,13 @@ async fn diff_one(
         Err(ClusterError::UnknownKind { .. }) => None,
         Err(e) => return Err(e),
     };
-    let respected = live
-        .as_ref()
-        .and_then(|l| crate::drift::respecting_ignored(env, o, l));
-    let manifest = respected.as_ref().unwrap_or(&o.manifest);
+    let comparison = Comparison::of(env, o, live.as_ref());
+    if comparison.in_sync(Keep::Ignored) {
+        return Ok(None);
+    }
+    let respected = comparison.respecting(Keep::Ignored);
+    let manifest = respected.as_ref().map_or(&o.manifest, |r| &r.manifest);
     let after = match &live {
-        Some(l) if compare::in_sync(manifest, l) => return Ok(None),
         Some(l) => compare::merged(manifest, l),
         None => compare::canonical(manifest),
     };
@@ -138,17 +141,14 @@ async fn diff_one(
     // Never "in sync" here when compare says otherwise: a difference the YAML text does not show
     // (a number's type, say) is listed by field.
     let diff = unified(&label, shown_live.as_ref(), &shown_after).unwrap_or_else(|| {
-        let fields = live
-            .as_ref()
-            .map(|l| compare::differences(manifest, l))
-            .unwrap_or_default();
+        let fields = comparison.overwritten(Keep::Ignored);
         let mut text = format!("--- live/{label}\n+++ git/{label}\n");
         for f in fields {
             let (before, after) = if secret {
                 ("*** (before)".to_string(), "*** (after)".to_string())
             } else {
                 (
-                    f.live.map_or("absent".into(), |v| v.to_string()),
+                    f.live.as_ref().map_or("absent".into(), |v| v.to_string()),
                     f.git.to_string(),
                 )
             };

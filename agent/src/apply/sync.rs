@@ -7,6 +7,7 @@ use super::cluster::{Cluster, ClusterError};
 use super::inventory::{self, Entry};
 use super::result::{ObjectResult, Outcome, SyncResult, WaveResult};
 use super::view::{self, LiveView};
+use crate::compare::{Comparison, Keep};
 use crate::creators;
 use crate::environment::Environment;
 use crate::object::{Object, ObjectRef, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
@@ -353,11 +354,12 @@ async fn apply_one(
     // overwritten. So does drift the release's policy leaves in place (report, pull-request):
     // claiming it would conflict with its manager and fail the whole commit.
     let keep = if opts.leave_drift && !opts.force_conflicts {
-        crate::drift::Keep::AsPolicySays
+        Keep::AsPolicySays
     } else {
-        crate::drift::Keep::Ignored
+        Keep::Ignored
     };
-    let respected = current.and_then(|l| crate::drift::respecting(env, o, l, keep));
+    let comparison = Comparison::of(env, o, current);
+    let respected = comparison.respecting(keep);
     let manifest = respected.as_ref().map_or(&o.manifest, |r| &r.manifest);
     let kept = respected.as_ref().filter(|r| !r.left.is_empty()).map(|r| {
         format!(
@@ -369,9 +371,9 @@ async fn apply_one(
     let held = opts.hold.contains(&o.release);
     // A resync leaves an object annotated `sextant.io/drift: ignore` as it is; a new revision
     // applies it.
-    let ignored = opts.resync && current.is_some() && crate::drift::annotated(o, current);
+    let ignored = opts.resync && comparison.exists && comparison.annotated;
     match current {
-        Some(l) if crate::compare::in_sync(manifest, l) => (Outcome::Unchanged, None, None),
+        Some(_) if comparison.in_sync(keep) => (Outcome::Unchanged, None, None),
         _ if held => (
             Outcome::Unchanged,
             Some("drifted; left as it is (the drift policy is not heal)".into()),

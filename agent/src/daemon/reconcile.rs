@@ -239,10 +239,9 @@ impl Reconciler {
                 self.ensure_release_namespace(&applied, o, &mut namespaces_checked)
                     .await;
             }
-            let respected = live
-                .as_ref()
-                .and_then(|l| crate::drift::respecting_ignored(&applied.environment, o, l));
-            let manifest = respected.as_ref().unwrap_or(&o.manifest);
+            let respected = crate::compare::Comparison::of(&applied.environment, o, live.as_ref())
+                .respecting(crate::compare::Keep::Ignored);
+            let manifest = respected.as_ref().map_or(&o.manifest, |r| &r.manifest);
             match self
                 .cluster
                 .apply(&o.reference, manifest, true, false)
