@@ -113,9 +113,9 @@ impl Metrics {
             reconcile_errors_total: IntCounterVec::new(
                 Opts::new(
                     "sextant_reconcile_errors_total",
-                    "Reconcile errors by stage (fetch, render, plan, apply).",
+                    "Reconcile errors by stage (fetch, render, plan, apply) and what failed (error).",
                 ),
-                &["environment", "stage"],
+                &["environment", "stage", "error"],
             )?,
             leader: IntGauge::new(
                 "sextant_leader",

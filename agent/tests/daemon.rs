@@ -189,6 +189,11 @@ fn commits_and_signed_webhooks_drive_the_cluster_and_a_broken_commit_changes_not
             .contains("environments/e/values.yaml"),
         "{error}"
     );
+    assert_eq!(error["transient"], false, "a broken commit waits: {error}");
+    assert!(
+        status["environments"]["e"]["retry_at"].is_null(),
+        "a broken commit is not retried with backoff: {status}"
+    );
     assert_eq!(
         world.greeting().as_deref(),
         Some("two"),
@@ -510,8 +515,12 @@ fn a_render_that_never_finishes_is_killed_at_the_timeout_and_the_next_good_commi
         "{message}"
     );
     assert_eq!(error["stage"], "render");
+    assert_eq!(error["error"], "render_timeout");
+    assert_eq!(error["transient"], true, "a timeout is tried again");
     assert!(
-        agent.metric(r#"sextant_reconcile_errors_total{environment="e",stage="render"}"#) >= 1.0
+        agent.metric(
+            r#"sextant_reconcile_errors_total{environment="e",error="render_timeout",stage="render"}"#
+        ) >= 1.0
     );
     assert_eq!(
         support::processes_mentioning(&cache),

@@ -130,7 +130,7 @@ METRICS = {
     "sextant_render_duration_seconds": ("histogram", {"environment", "release"}),
     "sextant_last_sync_timestamp_seconds": ("gauge", {"environment", "result"}),
     "sextant_objects": ("gauge", {"environment", "release", "health"}),
-    "sextant_reconcile_errors_total": ("counter", {"environment", "stage"}),
+    "sextant_reconcile_errors_total": ("counter", {"environment", "stage", "error"}),
     "sextant_leader": ("gauge", set()),
     "sextant_webhook_requests_total": ("counter", {"result"}),
     "sextant_drift_objects": ("gauge", {"environment", "release"}),
@@ -155,6 +155,14 @@ VALUES = {
     ("sextant_last_sync_timestamp_seconds", "result"): {"succeeded", "failed"},
     ("sextant_objects", "health"): {"Healthy", "Progressing", "Degraded"},
     ("sextant_reconcile_errors_total", "stage"): {"fetch", "render", "plan", "apply", "prune"},
+    # agent/src/daemon/failure.rs ReconcileError::metric_label (docs/agent.md lists them)
+    ("sextant_reconcile_errors_total", "error"): {
+        "fetch_failed", "environment_invalid", "plan_invalid", "requirement_unmet",
+        "render_task_failed", "rollback_unavailable", "render_timeout", "helm_failed",
+        "template_failed", "chart_fetch_failed", "manifest_invalid", "values_invalid",
+        "chart_unreadable", "unknown_release", "health_timeout", "degraded", "apply_unavailable",
+        "apply_refused", "hook_failed", "kind_not_served", "kind_timeout", "stopped",
+        "prune_guard", "deadline", "conflict", "api_unavailable", "api_refused"},
     ("sextant_webhook_requests_total", "result"): {"accepted", "unauthorized", "ignored", "too_large", "bad_request"},
     ("sextant_drift_heals_total", "result"): {"succeeded", "failed"},
     ("sextant_drift_pull_requests", "state"): {"open", "issue"},

@@ -35,10 +35,38 @@ pub enum ClusterError {
         verb: &'static str,
         code: Option<u16>,
         message: String,
+        /// The server was unreachable, overloaded or throttling (after the retries): another
+        /// try later may succeed, unlike a refusal of the request itself.
+        transient: bool,
     },
 }
 
 impl ClusterError {
+    /// The kind of failure, as a bounded metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            ClusterError::UnknownKind { .. } => "kind_not_served",
+            ClusterError::Conflict { .. } => "conflict",
+            ClusterError::Api {
+                transient: true, ..
+            } => "api_unavailable",
+            ClusterError::Api { .. } => "api_refused",
+        }
+    }
+
+    /// Whether a later try may succeed with the same request: the API server was down, timed
+    /// out, throttled or failed on its side. A conflict, an invalid object or a kind the server
+    /// does not serve fail the same way until something changes.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ClusterError::Api {
+                transient: true,
+                ..
+            }
+        )
+    }
+
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
@@ -71,6 +99,25 @@ impl Default for RetryPolicy {
             cap: Duration::from_secs(5),
             attempt_timeout: Duration::from_secs(20),
             budget: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The last failed attempt of a call the retry policy gave up on, and what happened in words.
+#[derive(Debug)]
+struct GaveUp {
+    failure: Failure,
+    text: String,
+}
+
+impl GaveUp {
+    fn error(self, object: String, verb: &'static str) -> ClusterError {
+        ClusterError::Api {
+            object,
+            verb,
+            code: self.failure.code(),
+            transient: self.failure.transient().is_some(),
+            message: self.text,
         }
     }
 }
@@ -231,7 +278,7 @@ impl Cluster {
     }
 
     /// Runs `call` under the retry policy; on failure, says what happened and how often.
-    async fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T, (Failure, String)>
+    async fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T, GaveUp>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Failure>>,
@@ -258,7 +305,7 @@ impl Cluster {
                     if attempt == 1 { "" } else { "s" },
                     started.elapsed().as_secs_f64()
                 );
-                Err((f, text))
+                Err(GaveUp { failure: f, text })
             };
             let Some(least) = failure.transient() else {
                 return gave_up(failure, "not retried".into());
@@ -428,14 +475,14 @@ impl Cluster {
             self.send(req).await
         })
         .await
-        .map_err(|(f, text)| match f {
+        .map_err(|gave_up| match gave_up.failure {
             Failure::Status {
                 code: 409, message, ..
             } => ClusterError::Conflict {
                 object: r.to_string(),
                 message,
             },
-            f => api_error(r, "apply", (f, text)),
+            _ => gave_up.error(r.to_string(), "apply"),
         })
     }
 
@@ -475,12 +522,14 @@ impl Cluster {
                 verb,
                 code,
                 message,
+                transient,
                 ..
             } => ClusterError::Api {
                 object: r.to_string(),
                 verb,
                 code,
                 message,
+                transient,
             },
             e => e,
         })
@@ -508,12 +557,7 @@ impl Cluster {
                 self.send(req).await
             })
             .await
-            .map_err(|(_, text)| ClusterError::Api {
-                object: what.clone(),
-                verb: "list",
-                code: None,
-                message: text,
-            })?;
+            .map_err(|gave_up| gave_up.error(what.clone(), "list"))?;
         let mut items = match list.get_mut("items").map(Value::take) {
             Some(Value::Array(items)) => items,
             _ => Vec::new(),
@@ -541,12 +585,7 @@ impl Cluster {
                     .map_err(|e| from_kube(&e))
             })
             .await
-            .map_err(|(_, text)| ClusterError::Api {
-                object: "the API server's resources".into(),
-                verb: "discovery",
-                code: None,
-                message: text,
-            })?;
+            .map_err(|gave_up| gave_up.error("the API server's resources".into(), "discovery"))?;
         Ok(discovery
             .groups()
             .flat_map(|g| g.recommended_resources())
@@ -556,13 +595,8 @@ impl Cluster {
     }
 }
 
-fn api_error(r: &ObjectRef, verb: &'static str, (f, text): (Failure, String)) -> ClusterError {
-    ClusterError::Api {
-        object: r.to_string(),
-        verb,
-        code: f.code(),
-        message: text,
-    }
+fn api_error(r: &ObjectRef, verb: &'static str, gave_up: GaveUp) -> ClusterError {
+    gave_up.error(r.to_string(), verb)
 }
 
 #[cfg(test)]
@@ -596,6 +630,37 @@ mod tests {
         assert_eq!(throttled.transient(), Some(Duration::from_secs(3)));
     }
 
+    #[test]
+    fn what_a_later_try_may_fix_is_transient_and_a_refused_request_is_not() {
+        // (the last failure, transient)
+        let typed = "failed to create typed patch object (a/b; /v1, Kind=Pod): .spec.x: bad";
+        let cases = [
+            (status(503, "unavailable"), true),
+            (status(500, "etcdserver: request timed out"), true),
+            (status(429, "slow down"), true),
+            (Failure::Transport("connection refused".into()), true),
+            (Failure::TimedOut(Duration::from_secs(20)), true),
+            (status(500, typed), false),
+            (status(422, "spec.replicas: Invalid value"), false),
+            (status(403, "forbidden"), false),
+            (Failure::Other("cannot decode".into()), false),
+        ];
+        for (failure, transient) in cases {
+            let described = format!("{failure:?}");
+            let e = GaveUp {
+                failure,
+                text: String::new(),
+            }
+            .error("Deployment app/web".into(), "apply");
+            assert_eq!(e.is_transient(), transient, "{described}");
+        }
+        let conflict = ClusterError::Conflict {
+            object: "Deployment app/web".into(),
+            message: "kubectl holds .spec.replicas".into(),
+        };
+        assert!(!conflict.is_transient());
+    }
+
     #[tokio::test]
     async fn attempts_stop_at_the_count_and_a_retry_after_beyond_the_budget_stops_at_once() {
         let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
@@ -607,7 +672,7 @@ mod tests {
             budget: Duration::from_secs(10),
         });
         let calls = std::sync::atomic::AtomicU32::new(0);
-        let (_, text) = cluster
+        let GaveUp { text, .. } = cluster
             .retrying(|| async {
                 calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Err::<(), _>(status(503, "unavailable"))
@@ -621,7 +686,7 @@ mod tests {
         );
 
         calls.store(0, std::sync::atomic::Ordering::Relaxed);
-        let (_, text) = cluster
+        let GaveUp { text, .. } = cluster
             .retrying(|| async {
                 calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Err::<(), _>(Failure::Status {

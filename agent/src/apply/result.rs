@@ -64,6 +64,48 @@ pub struct Totals {
     pub failed: usize,
 }
 
+/// Why a sync stopped, kept typed to the daemon: what a person reads (the `SyncError`'s message,
+/// Secret values scrubbed), its metric label, and whether a later try of the same revision may
+/// fix it. Serialized as the message alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncFailure {
+    pub message: String,
+    /// `SyncError::metric_label`: bounded, safe as a metric label.
+    pub label: &'static str,
+    /// `SyncError::is_transient`: the daemon backs off and tries again; otherwise it waits for
+    /// the next commit (or the periodic resync).
+    pub transient: bool,
+}
+
+impl From<&super::error::SyncError> for SyncFailure {
+    fn from(e: &super::error::SyncError) -> Self {
+        SyncFailure {
+            message: e.to_string(),
+            label: e.metric_label(),
+            transient: e.is_transient(),
+        }
+    }
+}
+
+impl std::fmt::Display for SyncFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::ops::Deref for SyncFailure {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.message
+    }
+}
+
+impl Serialize for SyncFailure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.message)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SyncResult {
     pub environment: String,
@@ -71,7 +113,7 @@ pub struct SyncResult {
     pub dry_run: bool,
     pub succeeded: bool,
     /// Why the sync stopped, when it did.
-    pub error: Option<String>,
+    pub error: Option<SyncFailure>,
     pub duration_seconds: f64,
     pub waves: Vec<WaveResult>,
     pub pruned: Vec<ObjectResult>,

@@ -5,7 +5,7 @@
 
 use super::cluster::{Cluster, ClusterError};
 use super::inventory::{self, Entry};
-use super::result::{ObjectResult, Outcome, SyncResult, WaveResult};
+use super::result::{ObjectResult, Outcome, SyncFailure, SyncResult, WaveResult};
 use super::view::{self, LiveView};
 use crate::compare::{Comparison, Keep};
 use crate::creators;
@@ -132,7 +132,7 @@ pub async fn sync(
     if let Err(e) = outcome {
         tracing::warn!(environment = %env.name, error = %e, "sync failed");
         result.unhealthy = matches!(e, SyncError::Timeout { .. } | SyncError::Degraded { .. });
-        result.error = Some(e.to_string());
+        result.error = Some(SyncFailure::from(&e));
     }
     result.succeeded = result.error.is_none();
     result.duration_seconds = started.elapsed().as_secs_f64();
@@ -330,8 +330,35 @@ async fn list_of(cluster: &Cluster, r: &ObjectRef) -> Result<Vec<Value>, Cluster
     cluster.list(r, "").await
 }
 
-/// What `apply_one` did: the outcome, a message, and the resourceVersion a write returned.
-type Step = (Outcome, Option<String>, Option<String>);
+/// What `apply_one` did.
+struct Step {
+    outcome: Outcome,
+    message: Option<String>,
+    /// The resourceVersion a write returned.
+    version: Option<String>,
+    /// A failure a later try may fix (the API server was down or throttling).
+    transient: bool,
+}
+
+impl Step {
+    fn unchanged(message: Option<String>) -> Step {
+        Step {
+            outcome: Outcome::Unchanged,
+            message,
+            version: None,
+            transient: false,
+        }
+    }
+
+    fn failed(message: String, transient: bool) -> Step {
+        Step {
+            outcome: Outcome::Failed,
+            message: Some(message),
+            version: None,
+            transient,
+        }
+    }
+}
 
 async fn apply_one(
     cluster: &Cluster,
@@ -347,7 +374,7 @@ async fn apply_one(
                 "{} belongs to environment {other:?} (labelled {LABEL_ENVIRONMENT}={other}); environment {:?} would take it over. Give the object another name in one of them, or apply with --force-conflicts to move it to {:?}",
                 o.reference, env.name, env.name
             );
-            return (Outcome::Failed, Some(message), None);
+            return Step::failed(message, false);
         }
     }
     // Fields drift ignores keep their live values (an HPA's replicas): neither a difference nor
@@ -373,34 +400,30 @@ async fn apply_one(
     // applies it.
     let ignored = opts.resync && comparison.exists && comparison.annotated;
     match current {
-        Some(_) if comparison.in_sync(keep) => (Outcome::Unchanged, None, None),
-        _ if held => (
-            Outcome::Unchanged,
-            Some("drifted; left as it is (the drift policy is not heal)".into()),
-            None,
-        ),
-        Some(_) if ignored => (
-            Outcome::Unchanged,
-            Some("left as it is: annotated sextant.io/drift: ignore".into()),
-            None,
-        ),
+        Some(_) if comparison.in_sync(keep) => Step::unchanged(None),
+        _ if held => Step::unchanged(Some(
+            "drifted; left as it is (the drift policy is not heal)".into(),
+        )),
+        Some(_) if ignored => Step::unchanged(Some(
+            "left as it is: annotated sextant.io/drift: ignore".into(),
+        )),
         current => match cluster
             .apply(&o.reference, manifest, opts.force_conflicts, opts.dry_run)
             .await
         {
-            Ok(answer) => {
-                let outcome = if current.is_some() {
+            Ok(answer) => Step {
+                outcome: if current.is_some() {
                     Outcome::Configured
                 } else {
                     Outcome::Created
-                };
-                let version = view::resource_version(&answer).map(str::to_string);
-                (outcome, kept, version)
-            }
-            Err(e) => (
-                Outcome::Failed,
-                Some(crate::secrets::scrub(&e.to_string(), &o.manifest)),
-                None,
+                },
+                message: kept,
+                version: view::resource_version(&answer).map(str::to_string),
+                transient: false,
+            },
+            Err(e) => Step::failed(
+                crate::secrets::scrub(&e.to_string(), &o.manifest),
+                e.is_transient(),
             ),
         },
     }
@@ -691,7 +714,14 @@ impl Run<'_> {
         .collect()
         .await;
         let mut failures = Vec::new();
-        for (o, (outcome, message, version)) in objects.iter().zip(outcomes) {
+        let mut transient = true;
+        for (o, step) in objects.iter().zip(outcomes) {
+            let Step {
+                outcome,
+                message,
+                version,
+                transient: retry,
+            } = step;
             if outcome != Outcome::Unchanged {
                 self.written.insert(identity(&o.reference));
             }
@@ -702,6 +732,7 @@ impl Run<'_> {
             if let Some(m) = message {
                 if outcome == Outcome::Failed {
                     failures.push(m.clone());
+                    transient &= retry;
                 }
                 r = r.with_message(m);
             }
@@ -713,6 +744,7 @@ impl Run<'_> {
                 wave,
                 count: failures.len(),
                 first: first.clone(),
+                transient,
             }),
         }
     }

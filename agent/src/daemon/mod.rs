@@ -6,12 +6,14 @@
 pub mod applied;
 pub mod clock;
 pub mod drift;
+pub mod failure;
 pub mod forge_backoff;
 pub mod http;
 pub mod leader;
 pub mod promote;
 pub mod pullrequest;
 pub mod reconcile;
+pub mod reconcile_loop;
 pub mod revert;
 pub mod rollback;
 pub mod source;
@@ -329,13 +331,15 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
                 .run(),
             ));
         }
-        reconcilers.push(tokio::spawn(reconcile_loop(
+        reconcilers.push(tokio::spawn(reconcile_loop::run(
             r,
-            snap_rx.clone(),
-            lead_rx.clone(),
-            heal_rx,
-            settings.resync_interval,
-            stop_rx.clone(),
+            reconcile_loop::Inputs {
+                snapshots: snap_rx.clone(),
+                leading: lead_rx.clone(),
+                heals: heal_rx,
+                resync: settings.resync_interval,
+                stop: stop_rx.clone(),
+            },
         )));
     }
 
@@ -411,69 +415,6 @@ fn halted(
         }
     });
     rx
-}
-
-async fn reconcile_loop(
-    reconciler: Reconciler,
-    mut snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
-    mut leading: watch::Receiver<bool>,
-    mut heals: tokio::sync::mpsc::Receiver<Vec<crate::apply::sync::Identity>>,
-    resync: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut failures = 0u32;
-    loop {
-        let wait = if failures > 0 {
-            retry_delay(failures).min(resync)
-        } else {
-            resync
-        };
-        let mut timer = false;
-        tokio::select! {
-            changed = snapshots.changed() => if changed.is_err() { return },
-            changed = leading.changed() => if changed.is_err() { return },
-            heal = heals.recv() => {
-                let Some(mut objects) = heal else { return };
-                while let Ok(more) = heals.try_recv() {
-                    objects.extend(more);
-                }
-                if *leading.borrow() {
-                    reconciler.heal(&objects).await;
-                }
-                continue;
-            }
-            _ = tokio::time::sleep(wait) => timer = true,
-            _ = stop.changed() => return,
-        }
-        if !*leading.borrow_and_update() {
-            continue;
-        }
-        let fresh = snapshots.has_changed().unwrap_or(false);
-        let Some(snapshot) = snapshots.borrow_and_update().clone() else {
-            continue;
-        };
-        // The periodic resync of what is already applied honours each release's drift policy;
-        // a retry after a failure is not a resync.
-        let resync_only = timer && !fresh && failures == 0;
-        let succeeded = reconciler
-            .reconcile(&snapshot, resync_only)
-            .await
-            .is_some_and(|r| r.succeeded);
-        if *stop.borrow() {
-            return;
-        }
-        failures = if succeeded { 0 } else { failures + 1 };
-        let retry_at = (!succeeded).then(|| {
-            let at = std::time::SystemTime::now() + retry_delay(failures).min(resync);
-            k8s_openapi::jiff::Timestamp::try_from(at)
-                .map(|t| t.to_string())
-                .unwrap_or_default()
-        });
-        if let Some(at) = &retry_at {
-            tracing::info!(environment = %reconciler.environment, failures, retry_at = %at, "reconcile failed; retrying with backoff");
-        }
-        reconciler.set_retry_at(retry_at);
-    }
 }
 
 async fn wait_for_signal() -> Result<(), DaemonError> {

@@ -4,6 +4,7 @@
 
 pub use super::applied::Applied;
 use super::clock::unix_now;
+pub use super::failure::ReconcileError;
 use super::status::{now, EnvironmentStatus, LastError, LastSync, Status};
 use super::Snapshot;
 use crate::apply::cluster::Cluster;
@@ -44,7 +45,14 @@ pub struct Reconciler {
 }
 
 /// A snapshot of the repository at any revision.
-pub type History = Arc<dyn Fn(&str) -> Result<Snapshot, String> + Send + Sync>;
+pub type History = Arc<dyn Fn(&str) -> Result<Snapshot, sextant_source::SourceError> + Send + Sync>;
+
+/// What a snapshot renders and plans to.
+pub(super) struct Prepared {
+    pub environment: crate::environment::Environment,
+    pub releases: Vec<crate::render::ReleaseRender>,
+    pub plan: crate::plan::Plan,
+}
 
 impl Reconciler {
     pub(super) fn update(&self, f: impl FnOnce(&mut EnvironmentStatus)) {
@@ -58,22 +66,18 @@ impl Reconciler {
         self.update(|s| s.retry_at = at);
     }
 
-    fn failed_before_apply(&self, stage: &'static str, snapshot: &Snapshot, message: String) {
+    fn failed_before_apply(&self, snapshot: &Snapshot, e: &ReconcileError) {
         let env = self.environment.as_str();
-        tracing::error!(environment = env, revision = %snapshot.revision, stage, error = %message, "reconcile failed; the last good revision stays applied");
+        let stage = e.stage();
+        tracing::error!(environment = env, revision = %snapshot.revision, stage, error = %e, transient = e.is_transient(), "reconcile failed; the last good revision stays applied");
         // Status first, then metrics: whoever sees a counter rise also sees the error.
         self.update(|s| {
             s.synced_once = true;
-            s.last_error = Some(LastError {
-                stage,
-                revision: Some(snapshot.revision.clone()),
-                message,
-                at: now(),
-            });
+            s.last_error = Some(LastError::of(e, Some(snapshot.revision.clone())));
         });
         let m = &self.metrics;
         m.reconcile_errors_total
-            .with_label_values(&[env, stage])
+            .with_label_values(&[env, stage, e.metric_label()])
             .inc();
         m.sync_total.with_label_values(&[env, "failed"]).inc();
         m.last_sync_timestamp_seconds
@@ -81,10 +85,9 @@ impl Reconciler {
             .set(unix_now());
     }
 
-    /// Renders, plans and applies `snapshot`; returns the sync result when it got that far.
     /// Renders, plans and applies `snapshot`. A `resync` of the revision already applied leaves
     /// the drift of releases whose drift policy is not `heal` as it is: only `heal` heals.
-    pub async fn reconcile(&self, snapshot: &Snapshot, resync: bool) -> Option<SyncResult> {
+    pub async fn reconcile(&self, snapshot: &Snapshot, resync: bool) -> Result<(), ReconcileError> {
         use tracing::Instrument as _;
         let started = Instant::now();
         let span = tracing::info_span!("reconcile", environment = %self.environment, revision = %snapshot.revision);
@@ -108,18 +111,22 @@ impl Reconciler {
         snapshot: &Snapshot,
         started: Instant,
         resync: bool,
-    ) -> Option<SyncResult> {
+    ) -> Result<(), ReconcileError> {
         let env = self.environment.clone();
         // Git still says the revision this environment rolled back from: the good rendering
         // stays, or, after a restart or failover, is applied again.
         if let Some(held) = self.rolled_back_from(snapshot).await {
             return held;
         }
-        let (environment, releases, plan) = match self.plan(snapshot).await {
+        let Prepared {
+            environment,
+            releases,
+            plan,
+        } = match self.plan(snapshot).await {
             Ok(p) => p,
-            Err((stage, message)) => {
-                self.failed_before_apply(stage, snapshot, message);
-                return None;
+            Err(e) => {
+                self.failed_before_apply(snapshot, &e);
+                return Err(e);
             }
         };
         for r in &releases {
@@ -173,38 +180,31 @@ impl Reconciler {
             self.roll_back_if_promoted(&environment, &snapshot.revision, &result)
                 .await;
         }
-        Some(result)
+        match result.error {
+            Some(failure) if !result.succeeded => Err(ReconcileError::Sync(failure)),
+            _ => Ok(()),
+        }
     }
 
     /// Renders and plans a snapshot (blocking work, off the runtime).
-    pub(super) async fn plan(
-        &self,
-        snapshot: &Snapshot,
-    ) -> Result<
-        (
-            crate::environment::Environment,
-            Vec<crate::render::ReleaseRender>,
-            crate::plan::Plan,
-        ),
-        (&'static str, String),
-    > {
+    pub(super) async fn plan(&self, snapshot: &Snapshot) -> Result<Prepared, ReconcileError> {
         let renderer = self.renderer.clone();
         let path = snapshot.path.clone();
         let revision = snapshot.revision.clone();
         let env_name = self.environment.clone();
-        tokio::task::spawn_blocking(move || {
-            let environment = crate::environment::load(&path, &env_name)
-                .map_err(|e| ("render", e.to_string()))?;
-            let rendered = renderer
-                .render(&environment, None)
-                .map_err(|e| ("render", e.to_string()))?;
-            let plan = crate::plan::build(&environment.name, Some(revision), rendered.objects)
-                .map_err(|e| ("plan", e.to_string()))?;
-            crate::requires::check(&environment, &plan).map_err(|e| ("plan", e.to_string()))?;
-            Ok::<_, (&'static str, String)>((environment, rendered.releases, plan))
+        let prepared = tokio::task::spawn_blocking(move || {
+            let environment = crate::environment::load(&path, &env_name)?;
+            let rendered = renderer.render(&environment, None)?;
+            let plan = crate::plan::build(&environment.name, Some(revision), rendered.objects)?;
+            crate::requires::check(&environment, &plan)?;
+            Ok::<_, crate::Error>(Prepared {
+                environment,
+                releases: rendered.releases,
+                plan,
+            })
         })
-        .await
-        .unwrap_or_else(|join| Err(("render", format!("render task failed: {join}"))))
+        .await??;
+        Ok(prepared)
     }
 
     /// Re-applies drifted objects of what was last applied (Git wins for the fields it sets:
@@ -317,7 +317,7 @@ impl Reconciler {
             pruned = result.totals.pruned,
             failed = result.totals.failed,
             seconds,
-            error = result.error.as_deref().unwrap_or(""),
+            error = result.error.as_deref().unwrap_or_default(),
             "sync finished"
         );
         let last_sync = LastSync::of(result, now());
@@ -326,13 +326,9 @@ impl Reconciler {
             if result.succeeded {
                 s.revision = result.revision.clone();
                 s.last_error = None;
-            } else {
-                s.last_error = Some(LastError {
-                    stage: "apply",
-                    revision: result.revision.clone(),
-                    message: result.error.clone().unwrap_or_default(),
-                    at: now(),
-                });
+            } else if let Some(failure) = &result.error {
+                let e = ReconcileError::Sync(failure.clone());
+                s.last_error = Some(LastError::of(&e, result.revision.clone()));
             }
             s.last_sync = Some(last_sync);
         });
@@ -350,9 +346,9 @@ impl Reconciler {
                 .with_label_values(&[env, &w.wave.to_string()])
                 .observe(w.duration_seconds);
         }
-        if !result.succeeded {
+        if let Some(failure) = result.error.as_ref().filter(|_| !result.succeeded) {
             m.reconcile_errors_total
-                .with_label_values(&[env, "apply"])
+                .with_label_values(&[env, "apply", failure.label])
                 .inc();
         }
         // Health per release: waves that passed their gate are healthy; in the wave that

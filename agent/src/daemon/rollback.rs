@@ -5,7 +5,7 @@
 //! back; while Git stays on the failed revision, it is not applied again.
 
 use super::applied::Applied;
-use super::reconcile::Reconciler;
+use super::reconcile::{ReconcileError, Reconciler};
 use super::status::now;
 use super::Snapshot;
 use crate::apply::record;
@@ -62,7 +62,10 @@ impl Reconciler {
 
     /// `Some` when Git still says the revision this environment rolled back from: what the
     /// reconcile returns instead of applying it.
-    pub(super) async fn rolled_back_from(&self, snapshot: &Snapshot) -> Option<Option<SyncResult>> {
+    pub(super) async fn rolled_back_from(
+        &self,
+        snapshot: &Snapshot,
+    ) -> Option<Result<(), ReconcileError>> {
         let r = self.rollback_record().await?;
         if r.from != snapshot.revision {
             return None;
@@ -75,51 +78,56 @@ impl Reconciler {
             .is_some_and(|a| a.is_revision(&r.to));
         if r.rolled_back && in_memory {
             tracing::debug!(environment = %self.environment, from = %r.from, to = %r.to, "rolled back: the failed revision is not applied again");
-            return Some(Some(held(&self.environment, &r.to)));
+            return Some(Ok(()));
         }
         // A restart or failover since the rollback began: finish it.
         tracing::info!(environment = %self.environment, from = %r.from, to = %r.to, "finishing a rollback begun before a restart or failover");
-        let Some(good) = self.good_rendering(&r.to).await else {
-            return Some(None);
+        let good = match self.good_rendering(&r.to).await {
+            Ok(good) => good,
+            Err(e) => return Some(Err(e)),
         };
         Some(self.apply_good(good, r).await)
     }
 
     /// The rendering of the last good revision `revision`: the one in memory, or rendered again
     /// from Git's history.
-    async fn good_rendering(&self, revision: &str) -> Option<Arc<Applied>> {
+    async fn good_rendering(&self, revision: &str) -> Result<Arc<Applied>, ReconcileError> {
         if let Some(a) = self.applied.borrow().clone() {
             if a.is_revision(revision) {
-                return Some(a);
+                return Ok(a);
             }
         }
-        let history = self.history.clone()?;
-        let rev = revision.to_string();
-        let snapshot = match tokio::task::spawn_blocking(move || history(&rev)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                tracing::error!(environment = %self.environment, revision, error = %e, "cannot check out the last good revision to roll back to");
-                return None;
-            }
-            Err(e) => {
-                tracing::error!(environment = %self.environment, revision, error = %e, "the checkout of the last good revision failed");
-                return None;
-            }
+        let rendered = self.render_again(revision).await;
+        if let Err(e) = &rendered {
+            tracing::error!(environment = %self.environment, revision, error = %e, "the last good revision cannot be rendered again: no rollback");
+        }
+        rendered
+    }
+
+    async fn render_again(&self, revision: &str) -> Result<Arc<Applied>, ReconcileError> {
+        let Some(history) = self.history.clone() else {
+            return Err(ReconcileError::NoHistory {
+                revision: revision.to_string(),
+            });
         };
-        match self.plan(&snapshot).await {
-            Ok((environment, _, plan)) => Some(Arc::new(Applied::new(
-                environment,
-                Some(revision.to_string()),
-                plan.objects()
-                    .filter(|o| o.hook.is_none())
-                    .cloned()
-                    .collect(),
-            ))),
-            Err((stage, message)) => {
-                tracing::error!(environment = %self.environment, revision, stage, error = %message, "the last good revision no longer renders: no rollback");
-                None
-            }
-        }
+        let rev = revision.to_string();
+        let snapshot = tokio::task::spawn_blocking(move || history(&rev))
+            .await?
+            .map_err(|source| ReconcileError::History {
+                revision: revision.to_string(),
+                source,
+            })?;
+        let prepared = self.plan(&snapshot).await?;
+        Ok(Arc::new(Applied::new(
+            prepared.environment,
+            Some(revision.to_string()),
+            prepared
+                .plan
+                .objects()
+                .filter(|o| o.hook.is_none())
+                .cloned()
+                .collect(),
+        )))
     }
 
     /// After a failed sync of `revision`: rolls back when it changed a promoted digest.
@@ -153,7 +161,7 @@ impl Reconciler {
                 .flatten()
                 .filter(|g| g != revision);
                 match recorded {
-                    Some(g) => self.good_rendering(&g).await,
+                    Some(g) => self.good_rendering(&g).await.ok(),
                     None => None,
                 }
             }
@@ -183,7 +191,7 @@ impl Reconciler {
             from: revision.to_string(),
             to: good.revision.clone().unwrap_or_default(),
             releases,
-            reason: result.error.clone().unwrap_or_default(),
+            reason: result.error.as_deref().unwrap_or_default().to_string(),
             at: now(),
             rolled_back: false,
             reverted: None,
@@ -193,11 +201,12 @@ impl Reconciler {
         tracing::warn!(environment = %self.environment, from = %r.from, to = %r.to, reason = %r.reason, "a promoted digest failed its health gate: rolling back now");
         // Recorded before anything is written: whoever leads next finishes it.
         self.keep_record(Some(r.clone())).await;
-        self.apply_good(good, r).await;
+        // A failure is logged where it happens; the record makes the next reconcile finish it.
+        let _ = self.apply_good(good, r).await;
     }
 
     /// Applies the good rendering (a fresh sync: every object back to it, prune included).
-    async fn apply_good(&self, good: Arc<Applied>, mut r: Rollback) -> Option<SyncResult> {
+    async fn apply_good(&self, good: Arc<Applied>, mut r: Rollback) -> Result<(), ReconcileError> {
         let started = Instant::now();
         let plan = match crate::plan::build(
             &self.environment,
@@ -207,7 +216,7 @@ impl Reconciler {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(environment = %self.environment, error = %e, "the good rendering does not plan: no rollback");
-                return None;
+                return Err(crate::Error::from(e).into());
             }
         };
         let mut opts = SyncOptions::for_environment(&good.environment);
@@ -217,9 +226,9 @@ impl Reconciler {
         opts.live = Some(self.live.clone());
         let result = sync(&self.cluster, &good.environment, &plan, &opts).await;
         self.record(&result, started.elapsed().as_secs_f64());
-        if !result.succeeded {
-            tracing::error!(environment = %self.environment, to = %r.to, error = result.error.as_deref().unwrap_or(""), "the rollback's sync failed; trying again with the next reconcile");
-            return Some(result);
+        if let Some(failure) = result.error.filter(|_| !result.succeeded) {
+            tracing::error!(environment = %self.environment, to = %r.to, error = %failure, "the rollback's sync failed; trying again with the next reconcile");
+            return Err(ReconcileError::Sync(failure));
         }
         r.rolled_back = true;
         for c in &r.releases {
@@ -241,7 +250,7 @@ impl Reconciler {
         }
         self.applied.send_replace(Some(good));
         // The failed revision is not applied again: the loop sees the rollback as done.
-        Some(held(&self.environment, &r.to))
+        Ok(())
     }
 
     /// Once a revision other than the failed one is applied in full, the rollback is over; a
@@ -315,21 +324,5 @@ impl Reconciler {
                 }
             }
         }
-    }
-}
-
-/// What a reconcile reports while the good rendering holds: nothing written, nothing failed.
-fn held(environment: &str, revision: &str) -> SyncResult {
-    SyncResult {
-        environment: environment.to_string(),
-        revision: Some(revision.to_string()),
-        dry_run: false,
-        succeeded: true,
-        error: None,
-        duration_seconds: 0.0,
-        waves: Vec::new(),
-        pruned: Vec::new(),
-        totals: Default::default(),
-        unhealthy: false,
     }
 }

@@ -31,8 +31,8 @@ pub fn git_source(url: &str, branch: &str, auth: &GitAuth, cache_dir: &Path) -> 
 /// Any revision as a snapshot on disk, for a rollback to a revision no longer checked out.
 pub fn history(source: Arc<GitSource>) -> super::reconcile::History {
     Arc::new(move |revision: &str| {
-        let rev = sextant_source::Revision::parse(revision).map_err(|e| e.to_string())?;
-        let snap = source.snapshot(&rev).map_err(|e| e.to_string())?;
+        let rev = sextant_source::Revision::parse(revision)?;
+        let snap = source.snapshot(&rev)?;
         Ok(Snapshot {
             revision: revision.to_string(),
             path: snap.path,
@@ -115,7 +115,7 @@ impl GitLoop {
                     for env in &self.environments {
                         self.metrics
                             .reconcile_errors_total
-                            .with_label_values(&[env, "fetch"])
+                            .with_label_values(&[env, "fetch", "fetch_failed"])
                             .inc();
                     }
                     if let Ok(mut s) = self.status.lock() {

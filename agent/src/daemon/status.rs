@@ -50,7 +50,7 @@ impl LastSync {
                         .count(),
                 })
                 .collect(),
-            error: result.error.clone(),
+            error: result.error.as_deref().map(str::to_string),
         }
     }
 }
@@ -58,9 +58,26 @@ impl LastSync {
 #[derive(Debug, Clone, Serialize)]
 pub struct LastError {
     pub stage: &'static str,
+    /// What failed (`ReconcileError::metric_label`), as `sextant_reconcile_errors_total` counts it.
+    pub error: &'static str,
+    /// Tried again with backoff (`retry_at` says when); otherwise at the next commit or resync.
+    pub transient: bool,
     pub revision: Option<String>,
     pub message: String,
     pub at: String,
+}
+
+impl LastError {
+    pub fn of(e: &super::failure::ReconcileError, revision: Option<String>) -> LastError {
+        LastError {
+            stage: e.stage(),
+            error: e.metric_label(),
+            transient: e.is_transient(),
+            revision,
+            message: e.to_string(),
+            at: now(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

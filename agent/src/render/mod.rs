@@ -25,12 +25,13 @@ const CACHE_FORMAT: &str = "sextant-render-v2";
 pub enum Error {
     #[error(transparent)]
     Helm(HelmError),
-    #[error("environment {environment}, release {release}, chart {chart}: helm template failed: {message}")]
+    #[error("environment {environment}, release {release}, chart {chart}: helm template failed: {source}")]
     Template {
         environment: String,
         release: String,
         chart: String,
-        message: String,
+        /// helm's own message (`Failed`), or why helm did not answer (a timeout, a shutdown).
+        source: HelmError,
     },
     #[error("environment {environment}, release {release}: cannot fetch chart {name} version {version} from {from}: {message}")]
     Fetch {
@@ -70,6 +71,46 @@ pub enum Error {
         release: String,
         known: String,
     },
+}
+
+impl Error {
+    /// What failed, a bounded set: the daemon's metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Helm(HelmError::Timeout { .. })
+            | Error::Template {
+                source: HelmError::Timeout { .. },
+                ..
+            } => "render_timeout",
+            Error::Template {
+                source: HelmError::Failed(_),
+                ..
+            } => "template_failed",
+            Error::Helm(_) | Error::Template { .. } => "helm_failed",
+            Error::Fetch { .. } => "chart_fetch_failed",
+            Error::Manifest { .. } => "manifest_invalid",
+            Error::Values { .. } => "values_invalid",
+            Error::ChartRead { .. } => "chart_unreadable",
+            Error::UnknownRelease { .. } => "unknown_release",
+        }
+    }
+
+    /// Whether rendering the same snapshot again later may succeed: a chart repository that did
+    /// not answer, helm that could not start or ran out of time. A template, values or manifest
+    /// error is the commit's, and renders the same way every time.
+    pub fn is_transient(&self) -> bool {
+        let helm = |e: &HelmError| {
+            matches!(
+                e,
+                HelmError::Timeout { .. } | HelmError::Exec { .. } | HelmError::ShuttingDown
+            )
+        };
+        match self {
+            Error::Fetch { .. } => true,
+            Error::Helm(e) | Error::Template { source: e, .. } => helm(e),
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -254,11 +295,11 @@ impl Renderer {
                 kube_version: self.settings.kube_version.as_deref(),
                 api_versions: &self.settings.api_versions,
             })
-            .map_err(|e| Error::Template {
+            .map_err(|source| Error::Template {
                 environment: env.name.clone(),
                 release: release.name.clone(),
                 chart: release.chart.to_string(),
-                message: e.to_string(),
+                source,
             })?;
         let documents = objects::parse_stream(&manifests).map_err(|error| Error::Manifest {
             environment: env.name.clone(),
