@@ -59,12 +59,36 @@ struct Note {
 /// What the watch knows between events.
 #[derive(Default)]
 struct Tracker {
-    desired: HashMap<Identity, Object>,
+    /// What was applied last, and each object's place in it: no copy of the objects (with
+    /// 10,000 of them, a copy is tens of MiB).
+    applied: Option<Arc<Applied>>,
+    desired: HashMap<Identity, usize>,
     drifted: BTreeMap<Identity, (ObjectDrift, &'static str)>,
     pending: HashMap<Identity, Instant>,
     fights: Fights,
     release_series: HashSet<String>,
     notes: Vec<Note>,
+}
+
+impl Tracker {
+    fn follow(&mut self, a: Arc<Applied>) {
+        self.desired = a
+            .objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (identity(&o.reference), i))
+            .collect();
+        self.drifted.retain(|id, _| self.desired.contains_key(id));
+        self.applied = Some(a);
+    }
+
+    /// The applied objects, by identity.
+    fn objects(&self) -> impl Iterator<Item = (&Identity, &Object)> {
+        let objects = self.applied.as_deref().map_or(&[][..], |a| &a.objects[..]);
+        self.desired
+            .iter()
+            .filter_map(|(id, i)| Some((id, objects.get(*i)?)))
+    }
 }
 
 impl DriftWatch {
@@ -86,8 +110,7 @@ impl DriftWatch {
                     if changed.is_err() { break }
                     let applied = self.applied.borrow_and_update().clone();
                     if let Some(a) = applied {
-                        t.desired = a.objects.iter().map(|o| (identity(&o.reference), o.clone())).collect();
-                        t.drifted.retain(|id, _| t.desired.contains_key(id));
+                        t.follow(a.clone());
                         if *self.leading.borrow() {
                             self.watch_kinds(&cache, &a).await;
                             watching = true;
@@ -114,7 +137,8 @@ impl DriftWatch {
                 }
                 change = self.changes.recv() => {
                     let Some(first) = change else { break };
-                    let Some(a) = self.applied.borrow().clone() else { continue };
+                    // What the tracker follows (the newest applied, once its change is read).
+                    let Some(a) = t.applied.clone() else { continue };
                     let mut batch = vec![first];
                     while let Ok(c) = self.changes.try_recv() {
                         batch.push(c);
@@ -190,7 +214,9 @@ impl DriftWatch {
         id: &Identity,
         heal: &mut Vec<Identity>,
     ) {
-        let Some(o) = t.desired.get(id) else { return };
+        let Some(o) = t.desired.get(id).and_then(|i| a.objects.get(*i)) else {
+            return;
+        };
         if !cache.synced(&id.group, &id.kind) {
             return; // unknown, not in sync: decided when its list completes
         }
@@ -301,8 +327,8 @@ impl DriftWatch {
             })
             .collect();
         let mut per_release: BTreeMap<String, i64> = BTreeMap::new();
-        for o in &t.desired {
-            per_release.entry(o.1.release.clone()).or_default();
+        for (_, o) in t.objects() {
+            per_release.entry(o.release.clone()).or_default();
         }
         for (d, _) in t.drifted.values() {
             *per_release.entry(d.release.clone()).or_default() += 1;
@@ -335,7 +361,7 @@ impl DriftWatch {
             .values()
             .map(|(d, _)| d.release.as_str())
             .collect();
-        for (id, o) in &t.desired {
+        for (id, o) in t.objects() {
             if drifted.contains(o.release.as_str()) {
                 if let Some(v) = cache.get(id) {
                     live.entry(o.release.clone()).or_default().push(v);
