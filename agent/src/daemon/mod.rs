@@ -58,9 +58,26 @@ pub enum DaemonError {
     #[error(transparent)]
     Source(#[from] sextant_source::SourceError),
     #[error("forge: {0}")]
-    Forge(String),
+    Forge(#[from] sextant_forge::Error),
     #[error("cannot wait for signals: {0}")]
     Signal(std::io::Error),
+}
+
+/// What every environment's loops share: the settings, the ports (cluster, renderer, forge,
+/// registry, source history), metrics, status, and the shutdown and leadership signals.
+struct Context {
+    settings: Settings,
+    metrics: Metrics,
+    status: Arc<Mutex<Status>>,
+    cluster: Arc<Cluster>,
+    renderer: Arc<Renderer>,
+    forge: Option<Arc<sextant_forge::GitHub>>,
+    registry: Arc<sextant_registry::Registries>,
+    stop: watch::Receiver<bool>,
+    leading: watch::Receiver<bool>,
+    snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
+    history: Option<reconcile::History>,
+    git_log: Option<promote::GitLog>,
 }
 
 /// Runs until SIGTERM or Ctrl-C; then no new wave starts, the current wave's writes finish.
@@ -71,153 +88,20 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError::Kube(kube::Error::InferConfig(e)))?;
     let api_server = kube_config.cluster_url.to_string();
     let client = crate::apply::cluster::client(kube_config)?;
-    let leading_initially = !settings.leader_election.enabled;
-    let status = Arc::new(Mutex::new(Status {
-        identity: settings.leader_election.identity.clone(),
-        leader: leading_initially,
-        environments: settings
-            .environments
-            .iter()
-            .map(|e| (e.clone(), EnvironmentStatus::default()))
-            .collect(),
-        stuck_after: Some(settings.stuck_after),
-        ..Status::default()
-    }));
+    let status = Arc::new(Mutex::new(initial_status(&settings)));
     let (stop_tx, stop_rx) = watch::channel(false);
 
     // Every replica serves health, metrics, status and the webhook.
     let trigger = Arc::new(Notify::new());
-    let webhook = match (&settings.webhook_secret_file, &settings.repo) {
-        (Some(file), Repo::Git { branch, .. }) => {
-            let secret = std::fs::read(file).map_err(|source| DaemonError::WebhookSecret {
-                file: file.clone(),
-                source,
-            })?;
-            let trimmed = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
-            Some(http::Webhook {
-                secret: Arc::new(trimmed),
-                branch: branch.clone(),
-                trigger: trigger.clone(),
-            })
-        }
-        _ => None,
-    };
-    let listener = tokio::net::TcpListener::bind(settings.listen_addr)
-        .await
-        .map_err(|source| DaemonError::Listen {
-            addr: settings.listen_addr,
-            source,
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| DaemonError::Listen {
-            addr: settings.listen_addr,
-            source,
-        })?;
-    tracing::info!(%addr, identity = %settings.leader_election.identity, "listening");
-    let app = http::router(http::AppState {
-        metrics: metrics.clone(),
-        status: status.clone(),
-        webhook,
-    });
-    let mut http_stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = http_stop.changed().await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
-    });
-
-    // Leadership.
-    let (lead_tx, lead_rx) = watch::channel(leading_initially);
+    let server = serve(&settings, &metrics, &status, &trigger, stop_rx.clone()).await?;
     let mut tasks = Vec::new();
-    if settings.leader_election.enabled {
-        let elector = leader::Elector::new(
-            client.clone(),
-            &settings.namespace,
-            &settings.leader_election.lease_name,
-            &settings.leader_election.identity,
-            settings.leader_election.lease_duration,
-        );
-        tasks.push(tokio::spawn(elector.run(
-            lead_tx,
-            stop_rx.clone(),
-            metrics.clone(),
-        )));
-    } else {
-        metrics.leader.set(1);
-    }
-    {
-        let mut lead = lead_rx.clone();
-        let status = status.clone();
-        let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            loop {
-                if let Ok(mut s) = status.lock() {
-                    s.leader = *lead.borrow_and_update();
-                }
-                tokio::select! {
-                    changed = lead.changed() => if changed.is_err() { return },
-                    _ = stop.changed() => return,
-                }
-            }
-        });
-    }
-
-    // The source.
-    let (snap_tx, snap_rx) = watch::channel::<Option<Arc<Snapshot>>>(None);
-    let mut history: Option<reconcile::History> = None;
-    let mut git_log: Option<promote::GitLog> = None;
-    match &settings.repo {
-        Repo::Git { url, branch, auth } => {
-            let git_source = Arc::new(source::git_source(url, branch, auth, &settings.cache_dir));
-            history = Some(source::history(git_source.clone()));
-            git_log = Some(source::git_log(git_source.clone()));
-            let git = source::GitLoop {
-                source: git_source,
-                poll_interval: settings.poll_interval,
-                trigger: trigger.clone(),
-                publish: snap_tx,
-                stop: stop_rx.clone(),
-                metrics: metrics.clone(),
-                status: status.clone(),
-                environments: settings.environments.clone(),
-            };
-            tasks.push(tokio::spawn(git.run()));
-        }
-        Repo::Local { path } => {
-            let path = path.clone();
-            let stop = stop_rx.clone();
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = source::local_loop(path, snap_tx, stop).await {
-                    tracing::error!(error = %e, "cannot watch the working tree");
-                }
-            }));
-        }
-    }
-
-    // One reconciler per environment.
-    let helm = Helm::locate(
-        settings.helm.as_deref(),
-        &std::env::current_dir().unwrap_or_default(),
-    )?;
-    let renderer = Arc::new(Renderer::new(
-        helm,
-        RenderCache::new(settings.cache_dir.join("render")),
-        crate::render::Settings {
-            kube_version: settings.kube_version.clone(),
-            api_versions: settings.api_versions.clone(),
-            timeout: settings.render_timeout,
-            chart_mirrors: settings.chart_mirrors.clone(),
-            ..Default::default()
-        },
-    ));
-    let cluster = Arc::new(Cluster::new(client).with_server(api_server.trim_end_matches('/')));
+    // Held to the end: with election off nothing else sends, and a dropped sender would end
+    // every loop that waits on leadership.
+    let (_lead_tx, leading) = lead(&settings, &client, &metrics, &status, &stop_rx, &mut tasks);
+    let (snap_tx, snapshots) = watch::channel::<Option<Arc<Snapshot>>>(None);
+    let (history, git_log) = start_source(
+        &settings, &metrics, &status, trigger, snap_tx, &stop_rx, &mut tasks,
+    );
     let forge = match &settings.forge {
         Some(f) => Some(Arc::new(forge_client(f, &metrics)?)),
         None => None,
@@ -226,122 +110,26 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
         settings.registry.config(),
         Some(Arc::new(crate::metrics::RegistryObserver(metrics.clone()))),
     ));
-    let mut reconcilers = Vec::new();
-    for env in &settings.environments {
-        // A reconcile stops at a wave boundary on shutdown and when leadership is lost.
-        let halt = halted(stop_rx.clone(), lead_rx.clone());
-        let (applied_tx, applied_rx) = watch::channel(None);
-        let applied_rx_pr = applied_rx.clone();
-        let applied_rx_promo = applied_rx.clone();
-        // Bounded: a loop that asks for heals or jobs faster than they are carried out waits
-        // (the reconciler coalesces the heals it finds queued).
-        let (heal_tx, heal_rx) = tokio::sync::mpsc::channel(QUEUE);
-        let (feed_tx, feed_rx) = watch::channel(Arc::new(drift::DriftFeed::default()));
-        let heal_tx_pr = heal_tx.clone();
-        let (cache, changes) = crate::live::LiveCache::new(env, cluster.client().clone());
-        let cache = Arc::new(cache);
-        let promo_cache = cache.clone();
-        let (jobs_tx, jobs_rx) = tokio::sync::mpsc::channel(QUEUE);
-        let jobs = match (&forge, &settings.repo) {
-            (Some(forge), Repo::Git { branch, .. }) => {
-                tasks.push(tokio::spawn(
-                    promote::Jobs {
-                        forge: forge.clone(),
-                        base: branch.clone(),
-                        jobs: jobs_rx,
-                        metrics: metrics.clone(),
-                        status: status.clone(),
-                        stop: stop_rx.clone(),
-                    }
-                    .run(),
-                ));
-                Some(jobs_tx)
-            }
-            _ => None,
-        };
-        let r = Reconciler {
-            environment: env.clone(),
-            renderer: renderer.clone(),
-            cluster: cluster.clone(),
-            metrics: metrics.clone(),
-            status: status.clone(),
-            agent_namespace: settings.namespace.clone(),
-            stop: halt,
-            object_series: Mutex::new(Vec::new()),
-            applied: applied_tx,
-            live: cache.clone(),
-            history: history.clone(),
-            rollback: tokio::sync::Mutex::new(None),
-            jobs,
-            identity: settings.leader_election.identity.clone(),
-        };
-        tasks.push(tokio::spawn(
-            drift::DriftWatch {
-                environment: env.clone(),
-                cluster: cluster.clone(),
-                metrics: metrics.clone(),
-                status: status.clone(),
-                applied: applied_rx,
-                heal: heal_tx.clone(),
-                leading: lead_rx.clone(),
-                stop: stop_rx.clone(),
-                identity: settings.leader_election.identity.clone(),
-                feed: feed_tx,
-                cache,
-                changes,
-            }
-            .run(),
-        ));
-        if let (Some(forge), Repo::Git { branch, .. }) = (&forge, &settings.repo) {
-            tasks.push(tokio::spawn(
-                promote::Promoter {
-                    source: env.clone(),
-                    forge: forge.clone(),
-                    registry: registry.clone(),
-                    base: branch.clone(),
-                    applied: applied_rx_promo,
-                    snapshots: snap_rx.clone(),
-                    feed: feed_rx.clone(),
-                    cache: promo_cache.clone(),
-                    cluster: cluster.clone(),
-                    agent_namespace: settings.namespace.clone(),
-                    leading: lead_rx.clone(),
-                    stop: stop_rx.clone(),
-                    metrics: metrics.clone(),
-                    status: status.clone(),
-                    tick: Duration::from_secs(1),
-                    log: git_log.clone(),
-                }
-                .run(),
-            ));
-            tasks.push(tokio::spawn(
-                pullrequest::PullRequests {
-                    environment: env.clone(),
-                    forge: forge.clone(),
-                    base: branch.clone(),
-                    renderer: renderer.clone(),
-                    applied: applied_rx_pr,
-                    feed: feed_rx,
-                    heal: heal_tx_pr,
-                    leading: lead_rx.clone(),
-                    stop: stop_rx.clone(),
-                    metrics: metrics.clone(),
-                    status: status.clone(),
-                }
-                .run(),
-            ));
-        }
-        reconcilers.push(tokio::spawn(reconcile_loop::run(
-            r,
-            reconcile_loop::Inputs {
-                snapshots: snap_rx.clone(),
-                leading: lead_rx.clone(),
-                heals: heal_rx,
-                resync: settings.resync_interval,
-                stop: stop_rx.clone(),
-            },
-        )));
-    }
+    let ctx = Context {
+        renderer: renderer(&settings)?,
+        cluster: Arc::new(Cluster::new(client).with_server(api_server.trim_end_matches('/'))),
+        settings,
+        metrics,
+        status,
+        forge,
+        registry,
+        stop: stop_rx,
+        leading,
+        snapshots,
+        history,
+        git_log,
+    };
+    let reconcilers: Vec<_> = ctx
+        .settings
+        .environments
+        .iter()
+        .map(|env| ctx.start_environment(env, &mut tasks))
+        .collect();
 
     wait_for_signal().await?;
     tracing::info!("shutting down: no new wave starts; the current one finishes");
@@ -361,6 +149,317 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     Ok(())
 }
 
+fn initial_status(settings: &Settings) -> Status {
+    Status {
+        identity: settings.leader_election.identity.clone(),
+        leader: !settings.leader_election.enabled,
+        environments: settings
+            .environments
+            .iter()
+            .map(|e| (e.clone(), EnvironmentStatus::default()))
+            .collect(),
+        stuck_after: Some(settings.stuck_after),
+        ..Status::default()
+    }
+}
+
+/// Health, metrics, status and the webhook, on every replica, until the stop signal.
+async fn serve(
+    settings: &Settings,
+    metrics: &Metrics,
+    status: &Arc<Mutex<Status>>,
+    trigger: &Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+    let webhook = match (&settings.webhook_secret_file, &settings.repo) {
+        (Some(file), Repo::Git { branch, .. }) => {
+            let secret = std::fs::read(file).map_err(|source| DaemonError::WebhookSecret {
+                file: file.clone(),
+                source,
+            })?;
+            let trimmed = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
+            Some(http::Webhook {
+                secret: Arc::new(trimmed),
+                branch: branch.clone(),
+                trigger: trigger.clone(),
+            })
+        }
+        _ => None,
+    };
+    let listen_failed = |source| DaemonError::Listen {
+        addr: settings.listen_addr,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen_addr)
+        .await
+        .map_err(listen_failed)?;
+    let addr = listener.local_addr().map_err(listen_failed)?;
+    tracing::info!(%addr, identity = %settings.leader_election.identity, "listening");
+    let app = http::router(http::AppState {
+        metrics: metrics.clone(),
+        status: status.clone(),
+        webhook,
+    });
+    Ok(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    }))
+}
+
+/// Leadership: the Lease's elector when election is on (else this replica leads), mirrored in
+/// `/status`. With election off, the sender is returned, for the caller to keep.
+fn lead(
+    settings: &Settings,
+    client: &kube::Client,
+    metrics: &Metrics,
+    status: &Arc<Mutex<Status>>,
+    stop: &watch::Receiver<bool>,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> (Option<watch::Sender<bool>>, watch::Receiver<bool>) {
+    let (lead_tx, lead_rx) = watch::channel(!settings.leader_election.enabled);
+    let mut kept = None;
+    if settings.leader_election.enabled {
+        let elector = leader::Elector::new(
+            client.clone(),
+            &settings.namespace,
+            &settings.leader_election.lease_name,
+            &settings.leader_election.identity,
+            settings.leader_election.lease_duration,
+        );
+        tasks.push(tokio::spawn(elector.run(
+            lead_tx,
+            stop.clone(),
+            metrics.clone(),
+        )));
+    } else {
+        metrics.leader.set(1);
+        kept = Some(lead_tx);
+    }
+    let mut lead = lead_rx.clone();
+    let status = status.clone();
+    let mut stop = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Ok(mut s) = status.lock() {
+                s.leader = *lead.borrow_and_update();
+            }
+            tokio::select! {
+                changed = lead.changed() => if changed.is_err() { return },
+                _ = stop.changed() => return,
+            }
+        }
+    });
+    (kept, lead_rx)
+}
+
+/// The source loop (Git, or a working tree) publishing snapshots; for Git, also any revision's
+/// snapshot (a rollback's) and the Git log (a promotion's body).
+fn start_source(
+    settings: &Settings,
+    metrics: &Metrics,
+    status: &Arc<Mutex<Status>>,
+    trigger: Arc<Notify>,
+    publish: watch::Sender<Option<Arc<Snapshot>>>,
+    stop: &watch::Receiver<bool>,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> (Option<reconcile::History>, Option<promote::GitLog>) {
+    match &settings.repo {
+        Repo::Git { url, branch, auth } => {
+            let git_source = Arc::new(source::git_source(url, branch, auth, &settings.cache_dir));
+            let git = source::GitLoop {
+                source: git_source.clone(),
+                poll_interval: settings.poll_interval,
+                trigger,
+                publish,
+                stop: stop.clone(),
+                metrics: metrics.clone(),
+                status: status.clone(),
+                environments: settings.environments.clone(),
+            };
+            tasks.push(tokio::spawn(git.run()));
+            (
+                Some(source::history(git_source.clone())),
+                Some(source::git_log(git_source)),
+            )
+        }
+        Repo::Local { path } => {
+            let path = path.clone();
+            let stop = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = source::local_loop(path, publish, stop).await {
+                    tracing::error!(error = %e, "cannot watch the working tree");
+                }
+            }));
+            (None, None)
+        }
+    }
+}
+
+fn renderer(settings: &Settings) -> Result<Arc<Renderer>, DaemonError> {
+    let helm = Helm::locate(
+        settings.helm.as_deref(),
+        &std::env::current_dir().unwrap_or_default(),
+    )?;
+    Ok(Arc::new(Renderer::new(
+        helm,
+        RenderCache::new(settings.cache_dir.join("render")),
+        crate::render::Settings {
+            kube_version: settings.kube_version.clone(),
+            api_versions: settings.api_versions.clone(),
+            timeout: settings.render_timeout,
+            chart_mirrors: settings.chart_mirrors.clone(),
+            ..Default::default()
+        },
+    )))
+}
+
+impl Context {
+    /// One environment's loops: its reconciler (returned: shutdown waits for it), the drift
+    /// watch, and with a forge and a Git source, the promoter, the drift pull requests and the
+    /// forge jobs (reverts, lead times).
+    fn start_environment(
+        &self,
+        env: &str,
+        tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (applied_tx, applied_rx) = watch::channel(None);
+        // Bounded: a loop that asks for heals or jobs faster than they are carried out waits
+        // (the reconciler coalesces the heals it finds queued).
+        let (heal_tx, heal_rx) = tokio::sync::mpsc::channel(QUEUE);
+        let (feed_tx, feed_rx) = watch::channel(Arc::new(drift::DriftFeed::default()));
+        let (cache, changes) = crate::live::LiveCache::new(env, self.cluster.client().clone());
+        let cache = Arc::new(cache);
+        let git_forge = match (&self.forge, &self.settings.repo) {
+            (Some(forge), Repo::Git { branch, .. }) => Some((forge.clone(), branch.clone())),
+            _ => None,
+        };
+        let jobs = git_forge.as_ref().map(|(forge, base)| {
+            let (jobs_tx, jobs_rx) = tokio::sync::mpsc::channel(QUEUE);
+            tasks.push(tokio::spawn(
+                promote::Jobs {
+                    forge: forge.clone(),
+                    base: base.clone(),
+                    jobs: jobs_rx,
+                    metrics: self.metrics.clone(),
+                    status: self.status.clone(),
+                    stop: self.stop.clone(),
+                }
+                .run(),
+            ));
+            jobs_tx
+        });
+        tasks.push(tokio::spawn(
+            drift::DriftWatch {
+                environment: env.to_string(),
+                cluster: self.cluster.clone(),
+                metrics: self.metrics.clone(),
+                status: self.status.clone(),
+                applied: applied_rx.clone(),
+                heal: heal_tx.clone(),
+                leading: self.leading.clone(),
+                stop: self.stop.clone(),
+                identity: self.settings.leader_election.identity.clone(),
+                feed: feed_tx,
+                cache: cache.clone(),
+                changes,
+            }
+            .run(),
+        ));
+        if let Some((forge, base)) = git_forge {
+            tasks.push(tokio::spawn(self.promoter(
+                env,
+                &forge,
+                &base,
+                &applied_rx,
+                &feed_rx,
+                &cache,
+            )));
+            tasks.push(tokio::spawn(
+                pullrequest::PullRequests {
+                    environment: env.to_string(),
+                    forge,
+                    base,
+                    renderer: self.renderer.clone(),
+                    applied: applied_rx,
+                    feed: feed_rx,
+                    heal: heal_tx,
+                    leading: self.leading.clone(),
+                    stop: self.stop.clone(),
+                    metrics: self.metrics.clone(),
+                    status: self.status.clone(),
+                }
+                .run(),
+            ));
+        }
+        let reconciler = Reconciler {
+            environment: env.to_string(),
+            renderer: self.renderer.clone(),
+            cluster: self.cluster.clone(),
+            metrics: self.metrics.clone(),
+            status: self.status.clone(),
+            agent_namespace: self.settings.namespace.clone(),
+            // A reconcile stops at a wave boundary on shutdown and when leadership is lost.
+            stop: halted(self.stop.clone(), self.leading.clone()),
+            object_series: Mutex::new(Vec::new()),
+            applied: applied_tx,
+            live: cache,
+            history: self.history.clone(),
+            rollback: tokio::sync::Mutex::new(None),
+            jobs,
+            identity: self.settings.leader_election.identity.clone(),
+        };
+        tokio::spawn(reconcile_loop::run(
+            reconciler,
+            reconcile_loop::Inputs {
+                snapshots: self.snapshots.clone(),
+                leading: self.leading.clone(),
+                heals: heal_rx,
+                resync: self.settings.resync_interval,
+                stop: self.stop.clone(),
+            },
+        ))
+    }
+
+    /// The promoter of `env` as a source: its gates, checks, registry verification and the
+    /// promotion pull requests.
+    fn promoter(
+        &self,
+        env: &str,
+        forge: &Arc<sextant_forge::GitHub>,
+        base: &str,
+        applied: &watch::Receiver<Option<Arc<reconcile::Applied>>>,
+        feed: &watch::Receiver<Arc<drift::DriftFeed>>,
+        cache: &Arc<crate::live::LiveCache>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        promote::Promoter {
+            source: env.to_string(),
+            forge: forge.clone(),
+            registry: self.registry.clone(),
+            base: base.to_string(),
+            applied: applied.clone(),
+            snapshots: self.snapshots.clone(),
+            feed: feed.clone(),
+            cache: cache.clone(),
+            cluster: self.cluster.clone(),
+            agent_namespace: self.settings.namespace.clone(),
+            leading: self.leading.clone(),
+            stop: self.stop.clone(),
+            metrics: self.metrics.clone(),
+            status: self.status.clone(),
+            tick: Duration::from_secs(1),
+            log: self.git_log.clone(),
+        }
+        .run()
+    }
+}
+
 /// The GitHub client for drift pull requests, its requests and rate limit counted in metrics.
 fn forge_client(
     f: &crate::config::ForgeSettings,
@@ -372,16 +471,17 @@ fn forge_client(
             app_id,
             installation_id,
             key_file,
-        } => sextant_forge::Auth::App(
-            sextant_forge::AppAuth::from_pem_file(app_id.to_string(), *installation_id, key_file)
-                .map_err(|e| DaemonError::Forge(e.to_string()))?,
-        ),
+        } => sextant_forge::Auth::App(sextant_forge::AppAuth::from_pem_file(
+            app_id.to_string(),
+            *installation_id,
+            key_file,
+        )?),
     };
     sextant_forge::GitHub::with_observer(
         sextant_forge::Config::new(&f.api_url, &f.owner, &f.repo, auth),
         Arc::new(crate::metrics::ForgeObserver(metrics.clone())),
     )
-    .map_err(|e| DaemonError::Forge(e.to_string()))
+    .map_err(DaemonError::from)
 }
 
 /// How many heal requests or forge jobs may wait before their sender waits too.
