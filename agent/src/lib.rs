@@ -10,15 +10,15 @@ pub use sextant_core::{
     compare, creators, duration, environment, kinds, names, object, plan, promotion, requires,
     secrets, snapshot, values, yaml,
 };
+// The ports the edge crates implement (`sextant-forge`, `sextant-registry`).
+pub use sextant_core::ports::{forge, registry};
 
 pub mod apply;
 pub mod config;
 pub mod daemon;
 pub mod drift;
-pub mod forge;
 pub mod live;
 pub mod metrics;
-pub mod registry;
 pub mod render;
 pub mod repo;
 pub mod report;

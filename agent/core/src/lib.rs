@@ -16,6 +16,7 @@ pub mod kinds;
 pub mod names;
 pub mod object;
 pub mod plan;
+pub mod ports;
 pub mod promotion;
 pub mod requires;
 pub mod secrets;

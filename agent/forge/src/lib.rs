@@ -1,6 +1,7 @@
 //! `sextant-forge`: Sextant's edge to GitHub (github.com or Enterprise Server), over REST and
-//! the Git Data API. It knows nothing of the agent: the core defines a small `Forge` trait and a
-//! thin adapter implements it over [`GitHub`], mapping the plain types of [`types`].
+//! the Git Data API. It knows nothing of the agent's loops: the core defines a small `Forge` trait
+//! (`sextant_core::ports::forge`) and `port.rs` implements it over [`GitHub`], mapping the plain
+//! types of [`types`].
 //!
 //! ```no_run
 //! # async fn demo() -> sextant_forge::Result<()> {
@@ -62,6 +63,7 @@ mod api;
 mod auth;
 mod client;
 pub mod error;
+mod port;
 pub mod types;
 
 pub use api::GitHub;

@@ -25,6 +25,7 @@ mod ecr;
 mod error;
 mod manifest;
 mod oci;
+mod port;
 mod types;
 
 pub use error::{Error, Result};

@@ -3,7 +3,10 @@
 //! An object's [`Comparison`] (the one apply's skip decision and `sextant diff` read) gives the
 //! fields Git sets that differ live, each attributed, from `managedFields`, to the manager that
 //! changed it and when; the fields drift ignores are left out (`compare::ignore`). What to do
-//! about it is the agent's drift policy's decision.
+//! about it is [`policy`]'s decision; [`pr`] is the drift pull request's lifecycle.
+
+pub mod policy;
+pub mod pr;
 
 pub use crate::compare::ignore::ANNOTATION_DRIFT;
 use crate::compare::{ignore::annotated_ignore, owner};

@@ -1,0 +1,167 @@
+//! What the agent needs of a forge, as the core defines it; `sextant-forge` (GitHub REST and Git
+//! Data) is the edge that implements it, `sextant-fakes` an in-memory fake. The drift
+//! pull-request loop and the promotion speak only this trait, in the core's own types, so a fake
+//! or another forge fits without touching them.
+
+pub use crate::drift::pr::Kind;
+use std::future::Future;
+
+/// A request (pull request or issue) as read back from the forge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub number: u64,
+    pub kind: Kind,
+    pub url: String,
+    pub body: String,
+    pub open: bool,
+    /// A closed pull request that was merged.
+    pub merged: bool,
+    /// When the forge says it was opened (RFC 3339).
+    pub created_at: Option<String>,
+}
+
+/// What kind of failure a forge error is: what a loop does about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A write that lost a race: the branch moved since its head was read. Re-read, re-apply.
+    Conflict,
+    /// Worth trying again at the loop's pace: a rate limit, a 5xx, no answer (the edge has
+    /// already retried within its budget).
+    Transient,
+    /// The same answer however soon it is repeated, until a person changes something (the
+    /// token, a permission, branch protection): 401, 403 without a rate limit, 404, 422. A loop
+    /// backs off on these instead of repeating them at its pace.
+    Permanent,
+    /// Anything else (an answer that cannot be read, an edit that does not apply).
+    Other,
+}
+
+/// A forge failure, typed by the edge; the message never holds a credential.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ForgeError {
+    pub message: String,
+    /// A short label for metrics (`unauthorized`, `rate_limited`, …). [`CONFLICT`] from
+    /// [`Forge::advance`]: the branch moved since its head was read.
+    pub label: String,
+    pub kind: ErrorKind,
+}
+
+/// [`ForgeError::label`] of a write that lost a race: the branch (or object) changed under it.
+pub const CONFLICT: &str = "conflict";
+
+impl ForgeError {
+    /// A failure of the agent's own making (`label` for metrics), neither transient nor permanent.
+    pub fn other(label: &str, message: String) -> Self {
+        Self {
+            message,
+            label: label.to_string(),
+            kind: ErrorKind::Other,
+        }
+    }
+
+    /// An edit of a values file that does not apply (the key gone, the file unreadable).
+    pub fn edit(message: String) -> Self {
+        Self::other("edit", message)
+    }
+
+    /// The branch moved since the caller read it ([`CONFLICT`]): re-read, re-apply, try again.
+    pub fn is_conflict(&self) -> bool {
+        self.label == CONFLICT
+    }
+
+    /// See [`ErrorKind::Permanent`].
+    pub fn is_permanent(&self) -> bool {
+        self.kind == ErrorKind::Permanent
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ForgeError>;
+
+/// Which of the agent's requests a pass reads: the pull requests on its own deterministic
+/// branches (found by branch, one list request each, whatever else the repository holds), and
+/// the issues carrying a label (an issue has no branch; the label is matched regardless of
+/// case, as GitHub names labels). The caller still checks each body's hidden marker.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    pub branches: Vec<String>,
+    pub issue_label: Option<String>,
+}
+
+pub trait Forge: Send + Sync {
+    /// The agent's requests `query` names, open and closed.
+    fn requests(&self, query: &Query) -> impl Future<Output = Result<Vec<Request>>> + Send;
+    /// The commit a branch points at.
+    fn head(&self, branch: &str) -> impl Future<Output = Result<String>> + Send;
+    /// A file's bytes at a commit; `None` when it does not exist.
+    fn file(
+        &self,
+        path: &str,
+        commit: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+    /// One commit of `files` on `branch` (created or moved), its parent `base`.
+    fn commit(
+        &self,
+        branch: &str,
+        base: &str,
+        files: &[(String, Vec<u8>)],
+        message: &str,
+    ) -> impl Future<Output = Result<String>> + Send;
+    /// One commit of `files` on the shared, tracked `branch` (e.g. `main`), its parent
+    /// `expected_head` (the head the caller read and edited), the branch moved only as a
+    /// fast-forward, so a commit someone else made meanwhile is never lost. Returns the new
+    /// commit. If the branch moved, nothing is written to it and the error
+    /// [`is_conflict`](ForgeError::is_conflict) (label [`CONFLICT`]): read the head again,
+    /// re-apply the edit on that head's file and call again (a bounded number of times). No
+    /// other error means the branch moved, so only a conflict is worth re-applying. (GitHub's
+    /// 409 carries the same label; from the Git Data API it means an empty repository, which
+    /// has no head to re-read, so such a loop still ends.)
+    fn advance(
+        &self,
+        branch: &str,
+        expected_head: &str,
+        files: &[(String, Vec<u8>)],
+        message: &str,
+    ) -> impl Future<Output = Result<String>> + Send;
+    fn open_pull(
+        &self,
+        title: &str,
+        body: &str,
+        head: &str,
+        base: &str,
+    ) -> impl Future<Output = Result<Request>> + Send;
+    /// An issue, labelled as it is created (an unlabelled one would not be found again).
+    fn open_issue(
+        &self,
+        title: &str,
+        body: &str,
+        labels: &[String],
+    ) -> impl Future<Output = Result<Request>> + Send;
+    /// New title and body of a request of either kind.
+    fn edit(
+        &self,
+        number: u64,
+        kind: Kind,
+        title: &str,
+        body: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// A new body, the title left as it is.
+    fn edit_body(
+        &self,
+        number: u64,
+        kind: Kind,
+        body: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Labels, and for a pull request its reviewers, and assignees.
+    fn decorate(
+        &self,
+        number: u64,
+        kind: Kind,
+        labels: &[String],
+        reviewers: &[String],
+        assignees: &[String],
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn comment(&self, number: u64, body: &str) -> impl Future<Output = Result<()>> + Send;
+    fn close(&self, number: u64, kind: Kind) -> impl Future<Output = Result<()>> + Send;
+    fn delete_branch(&self, branch: &str) -> impl Future<Output = Result<()>> + Send;
+}

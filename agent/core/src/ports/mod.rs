@@ -1,0 +1,6 @@
+//! The ports: what the core needs of the world, as traits in its own types. Each edge crate
+//! implements its port (`sextant-forge` the forge, `sextant-registry` the registry), and
+//! `sextant-fakes` holds in-memory fakes of them for the loops' table tests.
+
+pub mod forge;
+pub mod registry;

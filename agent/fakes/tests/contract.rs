@@ -1,0 +1,204 @@
+//! One list of expectations of the forge port, run against the in-memory fake and against the
+//! real edge (`sextant-forge`'s GitHub client over the fake GitHub server, which is itself
+//! checked against GitHub's OpenAPI description and recorded answers). A behaviour the loops'
+//! table tests rely on and the fake gets wrong fails here.
+
+use forge_testkit::{FakeGitHub, Options};
+use sextant_core::ports::forge::{ErrorKind, Forge, Kind, Query};
+use sextant_fakes::FakeForge;
+use sextant_forge::{Auth, Config, GitHub, Secret};
+
+/// What the expectations need beyond the port: a person's commit, a reviewer's merge.
+trait World {
+    fn push(&self, branch: &str, files: &[(&str, &[u8])]) -> String;
+    fn merge(&self, number: u64);
+}
+
+impl World for FakeForge {
+    fn push(&self, branch: &str, files: &[(&str, &[u8])]) -> String {
+        self.seed(branch, files)
+    }
+    fn merge(&self, number: u64) {
+        FakeForge::merge(self, number).expect("an open pull request");
+    }
+}
+
+impl World for FakeGitHub {
+    fn push(&self, branch: &str, files: &[(&str, &[u8])]) -> String {
+        self.seed(branch, files, "a person's commit").unwrap()
+    }
+    fn merge(&self, number: u64) {
+        FakeGitHub::merge(self, number).unwrap();
+    }
+}
+
+const VALUES: &str = "environments/prod/values/web.yaml";
+
+fn files(text: &str) -> Vec<(String, Vec<u8>)> {
+    vec![(VALUES.to_string(), text.as_bytes().to_vec())]
+}
+
+async fn expectations(forge: &impl Forge, world: &impl World, name: &str) {
+    let main = world.push("main", &[(VALUES, b"replicas: 2\n")]);
+    assert_eq!(forge.head("main").await.unwrap(), main, "{name}: head");
+    assert_eq!(
+        forge.file(VALUES, &main).await.unwrap().as_deref(),
+        Some(&b"replicas: 2\n"[..]),
+        "{name}: a file at a commit"
+    );
+    assert_eq!(
+        forge.file("nope.yaml", &main).await.unwrap(),
+        None,
+        "{name}: no file"
+    );
+    let missing = forge.head("no-such-branch").await.unwrap_err();
+    assert_eq!(missing.kind, ErrorKind::Permanent, "{name}: {missing:?}");
+
+    // A drift pull request: a commit on its own branch, the request, found again by branch.
+    let branch = "sextant/drift/prod/web";
+    let commit = forge
+        .commit(branch, &main, &files("replicas: 5\n"), "drift")
+        .await
+        .unwrap();
+    assert_eq!(
+        forge.head(branch).await.unwrap(),
+        commit,
+        "{name}: the branch"
+    );
+    let pr = forge
+        .open_pull("drift: replicas", "body <!-- m -->", branch, "main")
+        .await
+        .unwrap();
+    assert!(
+        pr.open && !pr.merged && pr.kind == Kind::PullRequest,
+        "{name}: {pr:?}"
+    );
+    let again = forge.open_pull("twice", "b", branch, "main").await.unwrap();
+    assert_eq!(
+        again.number, pr.number,
+        "{name}: a second open is the first one"
+    );
+    let empty = forge
+        .open_pull("nothing", "b", "main", "main")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        empty.kind,
+        ErrorKind::Permanent,
+        "{name}: no commits: {empty:?}"
+    );
+    forge
+        .edit(pr.number, Kind::PullRequest, "drift: replicas 5", "body 2")
+        .await
+        .unwrap();
+    forge
+        .decorate(
+            pr.number,
+            Kind::PullRequest,
+            &["sextant-drift".into()],
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
+    forge.comment(pr.number, "still drifted").await.unwrap();
+    let query = Query {
+        branches: vec![branch.into(), "sextant/drift/prod/other".into()],
+        issue_label: Some("Sextant-Drift".into()),
+    };
+    let found = forge.requests(&query).await.unwrap();
+    assert_eq!(found.len(), 1, "{name}: {found:?}");
+    assert_eq!(
+        (found[0].number, found[0].body.as_str()),
+        (pr.number, "body 2"),
+        "{name}"
+    );
+
+    // An issue, found by its label in any case; a pull request is never listed as an issue.
+    let issue = forge
+        .open_issue("drift: unmapped", "issue body", &["sextant-drift".into()])
+        .await
+        .unwrap();
+    assert_eq!(issue.kind, Kind::Issue, "{name}");
+    assert_ne!(issue.number, pr.number, "{name}: one number space");
+    let found = forge.requests(&query).await.unwrap();
+    let kinds: Vec<(u64, Kind)> = found.iter().map(|r| (r.number, r.kind)).collect();
+    assert_eq!(
+        kinds,
+        [(pr.number, Kind::PullRequest), (issue.number, Kind::Issue)],
+        "{name}"
+    );
+    forge.close(issue.number, Kind::Issue).await.unwrap();
+
+    // A reviewer's merge: closed and merged, its change on main.
+    world.merge(pr.number);
+    let found = forge.requests(&query).await.unwrap();
+    let merged = found.iter().find(|r| r.number == pr.number).unwrap();
+    assert!(!merged.open && merged.merged, "{name}: {merged:?}");
+    let closed = found.iter().find(|r| r.number == issue.number).unwrap();
+    assert!(!closed.open && !closed.merged, "{name}: {closed:?}");
+    let head = forge.head("main").await.unwrap();
+    assert_eq!(
+        forge.file(VALUES, &head).await.unwrap().as_deref(),
+        Some(&b"replicas: 5\n"[..]),
+        "{name}: merged"
+    );
+    forge.delete_branch(branch).await.unwrap();
+    forge.delete_branch(branch).await.unwrap();
+    assert!(forge.head(branch).await.is_err(), "{name}: deleted");
+
+    // A promotion's commit on main: from the head read, else a conflict and nothing written.
+    let promoted = forge
+        .advance("main", &head, &files("replicas: 7\n"), "promote")
+        .await
+        .unwrap();
+    let theirs = world.push("main", &[("README.md", b"# edited\n")]);
+    let lost = forge
+        .advance("main", &promoted, &files("replicas: 9\n"), "promote")
+        .await
+        .unwrap_err();
+    assert!(lost.is_conflict(), "{name}: {lost:?}");
+    assert_eq!(
+        forge.head("main").await.unwrap(),
+        theirs,
+        "{name}: theirs kept"
+    );
+    assert_eq!(
+        forge.file(VALUES, "main").await.unwrap().as_deref(),
+        Some(&b"replicas: 7\n"[..]),
+        "{name}: a file at a branch name"
+    );
+}
+
+#[tokio::test]
+async fn the_fake_forge_answers_as_the_github_edge_does() {
+    let fake = FakeForge::new();
+    expectations(&fake, &fake, "fake").await;
+
+    let server = FakeGitHub::start(Options::default()).expect("the fake GitHub");
+    let o = server.options();
+    let auth = Auth::Token(Secret::new(o.token.clone()));
+    let github = GitHub::new(Config::new(server.url(), &o.owner, &o.repo, auth)).unwrap();
+    expectations(&github, &server, "github").await;
+}
+
+#[tokio::test]
+async fn an_injected_failure_is_typed_as_the_edge_types_it_and_then_clears() {
+    let fake = FakeForge::new();
+    fake.fail("requests", FakeForge::unauthorized(), 2);
+    let query = Query::default();
+    for _ in 0..2 {
+        let e = fake.requests(&query).await.unwrap_err();
+        assert_eq!(
+            (e.kind, e.label.as_str()),
+            (ErrorKind::Permanent, "unauthorized")
+        );
+    }
+    assert!(fake.requests(&query).await.is_ok());
+    assert_eq!(fake.count("requests"), 3);
+    fake.fail("*", FakeForge::unavailable(), 1);
+    assert_eq!(
+        fake.head("main").await.unwrap_err().kind,
+        ErrorKind::Transient
+    );
+}

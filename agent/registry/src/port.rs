@@ -1,0 +1,36 @@
+//! The core's registry port (`sextant_core::ports::registry::Registry`) over [`Registries`](crate::Registries):
+//! a digest verified in OCI or ECR, its error typed with a metric label and whether it is
+//! transient.
+
+use sextant_core::ports::registry::{Registry, RegistryError, Verification};
+
+impl Registry for crate::Registries {
+    async fn verify(
+        &self,
+        repository: &str,
+        digest: &str,
+        platform: &str,
+    ) -> Result<Verification, RegistryError> {
+        let platform: crate::Platform = platform.parse().map_err(|e| RegistryError {
+            message: format!("platform {platform:?}: {e}"),
+            label: "bad_platform".into(),
+            transient: false,
+        })?;
+        match crate::Registries::verify(self, repository, digest, &platform).await {
+            Ok(v) => Ok(Verification {
+                digest: v.digest,
+                repository: v.repository,
+                content_verified: v.content_verified,
+                platform: v.platform,
+                platform_digest: v.platform_digest,
+                media_type: v.media_type,
+                registry: v.registry,
+            }),
+            Err(e) => Err(RegistryError {
+                message: e.to_string(),
+                label: e.metric_label().to_string(),
+                transient: e.is_transient(),
+            }),
+        }
+    }
+}
