@@ -54,7 +54,7 @@ pub async fn report<R: Registry>(
         );
     }
     let source = environment::load(repo, from)?;
-    let rejections = crate::promotion::rejected::read(repo, to).map_err(anyhow::Error::msg)?;
+    let rejections = crate::promotion::rejected::read(repo, to)?;
     if let Some(r) = release {
         if p.image(r).is_none() {
             anyhow::bail!(
