@@ -27,7 +27,7 @@ mod manifest;
 mod oci;
 mod types;
 
-pub use error::{Error, Result};
+pub use error::{CredentialsError, Error, Result};
 pub use types::{ParsePlatformError, Platform, Verified};
 
 use std::path::PathBuf;

@@ -96,10 +96,10 @@ impl Oci {
             observe: &self.observe,
         };
         let bytes = fetch.manifest(&reference, digest).await?;
-        let parsed = manifest::parse(&bytes, None).map_err(|message| Error::Registry {
+        let parsed = manifest::parse(&bytes, None).map_err(|e| Error::Registry {
             repository: repository.into(),
             code: "manifest".into(),
-            message: format!("{digest}: {message}"),
+            message: format!("{digest}: {e}"),
         })?;
         let mut verified = Verified {
             repository: repository.to_string(),
@@ -140,11 +140,11 @@ impl Oci {
                             ),
                         })
                     }
-                    Err(message) => {
+                    Err(e) => {
                         return Err(Error::Registry {
                             repository: repository.into(),
                             code: "manifest".into(),
-                            message: format!("{child}: {message}"),
+                            message: format!("{child}: {e}"),
                         })
                     }
                 }
