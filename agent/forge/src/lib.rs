@@ -62,6 +62,7 @@ mod api;
 mod auth;
 mod client;
 pub mod error;
+mod limits;
 pub mod types;
 
 pub use api::GitHub;
