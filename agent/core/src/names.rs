@@ -13,49 +13,92 @@ fn alnum(c: u8) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
 }
 
-fn dns1123_label(s: &str) -> Result<(), String> {
+/// The rule a name, namespace or label breaks, worded as the API server words it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rule {
+    #[error("must be no more than {0} characters")]
+    TooLong(usize),
+    #[error("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')")]
+    Dns1123Label,
+    #[error("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')")]
+    Dns1123Subdomain,
+    #[error("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name', or 'abc-123')")]
+    Dns1035Label,
+    #[error("may not be empty")]
+    Empty,
+    #[error("may not be '{0}'")]
+    Dots(String),
+    #[error("may not contain '{0}'")]
+    Contains(char),
+    /// A label key's prefix (before the `/`) is not a DNS subdomain.
+    #[error("prefix part {0}")]
+    Prefix(Box<Rule>),
+    #[error("name part must be no more than 63 characters")]
+    NameTooLong,
+    #[error("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character")]
+    Name,
+    #[error("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character")]
+    LabelValue,
+}
+
+/// A name the API server would refuse: the field (`metadata.name`, `metadata.labels["k"]`),
+/// what it holds, and the rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value}: {rule}")]
+pub struct NameError {
+    pub field: String,
+    pub value: Written,
+    pub rule: Rule,
+}
+
+/// What a refused field holds, as the message quotes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Written {
+    #[error("{0:?}")]
+    Name(String),
+    #[error("key {0:?}")]
+    LabelKey(String),
+    #[error("value {0:?}")]
+    LabelValue(String),
+}
+
+fn dns1123_label(s: &str) -> Result<(), Rule> {
     if s.len() > 63 {
-        return Err("must be no more than 63 characters".into());
+        return Err(Rule::TooLong(63));
     }
     let ok = kube_canonical::names::is_dns1123_label(s);
-    ok.then_some(()).ok_or_else(|| {
-        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')".into()
-    })
+    ok.then_some(()).ok_or(Rule::Dns1123Label)
 }
 
-fn dns1123_subdomain(s: &str) -> Result<(), String> {
+fn dns1123_subdomain(s: &str) -> Result<(), Rule> {
     if s.len() > 253 {
-        return Err("must be no more than 253 characters".into());
+        return Err(Rule::TooLong(253));
     }
     let ok = !s.is_empty() && kube_canonical::names::is_dns1123_subdomain(s);
-    ok.then_some(()).ok_or_else(|| {
-        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')".into()
-    })
+    ok.then_some(()).ok_or(Rule::Dns1123Subdomain)
 }
 
-fn dns1035_label(s: &str) -> Result<(), String> {
+fn dns1035_label(s: &str) -> Result<(), Rule> {
     let b = s.as_bytes();
     if b.len() > 63 {
-        return Err("must be no more than 63 characters".into());
+        return Err(Rule::TooLong(63));
     }
     let ok = !b.is_empty()
         && b.iter().all(|c| alnum(*c) || *c == b'-')
         && b[0].is_ascii_lowercase()
         && alnum(b[b.len() - 1]);
-    ok.then_some(()).ok_or_else(|| {
-        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name', or 'abc-123')".into()
-    })
+    ok.then_some(()).ok_or(Rule::Dns1035Label)
 }
 
-fn path_segment(s: &str) -> Result<(), String> {
+fn path_segment(s: &str) -> Result<(), Rule> {
     if s.is_empty() {
-        return Err("may not be empty".into());
+        return Err(Rule::Empty);
     }
     if s == "." || s == ".." {
-        return Err(format!("may not be '{s}'"));
+        return Err(Rule::Dots(s.to_string()));
     }
     if let Some(c) = s.chars().find(|c| *c == '/' || *c == '%') {
-        return Err(format!("may not contain '{c}'"));
+        return Err(Rule::Contains(c));
     }
     Ok(())
 }
@@ -70,35 +113,37 @@ fn qualified_part(s: &str) -> bool {
         && b[b.len() - 1].is_ascii_alphanumeric()
 }
 
-fn label_key(k: &str) -> Result<(), String> {
+fn label_key(k: &str) -> Result<(), Rule> {
     let (prefix, name) = match k.rsplit_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, k),
     };
     if let Some(p) = prefix {
-        dns1123_subdomain(p).map_err(|e| format!("prefix part {e}"))?;
+        dns1123_subdomain(p).map_err(|e| Rule::Prefix(Box::new(e)))?;
     }
     if name.len() > 63 {
-        return Err("name part must be no more than 63 characters".into());
+        return Err(Rule::NameTooLong);
     }
-    qualified_part(name).then_some(()).ok_or_else(|| {
-        "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character".into()
-    })
+    qualified_part(name).then_some(()).ok_or(Rule::Name)
 }
 
-fn label_value(v: &str) -> Result<(), String> {
+fn label_value(v: &str) -> Result<(), Rule> {
     if v.len() > 63 {
-        return Err("must be no more than 63 characters".into());
+        return Err(Rule::TooLong(63));
     }
-    (v.is_empty() || qualified_part(v)).then_some(()).ok_or_else(|| {
-        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character".into()
-    })
+    (v.is_empty() || qualified_part(v))
+        .then_some(())
+        .ok_or(Rule::LabelValue)
 }
 
-/// The first name rule an object breaks: `(field, message)`. Checks `metadata.name` by kind,
-/// `metadata.namespace`, and the keys and values of `metadata.labels`.
-pub fn check(group: &str, kind: &str, manifest: &Value) -> Result<(), (String, String)> {
+/// The first name rule an object breaks. Checks `metadata.name` by kind, `metadata.namespace`,
+/// and the keys and values of `metadata.labels`.
+pub fn check(group: &str, kind: &str, manifest: &Value) -> Result<(), NameError> {
     let meta = |k: &str| manifest.pointer(&format!("/metadata/{k}"));
+    let broken = |field: &str, value: Written| {
+        let field = field.to_string();
+        move |rule| NameError { field, value, rule }
+    };
     if let Some(name) = meta("name").and_then(Value::as_str) {
         let rule = match (group, kind) {
             ("", "Namespace") => dns1123_label(name),
@@ -106,11 +151,10 @@ pub fn check(group: &str, kind: &str, manifest: &Value) -> Result<(), (String, S
             ("rbac.authorization.k8s.io", _) => path_segment(name),
             _ => dns1123_subdomain(name),
         };
-        rule.map_err(|e| ("metadata.name".to_string(), format!("{name:?}: {e}")))?;
+        rule.map_err(broken("metadata.name", Written::Name(name.into())))?;
     }
     if let Some(ns) = meta("namespace").and_then(Value::as_str) {
-        dns1123_label(ns)
-            .map_err(|e| ("metadata.namespace".to_string(), format!("{ns:?}: {e}")))?;
+        dns1123_label(ns).map_err(broken("metadata.namespace", Written::Name(ns.into())))?;
     }
     for (k, v) in meta("labels")
         .and_then(Value::as_object)
@@ -118,9 +162,9 @@ pub fn check(group: &str, kind: &str, manifest: &Value) -> Result<(), (String, S
         .flatten()
     {
         let field = format!("metadata.labels[{k:?}]");
-        label_key(k).map_err(|e| (field.clone(), format!("key {k:?}: {e}")))?;
+        label_key(k).map_err(broken(&field, Written::LabelKey(k.clone())))?;
         if let Some(v) = v.as_str() {
-            label_value(v).map_err(|e| (field, format!("value {v:?}: {e}")))?;
+            label_value(v).map_err(broken(&field, Written::LabelValue(v.into())))?;
         }
     }
     Ok(())
@@ -138,8 +182,9 @@ mod tests {
     #[test]
     fn each_kind_gets_the_api_servers_rule() {
         assert!(check("apps", "Deployment", &named("web.v2")).is_ok());
-        let (field, e) = check("apps", "Deployment", &named("Bad_Name")).unwrap_err();
-        assert_eq!(field, "metadata.name");
+        let e = check("apps", "Deployment", &named("Bad_Name")).unwrap_err();
+        assert_eq!(e.field, "metadata.name");
+        let e = e.to_string();
         assert!(
             e.starts_with("\"Bad_Name\": a lowercase RFC 1123 subdomain"),
             "{e}"
@@ -167,14 +212,15 @@ mod tests {
     fn namespaces_and_labels_are_checked_too() {
         let o = json!({"metadata": {"name": "a", "namespace": "Prod"}});
         assert_eq!(
-            check("", "ConfigMap", &o).unwrap_err().0,
+            check("", "ConfigMap", &o).unwrap_err().field,
             "metadata.namespace"
         );
         let long = "x".repeat(64);
         let o = json!({"metadata": {"name": "a", "labels": {"app.kubernetes.io/version": long}}});
-        let (field, e) = check("", "ConfigMap", &o).unwrap_err();
-        assert_eq!(field, "metadata.labels[\"app.kubernetes.io/version\"]");
-        assert!(e.contains("no more than 63"), "{e}");
+        let e = check("", "ConfigMap", &o).unwrap_err();
+        assert_eq!(e.field, "metadata.labels[\"app.kubernetes.io/version\"]");
+        assert_eq!(e.rule, Rule::TooLong(63));
+        assert!(e.to_string().contains("no more than 63"), "{e}");
         let o = json!({"metadata": {"name": "a", "labels": {"Bad Key": "v", "ok": ""}}});
         assert!(check("", "ConfigMap", &o).is_err());
         let o = json!({"metadata": {"name": "a", "labels": {"helm.sh/chart": "app-1.2.3_x", "ok": ""}}});

@@ -22,14 +22,13 @@ pub enum Error {
         second_release: String,
         second_source: String,
     },
-    #[error("environment {environment}, release {release}, template {source_template}: {object}: field `{field}`: {message}")]
+    #[error("environment {environment}, release {release}, template {source_template}: {object}: field `{}`: {error}", error.field)]
     InvalidName {
         environment: String,
         release: String,
         source_template: String,
         object: ObjectRef,
-        field: String,
-        message: String,
+        error: crate::names::NameError,
     },
 }
 
@@ -90,14 +89,13 @@ fn identity(r: &ObjectRef) -> (&str, &str, Option<&str>, &str) {
 fn check_names(environment: &str, objects: &[Object]) -> Result<(), Error> {
     for o in objects {
         let r = &o.reference;
-        crate::names::check(&r.group, &r.kind, &o.manifest).map_err(|(field, message)| {
+        crate::names::check(&r.group, &r.kind, &o.manifest).map_err(|error| {
             Error::InvalidName {
                 environment: environment.to_string(),
                 release: o.release.clone(),
                 source_template: o.source.clone(),
                 object: r.clone(),
-                field,
-                message,
+                error,
             }
         })?;
     }

@@ -5,16 +5,17 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{
-    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH, RETRY_AFTER, USER_AGENT,
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH, USER_AGENT,
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::auth::{parse_rfc3339_utc, AppAuth, Auth, FileToken, InstallationToken, Secret};
 use crate::error::{Error, ErrorBody, Result};
+use crate::limits::{limit_of, rate_limited, retry_after, Limit};
 
 /// What the agent's metrics hear: every answer GitHub gives, and the primary limit's headroom.
 /// The crate knows nothing of Prometheus; the agent feeds
@@ -148,14 +149,6 @@ impl EtagCache {
     }
 }
 
-/// The last primary-limit reading, so a request made while the limit is spent waits (or fails)
-/// before it is sent.
-#[derive(Default, Clone, Copy)]
-struct Limit {
-    remaining: Option<i64>,
-    reset: Option<SystemTime>,
-}
-
 pub(crate) struct Transport {
     http: reqwest::Client,
     pub(crate) api_url: String,
@@ -186,28 +179,6 @@ impl std::fmt::Debug for Transport {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn retry_after(h: &HeaderMap) -> Option<Duration> {
-    let v = header_str(h, RETRY_AFTER.as_str())?.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(v).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
-}
-
-fn limit_of(h: &HeaderMap) -> Limit {
-    Limit {
-        remaining: header_str(h, "x-ratelimit-remaining").and_then(|v| v.parse().ok()),
-        reset: header_str(h, "x-ratelimit-reset")
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(|s| UNIX_EPOCH + Duration::from_secs(s)),
-    }
 }
 
 impl Transport {
@@ -367,122 +338,47 @@ impl Transport {
                 Some(h) => h.clone(),
                 None => self.authorization(refreshed).await?,
             };
-            let mut req = self
-                .http
-                .request(method.clone(), format!("{}{path}", self.api_url))
-                .header(ACCEPT, "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", "2022-11-28")
-                .header(USER_AGENT, self.user_agent.clone())
-                .header(AUTHORIZATION, auth);
-            if !query.is_empty() {
-                req = req.query(query);
-            }
-            if let Some(b) = body {
-                req = req.json(b);
-            }
             let cached = cache_key
                 .as_ref()
                 .and_then(|k| lock(&self.etags).entries.get(k).cloned());
-            if let Some((etag, _)) = &cached {
-                req = req.header(IF_NONE_MATCH, etag.clone());
-            }
+            let etag = cached.as_ref().map(|(etag, _)| etag.clone());
+            let req = self.request(&method, path, query, body, auth, etag);
             let response = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    self.observer.on_request(operation, 0);
-                    // A POST that may have reached GitHub is not sent again (it could open a
-                    // second issue or comment); one that never connected is safe to resend.
-                    let resendable = method != Method::POST || e.is_connect();
-                    // The whole chain (the outermost says only "error sending request"); the
-                    // URL is left out of it, and no header is in it.
-                    let message = crate::error::causes(&e.without_url());
-                    tracing::warn!(operation, %method, path, attempt, error = %message, "forge request failed");
+                    let (message, resendable) =
+                        self.unanswered(operation, &method, path, attempt, e);
                     if resendable && attempt < policy.max_attempts && fits(backoff) {
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(policy.max_backoff);
                         continue;
                     }
-                    return Err(Error::Transport {
-                        operation,
-                        path: path.to_string(),
-                        host: self.host.clone(),
-                        attempts: attempt,
-                        message,
-                    });
+                    return Err(self.transport_error(operation, path, attempt, message));
                 }
             };
-            let status = response.status();
-            let headers = response.headers().clone();
-            self.observer.on_request(operation, status.as_u16());
-            let limit = limit_of(&headers);
-            if let Some(r) = limit.remaining {
-                self.observer.on_rate_limit(r);
-                *lock(&self.limit) = limit;
-            }
-            let bytes = match response.bytes().await {
-                Ok(b) => b.to_vec(),
-                Err(e) => {
-                    return Err(Error::Transport {
-                        operation,
-                        path: path.to_string(),
-                        host: self.host.clone(),
-                        attempts: attempt,
-                        message: crate::error::causes(&e.without_url()),
-                    })
-                }
-            };
+            let (status, headers, limit, bytes) =
+                self.receive(operation, path, attempt, response).await?;
             tracing::debug!(operation, %method, path, status = status.as_u16(), attempt, "forge request");
-            if status == StatusCode::NOT_MODIFIED {
-                if let Some((_, cached_body)) = cached {
-                    return Ok(Answer {
-                        body: cached_body,
-                        headers,
-                    });
-                }
-            }
-            if status.is_success() {
-                if let (Some(key), Some(etag)) = (cache_key, headers.get(ETAG)) {
-                    lock(&self.etags).put(key, etag.clone(), bytes.clone(), self.etag_cap);
-                }
-                return Ok(Answer {
-                    body: bytes,
-                    headers,
-                });
+            if let Some(answer) = self.answer(status, &headers, &bytes, &cached, &cache_key) {
+                return Ok(answer);
             }
             let err = ErrorBody::parse(&bytes);
-            let p = || path.to_string();
             // Rate limits: wait if GitHub says how long and it fits the budget.
-            let secondary = err.mentions("secondary rate limit");
-            let primary = status == StatusCode::FORBIDDEN && limit.remaining == Some(0)
-                || err.mentions("api rate limit exceeded");
-            if status == StatusCode::TOO_MANY_REQUESTS || secondary || primary {
-                let asked = retry_after(&headers);
-                let wait = asked
-                    .or_else(|| {
-                        limit.reset.filter(|_| limit.remaining == Some(0)).map(|r| {
-                            r.duration_since(SystemTime::now()).unwrap_or_default()
-                                + Duration::from_secs(1)
-                        })
-                    })
-                    .unwrap_or(policy.secondary_default_wait);
-                if attempt < policy.max_attempts && fits(wait) {
+            if let Some(r) =
+                rate_limited(status, &headers, limit, &err, policy.secondary_default_wait)
+            {
+                if attempt < policy.max_attempts && fits(r.wait) {
                     tracing::warn!(
                         operation,
                         path,
-                        wait_ms = wait.as_millis() as u64,
-                        secondary,
+                        wait_ms = r.wait.as_millis() as u64,
+                        secondary = r.secondary,
                         "GitHub rate limit; waiting"
                     );
-                    tokio::time::sleep(wait).await;
+                    tokio::time::sleep(r.wait).await;
                     continue;
                 }
-                return Err(Error::RateLimited {
-                    operation,
-                    path: p(),
-                    secondary: secondary || (status == StatusCode::TOO_MANY_REQUESTS && !primary),
-                    reset: limit.reset,
-                    retry_after: asked,
-                });
+                return Err(r.error(operation, path, limit));
             }
             if status.is_server_error() {
                 let wait = retry_after(&headers).unwrap_or(backoff);
@@ -500,7 +396,7 @@ impl Transport {
                 }
                 return Err(Error::Server {
                     operation,
-                    path: p(),
+                    path: path.to_string(),
                     status: status.as_u16(),
                     attempts: attempt,
                     message: err.message,
@@ -516,6 +412,125 @@ impl Transport {
                 continue;
             }
             return Err(self.classify(operation, path, status, err));
+        }
+    }
+
+    /// A request that got no answer, observed and logged: the error's whole chain (the
+    /// outermost says only "error sending request"; the URL is left out, no header is in it),
+    /// and whether it may be sent again: a POST that may have reached GitHub is not (it could
+    /// open a second issue or comment), one that never connected is.
+    fn unanswered(
+        &self,
+        operation: &'static str,
+        method: &Method,
+        path: &str,
+        attempt: u32,
+        e: reqwest::Error,
+    ) -> (String, bool) {
+        self.observer.on_request(operation, 0);
+        let resendable = method != Method::POST || e.is_connect();
+        let message = crate::error::causes(&e.without_url());
+        tracing::warn!(operation, %method, path, attempt, error = %message, "forge request failed");
+        (message, resendable)
+    }
+
+    /// The answer to give for a success (its ETag kept for the next GET of the same path) or
+    /// for a 304 to a cached GET; `None` for an error answer.
+    fn answer(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        bytes: &[u8],
+        cached: &Option<(HeaderValue, Vec<u8>)>,
+        cache_key: &Option<String>,
+    ) -> Option<Answer> {
+        if status == StatusCode::NOT_MODIFIED {
+            if let Some((_, cached_body)) = cached {
+                return Some(Answer {
+                    body: cached_body.clone(),
+                    headers: headers.clone(),
+                });
+            }
+        }
+        if !status.is_success() {
+            return None;
+        }
+        if let (Some(key), Some(etag)) = (cache_key, headers.get(ETAG)) {
+            let mut etags = lock(&self.etags);
+            etags.put(key.clone(), etag.clone(), bytes.to_vec(), self.etag_cap);
+        }
+        Some(Answer {
+            body: bytes.to_vec(),
+            headers: headers.clone(),
+        })
+    }
+
+    /// One attempt's request: GitHub's headers, the credential, the query and body, and the
+    /// ETag of a cached answer to the same GET.
+    fn request(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+        auth: HeaderValue,
+        etag: Option<HeaderValue>,
+    ) -> reqwest::RequestBuilder {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.api_url))
+            .header(ACCEPT, "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .header(USER_AGENT, self.user_agent.clone())
+            .header(AUTHORIZATION, auth);
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        if let Some(etag) = etag {
+            req = req.header(IF_NONE_MATCH, etag);
+        }
+        req
+    }
+
+    /// An answer, observed (its status, the primary limit's headroom) and read to its end.
+    async fn receive(
+        &self,
+        operation: &'static str,
+        path: &str,
+        attempt: u32,
+        response: reqwest::Response,
+    ) -> Result<(StatusCode, HeaderMap, Limit, Vec<u8>)> {
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.observer.on_request(operation, status.as_u16());
+        let limit = limit_of(&headers);
+        if let Some(r) = limit.remaining {
+            self.observer.on_rate_limit(r);
+            *lock(&self.limit) = limit;
+        }
+        let bytes = response.bytes().await.map_err(|e| {
+            let message = crate::error::causes(&e.without_url());
+            self.transport_error(operation, path, attempt, message)
+        })?;
+        Ok((status, headers, limit, bytes.to_vec()))
+    }
+
+    fn transport_error(
+        &self,
+        operation: &'static str,
+        path: &str,
+        attempts: u32,
+        message: String,
+    ) -> Error {
+        Error::Transport {
+            operation,
+            path: path.to_string(),
+            host: self.host.clone(),
+            attempts,
+            message,
         }
     }
 
@@ -644,12 +659,5 @@ mod tests {
         }
         assert!(!c.entries.contains_key("k0"));
         assert!(c.entries.contains_key("k2"));
-    }
-
-    #[test]
-    fn retry_after_reads_seconds() {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
     }
 }

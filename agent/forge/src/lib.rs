@@ -63,6 +63,7 @@ mod api;
 mod auth;
 mod client;
 pub mod error;
+mod limits;
 mod port;
 pub mod types;
 

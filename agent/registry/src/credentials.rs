@@ -3,7 +3,7 @@
 //! Credential helpers (`credsStore`, `credHelpers`) and identity tokens are not read. Nothing
 //! here prints a credential: errors name the file and the host, never a value.
 
-use crate::error::Error;
+use crate::error::{CredentialsError, Error};
 use base64::Engine as _;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -42,28 +42,28 @@ struct Entry {
 
 impl Credentials {
     pub(crate) fn read(file: &Path) -> Result<Credentials, Error> {
-        let bad = |message: String| Error::Credentials {
+        let bad = |problem| Error::Credentials {
             file: file.to_path_buf(),
-            message,
+            problem,
         };
-        let bytes = std::fs::read(file).map_err(|e| bad(e.to_string()))?;
+        let bytes =
+            std::fs::read(file).map_err(|e| bad(CredentialsError::Unreadable(e.to_string())))?;
         Credentials::parse(&bytes).map_err(bad)
     }
 
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Credentials, String> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Credentials, CredentialsError> {
         // serde_json's messages can quote a value: say only where the file is wrong.
-        let config: ConfigJson = serde_json::from_slice(bytes).map_err(|e| {
-            format!(
-                "not a docker config.json (line {}, column {})",
-                e.line(),
-                e.column()
-            )
-        })?;
+        let config: ConfigJson =
+            serde_json::from_slice(bytes).map_err(|e| CredentialsError::NotConfigJson {
+                line: e.line(),
+                column: e.column(),
+            })?;
         let mut by_host = BTreeMap::new();
         for (key, entry) in config.auths {
             let pair = match (entry.auth, entry.username, entry.password) {
-                (Some(auth), _, _) if !auth.is_empty() => decode(&auth)
-                    .ok_or_else(|| format!("auths.{key}.auth is not base64 of user:password"))?,
+                (Some(auth), _, _) if !auth.is_empty() => {
+                    decode(&auth).ok_or_else(|| CredentialsError::BadAuth { host: key.clone() })?
+                }
                 (_, Some(user), Some(password)) => (user, password),
                 _ => continue,
             };
@@ -129,9 +129,12 @@ mod tests {
             "{debug}"
         );
         let e = Credentials::parse(br#"{"auths":{"r.example":{"auth":"not base64 s3cr3t"}}}"#)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "auths.r.example.auth is not base64 of user:password");
-        let e = Credentials::parse(br#"{"auths":{"r.example":{"auth":12345}}}"#).unwrap_err();
+        let e = Credentials::parse(br#"{"auths":{"r.example":{"auth":12345}}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("not a docker config.json (line 1") && !e.contains("12345"),
             "{e}"

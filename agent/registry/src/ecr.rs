@@ -157,12 +157,11 @@ impl Ecr {
         self.observed(repository, digest, described)?;
         let (bytes, declared) = self.manifest(&client, repository, ecr, digest).await?;
         let mut content_verified = content(repository, digest, &bytes, stand_in)?;
-        let parsed =
-            manifest::parse(&bytes, declared.as_deref()).map_err(|message| Error::Registry {
-                repository: repository.into(),
-                code: "manifest".into(),
-                message: format!("{digest}: {message}"),
-            })?;
+        let parsed = manifest::parse(&bytes, declared.as_deref()).map_err(|e| Error::Registry {
+            repository: repository.into(),
+            code: "manifest".into(),
+            message: format!("{digest}: {e}"),
+        })?;
         let mut verified = Verified {
             repository: repository.to_string(),
             digest: digest.to_string(),

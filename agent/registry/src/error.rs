@@ -49,8 +49,24 @@ pub enum Error {
         message: String,
     },
 
-    #[error("{}: cannot read registry credentials: {message}", .file.display())]
-    Credentials { file: PathBuf, message: String },
+    #[error("{}: cannot read registry credentials: {problem}", .file.display())]
+    Credentials {
+        file: PathBuf,
+        problem: CredentialsError,
+    },
+}
+
+/// What is wrong with a registry credentials file. It names where, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsError {
+    /// The machine could not read the file (a missing mount, permissions): the I/O error's
+    /// text, as `std::io::Error` is neither `Clone` nor `Eq`.
+    #[error("{0}")]
+    Unreadable(String),
+    #[error("not a docker config.json (line {line}, column {column})")]
+    NotConfigJson { line: usize, column: usize },
+    #[error("auths.{host}.auth is not base64 of user:password")]
+    BadAuth { host: String },
 }
 
 fn found_list(found: &[String]) -> String {

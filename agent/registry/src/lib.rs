@@ -28,7 +28,7 @@ mod oci;
 mod port;
 mod types;
 
-pub use error::{Error, Result};
+pub use error::{CredentialsError, Error, Result};
 pub use types::{ParsePlatformError, Platform, Verified};
 
 use std::path::PathBuf;

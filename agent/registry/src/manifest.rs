@@ -91,16 +91,27 @@ struct RawEntry {
     annotations: Option<std::collections::BTreeMap<String, String>>,
 }
 
+/// Manifest bytes the registry answered that are not an image manifest or index Sextant reads.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ManifestError {
+    #[error("the manifest is not JSON a manifest can be: {0}")]
+    NotJson(serde_json::Error),
+    #[error("schemaVersion {0} is not an image manifest or index Sextant reads (2)")]
+    SchemaVersion(i64),
+    #[error("media type {0} is not an image manifest or index")]
+    MediaType(String),
+    #[error("an image index without manifests")]
+    IndexWithoutManifests,
+    #[error("an image manifest without a config")]
+    ImageWithoutConfig,
+}
+
 /// Reads manifest bytes. `declared` is the media type the registry gave with them (a
 /// `Content-Type`, ECR's `imageManifestMediaType`); the manifest's own `mediaType` wins.
-pub(crate) fn parse(bytes: &[u8], declared: Option<&str>) -> Result<Manifest, String> {
-    let raw: Raw = serde_json::from_slice(bytes)
-        .map_err(|e| format!("the manifest is not JSON a manifest can be: {e}"))?;
+pub(crate) fn parse(bytes: &[u8], declared: Option<&str>) -> Result<Manifest, ManifestError> {
+    let raw: Raw = serde_json::from_slice(bytes).map_err(ManifestError::NotJson)?;
     if raw.schema_version != 2 {
-        return Err(format!(
-            "schemaVersion {} is not an image manifest or index Sextant reads (2)",
-            raw.schema_version
-        ));
+        return Err(ManifestError::SchemaVersion(raw.schema_version));
     }
     let media_type = raw.media_type.clone().or_else(|| {
         declared
@@ -110,18 +121,14 @@ pub(crate) fn parse(bytes: &[u8], declared: Option<&str>) -> Result<Manifest, St
     let is_index = match media_type.as_deref() {
         Some(OCI_INDEX | DOCKER_LIST) => true,
         Some(OCI_MANIFEST | DOCKER_MANIFEST) => false,
-        Some(other) => {
-            return Err(format!(
-                "media type {other} is not an image manifest or index"
-            ))
-        }
+        Some(other) => return Err(ManifestError::MediaType(other.to_string())),
         // OCI lets mediaType be left out: the shape tells.
         None => raw.manifests.is_some(),
     };
     if is_index {
         let entries = raw
             .manifests
-            .ok_or("an image index without manifests")?
+            .ok_or(ManifestError::IndexWithoutManifests)?
             .into_iter()
             .map(|e| Entry {
                 attestation: e
@@ -138,7 +145,7 @@ pub(crate) fn parse(bytes: &[u8], declared: Option<&str>) -> Result<Manifest, St
             entries,
         })
     } else {
-        let config = raw.config.ok_or("an image manifest without a config")?;
+        let config = raw.config.ok_or(ManifestError::ImageWithoutConfig)?;
         Ok(Manifest::Image {
             media_type: media_type.unwrap_or_else(|| OCI_MANIFEST.to_string()),
             config,
@@ -256,11 +263,16 @@ mod tests {
     fn what_is_not_an_image_manifest_or_index_is_named() {
         assert!(parse(b"{\"schemaVersion\":1,\"fsLayers\":[]}", None)
             .unwrap_err()
+            .to_string()
             .contains("schemaVersion 1"));
-        assert!(parse(b"not json", None).unwrap_err().contains("not JSON"));
+        assert!(parse(b"not json", None)
+            .unwrap_err()
+            .to_string()
+            .contains("not JSON"));
         let helm = r#"{"schemaVersion":2,"mediaType":"application/vnd.cncf.helm.chart.v1+json"}"#;
         assert!(parse(helm.as_bytes(), None)
             .unwrap_err()
+            .to_string()
             .contains("application/vnd.cncf.helm.chart.v1+json is not"));
     }
 

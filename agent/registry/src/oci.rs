@@ -96,11 +96,8 @@ impl Oci {
             observe: &self.observe,
         };
         let bytes = fetch.manifest(&reference, digest).await?;
-        let parsed = manifest::parse(&bytes, None).map_err(|message| Error::Registry {
-            repository: repository.into(),
-            code: "manifest".into(),
-            message: format!("{digest}: {message}"),
-        })?;
+        let parsed = manifest::parse(&bytes, None)
+            .map_err(|e| fetch.bad_manifest(format!("{digest}: {e}")))?;
         let mut verified = Verified {
             repository: repository.to_string(),
             digest: digest.to_string(),
@@ -112,70 +109,15 @@ impl Oci {
         };
         match parsed {
             Manifest::Index { entries, .. } => {
-                let entry =
-                    manifest::pick(&entries, platform).map_err(|found| Error::WrongPlatform {
-                        repository: repository.into(),
-                        digest: digest.to_string(),
-                        wanted: platform.to_string(),
-                        found,
-                    })?;
-                let child = Digest::parse(&entry.digest).map_err(|_| Error::Registry {
-                    repository: repository.into(),
-                    code: "manifest".into(),
-                    message: format!(
-                        "{digest}: the index's entry for {platform} has the digest {:?}, not sha256",
-                        entry.digest
-                    ),
-                })?;
-                let child_ref = reference.clone_with_digest(child.to_string());
-                let bytes = fetch.manifest(&child_ref, &child).await?;
-                match manifest::parse(&bytes, None) {
-                    Ok(Manifest::Image { .. }) => {}
-                    Ok(Manifest::Index { .. }) => {
-                        return Err(Error::Registry {
-                            repository: repository.into(),
-                            code: "manifest".into(),
-                            message: format!(
-                                "{digest}: the entry for {platform}, {child}, is an index itself"
-                            ),
-                        })
-                    }
-                    Err(message) => {
-                        return Err(Error::Registry {
-                            repository: repository.into(),
-                            code: "manifest".into(),
-                            message: format!("{child}: {message}"),
-                        })
-                    }
-                }
+                let child = fetch
+                    .platform_child(&reference, digest, &entries, platform)
+                    .await?;
                 verified.platform_digest = Some(child.to_string());
             }
             Manifest::Image { config, .. } => {
-                let config_digest = Digest::parse(&config.digest).map_err(|_| Error::Registry {
-                    repository: repository.into(),
-                    code: "manifest".into(),
-                    message: format!(
-                        "{digest}: its config digest {:?} is not sha256",
-                        config.digest
-                    ),
-                })?;
-                if config.size > manifest::MAX_CONFIG_BYTES {
-                    return Err(Error::Registry {
-                        repository: repository.into(),
-                        code: "manifest".into(),
-                        message: format!(
-                            "{digest}: its config is {} bytes, more than an image config can be",
-                            config.size
-                        ),
-                    });
-                }
-                let bytes = fetch.blob(&reference, &config_digest).await?;
-                manifest::check_config(&bytes, platform).map_err(|found| Error::WrongPlatform {
-                    repository: repository.into(),
-                    digest: digest.to_string(),
-                    wanted: platform.to_string(),
-                    found,
-                })?;
+                fetch
+                    .image_config(&reference, digest, &config, platform)
+                    .await?;
             }
         }
         Ok(verified)
@@ -211,6 +153,76 @@ struct Fetch<'a> {
 }
 
 impl Fetch<'_> {
+    fn bad_manifest(&self, message: String) -> Error {
+        Error::Registry {
+            repository: self.repository.into(),
+            code: "manifest".into(),
+            message,
+        }
+    }
+
+    fn wrong_platform(&self, digest: &Digest, platform: &Platform, found: Vec<String>) -> Error {
+        Error::WrongPlatform {
+            repository: self.repository.into(),
+            digest: digest.to_string(),
+            wanted: platform.to_string(),
+            found,
+        }
+    }
+
+    /// An index's image for `platform`: its digest, once its manifest is fetched, hashed and
+    /// found to be an image.
+    async fn platform_child(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+        entries: &[manifest::Entry],
+        platform: &Platform,
+    ) -> Result<Digest> {
+        let entry = manifest::pick(entries, platform)
+            .map_err(|found| self.wrong_platform(digest, platform, found))?;
+        let child = Digest::parse(&entry.digest).map_err(|_| {
+            self.bad_manifest(format!(
+                "{digest}: the index's entry for {platform} has the digest {:?}, not sha256",
+                entry.digest
+            ))
+        })?;
+        let child_ref = reference.clone_with_digest(child.to_string());
+        let bytes = self.manifest(&child_ref, &child).await?;
+        match manifest::parse(&bytes, None) {
+            Ok(Manifest::Image { .. }) => Ok(child),
+            Ok(Manifest::Index { .. }) => Err(self.bad_manifest(format!(
+                "{digest}: the entry for {platform}, {child}, is an index itself"
+            ))),
+            Err(e) => Err(self.bad_manifest(format!("{child}: {e}"))),
+        }
+    }
+
+    /// An image's config, fetched (bounded in size) and checked against `platform`.
+    async fn image_config(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+        config: &manifest::Descriptor,
+        platform: &Platform,
+    ) -> Result<()> {
+        let config_digest = Digest::parse(&config.digest).map_err(|_| {
+            self.bad_manifest(format!(
+                "{digest}: its config digest {:?} is not sha256",
+                config.digest
+            ))
+        })?;
+        if config.size > manifest::MAX_CONFIG_BYTES {
+            return Err(self.bad_manifest(format!(
+                "{digest}: its config is {} bytes, more than an image config can be",
+                config.size
+            )));
+        }
+        let bytes = self.blob(reference, &config_digest).await?;
+        manifest::check_config(&bytes, platform)
+            .map_err(|found| self.wrong_platform(digest, platform, found))
+    }
+
     /// The manifest's bytes, which must hash to `digest`.
     async fn manifest(&self, reference: &Reference, digest: &Digest) -> Result<Vec<u8>> {
         let bytes = self

@@ -1,7 +1,7 @@
 //! The agent's one HTTP port (axum): `/healthz`, `/readyz`, `/metrics`, `/status` and the signed
 //! GitHub push webhook `POST /hooks/github`.
 
-use super::status::Status;
+use super::status::{NotReady, Status};
 use crate::metrics::Metrics;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -45,10 +45,10 @@ async fn readyz(State(s): State<AppState>) -> Response {
         .status
         .lock()
         .map(|st| st.ready())
-        .unwrap_or_else(|_| Err("status unavailable".into()));
+        .unwrap_or(Err(NotReady::Unavailable));
     match ready {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why.to_string()).into_response(),
     }
 }
 

@@ -224,7 +224,8 @@ impl<F: Forge + 'static> Jobs<F> {
                 .file(&rel, &head)
                 .await?
                 .map(|b| String::from_utf8_lossy(&b).to_string());
-            let key = crate::environment::promoted::key(&image.path).map_err(ForgeError::edit)?;
+            let key = crate::environment::promoted::key(&image.path)
+                .map_err(|e| ForgeError::edit(e.to_string()))?;
             let now_there = text
                 .as_deref()
                 .and_then(|t| sextant_yamledit::get_yaml11(t, &key).ok().flatten());

@@ -17,6 +17,16 @@ use tokio::sync::{watch, Notify};
 /// Snapshots kept on disk: the current one and those a running sync may still read.
 const KEEP_SNAPSHOTS: usize = 3;
 
+/// Why a pass of the Git loop published nothing; `/status` shows it as `lastFetchError`.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Source(#[from] sextant_source::SourceError),
+    /// The blocking task that ran git panicked or was cancelled.
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+}
+
 pub fn git_source(url: &str, branch: &str, auth: &GitAuth, cache_dir: &Path) -> GitSource {
     GitSource::new(GitConfig {
         url: url.to_string(),
@@ -108,9 +118,9 @@ impl GitLoop {
         loop {
             match self.fetch_once(&mut kept).await {
                 Ok(()) => failures = 0,
-                Err(message) => {
+                Err(error) => {
                     failures += 1;
-                    tracing::warn!(error = %message, failures, "fetch failed; serving on and retrying with backoff");
+                    tracing::warn!(%error, failures, "fetch failed; serving on and retrying with backoff");
                     self.metrics.git_fetch_errors_total.inc();
                     for env in &self.environments {
                         self.metrics
@@ -119,7 +129,7 @@ impl GitLoop {
                             .inc();
                     }
                     if let Ok(mut s) = self.status.lock() {
-                        s.source.last_fetch_error = Some(message);
+                        s.source.last_fetch_error = Some(error.to_string());
                     }
                 }
             }
@@ -139,16 +149,14 @@ impl GitLoop {
     async fn fetch_once(
         &self,
         kept: &mut VecDeque<sextant_source::Revision>,
-    ) -> Result<(), String> {
+    ) -> Result<(), FetchError> {
         let started = Instant::now();
         let source = self.source.clone();
         let fetched = tokio::task::spawn_blocking(move || source.fetch()).await;
         self.metrics
             .git_fetch_duration_seconds
             .observe(started.elapsed().as_secs_f64());
-        let revision = fetched
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let revision = fetched??;
         if let Ok(mut s) = self.status.lock() {
             s.source.revision = Some(revision.to_string());
             s.source.last_fetch_error = None;
@@ -158,10 +166,7 @@ impl GitLoop {
         }
         let source = self.source.clone();
         let rev = revision.clone();
-        let snapshot = tokio::task::spawn_blocking(move || source.snapshot(&rev))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let snapshot = tokio::task::spawn_blocking(move || source.snapshot(&rev)).await??;
         tracing::info!(revision = %revision, "new revision");
         kept.push_back(revision);
         while kept.len() > KEEP_SNAPSHOTS {

@@ -195,42 +195,62 @@ pub struct Status {
     pub stuck_after: Option<std::time::Duration>,
 }
 
+/// Why `/readyz` answers 503; the text is its body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    /// Reconciles running past `stuckAfter`: each environment and its seconds so far.
+    #[error("reconcile stuck longer than {bound:?} (stuckAfter): {}", stuck_list(.stuck))]
+    Stuck {
+        bound: std::time::Duration,
+        stuck: Vec<(String, u64)>,
+    },
+    #[error("waiting for the first sync of {}", .environments.join(", "))]
+    FirstSync { environments: Vec<String> },
+    /// The status lock was poisoned: a thread panicked while holding it.
+    #[error("status unavailable")]
+    Unavailable,
+}
+
+fn stuck_list(stuck: &[(String, u64)]) -> String {
+    let each: Vec<String> = stuck
+        .iter()
+        .map(|(n, secs)| format!("{n} (for {secs}s)"))
+        .collect();
+    each.join(", ")
+}
+
 impl Status {
     /// Ready once every environment has finished a first sync, or at once on a standby; not
     /// ready while a reconcile has run longer than `stuck_after`.
-    pub fn ready(&self) -> Result<(), String> {
+    pub fn ready(&self) -> Result<(), NotReady> {
         if !self.leader {
             return Ok(());
         }
         if let Some(bound) = self.stuck_after {
-            let stuck: Vec<String> = self
+            let stuck: Vec<(String, u64)> = self
                 .environments
                 .iter()
                 .filter_map(|(n, e)| {
                     let running = e.reconcile_started?.elapsed();
-                    (running > bound).then(|| format!("{n} (for {}s)", running.as_secs()))
+                    (running > bound).then(|| (n.clone(), running.as_secs()))
                 })
                 .collect();
             if !stuck.is_empty() {
-                return Err(format!(
-                    "reconcile stuck longer than {bound:?} (stuckAfter): {}",
-                    stuck.join(", ")
-                ));
+                return Err(NotReady::Stuck { bound, stuck });
             }
         }
-        let waiting: Vec<&str> = self
+        let waiting: Vec<String> = self
             .environments
             .iter()
             .filter(|(_, e)| !e.synced_once)
-            .map(|(n, _)| n.as_str())
+            .map(|(n, _)| n.clone())
             .collect();
         if waiting.is_empty() {
             Ok(())
         } else {
-            Err(format!(
-                "waiting for the first sync of {}",
-                waiting.join(", ")
-            ))
+            Err(NotReady::FirstSync {
+                environments: waiting,
+            })
         }
     }
 }
@@ -256,7 +276,8 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert_eq!(s.ready(), Err("waiting for the first sync of dev".into()));
+        let why = s.ready().unwrap_err();
+        assert_eq!(why.to_string(), "waiting for the first sync of dev");
         s.leader = false;
         assert!(s.ready().is_ok());
         s.leader = true;
@@ -282,7 +303,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let why = s.ready().unwrap_err();
+        let why = s.ready().unwrap_err().to_string();
         assert!(
             why.starts_with("reconcile stuck longer than 60s (stuckAfter): dev (for 1"),
             "{why}"

@@ -3,7 +3,7 @@
 
 use crate::environment::{self, promoted};
 use crate::promotion::gate::{short, Gate, State};
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistryError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,7 +19,8 @@ pub struct Row {
     pub target: Option<String>,
     /// The gate the source's agent recorded, if its cluster was read.
     pub gate: Option<Gate>,
-    pub registry: Result<String, String>,
+    /// What the registry said of the source's digest (JSON `{"Ok": …}` or `{"Err": …}`).
+    pub registry: Result<String, Unverified>,
     pub rejected: Option<String>,
     /// Whether the digest would be proposed now.
     pub qualifies: bool,
@@ -28,6 +29,23 @@ pub struct Row {
     pub patch: String,
     #[serde(skip)]
     pub after: Option<String>,
+}
+
+/// Why a row's digest is not verified: the source sets none (its values are the ones to fix),
+/// or the registry refused it (its own kind and label in the error).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unverified {
+    #[error("{from} sets no digest at {path}")]
+    NoDigest { from: String, path: String },
+    #[error(transparent)]
+    Refused(#[from] RegistryError),
+}
+
+/// As its message: `--output json` has always carried the text.
+impl Serialize for Unverified {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The rows of `to`'s promotion from `from` (one release, or all).
@@ -54,7 +72,7 @@ pub async fn report<R: Registry>(
         );
     }
     let source = environment::load(repo, from)?;
-    let rejections = crate::promotion::rejected::read(repo, to).map_err(anyhow::Error::msg)?;
+    let rejections = crate::promotion::rejected::read(repo, to)?;
     if let Some(r) = release {
         if p.image(r).is_none() {
             anyhow::bail!(
@@ -91,7 +109,10 @@ pub async fn report<R: Registry>(
                 .map(|r| r.reason.clone())
         });
         let registry = match &digest {
-            None => Err(format!("{from} sets no digest at {}", image.path)),
+            None => Err(Unverified::NoDigest {
+                from: from.to_string(),
+                path: image.path.clone(),
+            }),
             Some(d) => registry
                 .verify(&image.repository, d, &p.platform)
                 .await
@@ -103,7 +124,7 @@ pub async fn report<R: Registry>(
                     };
                     format!("verified in {} ({content})", v.registry)
                 })
-                .map_err(|e| e.message),
+                .map_err(Unverified::Refused),
         };
         let (file, patch, after) = match &digest {
             Some(d) if Some(d) != target_digest.as_ref() => {

@@ -45,7 +45,6 @@ pub fn desired_status(
 ) -> Option<Value> {
     let readiness = readiness(resource, obj, fail_images);
     let ready = readiness == Readiness::Ready;
-    let deadline_exceeded = readiness == Readiness::DeadlineExceeded;
     let name = obj
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -60,54 +59,7 @@ pub fn desired_status(
         .unwrap_or(1);
     let up = if ready { replicas } else { 0 };
     let status = match (resource.group.as_str(), resource.resource.as_str()) {
-        ("apps", "deployments") => {
-            let conditions = if ready {
-                vec![
-                    condition(
-                        "Available",
-                        true,
-                        "MinimumReplicasAvailable",
-                        "Deployment has minimum availability.",
-                    ),
-                    condition(
-                        "Progressing",
-                        true,
-                        "NewReplicaSetAvailable",
-                        &format!("ReplicaSet \"{name}\" has successfully progressed."),
-                    ),
-                ]
-            } else {
-                vec![
-                    condition(
-                        "Available",
-                        false,
-                        "MinimumReplicasUnavailable",
-                        "Deployment does not have minimum availability.",
-                    ),
-                    if deadline_exceeded {
-                        condition(
-                            "Progressing",
-                            false,
-                            "ProgressDeadlineExceeded",
-                            &format!("ReplicaSet \"{name}\" has timed out progressing."),
-                        )
-                    } else {
-                        condition(
-                            "Progressing",
-                            true,
-                            "ReplicaSetUpdated",
-                            &format!("ReplicaSet \"{name}\" is progressing."),
-                        )
-                    },
-                ]
-            };
-            let mut s = json!({"observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
-                "readyReplicas": up, "availableReplicas": up, "conditions": conditions});
-            if !ready {
-                s["unavailableReplicas"] = json!(replicas);
-            }
-            s
-        }
+        ("apps", "deployments") => deployment_status(name, &generation, replicas, readiness),
         ("apps", "statefulsets") => json!({"observedGeneration": generation, "replicas": replicas,
             "readyReplicas": up, "currentReplicas": replicas, "updatedReplicas": replicas, "availableReplicas": up,
             "currentRevision": format!("{name}-1"), "updateRevision": format!("{name}-1"), "collisionCount": 0}),
@@ -141,22 +93,78 @@ pub fn desired_status(
         ("", "pods") => json!({"phase": if ready { "Running" } else { "Pending" },
             "conditions": [condition("Ready", ready, if ready { "PodReady" } else { "ContainersNotReady" }, ""),
                            condition("ContainersReady", ready, if ready { "PodReady" } else { "ContainersNotReady" }, "")]}),
-        ("apiextensions.k8s.io", "customresourcedefinitions") => {
-            let stored: Vec<Value> = obj
-                .pointer("/spec/versions")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter(|v| v["storage"] == json!(true))
-                .map(|v| v["name"].clone())
-                .collect();
-            json!({"acceptedNames": obj.pointer("/spec/names").cloned().unwrap_or(json!({})), "storedVersions": stored,
-                "conditions": [condition("NamesAccepted", true, "NoConflicts", "no conflicts found"),
-                               condition("Established", true, "InitialNamesAccepted", "the initial names have been accepted")]})
-        }
+        ("apiextensions.k8s.io", "customresourcedefinitions") => crd_status(obj),
         _ => return None,
     };
     Some(status)
+}
+
+/// A Deployment's status: available and progressed when ready; else unavailable, and
+/// progressing or (past its deadline) timed out.
+fn deployment_status(name: &str, generation: &Value, replicas: i64, readiness: Readiness) -> Value {
+    let ready = readiness == Readiness::Ready;
+    let up = if ready { replicas } else { 0 };
+    let conditions = if ready {
+        vec![
+            condition(
+                "Available",
+                true,
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+            ),
+            condition(
+                "Progressing",
+                true,
+                "NewReplicaSetAvailable",
+                &format!("ReplicaSet \"{name}\" has successfully progressed."),
+            ),
+        ]
+    } else {
+        vec![
+            condition(
+                "Available",
+                false,
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+            ),
+            if readiness == Readiness::DeadlineExceeded {
+                condition(
+                    "Progressing",
+                    false,
+                    "ProgressDeadlineExceeded",
+                    &format!("ReplicaSet \"{name}\" has timed out progressing."),
+                )
+            } else {
+                condition(
+                    "Progressing",
+                    true,
+                    "ReplicaSetUpdated",
+                    &format!("ReplicaSet \"{name}\" is progressing."),
+                )
+            },
+        ]
+    };
+    let mut s = json!({"observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
+        "readyReplicas": up, "availableReplicas": up, "conditions": conditions});
+    if !ready {
+        s["unavailableReplicas"] = json!(replicas);
+    }
+    s
+}
+
+/// A CRD's status: its names accepted, Established, its storage versions recorded.
+fn crd_status(obj: &Value) -> Value {
+    let stored: Vec<Value> = obj
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|v| v["storage"] == json!(true))
+        .map(|v| v["name"].clone())
+        .collect();
+    json!({"acceptedNames": obj.pointer("/spec/names").cloned().unwrap_or(json!({})), "storedVersions": stored,
+        "conditions": [condition("NamesAccepted", true, "NoConflicts", "no conflicts found"),
+                       condition("Established", true, "InitialNamesAccepted", "the initial names have been accepted")]})
 }
 
 const TIME_FIELDS: &[&str] = &[

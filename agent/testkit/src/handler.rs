@@ -325,27 +325,7 @@ impl Cluster {
         new: &mut Value,
     ) -> ApiResult<()> {
         let rt = &t.rt;
-        if let Some(ns) = &k.namespace {
-            if new
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .is_some_and(|n| n != ns)
-            {
-                return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
-            }
-            let nk = ObjectKey {
-                resource: GroupResource::new("", "namespaces"),
-                namespace: None,
-                name: ns.clone(),
-            };
-            match self.store.get(&nk) {
-                None => return Err(ApiError::not_found("", "namespaces", ns)),
-                Some(n) if old.is_none() && n.pointer("/metadata/deletionTimestamp").is_some() => {
-                    return Err(ApiError::new(403, "Forbidden", format!("{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated", qualified(&rt.group, &rt.plural), k.name)));
-                }
-                Some(_) => {}
-            }
-        }
+        self.check_namespace(t, k, old, new)?;
         *new = present(rt, std::mem::take(new));
         decodable(t, new)?;
         // What the real server stores: its encoding drops nulls and omitempty zero values and
@@ -422,6 +402,40 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// A namespaced write names the request's namespace, which must exist, and may not create
+    /// anything in one being terminated.
+    fn check_namespace(
+        &self,
+        t: &Target,
+        k: &ObjectKey,
+        old: Option<&Value>,
+        new: &Value,
+    ) -> ApiResult<()> {
+        let Some(ns) = &k.namespace else {
+            return Ok(());
+        };
+        if new
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n != ns)
+        {
+            return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+        }
+        let nk = ObjectKey {
+            resource: GroupResource::new("", "namespaces"),
+            namespace: None,
+            name: ns.clone(),
+        };
+        match self.store.get(&nk) {
+            None => Err(ApiError::not_found("", "namespaces", ns)),
+            Some(n) if old.is_none() && n.pointer("/metadata/deletionTimestamp").is_some() => {
+                let rt = &t.rt;
+                Err(ApiError::new(403, "Forbidden", format!("{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated", qualified(&rt.group, &rt.plural), k.name)))
+            }
+            Some(_) => Ok(()),
+        }
     }
 
     fn commit(

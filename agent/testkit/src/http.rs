@@ -184,6 +184,38 @@ async fn dispatch(
     };
     let record = lock(&shared.log)[seq as usize].clone();
     let actions = lock(&shared.faults).fire(&record);
+    let (drop_after, response) = faults(actions).await;
+    let response = match response {
+        Some(r) => r,
+        None => {
+            let accept = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let inc = Incoming {
+                method: &method,
+                query: &query,
+                body: &body,
+                content_type: &content_type,
+                accept,
+                patch_type,
+                manager,
+                drop_after,
+            };
+            serve_route(&shared, routed, inc)
+        }
+    };
+    let status = response.status().as_u16();
+    if let Some(r) = lock(&shared.log).get_mut(seq as usize) {
+        r.status = status;
+    }
+    tracing::debug!(seq, verb = ?record.verb, path = %record.path, status, "kube-testkit request");
+    response
+}
+
+/// Carries out the faults a request fired: waits out delays, and gives the watch's drop time
+/// and the injected error answer, if any.
+async fn faults(actions: Vec<Action>) -> (Option<Duration>, Option<Response>) {
     let mut drop_after = None;
     let mut response = None;
     for action in actions {
@@ -219,32 +251,7 @@ async fn dispatch(
             }
         }
     }
-    let response = match response {
-        Some(r) => r,
-        None => {
-            let accept = headers
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            let inc = Incoming {
-                method: &method,
-                query: &query,
-                body: &body,
-                content_type: &content_type,
-                accept,
-                patch_type,
-                manager,
-                drop_after,
-            };
-            serve_route(&shared, routed, inc)
-        }
-    };
-    let status = response.status().as_u16();
-    if let Some(r) = lock(&shared.log).get_mut(seq as usize) {
-        r.status = status;
-    }
-    tracing::debug!(seq, verb = ?record.verb, path = %record.path, status, "kube-testkit request");
-    response
+    (drop_after, response)
 }
 
 /// One API request, decoded at the edge.

@@ -27,17 +27,40 @@ fn int(o: &Value, path: &str) -> i64 {
 }
 
 fn columns(rt: &ResourceType) -> Vec<Column> {
-    let key = (rt.group.as_str(), rt.plural.as_str());
-    match key {
-        ("apps", "deployments") => vec![
-            ("Ready", "string", |o| {
-                format!(
-                    "{}/{}",
-                    int(o, "/status/readyReplicas"),
-                    int(o, "/spec/replicas")
-                )
-                .into()
-            }),
+    match (rt.group.as_str(), rt.plural.as_str()) {
+        ("apps", plural) => apps_columns(plural),
+        ("batch", "jobs") => job_columns(),
+        ("", "pods") => pod_columns(),
+        ("", "services") => service_columns(),
+        ("", "namespaces") | ("", "persistentvolumeclaims") => {
+            vec![("Status", "string", |o| text(o.pointer("/status/phase")))]
+        }
+        ("", "configmaps") | ("", "secrets") => {
+            vec![("Data", "integer", |o| {
+                o.get("data")
+                    .and_then(Value::as_object)
+                    .map_or(0, |m| m.len())
+                    .into()
+            })]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// `ready/replicas`, as Deployments and StatefulSets show it.
+fn ready_of_replicas(o: &Value) -> Value {
+    format!(
+        "{}/{}",
+        int(o, "/status/readyReplicas"),
+        int(o, "/spec/replicas")
+    )
+    .into()
+}
+
+fn apps_columns(plural: &str) -> Vec<Column> {
+    match plural {
+        "deployments" => vec![
+            ("Ready", "string", ready_of_replicas),
             ("Up-to-date", "integer", |o| {
                 int(o, "/status/updatedReplicas").into()
             }),
@@ -45,24 +68,15 @@ fn columns(rt: &ResourceType) -> Vec<Column> {
                 int(o, "/status/availableReplicas").into()
             }),
         ],
-        ("apps", "statefulsets") => {
-            vec![("Ready", "string", |o| {
-                format!(
-                    "{}/{}",
-                    int(o, "/status/readyReplicas"),
-                    int(o, "/spec/replicas")
-                )
-                .into()
-            })]
-        }
-        ("apps", "replicasets") => vec![
+        "statefulsets" => vec![("Ready", "string", ready_of_replicas)],
+        "replicasets" => vec![
             ("Desired", "integer", |o| int(o, "/spec/replicas").into()),
             ("Current", "integer", |o| int(o, "/status/replicas").into()),
             ("Ready", "integer", |o| {
                 int(o, "/status/readyReplicas").into()
             }),
         ],
-        ("apps", "daemonsets") => vec![
+        "daemonsets" => vec![
             ("Desired", "integer", |o| {
                 int(o, "/status/desiredNumberScheduled").into()
             }),
@@ -77,71 +91,69 @@ fn columns(rt: &ResourceType) -> Vec<Column> {
                 int(o, "/status/numberAvailable").into()
             }),
         ],
-        ("batch", "jobs") => vec![
-            ("Status", "string", |o| {
-                let done = o
-                    .pointer("/status/conditions")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .any(|c| c["type"] == "Complete" && c["status"] == "True");
-                Value::String(if done { "Complete" } else { "Running" }.into())
-            }),
-            ("Completions", "string", |o| {
-                let want = o
-                    .pointer("/spec/completions")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(1);
-                format!("{}/{want}", int(o, "/status/succeeded")).into()
-            }),
-        ],
-        ("", "pods") => vec![
-            ("Ready", "string", |o| {
-                let n = o
-                    .pointer("/spec/containers")
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len);
-                let ready = o.pointer("/status/phase") == Some(&json!("Running"));
-                format!("{}/{n}", if ready { n } else { 0 }).into()
-            }),
-            ("Status", "string", |o| text(o.pointer("/status/phase"))),
-        ],
-        ("", "services") => vec![
-            ("Type", "string", |o| {
-                text(o.pointer("/spec/type").or(Some(&json!("ClusterIP"))))
-            }),
-            ("External-IP", "string", |o| {
-                text(o.pointer("/status/loadBalancer/ingress/0/ip"))
-            }),
-            ("Port(s)", "string", |o| {
-                let ports = o
-                    .pointer("/spec/ports")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten();
-                let list: Vec<String> = ports
-                    .map(|p| format!("{}/{}", p["port"], p["protocol"].as_str().unwrap_or("TCP")))
-                    .collect();
-                Value::String(if list.is_empty() {
-                    "<none>".into()
-                } else {
-                    list.join(",")
-                })
-            }),
-        ],
-        ("", "namespaces") | ("", "persistentvolumeclaims") => {
-            vec![("Status", "string", |o| text(o.pointer("/status/phase")))]
-        }
-        ("", "configmaps") | ("", "secrets") => {
-            vec![("Data", "integer", |o| {
-                o.get("data")
-                    .and_then(Value::as_object)
-                    .map_or(0, |m| m.len())
-                    .into()
-            })]
-        }
         _ => Vec::new(),
     }
+}
+
+fn job_columns() -> Vec<Column> {
+    vec![
+        ("Status", "string", |o| {
+            let done = o
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Complete" && c["status"] == "True");
+            Value::String(if done { "Complete" } else { "Running" }.into())
+        }),
+        ("Completions", "string", |o| {
+            let want = o
+                .pointer("/spec/completions")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            format!("{}/{want}", int(o, "/status/succeeded")).into()
+        }),
+    ]
+}
+
+fn pod_columns() -> Vec<Column> {
+    vec![
+        ("Ready", "string", |o| {
+            let n = o
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let ready = o.pointer("/status/phase") == Some(&json!("Running"));
+            format!("{}/{n}", if ready { n } else { 0 }).into()
+        }),
+        ("Status", "string", |o| text(o.pointer("/status/phase"))),
+    ]
+}
+
+fn service_columns() -> Vec<Column> {
+    vec![
+        ("Type", "string", |o| {
+            text(o.pointer("/spec/type").or(Some(&json!("ClusterIP"))))
+        }),
+        ("External-IP", "string", |o| {
+            text(o.pointer("/status/loadBalancer/ingress/0/ip"))
+        }),
+        ("Port(s)", "string", |o| {
+            let ports = o
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten();
+            let list: Vec<String> = ports
+                .map(|p| format!("{}/{}", p["port"], p["protocol"].as_str().unwrap_or("TCP")))
+                .collect();
+            Value::String(if list.is_empty() {
+                "<none>".into()
+            } else {
+                list.join(",")
+            })
+        }),
+    ]
 }
 
 /// Parse `YYYY-MM-DDTHH:MM:SSZ` into seconds since the epoch.

@@ -54,90 +54,26 @@ pub(crate) fn walk<'t>(
     doc: &'t Doc,
     path: &[Key],
 ) -> Result<Found<'t>> {
+    let walker = Walker { src, stream, path };
     let mut node = &doc.root;
     let mut place = Place {
         parent: Parent::Root,
         flow: false,
     };
     for depth in 0..=path.len() {
-        if let Kind::Alias(id) = node.kind {
-            return Err(Error::Alias {
-                path: path_string(path),
-                alias: stream.alias_name(id).unwrap_or("?").to_string(),
-            });
-        }
-        if node.anchor != 0 {
-            if let Some(name) = stream.alias_name(node.anchor) {
-                return Err(Error::Anchor {
-                    path: path_string(path),
-                    anchor: name.to_string(),
-                });
-            }
-        }
+        walker.refuse_shared(node)?;
         let Some(key) = path.get(depth) else {
             return Ok(Found::Existing(node, place));
         };
         if node.is_null() {
             return Ok(Found::IntoNull { node, place, depth });
         }
-        match (key, &node.kind) {
+        let step = match (key, &node.kind) {
             (Key::Map(k), Kind::Map { entries, flow }) => {
-                if k == "<<" {
-                    return Err(Error::Merge {
-                        path: path_string(path),
-                    });
-                }
-                let mut reader = reader_after(src, stream);
-                let mut found = None;
-                for (kn, vn) in entries {
-                    if !is_merge_key(kn) && reader.key(kn)? == *k {
-                        found = Some((kn, vn));
-                    }
-                }
-                match found {
-                    Some((kn, vn)) => {
-                        place = Place {
-                            parent: Parent::MapValue { key: kn },
-                            flow: *flow,
-                        };
-                        node = vn;
-                    }
-                    None => {
-                        if let V::Map(m) = reader.node(node)? {
-                            if m.iter().any(|(x, _)| x == k) {
-                                return Err(Error::Merge {
-                                    path: path_string(path),
-                                });
-                            }
-                        }
-                        return Ok(Found::MissingKey {
-                            map: node,
-                            place,
-                            depth,
-                        });
-                    }
-                }
+                walker.map_step(node, place, depth, k, entries, *flow)?
             }
             (Key::Index(i), Kind::Seq { items, flow }) => {
-                if *i == items.len() {
-                    return Ok(Found::Append {
-                        seq: node,
-                        place,
-                        depth,
-                    });
-                }
-                let Some(item) = items.get(*i) else {
-                    return Err(Error::IndexOutOfRange {
-                        path: path_string(&path[..depth]),
-                        index: *i,
-                        len: items.len(),
-                    });
-                };
-                place = Place {
-                    parent: Parent::SeqItem,
-                    flow: *flow,
-                };
-                node = item;
+                walker.seq_step(node, place, depth, *i, items, *flow)?
             }
             (Key::Map(k), _) => {
                 return Err(Error::NotAMap {
@@ -153,9 +89,122 @@ pub(crate) fn walk<'t>(
                     found: node.describe(),
                 })
             }
+        };
+        match step {
+            Step::Into(next, at) => (node, place) = (next, at),
+            Step::Done(found) => return Ok(found),
         }
     }
     Ok(Found::Existing(node, place))
+}
+
+/// One step of a walk down a path: into a child, or where the walk ends.
+enum Step<'t> {
+    Into(&'t Node, Place<'t>),
+    Done(Found<'t>),
+}
+
+/// What every step of one walk reads: the text, its stream (for anchors) and the whole path.
+struct Walker<'s, 't, 'p> {
+    src: &'s str,
+    stream: &'t Stream,
+    path: &'p [Key],
+}
+
+impl<'t> Walker<'_, 't, '_> {
+    /// An alias, or a node an alias repeats elsewhere: editing through it would change more
+    /// than the path.
+    fn refuse_shared(&self, node: &Node) -> Result<()> {
+        if let Kind::Alias(id) = node.kind {
+            return Err(Error::Alias {
+                path: path_string(self.path),
+                alias: self.stream.alias_name(id).unwrap_or("?").to_string(),
+            });
+        }
+        if node.anchor != 0 {
+            if let Some(name) = self.stream.alias_name(node.anchor) {
+                return Err(Error::Anchor {
+                    path: path_string(self.path),
+                    anchor: name.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The value of key `k` in a map; the map itself when it lacks the key (unless a `<<:`
+    /// merge supplies it, which is refused).
+    fn map_step(
+        &self,
+        node: &'t Node,
+        place: Place<'t>,
+        depth: usize,
+        k: &str,
+        entries: &'t [(Node, Node)],
+        flow: bool,
+    ) -> Result<Step<'t>> {
+        let merge = || Error::Merge {
+            path: path_string(self.path),
+        };
+        if k == "<<" {
+            return Err(merge());
+        }
+        let mut reader = reader_after(self.src, self.stream);
+        let mut found = None;
+        for (kn, vn) in entries {
+            if !is_merge_key(kn) && reader.key(kn)? == k {
+                found = Some((kn, vn));
+            }
+        }
+        if let Some((kn, vn)) = found {
+            let place = Place {
+                parent: Parent::MapValue { key: kn },
+                flow,
+            };
+            return Ok(Step::Into(vn, place));
+        }
+        if let V::Map(m) = reader.node(node)? {
+            if m.iter().any(|(x, _)| x == k) {
+                return Err(merge());
+            }
+        }
+        Ok(Step::Done(Found::MissingKey {
+            map: node,
+            place,
+            depth,
+        }))
+    }
+
+    /// Item `i` of a list; the list itself when `i` is its length (an append).
+    fn seq_step(
+        &self,
+        node: &'t Node,
+        place: Place<'t>,
+        depth: usize,
+        i: usize,
+        items: &'t [Node],
+        flow: bool,
+    ) -> Result<Step<'t>> {
+        if i == items.len() {
+            return Ok(Step::Done(Found::Append {
+                seq: node,
+                place,
+                depth,
+            }));
+        }
+        let Some(item) = items.get(i) else {
+            return Err(Error::IndexOutOfRange {
+                path: path_string(&self.path[..depth]),
+                index: i,
+                len: items.len(),
+            });
+        };
+        let place = Place {
+            parent: Parent::SeqItem,
+            flow,
+        };
+        Ok(Step::Into(item, place))
+    }
 }
 
 /// A YAML 1.2 reader that has seen every anchor of the stream.
@@ -297,53 +346,7 @@ impl Editor<'_> {
         }
         let end = node.end;
         if as_block {
-            if old_block_collection || matches!(place.parent, Parent::SeqItem | Parent::Root) {
-                let (at, lead) = self.spaced(start, end);
-                let col = if matches!(place.parent, Parent::Root) && !old_block_collection {
-                    0
-                } else {
-                    column(self.src, at) + lead.len()
-                };
-                let lines = emit::block_lines(value, col, self.indent);
-                let mut text = lines.join("\n");
-                text.replace_range(..col.min(text.len()), "");
-                let prefix = if matches!(place.parent, Parent::Root) && column(self.src, at) != 0 {
-                    "\n".to_string()
-                } else {
-                    lead
-                };
-                // A document that was empty: the new block ends its own line.
-                let suffix = if matches!(place.parent, Parent::Root)
-                    && node.is_null()
-                    && !self.src[end..].starts_with('\n')
-                {
-                    "\n"
-                } else {
-                    ""
-                };
-                return Ok(self.splice(at, end, &format!("{prefix}{text}{suffix}")));
-            }
-            // A map value written on the key's line: the block goes on the lines after it, and
-            // a comment on that line stays there.
-            let key_col = self.owner_column(node, place).unwrap_or(0);
-            let col = key_col
-                + if value.is_array() {
-                    self.indent.seq
-                } else {
-                    self.indent.step
-                };
-            let lines = emit::block_lines(value, col, self.indent);
-            let ws = self.src[..start].trim_end_matches([' ', '\t']).len();
-            let eol = line_end(self.src, end);
-            let mut out = String::new();
-            out.push_str(&self.src[..ws]);
-            out.push_str(&self.src[end..eol]);
-            for l in &lines {
-                out.push('\n');
-                out.push_str(l);
-            }
-            out.push_str(&self.src[eol..]);
-            return Ok(out);
+            return Ok(self.replace_with_block(node, place, value, start));
         }
         let text = if value.is_array() || value.is_object() {
             emit::flow(value)
@@ -364,6 +367,77 @@ impl Editor<'_> {
         }
         let (at, lead) = self.spaced(start, end);
         Ok(self.splice(at, end, &format!("{lead}{text}")))
+    }
+
+    /// Replaces the node starting at `start` with `value` as a block collection.
+    fn replace_with_block(
+        &self,
+        node: &Node,
+        place: Place<'_>,
+        value: &Value,
+        start: usize,
+    ) -> String {
+        let end = node.end;
+        let old_block_collection =
+            matches!(node.kind, Kind::Map { .. } | Kind::Seq { .. }) && !node.is_flow();
+        if !old_block_collection && !matches!(place.parent, Parent::SeqItem | Parent::Root) {
+            return self.block_after_key(node, place, value, start);
+        }
+        let (at, lead) = self.spaced(start, end);
+        let col = if matches!(place.parent, Parent::Root) && !old_block_collection {
+            0
+        } else {
+            column(self.src, at) + lead.len()
+        };
+        let lines = emit::block_lines(value, col, self.indent);
+        let mut text = lines.join("\n");
+        text.replace_range(..col.min(text.len()), "");
+        let prefix = if matches!(place.parent, Parent::Root) && column(self.src, at) != 0 {
+            "\n".to_string()
+        } else {
+            lead
+        };
+        // A document that was empty: the new block ends its own line.
+        let suffix = if matches!(place.parent, Parent::Root)
+            && node.is_null()
+            && !self.src[end..].starts_with('\n')
+        {
+            "\n"
+        } else {
+            ""
+        };
+        self.splice(at, end, &format!("{prefix}{text}{suffix}"))
+    }
+
+    /// A map value written on the key's line, replaced by a block: the block goes on the lines
+    /// after it, and a comment on that line stays there.
+    fn block_after_key(
+        &self,
+        node: &Node,
+        place: Place<'_>,
+        value: &Value,
+        start: usize,
+    ) -> String {
+        let end = node.end;
+        let key_col = self.owner_column(node, place).unwrap_or(0);
+        let col = key_col
+            + if value.is_array() {
+                self.indent.seq
+            } else {
+                self.indent.step
+            };
+        let lines = emit::block_lines(value, col, self.indent);
+        let ws = self.src[..start].trim_end_matches([' ', '\t']).len();
+        let eol = line_end(self.src, end);
+        let mut out = String::new();
+        out.push_str(&self.src[..ws]);
+        out.push_str(&self.src[end..eol]);
+        for l in &lines {
+            out.push('\n');
+            out.push_str(l);
+        }
+        out.push_str(&self.src[eol..]);
+        out
     }
 
     /// An empty value right after `:` or `-` needs a space before the new text.

@@ -50,10 +50,23 @@ pub enum Error {
     AmbiguousDocument { path: String, found: String },
     #[error("{path}: {reason}")]
     Unsupported { path: String, reason: String },
+    /// The value at `path` reads as something JSON cannot hold.
+    #[error("{path}: {error}")]
+    NotJson { path: String, error: NotJson },
     #[error(
         "{path}: the edited file does not read back as intended ({detail}); the edit was not made"
     )]
     Verify { path: String, detail: String },
+}
+
+/// A value read from YAML that has no JSON form.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NotJson {
+    #[error("{0} is out of the range of a JSON number")]
+    OutOfRange(i128),
+    /// NaN or an infinity, read as YAML 1.1.
+    #[error("{0} has no JSON form")]
+    NotFinite(f64),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -70,7 +83,9 @@ impl Error {
             Error::Merge { .. } => "merge",
             Error::Anchor { .. } => "anchor",
             Error::AmbiguousDocument { .. } => "ambiguous_document",
-            Error::Unsupported { .. } => "unsupported",
+            // A value JSON cannot hold is one of the things the editor does not support: one
+            // label for both, as before the two were told apart.
+            Error::Unsupported { .. } | Error::NotJson { .. } => "unsupported",
             Error::Verify { .. } => "verify",
         }
     }

@@ -33,7 +33,7 @@ mod read;
 mod tree;
 pub mod yaml11;
 
-pub use error::{Error, Result};
+pub use error::{Error, NotJson, Result};
 
 use read::{read_stream, Reader, Schema, V};
 use serde_json::Value;
@@ -120,9 +120,9 @@ fn get_as(doc: &str, path: &Path, schema: Schema) -> Result<Option<Value>> {
     };
     found
         .map(|v| {
-            v.to_json(schema).map_err(|reason| Error::Unsupported {
+            v.to_json(schema).map_err(|error| Error::NotJson {
                 path: path_string(path),
-                reason,
+                error,
             })
         })
         .transpose()

@@ -3,10 +3,18 @@
 //! the rules of [`crate::yaml11`]). Both readings feed the check after an edit; the
 //! quoting rules in `emit` are written so that a new value reads the same in both.
 
-use crate::error::Error;
+use crate::error::{Error, NotJson};
 use crate::tree::{line_of, Kind, Node, Stream, Style};
 use serde_json::{Number, Value};
 use std::collections::HashMap;
+
+/// A scalar tagged `!!int`, `!!float`, `!!bool` or `!!null` that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot decode {text:?} as a {tag}")]
+pub(crate) struct Undecodable {
+    text: String,
+    tag: &'static str,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Schema {
@@ -69,7 +77,7 @@ impl V {
     /// As the agent turns each reading into JSON: YAML 1.2 through `serde_json::to_value` (a
     /// non-finite float becomes null), YAML 1.1 as `sigs.k8s.io/yaml` (integral floats become
     /// integers; NaN and infinities have no JSON form).
-    pub(crate) fn to_json(&self, schema: Schema) -> Result<Value, String> {
+    pub(crate) fn to_json(&self, schema: Schema) -> Result<Value, NotJson> {
         Ok(match self {
             V::Null => Value::Null,
             V::Bool(b) => Value::Bool(*b),
@@ -79,13 +87,13 @@ impl V {
                 } else if let Ok(v) = u64::try_from(*i) {
                     Value::from(v)
                 } else {
-                    return Err(format!("{i} is out of the range of a JSON number"));
+                    return Err(NotJson::OutOfRange(*i));
                 }
             }
             V::Float(f) => match schema {
                 Schema::Yaml12 => Number::from_f64(*f).map_or(Value::Null, Value::Number),
                 Schema::Yaml11 if !f.is_finite() => {
-                    return Err(format!("{f} has no JSON form"));
+                    return Err(NotJson::NotFinite(*f));
                 }
                 Schema::Yaml11 if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(*f as i64),
                 Schema::Yaml11 => Number::from_f64(*f).map_or(Value::Null, Value::Number),
@@ -136,7 +144,7 @@ impl Reader<'_> {
     pub(crate) fn node(&mut self, node: &Node) -> Result<V, Error> {
         let v = match &node.kind {
             Kind::Scalar(s) => scalar(&s.text, s.style, s.tag.as_deref(), self.schema)
-                .map_err(|m| self.error(node, m))?,
+                .map_err(|e| self.error(node, e.to_string()))?,
             Kind::Alias(id) => self
                 .anchors
                 .get(id)
@@ -221,21 +229,24 @@ pub(crate) fn scalar(
     style: Style,
     tag: Option<&str>,
     schema: Schema,
-) -> Result<V, String> {
+) -> Result<V, Undecodable> {
     match tag {
         Some("!!str" | "!!binary" | "!!timestamp") => return Ok(V::Str(text.into())),
         Some(t @ ("!!int" | "!!float" | "!!bool" | "!!null")) => {
             let v = plain(text, schema);
-            let ok = match t {
-                "!!int" => matches!(v, V::Int(_)),
-                "!!float" => matches!(v, V::Int(_) | V::Float(_)),
-                "!!bool" => matches!(v, V::Bool(_)),
-                _ => matches!(v, V::Null),
+            let (ok, tag) = match t {
+                "!!int" => (matches!(v, V::Int(_)), "!!int"),
+                "!!float" => (matches!(v, V::Int(_) | V::Float(_)), "!!float"),
+                "!!bool" => (matches!(v, V::Bool(_)), "!!bool"),
+                _ => (matches!(v, V::Null), "!!null"),
             };
             return if ok {
                 Ok(v)
             } else {
-                Err(format!("cannot decode {text:?} as a {t}"))
+                Err(Undecodable {
+                    text: text.into(),
+                    tag,
+                })
             };
         }
         _ => {}

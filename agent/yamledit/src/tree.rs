@@ -238,32 +238,7 @@ impl<'a> Builder<'a> {
                         format!("{}{}", t.handle, t.suffix)
                     }
                 });
-                // saphyr's span of a quoted scalar runs on over spaces and a comment after it, and
-                // a block scalar's over the lines after it: the ends are found in the text.
-                let (start, value_start, end) = match style {
-                    Style::Literal | Style::Folded => {
-                        let (props, indicator) = self.block_header(start)?;
-                        let end = if text.is_empty() {
-                            indicator + 1
-                        } else {
-                            block_end(self.src, start, end)
-                        };
-                        (props, indicator, end)
-                    }
-                    Style::Single | Style::Double => {
-                        let vs = skip_properties(self.src, start, end);
-                        (start, vs, closing_quote(self.src, vs).unwrap_or(end))
-                    }
-                    // An empty value (`key:`) is reported at its `:` (or a list's `-`).
-                    Style::Plain if text.is_empty() && start == end => {
-                        let at = match self.src.as_bytes().get(start) {
-                            Some(b':' | b'-') => start + 1,
-                            _ => start,
-                        };
-                        (at, at, at)
-                    }
-                    Style::Plain => (start, skip_properties(self.src, start, end), end),
-                };
+                let (start, value_start, end) = self.scalar_span(style, &text, start, end)?;
                 Node {
                     kind: Kind::Scalar(Scalar {
                         text: text.into_owned(),
@@ -276,61 +251,9 @@ impl<'a> Builder<'a> {
                     anchor,
                 }
             }
-            Event::Alias(id) => {
-                let name: String = self.src[start + 1..end]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace() && !",[]{}".contains(*c))
-                    .collect();
-                let end = start + 1 + name.len();
-                self.aliases.push((id, name));
-                Node {
-                    kind: Kind::Alias(id),
-                    start,
-                    end,
-                    anchor: 0,
-                }
-            }
-            Event::SequenceStart(anchor, _) => {
-                let flow = self.src[start..end].starts_with('[');
-                self.last_end = end;
-                let mut items = Vec::new();
-                let close = loop {
-                    let (e, s, en) = self.next()?;
-                    if matches!(e, Event::SequenceEnd) {
-                        break (s + 1).min(en);
-                    }
-                    items.push(self.node(e, s, en)?);
-                };
-                let end = collection_end(flow, close, items.last(), start);
-                Node {
-                    kind: Kind::Seq { items, flow },
-                    start,
-                    end,
-                    anchor,
-                }
-            }
-            Event::MappingStart(anchor, _) => {
-                let flow = self.src[start..end].starts_with('{');
-                self.last_end = end;
-                let mut entries = Vec::new();
-                let close = loop {
-                    let (e, s, en) = self.next()?;
-                    if matches!(e, Event::MappingEnd) {
-                        break (s + 1).min(en);
-                    }
-                    let key = self.node(e, s, en)?;
-                    let (e, s, en) = self.next()?;
-                    let value = self.node(e, s, en)?;
-                    entries.push((key, value));
-                };
-                let end = collection_end(flow, close, entries.last().map(|(_, v)| v), start);
-                Node {
-                    kind: Kind::Map { entries, flow },
-                    start,
-                    end,
-                    anchor,
-                }
-            }
+            Event::Alias(id) => self.alias(id, start, end),
+            Event::SequenceStart(anchor, _) => self.sequence(anchor, start, end)?,
+            Event::MappingStart(anchor, _) => self.mapping(anchor, start, end)?,
             _ => {
                 return Err(Error::Parse {
                     line: line_of(self.src, start),
@@ -341,6 +264,101 @@ impl<'a> Builder<'a> {
         };
         self.last_end = self.last_end.max(node.end);
         Ok(node)
+    }
+
+    /// A scalar's `(start, value_start, end)`: saphyr's span of a quoted scalar runs on over
+    /// spaces and a comment after it, and a block scalar's over the lines after it, so the ends
+    /// are found in the text.
+    fn scalar_span(
+        &self,
+        style: Style,
+        text: &str,
+        start: usize,
+        end: usize,
+    ) -> Result<(usize, usize, usize), Error> {
+        Ok(match style {
+            Style::Literal | Style::Folded => {
+                let (props, indicator) = self.block_header(start)?;
+                let end = if text.is_empty() {
+                    indicator + 1
+                } else {
+                    block_end(self.src, start, end)
+                };
+                (props, indicator, end)
+            }
+            Style::Single | Style::Double => {
+                let vs = skip_properties(self.src, start, end);
+                (start, vs, closing_quote(self.src, vs).unwrap_or(end))
+            }
+            // An empty value (`key:`) is reported at its `:` (or a list's `-`).
+            Style::Plain if text.is_empty() && start == end => {
+                let at = match self.src.as_bytes().get(start) {
+                    Some(b':' | b'-') => start + 1,
+                    _ => start,
+                };
+                (at, at, at)
+            }
+            Style::Plain => (start, skip_properties(self.src, start, end), end),
+        })
+    }
+
+    /// `*name`: the node spans the name alone, which is remembered for error messages.
+    fn alias(&mut self, id: usize, start: usize, end: usize) -> Node {
+        let name: String = self.src[start + 1..end]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !",[]{}".contains(*c))
+            .collect();
+        let end = start + 1 + name.len();
+        self.aliases.push((id, name));
+        Node {
+            kind: Kind::Alias(id),
+            start,
+            end,
+            anchor: 0,
+        }
+    }
+
+    fn sequence(&mut self, anchor: usize, start: usize, end: usize) -> Result<Node, Error> {
+        let flow = self.src[start..end].starts_with('[');
+        self.last_end = end;
+        let mut items = Vec::new();
+        let close = loop {
+            let (e, s, en) = self.next()?;
+            if matches!(e, Event::SequenceEnd) {
+                break (s + 1).min(en);
+            }
+            items.push(self.node(e, s, en)?);
+        };
+        let end = collection_end(flow, close, items.last(), start);
+        Ok(Node {
+            kind: Kind::Seq { items, flow },
+            start,
+            end,
+            anchor,
+        })
+    }
+
+    fn mapping(&mut self, anchor: usize, start: usize, end: usize) -> Result<Node, Error> {
+        let flow = self.src[start..end].starts_with('{');
+        self.last_end = end;
+        let mut entries = Vec::new();
+        let close = loop {
+            let (e, s, en) = self.next()?;
+            if matches!(e, Event::MappingEnd) {
+                break (s + 1).min(en);
+            }
+            let key = self.node(e, s, en)?;
+            let (e, s, en) = self.next()?;
+            let value = self.node(e, s, en)?;
+            entries.push((key, value));
+        };
+        let end = collection_end(flow, close, entries.last().map(|(_, v)| v), start);
+        Ok(Node {
+            kind: Kind::Map { entries, flow },
+            start,
+            end,
+            anchor,
+        })
     }
 
     /// A block scalar's span starts at its content; find its properties and its `|`/`>`

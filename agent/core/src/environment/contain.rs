@@ -12,75 +12,132 @@ use std::path::{Path, PathBuf};
 const RULE: &str =
     "paths must stay inside the repository: relative, with no `..` or symlink that leaves it";
 
-fn root(repo: &Path) -> Result<PathBuf, String> {
-    std::fs::canonicalize(repo)
-        .map_err(|e| format!("cannot resolve the repository {}: {e}", repo.display()))
+/// A path an environment names that is missing, leaves the repository, or cannot be read. The
+/// variants holding an `io::Error` are the machine's failures; the others are the user's input.
+#[derive(Debug, thiserror::Error)]
+pub enum PathError {
+    #[error("cannot resolve the repository {}: {error}", repo.display())]
+    Repository {
+        repo: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot resolve {}: {error}", path.display())]
+    Unresolved {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{} resolves to {}, outside the repository; {RULE}", path.display(), resolved.display())]
+    Outside { path: PathBuf, resolved: PathBuf },
+    #[error("values file {written:?} is an absolute path; name it relative to the environment's folder ({RULE})")]
+    ValuesAbsolute { written: String },
+    #[error("values file {written:?} is a symlink to nothing ({} does not resolve)", path.display())]
+    ValuesDangling { written: String, path: PathBuf },
+    #[error("values file {written:?} not found (looked for {})", path.display())]
+    ValuesMissing { written: String, path: PathBuf },
+    #[error("values file {written:?}: cannot read {}: {error}", path.display())]
+    ValuesUnreadable {
+        written: String,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("values file {written:?} {} {}, outside the repository; {RULE}",
+        if *symlink { "is a symlink to" } else { "resolves to" }, target.display())]
+    ValuesOutside {
+        written: String,
+        symlink: bool,
+        target: PathBuf,
+    },
+    #[error("values file {written:?} is a directory, not a file ({})", resolved.display())]
+    ValuesDirectory { written: String, resolved: PathBuf },
+    #[error("chart path {written:?} is absolute; {RULE} (charts are named relative to the repository root)")]
+    ChartAbsolute { written: String },
+    #[error("chart {written:?} not found: no Chart.yaml in {}", path.display())]
+    ChartMissing { written: String, path: PathBuf },
+    #[error("chart path {written:?} resolves to {}, outside the repository; {RULE}", target.display())]
+    ChartOutside { written: String, target: PathBuf },
+    /// A file or folder inside a chart leads outside, or cannot be read.
+    #[error("chart {written:?}: {entry}; {RULE}")]
+    ChartEntry { written: String, entry: EntryError },
+}
+
+/// What is wrong with one entry of a chart's folder.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    #[error("cannot read {}: {error}", shown.display())]
+    Unreadable {
+        shown: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{} is a symlink to nothing", shown.display())]
+    Dangling { shown: PathBuf },
+    #[error("{} is a symlink to {}, outside the repository", shown.display(), target.display())]
+    Outside { shown: PathBuf, target: PathBuf },
+}
+
+fn root(repo: &Path) -> Result<PathBuf, PathError> {
+    std::fs::canonicalize(repo).map_err(|error| PathError::Repository {
+        repo: repo.to_path_buf(),
+        error,
+    })
 }
 
 /// Resolves `path` and checks it lies inside `repo`; returns the resolved path.
-pub(super) fn inside(repo: &Path, path: &Path) -> Result<PathBuf, String> {
+pub(super) fn inside(repo: &Path, path: &Path) -> Result<PathBuf, PathError> {
     let root = root(repo)?;
-    let resolved = std::fs::canonicalize(path)
-        .map_err(|e| format!("cannot resolve {}: {e}", path.display()))?;
+    let resolved = std::fs::canonicalize(path).map_err(|error| PathError::Unresolved {
+        path: path.to_path_buf(),
+        error,
+    })?;
     if resolved.starts_with(&root) {
         Ok(resolved)
     } else {
-        Err(format!(
-            "{} resolves to {}, outside the repository; {RULE}",
-            path.display(),
-            resolved.display()
-        ))
+        Err(PathError::Outside {
+            path: path.to_path_buf(),
+            resolved,
+        })
     }
 }
 
 /// A values file named in an environment (relative to its folder `dir`): it must exist, be a
 /// file, and resolve inside the repository. Returns its path (as written, joined to `dir`).
-pub(super) fn values_file(repo: &Path, dir: &Path, v: &str) -> Result<PathBuf, String> {
+pub(super) fn values_file(repo: &Path, dir: &Path, v: &str) -> Result<PathBuf, PathError> {
     let written = Path::new(v);
     if written.is_absolute() {
-        return Err(format!(
-            "values file {v:?} is an absolute path; name it relative to the environment's folder ({RULE})"
-        ));
+        return Err(PathError::ValuesAbsolute { written: v.into() });
     }
     let path = dir.join(written);
     let meta = match std::fs::metadata(&path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(match std::fs::symlink_metadata(&path) {
-                Ok(_) => format!(
-                    "values file {v:?} is a symlink to nothing ({} does not resolve)",
-                    path.display()
-                ),
-                Err(_) => format!(
-                    "values file {v:?} not found (looked for {})",
-                    path.display()
-                ),
+                Ok(_) => PathError::ValuesDangling {
+                    written: v.into(),
+                    path,
+                },
+                Err(_) => PathError::ValuesMissing {
+                    written: v.into(),
+                    path,
+                },
             })
         }
-        Err(e) => {
-            return Err(format!(
-                "values file {v:?}: cannot read {}: {e}",
-                path.display()
-            ))
+        Err(error) => {
+            return Err(PathError::ValuesUnreadable {
+                written: v.into(),
+                path,
+                error,
+            })
         }
     };
-    let resolved = inside(repo, &path).map_err(|_| {
-        let target = std::fs::canonicalize(&path).unwrap_or_default();
-        let how = if is_symlink(&path) {
-            "is a symlink to"
-        } else {
-            "resolves to"
-        };
-        format!(
-            "values file {v:?} {how} {}, outside the repository; {RULE}",
-            target.display()
-        )
+    let resolved = inside(repo, &path).map_err(|_| PathError::ValuesOutside {
+        written: v.into(),
+        symlink: is_symlink(&path),
+        target: std::fs::canonicalize(&path).unwrap_or_default(),
     })?;
     if meta.is_dir() {
-        return Err(format!(
-            "values file {v:?} is a directory, not a file ({})",
-            resolved.display()
-        ));
+        return Err(PathError::ValuesDirectory {
+            written: v.into(),
+            resolved,
+        });
     }
     Ok(path)
 }
@@ -92,37 +149,32 @@ fn is_symlink(p: &Path) -> bool {
 /// A local chart folder (relative to the repository root): it must resolve inside the
 /// repository, hold a `Chart.yaml`, and no file or folder in it may lead outside. Returns the
 /// relative path as written.
-pub(super) fn chart_dir(repo: &Path, s: &str) -> Result<PathBuf, String> {
+pub(super) fn chart_dir(repo: &Path, s: &str) -> Result<PathBuf, PathError> {
     let rel = PathBuf::from(s);
     if rel.is_absolute() {
-        return Err(format!(
-            "chart path {s:?} is absolute; {RULE} (charts are named relative to the repository root)"
-        ));
+        return Err(PathError::ChartAbsolute { written: s.into() });
     }
     let abs = repo.join(&rel);
+    let missing = |path: &Path| PathError::ChartMissing {
+        written: s.into(),
+        path: path.to_path_buf(),
+    };
     if !abs.exists() {
-        return Err(format!(
-            "chart {s:?} not found: no Chart.yaml in {}",
-            abs.display()
-        ));
+        return Err(missing(&abs));
     }
-    let resolved = inside(repo, &abs).map_err(|_| {
-        let target = std::fs::canonicalize(&abs).unwrap_or_default();
-        format!(
-            "chart path {s:?} resolves to {}, outside the repository; {RULE}",
-            target.display()
-        )
+    let resolved = inside(repo, &abs).map_err(|_| PathError::ChartOutside {
+        written: s.into(),
+        target: std::fs::canonicalize(&abs).unwrap_or_default(),
     })?;
     if !resolved.join("Chart.yaml").is_file() {
-        return Err(format!(
-            "chart {s:?} not found: no Chart.yaml in {}",
-            abs.display()
-        ));
+        return Err(missing(&abs));
     }
     let root = root(repo)?;
     let mut seen = HashSet::new();
-    check_tree(&root, &resolved, &abs, &mut seen)
-        .map_err(|m| format!("chart {s:?}: {m}; {RULE}"))?;
+    check_tree(&root, &resolved, &abs, &mut seen).map_err(|entry| PathError::ChartEntry {
+        written: s.into(),
+        entry,
+    })?;
     Ok(rel)
 }
 
@@ -133,28 +185,26 @@ fn check_tree(
     dir: &Path,
     shown: &Path,
     seen: &mut HashSet<PathBuf>,
-) -> Result<(), String> {
+) -> Result<(), EntryError> {
     if !seen.insert(dir.to_path_buf()) {
         return Ok(());
     }
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", shown.display()))?;
+    let unreadable = |shown: &Path| {
+        let shown = shown.to_path_buf();
+        move |error| EntryError::Unreadable { shown, error }
+    };
+    let entries = std::fs::read_dir(dir).map_err(unreadable(shown))?;
     for entry in entries {
-        let entry = entry.map_err(|e| format!("cannot read {}: {e}", shown.display()))?;
+        let entry = entry.map_err(unreadable(shown))?;
         let path = entry.path();
         let shown = shown.join(entry.file_name());
-        let ty = entry
-            .file_type()
-            .map_err(|e| format!("cannot read {}: {e}", shown.display()))?;
+        let ty = entry.file_type().map_err(unreadable(&shown))?;
         if ty.is_symlink() {
-            let target = std::fs::canonicalize(&path)
-                .map_err(|_| format!("{} is a symlink to nothing", shown.display()))?;
+            let target = std::fs::canonicalize(&path).map_err(|_| EntryError::Dangling {
+                shown: shown.clone(),
+            })?;
             if !target.starts_with(root) {
-                return Err(format!(
-                    "{} is a symlink to {}, outside the repository",
-                    shown.display(),
-                    target.display()
-                ));
+                return Err(EntryError::Outside { shown, target });
             }
             if target.is_dir() {
                 check_tree(root, &target, &shown, seen)?;
@@ -186,12 +236,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            chart_dir(repo.path(), "charts/app"),
-            Ok("charts/app".into())
+            chart_dir(repo.path(), "charts/app").unwrap(),
+            PathBuf::from("charts/app")
         );
 
         symlink(outside.path().join("token"), chart.join("files/token")).unwrap();
-        let e = chart_dir(repo.path(), "charts/app").unwrap_err();
+        let e = chart_dir(repo.path(), "charts/app")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("files/token is a symlink to"), "{e}");
         assert!(e.contains("outside the repository"), "{e}");
     }
@@ -209,7 +261,9 @@ mod tests {
 
         assert!(values_file(repo.path(), &dir, "values/a.yaml").is_ok());
         assert!(values_file(repo.path(), &dir, "values/c.yaml").is_ok());
-        let e = values_file(repo.path(), &dir, "values/b.yaml").unwrap_err();
+        let e = values_file(repo.path(), &dir, "values/b.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("values file \"values/b.yaml\" is a symlink to"),
             "{e}"
@@ -221,14 +275,20 @@ mod tests {
             dir.join(&escape).is_file(),
             "the test's path leads to the file"
         );
-        let e = values_file(repo.path(), &dir, &escape).unwrap_err();
+        let e = values_file(repo.path(), &dir, &escape)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("resolves to") && e.contains("outside the repository"),
             "{e}"
         );
-        let e = values_file(repo.path(), &dir, "/etc/hostname").unwrap_err();
+        let e = values_file(repo.path(), &dir, "/etc/hostname")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("is an absolute path"), "{e}");
-        let e = values_file(repo.path(), &dir, "values/sub").unwrap_err();
+        let e = values_file(repo.path(), &dir, "values/sub")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("is a directory, not a file"), "{e}");
     }
 }

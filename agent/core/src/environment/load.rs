@@ -3,9 +3,6 @@
 
 use super::*;
 
-/// A field (as the user writes it) and what is wrong with it.
-type Invalid<T> = std::result::Result<T, (String, String)>;
-
 /// Loads and validates `environments/<name>/environment.yaml` of `repo`. Every file it names
 /// must resolve, symlinks included, inside `repo`.
 pub fn load(repo: &Path, name: &str) -> Result<Environment> {
@@ -13,14 +10,11 @@ pub fn load(repo: &Path, name: &str) -> Result<Environment> {
     let file = dir.join(FILE_NAME);
     let known = list(repo);
     if !valid_name(name) {
-        return Err(Error::Invalid {
-            file: repo.join(ENVIRONMENTS_DIR),
-            field: "environment name".into(),
-            message: format!(
-                "{name:?} is not an environment name: a lowercase DNS label such as dev or prod (known environments: {})",
-                if known.is_empty() { "none".into() } else { known.join(", ") }
-            ),
-        });
+        let message = format!(
+            "{name:?} is not an environment name: a lowercase DNS label such as dev or prod (known environments: {})",
+            if known.is_empty() { "none".into() } else { known.join(", ") }
+        );
+        return Err(Invalid::value("environment name", message).at(&repo.join(ENVIRONMENTS_DIR)));
     }
     if !file.is_file() {
         return Err(Error::Unknown {
@@ -33,11 +27,7 @@ pub fn load(repo: &Path, name: &str) -> Result<Environment> {
             },
         });
     }
-    contain::inside(repo, &file).map_err(|message| Error::Invalid {
-        file: file.clone(),
-        field: "(file)".into(),
-        message,
-    })?;
+    contain::inside(repo, &file).map_err(|e| Invalid::new("(file)", e).at(&file))?;
     // Before parsing: a values file left out would otherwise read as missing.
     // Read once: what the snapshot left out, checked before parsing (a values file left out
     // would read as missing) and after (the charts and values the file names).
@@ -102,19 +92,15 @@ pub fn parse(
     text: &str,
     known: &[String],
 ) -> Result<Environment> {
-    let invalid = |field: &str, message: String| Error::Invalid {
-        file: file.to_path_buf(),
-        field: field.to_string(),
-        message,
-    };
+    let invalid = |field: &str, message: String| Invalid::value(field, message).at(file);
     let doc = yaml::parse(text).map_err(|error| match error.out_of_range() {
-        Some((field, message)) => invalid(&field, message),
+        Some(e) => Invalid::new(e.field.clone(), e).at(file),
         None => Error::Syntax {
             file: file.to_path_buf(),
             error,
         },
     })?;
-    check_schema(&doc).map_err(|(field, message)| invalid(&field, message))?;
+    check_schema(&doc).map_err(|e| e.at(file))?;
     let parsed: EnvironmentFile =
         serde_json::from_value(doc).map_err(|e| invalid("spec", e.to_string()))?;
 
@@ -129,9 +115,8 @@ pub fn parse(
         ));
     }
 
-    let releases = releases(repo, dir, &parsed.spec.releases)
-        .map_err(|(field, message)| invalid(&field, message))?;
-    settings(&parsed, &releases, known).map_err(|(field, message)| invalid(&field, message))?;
+    let releases = releases(repo, dir, &parsed.spec.releases).map_err(|e| e.at(file))?;
+    settings(&parsed, &releases, known).map_err(|e| e.at(file))?;
 
     Ok(Environment {
         name: parsed.metadata.name,
@@ -149,7 +134,7 @@ fn resolve_chart(
     repo: &Path,
     spec: &ChartSpec,
     version: Option<&str>,
-) -> std::result::Result<Chart, String> {
+) -> std::result::Result<Chart, Problem> {
     match spec {
         ChartSpec::Remote {
             repository,
@@ -162,16 +147,18 @@ fn resolve_chart(
         }),
         ChartSpec::Path(s) if s.starts_with("oci://") => {
             let version = version.ok_or_else(|| {
-                format!(
+                Problem::Value(format!(
                     "{s:?} is an OCI chart: set the release's `version` to an exact chart version"
-                )
+                ))
             })?;
             let (repository, name) = s
                 .trim_end_matches('/')
                 .rsplit_once('/')
                 .filter(|(r, n)| !n.is_empty() && r.len() > "oci:/".len())
                 .ok_or_else(|| {
-                    format!("{s:?} is not an OCI chart reference such as oci://registry/path/chart")
+                    Problem::Value(format!(
+                        "{s:?} is not an OCI chart reference such as oci://registry/path/chart"
+                    ))
                 })?;
             Ok(Chart::Remote {
                 repository: repository.to_string(),
@@ -179,10 +166,10 @@ fn resolve_chart(
                 version: version.to_string(),
             })
         }
-        ChartSpec::Path(s) if s.contains("://") => Err(format!(
+        ChartSpec::Path(s) if s.contains("://") => Err(Problem::Value(format!(
             "{s:?}: a chart in a Helm repository is written as {{repository, name, version}}"
-        )),
-        ChartSpec::Path(s) => contain::chart_dir(repo, s).map(Chart::Local),
+        ))),
+        ChartSpec::Path(s) => Ok(Chart::Local(contain::chart_dir(repo, s)?)),
     }
 }
 
@@ -194,14 +181,17 @@ fn validator() -> &'static jsonschema::Validator {
     })
 }
 
-/// Checks a document against the schema; on failure returns (field, message) of the first
-/// error, the field written as `spec.releases[0].wave`.
-fn check_schema(doc: &Value) -> std::result::Result<(), (String, String)> {
+/// Checks a document against the schema; on failure the first error, its field written as
+/// `spec.releases[0].wave`.
+fn check_schema(doc: &Value) -> std::result::Result<(), Invalid> {
     let Some(error) = validator().iter_errors(doc).next() else {
         return Ok(());
     };
     let pointer = error.instance_path().to_string();
-    Err((field_from_pointer(&pointer), error.to_string()))
+    Err(Invalid::value(
+        field_from_pointer(&pointer),
+        error.to_string(),
+    ))
 }
 
 /// `/spec/releases/0/wave` → `spec.releases[0].wave`.
@@ -226,13 +216,17 @@ pub fn field_from_pointer(pointer: &str) -> String {
 }
 
 /// Each release resolved: its chart and values files found inside the repository, names unique.
-fn releases(repo: &Path, dir: &Path, specs: &[ReleaseSpec]) -> Invalid<Vec<Release>> {
+fn releases(
+    repo: &Path,
+    dir: &Path,
+    specs: &[ReleaseSpec],
+) -> std::result::Result<Vec<Release>, Invalid> {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut releases = Vec::with_capacity(specs.len());
     for (i, r) in specs.iter().enumerate() {
         let at = format!("spec.releases[{i}]");
         if let Some(first) = seen.insert(&r.name, i) {
-            return Err((
+            return Err(Invalid::value(
                 format!("{at}.name"),
                 format!(
                     "duplicate release name {:?} (first declared at spec.releases[{first}])",
@@ -241,11 +235,11 @@ fn releases(repo: &Path, dir: &Path, specs: &[ReleaseSpec]) -> Invalid<Vec<Relea
             ));
         }
         let chart = resolve_chart(repo, &r.chart, r.version.as_deref())
-            .map_err(|m| (format!("{at}.chart"), m))?;
+            .map_err(|e| Invalid::new(format!("{at}.chart"), e))?;
         let mut values = Vec::with_capacity(r.values.len());
         for (j, v) in r.values.iter().enumerate() {
-            let path =
-                contain::values_file(repo, dir, v).map_err(|m| (format!("{at}.values[{j}]"), m))?;
+            let path = contain::values_file(repo, dir, v)
+                .map_err(|e| Invalid::new(format!("{at}.values[{j}]"), e))?;
             values.push(path);
         }
         let requires = requirements(&at, &r.requires)?;
@@ -264,7 +258,10 @@ fn releases(repo: &Path, dir: &Path, specs: &[ReleaseSpec]) -> Invalid<Vec<Relea
 }
 
 /// A release's `requires`, each entry a kind written `<group>/<version>/<Kind>`.
-fn requirements(at: &str, specs: &[RequirementSpec]) -> Invalid<Vec<Requirement>> {
+fn requirements(
+    at: &str,
+    specs: &[RequirementSpec],
+) -> std::result::Result<Vec<Requirement>, Invalid> {
     specs
         .iter()
         .enumerate()
@@ -278,7 +275,7 @@ fn requirements(at: &str, specs: &[RequirementSpec]) -> Invalid<Vec<Requirement>
                 ),
             };
             Requirement::parse(text, from_cluster).ok_or_else(|| {
-                (
+                Invalid::value(
                     field,
                     format!("{text:?} is not a kind: write <group>/<version>/<Kind>, e.g. gateway.networking.k8s.io/v1/Gateway (v1/<Kind> for the core group)"),
                 )
@@ -288,8 +285,12 @@ fn requirements(at: &str, specs: &[RequirementSpec]) -> Invalid<Vec<Requirement>
 }
 
 /// The settings that refer to releases, environments, durations and shares.
-fn settings(parsed: &EnvironmentFile, releases: &[Release], known: &[String]) -> Invalid<()> {
-    let invalid = |field: &str, message: String| (field.to_string(), message);
+fn settings(
+    parsed: &EnvironmentFile,
+    releases: &[Release],
+    known: &[String],
+) -> std::result::Result<(), Invalid> {
+    let invalid = Invalid::value;
     if let Some(p) = &parsed.spec.promotion {
         promoted::check(p, releases)?;
         if p.from == parsed.metadata.name {

@@ -5,6 +5,7 @@ use crate::yaml;
 
 mod contain;
 pub mod promoted;
+pub use contain::{EntryError, PathError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -45,12 +46,59 @@ pub enum Error {
         file: PathBuf,
         error: yaml::YamlError,
     },
-    #[error("{file}: field `{field}`: {message}")]
+    #[error("{file}: field `{field}`: {problem}")]
     Invalid {
         file: PathBuf,
         field: String,
-        message: String,
+        problem: Problem,
     },
+}
+
+/// What is wrong with a field of an environment file.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    /// The value breaks a rule of the file: the schema, a name, a reference to a release or an
+    /// environment, a duration's or a percentage's form.
+    #[error("{0}")]
+    Value(String),
+    #[error(transparent)]
+    OutOfRange(#[from] yaml::OutOfRange),
+    /// A file or chart the field names is missing, leaves the repository, or cannot be read.
+    #[error(transparent)]
+    Path(#[from] contain::PathError),
+    /// A values key the field names cannot be looked up in the release's values files.
+    #[error(transparent)]
+    Values(#[from] promoted::ValuesError),
+}
+
+/// A field (as the user writes it, `spec.releases[0].wave`) and what is wrong with it; the
+/// file is added where it is known ([`Invalid::at`]).
+#[derive(Debug)]
+pub(crate) struct Invalid {
+    field: String,
+    problem: Problem,
+}
+
+impl Invalid {
+    fn new(field: impl Into<String>, problem: impl Into<Problem>) -> Self {
+        Invalid {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// A value breaking a rule, `message` saying which.
+    fn value(field: impl Into<String>, message: String) -> Self {
+        Invalid::new(field, Problem::Value(message))
+    }
+
+    fn at(self, file: &Path) -> Error {
+        Error::Invalid {
+            file: file.to_path_buf(),
+            field: self.field,
+            problem: self.problem,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -3,7 +3,7 @@
 //! last-wins picks, as drift pull requests choose it) and holds a digest. Every error names the
 //! field, and the values file where one is involved.
 
-use super::{PromotedImage, Promotion, Release};
+use super::{Invalid, PromotedImage, Promotion, Release};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -16,16 +16,41 @@ pub fn is_digest(s: &str) -> bool {
     })
 }
 
+/// A values key that is not written `image.digest` or `containers[0].image`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("{key:?} is not a values key such as image.digest")]
+    NotAKey { key: String },
+    #[error("{key:?}: [{index} is not a list index such as [0]")]
+    NotAnIndex { key: String, index: String },
+}
+
+/// Why a key's value could not be looked up in a release's values files: the key is malformed
+/// or a file is not YAML (the user's to fix), or a file cannot be read (the machine's).
+#[derive(Debug, thiserror::Error)]
+pub enum ValuesError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("{}: cannot read: {error}", file.display())]
+    Read {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: {error}", file.display())]
+    Yaml {
+        file: PathBuf,
+        error: sextant_yamledit::Error,
+    },
+}
+
 /// `image.digest` → `[image, digest]`; `containers[0].image` → `[containers, 0, image]`.
-pub fn key(dotted: &str) -> Result<Vec<sextant_yamledit::Key>, String> {
+pub fn key(dotted: &str) -> Result<Vec<sextant_yamledit::Key>, KeyError> {
     use sextant_yamledit::Key;
     let mut out = Vec::new();
     for part in dotted.split('.') {
         let (name, rest) = part.split_once('[').map_or((part, ""), |(n, r)| (n, r));
         if name.is_empty() && (out.is_empty() || rest.is_empty()) {
-            return Err(format!(
-                "{dotted:?} is not a values key such as image.digest"
-            ));
+            return Err(KeyError::NotAKey { key: dotted.into() });
         }
         if !name.is_empty() {
             out.push(Key::Map(name.to_string()));
@@ -35,8 +60,9 @@ pub fn key(dotted: &str) -> Result<Vec<sextant_yamledit::Key>, String> {
                 let n = index
                     .strip_suffix(']')
                     .and_then(|i| i.parse::<usize>().ok())
-                    .ok_or_else(|| {
-                        format!("{dotted:?}: [{index} is not a list index such as [0]")
+                    .ok_or_else(|| KeyError::NotAnIndex {
+                        key: dotted.into(),
+                        index: index.into(),
                     })?;
                 out.push(Key::Index(n));
             }
@@ -47,7 +73,7 @@ pub fn key(dotted: &str) -> Result<Vec<sextant_yamledit::Key>, String> {
 
 /// The value of `dotted` in a release's values, and the values file that sets it: the last of
 /// the release's files holding the key (Helm's last-wins). `None` when no values file sets it.
-pub fn holder(release: &Release, dotted: &str) -> Result<Option<(PathBuf, Value)>, String> {
+pub fn holder(release: &Release, dotted: &str) -> Result<Option<(PathBuf, Value)>, ValuesError> {
     let path = key(dotted)?;
     for file in release.values.iter().rev() {
         if let Some(v) = value_in(file, &path)? {
@@ -57,23 +83,28 @@ pub fn holder(release: &Release, dotted: &str) -> Result<Option<(PathBuf, Value)
     Ok(None)
 }
 
-fn value_in(file: &Path, path: &[sextant_yamledit::Key]) -> Result<Option<Value>, String> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
-    sextant_yamledit::get_yaml11(&text, path).map_err(|e| format!("{}: {e}", file.display()))
+fn value_in(file: &Path, path: &[sextant_yamledit::Key]) -> Result<Option<Value>, ValuesError> {
+    let text = std::fs::read_to_string(file).map_err(|error| ValuesError::Read {
+        file: file.to_path_buf(),
+        error,
+    })?;
+    sextant_yamledit::get_yaml11(&text, path).map_err(|error| ValuesError::Yaml {
+        file: file.to_path_buf(),
+        error,
+    })
 }
 
-/// Checks a promotion against the environment's releases; on failure (field, message).
-pub(super) fn check(p: &Promotion, releases: &[Release]) -> Result<(), (String, String)> {
+/// Checks a promotion against the environment's releases; on failure the field and what is wrong.
+pub(super) fn check(p: &Promotion, releases: &[Release]) -> Result<(), Invalid> {
     if crate::duration::parse(&p.soak).is_none() {
-        return Err((
-            "spec.promotion.soak".into(),
+        return Err(Invalid::value(
+            "spec.promotion.soak",
             format!("{:?} is not a duration such as 10m or 30s", p.soak),
         ));
     }
     if p.platform.parse::<Platform>().is_err() {
-        return Err((
-            "spec.promotion.platform".into(),
+        return Err(Invalid::value(
+            "spec.promotion.platform",
             format!("{:?} is not a platform such as linux/amd64", p.platform),
         ));
     }
@@ -83,7 +114,7 @@ pub(super) fn check(p: &Promotion, releases: &[Release]) -> Result<(), (String, 
             .iter()
             .position(|o| o.release == image.release)
         {
-            return Err((
+            return Err(Invalid::value(
                 format!("{at}.release"),
                 format!(
                     "release {:?} is promoted twice (first at spec.promotion.images[{first}])",
@@ -92,7 +123,7 @@ pub(super) fn check(p: &Promotion, releases: &[Release]) -> Result<(), (String, 
             ));
         }
         let Some(release) = releases.iter().find(|r| r.name == image.release) else {
-            return Err((
+            return Err(Invalid::value(
                 format!("{at}.release"),
                 format!(
                     "unknown release {:?} (releases of this environment: {})",
@@ -107,7 +138,7 @@ pub(super) fn check(p: &Promotion, releases: &[Release]) -> Result<(), (String, 
         };
         let last = image.repository.rsplit('/').next().unwrap_or_default();
         if last.contains(':') || last.contains('@') {
-            return Err((
+            return Err(Invalid::value(
                 format!("{at}.repository"),
                 format!(
                     "{:?} names a tag or digest: give the repository alone, such as registry.example.com/team/app",
@@ -120,7 +151,7 @@ pub(super) fn check(p: &Promotion, releases: &[Release]) -> Result<(), (String, 
     for (i, c) in p.checks.iter().enumerate() {
         if let Some(t) = &c.http.timeout {
             if crate::duration::parse(t).is_none() {
-                return Err((
+                return Err(Invalid::value(
                     format!("spec.promotion.checks[{i}].http.timeout"),
                     format!("{t:?} is not a duration such as 5s"),
                 ));
@@ -131,14 +162,10 @@ pub(super) fn check(p: &Promotion, releases: &[Release]) -> Result<(), (String, 
 }
 
 /// The values a promoted image's keys point at: the digest key set to a digest, the tag key set.
-fn image_values(
-    at: &str,
-    image: &PromotedImage,
-    release: &Release,
-) -> Result<(), (String, String)> {
-    match holder(release, &image.path).map_err(|m| (format!("{at}.path"), m))? {
+fn image_values(at: &str, image: &PromotedImage, release: &Release) -> Result<(), Invalid> {
+    match holder(release, &image.path).map_err(|e| Invalid::new(format!("{at}.path"), e))? {
         None => {
-            return Err((
+            return Err(Invalid::value(
                 format!("{at}.path"),
                 format!(
                     "no values file of release {:?} sets {} ({}): set it to the digest running now",
@@ -149,7 +176,7 @@ fn image_values(
             ))
         }
         Some((file, v)) if !v.as_str().is_some_and(is_digest) => {
-            return Err((
+            return Err(Invalid::value(
                 format!("{at}.path"),
                 format!(
                     "{}: {} is {}, not a digest (sha256: and 64 lowercase hex digits)",
@@ -163,10 +190,10 @@ fn image_values(
     }
     if let Some(tag) = &image.tag_path {
         if holder(release, tag)
-            .map_err(|m| (format!("{at}.tagPath"), m))?
+            .map_err(|e| Invalid::new(format!("{at}.tagPath"), e))?
             .is_none()
         {
-            return Err((
+            return Err(Invalid::value(
                 format!("{at}.tagPath"),
                 format!(
                     "no values file of release {:?} sets {tag} ({})",
@@ -199,9 +226,14 @@ pub struct Platform {
     pub variant: Option<String>,
 }
 
+/// A platform not written `os/architecture[/variant]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a platform such as linux/amd64")]
+pub struct PlatformError(pub String);
+
 impl std::str::FromStr for Platform {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = PlatformError;
+    fn from_str(s: &str) -> Result<Self, PlatformError> {
         let parts: Vec<&str> = s.split('/').collect();
         match parts.as_slice() {
             [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
@@ -212,7 +244,7 @@ impl std::str::FromStr for Platform {
                     .map(|v| v.to_string())
                     .filter(|v| !v.is_empty()),
             }),
-            _ => Err(format!("{s:?} is not a platform such as linux/amd64")),
+            _ => Err(PlatformError(s.into())),
         }
     }
 }

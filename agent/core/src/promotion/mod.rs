@@ -77,6 +77,12 @@ pub struct Edit {
 pub enum EditError {
     #[error("release {release:?}: {message}")]
     Key { release: String, message: String },
+    /// The image's key is malformed, or a values file of its release cannot be read.
+    #[error("release {release:?}: {error}")]
+    Values {
+        release: String,
+        error: promoted::ValuesError,
+    },
     #[error("{path}: cannot be read at the base commit")]
     Missing { path: String },
     #[error("{path}: {source}")]
@@ -99,11 +105,15 @@ pub fn edit(
         release: image.release.clone(),
         message,
     };
+    let values = |e: promoted::ValuesError| EditError::Values {
+        release: image.release.clone(),
+        error: e,
+    };
     let release = env
         .release(&image.release)
         .ok_or_else(|| err("not a release of the environment".into()))?;
     let (file, _) = promoted::holder(release, &image.path)
-        .map_err(err)?
+        .map_err(values)?
         .ok_or_else(|| err(format!("no values file sets {}", image.path)))?;
     let path = file
         .strip_prefix(&env.repo)
@@ -112,16 +122,19 @@ pub fn edit(
         .to_string();
     let before = read(&path).ok_or_else(|| EditError::Missing { path: path.clone() })?;
     let mut changes = vec![(
-        promoted::key(&image.path).map_err(err)?,
+        promoted::key(&image.path).map_err(|e| values(e.into()))?,
         serde_json::Value::String(digest.to_string()),
     )];
     if let (Some(tag_path), Some(tag)) = (&image.tag_path, tag) {
         let (tag_file, _) = promoted::holder(release, tag_path)
-            .map_err(err)?
+            .map_err(values)?
             .ok_or_else(|| err(format!("no values file sets {tag_path}")))?;
         // The tag goes along only when the same file holds it; else the digest alone.
         if tag_file == file {
-            changes.push((promoted::key(tag_path).map_err(err)?, tag.clone()));
+            changes.push((
+                promoted::key(tag_path).map_err(|e| values(e.into()))?,
+                tag.clone(),
+            ));
         }
     }
     let after = sextant_yamledit::apply(&before, &changes).map_err(|source| EditError::Yaml {

@@ -3,7 +3,7 @@
 //! again. A human clears one by deleting its entry: a commit, reviewed like any other.
 
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const FILE_NAME: &str = "rejected.yaml";
 
@@ -35,25 +35,47 @@ pub fn path(target: &str) -> String {
     )
 }
 
+/// Why a target's rejections could not be read: the file is broken (a human's to fix) or the
+/// machine could not read it.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{}: {error}", file.display())]
+    Broken { file: PathBuf, error: ParseError },
+    #[error("{}: cannot read: {error}", file.display())]
+    Unreadable {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// What is wrong with the text of a rejections file.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("invalid YAML: {0}")]
+    Yaml(crate::yaml::YamlError),
+    #[error("field `rejected`: {0}")]
+    Field(serde_json::Error),
+}
+
 /// The rejections in a repository checkout; a missing file is none. A broken file is an error
 /// naming it: rejections are never silently dropped.
-pub fn read(repo: &Path, target: &str) -> Result<Vec<Rejection>, String> {
+pub fn read(repo: &Path, target: &str) -> Result<Vec<Rejection>, ReadError> {
     let file = repo.join(path(target));
     match std::fs::read_to_string(&file) {
-        Ok(text) => parse(&text).map_err(|e| format!("{}: {e}", file.display())),
+        Ok(text) => parse(&text).map_err(|error| ReadError::Broken { file, error }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(format!("{}: cannot read: {e}", file.display())),
+        Err(error) => Err(ReadError::Unreadable { file, error }),
     }
 }
 
-pub fn parse(text: &str) -> Result<Vec<Rejection>, String> {
-    let v = crate::yaml::parse(text).map_err(|e| format!("invalid YAML: {e}"))?;
+pub fn parse(text: &str) -> Result<Vec<Rejection>, ParseError> {
+    let v = crate::yaml::parse(text).map_err(ParseError::Yaml)?;
     if v.is_null() {
         return Ok(Vec::new());
     }
     serde_json::from_value::<File>(v)
         .map(|f| f.rejected)
-        .map_err(|e| format!("field `rejected`: {e}"))
+        .map_err(ParseError::Field)
 }
 
 /// `text` (the file now, if any) with `r` appended, the rest of it byte for byte as it was.

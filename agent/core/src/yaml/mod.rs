@@ -30,18 +30,25 @@ impl std::fmt::Display for YamlError {
     }
 }
 
+/// An integer beyond 64 bits in a field (`wave: 99999999999999999999`): valid YAML, but a value
+/// no field of the agent's files takes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{number} is out of range: a number here must fit in 64 bits")]
+pub struct OutOfRange {
+    /// The field as the parser names it (`spec.releases[0].wave`).
+    pub field: String,
+    pub number: String,
+}
+
 impl YamlError {
-    /// The field and a message, when the document is valid YAML but holds an integer beyond
-    /// 64 bits (`wave: 99999999999999999999`), which no field of the agent's files takes:
-    /// a value error of that field, not a syntax error.
-    pub fn out_of_range(&self) -> Option<(String, String)> {
+    /// The field and its number, when the document is valid YAML but holds an integer beyond
+    /// 64 bits: a value error of that field, not a syntax error.
+    pub fn out_of_range(&self) -> Option<OutOfRange> {
         let (field, rest) = self.message.split_once(": invalid type: integer `")?;
         let (number, tail) = rest.split_once('`')?;
-        (tail.starts_with(" as u128") || tail.starts_with(" as i128")).then(|| {
-            (
-                field.to_string(),
-                format!("{number} is out of range: a number here must fit in 64 bits"),
-            )
+        (tail.starts_with(" as u128") || tail.starts_with(" as i128")).then(|| OutOfRange {
+            field: field.to_string(),
+            number: number.to_string(),
         })
     }
 }

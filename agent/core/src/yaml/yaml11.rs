@@ -55,7 +55,8 @@ impl Loader<'_> {
     fn node(&mut self, event: Event, mark: Marker) -> Result<Value, YamlError> {
         match event {
             Event::Scalar(text, style, anchor, tag) => {
-                let v = scalar(&text, style, tag.as_ref()).map_err(|m| error_at(&mark, m))?;
+                let v = scalar(&text, style, tag.as_ref())
+                    .map_err(|e| error_at(&mark, e.to_string()))?;
                 self.remember(anchor, &v);
                 Ok(v)
             }
@@ -171,21 +172,34 @@ fn core_tag(tag: Option<&Tag>) -> Option<&str> {
     (t.handle == "tag:yaml.org,2002:" || t.handle == "!!").then_some(t.suffix.as_str())
 }
 
-fn scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+/// A scalar the reading cannot turn into JSON, positioned by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScalarError {
+    /// Tagged `!!int`, `!!float`, `!!bool` or `!!null` but not one.
+    #[error("cannot decode {text:?} as a !!{tag}")]
+    Tag { text: String, tag: &'static str },
+    #[error("{0} has no JSON form (NaN and infinities are not JSON numbers)")]
+    NotFinite(String),
+}
+
+fn scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value, ScalarError> {
     match core_tag(tag) {
         Some("str") | Some("binary") | Some("timestamp") => return Ok(Value::String(text.into())),
         Some(t @ ("int" | "float" | "bool" | "null")) => {
             let v = resolve_plain(text)?;
-            let ok = match t {
-                "int" => v.is_i64() || v.is_u64(),
-                "float" => v.is_number(),
-                "bool" => v.is_boolean(),
-                _ => v.is_null(),
+            let (ok, tag) = match t {
+                "int" => (v.is_i64() || v.is_u64(), "int"),
+                "float" => (v.is_number(), "float"),
+                "bool" => (v.is_boolean(), "bool"),
+                _ => (v.is_null(), "null"),
             };
             return if ok {
                 Ok(v)
             } else {
-                Err(format!("cannot decode {text:?} as a !!{t}"))
+                Err(ScalarError::Tag {
+                    text: text.into(),
+                    tag,
+                })
             };
         }
         _ => {}
@@ -198,7 +212,7 @@ fn scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value, S
 
 /// go-yaml v2's resolution of a plain scalar (`sextant_yamledit::yaml11`, the one copy of the
 /// rules), as JSON: sigs.k8s.io/yaml converts to JSON, which has no NaN or infinity.
-pub fn resolve_plain(text: &str) -> Result<Value, String> {
+pub fn resolve_plain(text: &str) -> Result<Value, ScalarError> {
     use sextant_yamledit::yaml11::{resolve, Plain};
     Ok(match resolve(text) {
         Plain::Null => Value::Null,
@@ -208,11 +222,7 @@ pub fn resolve_plain(text: &str) -> Result<Value, String> {
             (_, Ok(v)) => Value::Number(Number::from(v)),
             _ => Value::String(text.into()),
         },
-        Plain::Float(f) if !f.is_finite() => {
-            return Err(format!(
-                "{text} has no JSON form (NaN and infinities are not JSON numbers)"
-            ))
-        }
+        Plain::Float(f) if !f.is_finite() => return Err(ScalarError::NotFinite(text.into())),
         Plain::Float(f) => float(f),
         Plain::Str => Value::String(text.into()),
     })

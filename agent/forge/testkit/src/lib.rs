@@ -20,8 +20,12 @@
 pub mod faults;
 pub mod fixtures;
 pub mod git;
+mod gitdata;
+mod issues;
 pub mod openapi;
 mod options;
+mod pulls;
+mod reply;
 mod routes;
 pub mod server;
 mod shapes;

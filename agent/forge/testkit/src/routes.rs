@@ -1,6 +1,7 @@
 //! The HTTP edge: one dispatcher that logs each request, applies faults, authenticates,
 //! enforces the primary rate limit, answers GETs with ETags (304 on `If-None-Match`), and
-//! routes to the handlers below, which answer with GitHub's status codes and shapes.
+//! routes to the handlers (`gitdata`, `pulls`, `issues`), which answer with GitHub's status
+//! codes and shapes (`reply`).
 
 use std::sync::Arc;
 
@@ -12,10 +13,20 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::faults::{Action, AuthKind, RequestRecord};
-use crate::git::GitError;
+use crate::gitdata::{
+    contents, create_blob, create_commit, create_ref, create_tree, delete_ref, get_ref, update_ref,
+};
+use crate::issues::{
+    add_assignees, add_labels, create_comment, create_issue, create_label, get_issue,
+    list_comments, list_issues, list_labels, update_issue,
+};
+use crate::pulls::{
+    create_pull, list_pulls, merge_pull, pull_json, request_reviewers, update_pull, with_pull,
+};
+use crate::reply::{param, Reply};
 use crate::shapes::{self, Ctx};
 use crate::shared::{lock, Shared};
-use crate::state::{Comment, Issue, PullRequest, State};
+use crate::state::{RateLimit, State};
 use crate::time::now;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -25,56 +36,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(32 * 1024 * 1024))
         .with_state(shared)
 }
-
-/// A handler's answer.
-pub(crate) struct Reply {
-    code: u16,
-    body: Option<Value>,
-    headers: Vec<(&'static str, String)>,
-}
-
-impl Reply {
-    fn json(code: u16, body: Value) -> Self {
-        Self {
-            code,
-            body: Some(body),
-            headers: Vec::new(),
-        }
-    }
-
-    fn empty(code: u16) -> Self {
-        Self {
-            code,
-            body: None,
-            headers: Vec::new(),
-        }
-    }
-
-    fn error(code: u16, message: &str) -> Self {
-        Self::json(code, shapes::error(message, code))
-    }
-
-    fn not_found() -> Self {
-        Self::error(404, "Not Found")
-    }
-
-    fn invalid(message: &str, resource: &str, code: &str) -> Self {
-        Self::json(422, shapes::validation(message, resource, code))
-    }
-}
-
-impl From<GitError> for Reply {
-    fn from(e: GitError) -> Self {
-        match e {
-            GitError::NotFound(m) => Self::error(404, if m.is_empty() { "Not Found" } else { &m }),
-            GitError::Unprocessable(m) => Self::error(422, &m),
-            GitError::Conflict(m) => Self::error(409, &m),
-            GitError::NotFastForward => Self::json(422, shapes::not_fast_forward()),
-        }
-    }
-}
-
-type R = Result<Reply, Reply>;
 
 fn decode(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -113,10 +74,6 @@ fn query_pairs(q: Option<&str>) -> Vec<(String, String)> {
             (decode(k), decode(v))
         })
         .collect()
-}
-
-fn param<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -236,33 +193,7 @@ async fn dispatch(
     };
     let _write = (method != Method::GET).then(|| WriteGuard::enter(&shared));
     let fired = lock(&shared.faults).fire(method.as_str(), &path);
-    let reply = match fired {
-        Some(Action::Delay(d)) => {
-            tokio::time::sleep(d).await;
-            None
-        }
-        Some(Action::Status { code: 422, message }) => {
-            Some(Reply::invalid(&message, "Fault", "custom"))
-        }
-        Some(Action::Status { code, message }) => Some(Reply::error(code, &message)),
-        Some(Action::SecondaryRateLimit {
-            retry_after_seconds,
-        }) => {
-            let mut r = Reply::error(403, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.");
-            r.headers
-                .push(("retry-after", retry_after_seconds.to_string()));
-            Some(r)
-        }
-        Some(Action::TooManyRequests {
-            retry_after_seconds,
-        }) => {
-            let mut r = Reply::error(429, "You have exceeded a secondary rate limit.");
-            r.headers
-                .push(("retry-after", retry_after_seconds.to_string()));
-            Some(r)
-        }
-        None => None,
-    };
+    let reply = fault_reply(fired).await;
     let mut counted = true;
     let reply = match reply {
         Some(r) => r,
@@ -310,6 +241,43 @@ async fn dispatch(
         rec.status = reply.code;
         rec.response = reply.body.clone();
     }
+    respond(reply, rate)
+}
+
+/// The answer a fired fault gives instead of the route's, if any (a delay only waits).
+async fn fault_reply(fired: Option<Action>) -> Option<Reply> {
+    match fired {
+        Some(Action::Delay(d)) => {
+            tokio::time::sleep(d).await;
+            None
+        }
+        Some(Action::Status { code: 422, message }) => {
+            Some(Reply::invalid(&message, "Fault", "custom"))
+        }
+        Some(Action::Status { code, message }) => Some(Reply::error(code, &message)),
+        Some(Action::SecondaryRateLimit {
+            retry_after_seconds,
+        }) => {
+            let mut r = Reply::error(403, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.");
+            r.headers
+                .push(("retry-after", retry_after_seconds.to_string()));
+            Some(r)
+        }
+        Some(Action::TooManyRequests {
+            retry_after_seconds,
+        }) => {
+            let mut r = Reply::error(429, "You have exceeded a secondary rate limit.");
+            r.headers
+                .push(("retry-after", retry_after_seconds.to_string()));
+            Some(r)
+        }
+        None => None,
+    }
+}
+
+/// The HTTP response: the reply's status and JSON body, the rate-limit headers GitHub sends
+/// with every answer, and the reply's own headers.
+fn respond(reply: Reply, rate: RateLimit) -> Response {
     let status = StatusCode::from_u16(reply.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = match &reply.body {
         Some(b) => (
@@ -464,613 +432,6 @@ fn mint_token(shared: &Shared, st: &mut State, id: &str, auth: AuthKind) -> Repl
             "repository_selection": "selected"
         }),
     )
-}
-
-fn str_field<'a>(b: &'a Value, key: &str) -> Result<&'a str, Reply> {
-    b[key].as_str().ok_or_else(|| {
-        Reply::invalid(
-            &format!("Invalid request.\n\n\"{key}\" wasn't supplied."),
-            "Request",
-            "missing_field",
-        )
-    })
-}
-
-fn strings(b: &Value, key: &str) -> Vec<String> {
-    b[key]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn number(n: &str) -> Result<u64, Reply> {
-    n.parse().map_err(|_| Reply::not_found())
-}
-
-// --- git data ---
-
-fn get_ref(ctx: &Ctx, st: &State, r: &str) -> R {
-    let name = format!("refs/{r}");
-    let sha = st.git.ref_target(&name).ok_or_else(Reply::not_found)?;
-    Ok(Reply::json(200, shapes::git_ref(ctx, &name, &sha)))
-}
-
-fn create_ref(ctx: &Ctx, st: &mut State, b: &Value) -> R {
-    let name = str_field(b, "ref")?;
-    let sha = str_field(b, "sha")?;
-    st.git.create_ref(name, sha)?;
-    Ok(Reply::json(201, shapes::git_ref(ctx, name, sha)))
-}
-
-fn update_ref(ctx: &Ctx, st: &mut State, r: &str, b: &Value) -> R {
-    let name = format!("refs/{r}");
-    let sha = str_field(b, "sha")?;
-    if st.is_protected(&name) {
-        return Err(Reply::error(
-            422,
-            &format!("Protected branch update failed for {name}."),
-        ));
-    }
-    st.git
-        .update_ref(&name, sha, b["force"].as_bool().unwrap_or(false))?;
-    Ok(Reply::json(200, shapes::git_ref(ctx, &name, sha)))
-}
-
-fn delete_ref(st: &mut State, r: &str) -> R {
-    let name = format!("refs/{r}");
-    if st.is_protected(&name) {
-        return Err(Reply::error(422, "Cannot delete this protected branch."));
-    }
-    st.git.delete_ref(&name)?;
-    Ok(Reply::empty(204))
-}
-
-fn create_blob(ctx: &Ctx, st: &mut State, b: &Value) -> R {
-    use base64::Engine;
-    let content = str_field(b, "content")?;
-    let bytes = match b["encoding"].as_str().unwrap_or("utf-8") {
-        "base64" => {
-            let clean: String = content.chars().filter(|c| !c.is_whitespace()).collect();
-            base64::engine::general_purpose::STANDARD
-                .decode(clean)
-                .map_err(|_| Reply::invalid("content is not valid Base64", "Blob", "invalid"))?
-        }
-        "utf-8" => content.as_bytes().to_vec(),
-        other => {
-            return Err(Reply::invalid(
-                &format!("encoding {other} is not supported"),
-                "Blob",
-                "invalid",
-            ))
-        }
-    };
-    let sha = st.git.blob(&bytes)?;
-    Ok(Reply::json(201, shapes::blob(ctx, &sha)))
-}
-
-fn create_tree(ctx: &Ctx, st: &mut State, b: &Value) -> R {
-    let items = b["tree"].as_array().ok_or_else(|| {
-        Reply::invalid(
-            "Invalid request.\n\n\"tree\" wasn't supplied.",
-            "Tree",
-            "missing_field",
-        )
-    })?;
-    let mut entries = Vec::new();
-    for item in items {
-        let path = str_field(item, "path")?.to_string();
-        let mode = item["mode"].as_str().unwrap_or("100644").to_string();
-        if item["type"].as_str().is_some_and(|t| t != "blob") {
-            return Err(Reply::invalid(
-                "only blob entries are supported by the fake",
-                "Tree",
-                "invalid",
-            ));
-        }
-        let sha = match (&item["sha"], item["content"].as_str()) {
-            (Value::String(s), _) => Some(s.clone()),
-            (_, Some(content)) => Some(st.git.blob(content.as_bytes())?),
-            (Value::Null, None) if item.get("sha").is_some() => None,
-            _ => {
-                return Err(Reply::invalid(
-                    "tree entry needs sha or content",
-                    "Tree",
-                    "missing_field",
-                ))
-            }
-        };
-        entries.push((path, mode, sha));
-    }
-    let sha = st.git.tree(b["base_tree"].as_str(), &entries)?;
-    let listing = st.git.tree_entries(&sha)?;
-    Ok(Reply::json(201, shapes::tree(ctx, &sha, &listing)))
-}
-
-fn create_commit(ctx: &Ctx, st: &mut State, b: &Value) -> R {
-    let message = str_field(b, "message")?;
-    let tree = str_field(b, "tree")?;
-    let parents = strings(b, "parents");
-    let sha = st.git.commit(message, tree, &parents)?;
-    Ok(Reply::json(
-        201,
-        shapes::commit(ctx, &st.git.commit_info(&sha)?),
-    ))
-}
-
-fn contents(ctx: &Ctx, st: &State, path: &str, rev: Option<&str>) -> R {
-    let rev = rev.unwrap_or(&st.default_branch);
-    let (sha, bytes) = st.git.file_at(rev, path)?;
-    Ok(Reply::json(
-        200,
-        shapes::content_file(ctx, path, rev, &sha, &bytes),
-    ))
-}
-
-// --- pull requests ---
-
-fn pull_json(ctx: &Ctx, st: &State, p: &PullRequest, full: bool) -> Value {
-    shapes::pull(ctx, p, &st.labels_of(&p.labels), &st.default_branch, full)
-}
-
-fn with_pull(st: &mut State, n: &str, f: impl FnOnce(&mut State, &PullRequest) -> R) -> R {
-    let p = st
-        .pulls
-        .get(&number(n)?)
-        .cloned()
-        .ok_or_else(Reply::not_found)?;
-    f(st, &p)
-}
-
-fn state_matches(open: bool, want: Option<&str>) -> bool {
-    match want.unwrap_or("open") {
-        "all" => true,
-        "closed" => !open,
-        _ => open,
-    }
-}
-
-fn list_pulls(ctx: &Ctx, st: &State, q: &[(String, String)]) -> R {
-    let head = param(q, "head").map(|h| h.split_once(':').map_or(h, |(_, b)| b).to_string());
-    let base = param(q, "base");
-    let items: Vec<Value> = st
-        .pulls
-        .values()
-        .rev()
-        .filter(|p| state_matches(p.open, param(q, "state")))
-        .filter(|p| head.as_deref().is_none_or(|h| p.head == h))
-        .filter(|p| base.is_none_or(|b| p.base == b))
-        .map(|p| pull_json(ctx, st, p, false))
-        .collect();
-    Ok(paginate(&format!("{}/pulls", ctx.repo_api()), q, items))
-}
-
-/// One page of a list, as GitHub serves lists: `per_page` (default 30, at most 100) and `page`
-/// (from 1), and a `Link` header with `prev`, `next`, `last` and `first` where they apply, in
-/// the order the recorded `paginate-issues` scenario of `@octokit/fixtures` shows.
-pub(crate) fn paginate(url: &str, q: &[(String, String)], items: Vec<Value>) -> Reply {
-    let per_page = param(q, "per_page")
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(30)
-        .min(100);
-    let page = param(q, "page")
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(1);
-    let last = items.len().div_ceil(per_page).max(1);
-    let slice: Vec<Value> = items
-        .into_iter()
-        .skip((page - 1).saturating_mul(per_page))
-        .take(per_page)
-        .collect();
-    let mut reply = Reply::json(200, Value::Array(slice));
-    let link = |n: usize, rel: &str| {
-        let mut pairs: Vec<String> = q
-            .iter()
-            .filter(|(k, _)| k != "page")
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect();
-        pairs.push(format!("page={n}"));
-        format!("<{url}?{}>; rel=\"{rel}\"", pairs.join("&"))
-    };
-    let mut links = Vec::new();
-    if page > 1 {
-        links.push(link((page - 1).min(last), "prev"));
-    }
-    if page < last {
-        links.push(link(page + 1, "next"));
-        links.push(link(last, "last"));
-    }
-    if page > 1 {
-        links.push(link(1, "first"));
-    }
-    if !links.is_empty() {
-        reply.headers.push(("link", links.join(", ")));
-    }
-    reply
-}
-
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn create_pull(ctx: &Ctx, st: &mut State, actor: &str, b: &Value) -> R {
-    let title = str_field(b, "title")?.to_string();
-    let head = str_field(b, "head")?;
-    let head = head.split_once(':').map_or(head, |(_, b)| b).to_string();
-    let base = str_field(b, "base")?.to_string();
-    let head_sha = st
-        .git
-        .branch(&head)
-        .ok_or_else(|| Reply::invalid("head invalid", "PullRequest", "invalid"))?;
-    let base_sha = st
-        .git
-        .branch(&base)
-        .ok_or_else(|| Reply::invalid("base invalid", "PullRequest", "invalid"))?;
-    if st
-        .pulls
-        .values()
-        .any(|p| p.open && p.head == head && p.base == base)
-    {
-        let owner = ctx.owner;
-        return Err(Reply::invalid(
-            &format!("A pull request already exists for {owner}:{head}."),
-            "PullRequest",
-            "custom",
-        ));
-    }
-    if head_sha == base_sha {
-        return Err(Reply::invalid(
-            &format!("No commits between {base} and {head}"),
-            "PullRequest",
-            "custom",
-        ));
-    }
-    let n = st.take_number();
-    let t = now();
-    let changed_files = st.git.changed_files(&base_sha, &head_sha);
-    let p = PullRequest {
-        number: n,
-        title,
-        body: b["body"].as_str().map(str::to_string),
-        head,
-        head_sha,
-        base,
-        base_sha,
-        open: true,
-        draft: b["draft"].as_bool().unwrap_or(false),
-        merged_at: None,
-        merge_commit_sha: None,
-        closed_at: None,
-        created_at: t,
-        updated_at: t,
-        author: actor.to_string(),
-        assignees: Vec::new(),
-        reviewers: Vec::new(),
-        labels: Vec::new(),
-        comments: 0,
-        changed_files,
-    };
-    st.pulls.insert(n, p.clone());
-    Ok(Reply::json(201, pull_json(ctx, st, &p, true)))
-}
-
-fn set_state(open: &mut bool, closed_at: &mut Option<i64>, b: &Value) -> Result<(), Reply> {
-    match b["state"].as_str() {
-        None => {}
-        Some("open") => {
-            *open = true;
-            *closed_at = None;
-        }
-        Some("closed") => {
-            if *open {
-                *closed_at = Some(now());
-            }
-            *open = false;
-        }
-        Some(other) => {
-            return Err(Reply::invalid(
-                &format!("state {other} is not open or closed"),
-                "Issue",
-                "invalid",
-            ))
-        }
-    }
-    Ok(())
-}
-
-fn update_pull(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
-    let n = number(n)?;
-    let p = st.pulls.get_mut(&n).ok_or_else(Reply::not_found)?;
-    if p.merged_at.is_some() && b["state"].as_str() == Some("open") {
-        return Err(Reply::invalid(
-            "state cannot be changed. The pull request has been merged.",
-            "PullRequest",
-            "custom",
-        ));
-    }
-    if let Some(t) = b["title"].as_str() {
-        p.title = t.to_string();
-    }
-    if let Some(body) = b.get("body") {
-        p.body = body.as_str().map(str::to_string);
-    }
-    set_state(&mut p.open, &mut p.closed_at, b)?;
-    p.updated_at = now();
-    let p = p.clone();
-    Ok(Reply::json(200, pull_json(ctx, st, &p, true)))
-}
-
-/// GitHub's "Merge a pull request" (a reviewer's merge button, driven over HTTP): the merge
-/// method `merge` only; `sha`, when given, must be the head's tip.
-fn merge_pull(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
-    let n = number(n)?;
-    let p = st.pulls.get(&n).cloned().ok_or_else(Reply::not_found)?;
-    if !p.open {
-        return Err(Reply::error(405, "Pull Request is not mergeable"));
-    }
-    if let Some(method) = b["merge_method"].as_str().filter(|m| *m != "merge") {
-        return Err(Reply::invalid(
-            &format!("merge_method {method} is not served by the fake (merge only)"),
-            "PullRequest",
-            "invalid",
-        ));
-    }
-    if b["sha"].as_str().is_some_and(|sha| sha != p.head_sha) {
-        return Err(Reply::error(
-            409,
-            "Head branch was modified. Review and try the merge again.",
-        ));
-    }
-    let sha = crate::shared::merge_pull(st, ctx.owner, &p).map_err(|e| match e {
-        GitError::Conflict(_) => Reply::error(405, "Pull Request is not mergeable"),
-        e => Reply::from(e),
-    })?;
-    Ok(Reply::json(
-        200,
-        json!({"sha": sha, "merged": true, "message": "Pull Request successfully merged"}),
-    ))
-}
-
-fn request_reviewers(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
-    let n = number(n)?;
-    let p = st.pulls.get_mut(&n).ok_or_else(Reply::not_found)?;
-    let reviewers = strings(b, "reviewers");
-    if reviewers.contains(&p.author) {
-        return Err(Reply::invalid(
-            "Review cannot be requested from pull request author.",
-            "PullRequest",
-            "custom",
-        ));
-    }
-    for r in reviewers {
-        if !p.reviewers.contains(&r) {
-            p.reviewers.push(r);
-        }
-    }
-    let p = p.clone();
-    Ok(Reply::json(201, pull_json(ctx, st, &p, false)))
-}
-
-// --- issues ---
-
-/// An issue number's issue view: a real issue, or a pull request seen as one.
-fn issue_view(st: &State, n: u64) -> Option<Issue> {
-    st.issues
-        .get(&n)
-        .cloned()
-        .or_else(|| st.pulls.get(&n).map(Issue::from))
-}
-
-fn issue_json(ctx: &Ctx, st: &State, i: &Issue) -> Value {
-    shapes::issue(ctx, i, &st.labels_of(&i.labels))
-}
-
-fn list_issues(ctx: &Ctx, st: &State, q: &[(String, String)]) -> R {
-    let wanted: Vec<String> = param(q, "labels")
-        .map(|l| {
-            l.split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut all: Vec<Issue> = st.issues.values().cloned().collect();
-    all.extend(st.pulls.values().map(Issue::from));
-    all.sort_by_key(|i| std::cmp::Reverse(i.number));
-    // GitHub matches the `labels` filter regardless of case, as it names labels
-    // (GitTools/GitReleaseManager#119: `Feature` asked, `feature` found).
-    let items: Vec<Value> = all
-        .iter()
-        .filter(|i| state_matches(i.open, param(q, "state")))
-        .filter(|i| {
-            wanted
-                .iter()
-                .all(|w| i.labels.iter().any(|l| l.eq_ignore_ascii_case(w)))
-        })
-        .map(|i| issue_json(ctx, st, i))
-        .collect();
-    Ok(paginate(&format!("{}/issues", ctx.repo_api()), q, items))
-}
-
-fn list_labels(ctx: &Ctx, st: &State, q: &[(String, String)]) -> R {
-    let mut all: Vec<&crate::state::Label> = st.labels.values().collect();
-    all.sort_by_key(|l| l.id);
-    let items = all.into_iter().map(|l| shapes::label(ctx, l)).collect();
-    Ok(paginate(&format!("{}/labels", ctx.repo_api()), q, items))
-}
-
-/// GitHub's "Create a label": a name unique regardless of case (`already_exists` on the name
-/// otherwise) and a six-digit hex colour (`invalid` on the colour otherwise).
-fn create_label(ctx: &Ctx, st: &mut State, b: &Value) -> R {
-    let name = b["name"]
-        .as_str()
-        .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| Reply::json(422, shapes::label_invalid("name", "missing_field")))?;
-    let color = b["color"]
-        .as_str()
-        .unwrap_or("ededed")
-        .trim_start_matches('#');
-    if color.len() != 6 || !color.bytes().all(|c| c.is_ascii_hexdigit()) {
-        return Err(Reply::json(422, shapes::label_invalid("color", "invalid")));
-    }
-    if st.label(name).is_some() {
-        return Err(Reply::json(
-            422,
-            shapes::label_invalid("name", "already_exists"),
-        ));
-    }
-    let mut l = st.ensure_labels(&[name.to_string()]).remove(0);
-    l.color = color.to_string();
-    l.description = b["description"].as_str().map(str::to_string);
-    st.labels.insert(name.to_lowercase(), l.clone());
-    Ok(Reply::json(201, shapes::label(ctx, &l)))
-}
-
-fn create_issue(ctx: &Ctx, st: &mut State, actor: &str, b: &Value) -> R {
-    let title = str_field(b, "title")?.to_string();
-    let labels = st.canonical_labels(&strings(b, "labels"));
-    let n = st.take_number();
-    let t = now();
-    let i = Issue {
-        number: n,
-        title,
-        body: b["body"].as_str().map(str::to_string),
-        open: true,
-        closed_at: None,
-        created_at: t,
-        updated_at: t,
-        author: actor.to_string(),
-        assignees: strings(b, "assignees"),
-        labels,
-        comments: 0,
-        pull_merged_at: None,
-    };
-    st.issues.insert(n, i.clone());
-    Ok(Reply::json(201, issue_json(ctx, st, &i)))
-}
-
-fn get_issue(ctx: &Ctx, st: &State, n: &str) -> R {
-    let i = issue_view(st, number(n)?).ok_or_else(Reply::not_found)?;
-    Ok(Reply::json(200, issue_json(ctx, st, &i)))
-}
-
-fn update_issue(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
-    let n = number(n)?;
-    if let Some(p) = st.pulls.get_mut(&n) {
-        if let Some(t) = b["title"].as_str() {
-            p.title = t.to_string();
-        }
-        set_state(&mut p.open, &mut p.closed_at, b)?;
-        p.updated_at = now();
-    } else {
-        let labels = b
-            .get("labels")
-            .map(|_| st.canonical_labels(&strings(b, "labels")));
-        let i = st.issues.get_mut(&n).ok_or_else(Reply::not_found)?;
-        if let Some(t) = b["title"].as_str() {
-            i.title = t.to_string();
-        }
-        if let Some(body) = b.get("body") {
-            i.body = body.as_str().map(str::to_string);
-        }
-        if let Some(l) = labels {
-            i.labels = l;
-        }
-        set_state(&mut i.open, &mut i.closed_at, b)?;
-        i.updated_at = now();
-    }
-    get_issue(ctx, st, &n.to_string())
-}
-
-fn add_labels(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
-    let n = number(n)?;
-    let new = st.canonical_labels(&strings(b, "labels"));
-    let labels = if let Some(p) = st.pulls.get_mut(&n) {
-        &mut p.labels
-    } else {
-        &mut st.issues.get_mut(&n).ok_or_else(Reply::not_found)?.labels
-    };
-    for l in new {
-        if !labels.iter().any(|have| have.eq_ignore_ascii_case(&l)) {
-            labels.push(l);
-        }
-    }
-    let names = labels.clone();
-    let items: Vec<Value> = st
-        .labels_of(&names)
-        .iter()
-        .map(|l| shapes::label(ctx, l))
-        .collect();
-    Ok(Reply::json(200, Value::Array(items)))
-}
-
-fn add_assignees(ctx: &Ctx, st: &mut State, n: &str, b: &Value) -> R {
-    let n = number(n)?;
-    let new = strings(b, "assignees");
-    let assignees = if let Some(p) = st.pulls.get_mut(&n) {
-        &mut p.assignees
-    } else {
-        &mut st
-            .issues
-            .get_mut(&n)
-            .ok_or_else(Reply::not_found)?
-            .assignees
-    };
-    for a in new {
-        if !assignees.contains(&a) {
-            assignees.push(a);
-        }
-    }
-    let i = issue_view(st, n).ok_or_else(Reply::not_found)?;
-    Ok(Reply::json(201, issue_json(ctx, st, &i)))
-}
-
-fn create_comment(ctx: &Ctx, st: &mut State, actor: &str, n: &str, b: &Value) -> R {
-    let n = number(n)?;
-    let body = str_field(b, "body")?.to_string();
-    if let Some(p) = st.pulls.get_mut(&n) {
-        p.comments += 1;
-    } else {
-        st.issues.get_mut(&n).ok_or_else(Reply::not_found)?.comments += 1;
-    }
-    let id = 5_000 + st.comments.len() as u64 + 1;
-    let c = Comment {
-        id,
-        issue: n,
-        body,
-        author: actor.to_string(),
-        at: now(),
-    };
-    st.comments.push(c.clone());
-    Ok(Reply::json(
-        201,
-        shapes::comment(ctx, c.id, n, &c.body, &c.author, c.at),
-    ))
-}
-
-fn list_comments(ctx: &Ctx, st: &State, n: &str) -> R {
-    let n = number(n)?;
-    issue_view(st, n).ok_or_else(Reply::not_found)?;
-    let items: Vec<Value> = st
-        .comments
-        .iter()
-        .filter(|c| c.issue == n)
-        .map(|c| shapes::comment(ctx, c.id, n, &c.body, &c.author, c.at))
-        .collect();
-    Ok(Reply::json(200, Value::Array(items)))
 }
 
 #[cfg(test)]
