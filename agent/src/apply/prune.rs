@@ -14,7 +14,7 @@
 //! (`sextant apply --allow-mass-prune`, or `spec.sync.allowMassPrune` in that commit): a commit
 //! that empties an environment by mistake must not empty the cluster (Argo CD's `allowEmpty`).
 
-use super::cluster::Cluster;
+use super::cluster::{Cluster, ClusterError};
 use super::error::SyncError;
 use super::inventory::{self, Entry};
 use super::result::{ObjectResult, Outcome};
@@ -203,18 +203,30 @@ impl Ownership<'_> {
     }
 }
 
+/// Why a prune cannot tell whether deleting an object is safe: a list it needed failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}{error}")]
+struct CannotTell {
+    /// What could not be told, as the start of the message ("" when the error says it).
+    what: String,
+    error: ClusterError,
+}
+
 /// The first object in a namespace that this environment does not manage, if any (events,
 /// endpoints and leases do not count). `Err` when a list fails: then nobody knows.
 async fn unmanaged_in_namespace(
     cluster: &Cluster,
     mine: &Ownership<'_>,
     ns: &str,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, CannotTell> {
     let ignored: BTreeSet<&str> = ["Event", "Endpoints", "EndpointSlice", "Lease"].into();
     let resources = cluster
         .listable_resources()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|error| CannotTell {
+            what: String::new(),
+            error,
+        })?;
     for (ar, namespaced) in resources {
         if !namespaced || ignored.contains(ar.kind.as_str()) {
             continue;
@@ -222,7 +234,10 @@ async fn unmanaged_in_namespace(
         let items = cluster
             .list_resource(&ar, Some(ns), "")
             .await
-            .map_err(|e| format!("cannot tell what namespace {ns} holds: {e}"))?;
+            .map_err(|error| CannotTell {
+                what: format!("cannot tell what namespace {ns} holds: "),
+                error,
+            })?;
         if let Some(o) = items.iter().find(|o| !mine.may_go(&ar.kind, o)) {
             return Ok(Some(format!(
                 "namespace holds {} {}, which this environment does not manage",
@@ -240,7 +255,7 @@ async fn unmanaged_of_crd(
     cluster: &Cluster,
     mine: &Ownership<'_>,
     crd: &Value,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, CannotTell> {
     let text = |p: &str| crd.pointer(p).and_then(Value::as_str).unwrap_or_default();
     let (group, kind) = (text("/spec/group"), text("/spec/names/kind"));
     let crd_name = text("/metadata/name");
@@ -262,10 +277,10 @@ async fn unmanaged_of_crd(
         namespace: None,
         name: String::new(),
     };
-    let items = cluster
-        .list(&any, "")
-        .await
-        .map_err(|e| format!("cannot tell which {kind} resources exist: {e}"))?;
+    let items = cluster.list(&any, "").await.map_err(|error| CannotTell {
+        what: format!("cannot tell which {kind} resources exist: "),
+        error,
+    })?;
     Ok(items.iter().find(|o| !mine.may_go(kind, o)).map(|o| {
         let ns = o
             .pointer("/metadata/namespace")
