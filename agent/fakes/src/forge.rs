@@ -38,6 +38,7 @@ pub struct Call {
 #[derive(Debug, Clone)]
 struct Commit {
     files: BTreeMap<String, Vec<u8>>,
+    message: String,
 }
 
 #[derive(Debug, Default)]
@@ -136,7 +137,7 @@ impl FakeForge {
         for (path, bytes) in files {
             tree.insert(path.to_string(), bytes.to_vec());
         }
-        let sha = s.add_commit(tree);
+        let sha = s.add_commit(tree, "a person's commit");
         s.branches.insert(branch.to_string(), sha.clone());
         sha
     }
@@ -149,7 +150,7 @@ impl FakeForge {
         let files = s.files_at(&head)?;
         let mut tree = s.files_at(&base)?;
         tree.extend(files);
-        let sha = s.add_commit(tree);
+        let sha = s.add_commit(tree, &format!("Merge pull request #{number}"));
         s.branches.insert(base, sha.clone());
         let r = s.requests.iter_mut().find(|r| r.number == number)?;
         r.open = false;
@@ -184,6 +185,14 @@ impl FakeForge {
         self.state().calls.iter().filter(|c| c.op == op).count()
     }
 
+    /// A commit's message.
+    pub fn message(&self, commit: &str) -> Option<String> {
+        let s = self.state();
+        let sha = s.resolve(commit)?;
+        s.commits.get(sha).map(|c| c.message.clone())
+    }
+
+    /// Where a branch points, if it exists.
     pub fn branch_head(&self, branch: &str) -> Option<String> {
         self.state().branches.get(branch).cloned()
     }
@@ -217,9 +226,10 @@ impl FakeForge {
 }
 
 impl State {
-    fn add_commit(&mut self, files: BTreeMap<String, Vec<u8>>) -> String {
+    fn add_commit(&mut self, files: BTreeMap<String, Vec<u8>>, message: &str) -> String {
         let sha = format!("{:040x}", self.commits.len() + 1);
-        self.commits.insert(sha.clone(), Commit { files });
+        let message = message.to_string();
+        self.commits.insert(sha.clone(), Commit { files, message });
         sha
     }
 
@@ -235,14 +245,19 @@ impl State {
         self.commits.get(sha).map(|c| c.files.clone())
     }
 
-    fn commit_on(&mut self, base: &str, files: &[(String, Vec<u8>)]) -> Result<String> {
+    fn commit_on(
+        &mut self,
+        base: &str,
+        files: &[(String, Vec<u8>)],
+        message: &str,
+    ) -> Result<String> {
         let mut tree = self
             .files_at(base)
             .ok_or_else(|| not_found(&format!("commit {base}")))?;
         for (path, bytes) in files {
             tree.insert(path.clone(), bytes.clone());
         }
-        Ok(self.add_commit(tree))
+        Ok(self.add_commit(tree, message))
     }
 
     fn open(&mut self, mut r: Stored) -> Request {
@@ -314,10 +329,10 @@ impl Forge for FakeForge {
         branch: &str,
         base: &str,
         files: &[(String, Vec<u8>)],
-        _message: &str,
+        message: &str,
     ) -> Result<String> {
         let mut s = self.enter("commit", branch)?;
-        let sha = s.commit_on(base, files)?;
+        let sha = s.commit_on(base, files, message)?;
         s.branches.insert(branch.to_string(), sha.clone());
         Ok(sha)
     }
@@ -327,7 +342,7 @@ impl Forge for FakeForge {
         branch: &str,
         expected_head: &str,
         files: &[(String, Vec<u8>)],
-        _message: &str,
+        message: &str,
     ) -> Result<String> {
         let mut s = self.enter("advance", branch)?;
         let Some(head) = s.branches.get(branch).cloned() else {
@@ -340,7 +355,7 @@ impl Forge for FakeForge {
                 format!("{branch} moved since {expected_head} was read (now {head}): not a fast-forward"),
             ));
         }
-        let sha = s.commit_on(&head, files)?;
+        let sha = s.commit_on(&head, files, message)?;
         s.branches.insert(branch.to_string(), sha.clone());
         Ok(sha)
     }

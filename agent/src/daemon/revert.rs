@@ -321,139 +321,14 @@ impl<F: Forge + 'static> Jobs<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forge::Request;
-    use crate::forge::Result as ForgeResult;
     use crate::promotion::rollback::Changed;
-    use std::collections::BTreeMap;
+    use sextant_fakes::FakeForge;
     use std::time::Duration;
 
     const VALUES: &str = "environments/prod/values/web.yaml";
 
     fn digest(c: char) -> String {
         format!("sha256:{}", c.to_string().repeat(64))
-    }
-
-    /// A forge that answers 503 to its first `failing` calls, then holds `main` in memory and
-    /// takes commits onto it (the only calls a commit-mode revert makes).
-    /// Calls still to fail, the branch's files, its commits (oldest first).
-    type Held = (usize, BTreeMap<String, Vec<u8>>, Vec<String>);
-
-    struct FlakyForge {
-        state: std::sync::Mutex<Held>,
-    }
-
-    impl FlakyForge {
-        fn new(failing: usize, files: &[(&str, String)]) -> Self {
-            let files = files
-                .iter()
-                .map(|(p, t)| (p.to_string(), t.clone().into_bytes()))
-                .collect();
-            FlakyForge {
-                state: std::sync::Mutex::new((failing, files, vec!["c0".into()])),
-            }
-        }
-
-        fn call(&self) -> ForgeResult<()> {
-            let mut s = self.state.lock().unwrap();
-            if s.0 > 0 {
-                s.0 -= 1;
-                return Err(ForgeError {
-                    message: "GitHub answered 503 Service Unavailable".into(),
-                    label: "server_error".into(),
-                    kind: crate::forge::ErrorKind::Transient,
-                });
-            }
-            Ok(())
-        }
-
-        fn commits(&self) -> Vec<String> {
-            self.state.lock().unwrap().2.clone()
-        }
-
-        fn file_now(&self, path: &str) -> Option<String> {
-            let s = self.state.lock().unwrap();
-            s.1.get(path)
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-        }
-    }
-
-    fn refused<T>() -> ForgeResult<T> {
-        Err(ForgeError::other(
-            "unexpected",
-            "not part of a commit-mode revert".into(),
-        ))
-    }
-
-    impl Forge for FlakyForge {
-        async fn requests(&self, _query: &Query) -> ForgeResult<Vec<Request>> {
-            self.call().map(|()| Vec::new())
-        }
-        async fn head(&self, _branch: &str) -> ForgeResult<String> {
-            self.call()?;
-            Ok(self.commits().last().cloned().unwrap_or_default())
-        }
-        async fn file(&self, path: &str, _commit: &str) -> ForgeResult<Option<Vec<u8>>> {
-            self.call()?;
-            Ok(self.state.lock().unwrap().1.get(path).cloned())
-        }
-        async fn commit(
-            &self,
-            _: &str,
-            _: &str,
-            _: &[(String, Vec<u8>)],
-            _: &str,
-        ) -> ForgeResult<String> {
-            refused()
-        }
-        async fn advance(
-            &self,
-            _branch: &str,
-            expected_head: &str,
-            files: &[(String, Vec<u8>)],
-            message: &str,
-        ) -> ForgeResult<String> {
-            self.call()?;
-            let mut s = self.state.lock().unwrap();
-            assert_eq!(s.2.last().map(String::as_str), Some(expected_head));
-            for (p, b) in files {
-                s.1.insert(p.clone(), b.clone());
-            }
-            let sha = format!("c{}", s.2.len());
-            s.2.push(sha.clone());
-            assert!(message.starts_with("revert(prod)"), "{message}");
-            Ok(sha)
-        }
-        async fn open_pull(&self, _: &str, _: &str, _: &str, _: &str) -> ForgeResult<Request> {
-            refused()
-        }
-        async fn open_issue(&self, _: &str, _: &str, _: &[String]) -> ForgeResult<Request> {
-            refused()
-        }
-        async fn edit(&self, _: u64, _: Kind, _: &str, _: &str) -> ForgeResult<()> {
-            refused()
-        }
-        async fn edit_body(&self, _: u64, _: Kind, _: &str) -> ForgeResult<()> {
-            refused()
-        }
-        async fn decorate(
-            &self,
-            _: u64,
-            _: Kind,
-            _: &[String],
-            _: &[String],
-            _: &[String],
-        ) -> ForgeResult<()> {
-            refused()
-        }
-        async fn comment(&self, _: u64, _: &str) -> ForgeResult<()> {
-            refused()
-        }
-        async fn close(&self, _: u64, _: Kind) -> ForgeResult<()> {
-            refused()
-        }
-        async fn delete_branch(&self, _: &str) -> ForgeResult<()> {
-            refused()
-        }
     }
 
     /// prod, promoting web's `image.digest` from dev in commit mode, its values at `bad`.
@@ -482,8 +357,10 @@ mod tests {
         let repo = tempfile::tempdir().unwrap();
         let env = prod(repo.path(), &bad);
         let values = format!("image:\n  digest: {bad}\n");
+        let forge = Arc::new(FakeForge::new());
+        let before = forge.seed("main", &[(VALUES, values.as_bytes())]);
         // Each attempt makes one call before failing: 12 failures outlast the old 6 tries.
-        let forge = Arc::new(FlakyForge::new(12, &[(VALUES, values)]));
+        forge.fail("*", FakeForge::unavailable(), 12);
         let status = Arc::new(Mutex::new(Status::default()));
         let rollback = Rollback {
             from: "f".repeat(40),
@@ -539,15 +416,27 @@ mod tests {
             "{r:?}"
         );
         assert!(r.revert_retry_at.is_some(), "{r:?}");
-        assert_eq!(forge.commits().len(), 1, "nothing committed yet");
+        assert_eq!(
+            forge.branch_head("main"),
+            Some(before.clone()),
+            "nothing committed yet"
+        );
         // Long after the outage (the 12th failure comes at 1,815 s): made, once.
         tokio::time::sleep(Duration::from_secs(2400)).await;
         let r = shown();
-        assert_eq!(r.reverted.as_deref(), Some("c1"), "{r:?}");
+        let head = forge.branch_head("main").unwrap();
+        assert_eq!(r.reverted.as_deref(), Some(head.as_str()), "{r:?}");
         assert_eq!((r.revert_error, r.revert_retry_at), (None, None));
-        assert_eq!(forge.commits().len(), 2, "one revert commit");
-        assert!(forge.file_now(VALUES).unwrap().contains(&good));
-        let rejected = forge.file_now(&rejected::path("prod")).unwrap();
+        assert_eq!(forge.count("advance"), 1, "one revert commit");
+        assert_eq!(
+            forge.count("head"),
+            13,
+            "12 attempts refused at their first call, then one"
+        );
+        assert!(forge.message(&head).unwrap().starts_with("revert(prod)"));
+        let now = |path: &str| String::from_utf8(forge.file_on("main", path).unwrap()).unwrap();
+        assert!(now(VALUES).contains(&good));
+        let rejected = now(&rejected::path("prod"));
         assert!(rejected.contains(&bad), "{rejected}");
         task.abort();
     }
