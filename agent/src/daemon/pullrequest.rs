@@ -632,6 +632,7 @@ fn wants_pull_requests(env: &Environment) -> bool {
 mod tests {
     use super::*;
     use crate::forge::Request;
+    use tokio::time::Duration;
 
     fn request(number: u64, kind: Kind) -> Request {
         Request {
@@ -643,6 +644,118 @@ mod tests {
             merged: false,
             created_at: None,
         }
+    }
+
+    /// prod, its release `web` under `pull-request`, as applied, and a scale of it as the drift
+    /// watch feeds it.
+    fn drifted_prod(repo: &std::path::Path) -> (Arc<Applied>, Arc<DriftFeed>) {
+        let chart = repo.join("charts/web");
+        std::fs::create_dir_all(&chart).unwrap();
+        std::fs::write(chart.join("Chart.yaml"), "name: web\n").unwrap();
+        let dir = repo.join("environments/prod");
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: prod\nspec:\n  releases:\n    - {name: web, namespace: web, chart: charts/web}\n  drift:\n    policy: pull-request\n";
+        std::fs::write(dir.join("environment.yaml"), text).unwrap();
+        let env = crate::environment::load(repo, "prod").unwrap();
+        let reference = crate::object::ObjectRef {
+            group: "apps".into(),
+            version: "v1".into(),
+            kind: "Deployment".into(),
+            namespace: Some("web".into()),
+            name: "web".into(),
+        };
+        let drift = ObjectDrift {
+            release: "web".into(),
+            object: reference.to_string(),
+            reference,
+            deleted: false,
+            fields: vec![crate::drift::FieldDrift {
+                path: "/spec/replicas".into(),
+                git: serde_json::json!(2),
+                live: Some(serde_json::json!(5)),
+                manager: Some("kubectl".into()),
+                changed_at: None,
+            }],
+        };
+        let feed = DriftFeed {
+            known: true,
+            objects: vec![drift],
+            live: HashMap::new(),
+        };
+        let applied = Applied::new(env, Some("a".repeat(40)), Vec::new());
+        (Arc::new(applied), Arc::new(feed))
+    }
+
+    /// A forge that refuses the token (401, permanent) is left alone 5, 10, then 20 s, one
+    /// request a pass, and `/status` shows the wait with its reason; the pass after it answers
+    /// goes on (here to the proposal, which fails on its own: no helm, so no backoff).
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_token_is_backed_off_5_10_20_s_one_request_a_pass_and_shown() {
+        use sextant_fakes::FakeForge;
+        let repo = tempfile::tempdir().unwrap();
+        let (applied, feed) = drifted_prod(repo.path());
+        let forge = Arc::new(FakeForge::new());
+        forge.fail("requests", FakeForge::unauthorized(), 3);
+        let (_applied_tx, applied) = watch::channel(Some(applied));
+        let (_feed_tx, feed) = watch::channel(feed);
+        let (_lead_tx, leading) = watch::channel(true);
+        let (_stop_tx, stop) = watch::channel(false);
+        let (heal, _heals) = mpsc::channel(4);
+        let status = Arc::new(Mutex::new(Status::default()));
+        let renderer = Arc::new(Renderer::new(
+            crate::render::helm::Helm::new(repo.path().join("no-helm")),
+            crate::render::cache::RenderCache::new(repo.path().join("cache")),
+            crate::render::Settings::default(),
+        ));
+        let task = tokio::spawn(
+            PullRequests {
+                environment: "prod".into(),
+                forge: forge.clone(),
+                base: "main".into(),
+                renderer,
+                applied,
+                feed,
+                heal,
+                leading,
+                stop,
+                metrics: Metrics::new().unwrap(),
+                status: status.clone(),
+            }
+            .run(),
+        );
+        let started = tokio::time::Instant::now();
+        // (second, the forge's requests read so far, the failures /status shows)
+        let table = [
+            (1, 1, Some(1)),
+            (4, 1, Some(1)),
+            (6, 2, Some(2)),
+            (14, 2, Some(2)),
+            (16, 3, Some(3)),
+            (34, 3, Some(3)),
+            (36, 4, None),
+        ];
+        for (at, requests, failures) in table {
+            tokio::time::sleep_until(started + Duration::from_secs(at)).await;
+            assert_eq!(forge.count("requests"), requests, "at {at} s");
+            let shown = status.lock().unwrap().environments["prod"]
+                .drift_requests
+                .clone();
+            let waiting = shown.waiting.as_ref();
+            assert_eq!(
+                waiting.map(|w| w.failures),
+                failures,
+                "at {at} s: {waiting:?}"
+            );
+            if let Some(w) = waiting {
+                assert!(w.reason.contains("401"), "{w:?}");
+                assert!(shown
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("401")));
+            }
+        }
+        assert!(forge.stored().is_empty(), "nothing opened");
+        task.abort();
     }
 
     #[test]
