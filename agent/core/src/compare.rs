@@ -273,6 +273,7 @@ pub fn merged(desired: &Value, live: &Value) -> Value {
     )
 }
 
+/// A struct's place in the field table (the index `Ty::Struct` names it by).
 fn index_of(table: &Table, s: &Struct) -> usize {
     table
         .structs

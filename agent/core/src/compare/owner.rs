@@ -7,7 +7,8 @@
 //! writes them after defaulting: a port without `protocol` is `"protocol":"TCP"`), `v:<json>` for
 //! a set item; an atomic list is owned whole, so the path stops at it.
 
-use kube_canonical::{Field, ListType, Struct, Table, Ty};
+use super::index_of;
+use kube_canonical::{Field, ListType, Table, Ty};
 use serde_json::{Map, Value};
 
 /// One element of a `FieldsV1` path.
@@ -78,14 +79,6 @@ pub fn fields_path(git: &Value, pointer: &str) -> Vec<Element> {
         }
     }
     out
-}
-
-fn index_of(table: &Table, s: &Struct) -> usize {
-    table
-        .structs
-        .iter()
-        .position(|x| std::ptr::eq(x, s))
-        .unwrap_or_default()
 }
 
 /// The path element of one list item: `k:` for a list-map, `v:` for a set, `None` when atomic.
