@@ -391,6 +391,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 overrides.push(("SEXTANT_RENDER_TIMEOUT", t.clone()));
             }
             let settings = sextant::config::Settings::load(config.as_deref(), &overrides)?;
+            // Before the runtime's threads: the allocator's arenas are set per thread.
+            sextant::daemon::allocator::configure();
             init_logs(settings.log_format);
             tokio::runtime::Runtime::new()?.block_on(sextant::daemon::run(settings))?;
             return Ok(ExitCode::SUCCESS);

@@ -3,6 +3,7 @@
 //! revision wins, a periodic resync even without commits) while this replica holds the lease;
 //! every replica serves health, metrics and status.
 
+pub mod allocator;
 pub mod applied;
 pub mod clock;
 pub mod drift;
