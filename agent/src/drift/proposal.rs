@@ -216,6 +216,20 @@ pub fn body(
         }
         b.push_str("\n## Proof\n\nThe release rendered with this change equals the live cluster on every drifted field above, and changes nothing else that is not also live.\n");
     }
+    not_mapped(&mut b, drifts, mapping);
+    b.push_str("\n## What to do\n\n");
+    if files.is_empty() {
+        b.push_str("- Keep the live change: change the chart or values so Git renders it; this issue closes once Git and the cluster agree.\n- Reject it: close this issue; Sextant then restores Git.\n");
+    } else {
+        b.push_str("- **Accept**: merge. Sextant syncs the merge commit and the drift is gone.\n- **Reject**: close without merging. Sextant then restores Git in the cluster and does not propose this drift again.\n");
+    }
+    b.push_str(&format!("\n{}\n", marker.render()));
+    b
+}
+
+/// The body's table of drifted fields that map to no values key, and why (a Secret's values
+/// never shown).
+fn not_mapped(b: &mut String, drifts: &[ObjectDrift], mapping: &Mapping) {
     let unmapped: Vec<&Unmapped> = mapping.unmapped.iter().collect();
     if !unmapped.is_empty() {
         b.push_str("\n## Not mapped to values\n\n| object | path | Git | live | why |\n|---|---|---|---|---|\n");
@@ -250,14 +264,6 @@ pub fn body(
             ));
         }
     }
-    b.push_str("\n## What to do\n\n");
-    if files.is_empty() {
-        b.push_str("- Keep the live change: change the chart or values so Git renders it; this issue closes once Git and the cluster agree.\n- Reject it: close this issue; Sextant then restores Git.\n");
-    } else {
-        b.push_str("- **Accept**: merge. Sextant syncs the merge commit and the drift is gone.\n- **Reject**: close without merging. Sextant then restores Git in the cluster and does not propose this drift again.\n");
-    }
-    b.push_str(&format!("\n{}\n", marker.render()));
-    b
 }
 
 /// A unified diff of one file, `a/` and `b/` prefixed.
