@@ -72,11 +72,7 @@ impl World {
     }
 
     fn greeting(&self) -> Option<String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        support::block_on(async {
             let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
                 kube::Api::namespaced(self.server.client().unwrap(), "app");
             cms.get_opt("greeting")
@@ -634,11 +630,7 @@ fn kubectl(world: &World, args: &[&str]) {
 }
 
 fn replicas(world: &World) -> Option<i32> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    support::block_on(async {
         let d: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
             kube::Api::namespaced(world.server.client().unwrap(), "app");
         d.get_opt("web").await.ok().flatten()?.spec?.replicas
@@ -706,11 +698,7 @@ fn heal_restores_a_scale_an_image_patch_and_a_deleted_object() {
     assert!(agent.metric(r#"sextant_drift_detected_total{environment="e",release="app"}"#) >= 3.0);
     // Kubernetes Events mark the objects: paths and managers, no values.
     let reasons = eventually(wait, "Drifted and Healed events", || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let events = rt.block_on(async {
+        let events = support::block_on(async {
             let api: kube::Api<k8s_openapi::api::events::v1::Event> =
                 kube::Api::namespaced(world.server.client().unwrap(), "app");
             api.list(&Default::default()).await.ok()
@@ -792,11 +780,7 @@ fn a_controller_fighting_over_a_field_is_reported_as_fighting_after_bounded_heal
         let stop = stop.clone();
         let client_url = world.server.url();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
+            support::block_on(async {
                 let mut config = kube::Config::new(client_url.parse().unwrap());
                 config.default_retry = false;
                 let client = kube::Client::try_from(config).unwrap();
@@ -877,11 +861,7 @@ fn corpus(world: &World) {
 
 /// `{replicas, revisionHistoryLimit, a pod annotation}` of the corpus's HPA-managed Deployment.
 fn demo_app(world: &World) -> Option<(i32, i32, Option<String>)> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    support::block_on(async {
         let d: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
             kube::Api::namespaced(world.server.client().unwrap(), "corpus");
         let spec = d.get_opt("demo-app").await.ok().flatten()?.spec?;
@@ -1323,11 +1303,7 @@ fn an_api_server_restarted_empty_gets_its_objects_back_and_a_later_scale_is_heal
 
 /// The replicas and image of Deployment `web`, read with a LIST (GETs may be failing).
 fn listed_web(world: &World) -> (Option<i32>, String) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    support::block_on(async {
         let d: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
             kube::Api::namespaced(world.server.client().unwrap(), "app");
         let list = d.list(&Default::default()).await.unwrap();
@@ -1347,11 +1323,7 @@ fn listed_web(world: &World) -> (Option<i32>, String) {
 
 fn patch_image(world: &World, image: &str) {
     // One PATCH, as kubectl's would be but without its GET first (GETs may be failing).
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    support::block_on(async {
         let d: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
             kube::Api::namespaced(world.server.client().unwrap(), "app");
         let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [

@@ -49,11 +49,7 @@ fn promote(repo: &TempRepo, registry: &str, extra: &[&str]) -> std::process::Out
 #[test]
 fn promote_shows_the_verification_and_the_patch_and_writes_only_without_dry_run() {
     let registry = registry_testkit::Distribution::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let pushed = rt.block_on(registry.push_image("echo", "linux/amd64"));
+    let pushed = support::block_on(registry.push_image("echo", "linux/amd64"));
     let old = format!("sha256:{}", "0".repeat(64));
     let repo = repo(&registry.host(), &pushed, &old);
     let prod = repo.path().join("environments/prod/values/echo.yaml");

@@ -19,6 +19,16 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
+/// Runs `f` to completion on a runtime of its own (for the process tests' reads of the test
+/// API server or a registry between their synchronous steps).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime")
+        .block_on(f)
+}
+
 /// The pinned helm that `make tools` installs.
 pub fn helm() -> PathBuf {
     let p = workspace().join(".tools/bin/helm");

@@ -139,11 +139,7 @@ impl World {
     }
 
     pub fn replicas(&self) -> Option<i32> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        super::block_on(async {
             let d: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
                 kube::Api::namespaced(self.server.client().unwrap(), "hash-service");
             d.get_opt("hash-service")

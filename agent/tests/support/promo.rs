@@ -149,11 +149,7 @@ impl Promo {
 
     /// The image of hash-service's Deployment in a cluster.
     pub fn image(server: &TestServer) -> Option<String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        super::block_on(async {
             let d: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
                 kube::Api::namespaced(server.client().unwrap(), "hash-service");
             d.get_opt("hash-service")
