@@ -784,19 +784,15 @@ impl<F: Forge + 'static, R: Registry + 'static> Promoter<F, R> {
                         tracing::info!(target = %target, release = %release, number, digest = %c.digest, "promotion pull request updated");
                     }
                     _ => {
-                        let pr = self
-                            .forge
-                            .open_pull(&title, &body, &branch, &self.base)
-                            .await?;
-                        self.forge
-                            .decorate(
-                                pr.number,
-                                Kind::PullRequest,
-                                &[proposal::LABEL.to_string()],
-                                &[],
-                                &[],
-                            )
-                            .await?;
+                        let pr = crate::forge::open_labelled_pull(
+                            &*self.forge,
+                            &title,
+                            &body,
+                            &branch,
+                            &self.base,
+                            proposal::LABEL,
+                        )
+                        .await?;
                         m.urls
                             .insert((target.clone(), release.clone()), pr.url.clone());
                         m.written

@@ -4,7 +4,6 @@
 
 use super::clock::{rfc3339, unix_seconds as unix_now};
 use super::status::Status;
-use crate::drift::pr::Kind;
 use crate::environment::{Environment, PromotionMode};
 use crate::forge::{Forge, ForgeError, Query};
 use crate::metrics::Metrics;
@@ -288,19 +287,15 @@ impl<F: Forge + 'static> Jobs<F> {
                             &format!("{title}\n\n{}", marker.render()),
                         )
                         .await?;
-                    let pr = self
-                        .forge
-                        .open_pull(&title, &body, &branch, &self.base)
-                        .await?;
-                    self.forge
-                        .decorate(
-                            pr.number,
-                            Kind::PullRequest,
-                            &[proposal::ROLLBACK_LABEL.to_string()],
-                            &[],
-                            &[],
-                        )
-                        .await?;
+                    let pr = crate::forge::open_labelled_pull(
+                        &*self.forge,
+                        &title,
+                        &body,
+                        &branch,
+                        &self.base,
+                        proposal::ROLLBACK_LABEL,
+                    )
+                    .await?;
                     tracing::warn!(environment = %env.name, release = %c.release, number = pr.number, "revert pull request opened after the rollback");
                     done = Some(pr.url);
                 }

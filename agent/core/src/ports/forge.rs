@@ -165,3 +165,20 @@ pub trait Forge: Send + Sync {
     fn close(&self, number: u64, kind: Kind) -> impl Future<Output = Result<()>> + Send;
     fn delete_branch(&self, branch: &str) -> impl Future<Output = Result<()>> + Send;
 }
+
+/// Opens a pull request and gives it `label` (a promotion's or a revert's: the label is how a
+/// person filters them), the two writes every such proposal makes.
+pub async fn open_labelled_pull<F: Forge>(
+    forge: &F,
+    title: &str,
+    body: &str,
+    head: &str,
+    base: &str,
+    label: &str,
+) -> Result<Request> {
+    let pr = forge.open_pull(title, body, head, base).await?;
+    forge
+        .decorate(pr.number, Kind::PullRequest, &[label.to_string()], &[], &[])
+        .await?;
+    Ok(pr)
+}
