@@ -565,14 +565,21 @@ pub fn valid_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_file_the_snapshot_left_out_as_too_large_is_named_when_the_environment_reads_it() {
+    /// A repository with chart `charts/a` (its `templates/` folder empty) and the folder of
+    /// environment `e`.
+    fn chart_a_and_folder_e() -> (tempfile::TempDir, std::path::PathBuf) {
         let repo = tempfile::tempdir().unwrap();
         let chart = repo.path().join("charts/a");
         std::fs::create_dir_all(chart.join("templates")).unwrap();
         std::fs::write(chart.join("Chart.yaml"), "name: a\n").unwrap();
         let dir = repo.path().join("environments/e");
         std::fs::create_dir_all(&dir).unwrap();
+        (repo, dir)
+    }
+
+    #[test]
+    fn a_file_the_snapshot_left_out_as_too_large_is_named_when_the_environment_reads_it() {
+        let (repo, dir) = chart_a_and_folder_e();
         std::fs::write(dir.join(FILE_NAME), "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: e\nspec:\n  releases:\n    - {name: a, namespace: a, chart: charts/a}\n").unwrap();
         let omit = |line: &str| {
             std::fs::write(repo.path().join(crate::snapshot::OMITTED_FILE), line).unwrap()
@@ -597,12 +604,7 @@ mod tests {
 
     #[test]
     fn a_malformed_requires_is_refused_naming_the_file_and_field() {
-        let repo = tempfile::tempdir().unwrap();
-        let chart = repo.path().join("charts/a");
-        std::fs::create_dir_all(&chart).unwrap();
-        std::fs::write(chart.join("Chart.yaml"), "name: a\n").unwrap();
-        let dir = repo.path().join("environments/e");
-        std::fs::create_dir_all(&dir).unwrap();
+        let (repo, dir) = chart_a_and_folder_e();
         let file = dir.join(FILE_NAME);
         let text = |requires: &str| {
             format!("apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: e\nspec:\n  releases:\n    - {{name: a, namespace: a, chart: charts/a, requires: {requires}}}\n")
@@ -650,12 +652,7 @@ mod tests {
 
     #[test]
     fn a_release_drift_policy_overrides_the_environments() {
-        let repo = tempfile::tempdir().unwrap();
-        let chart = repo.path().join("charts/a");
-        std::fs::create_dir_all(&chart).unwrap();
-        std::fs::write(chart.join("Chart.yaml"), "name: a\n").unwrap();
-        let dir = repo.path().join("environments/e");
-        std::fs::create_dir_all(&dir).unwrap();
+        let (repo, dir) = chart_a_and_folder_e();
         let text = "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: e\nspec:\n  releases:\n    - {name: a, namespace: a, chart: charts/a, drift: {policy: heal, ignore: [{kind: Deployment, paths: [/spec/replicas]}]}}\n    - {name: b, namespace: b, chart: charts/a}\n  drift:\n    policy: report\n    ignoreManagers: [kube-controller-manager]\n";
         let env = parse(repo.path(), &dir, &dir.join(FILE_NAME), text, &["e".into()]).unwrap();
         assert_eq!(env.drift_policy("a"), DriftPolicy::Heal);
