@@ -43,14 +43,33 @@ def functions(text):
     return out
 
 
+TEST_MOD = re.compile(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;")
+
+
+def test_files(path, text):
+    """The files of the `#[cfg(test)] mod name;` declarations in `path`."""
+    here, f = os.path.split(path)
+    stem = f[:-3]
+    base = here if stem in ("mod", "lib", "main") else os.path.join(here, stem)
+    out = set()
+    for m in TEST_MOD.finditer(text):
+        out.add(os.path.join(base, m.group(1) + ".rs"))
+        out.add(os.path.join(base, m.group(1), "mod.rs"))
+    return out
+
+
 def check(root):
     problems = []
     for src in sorted(crates(root)):
+        paths = [os.path.join(d, f) for d, _, fs in os.walk(src) for f in fs if f.endswith(".rs")]
+        tests = set()
+        for path in paths:
+            tests |= test_files(path, open(path, encoding="utf-8").read())
         for dirpath, _, files in os.walk(src):
             for f in sorted(files):
-                if not f.endswith(".rs"):
-                    continue
                 path = os.path.join(dirpath, f)
+                if not f.endswith(".rs") or path in tests:
+                    continue
                 text = strip_comments_and_tests(open(path, encoding="utf-8").read())
                 rel = os.path.relpath(path, root)
                 n = len(lines(text))

@@ -55,3 +55,20 @@ class CodeSize(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Literals(unittest.TestCase):
+    def test_a_brace_or_slashes_in_a_string_or_char_do_not_end_or_hide_a_function(self):
+        tricky = 'pub fn f() {\n    let u = format!("http://h/{{x}}\\"}}");\n    let c = \'{\';\n    let r = r#"}"#;\n}\n'
+        long = "pub fn long() {\n" + body(99) + "}\n"
+        self.assertEqual(code_size.check(crate(tricky + long)), ["agent/x/src/lib.rs: fn long is 101 lines (at most 100)"])
+
+    def test_a_test_module_in_a_file_of_its_own_does_not_count(self):
+        root = crate("#[cfg(test)]\nmod tests;\npub fn a() {}\n")
+        with open(os.path.join(root, "agent", "x", "src", "tests.rs"), "w", encoding="utf-8") as f:
+            f.write("fn long() {\n" + body(200) + "}\n")
+        self.assertEqual(code_size.check(crate_at(root)), [])
+
+
+def crate_at(root):
+    return root

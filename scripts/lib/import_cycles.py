@@ -19,9 +19,49 @@ PATH = re.compile(r"\b(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
 BRACE_USE = re.compile(r"\buse\s+(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)*)::\{([^;]*)\};", re.S)
 
 
+CHAR = re.compile(r"'(?:\\(?:x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|.)|[^\\'\n])'")
+RAW = re.compile(r'b?r(#*)"')
+
+
+def blank_literals_and_comments(text):
+    """The code with every comment gone and every string or char literal emptied (`""`, `' '`;
+    each line of a string spanning lines still a line of code): so a `{` or a `//` in a string
+    is not read as code."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("//", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        elif text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            out.append("\n" * text.count("\n", i, j))
+            i = j
+        elif c == '"' or (c in "br" and RAW.match(text, i) and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_"))):
+            raw = RAW.match(text, i) if c in "br" else None
+            if raw:
+                end = '"' + raw.group(1)
+                j = text.find(end, raw.end())
+                j = n if j < 0 else j + len(end)
+            else:
+                j = i + 1
+                while j < n and text[j] != '"':
+                    j += 2 if text[j] == "\\" else 1
+                j += 1
+            out.append('""' + '\n""' * text.count("\n", i, j))
+            i = j
+        elif c == "'" and CHAR.match(text, i):
+            out.append("' '")
+            i = CHAR.match(text, i).end()
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
 def strip_comments_and_tests(text):
-    text = re.sub(r"//[^\n]*", "", text)
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    text = blank_literals_and_comments(text)
     # Drop `#[cfg(test)] mod x { ... }` blocks by brace matching.
     out, i = [], 0
     for m in re.finditer(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+\w+\s*\{", text):
