@@ -1,12 +1,15 @@
 //! Promotion records kept in the cluster, beside the agent's other state (ConfigMaps in its
 //! namespace): the source's gates (`sextant-gates-<source>`), so a restart loses no soak, and
 //! the target's rollback (`sextant-rollback-<target>`), so a restart or failover finishes it.
+//! The loops reach them through [`Records`]: [`ConfigMaps`] in the daemon, `Memory` in tests.
 
 use super::cluster::{Cluster, ClusterError};
 use super::inventory::LABEL_COMPONENT;
 use crate::object::{ObjectRef, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
+use std::future::Future;
+use std::sync::Arc;
 
 const KEY: &str = "record";
 
@@ -81,4 +84,72 @@ pub async fn clear(
 ) -> Result<(), ClusterError> {
     // A record already gone is cleared (the delete treats 404 as done).
     cluster.delete(&reference(agent_namespace, name)).await
+}
+
+/// Where a loop keeps its records: the port the promotion loop reads and writes them through.
+pub trait Records: Send + Sync {
+    /// The record, if there is one (see [`load`]).
+    fn load<T: DeserializeOwned + Send>(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<T>, ClusterError>> + Send;
+    /// Writes the record, labelled with its environment.
+    fn save<T: Serialize + Sync>(
+        &self,
+        name: &str,
+        environment: &str,
+        record: &T,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+}
+
+/// The records as ConfigMaps in the agent's namespace.
+#[derive(Clone)]
+pub struct ConfigMaps {
+    pub cluster: Arc<Cluster>,
+    pub namespace: String,
+}
+
+impl Records for ConfigMaps {
+    async fn load<T: DeserializeOwned + Send>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, ClusterError> {
+        load(&self.cluster, &self.namespace, name).await
+    }
+
+    async fn save<T: Serialize + Sync>(
+        &self,
+        name: &str,
+        environment: &str,
+        record: &T,
+    ) -> Result<(), ClusterError> {
+        save(&self.cluster, &self.namespace, name, environment, record).await
+    }
+}
+
+/// Records in memory, as the JSON the ConfigMaps would hold: for the loops' table tests.
+#[cfg(test)]
+#[derive(Default)]
+pub struct Memory(pub std::sync::Mutex<std::collections::BTreeMap<String, String>>);
+
+#[cfg(test)]
+impl Records for Memory {
+    async fn load<T: DeserializeOwned + Send>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, ClusterError> {
+        let text = self.0.lock().unwrap().get(name).cloned();
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    async fn save<T: Serialize + Sync>(
+        &self,
+        name: &str,
+        _environment: &str,
+        record: &T,
+    ) -> Result<(), ClusterError> {
+        let text = serde_json::to_string(record).unwrap_or_default();
+        self.0.lock().unwrap().insert(name.to_string(), text);
+        Ok(())
+    }
 }

@@ -448,14 +448,17 @@ impl Context {
             snapshots: self.snapshots.clone(),
             feed: feed.clone(),
             cache: cache.clone(),
-            cluster: self.cluster.clone(),
-            agent_namespace: self.settings.namespace.clone(),
+            records: Arc::new(crate::apply::record::ConfigMaps {
+                cluster: self.cluster.clone(),
+                namespace: self.settings.namespace.clone(),
+            }),
             leading: self.leading.clone(),
             stop: self.stop.clone(),
             metrics: self.metrics.clone(),
             status: self.status.clone(),
             tick: Duration::from_secs(1),
             log: self.git_log.clone(),
+            clock: clock::Clock::system(),
         }
         .run()
     }

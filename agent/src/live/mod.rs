@@ -157,6 +157,39 @@ impl LiveCache {
     }
 }
 
+/// What the promotion's soak reads of an environment's live state: the watch-fed cache in the
+/// daemon, a plain [`Index`] in the loops' table tests.
+pub trait LiveRead: Send + Sync {
+    fn availability(&self) -> Availability;
+    /// Whether a kind's objects are current.
+    fn synced(&self, group: &str, kind: &str) -> bool;
+    fn get(&self, id: &Identity) -> Option<Value>;
+}
+
+impl LiveRead for LiveCache {
+    fn availability(&self) -> Availability {
+        LiveCache::availability(self)
+    }
+    fn synced(&self, group: &str, kind: &str) -> bool {
+        LiveCache::synced(self, group, kind)
+    }
+    fn get(&self, id: &Identity) -> Option<Value> {
+        LiveCache::get(self, id)
+    }
+}
+
+impl LiveRead for Mutex<Index> {
+    fn availability(&self) -> Availability {
+        lock(self).availability()
+    }
+    fn synced(&self, group: &str, kind: &str) -> bool {
+        lock(self).synced(group, kind)
+    }
+    fn get(&self, id: &Identity) -> Option<Value> {
+        lock(self).get(id).cloned()
+    }
+}
+
 impl LiveView for LiveCache {
     fn lookup(&self, r: &ObjectRef) -> Option<Option<Cached>> {
         lock(&self.index).lookup(r)

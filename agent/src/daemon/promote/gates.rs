@@ -1,0 +1,337 @@
+//! The promotion loop's gates: for each (target, release), the soak over the live state, the
+//! drift feed and the checks (`crate::promotion::gate::decide`); a qualified digest verified in
+//! the registry; the gates in the metrics and `/status`.
+
+use super::check::http_check;
+use super::{Item, Key, Memory, Promoter};
+use crate::apply::health::{assess, Status as Health};
+use crate::apply::record::Records;
+use crate::apply::sync::identity;
+use crate::daemon::applied::Applied;
+use crate::daemon::clock::rfc3339;
+use crate::daemon::drift::DriftFeed;
+use crate::daemon::status::PromotionStatus;
+use crate::daemon::Snapshot;
+use crate::forge::Forge;
+use crate::live::{Availability, LiveRead};
+use crate::promotion::gate::{self, decide, CheckOutcome, Gate, Observed, Rollout, State};
+use crate::promotion::next::Candidate;
+use crate::promotion::rejected;
+use crate::registry::{Registry, RegistryError, Verification};
+use std::time::{Duration, Instant};
+
+/// How long a digest the registry refused is not asked about again.
+const REVERIFY_REFUSED_AFTER: Duration = Duration::from_secs(60);
+
+impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F, R, K> {
+    /// Each item's gate decided and kept in memory; the qualified digests the registry
+    /// verified, as candidates (with the item's index).
+    pub(super) async fn gates(
+        &self,
+        m: &mut Memory,
+        snapshot: &Snapshot,
+        applied: &Applied,
+        items: &[Item<'_>],
+        now: u64,
+    ) -> Vec<(usize, Candidate)> {
+        let mut candidates = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let key = (item.target.name.clone(), item.image.release.clone());
+            let gate = self.gate(m, snapshot, applied, item, &key, now).await;
+            let candidate = match (gate.state == State::Qualified, item.digest.as_deref()) {
+                (true, Some(d)) => self.qualify(m, item, &key, d, &gate).await,
+                _ => None,
+            };
+            // A refusal stands while the digest it is about qualifies and is refused.
+            if gate.state != State::Qualified || candidate.is_some() {
+                m.refusals.remove(&key);
+            }
+            if let Some(c) = candidate {
+                candidates.push((i, c));
+            }
+            m.gates.insert(key, gate);
+        }
+        candidates
+    }
+
+    /// One item's gate, from what is observed now and its gate so far.
+    async fn gate(
+        &self,
+        m: &mut Memory,
+        snapshot: &Snapshot,
+        applied: &Applied,
+        item: &Item<'_>,
+        key: &Key,
+        now: u64,
+    ) -> Gate {
+        let p = item.target.promotion.as_ref().expect("targets promote");
+        let rejection = match rejected::read(&snapshot.path, &item.target.name) {
+            Ok(list) => list
+                .iter()
+                .find(|r| {
+                    Some(&r.digest) == item.digest.as_ref() && r.release == item.image.release
+                })
+                .map(|r| r.reason.clone()),
+            Err(e) => Some(format!("the rejected digests file is broken: {e}")),
+        };
+        let checks = self.checks(m, p, item.digest.is_some()).await;
+        let digest = item.digest.as_deref();
+        let observed = Observed {
+            now,
+            applied: digest.zip(applied.revision.as_deref()),
+            rollout: digest.map(|d| rollout(&*self.cache, applied, &item.image.release, d)),
+            drifted: drifted(&self.feed.borrow(), &item.image.release),
+            checks,
+            target: item.target_digest.as_deref(),
+            rejected: rejection.as_deref(),
+            malformed: item
+                .malformed
+                .as_ref()
+                .map(|(v, f)| (v.as_str(), f.as_str())),
+        };
+        let gate = decide(&observed, m.gates.get(key), p.soak());
+        // The moment the soak ends, to the log's precision (`since` counts whole seconds).
+        if gate.state == State::Qualified
+            && m.gates
+                .get(key)
+                .is_none_or(|g| g.state != State::Qualified || g.digest != gate.digest)
+        {
+            tracing::info!(target = %item.target.name, release = %item.image.release, digest = digest.unwrap_or_default(), "promotion gate qualified");
+        }
+        gate
+    }
+
+    /// A qualified digest, once the registry verifies it. Kept apart from the forge's errors,
+    /// which a pass that writes nothing clears: a refusal, or a registry that cannot be
+    /// reached, stays in the status until the digest verifies.
+    async fn qualify(
+        &self,
+        m: &mut Memory,
+        item: &Item<'_>,
+        key: &Key,
+        digest: &str,
+        gate: &Gate,
+    ) -> Option<Candidate> {
+        match self.verify(m, item, digest).await {
+            Ok(_) => Some(Candidate {
+                digest: digest.to_string(),
+                revision: gate
+                    .held
+                    .as_ref()
+                    .map_or_else(String::new, |h| h.revision.clone()),
+            }),
+            Err(e) if e.transient => {
+                m.refusals.insert(
+                    key.clone(),
+                    format!(
+                        "the registry could not verify the digest yet: {e}; asked again next pass"
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                m.refusals
+                    .insert(key.clone(), format!("refused by the registry: {e}"));
+                None
+            }
+        }
+    }
+
+    /// The checks' outcomes, each fetched again once its last result is older than a second
+    /// or a tenth of the soak, whichever is longer (at most 30 s).
+    pub(super) async fn checks(
+        &self,
+        m: &mut Memory,
+        p: &crate::environment::Promotion,
+        wanted: bool,
+    ) -> Vec<CheckOutcome> {
+        if !wanted {
+            return Vec::new();
+        }
+        let every = (p.soak() / 10).clamp(Duration::from_secs(1), Duration::from_secs(30));
+        let mut out = Vec::new();
+        for c in &p.checks {
+            let fresh = m
+                .checks
+                .get(&c.http.url)
+                .filter(|(_, at)| at.elapsed() < every)
+                .map(|(o, _)| o.clone());
+            let outcome = match fresh {
+                Some(o) => o,
+                None => {
+                    let o = http_check(&c.http).await;
+                    m.checks
+                        .insert(c.http.url.clone(), (o.clone(), Instant::now()));
+                    o
+                }
+            };
+            out.push(outcome);
+        }
+        out
+    }
+
+    async fn verify(
+        &self,
+        m: &mut Memory,
+        item: &Item<'_>,
+        digest: &str,
+    ) -> Result<Verification, RegistryError> {
+        let cached = m
+            .verified
+            .get(digest)
+            .filter(|(r, at)| r.is_ok() || at.elapsed() < REVERIFY_REFUSED_AFTER);
+        if let Some((r, _)) = cached {
+            return r.clone();
+        }
+        let platform = item
+            .target
+            .promotion
+            .as_ref()
+            .map_or("linux/amd64", |p| p.platform.as_str());
+        let r = self
+            .registry
+            .verify(&item.image.repository, digest, platform)
+            .await;
+        match &r {
+            Ok(v) => {
+                tracing::info!(repository = %v.repository, digest, content_verified = v.content_verified, "verified in the registry")
+            }
+            Err(e) => {
+                tracing::warn!(repository = %item.image.repository, digest, error = %e, "the registry refused the digest");
+                if !e.transient
+                    && m.counted
+                        .insert((item.target.name.clone(), digest.to_string(), "refused"))
+                {
+                    self.metrics
+                        .promotions_total
+                        .with_label_values(&[&self.source, &item.target.name, "refused"])
+                        .inc();
+                }
+            }
+        }
+        // A transient failure is asked again next pass.
+        if r.as_ref().is_ok() || r.as_ref().is_err_and(|e| !e.transient) {
+            m.verified
+                .insert(digest.to_string(), (r.clone(), Instant::now()));
+        }
+        r
+    }
+
+    pub(super) fn publish_gates(&self, m: &Memory, items: &[Item<'_>]) {
+        let mut rows = Vec::new();
+        for it in items {
+            let key = (it.target.name.clone(), it.image.release.clone());
+            let Some(g) = m.gates.get(&key) else { continue };
+            for s in State::ALL {
+                self.metrics
+                    .promotion_gate
+                    .with_label_values(&[&it.target.name, &it.image.release, s.as_str()])
+                    .set(i64::from(s == g.state));
+            }
+            let registry = it
+                .digest
+                .as_ref()
+                .and_then(|d| m.verified.get(d))
+                .map(|(r, _)| match r {
+                    Ok(v) => describe(v),
+                    Err(e) => format!("refused: {e}"),
+                })
+                .or_else(|| {
+                    m.refusals
+                        .get(&key)
+                        .map(|_| "not verified: the registry did not answer".to_string())
+                });
+            rows.push(PromotionStatus {
+                target: it.target.name.clone(),
+                release: it.image.release.clone(),
+                state: g.state.as_str(),
+                since: rfc3339(g.since),
+                message: g.message.clone(),
+                digest: g.digest.clone(),
+                healthy_since: g.held.as_ref().map(|h| rfc3339(h.since)),
+                registry,
+                request: m.urls.get(&key).cloned(),
+                last_error: m.refusals.get(&key).or(m.errors.get(&key)).cloned(),
+                waiting: m.backoff.status(tokio::time::Instant::now()),
+            });
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.environments
+                .entry(self.source.clone())
+                .or_default()
+                .promotions = rows;
+        }
+    }
+}
+
+/// The registry's verification, in words.
+pub(super) fn describe(v: &Verification) -> String {
+    let content = if v.content_verified {
+        "the manifest's bytes hash to the digest"
+    } else {
+        "the registry lists the digest (its bytes were not hashed here)"
+    };
+    let platform = match (&v.platform, &v.platform_digest) {
+        (Some(p), Some(d)) => format!("; {p} → `{}`", gate::short(d)),
+        (Some(p), None) => format!("; {p}"),
+        _ => String::new(),
+    };
+    format!(
+        "verified in {} ({}): {content}{platform}",
+        v.registry, v.media_type
+    )
+}
+
+/// The release's rollout in the source, from the live cache: every applied object seen live,
+/// at its generation and healthy, and one of them running the digest.
+fn rollout(cache: &dyn LiveRead, applied: &Applied, release: &str, digest: &str) -> Rollout {
+    if cache.availability() != Availability::Synced {
+        return Rollout::Unknown;
+    }
+    let mut runs = false;
+    let mut any = false;
+    for o in applied.objects.iter().filter(|o| o.release == release) {
+        any = true;
+        // A kind not listed yet (the watches start after a restart's first sync) is not known.
+        if !cache.synced(&o.reference.group, &o.reference.kind) {
+            return Rollout::Unknown;
+        }
+        let Some(live) = cache.get(&identity(&o.reference)) else {
+            return Rollout::Progressing(format!("{} is not seen live yet", o.reference));
+        };
+        let h = assess(&live);
+        match h.status {
+            Health::Degraded => {
+                return Rollout::Degraded(format!("{}: {}", o.reference, h.message))
+            }
+            Health::Progressing => {
+                return Rollout::Progressing(format!("{}: {}", o.reference, h.message))
+            }
+            Health::Healthy => {}
+        }
+        if live
+            .get("spec")
+            .is_some_and(|s| s.to_string().contains(digest))
+        {
+            runs = true;
+        }
+    }
+    if !any {
+        return Rollout::Progressing(format!("release {release} has no objects applied"));
+    }
+    if !runs {
+        return Rollout::Progressing(format!(
+            "no live object of {release} runs {}",
+            gate::short(digest)
+        ));
+    }
+    Rollout::Healthy
+}
+
+fn drifted(feed: &DriftFeed, release: &str) -> Vec<String> {
+    feed.objects
+        .iter()
+        .filter(|d| d.release == release)
+        .map(|d| d.object.clone())
+        .collect()
+}
