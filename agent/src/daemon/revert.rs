@@ -4,12 +4,12 @@
 
 use super::clock::{rfc3339, unix_seconds as unix_now};
 use super::status::Status;
-use crate::environment::{Environment, PromotionMode};
+use crate::environment::{Environment, PromotedImage, Promotion, PromotionMode};
 use crate::forge::{Forge, ForgeError, Query};
 use crate::metrics::Metrics;
 use crate::promotion::proposal::{self, Marker, What};
 use crate::promotion::rejected;
-use crate::promotion::rollback::Rollback;
+use crate::promotion::rollback::{Changed, Rollback};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 
@@ -190,133 +190,175 @@ impl<F: Forge + 'static> Jobs<F> {
         };
         let mut done = None;
         for c in &r.releases {
-            if let Some(old) = existing.iter().find(|q| {
+            let opened = existing.iter().find(|q| {
                 Marker::parse(&q.body).is_some_and(|m| {
                     m.what == What::Revert
                         && m.target == env.name
                         && m.release == c.release
                         && m.digest == c.bad
                 })
-            }) {
+            });
+            if let Some(old) = opened {
                 done = Some(old.url.clone());
-                continue;
-            }
-            let Some(image) = p.image(&c.release) else {
-                continue;
-            };
-            let head = self.forge.head(&self.base).await?;
-            let Some(release) = env.release(&c.release) else {
-                continue;
-            };
-            let Some((file, _)) = crate::environment::promoted::holder(release, &image.path)
-                .ok()
-                .flatten()
-            else {
-                continue;
-            };
-            let rel = file
-                .strip_prefix(&env.repo)
-                .map(|p| p.to_string_lossy().to_string())
-                .unwrap_or_default();
-            let text = self
-                .forge
-                .file(&rel, &head)
-                .await?
-                .map(|b| String::from_utf8_lossy(&b).to_string());
-            let key = crate::environment::promoted::key(&image.path)
-                .map_err(|e| ForgeError::edit(e.to_string()))?;
-            let now_there = text
-                .as_deref()
-                .and_then(|t| sextant_yamledit::get_yaml11(t, &key).ok().flatten());
-            if now_there.as_ref().and_then(|v| v.as_str()) != Some(c.bad.as_str()) {
-                tracing::info!(environment = %env.name, release = %c.release, "Git no longer carries the bad digest: no revert");
-                continue;
-            }
-            let edit = crate::promotion::edit(env, image, &c.previous, None, |p| {
-                (p == rel).then(|| text.clone()).flatten()
-            })
-            .map_err(|e| ForgeError::edit(e.to_string()))?;
-            let rejected_path = rejected::path(&env.name);
-            let rejected_text = self
-                .forge
-                .file(&rejected_path, &head)
-                .await?
-                .map(|b| String::from_utf8_lossy(&b).to_string());
-            let rejected_after = rejected::append(
-                rejected_text.as_deref(),
-                &env.name,
-                &rejected::Rejection {
-                    release: c.release.clone(),
-                    digest: c.bad.clone(),
-                    revision: r.from.clone(),
-                    at: r.at.clone(),
-                    reason: r.reason.clone(),
-                },
-            );
-            let marker = Marker {
-                what: What::Revert,
-                target: env.name.clone(),
-                release: c.release.clone(),
-                digest: c.bad.clone(),
-                from: env.name.clone(),
-                revision: r.from.clone(),
-                applied_at: None,
-                superseded: false,
-            };
-            let title = proposal::revert_title(&env.name, &c.release, &c.previous);
-            let body = proposal::revert_body(
-                &marker,
-                &c.previous,
-                &edit.path,
-                &edit.key,
-                &r.reason,
-                &rejected_path,
-            );
-            let files = vec![
-                (edit.path.clone(), edit.after.into_bytes()),
-                (rejected_path.clone(), rejected_after.into_bytes()),
-            ];
-            match p.mode {
-                PromotionMode::PullRequest => {
-                    let branch = proposal::revert_branch(&env.name, &c.release);
-                    self.forge
-                        .commit(
-                            &branch,
-                            &head,
-                            &files,
-                            &format!("{title}\n\n{}", marker.render()),
-                        )
-                        .await?;
-                    let pr = crate::forge::open_labelled_pull(
-                        &*self.forge,
-                        &title,
-                        &body,
-                        &branch,
-                        &self.base,
-                        proposal::ROLLBACK_LABEL,
-                    )
-                    .await?;
-                    tracing::warn!(environment = %env.name, release = %c.release, number = pr.number, "revert pull request opened after the rollback");
-                    done = Some(pr.url);
-                }
-                PromotionMode::Commit => {
-                    let sha = self
-                        .forge
-                        .advance(&self.base, &head, &files, &format!("{title}\n\n{body}"))
-                        .await?;
-                    tracing::warn!(environment = %env.name, release = %c.release, commit = %sha, "revert committed after the rollback");
-                    done = Some(sha);
-                }
+            } else if let Some(url) = self.revert_release(env, p, r, c).await? {
+                done = Some(url);
             }
         }
         Ok(done)
     }
+
+    /// One release's revert, as a pull request or a commit: its URL or commit, or `None` when
+    /// there is nothing to revert (Git no longer carries the bad digest).
+    async fn revert_release(
+        &self,
+        env: &Environment,
+        p: &Promotion,
+        r: &Rollback,
+        c: &Changed,
+    ) -> Result<Option<String>, ForgeError> {
+        let Some(image) = p.image(&c.release) else {
+            return Ok(None);
+        };
+        let head = self.forge.head(&self.base).await?;
+        let Some(change) = self.revert_change(env, image, r, c, &head).await? else {
+            return Ok(None);
+        };
+        let RevertChange {
+            title,
+            body,
+            marker,
+            files,
+        } = change;
+        match p.mode {
+            PromotionMode::PullRequest => {
+                let branch = proposal::revert_branch(&env.name, &c.release);
+                self.forge
+                    .commit(&branch, &head, &files, &format!("{title}\n\n{marker}"))
+                    .await?;
+                let pr = crate::forge::open_labelled_pull(
+                    &*self.forge,
+                    &title,
+                    &body,
+                    &branch,
+                    &self.base,
+                    proposal::ROLLBACK_LABEL,
+                )
+                .await?;
+                tracing::warn!(environment = %env.name, release = %c.release, number = pr.number, "revert pull request opened after the rollback");
+                Ok(Some(pr.url))
+            }
+            PromotionMode::Commit => {
+                let sha = self
+                    .forge
+                    .advance(&self.base, &head, &files, &format!("{title}\n\n{body}"))
+                    .await?;
+                tracing::warn!(environment = %env.name, release = %c.release, commit = %sha, "revert committed after the rollback");
+                Ok(Some(sha))
+            }
+        }
+    }
+
+    /// The files a release's revert writes at `head` (the values back to the previous digest,
+    /// the bad one appended to `rejected.yaml`), its title and body; `None` when Git no longer
+    /// carries the bad digest.
+    async fn revert_change(
+        &self,
+        env: &Environment,
+        image: &PromotedImage,
+        r: &Rollback,
+        c: &Changed,
+        head: &str,
+    ) -> Result<Option<RevertChange>, ForgeError> {
+        let Some(release) = env.release(&c.release) else {
+            return Ok(None);
+        };
+        let Some((file, _)) = crate::environment::promoted::holder(release, &image.path)
+            .ok()
+            .flatten()
+        else {
+            return Ok(None);
+        };
+        let rel = file
+            .strip_prefix(&env.repo)
+            .map(|p| p.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let text = self
+            .forge
+            .file(&rel, head)
+            .await?
+            .map(|b| String::from_utf8_lossy(&b).to_string());
+        let key = crate::environment::promoted::key(&image.path)
+            .map_err(|e| ForgeError::edit(e.to_string()))?;
+        let now_there = text
+            .as_deref()
+            .and_then(|t| sextant_yamledit::get_yaml11(t, &key).ok().flatten());
+        if now_there.as_ref().and_then(|v| v.as_str()) != Some(c.bad.as_str()) {
+            tracing::info!(environment = %env.name, release = %c.release, "Git no longer carries the bad digest: no revert");
+            return Ok(None);
+        }
+        let edit = crate::promotion::edit(env, image, &c.previous, None, |p| {
+            (p == rel).then(|| text.clone()).flatten()
+        })
+        .map_err(|e| ForgeError::edit(e.to_string()))?;
+        let rejected_path = rejected::path(&env.name);
+        let rejected_text = self
+            .forge
+            .file(&rejected_path, head)
+            .await?
+            .map(|b| String::from_utf8_lossy(&b).to_string());
+        let rejected_after = rejected::append(
+            rejected_text.as_deref(),
+            &env.name,
+            &rejected::Rejection {
+                release: c.release.clone(),
+                digest: c.bad.clone(),
+                revision: r.from.clone(),
+                at: r.at.clone(),
+                reason: r.reason.clone(),
+            },
+        );
+        let marker = Marker {
+            what: What::Revert,
+            target: env.name.clone(),
+            release: c.release.clone(),
+            digest: c.bad.clone(),
+            from: env.name.clone(),
+            revision: r.from.clone(),
+            applied_at: None,
+            superseded: false,
+        };
+        let body = proposal::revert_body(
+            &marker,
+            &c.previous,
+            &edit.path,
+            &edit.key,
+            &r.reason,
+            &rejected_path,
+        );
+        Ok(Some(RevertChange {
+            title: proposal::revert_title(&env.name, &c.release, &c.previous),
+            body,
+            marker: marker.render(),
+            files: vec![
+                (edit.path.clone(), edit.after.into_bytes()),
+                (rejected_path, rejected_after.into_bytes()),
+            ],
+        }))
+    }
+}
+
+/// What one release's revert writes.
+struct RevertChange {
+    title: String,
+    body: String,
+    /// The marker, rendered, that the commit's message carries.
+    marker: String,
+    files: Vec<(String, Vec<u8>)>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::promotion::rollback::Changed;
     use sextant_fakes::FakeForge;
     use std::time::Duration;
 
