@@ -13,7 +13,7 @@ use crate::apply::sync::{identity, Identity};
 use crate::drift::pr::{self, Action, Closed, Current, Kind, Marker, OpenRequest};
 use crate::drift::{proposal, provenance, ObjectDrift};
 use crate::environment::{DriftPolicy, Environment};
-use crate::forge::{ErrorKind, Forge, ForgeError, Query};
+use crate::forge::{ErrorKind, Forge, ForgeError, Query, Request};
 use crate::metrics::Metrics;
 use crate::render::Renderer;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -166,39 +166,11 @@ impl<F: Forge + 'static> PullRequests<F> {
         let requests = self.forge.requests(&query).await?;
         // A request this loop opened and cannot see: write nothing more until it shows.
         seen_what_was_written(&env.name, &requests, &mut memory.written)?;
-        let mut open: BTreeMap<String, OpenRequest> = BTreeMap::new();
-        let mut bodies: HashMap<u64, String> = HashMap::new();
-        let mut closed: HashMap<(String, String), Closed> = HashMap::new();
-        for r in &requests {
-            let Some(m) = Marker::parse(&r.body).filter(|m| m.environment == env.name) else {
-                continue;
-            };
-            if r.open {
-                bodies.insert(r.number, r.body.clone());
-                open.insert(
-                    m.release.clone(),
-                    OpenRequest {
-                        number: r.number,
-                        kind: r.kind,
-                        url: r.url.clone(),
-                        marker: m,
-                    },
-                );
-            } else if !m.resolved {
-                // Closed by a reviewer (the agent marks the ones it closes itself): a merge,
-                // or a rejection.
-                let state = if r.merged {
-                    Closed::Merged
-                } else {
-                    Closed::Rejected
-                };
-                // A merged one wins over a rejected one with the same fingerprint.
-                let slot = closed.entry((m.release, m.fingerprint)).or_insert(state);
-                if state == Closed::Merged {
-                    *slot = state;
-                }
-            }
-        }
+        let Listed {
+            open,
+            bodies,
+            closed,
+        } = listed(&env.name, &requests);
         let mut by_release: BTreeMap<String, Vec<ObjectDrift>> = BTreeMap::new();
         for d in &feed.objects {
             if env.drift_policy(&d.release) == DriftPolicy::PullRequest {
@@ -628,10 +600,53 @@ fn wants_pull_requests(env: &Environment) -> bool {
         .any(|r| env.drift_policy(&r.name) == DriftPolicy::PullRequest)
 }
 
+/// The agent's requests as one pass reads them: the open one of each release (and its body),
+/// and how each reviewer-closed (release, fingerprint) ended.
+#[derive(Default)]
+struct Listed {
+    open: BTreeMap<String, OpenRequest>,
+    bodies: HashMap<u64, String>,
+    closed: HashMap<(String, String), Closed>,
+}
+
+fn listed(environment: &str, requests: &[Request]) -> Listed {
+    let mut l = Listed::default();
+    for r in requests {
+        let Some(m) = Marker::parse(&r.body).filter(|m| m.environment == environment) else {
+            continue;
+        };
+        if r.open {
+            l.bodies.insert(r.number, r.body.clone());
+            l.open.insert(
+                m.release.clone(),
+                OpenRequest {
+                    number: r.number,
+                    kind: r.kind,
+                    url: r.url.clone(),
+                    marker: m,
+                },
+            );
+        } else if !m.resolved {
+            // Closed by a reviewer (the agent marks the ones it closes itself): a merge,
+            // or a rejection.
+            let state = if r.merged {
+                Closed::Merged
+            } else {
+                Closed::Rejected
+            };
+            // A merged one wins over a rejected one with the same fingerprint.
+            let slot = l.closed.entry((m.release, m.fingerprint)).or_insert(state);
+            if state == Closed::Merged {
+                *slot = state;
+            }
+        }
+    }
+    l
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forge::Request;
     use tokio::time::Duration;
 
     fn request(number: u64, kind: Kind) -> Request {
