@@ -12,6 +12,7 @@ use reqwest::header::{
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
+use sextant_core::backoff::Backoff;
 
 use crate::auth::{parse_rfc3339_utc, AppAuth, Auth, FileToken, InstallationToken, Secret};
 use crate::error::{Error, ErrorBody, Result};
@@ -62,6 +63,13 @@ impl Default for RetryPolicy {
             max_backoff: Duration::from_secs(16),
             secondary_default_wait: Duration::from_secs(60),
         }
+    }
+}
+
+impl RetryPolicy {
+    /// The waits after a 5xx or transport error: `initial_backoff` doubling to `max_backoff`.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.initial_backoff, self.max_backoff)
     }
 }
 
@@ -327,12 +335,14 @@ impl Transport {
         let started = Instant::now();
         let policy = &self.retry;
         let cache_key = (method == Method::GET).then(|| cache_key(path, query));
-        let mut backoff = policy.initial_backoff;
+        // 5xx and transport errors so far: the next such wait is `policy.backoff().delay(n + 1)`.
+        let mut backed_off = 0;
         let mut refreshed = false;
         let mut attempt = 0;
         let fits = |wait: Duration| started.elapsed() + wait <= policy.budget;
         loop {
             attempt += 1;
+            let backoff = policy.backoff().delay(backed_off + 1);
             self.wait_for_primary_limit(operation, path, &fits).await?;
             let auth = match &fixed_auth {
                 Some(h) => h.clone(),
@@ -350,7 +360,7 @@ impl Transport {
                         self.unanswered(operation, &method, path, attempt, e);
                     if resendable && attempt < policy.max_attempts && fits(backoff) {
                         tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(policy.max_backoff);
+                        backed_off += 1;
                         continue;
                     }
                     return Err(self.transport_error(operation, path, attempt, message));
@@ -391,7 +401,7 @@ impl Transport {
                         "GitHub server error; retrying"
                     );
                     tokio::time::sleep(wait).await;
-                    backoff = (backoff * 2).min(policy.max_backoff);
+                    backed_off += 1;
                     continue;
                 }
                 return Err(Error::Server {
