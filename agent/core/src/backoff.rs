@@ -54,7 +54,11 @@ mod tests {
             (Backoff::uncapped(s(u64::MAX / 4)), 40, Duration::MAX),
         ];
         for (backoff, attempt, wait) in table {
-            assert_eq!(backoff.delay(attempt), wait, "{backoff:?} attempt {attempt}");
+            assert_eq!(
+                backoff.delay(attempt),
+                wait,
+                "{backoff:?} attempt {attempt}"
+            );
         }
     }
 }
