@@ -7,6 +7,7 @@
 // path, and boxing each one would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod backoff;
 pub mod compare;
 pub mod creators;
 pub mod drift;

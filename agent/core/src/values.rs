@@ -80,22 +80,7 @@ fn merge_maps(mut base: Values, over: Values) -> Values {
 
 /// Lays user values over a chart's defaults (Helm's `CoalesceValues` for the top-level chart).
 pub fn coalesce(defaults: &Values, mut user: Values) -> Values {
-    for (k, default) in defaults {
-        match user.get_mut(k) {
-            None => {
-                user.insert(k.clone(), default.clone());
-            }
-            Some(Value::Null) => {
-                user.remove(k);
-            }
-            Some(Value::Object(dst)) => {
-                if let Value::Object(src) = default {
-                    coalesce_tables(dst, src);
-                }
-            }
-            Some(_) => {}
-        }
-    }
+    coalesce_tables(&mut user, defaults);
     user
 }
 

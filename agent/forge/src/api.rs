@@ -105,10 +105,7 @@ impl GitHub {
                 &[],
             )
             .await?;
-        Ok(GitRef {
-            name: w.name,
-            sha: w.object.sha,
-        })
+        Ok(w.into())
     }
 
     pub async fn get_commit(&self, sha: &str) -> Result<Commit> {
@@ -119,12 +116,7 @@ impl GitHub {
                 &[],
             )
             .await?;
-        Ok(Commit {
-            sha: w.sha,
-            tree_sha: w.tree.sha,
-            parents: w.parents.into_iter().map(|p| p.sha).collect(),
-            message: w.message,
-        })
+        Ok(w.into())
     }
 
     /// A blob of exact bytes (sent base64, so any content survives); returns its sha.
@@ -175,12 +167,7 @@ impl GitHub {
                 json!({"message": message, "tree": tree, "parents": parents}),
             )
             .await?;
-        Ok(Commit {
-            sha: w.sha,
-            tree_sha: w.tree.sha,
-            parents: w.parents.into_iter().map(|p| p.sha).collect(),
-            message: w.message,
-        })
+        Ok(w.into())
     }
 
     /// A new branch at `sha`. If the branch exists, `AlreadyExists` with where it points now.
@@ -190,10 +177,7 @@ impl GitHub {
             .write::<RefWire>("create_ref", Method::POST, "/git/refs", body)
             .await
         {
-            Ok(w) => Ok(Outcome::Created(GitRef {
-                name: w.name,
-                sha: w.object.sha,
-            })),
+            Ok(w) => Ok(Outcome::Created(w.into())),
             Err(e) if e.is_already_exists() => {
                 Ok(Outcome::AlreadyExists(self.branch_head(branch).await?))
             }
@@ -227,10 +211,7 @@ impl GitHub {
             }
             Err(e) => return Err(e),
         };
-        Ok(GitRef {
-            name: w.name,
-            sha: w.object.sha,
-        })
+        Ok(w.into())
     }
 
     /// Delete a branch. `false` if it was already gone (GitHub's 422 "Reference does not exist").

@@ -185,6 +185,15 @@ pub(crate) struct RefWire {
     pub object: ShaWire,
 }
 
+impl From<RefWire> for GitRef {
+    fn from(w: RefWire) -> Self {
+        Self {
+            name: w.name,
+            sha: w.object.sha,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub(crate) struct ShaWire {
     pub sha: String,
@@ -198,6 +207,17 @@ pub(crate) struct CommitWire {
     pub parents: Vec<ShaWire>,
     #[serde(default)]
     pub message: String,
+}
+
+impl From<CommitWire> for Commit {
+    fn from(w: CommitWire) -> Self {
+        Self {
+            sha: w.sha,
+            tree_sha: w.tree.sha,
+            parents: w.parents.into_iter().map(|p| p.sha).collect(),
+            message: w.message,
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -147,11 +147,7 @@ impl Ecr {
             .describe_images()
             .registry_id(&ecr.account)
             .repository_name(&ecr.name)
-            .image_ids(
-                ImageIdentifier::builder()
-                    .image_digest(digest.as_str())
-                    .build(),
-            )
+            .image_ids(image_id(digest))
             .send()
             .await;
         self.observed(repository, digest, described)?;
@@ -208,11 +204,7 @@ impl Ecr {
             .batch_get_image()
             .registry_id(&ecr.account)
             .repository_name(&ecr.name)
-            .image_ids(
-                ImageIdentifier::builder()
-                    .image_digest(digest.as_str())
-                    .build(),
-            )
+            .image_ids(image_id(digest))
             // Asked for every type, ECR answers the manifest as pushed, not converted.
             .set_accepted_media_types(Some(
                 manifest::ACCEPTED.iter().map(|s| s.to_string()).collect(),
@@ -277,6 +269,13 @@ impl Ecr {
             }
         }
     }
+}
+
+/// The image one digest names, as both `DescribeImages` and `BatchGetImage` take it.
+fn image_id(digest: &Digest) -> ImageIdentifier {
+    ImageIdentifier::builder()
+        .image_digest(digest.as_str())
+        .build()
 }
 
 fn typed<E>(

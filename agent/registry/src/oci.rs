@@ -12,6 +12,7 @@ use futures::StreamExt as _;
 use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
+use sextant_core::backoff::Backoff;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -20,7 +21,8 @@ pub(crate) const LABEL: &str = "oci";
 
 /// Attempts of one request when the answer is transient (unreachable, 429, 5xx).
 const ATTEMPTS: u32 = 3;
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// Waits between them: 200 ms doubling (the attempt count bounds it).
+const BACKOFF: Backoff = Backoff::uncapped(Duration::from_millis(200));
 
 pub(crate) struct Oci {
     insecure: Vec<String>,
@@ -275,7 +277,6 @@ impl Fetch<'_> {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = oci_client::errors::Result<Vec<u8>>>,
     {
-        let mut backoff = FIRST_BACKOFF;
         let mut tries = 0;
         loop {
             tries += 1;
@@ -294,8 +295,7 @@ impl Fetch<'_> {
             match result {
                 Err(e) if e.is_transient() && tries < ATTEMPTS => {
                     tracing::debug!(repository = self.repository, error = %e, "registry request retried");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
+                    tokio::time::sleep(BACKOFF.delay(tries)).await;
                 }
                 other => return other,
             }

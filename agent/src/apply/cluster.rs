@@ -15,6 +15,7 @@ use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Scope};
 use kube::Client;
 use serde_json::Value;
+use sextant_core::backoff::Backoff;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -285,7 +286,7 @@ impl Cluster {
     {
         let started = Instant::now();
         let deadline = started + self.retry.budget;
-        let mut delay = self.retry.base;
+        let backoff = Backoff::new(self.retry.base, self.retry.cap);
         let mut attempt = 1;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -313,6 +314,7 @@ impl Cluster {
             if attempt >= self.retry.attempts {
                 return gave_up(failure, "gave up".into());
             }
+            let delay = backoff.delay(attempt);
             let wait = delay.max(least);
             let left = deadline.saturating_duration_since(Instant::now());
             if wait >= left {
@@ -328,7 +330,6 @@ impl Cluster {
             }
             tracing::debug!(error = %failure.describe(&self.server), attempt, ?wait, "transient API error, retrying");
             tokio::time::sleep(wait).await;
-            delay = (delay * 2).min(self.retry.cap);
             attempt += 1;
         }
     }

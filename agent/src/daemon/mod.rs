@@ -494,10 +494,8 @@ const QUEUE: usize = 64;
 /// The wait before retrying an environment whose last reconcile failed for the `failures`-th
 /// time in a row: 5 s doubling, at most 5 min — sooner than the resync, never a hot loop.
 pub fn retry_delay(failures: u32) -> Duration {
-    let base = Duration::from_secs(5);
-    let cap = Duration::from_secs(300);
-    base.saturating_mul(1u32 << failures.saturating_sub(1).min(16))
-        .min(cap)
+    sextant_core::backoff::Backoff::new(Duration::from_secs(5), Duration::from_secs(300))
+        .delay(failures)
 }
 
 /// A flag that turns true on shutdown and while this replica does not lead.

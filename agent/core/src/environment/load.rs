@@ -319,32 +319,26 @@ fn settings(
             ),
         ));
     }
-    if crate::duration::parse(&parsed.spec.drift.pull_request.delay).is_none() {
-        return Err(invalid(
+    let durations = [
+        (
             "spec.drift.pullRequest.delay",
-            format!(
-                "{:?} is not a duration such as 2m or 0s",
-                parsed.spec.drift.pull_request.delay
-            ),
-        ));
-    }
-    if crate::duration::parse(&parsed.spec.sync.timeout).is_none() {
-        return Err(invalid(
-            "spec.sync.timeout",
-            format!(
-                "{:?} is not a duration such as 10m or 1h",
-                parsed.spec.sync.timeout
-            ),
-        ));
-    }
-    if crate::duration::parse(&parsed.spec.sync.wave_timeout).is_none() {
-        return Err(invalid(
+            &parsed.spec.drift.pull_request.delay,
+            "2m or 0s",
+        ),
+        ("spec.sync.timeout", &parsed.spec.sync.timeout, "10m or 1h"),
+        (
             "spec.sync.waveTimeout",
-            format!(
-                "{:?} is not a duration such as 90s or 5m",
-                parsed.spec.sync.wave_timeout
-            ),
-        ));
+            &parsed.spec.sync.wave_timeout,
+            "90s or 5m",
+        ),
+    ];
+    for (field, text, such_as) in durations {
+        if crate::duration::parse(text).is_none() {
+            return Err(invalid(
+                field,
+                format!("{text:?} is not a duration such as {such_as}"),
+            ));
+        }
     }
 
     Ok(())

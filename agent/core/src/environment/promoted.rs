@@ -3,9 +3,83 @@
 //! last-wins picks, as drift pull requests choose it) and holds a digest. Every error names the
 //! field, and the values file where one is involved.
 
-use super::{Invalid, PromotedImage, Promotion, Release};
+use super::{Invalid, Release};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PromotionMode {
+    #[default]
+    PullRequest,
+    Commit,
+}
+
+/// `spec.promotion`: which image digests this environment takes from another one, once that one
+/// ran them healthily for `soak` (docs/promotion.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Promotion {
+    pub from: String,
+    #[serde(default)]
+    pub mode: PromotionMode,
+    #[serde(default = "default_soak")]
+    pub soak: String,
+    #[serde(default = "default_platform")]
+    pub platform: String,
+    #[serde(default)]
+    pub images: Vec<PromotedImage>,
+    #[serde(default)]
+    pub checks: Vec<Check>,
+}
+
+fn default_soak() -> String {
+    "10m".into()
+}
+
+fn default_platform() -> String {
+    "linux/amd64".into()
+}
+
+impl Promotion {
+    /// `soak` as a duration (validated at load).
+    pub fn soak(&self) -> std::time::Duration {
+        crate::duration::parse(&self.soak).unwrap_or(std::time::Duration::from_secs(600))
+    }
+
+    pub fn image(&self, release: &str) -> Option<&PromotedImage> {
+        self.images.iter().find(|i| i.release == release)
+    }
+}
+
+/// One release's image: where its digest lives in the values, and where it is verified.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PromotedImage {
+    pub release: String,
+    /// The values key holding the digest, dotted (`image.digest`).
+    pub path: String,
+    /// A values key holding the tag for humans, copied with the digest (`image.tag`).
+    pub tag_path: Option<String>,
+    pub repository: String,
+}
+
+/// A check the source environment must pass throughout the soak.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Check {
+    pub http: HttpCheck,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpCheck {
+    pub url: String,
+    /// Text the body must contain; without it any 2xx passes.
+    pub expect: Option<String>,
+    pub timeout: Option<String>,
+}
 
 /// `sha256:` and 64 lowercase hex digits: the only digest form a promotion carries.
 pub fn is_digest(s: &str) -> bool {

@@ -119,6 +119,16 @@ pub struct Evidence {
     pub more: usize,
 }
 
+/// A line for each of `items`, or the line `none` when there are none.
+fn push_each<T>(out: &mut String, items: &[T], none: &str, line: impl Fn(&T) -> String) {
+    if items.is_empty() {
+        out.push_str(none);
+    }
+    for item in items {
+        out.push_str(&line(item));
+    }
+}
+
 pub fn body(e: &Evidence, marker: &Marker) -> String {
     let mut out = format!(
         "Promotes **{}** in **{}** to the digest **{}** has run healthily.\n\n",
@@ -139,13 +149,10 @@ pub fn body(e: &Evidence, marker: &Marker) -> String {
         "| soak | rolled out, healthy and undrifted since {} (soak {}) |\n",
         e.healthy_since, e.soak
     ));
-    if e.checks.is_empty() {
-        out.push_str("| checks | none declared |\n");
-    }
-    for c in &e.checks {
+    push_each(&mut out, &e.checks, "| checks | none declared |\n", |c| {
         let mark = if c.passed { "passing" } else { "failing" };
-        out.push_str(&format!("| check | {mark}: {} {} |\n", c.name, c.message));
-    }
+        format!("| check | {mark}: {} {} |\n", c.name, c.message)
+    });
     out.push_str(&format!("| registry | {} |\n", e.registry));
     out.push_str(&format!(
         "\nThe change: `{}` in `{}`, and nothing else.\n",
@@ -155,12 +162,10 @@ pub fn body(e: &Evidence, marker: &Marker) -> String {
         "\n### {}'s {} since the target's digest\n\n",
         e.from, marker.release
     ));
-    if e.log.is_empty() {
-        out.push_str("No commit touched the release's chart or values in between.\n");
-    }
-    for l in &e.log {
-        out.push_str(&format!("- `{}` {} ({})\n", l.short, l.summary, l.author));
-    }
+    let none = "No commit touched the release's chart or values in between.\n";
+    push_each(&mut out, &e.log, none, |l| {
+        format!("- `{}` {} ({})\n", l.short, l.summary, l.author)
+    });
     if e.more > 0 {
         out.push_str(&format!("- … and {} more\n", e.more));
     }

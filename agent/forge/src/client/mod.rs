@@ -1,153 +1,27 @@
 //! The HTTP edge: one `send` that every operation goes through. It adds the credentials,
 //! serializes writes, answers repeated GETs from an ETag cache (a 304 costs no rate limit on
 //! GitHub), waits out rate limits and retries 5xx within a bounded budget, reports each
-//! answer to the `Observer`, and turns failures into typed `Error`s.
+//! answer to the `Observer`, and turns failures into typed `Error`s. What a caller sets is in
+//! `config`, the credential each request carries in `credentials`, a success and the ETag cache
+//! in `answer`, and how an error answer reads in `classify`.
 
-use std::collections::{HashMap, VecDeque};
+mod answer;
+mod classify;
+mod config;
+mod credentials;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{
-    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH, USER_AGENT,
-};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, IF_NONE_MATCH, USER_AGENT};
 use reqwest::{Method, StatusCode};
-use serde::de::DeserializeOwned;
 
-use crate::auth::{parse_rfc3339_utc, AppAuth, Auth, FileToken, InstallationToken, Secret};
 use crate::error::{Error, ErrorBody, Result};
 use crate::limits::{limit_of, rate_limited, retry_after, Limit};
-
-/// What the agent's metrics hear: every answer GitHub gives, and the primary limit's headroom.
-/// The crate knows nothing of Prometheus; the agent feeds
-/// `sextant_forge_requests_total{operation,code}` and `sextant_forge_rate_limit_remaining`.
-pub trait Observer: Send + Sync {
-    /// One HTTP exchange (each retry counts). `code` is the status, 304 for a cache hit,
-    /// 0 when no answer came (connection refused, timeout).
-    fn on_request(&self, operation: &str, code: u16) {
-        let _ = (operation, code);
-    }
-
-    /// `x-ratelimit-remaining` from an answer that carried it.
-    fn on_rate_limit(&self, remaining: i64) {
-        let _ = remaining;
-    }
-}
-
-/// An observer that drops everything.
-#[derive(Debug, Default)]
-pub struct NoObserver;
-
-impl Observer for NoObserver {}
-
-/// How hard to try. The defaults suit GitHub; tests shorten the waits.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Attempts per request, the first included.
-    pub max_attempts: u32,
-    /// Total time a request may spend waiting between attempts (backoff, Retry-After, reset).
-    pub budget: Duration,
-    /// First backoff after a 5xx or transport error; doubles each time.
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
-    /// A secondary limit without `Retry-After`: GitHub asks to wait at least a minute.
-    pub secondary_default_wait: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            budget: Duration::from_secs(60),
-            initial_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(16),
-            secondary_default_wait: Duration::from_secs(60),
-        }
-    }
-}
-
-/// Where and how to reach the repository.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// `https://api.github.com`, or `https://HOST/api/v3` for GitHub Enterprise Server.
-    pub api_url: String,
-    pub owner: String,
-    pub repo: String,
-    pub auth: Auth,
-    pub retry: RetryPolicy,
-    /// Per-request timeout (connect and answer).
-    pub timeout: Duration,
-    pub user_agent: String,
-    /// ETag cache entries kept (oldest dropped first).
-    pub etag_cache_entries: usize,
-}
-
-impl Config {
-    pub fn new(
-        api_url: impl Into<String>,
-        owner: impl Into<String>,
-        repo: impl Into<String>,
-        auth: Auth,
-    ) -> Self {
-        Self {
-            api_url: api_url.into(),
-            owner: owner.into(),
-            repo: repo.into(),
-            auth,
-            retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(30),
-            user_agent: concat!("sextant-forge/", env!("CARGO_PKG_VERSION")).into(),
-            etag_cache_entries: 512,
-        }
-    }
-}
-
-/// A successful answer (a 304 comes back with the cached body).
-pub(crate) struct Answer {
-    pub body: Vec<u8>,
-    pub headers: HeaderMap,
-}
-
-impl Answer {
-    pub(crate) fn json<T: DeserializeOwned>(
-        &self,
-        operation: &'static str,
-        path: &str,
-    ) -> Result<T> {
-        serde_json::from_slice(&self.body).map_err(|e| Error::Decode {
-            operation,
-            path: path.to_string(),
-            message: e.to_string(),
-        })
-    }
-}
-
-enum Credentials {
-    Token(Secret),
-    File(std::path::PathBuf, tokio::sync::Mutex<FileToken>),
-    App(AppAuth, tokio::sync::Mutex<Option<InstallationToken>>),
-}
-
-#[derive(Default)]
-struct EtagCache {
-    entries: HashMap<String, (HeaderValue, Vec<u8>)>,
-    order: VecDeque<String>,
-}
-
-impl EtagCache {
-    fn put(&mut self, key: String, etag: HeaderValue, body: Vec<u8>, cap: usize) {
-        if cap == 0 {
-            return;
-        }
-        if self.entries.insert(key.clone(), (etag, body)).is_none() {
-            self.order.push_back(key);
-        }
-        while self.order.len() > cap {
-            if let Some(old) = self.order.pop_front() {
-                self.entries.remove(&old);
-            }
-        }
-    }
-}
+pub(crate) use answer::Answer;
+use answer::{cache_key, EtagCache};
+pub use config::{Config, NoObserver, Observer, RetryPolicy};
+use credentials::Credentials;
 
 pub(crate) struct Transport {
     http: reqwest::Client,
@@ -218,13 +92,7 @@ impl Transport {
             .map_err(|e| {
                 Error::Config(format!("cannot build the HTTP client: {}", e.without_url()))
             })?;
-        let creds = match config.auth {
-            Auth::Token(t) => Credentials::Token(t),
-            Auth::TokenFile(p) => {
-                Credentials::File(p, tokio::sync::Mutex::new(FileToken::default()))
-            }
-            Auth::App(a) => Credentials::App(a, tokio::sync::Mutex::new(None)),
-        };
+        let creds = Credentials::from(config.auth);
         let user_agent = HeaderValue::from_str(&config.user_agent)
             .map_err(|_| Error::Config(format!("bad user agent {:?}", config.user_agent)))?;
         Ok(Self {
@@ -246,55 +114,6 @@ impl Transport {
 
     pub(crate) fn repo_path(&self, rest: &str) -> String {
         format!("/repos/{}/{}{rest}", self.owner, self.repo)
-    }
-
-    /// The `Authorization` value. `refresh` forces a new installation token / a re-read.
-    async fn authorization(&self, refresh: bool) -> Result<HeaderValue> {
-        let token = match &self.creds {
-            Credentials::Token(t) => t.clone(),
-            Credentials::File(path, cache) => cache.lock().await.current(path, refresh)?,
-            Credentials::App(app, cache) => {
-                let mut cached = cache.lock().await;
-                let now = SystemTime::now();
-                match cached.as_ref() {
-                    Some(t) if !refresh && t.fresh(now, app.refresh_before) => t.token.clone(),
-                    _ => {
-                        let minted = self.mint_installation_token(app).await?;
-                        let token = minted.token.clone();
-                        *cached = Some(minted);
-                        token
-                    }
-                }
-            }
-        };
-        bearer(&token)
-    }
-
-    async fn mint_installation_token(&self, app: &AppAuth) -> Result<InstallationToken> {
-        #[derive(serde::Deserialize)]
-        struct Minted {
-            token: String,
-            expires_at: String,
-        }
-        const OP: &str = "create_installation_token";
-        let path = format!("/app/installations/{}/access_tokens", app.installation_id);
-        let jwt = bearer(&app.jwt(SystemTime::now())?)?;
-        // Boxed: `exchange` asks for credentials, which may mint a token through `exchange`.
-        let answer = Box::pin(self.exchange(OP, Method::POST, &path, &[], None, Some(jwt))).await?;
-        let minted: Minted = answer.json(OP, &path)?;
-        let expires_at = parse_rfc3339_utc(&minted.expires_at).ok_or_else(|| Error::Decode {
-            operation: OP,
-            path: path.clone(),
-            message: format!("expires_at {:?} is not an RFC 3339 time", minted.expires_at),
-        })?;
-        tracing::debug!(
-            installation = app.installation_id,
-            "minted a GitHub App installation token"
-        );
-        Ok(InstallationToken {
-            token: Secret::new(minted.token),
-            expires_at,
-        })
     }
 
     /// One API call: writes hold the write lock for all their attempts.
@@ -327,12 +146,14 @@ impl Transport {
         let started = Instant::now();
         let policy = &self.retry;
         let cache_key = (method == Method::GET).then(|| cache_key(path, query));
-        let mut backoff = policy.initial_backoff;
+        // 5xx and transport errors so far: the next such wait is `policy.backoff().delay(n + 1)`.
+        let mut backed_off = 0;
         let mut refreshed = false;
         let mut attempt = 0;
         let fits = |wait: Duration| started.elapsed() + wait <= policy.budget;
         loop {
             attempt += 1;
+            let backoff = policy.backoff().delay(backed_off + 1);
             self.wait_for_primary_limit(operation, path, &fits).await?;
             let auth = match &fixed_auth {
                 Some(h) => h.clone(),
@@ -350,7 +171,7 @@ impl Transport {
                         self.unanswered(operation, &method, path, attempt, e);
                     if resendable && attempt < policy.max_attempts && fits(backoff) {
                         tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(policy.max_backoff);
+                        backed_off += 1;
                         continue;
                     }
                     return Err(self.transport_error(operation, path, attempt, message));
@@ -391,7 +212,7 @@ impl Transport {
                         "GitHub server error; retrying"
                     );
                     tokio::time::sleep(wait).await;
-                    backoff = (backoff * 2).min(policy.max_backoff);
+                    backed_off += 1;
                     continue;
                 }
                 return Err(Error::Server {
@@ -432,37 +253,6 @@ impl Transport {
         let message = crate::error::causes(&e.without_url());
         tracing::warn!(operation, %method, path, attempt, error = %message, "forge request failed");
         (message, resendable)
-    }
-
-    /// The answer to give for a success (its ETag kept for the next GET of the same path) or
-    /// for a 304 to a cached GET; `None` for an error answer.
-    fn answer(
-        &self,
-        status: StatusCode,
-        headers: &HeaderMap,
-        bytes: &[u8],
-        cached: &Option<(HeaderValue, Vec<u8>)>,
-        cache_key: &Option<String>,
-    ) -> Option<Answer> {
-        if status == StatusCode::NOT_MODIFIED {
-            if let Some((_, cached_body)) = cached {
-                return Some(Answer {
-                    body: cached_body.clone(),
-                    headers: headers.clone(),
-                });
-            }
-        }
-        if !status.is_success() {
-            return None;
-        }
-        if let (Some(key), Some(etag)) = (cache_key, headers.get(ETAG)) {
-            let mut etags = lock(&self.etags);
-            etags.put(key.clone(), etag.clone(), bytes.to_vec(), self.etag_cap);
-        }
-        Some(Answer {
-            body: bytes.to_vec(),
-            headers: headers.clone(),
-        })
     }
 
     /// One attempt's request: GitHub's headers, the credential, the query and body, and the
@@ -534,10 +324,6 @@ impl Transport {
         }
     }
 
-    fn can_refresh(&self) -> bool {
-        !matches!(self.creds, Credentials::Token(_))
-    }
-
     async fn wait_for_primary_limit(
         &self,
         operation: &'static str,
@@ -569,95 +355,5 @@ impl Transport {
         );
         tokio::time::sleep(wait).await;
         Ok(())
-    }
-
-    fn classify(
-        &self,
-        operation: &'static str,
-        path: &str,
-        status: StatusCode,
-        err: ErrorBody,
-    ) -> Error {
-        let path = path.to_string();
-        // Classic branch protection ("Protected branch update failed", "Cannot delete this protected
-        // branch") and rulesets ("Repository rule violations found").
-        let protected = err.mentions("protected branch")
-            || err.mentions("protected ref")
-            || err.mentions("repository rule violation");
-        let message = err.message;
-        match status.as_u16() {
-            401 => Error::Unauthorized {
-                operation,
-                path,
-                message,
-            },
-            403 | 422 if protected => Error::ProtectedBranch {
-                operation,
-                path,
-                message,
-            },
-            403 => Error::Forbidden {
-                operation,
-                path,
-                message,
-            },
-            404 => Error::NotFound {
-                operation,
-                path,
-                repository: format!("{}/{}", self.owner, self.repo),
-                message,
-            },
-            409 => Error::Conflict {
-                operation,
-                path,
-                message,
-            },
-            422 => Error::Validation {
-                operation,
-                path,
-                message,
-                errors: err.errors,
-            },
-            s => Error::Unexpected {
-                operation,
-                path,
-                status: s,
-                message,
-            },
-        }
-    }
-}
-
-fn bearer(token: &Secret) -> Result<HeaderValue> {
-    let mut v = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-        Error::Credentials("the token holds characters a header cannot carry".into())
-    })?;
-    v.set_sensitive(true);
-    Ok(v)
-}
-
-fn cache_key(path: &str, query: &[(&str, String)]) -> String {
-    let mut key = path.to_string();
-    for (i, (k, v)) in query.iter().enumerate() {
-        key.push(if i == 0 { '?' } else { '&' });
-        key.push_str(k);
-        key.push('=');
-        key.push_str(v);
-    }
-    key
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_etag_cache_drops_its_oldest_entry() {
-        let mut c = EtagCache::default();
-        for i in 0..3 {
-            c.put(format!("k{i}"), HeaderValue::from_static("e"), vec![], 2);
-        }
-        assert!(!c.entries.contains_key("k0"));
-        assert!(c.entries.contains_key("k2"));
     }
 }
