@@ -14,6 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 
+/// After a failed fetch: 2 s doubling to 64 s, never longer than the poll interval.
+const FETCH_BACKOFF: sextant_core::backoff::Backoff =
+    sextant_core::backoff::Backoff::new(Duration::from_secs(2), Duration::from_secs(64));
+
 /// Snapshots kept on disk: the current one and those a running sync may still read.
 const KEEP_SNAPSHOTS: usize = 3;
 
@@ -134,7 +138,7 @@ impl GitLoop {
                 }
             }
             let wait = if failures > 0 {
-                Duration::from_secs(1 << failures.min(6)).min(self.poll_interval)
+                FETCH_BACKOFF.delay(failures).min(self.poll_interval)
             } else {
                 jittered(self.poll_interval)
             };
