@@ -9,7 +9,7 @@ use crate::apply::cluster::Cluster;
 use crate::apply::sync::{identity, Identity};
 use crate::drift::policy::{self, Action, Fights};
 use crate::drift::{self as compare_drift, ObjectDrift};
-use crate::live::{Availability, Change, KindKey, LiveCache};
+use crate::live::{Availability, Change, KindKey, LiveCache, LiveRead};
 use crate::metrics::Metrics;
 use crate::object::Object;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -116,7 +116,7 @@ impl DriftWatch {
                             watching = true;
                         }
                         for id in t.desired.keys().cloned().collect::<Vec<_>>() {
-                            self.evaluate(&cache, &a, &mut t, &id, &mut heal);
+                            self.evaluate(&*cache, &a, &mut t, &id, &mut heal);
                         }
                     }
                 }
@@ -145,14 +145,14 @@ impl DriftWatch {
                     }
                     for c in batch {
                         match c {
-                            Change::Object(id) => self.evaluate(&cache, &a, &mut t, &id, &mut heal),
+                            Change::Object(id) => self.evaluate(&*cache, &a, &mut t, &id, &mut heal),
                             Change::Synced(kind) => {
                                 let ids: Vec<Identity> = t.desired.keys()
                                     .filter(|id| id.is_a(&kind.0, &kind.2))
                                     .cloned()
                                     .collect();
                                 for id in ids {
-                                    self.evaluate(&cache, &a, &mut t, &id, &mut heal);
+                                    self.evaluate(&*cache, &a, &mut t, &id, &mut heal);
                                 }
                             }
                             Change::Down(..) => {}
@@ -208,7 +208,7 @@ impl DriftWatch {
     /// Compares one object with what was applied, and decides what to do about it.
     fn evaluate(
         &self,
-        cache: &LiveCache,
+        cache: &dyn LiveRead,
         a: &Applied,
         t: &mut Tracker,
         id: &Identity,
@@ -243,7 +243,8 @@ impl DriftWatch {
             t.pending.remove(id);
             return;
         };
-        let now = Instant::now();
+        // tokio's clock (paused in the table tests), as the std `Instant` the core decides on.
+        let now = tokio::time::Instant::now().into_std();
         let fresh = !t.drifted.contains_key(id);
         if fresh {
             self.metrics
@@ -426,4 +427,206 @@ fn seconds_since(rfc3339: &str) -> Option<f64> {
     let now = k8s_openapi::jiff::Timestamp::now();
     let d = now.duration_since(then);
     Some(d.as_secs_f64().max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::Index;
+    use crate::object::ObjectRef;
+    use serde_json::{json, Value};
+
+    const KIND: (&str, &str, &str) = ("", "v1", "ConfigMap");
+
+    /// The environment `prod` with its release `web` under `policy`, as applied: one ConfigMap
+    /// whose `data.a` Git says is "1".
+    fn applied(repo: &std::path::Path, policy: &str) -> Arc<Applied> {
+        applied_at(repo, policy, None)
+    }
+
+    /// The same, its manifest carrying the agent's `hash` annotation when given.
+    fn applied_at(repo: &std::path::Path, policy: &str, hash: Option<&str>) -> Arc<Applied> {
+        let chart = repo.join("charts/web");
+        std::fs::create_dir_all(&chart).unwrap();
+        std::fs::write(chart.join("Chart.yaml"), "name: web\n").unwrap();
+        let dir = repo.join("environments/prod");
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = format!("apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: prod\nspec:\n  releases:\n    - {{name: web, namespace: web, chart: charts/web}}\n  drift:\n    policy: {policy}\n");
+        std::fs::write(dir.join("environment.yaml"), text).unwrap();
+        let env = crate::environment::load(repo, "prod").unwrap();
+        let object = Object {
+            reference: reference(),
+            release: "web".into(),
+            source: "web/templates/cm.yaml".into(),
+            wave: crate::environment::Wave(0),
+            hook: None,
+            hash: String::new(),
+            manifest: live_as("1", None),
+        };
+        let mut object = object;
+        if let Some(h) = hash {
+            object.manifest["metadata"]["annotations"] = json!({crate::object::ANNOTATION_HASH: h});
+        }
+        Arc::new(Applied::new(env, Some("a".repeat(40)), vec![object]))
+    }
+
+    fn reference() -> ObjectRef {
+        ObjectRef {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("web".into()),
+            name: "settings".into(),
+        }
+    }
+
+    /// The ConfigMap with `data.a` at `a`, set by `manager` when one is given.
+    fn live_as(a: &str, manager: Option<&str>) -> Value {
+        let mut o = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "settings", "namespace": "web"}, "data": {"a": a}});
+        if let Some(m) = manager {
+            o["metadata"]["managedFields"] = json!([{"manager": m, "operation": "Update",
+                "apiVersion": "v1", "time": "2026-12-07T00:00:00Z", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:data": {"f:a": {}}}}]);
+        }
+        o
+    }
+
+    fn watch() -> DriftWatch {
+        let client =
+            kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap()))
+                .unwrap();
+        let (cache, changes) = LiveCache::new("prod", client.clone());
+        DriftWatch {
+            environment: "prod".into(),
+            cluster: Arc::new(Cluster::new(client)),
+            metrics: Metrics::new().unwrap(),
+            status: Arc::default(),
+            applied: watch::channel(None).1,
+            heal: mpsc::channel(1).0,
+            leading: watch::channel(true).1,
+            stop: watch::channel(false).1,
+            identity: "sextant-0".into(),
+            feed: watch::channel(Arc::default()).0,
+            cache: Arc::new(cache),
+            changes,
+        }
+    }
+
+    /// Each change of the live object, as the watch brings it, decided under the release's
+    /// policy: heal (once per pending heal, until another manager is seen fighting), report,
+    /// or nothing once live is Git again; with the Events said.
+    #[tokio::test(start_paused = true)]
+    async fn each_change_is_healed_reported_or_left_to_a_fight_as_the_policy_says() {
+        let kubectl = Some("kubectl-edit");
+        // (policy, [(seconds later, live data.a, heal asked, the action shown)], Events)
+        type Step = (u64, &'static str, bool, Option<&'static str>);
+        let heal_fight: Vec<Step> = (0..Fights::MAX_HEALS)
+            .flat_map(|_| [(30, "2", true, Some("healing")), (1, "1", false, None)])
+            .chain([
+                (30, "2", false, Some("fighting")),
+                (30, "2", false, Some("fighting")),
+            ])
+            .collect();
+        let table: Vec<(&str, Vec<Step>, Vec<&str>)> = vec![
+            (
+                "heal",
+                vec![
+                    (0, "2", true, Some("healing")),
+                    (2, "2", false, Some("healing")),
+                    (4, "2", true, Some("healing")),
+                    (1, "1", false, None),
+                ],
+                vec!["Drifted", "Healed"],
+            ),
+            (
+                "report",
+                vec![
+                    (0, "2", false, Some("reported")),
+                    (600, "3", false, Some("reported")),
+                    (1, "1", false, None),
+                ],
+                vec!["Drifted"],
+            ),
+            (
+                "pull-request",
+                vec![(0, "2", false, Some("reported"))],
+                vec!["Drifted"],
+            ),
+            ("heal", heal_fight, vec!["Drifted", "Healed", "Fighting"]),
+        ];
+        for (policy, steps, events) in table {
+            let repo = tempfile::tempdir().unwrap();
+            let a = applied(repo.path(), policy);
+            let w = watch();
+            let mut t = Tracker::default();
+            t.follow(a.clone());
+            let live = Mutex::new(Index::default());
+            let kind: KindKey = (KIND.0.into(), KIND.1.into(), KIND.2.into());
+            let id = identity(&reference());
+            let mut said = Vec::new();
+            for (i, (later, value, asked, action)) in steps.into_iter().enumerate() {
+                tokio::time::advance(Duration::from_secs(later)).await;
+                {
+                    let mut index = live.lock().unwrap();
+                    index.track(kind.clone());
+                    index.init(&kind);
+                    index.apply(&kind, live_as(value, kubectl));
+                    index.init_done(&kind);
+                }
+                let mut heal = Vec::new();
+                w.evaluate(&live, &a, &mut t, &id, &mut heal);
+                let shown = t.drifted.get(&id).map(|(_, a)| *a);
+                assert_eq!(
+                    (heal.len() == 1, shown),
+                    (asked, action),
+                    "{policy}, step {i}: data.a {value}"
+                );
+                said.extend(t.notes.drain(..).map(|n| n.reason));
+            }
+            said.dedup();
+            let mut seen: Vec<&str> = Vec::new();
+            for s in said {
+                if !seen.contains(&s) {
+                    seen.push(s);
+                }
+            }
+            assert_eq!(seen, events, "{policy}: the Events");
+        }
+    }
+
+    /// Nothing is decided about a kind whose list has not completed, nor about a newer
+    /// revision of the agent's own being applied.
+    #[tokio::test(start_paused = true)]
+    async fn an_unlisted_kind_or_a_newer_revision_being_applied_is_not_decided() {
+        let repo = tempfile::tempdir().unwrap();
+        let a = applied(repo.path(), "heal");
+        let w = watch();
+        let mut t = Tracker::default();
+        t.follow(a.clone());
+        let id = identity(&reference());
+        let kind: KindKey = (KIND.0.into(), KIND.1.into(), KIND.2.into());
+        let live = Mutex::new(Index::default());
+        live.lock().unwrap().track(kind.clone());
+        live.lock().unwrap().init(&kind);
+        live.lock()
+            .unwrap()
+            .apply(&kind, live_as("2", Some("kubectl-edit")));
+        let mut heal = Vec::new();
+        w.evaluate(&live, &a, &mut t, &id, &mut heal);
+        assert!(heal.is_empty() && t.drifted.is_empty(), "still listing");
+
+        // Listed: live carries another hash of the agent's own (a newer revision applying).
+        let mut newer = live_as("2", None);
+        newer["metadata"]["annotations"] = json!({crate::object::ANNOTATION_HASH: "sha256:newer"});
+        let a2 = applied_at(repo.path(), "heal", Some("sha256:older"));
+        t.follow(a2.clone());
+        live.lock().unwrap().apply(&kind, newer);
+        live.lock().unwrap().init_done(&kind);
+        w.evaluate(&live, &a2, &mut t, &id, &mut heal);
+        assert!(
+            heal.is_empty() && t.drifted.is_empty(),
+            "another revision's"
+        );
+    }
 }
