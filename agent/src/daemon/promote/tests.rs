@@ -595,3 +595,42 @@ async fn a_refused_token_leaves_the_forge_alone_for_the_wait() {
         w.gate()
     );
 }
+
+/// A promotion request closed without a merge is a rejection: the digest, though its gate
+/// still qualifies on every pass, is not proposed again; a newer digest is.
+#[tokio::test(start_paused = true)]
+async fn a_request_closed_unmerged_is_a_rejection_and_its_digest_is_not_proposed_again() {
+    let (old, new, newer) = (digest('a'), digest('b'), digest('c'));
+    let w = World::new(&promotion("pull-request", "1s", ""), &old);
+    w.registry.push(REPOSITORY, &new);
+    w.registry.push(REPOSITORY, &newer);
+    let p = w.promoter();
+    let mut m = Memory::default();
+    w.deploy_dev(&new);
+    p.pass(&mut m).await;
+    w.clock.advance(5);
+    p.pass(&mut m).await;
+    let number = w.pulls()[0].number;
+    w.forge.reject(number);
+    for _ in 0..3 {
+        w.clock.advance(40);
+        tokio::time::advance(Duration::from_secs(40)).await;
+        p.pass(&mut m).await;
+        assert_eq!(w.gate().state, "qualified");
+    }
+    assert_eq!(w.pulls().len(), 1, "not proposed again");
+    assert_eq!(w.forge.count("open_pull"), 1);
+    assert_eq!(
+        w.forge.count("commit"),
+        1,
+        "one commit, on the first request's branch"
+    );
+
+    w.deploy_dev(&newer);
+    p.pass(&mut m).await;
+    w.clock.advance(5);
+    p.pass(&mut m).await;
+    let pulls = w.pulls();
+    assert_eq!(pulls.len(), 2, "{pulls:?}");
+    assert!(pulls[1].open && pulls[1].title.contains("sha256:cccccccccccc"));
+}
