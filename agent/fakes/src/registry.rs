@@ -28,12 +28,12 @@ impl FakeRegistry {
         lock(&self.faults).push_back(e);
     }
 
-    /// A registry that does not answer, after the edge's retries.
+    /// A registry that does not answer, as the edge says it (`Error::Unreachable`).
     pub fn unavailable() -> RegistryError {
         RegistryError {
-            message: "registry.example: HTTP 503 Service Unavailable (gave up after the retries)"
+            message: "registry.example/hash-service: cannot reach the registry: connection refused"
                 .into(),
-            label: "server".into(),
+            label: "unreachable".into(),
             transient: true,
         }
     }
