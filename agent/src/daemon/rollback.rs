@@ -11,7 +11,7 @@ use super::Snapshot;
 use crate::apply::record;
 use crate::apply::result::SyncResult;
 use crate::apply::sync::{sync, SyncOptions};
-use crate::promotion::rollback::{decide, Decision, Rollback};
+use crate::promotion::rollback::{decide, resume, Decision, Resume, Rollback};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -67,18 +67,19 @@ impl Reconciler {
         snapshot: &Snapshot,
     ) -> Option<Result<(), ReconcileError>> {
         let r = self.rollback_record().await?;
-        if r.from != snapshot.revision {
-            return None;
-        }
-        self.update(|s| s.rollback = Some(r.clone()));
-        let in_memory = self
+        let applied = self
             .applied
             .borrow()
             .as_ref()
-            .is_some_and(|a| a.is_revision(&r.to));
-        if r.rolled_back && in_memory {
-            tracing::debug!(environment = %self.environment, from = %r.from, to = %r.to, "rolled back: the failed revision is not applied again");
-            return Some(Ok(()));
+            .and_then(|a| a.revision.clone());
+        match resume(Some(&r), &snapshot.revision, applied.as_deref()) {
+            Resume::Reconcile => return None,
+            Resume::Hold => {
+                self.update(|s| s.rollback = Some(r.clone()));
+                tracing::debug!(environment = %self.environment, from = %r.from, to = %r.to, "rolled back: the failed revision is not applied again");
+                return Some(Ok(()));
+            }
+            Resume::Finish => self.update(|s| s.rollback = Some(r.clone())),
         }
         // A restart or failover since the rollback began: finish it.
         tracing::info!(environment = %self.environment, from = %r.from, to = %r.to, "finishing a rollback begun before a restart or failover");

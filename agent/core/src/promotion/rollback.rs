@@ -82,9 +82,73 @@ pub fn decide(
     }
 }
 
+/// What a reconcile of `revision` does about the environment's rollback record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// No rollback from this revision: it is reconciled as any other.
+    Reconcile,
+    /// Rolled back from it, and the good rendering is what this agent applied: the failed
+    /// revision is not applied again while Git stays on it.
+    Hold,
+    /// Rolled back from it, but the good rendering is not (or not known to be) applied here:
+    /// a restart or a failover since the rollback began. It is applied again, to finish.
+    Finish,
+}
+
+/// The decision for a reconcile of `revision`, given the record and the revision this agent
+/// has applied (in memory) since it started.
+pub fn resume(record: Option<&Rollback>, revision: &str, applied: Option<&str>) -> Resume {
+    match record {
+        Some(r) if r.from == revision => {
+            if r.rolled_back && applied == Some(r.to.as_str()) {
+                Resume::Hold
+            } else {
+                Resume::Finish
+            }
+        }
+        _ => Resume::Reconcile,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reconcile_holds_a_finished_rollback_finishes_a_begun_one_and_passes_any_other() {
+        let record = |rolled_back: bool| Rollback {
+            from: "bad".into(),
+            to: "good".into(),
+            releases: Vec::new(),
+            reason: "hash-service: degraded".into(),
+            at: "2026-12-07T00:00:00Z".into(),
+            rolled_back,
+            reverted: None,
+            revert_error: None,
+            revert_retry_at: None,
+        };
+        let (done, begun) = (record(true), record(false));
+        // (record, revision Git says, revision applied here, decision)
+        let table = [
+            (None, "bad", Some("good"), Resume::Reconcile),
+            (Some(&done), "next", Some("good"), Resume::Reconcile),
+            (Some(&done), "bad", Some("good"), Resume::Hold),
+            // After a restart: nothing applied in memory yet.
+            (Some(&done), "bad", None, Resume::Finish),
+            (Some(&done), "bad", Some("bad"), Resume::Finish),
+            // Recorded before the good rendering was applied: finish it.
+            (Some(&begun), "bad", Some("good"), Resume::Finish),
+            (Some(&begun), "bad", None, Resume::Finish),
+        ];
+        for (r, revision, applied, want) in table {
+            assert_eq!(
+                resume(r, revision, applied),
+                want,
+                "{:?} at {revision}, {applied:?} applied",
+                r.map(|r| r.rolled_back)
+            );
+        }
+    }
 
     fn d(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
