@@ -504,7 +504,9 @@ fn chart_mirrors(
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    /// The variables a test sets, as the process's environment would give them (the settings
+    /// tests of every module of config use it).
+    pub(super) fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
