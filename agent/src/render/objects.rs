@@ -1,7 +1,7 @@
 //! From Helm's output to the agent's objects: split the stream, parse each document, read hooks
 //! and waves, default namespaces, label for ownership and hash. Pure.
 
-use crate::environment::Wave;
+use crate::environment::{Environment, Release, Wave};
 use crate::kinds;
 use crate::object::*;
 use crate::yaml;
@@ -160,6 +160,23 @@ pub struct Context<'a> {
     pub wave: Wave,
     /// Custom kinds `(group, kind)` that CRDs of the environment declare cluster-scoped.
     pub cluster_scoped_crds: &'a HashSet<(String, String)>,
+}
+
+impl<'a> Context<'a> {
+    /// The context of one release of an environment.
+    pub fn of(
+        env: &'a Environment,
+        release: &'a Release,
+        cluster_scoped_crds: &'a HashSet<(String, String)>,
+    ) -> Self {
+        Context {
+            environment: &env.name,
+            release: &release.name,
+            namespace: &release.namespace,
+            wave: release.wave,
+            cluster_scoped_crds,
+        }
+    }
 }
 
 /// Turns a parsed document into an owned object, or `None` when it is a hook the agent does not
