@@ -9,6 +9,7 @@ mod gate;
 pub mod health;
 mod hooks;
 pub mod inventory;
+mod kinds;
 pub mod prune;
 pub mod record;
 mod requires;

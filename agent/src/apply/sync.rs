@@ -8,7 +8,6 @@ use super::inventory::{self, Entry};
 use super::result::{ObjectResult, Outcome, SyncFailure, SyncResult, WaveResult};
 use super::view::{self, LiveView};
 use crate::compare::{Comparison, Keep};
-use crate::creators;
 use crate::environment::Environment;
 use crate::object::{Object, ObjectRef, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
 use crate::plan::Plan;
@@ -576,122 +575,6 @@ impl Run<'_> {
             self.hook(wave, h, results).await?;
         }
         Ok(())
-    }
-
-    /// Waits until the kinds of `objects` are served, when something in the plan applied by now
-    /// creates them (`creators`); fails at once when nothing does. Returns the objects to apply:
-    /// in a dry run, those whose kind is not served yet are reported and left out (their CRD or
-    /// template was not really created).
-    async fn await_kinds<'o>(
-        &self,
-        wave: i32,
-        objects: &[&'o Object],
-        deadline: Instant,
-        results: &mut Vec<ObjectResult>,
-    ) -> Result<Vec<&'o Object>, SyncError> {
-        let mut missing: BTreeMap<(String, String, String), Vec<&'o Object>> = BTreeMap::new();
-        for o in objects {
-            let r = &o.reference;
-            let key = (r.group.clone(), r.version.clone(), r.kind.clone());
-            if missing.contains_key(&key) || self.cluster.resource(r).await?.is_none() {
-                missing.entry(key).or_default().push(*o);
-            }
-        }
-        if missing.is_empty() {
-            return Ok(objects.to_vec());
-        }
-        let mut waiting = Vec::new();
-        for ((group, version, kind), of_kind) in &missing {
-            let why = match creators::verdict(self.plan.objects(), group, version, kind, wave) {
-                creators::Verdict::Wait(creator) => {
-                    waiting.push((of_kind[0], creator));
-                    continue;
-                }
-                creators::Verdict::Later(creator) => format!(
-                    "only {creator} creates it, after this wave: move it to wave {wave} or earlier"
-                ),
-                creators::Verdict::Nobody => format!(
-                    "no CustomResourceDefinition or Gatekeeper ConstraintTemplate in environment {} creates it: install its CRD first, or check the apiVersion and kind",
-                    self.env.name
-                ),
-            };
-            let first = of_kind[0].reference.clone();
-            let err = SyncError::UnservedKind {
-                wave,
-                object: first.to_string(),
-                api_version: first.api_version(),
-                kind: kind.clone(),
-                why,
-            };
-            for o in of_kind {
-                results.push(
-                    ObjectResult::new(&o.release, &o.reference, None, Outcome::Failed)
-                        .with_message(err.to_string()),
-                );
-            }
-            return Err(err);
-        }
-        let unserved = |o: &Object| {
-            waiting.iter().any(|(w, _)| {
-                w.reference.group == o.reference.group
-                    && w.reference.version == o.reference.version
-                    && w.reference.kind == o.reference.kind
-            })
-        };
-        if self.opts.dry_run {
-            for (o, creator) in &waiting {
-                for m in objects.iter().filter(|m| {
-                    m.reference.kind == o.reference.kind && m.reference.group == o.reference.group
-                }) {
-                    results.push(
-                        ObjectResult::new(&m.release, &m.reference, None, Outcome::Created)
-                            .with_message(format!(
-                                "not sent: its kind is served only once {creator} is applied"
-                            )),
-                    );
-                }
-            }
-            return Ok(objects.iter().copied().filter(|o| !unserved(o)).collect());
-        }
-        loop {
-            let mut still = Vec::new();
-            for (o, creator) in waiting {
-                if self.cluster.resource(&o.reference).await?.is_none() {
-                    still.push((o, creator));
-                }
-            }
-            waiting = still;
-            if waiting.is_empty() {
-                return Ok(objects.to_vec());
-            }
-            if Instant::now() >= deadline {
-                return Err(SyncError::KindTimeout {
-                    wave,
-                    count: waiting.len(),
-                    timeout: self.opts.wave_timeout,
-                    details: waiting
-                        .iter()
-                        .map(|(o, creator)| {
-                            format!(
-                                "{} {} (for {}; created by {creator})",
-                                o.reference.api_version(),
-                                o.reference.kind,
-                                o.reference
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
-            tracing::debug!(
-                wave,
-                kinds = waiting.len(),
-                "waiting for kinds to be served"
-            );
-            if self.pause(deadline, None).await {
-                return Err(SyncError::Stopped { wave: wave + 1 });
-            }
-        }
     }
 
     async fn apply_all(
