@@ -4,7 +4,7 @@
 //! cache), else from one LIST per kind and namespace.
 
 use super::cluster::{Cluster, ClusterError};
-use super::inventory::{self, Entry};
+use super::inventories;
 use super::result::{ObjectResult, Outcome, SyncFailure, SyncResult, WaveResult};
 use super::view::{self, LiveView};
 use crate::compare::{Comparison, Keep};
@@ -151,15 +151,13 @@ async fn run(
     // sync nor a heal of live drift runs them).
     let objects: Vec<&Object> = plan.objects().collect();
     let live = prefetch(cluster, opts.live.as_deref(), &objects, opts.concurrency).await?;
-    let previous = read_inventories(cluster, env, opts).await?;
-    let desired = desired_entries(plan);
-    let changed_releases: HashSet<String> = desired
-        .iter()
-        .filter(|(release, entries)| {
-            inventory::release_changed(previous.get(*release).map(Vec::as_slice), entries)
-        })
-        .map(|(release, _)| release.clone())
-        .collect();
+    let store = inventories::Store {
+        cluster,
+        namespace: &opts.agent_namespace,
+        environment: &env.name,
+    };
+    let previous = store.read().await?;
+    let desired = inventories::desired(plan);
     let mut run = Run {
         cluster,
         env,
@@ -168,50 +166,13 @@ async fn run(
         live,
         written: HashSet::new(),
         versions: HashMap::new(),
-        changed_releases,
+        changed_releases: inventories::changed_releases(&previous, &desired),
     };
-
     let namespaces = run.ensure_namespaces(env, plan).await?;
     if !opts.dry_run {
-        // Remember what is about to be created before creating it, so that a sync killed midway
-        // leaves no object the next one cannot prune.
-        for (release, entries) in &desired {
-            let before = previous.get(release).cloned().unwrap_or_default();
-            // Changed objects are written as pending: a sync killed midway leaves the release
-            // "changed", so the next one runs its hooks.
-            let pending: Vec<_> = entries
-                .iter()
-                .map(|e| match before.iter().find(|b| *b == e) {
-                    Some(b) => b.clone(),
-                    None => e.pending(),
-                })
-                .collect();
-            let union = inventory::union(&before, &pending);
-            if !inventory::same(&before, &union) {
-                write_inventory(cluster, env, opts, release, &union).await?;
-            }
-        }
+        store.record_pending(&previous, &desired).await?;
     }
-
-    for (i, wave) in plan.waves.iter().enumerate() {
-        if opts.stop.as_ref().is_some_and(|s| *s.borrow()) {
-            return Err(SyncError::Stopped { wave: wave.wave.0 });
-        }
-        let started = Instant::now();
-        let mut objects = if i == 0 {
-            namespaces.clone()
-        } else {
-            Vec::new()
-        };
-        let outcome = run.wave(wave.wave.0, &wave.objects, &mut objects).await;
-        result.waves.push(WaveResult {
-            wave: wave.wave.0,
-            duration_seconds: started.elapsed().as_secs_f64(),
-            objects,
-        });
-        outcome?;
-    }
-
+    run.waves(namespaces, result).await?;
     let mut deferred = BTreeMap::new();
     if opts.prune {
         let pruned = super::prune::prune(
@@ -227,35 +188,9 @@ async fn run(
         deferred = pruned.deferred;
     }
     if !opts.dry_run {
-        // What could not be pruned safely stays in its inventory, for the next sync to retry.
-        let mut keep = desired.clone();
-        for (release, entries) in &deferred {
-            let merged =
-                inventory::union(keep.get(release).map_or(&[][..], Vec::as_slice), entries);
-            keep.insert(release.clone(), merged);
-        }
-        for (release, entries) in &keep {
-            if !previous
-                .get(release)
-                .is_some_and(|p| inventory::same(p, entries))
-            {
-                write_inventory(cluster, env, opts, release, entries).await?;
-            }
-        }
-        // Releases that left Git: their inventory goes once their objects are pruned.
-        for release in previous.keys().filter(|r| !keep.contains_key(*r)) {
-            if opts.prune {
-                cluster
-                    .delete(&inventory::reference(
-                        &opts.agent_namespace,
-                        &env.name,
-                        release,
-                    ))
-                    .await?;
-            }
-        }
-    }
-    if !opts.dry_run {
+        store
+            .settle(opts.prune, &previous, &desired, &deferred)
+            .await?;
         if let Some(revision) = &plan.revision {
             super::state::record(cluster, &opts.agent_namespace, &env.name, revision).await?;
         }
@@ -428,40 +363,6 @@ async fn apply_one(
     }
 }
 
-fn desired_entries(plan: &Plan) -> BTreeMap<String, Vec<Entry>> {
-    let mut out: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
-    for o in plan.objects().filter(|o| o.hook.is_none()) {
-        out.entry(o.release.clone()).or_default().push(Entry::of(o));
-    }
-    out
-}
-
-async fn read_inventories(
-    cluster: &Cluster,
-    env: &Environment,
-    opts: &SyncOptions,
-) -> Result<BTreeMap<String, Vec<Entry>>, ClusterError> {
-    let any = inventory::reference(&opts.agent_namespace, &env.name, "");
-    let list = cluster.list(&any, &inventory::selector(&env.name)).await?;
-    Ok(list
-        .iter()
-        .map(inventory::from_configmap)
-        .filter(|(release, _)| !release.is_empty())
-        .collect())
-}
-
-async fn write_inventory(
-    cluster: &Cluster,
-    env: &Environment,
-    opts: &SyncOptions,
-    release: &str,
-    entries: &[Entry],
-) -> Result<(), ClusterError> {
-    let r = inventory::reference(&opts.agent_namespace, &env.name, release);
-    let cm = inventory::to_configmap(&opts.agent_namespace, &env.name, release, entries);
-    cluster.apply(&r, &cm, true, false).await.map(|_| ())
-}
-
 fn namespace_ref(name: &str) -> ObjectRef {
     ObjectRef {
         group: String::new(),
@@ -531,6 +432,35 @@ impl Run<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// Applies the plan wave by wave, each one's result recorded as it ends (the namespaces
+    /// created for the releases count in the first); no new wave starts once the sync is asked
+    /// to stop.
+    async fn waves(
+        &mut self,
+        namespaces: Vec<ObjectResult>,
+        result: &mut SyncResult,
+    ) -> Result<(), SyncError> {
+        for (i, wave) in self.plan.waves.iter().enumerate() {
+            if self.opts.stop.as_ref().is_some_and(|s| *s.borrow()) {
+                return Err(SyncError::Stopped { wave: wave.wave.0 });
+            }
+            let started = Instant::now();
+            let mut objects = if i == 0 {
+                namespaces.clone()
+            } else {
+                Vec::new()
+            };
+            let outcome = self.wave(wave.wave.0, &wave.objects, &mut objects).await;
+            result.waves.push(WaveResult {
+                wave: wave.wave.0,
+                duration_seconds: started.elapsed().as_secs_f64(),
+                objects,
+            });
+            outcome?;
+        }
+        Ok(())
     }
 
     async fn wave(
