@@ -322,73 +322,42 @@ impl Promotion {
 impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
         let r = Registrar(Registry::new());
-        let Reconcile {
-            git_fetch_duration_seconds,
-            git_fetch_errors_total,
-            source_revision_info,
-            sync_total,
-            sync_duration_seconds,
-            wave_duration_seconds,
-            render_duration_seconds,
-            last_sync_timestamp_seconds,
-            objects,
-            reconcile_errors_total,
-        } = Reconcile::register(&r)?;
-        let Agent {
-            leader,
-            webhook_requests_total,
-            live_objects,
-        } = Agent::register(&r)?;
-        let Drift {
-            drift_objects,
-            drift_detected_total,
-            drift_heals_total,
-            drift_detection_seconds,
-            drift_fighting,
-            drift_pull_requests,
-            drift_pull_request_opened_timestamp_seconds,
-        } = Drift::register(&r)?;
-        let Outbound {
-            forge_requests_total,
-            forge_rate_limit_remaining,
-            registry_requests_total,
-        } = Outbound::register(&r)?;
-        let Promotion {
-            promotions_total,
-            promotion_gate,
-            promotion_lead_time_seconds,
-            rollbacks_total,
-        } = Promotion::register(&r)?;
+        let reconcile = Reconcile::register(&r)?;
+        let agent = Agent::register(&r)?;
+        let drift = Drift::register(&r)?;
+        let outbound = Outbound::register(&r)?;
+        let promotion = Promotion::register(&r)?;
         Ok(Metrics {
             registry: r.0,
             revisions: Arc::default(),
-            git_fetch_duration_seconds,
-            git_fetch_errors_total,
-            source_revision_info,
-            sync_total,
-            sync_duration_seconds,
-            wave_duration_seconds,
-            render_duration_seconds,
-            last_sync_timestamp_seconds,
-            objects,
-            reconcile_errors_total,
-            leader,
-            webhook_requests_total,
-            drift_objects,
-            drift_detected_total,
-            drift_heals_total,
-            drift_detection_seconds,
-            drift_fighting,
-            live_objects,
-            drift_pull_requests,
-            drift_pull_request_opened_timestamp_seconds,
-            forge_requests_total,
-            forge_rate_limit_remaining,
-            promotions_total,
-            promotion_gate,
-            promotion_lead_time_seconds,
-            rollbacks_total,
-            registry_requests_total,
+            git_fetch_duration_seconds: reconcile.git_fetch_duration_seconds,
+            git_fetch_errors_total: reconcile.git_fetch_errors_total,
+            source_revision_info: reconcile.source_revision_info,
+            sync_total: reconcile.sync_total,
+            sync_duration_seconds: reconcile.sync_duration_seconds,
+            wave_duration_seconds: reconcile.wave_duration_seconds,
+            render_duration_seconds: reconcile.render_duration_seconds,
+            last_sync_timestamp_seconds: reconcile.last_sync_timestamp_seconds,
+            objects: reconcile.objects,
+            reconcile_errors_total: reconcile.reconcile_errors_total,
+            leader: agent.leader,
+            webhook_requests_total: agent.webhook_requests_total,
+            drift_objects: drift.drift_objects,
+            drift_detected_total: drift.drift_detected_total,
+            drift_heals_total: drift.drift_heals_total,
+            drift_detection_seconds: drift.drift_detection_seconds,
+            drift_fighting: drift.drift_fighting,
+            live_objects: agent.live_objects,
+            drift_pull_requests: drift.drift_pull_requests,
+            drift_pull_request_opened_timestamp_seconds: drift
+                .drift_pull_request_opened_timestamp_seconds,
+            forge_requests_total: outbound.forge_requests_total,
+            forge_rate_limit_remaining: outbound.forge_rate_limit_remaining,
+            promotions_total: promotion.promotions_total,
+            promotion_gate: promotion.promotion_gate,
+            promotion_lead_time_seconds: promotion.promotion_lead_time_seconds,
+            rollbacks_total: promotion.rollbacks_total,
+            registry_requests_total: outbound.registry_requests_total,
         })
     }
 
