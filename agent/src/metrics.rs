@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    core::Collector, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Buckets for operations from milliseconds (a cached render) to minutes (a slow wave).
@@ -47,221 +47,318 @@ pub struct Metrics {
     pub registry_requests_total: IntCounterVec,
 }
 
-fn histogram(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<HistogramVec> {
-    HistogramVec::new(
-        HistogramOpts::new(name, help).buckets(SECONDS_BUCKETS.to_vec()),
-        labels,
-    )
+/// Builds each metric and registers it in one step, so none can be built and left unregistered.
+struct Registrar(Registry);
+
+impl Registrar {
+    fn register<C: Collector + Clone + 'static>(&self, c: C) -> prometheus::Result<C> {
+        self.0.register(Box::new(c.clone()))?;
+        Ok(c)
+    }
+
+    fn counter(&self, name: &str, help: &str) -> prometheus::Result<IntCounter> {
+        self.register(IntCounter::new(name, help)?)
+    }
+
+    fn counters(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> prometheus::Result<IntCounterVec> {
+        self.register(IntCounterVec::new(Opts::new(name, help), labels)?)
+    }
+
+    fn gauge(&self, name: &str, help: &str) -> prometheus::Result<IntGauge> {
+        self.register(IntGauge::new(name, help)?)
+    }
+
+    fn gauges(&self, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntGaugeVec> {
+        self.register(IntGaugeVec::new(Opts::new(name, help), labels)?)
+    }
+
+    fn float_gauges(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> prometheus::Result<GaugeVec> {
+        self.register(GaugeVec::new(Opts::new(name, help), labels)?)
+    }
+
+    fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> prometheus::Result<Histogram> {
+        self.register(Histogram::with_opts(
+            HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        )?)
+    }
+
+    fn histograms(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> prometheus::Result<HistogramVec> {
+        self.register(HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(SECONDS_BUCKETS.to_vec()),
+            labels,
+        )?)
+    }
 }
 
-impl Metrics {
-    pub fn new() -> prometheus::Result<Self> {
-        let m = Metrics {
-            registry: Registry::new(),
-            revisions: Arc::default(),
-            git_fetch_duration_seconds: Histogram::with_opts(
-                HistogramOpts::new(
-                    "sextant_git_fetch_duration_seconds",
-                    "Time to fetch the tracked branch.",
-                )
-                .buckets(SECONDS_BUCKETS.to_vec()),
+/// Fetching, rendering and applying an environment.
+struct Reconcile {
+    git_fetch_duration_seconds: Histogram,
+    git_fetch_errors_total: IntCounter,
+    source_revision_info: IntGaugeVec,
+    sync_total: IntCounterVec,
+    sync_duration_seconds: HistogramVec,
+    wave_duration_seconds: HistogramVec,
+    render_duration_seconds: HistogramVec,
+    last_sync_timestamp_seconds: GaugeVec,
+    objects: IntGaugeVec,
+    reconcile_errors_total: IntCounterVec,
+}
+
+impl Reconcile {
+    fn register(r: &Registrar) -> prometheus::Result<Self> {
+        Ok(Reconcile {
+            git_fetch_duration_seconds: r.histogram(
+                "sextant_git_fetch_duration_seconds",
+                "Time to fetch the tracked branch.",
+                SECONDS_BUCKETS,
             )?,
-            git_fetch_errors_total: IntCounter::new(
+            git_fetch_errors_total: r.counter(
                 "sextant_git_fetch_errors_total",
                 "Fetches of the tracked branch that failed.",
             )?,
-            source_revision_info: IntGaugeVec::new(
-                Opts::new(
-                    "sextant_source_revision_info",
-                    "The revision each environment was last synced from (value 1).",
-                ),
+            source_revision_info: r.gauges(
+                "sextant_source_revision_info",
+                "The revision each environment was last synced from (value 1).",
                 &["environment", "revision"],
             )?,
-            sync_total: IntCounterVec::new(
-                Opts::new("sextant_sync_total", "Syncs by environment and result."),
+            sync_total: r.counters(
+                "sextant_sync_total",
+                "Syncs by environment and result.",
                 &["environment", "result"],
             )?,
-            sync_duration_seconds: histogram(
+            sync_duration_seconds: r.histograms(
                 "sextant_sync_duration_seconds",
                 "Time to render, plan and apply an environment.",
                 &["environment"],
             )?,
-            wave_duration_seconds: histogram(
+            wave_duration_seconds: r.histograms(
                 "sextant_wave_duration_seconds",
                 "Time to apply a wave and wait for its health.",
                 &["environment", "wave"],
             )?,
-            render_duration_seconds: histogram(
+            render_duration_seconds: r.histograms(
                 "sextant_render_duration_seconds",
                 "Time to render a release (cache hits included).",
                 &["environment", "release"],
             )?,
-            last_sync_timestamp_seconds: GaugeVec::new(
-                Opts::new(
-                    "sextant_last_sync_timestamp_seconds",
-                    "Unix time of the last sync, by result.",
-                ),
+            last_sync_timestamp_seconds: r.float_gauges(
+                "sextant_last_sync_timestamp_seconds",
+                "Unix time of the last sync, by result.",
                 &["environment", "result"],
             )?,
-            objects: IntGaugeVec::new(
-                Opts::new(
-                    "sextant_objects",
-                    "Objects of the last sync by release and health.",
-                ),
+            objects: r.gauges(
+                "sextant_objects",
+                "Objects of the last sync by release and health.",
                 &["environment", "release", "health"],
             )?,
-            reconcile_errors_total: IntCounterVec::new(
-                Opts::new(
-                    "sextant_reconcile_errors_total",
-                    "Reconcile errors by stage (fetch, render, plan, apply) and what failed (error).",
-                ),
+            reconcile_errors_total: r.counters(
+                "sextant_reconcile_errors_total",
+                "Reconcile errors by stage (fetch, render, plan, apply) and what failed (error).",
                 &["environment", "stage", "error"],
             )?,
-            leader: IntGauge::new(
+        })
+    }
+}
+
+/// The replica itself: its lease, its webhook and its live-state cache.
+struct Agent {
+    leader: IntGauge,
+    webhook_requests_total: IntCounterVec,
+    live_objects: IntGaugeVec,
+}
+
+impl Agent {
+    fn register(r: &Registrar) -> prometheus::Result<Self> {
+        Ok(Agent {
+            leader: r.gauge(
                 "sextant_leader",
                 "1 while this replica holds the leader lease.",
             )?,
-            webhook_requests_total: IntCounterVec::new(
-                Opts::new(
-                    "sextant_webhook_requests_total",
-                    "Webhook deliveries by result.",
-                ),
+            webhook_requests_total: r.counters(
+                "sextant_webhook_requests_total",
+                "Webhook deliveries by result.",
                 &["result"],
             )?,
-            drift_objects: IntGaugeVec::new(
-                Opts::new(
-                    "sextant_drift_objects",
-                    "Objects whose live state departs from Git now.",
-                ),
+            live_objects: r.gauges(
+                "sextant_live_objects",
+                "Objects held by the watch-fed live-state cache.",
+                &["environment"],
+            )?,
+        })
+    }
+}
+
+/// Live objects departing from Git: detected, healed, fought over, or proposed back to Git.
+struct Drift {
+    drift_objects: IntGaugeVec,
+    drift_detected_total: IntCounterVec,
+    drift_heals_total: IntCounterVec,
+    drift_detection_seconds: Histogram,
+    drift_fighting: IntGaugeVec,
+    drift_pull_requests: IntGaugeVec,
+    drift_pull_request_opened_timestamp_seconds: GaugeVec,
+}
+
+impl Drift {
+    fn register(r: &Registrar) -> prometheus::Result<Self> {
+        Ok(Drift {
+            drift_objects: r.gauges(
+                "sextant_drift_objects",
+                "Objects whose live state departs from Git now.",
                 &["environment", "release"],
             )?,
-            drift_detected_total: IntCounterVec::new(
-                Opts::new(
-                    "sextant_drift_detected_total",
-                    "Objects seen departing from Git (each time one starts to).",
-                ),
+            drift_detected_total: r.counters(
+                "sextant_drift_detected_total",
+                "Objects seen departing from Git (each time one starts to).",
                 &["environment", "release"],
             )?,
-            drift_heals_total: IntCounterVec::new(
-                Opts::new(
-                    "sextant_drift_heals_total",
-                    "Re-applies of drifted objects by result (succeeded, failed).",
-                ),
+            drift_heals_total: r.counters(
+                "sextant_drift_heals_total",
+                "Re-applies of drifted objects by result (succeeded, failed).",
                 &["environment", "result"],
             )?,
-            drift_detection_seconds: Histogram::with_opts(
-                HistogramOpts::new(
-                    "sextant_drift_detection_seconds",
-                    "From a live change (its managedFields time, to the second) to its detection.",
-                )
-                .buckets(SECONDS_BUCKETS.to_vec()),
+            drift_detection_seconds: r.histogram(
+                "sextant_drift_detection_seconds",
+                "From a live change (its managedFields time, to the second) to its detection.",
+                SECONDS_BUCKETS,
             )?,
-            drift_fighting: IntGaugeVec::new(
-                Opts::new(
-                    "sextant_drift_fighting_objects",
-                    "Drifted objects left alone because another manager keeps changing them back.",
-                ),
+            drift_fighting: r.gauges(
+                "sextant_drift_fighting_objects",
+                "Drifted objects left alone because another manager keeps changing them back.",
                 &["environment"],
             )?,
-            live_objects: IntGaugeVec::new(
-                Opts::new(
-                    "sextant_live_objects",
-                    "Objects held by the watch-fed live-state cache.",
-                ),
-                &["environment"],
-            )?,
-            drift_pull_requests: IntGaugeVec::new(
-                Opts::new(
-                    "sextant_drift_pull_requests",
-                    "Drift requests open in the forge, by state: open (a pull request), issue (nothing mapped to values).",
-                ),
+            drift_pull_requests: r.gauges(
+                "sextant_drift_pull_requests",
+                "Drift requests open in the forge, by state: open (a pull request), issue (nothing mapped to values).",
                 &["environment", "state"],
             )?,
-            drift_pull_request_opened_timestamp_seconds: GaugeVec::new(
-                Opts::new(
-                    "sextant_drift_pull_request_opened_timestamp_seconds",
-                    "When each release's open drift request was opened, as the forge says (Unix time); gone once it closes.",
-                ),
+            drift_pull_request_opened_timestamp_seconds: r.float_gauges(
+                "sextant_drift_pull_request_opened_timestamp_seconds",
+                "When each release's open drift request was opened, as the forge says (Unix time); gone once it closes.",
                 &["environment", "release"],
             )?,
-            forge_requests_total: IntCounterVec::new(
-                Opts::new(
-                    "sextant_forge_requests_total",
-                    "Requests to the forge's API, by operation and HTTP status (0: no answer).",
-                ),
+        })
+    }
+}
+
+/// Requests to the services outside the cluster: the forge and the image registries.
+struct Outbound {
+    forge_requests_total: IntCounterVec,
+    forge_rate_limit_remaining: IntGauge,
+    registry_requests_total: IntCounterVec,
+}
+
+impl Outbound {
+    fn register(r: &Registrar) -> prometheus::Result<Self> {
+        Ok(Outbound {
+            forge_requests_total: r.counters(
+                "sextant_forge_requests_total",
+                "Requests to the forge's API, by operation and HTTP status (0: no answer).",
                 &["operation", "code"],
             )?,
-            forge_rate_limit_remaining: IntGauge::with_opts(Opts::new(
+            forge_rate_limit_remaining: r.gauge(
                 "sextant_forge_rate_limit_remaining",
                 "The forge's remaining primary rate limit, as its last answer said.",
-            ))?,
-            promotions_total: IntCounterVec::new(
-                Opts::new(
-                    "sextant_promotions_total",
-                    "Promotion outcomes: proposed (pull request opened or updated), committed, refused (the registry), superseded, failed (the forge).",
-                ),
-                &["from", "to", "result"],
             )?,
-            promotion_gate: IntGaugeVec::new(
-                Opts::new(
-                    "sextant_promotion_gate",
-                    "1 for the state each (target environment, release) promotion gate is in, 0 for the others.",
-                ),
-                &["environment", "release", "state"],
-            )?,
-            promotion_lead_time_seconds: Histogram::with_opts(
-                HistogramOpts::new(
-                    "sextant_promotion_lead_time_seconds",
-                    "From the source environment applying a digest to the target applying it.",
-                )
-                .buckets(vec![60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0, 259200.0]),
-            )?,
-            rollbacks_total: IntCounterVec::new(
-                Opts::new(
-                    "sextant_rollbacks_total",
-                    "Automatic rollbacks: a promoted digest failed its health gate and the last good rendering was applied again.",
-                ),
-                &["environment", "release"],
-            )?,
-            registry_requests_total: IntCounterVec::new(
-                Opts::new(
-                    "sextant_registry_requests_total",
-                    "Requests to image registries while verifying digests, by registry (oci, ecr) and code (HTTP status, error, or the ECR exception).",
-                ),
+            registry_requests_total: r.counters(
+                "sextant_registry_requests_total",
+                "Requests to image registries while verifying digests, by registry (oci, ecr) and code (HTTP status, error, or the ECR exception).",
                 &["registry", "code"],
             )?,
-        };
-        let r = &m.registry;
-        r.register(Box::new(m.git_fetch_duration_seconds.clone()))?;
-        r.register(Box::new(m.git_fetch_errors_total.clone()))?;
-        r.register(Box::new(m.source_revision_info.clone()))?;
-        r.register(Box::new(m.sync_total.clone()))?;
-        r.register(Box::new(m.sync_duration_seconds.clone()))?;
-        r.register(Box::new(m.wave_duration_seconds.clone()))?;
-        r.register(Box::new(m.render_duration_seconds.clone()))?;
-        r.register(Box::new(m.last_sync_timestamp_seconds.clone()))?;
-        r.register(Box::new(m.objects.clone()))?;
-        r.register(Box::new(m.reconcile_errors_total.clone()))?;
-        r.register(Box::new(m.leader.clone()))?;
-        r.register(Box::new(m.webhook_requests_total.clone()))?;
-        r.register(Box::new(m.drift_objects.clone()))?;
-        r.register(Box::new(m.drift_detected_total.clone()))?;
-        r.register(Box::new(m.drift_heals_total.clone()))?;
-        r.register(Box::new(m.drift_detection_seconds.clone()))?;
-        r.register(Box::new(m.drift_fighting.clone()))?;
-        r.register(Box::new(m.live_objects.clone()))?;
-        r.register(Box::new(m.drift_pull_requests.clone()))?;
-        r.register(Box::new(
-            m.drift_pull_request_opened_timestamp_seconds.clone(),
-        ))?;
-        r.register(Box::new(m.forge_requests_total.clone()))?;
-        r.register(Box::new(m.forge_rate_limit_remaining.clone()))?;
-        r.register(Box::new(m.promotions_total.clone()))?;
-        r.register(Box::new(m.promotion_gate.clone()))?;
-        r.register(Box::new(m.promotion_lead_time_seconds.clone()))?;
-        r.register(Box::new(m.rollbacks_total.clone()))?;
-        r.register(Box::new(m.registry_requests_total.clone()))?;
-        Ok(m)
+        })
+    }
+}
+
+/// Digests moving between environments, and the rollbacks when one fails its health gate.
+struct Promotion {
+    promotions_total: IntCounterVec,
+    promotion_gate: IntGaugeVec,
+    promotion_lead_time_seconds: Histogram,
+    rollbacks_total: IntCounterVec,
+}
+
+impl Promotion {
+    fn register(r: &Registrar) -> prometheus::Result<Self> {
+        Ok(Promotion {
+            promotions_total: r.counters(
+                "sextant_promotions_total",
+                "Promotion outcomes: proposed (pull request opened or updated), committed, refused (the registry), superseded, failed (the forge).",
+                &["from", "to", "result"],
+            )?,
+            promotion_gate: r.gauges(
+                "sextant_promotion_gate",
+                "1 for the state each (target environment, release) promotion gate is in, 0 for the others.",
+                &["environment", "release", "state"],
+            )?,
+            promotion_lead_time_seconds: r.histogram(
+                "sextant_promotion_lead_time_seconds",
+                "From the source environment applying a digest to the target applying it.",
+                &[60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0, 259200.0],
+            )?,
+            rollbacks_total: r.counters(
+                "sextant_rollbacks_total",
+                "Automatic rollbacks: a promoted digest failed its health gate and the last good rendering was applied again.",
+                &["environment", "release"],
+            )?,
+        })
+    }
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let r = Registrar(Registry::new());
+        let reconcile = Reconcile::register(&r)?;
+        let agent = Agent::register(&r)?;
+        let drift = Drift::register(&r)?;
+        let outbound = Outbound::register(&r)?;
+        let promotion = Promotion::register(&r)?;
+        Ok(Metrics {
+            registry: r.0,
+            revisions: Arc::default(),
+            git_fetch_duration_seconds: reconcile.git_fetch_duration_seconds,
+            git_fetch_errors_total: reconcile.git_fetch_errors_total,
+            source_revision_info: reconcile.source_revision_info,
+            sync_total: reconcile.sync_total,
+            sync_duration_seconds: reconcile.sync_duration_seconds,
+            wave_duration_seconds: reconcile.wave_duration_seconds,
+            render_duration_seconds: reconcile.render_duration_seconds,
+            last_sync_timestamp_seconds: reconcile.last_sync_timestamp_seconds,
+            objects: reconcile.objects,
+            reconcile_errors_total: reconcile.reconcile_errors_total,
+            leader: agent.leader,
+            webhook_requests_total: agent.webhook_requests_total,
+            drift_objects: drift.drift_objects,
+            drift_detected_total: drift.drift_detected_total,
+            drift_heals_total: drift.drift_heals_total,
+            drift_detection_seconds: drift.drift_detection_seconds,
+            drift_fighting: drift.drift_fighting,
+            live_objects: agent.live_objects,
+            drift_pull_requests: drift.drift_pull_requests,
+            drift_pull_request_opened_timestamp_seconds: drift
+                .drift_pull_request_opened_timestamp_seconds,
+            forge_requests_total: outbound.forge_requests_total,
+            forge_rate_limit_remaining: outbound.forge_rate_limit_remaining,
+            promotions_total: promotion.promotions_total,
+            promotion_gate: promotion.promotion_gate,
+            promotion_lead_time_seconds: promotion.promotion_lead_time_seconds,
+            rollbacks_total: promotion.rollbacks_total,
+            registry_requests_total: outbound.registry_requests_total,
+        })
     }
 
     /// The Prometheus text exposition of every metric.

@@ -4,11 +4,10 @@
 //! cache), else from one LIST per kind and namespace.
 
 use super::cluster::{Cluster, ClusterError};
-use super::inventory::{self, Entry};
+use super::inventories;
 use super::result::{ObjectResult, Outcome, SyncFailure, SyncResult, WaveResult};
 use super::view::{self, LiveView};
 use crate::compare::{Comparison, Keep};
-use crate::creators;
 use crate::environment::Environment;
 use crate::object::{Object, ObjectRef, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
 use crate::plan::Plan;
@@ -152,15 +151,13 @@ async fn run(
     // sync nor a heal of live drift runs them).
     let objects: Vec<&Object> = plan.objects().collect();
     let live = prefetch(cluster, opts.live.as_deref(), &objects, opts.concurrency).await?;
-    let previous = read_inventories(cluster, env, opts).await?;
-    let desired = desired_entries(plan);
-    let changed_releases: HashSet<String> = desired
-        .iter()
-        .filter(|(release, entries)| {
-            inventory::release_changed(previous.get(*release).map(Vec::as_slice), entries)
-        })
-        .map(|(release, _)| release.clone())
-        .collect();
+    let store = inventories::Store {
+        cluster,
+        namespace: &opts.agent_namespace,
+        environment: &env.name,
+    };
+    let previous = store.read().await?;
+    let desired = inventories::desired(plan);
     let mut run = Run {
         cluster,
         env,
@@ -169,50 +166,13 @@ async fn run(
         live,
         written: HashSet::new(),
         versions: HashMap::new(),
-        changed_releases,
+        changed_releases: inventories::changed_releases(&previous, &desired),
     };
-
     let namespaces = run.ensure_namespaces(env, plan).await?;
     if !opts.dry_run {
-        // Remember what is about to be created before creating it, so that a sync killed midway
-        // leaves no object the next one cannot prune.
-        for (release, entries) in &desired {
-            let before = previous.get(release).cloned().unwrap_or_default();
-            // Changed objects are written as pending: a sync killed midway leaves the release
-            // "changed", so the next one runs its hooks.
-            let pending: Vec<_> = entries
-                .iter()
-                .map(|e| match before.iter().find(|b| *b == e) {
-                    Some(b) => b.clone(),
-                    None => e.pending(),
-                })
-                .collect();
-            let union = inventory::union(&before, &pending);
-            if !inventory::same(&before, &union) {
-                write_inventory(cluster, env, opts, release, &union).await?;
-            }
-        }
+        store.record_pending(&previous, &desired).await?;
     }
-
-    for (i, wave) in plan.waves.iter().enumerate() {
-        if opts.stop.as_ref().is_some_and(|s| *s.borrow()) {
-            return Err(SyncError::Stopped { wave: wave.wave.0 });
-        }
-        let started = Instant::now();
-        let mut objects = if i == 0 {
-            namespaces.clone()
-        } else {
-            Vec::new()
-        };
-        let outcome = run.wave(wave.wave.0, &wave.objects, &mut objects).await;
-        result.waves.push(WaveResult {
-            wave: wave.wave.0,
-            duration_seconds: started.elapsed().as_secs_f64(),
-            objects,
-        });
-        outcome?;
-    }
-
+    run.waves(namespaces, result).await?;
     let mut deferred = BTreeMap::new();
     if opts.prune {
         let pruned = super::prune::prune(
@@ -228,35 +188,9 @@ async fn run(
         deferred = pruned.deferred;
     }
     if !opts.dry_run {
-        // What could not be pruned safely stays in its inventory, for the next sync to retry.
-        let mut keep = desired.clone();
-        for (release, entries) in &deferred {
-            let merged =
-                inventory::union(keep.get(release).map_or(&[][..], Vec::as_slice), entries);
-            keep.insert(release.clone(), merged);
-        }
-        for (release, entries) in &keep {
-            if !previous
-                .get(release)
-                .is_some_and(|p| inventory::same(p, entries))
-            {
-                write_inventory(cluster, env, opts, release, entries).await?;
-            }
-        }
-        // Releases that left Git: their inventory goes once their objects are pruned.
-        for release in previous.keys().filter(|r| !keep.contains_key(*r)) {
-            if opts.prune {
-                cluster
-                    .delete(&inventory::reference(
-                        &opts.agent_namespace,
-                        &env.name,
-                        release,
-                    ))
-                    .await?;
-            }
-        }
-    }
-    if !opts.dry_run {
+        store
+            .settle(opts.prune, &previous, &desired, &deferred)
+            .await?;
         if let Some(revision) = &plan.revision {
             super::state::record(cluster, &opts.agent_namespace, &env.name, revision).await?;
         }
@@ -429,40 +363,6 @@ async fn apply_one(
     }
 }
 
-fn desired_entries(plan: &Plan) -> BTreeMap<String, Vec<Entry>> {
-    let mut out: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
-    for o in plan.objects().filter(|o| o.hook.is_none()) {
-        out.entry(o.release.clone()).or_default().push(Entry::of(o));
-    }
-    out
-}
-
-async fn read_inventories(
-    cluster: &Cluster,
-    env: &Environment,
-    opts: &SyncOptions,
-) -> Result<BTreeMap<String, Vec<Entry>>, ClusterError> {
-    let any = inventory::reference(&opts.agent_namespace, &env.name, "");
-    let list = cluster.list(&any, &inventory::selector(&env.name)).await?;
-    Ok(list
-        .iter()
-        .map(inventory::from_configmap)
-        .filter(|(release, _)| !release.is_empty())
-        .collect())
-}
-
-async fn write_inventory(
-    cluster: &Cluster,
-    env: &Environment,
-    opts: &SyncOptions,
-    release: &str,
-    entries: &[Entry],
-) -> Result<(), ClusterError> {
-    let r = inventory::reference(&opts.agent_namespace, &env.name, release);
-    let cm = inventory::to_configmap(&opts.agent_namespace, &env.name, release, entries);
-    cluster.apply(&r, &cm, true, false).await.map(|_| ())
-}
-
 fn namespace_ref(name: &str) -> ObjectRef {
     ObjectRef {
         group: String::new(),
@@ -534,6 +434,35 @@ impl Run<'_> {
         Ok(out)
     }
 
+    /// Applies the plan wave by wave, each one's result recorded as it ends (the namespaces
+    /// created for the releases count in the first); no new wave starts once the sync is asked
+    /// to stop.
+    async fn waves(
+        &mut self,
+        namespaces: Vec<ObjectResult>,
+        result: &mut SyncResult,
+    ) -> Result<(), SyncError> {
+        for (i, wave) in self.plan.waves.iter().enumerate() {
+            if self.opts.stop.as_ref().is_some_and(|s| *s.borrow()) {
+                return Err(SyncError::Stopped { wave: wave.wave.0 });
+            }
+            let started = Instant::now();
+            let mut objects = if i == 0 {
+                namespaces.clone()
+            } else {
+                Vec::new()
+            };
+            let outcome = self.wave(wave.wave.0, &wave.objects, &mut objects).await;
+            result.waves.push(WaveResult {
+                wave: wave.wave.0,
+                duration_seconds: started.elapsed().as_secs_f64(),
+                objects,
+            });
+            outcome?;
+        }
+        Ok(())
+    }
+
     async fn wave(
         &mut self,
         wave: i32,
@@ -576,122 +505,6 @@ impl Run<'_> {
             self.hook(wave, h, results).await?;
         }
         Ok(())
-    }
-
-    /// Waits until the kinds of `objects` are served, when something in the plan applied by now
-    /// creates them (`creators`); fails at once when nothing does. Returns the objects to apply:
-    /// in a dry run, those whose kind is not served yet are reported and left out (their CRD or
-    /// template was not really created).
-    async fn await_kinds<'o>(
-        &self,
-        wave: i32,
-        objects: &[&'o Object],
-        deadline: Instant,
-        results: &mut Vec<ObjectResult>,
-    ) -> Result<Vec<&'o Object>, SyncError> {
-        let mut missing: BTreeMap<(String, String, String), Vec<&'o Object>> = BTreeMap::new();
-        for o in objects {
-            let r = &o.reference;
-            let key = (r.group.clone(), r.version.clone(), r.kind.clone());
-            if missing.contains_key(&key) || self.cluster.resource(r).await?.is_none() {
-                missing.entry(key).or_default().push(*o);
-            }
-        }
-        if missing.is_empty() {
-            return Ok(objects.to_vec());
-        }
-        let mut waiting = Vec::new();
-        for ((group, version, kind), of_kind) in &missing {
-            let why = match creators::verdict(self.plan.objects(), group, version, kind, wave) {
-                creators::Verdict::Wait(creator) => {
-                    waiting.push((of_kind[0], creator));
-                    continue;
-                }
-                creators::Verdict::Later(creator) => format!(
-                    "only {creator} creates it, after this wave: move it to wave {wave} or earlier"
-                ),
-                creators::Verdict::Nobody => format!(
-                    "no CustomResourceDefinition or Gatekeeper ConstraintTemplate in environment {} creates it: install its CRD first, or check the apiVersion and kind",
-                    self.env.name
-                ),
-            };
-            let first = of_kind[0].reference.clone();
-            let err = SyncError::UnservedKind {
-                wave,
-                object: first.to_string(),
-                api_version: first.api_version(),
-                kind: kind.clone(),
-                why,
-            };
-            for o in of_kind {
-                results.push(
-                    ObjectResult::new(&o.release, &o.reference, None, Outcome::Failed)
-                        .with_message(err.to_string()),
-                );
-            }
-            return Err(err);
-        }
-        let unserved = |o: &Object| {
-            waiting.iter().any(|(w, _)| {
-                w.reference.group == o.reference.group
-                    && w.reference.version == o.reference.version
-                    && w.reference.kind == o.reference.kind
-            })
-        };
-        if self.opts.dry_run {
-            for (o, creator) in &waiting {
-                for m in objects.iter().filter(|m| {
-                    m.reference.kind == o.reference.kind && m.reference.group == o.reference.group
-                }) {
-                    results.push(
-                        ObjectResult::new(&m.release, &m.reference, None, Outcome::Created)
-                            .with_message(format!(
-                                "not sent: its kind is served only once {creator} is applied"
-                            )),
-                    );
-                }
-            }
-            return Ok(objects.iter().copied().filter(|o| !unserved(o)).collect());
-        }
-        loop {
-            let mut still = Vec::new();
-            for (o, creator) in waiting {
-                if self.cluster.resource(&o.reference).await?.is_none() {
-                    still.push((o, creator));
-                }
-            }
-            waiting = still;
-            if waiting.is_empty() {
-                return Ok(objects.to_vec());
-            }
-            if Instant::now() >= deadline {
-                return Err(SyncError::KindTimeout {
-                    wave,
-                    count: waiting.len(),
-                    timeout: self.opts.wave_timeout,
-                    details: waiting
-                        .iter()
-                        .map(|(o, creator)| {
-                            format!(
-                                "{} {} (for {}; created by {creator})",
-                                o.reference.api_version(),
-                                o.reference.kind,
-                                o.reference
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
-            tracing::debug!(
-                wave,
-                kinds = waiting.len(),
-                "waiting for kinds to be served"
-            );
-            if self.pause(deadline, None).await {
-                return Err(SyncError::Stopped { wave: wave + 1 });
-            }
-        }
     }
 
     async fn apply_all(

@@ -102,13 +102,7 @@ pub(super) fn forge(env: &HashMap<String, String>) -> Result<Option<ForgeSetting
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::tests::env;
 
     fn error(pairs: &[(&str, &str)]) -> String {
         forge(&env(pairs)).unwrap_err().to_string()

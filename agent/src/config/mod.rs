@@ -1,14 +1,15 @@
 //! The daemon's settings: a YAML file (`--config`) and `SEXTANT_*` variables (which win),
 //! validated once into typed settings. Credentials are only ever file paths, never values.
 
-use crate::duration;
-
 mod endpoint;
 mod forge;
 mod registry;
+mod repo;
+mod sources;
 pub use forge::{ForgeAuth, ForgeSettings};
 pub use registry::RegistrySettings;
 use serde::Deserialize;
+use sources::{Sourced, Sources};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -193,28 +194,11 @@ fn check_variables(env: &HashMap<String, String>) -> Result<(), ConfigError> {
     })
 }
 
-/// Why a Git URL must not be used as it is: it carries a password, or (over HTTP) a user name
-/// that is a token. `ssh://git@host/…` and `git@host:…` name a user and are fine. Never echoes
-/// the URL.
-fn credentials_in_url(url: &str) -> Option<&'static str> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    let (userinfo, _) = authority.rsplit_once('@')?;
-    let http = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
-    if userinfo.contains(':') {
-        Some("the URL carries a password: credentials do not belong in the URL; use a token file (SEXTANT_GIT_TOKEN_FILE) or an SSH key file")
-    } else if http && !userinfo.is_empty() {
-        Some("the URL carries a user name or token: credentials do not belong in the URL; use a token file (SEXTANT_GIT_TOKEN_FILE)")
-    } else {
-        None
-    }
-}
-
 /// The file's shape (every field optional: variables may supply it).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct File {
-    repo: Option<RepoFile>,
+    repo: Option<repo::RepoFile>,
     environments: Option<Vec<String>>,
     poll_interval: Option<String>,
     resync_interval: Option<String>,
@@ -226,25 +210,6 @@ struct File {
     log_format: Option<String>,
     render: Option<RenderFile>,
     stuck_after: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RepoFile {
-    url: Option<String>,
-    branch: Option<String>,
-    path: Option<PathBuf>,
-    auth: Option<AuthFile>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AuthFile {
-    username: Option<String>,
-    token_file: Option<PathBuf>,
-    ssh_key_file: Option<PathBuf>,
-    known_hosts_file: Option<PathBuf>,
-    allow_insecure_http: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -265,12 +230,6 @@ struct RenderFile {
     timeout: Option<String>,
     /// Upstream repository URL -> mirror URL.
     chart_mirrors: Option<std::collections::BTreeMap<String, String>>,
-}
-
-/// A value and where it came from, for error messages.
-struct Sourced<T> {
-    value: T,
-    origin: String,
 }
 
 impl Settings {
@@ -297,163 +256,185 @@ impl Settings {
         Settings::from_sources(text.as_ref().map(|(p, t)| (p.as_path(), t.as_str())), &env)
     }
 
-    /// The pure part of [`Settings::load`]: variables win over the file's fields.
+    /// The pure part of [`Settings::load`]: variables win over the file's fields. Settings are
+    /// read, and refused, in the order of their fields.
     pub fn from_sources(
         file: Option<(&Path, &str)>,
         env: &HashMap<String, String>,
     ) -> Result<Settings, ConfigError> {
         check_variables(env)?;
-        let (path, parsed) = match file {
-            Some((path, text)) => {
-                let parsed: File =
-                    serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse {
-                        file: path.to_path_buf(),
-                        message: e.to_string(),
-                    })?;
-                (path.display().to_string(), parsed)
-            }
-            None => ("(no file)".to_string(), File::default()),
-        };
-        let pick = |var: &str, field: &str, from_file: Option<String>| -> Option<Sourced<String>> {
-            match env.get(var).filter(|v| !v.is_empty()) {
-                Some(v) => Some(Sourced {
-                    value: v.clone(),
-                    origin: var.to_string(),
-                }),
-                None => from_file.map(|v| Sourced {
-                    value: v,
-                    origin: format!("{path}: field `{field}`"),
-                }),
-            }
-        };
-        let invalid = |origin: &str, message: String| ConfigError::Invalid {
-            origin: origin.to_string(),
-            message,
-        };
-        let dur = |var: &str, field: &str, from_file: Option<String>, default: Duration| match pick(
-            var, field, from_file,
-        ) {
-            None => Ok(default),
-            Some(s) => duration::parse(&s.value).ok_or_else(|| {
-                invalid(
-                    &s.origin,
-                    format!("{:?} is not a duration such as 30s, 5m or 1h", s.value),
-                )
-            }),
-        };
-        let path_of = |var: &str, field: &str, from_file: Option<PathBuf>| {
-            pick(var, field, from_file.map(|p| p.display().to_string()))
-                .map(|s| PathBuf::from(s.value))
-        };
-
-        let repo_file = parsed.repo.unwrap_or_default();
-        let auth_file = repo_file.auth.unwrap_or_default();
-        let url = pick("SEXTANT_REPO_URL", "repo.url", repo_file.url);
-        let local = path_of("SEXTANT_REPO_PATH", "repo.path", repo_file.path);
-        let repo = match (url, local) {
-            (Some(u), Some(_)) => {
-                return Err(invalid(&u.origin, "set either a repository URL or a local path (SEXTANT_REPO_PATH / --repo-path), not both".into()))
-            }
-            (None, Some(path)) => Repo::Local { path },
-            (None, None) => {
-                return Err(invalid(&path, "no repository: set SEXTANT_REPO_URL (or repo.url), or a local path with --repo-path".into()))
-            }
-            (Some(url), None) => {
-                let token = path_of("SEXTANT_GIT_TOKEN_FILE", "repo.auth.tokenFile", auth_file.token_file);
-                let key = path_of("SEXTANT_GIT_SSH_KEY_FILE", "repo.auth.sshKeyFile", auth_file.ssh_key_file);
-                let known = path_of("SEXTANT_GIT_KNOWN_HOSTS_FILE", "repo.auth.knownHostsFile", auth_file.known_hosts_file);
-                let auth = match (token, key) {
-                    (Some(_), Some(_)) => return Err(invalid(&url.origin, "set a token file or an SSH key file, not both".into())),
-                    (Some(token_file), None) => GitAuth::Token {
-                        username: pick("SEXTANT_GIT_USERNAME", "repo.auth.username", auth_file.username)
-                            .map_or_else(|| "git".to_string(), |s| s.value),
-                        token_file,
-                    },
-                    (None, Some(private_key_file)) => GitAuth::SshKey {
-                        private_key_file,
-                        known_hosts_file: known.ok_or_else(|| {
-                            invalid(&url.origin, "an SSH key needs a known_hosts file (SEXTANT_GIT_KNOWN_HOSTS_FILE): host keys are always checked".into())
-                        })?,
-                    },
-                    (None, None) => GitAuth::None,
-                };
-                if let Some(why) = credentials_in_url(&url.value) {
-                    return Err(invalid(&url.origin, why.into()));
-                }
-                let insecure = match pick("SEXTANT_GIT_ALLOW_INSECURE_HTTP", "repo.auth.allowInsecureHttp", auth_file.allow_insecure_http.map(|b| b.to_string())) {
-                    None => false,
-                    Some(s) => s.value.parse().map_err(|_| invalid(&s.origin, format!("{:?} is not true or false", s.value)))?,
-                };
-                let plain_http = url.value.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://"));
-                if plain_http && matches!(auth, GitAuth::Token { .. }) && !insecure {
-                    return Err(invalid(&url.origin, "a token would be sent in clear text over http://: use https://, or set SEXTANT_GIT_ALLOW_INSECURE_HTTP=true (repo.auth.allowInsecureHttp) if the network is trusted".into()));
-                }
-                Repo::Git {
-                    url: url.value,
-                    branch: pick("SEXTANT_BRANCH", "repo.branch", repo_file.branch).map_or_else(|| "main".into(), |s| s.value),
-                    auth,
-                }
-            }
-        };
-
-        let environments: Vec<String> =
-            match env.get("SEXTANT_ENVIRONMENTS").filter(|v| !v.is_empty()) {
-                Some(v) => v
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
-                None => parsed.environments.unwrap_or_default(),
-            };
-        if let Some(bad) = environments
-            .iter()
-            .find(|e| !crate::environment::valid_name(e))
-        {
-            return Err(invalid(
-                "SEXTANT_ENVIRONMENTS",
-                format!(
-                    "{bad:?} is not an environment name: a lowercase DNS label such as dev or prod"
-                ),
-            ));
-        }
-        if environments.is_empty() {
-            return Err(invalid(
-                "SEXTANT_ENVIRONMENTS",
-                "no environment to reconcile: name at least one (e.g. SEXTANT_ENVIRONMENTS=dev)"
-                    .into(),
-            ));
-        }
-        let listen =
-            pick("SEXTANT_LISTEN_ADDR", "listenAddr", parsed.listen_addr).unwrap_or(Sourced {
-                value: "0.0.0.0:8080".into(),
-                origin: "default".into(),
-            });
-        let listen_addr = listen.value.parse().map_err(|_| {
-            invalid(
-                &listen.origin,
-                format!(
-                    "{:?} is not an address such as 127.0.0.1:8080",
-                    listen.value
-                ),
-            )
-        })?;
+        let (path, parsed) = parse(file)?;
+        let src = Sources { env, path: &path };
+        let repo = repo::repo(&src, parsed.repo.unwrap_or_default())?;
+        let environments = environments(env, parsed.environments)?;
+        let listen_addr = listen_addr(&src, parsed.listen_addr)?;
         let leader_file = parsed.leader_election.unwrap_or_default();
-        let enabled = match pick(
+        let leader_enabled = src.flag(
             "SEXTANT_LEADER_ELECTION",
             "leaderElection.enabled",
-            leader_file.enabled.map(|b| b.to_string()),
-        ) {
-            None => true,
-            Some(s) => s
-                .value
-                .parse()
-                .map_err(|_| invalid(&s.origin, format!("{:?} is not true or false", s.value)))?,
+            leader_file.enabled,
+        )?;
+        let log_format = log_format(&src, parsed.log_format)?;
+        let poll_interval = src.duration(
+            "SEXTANT_POLL_INTERVAL",
+            "pollInterval",
+            parsed.poll_interval,
+            Duration::from_secs(60),
+        )?;
+        let resync_interval = src.duration(
+            "SEXTANT_RESYNC_INTERVAL",
+            "resyncInterval",
+            parsed.resync_interval,
+            Duration::from_secs(600),
+        )?;
+        let leader_election = leader_election(&src, leader_enabled.unwrap_or(true), leader_file)?;
+        let render = parsed.render.unwrap_or_default();
+        let render_timeout = src.duration(
+            "SEXTANT_RENDER_TIMEOUT",
+            "render.timeout",
+            render.timeout,
+            crate::render::helm::DEFAULT_TIMEOUT,
+        )?;
+        let stuck_after = src.duration(
+            "SEXTANT_STUCK_AFTER",
+            "stuckAfter",
+            parsed.stuck_after,
+            Duration::from_secs(15 * 60),
+        )?;
+        let settings = Settings {
+            repo,
+            environments,
+            poll_interval,
+            resync_interval,
+            listen_addr,
+            webhook_secret_file: src.path(
+                "SEXTANT_WEBHOOK_SECRET_FILE",
+                "webhookSecretFile",
+                parsed.webhook_secret_file,
+            ),
+            cache_dir: src
+                .path("SEXTANT_CACHE_DIR", "cacheDir", parsed.cache_dir)
+                .unwrap_or_else(crate::default_cache_dir),
+            namespace: src
+                .pick("SEXTANT_NAMESPACE", "namespace", parsed.namespace)
+                .map_or_else(|| "sextant-system".into(), |s| s.value),
+            leader_election,
+            log_format,
+            helm: src.path("SEXTANT_HELM", "render.helm", render.helm),
+            kube_version: src
+                .pick(
+                    "SEXTANT_KUBE_VERSION",
+                    "render.kubeVersion",
+                    render.kube_version,
+                )
+                .map(|s| s.value),
+            api_versions: match env.get("SEXTANT_API_VERSIONS").filter(|v| !v.is_empty()) {
+                Some(v) => v.split(',').map(|s| s.trim().to_string()).collect(),
+                None => render.api_versions.unwrap_or_default(),
+            },
+            render_timeout,
+            stuck_after,
+            chart_mirrors: chart_mirrors(env, &path, render.chart_mirrors)?,
+            forge: forge::forge(env)?,
+            registry: registry::registry(env)?,
         };
-        let identity = pick(
-            "SEXTANT_POD_NAME",
-            "leaderElection.identity",
-            leader_file.identity,
+        settings.check_minimums()?;
+        Ok(settings)
+    }
+
+    /// Intervals too short to be meant.
+    fn check_minimums(&self) -> Result<(), ConfigError> {
+        if self.poll_interval < Duration::from_secs(1) {
+            return Err(invalid(
+                "SEXTANT_POLL_INTERVAL",
+                "must be at least 1s".into(),
+            ));
+        }
+        if self.leader_election.lease_duration < Duration::from_secs(2) {
+            return Err(invalid(
+                "SEXTANT_LEASE_DURATION",
+                "must be at least 2s".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The file's fields, and its path for error messages (`(no file)` without one).
+fn parse(file: Option<(&Path, &str)>) -> Result<(String, File), ConfigError> {
+    match file {
+        Some((path, text)) => {
+            let parsed: File = serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse {
+                file: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+            Ok((path.display().to_string(), parsed))
+        }
+        None => Ok(("(no file)".to_string(), File::default())),
+    }
+}
+
+/// `SEXTANT_ENVIRONMENTS` (comma-separated) or the file's list: at least one, each a DNS label.
+fn environments(
+    env: &HashMap<String, String>,
+    from_file: Option<Vec<String>>,
+) -> Result<Vec<String>, ConfigError> {
+    let environments: Vec<String> = match env.get("SEXTANT_ENVIRONMENTS").filter(|v| !v.is_empty())
+    {
+        Some(v) => v
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        None => from_file.unwrap_or_default(),
+    };
+    if let Some(bad) = environments
+        .iter()
+        .find(|e| !crate::environment::valid_name(e))
+    {
+        return Err(invalid(
+            "SEXTANT_ENVIRONMENTS",
+            format!(
+                "{bad:?} is not an environment name: a lowercase DNS label such as dev or prod"
+            ),
+        ));
+    }
+    if environments.is_empty() {
+        return Err(invalid(
+            "SEXTANT_ENVIRONMENTS",
+            "no environment to reconcile: name at least one (e.g. SEXTANT_ENVIRONMENTS=dev)".into(),
+        ));
+    }
+    Ok(environments)
+}
+
+/// Where the HTTP server listens (default 0.0.0.0:8080).
+fn listen_addr(src: &Sources, from_file: Option<String>) -> Result<SocketAddr, ConfigError> {
+    let listen = src
+        .pick("SEXTANT_LISTEN_ADDR", "listenAddr", from_file)
+        .unwrap_or(Sourced {
+            value: "0.0.0.0:8080".into(),
+            origin: "default".into(),
+        });
+    listen.value.parse().map_err(|_| {
+        invalid(
+            &listen.origin,
+            format!(
+                "{:?} is not an address such as 127.0.0.1:8080",
+                listen.value
+            ),
         )
+    })
+}
+
+/// The Lease this replica competes for, under its pod name (else the host's name).
+fn leader_election(
+    src: &Sources,
+    enabled: bool,
+    file: LeaderFile,
+) -> Result<LeaderElection, ConfigError> {
+    let identity = src
+        .pick("SEXTANT_POD_NAME", "leaderElection.identity", file.identity)
         .map(|s| s.value)
         .or_else(|| {
             std::fs::read_to_string("/etc/hostname")
@@ -461,101 +442,36 @@ impl Settings {
                 .map(|h| h.trim().to_string())
         })
         .unwrap_or_else(|| format!("sextant-{}", std::process::id()));
-        let log = pick("SEXTANT_LOG_FORMAT", "logFormat", parsed.log_format);
-        let log_format = match log.as_ref().map(|s| s.value.as_str()) {
-            None | Some("auto") => LogFormat::Auto,
-            Some("json") => LogFormat::Json,
-            Some("pretty") => LogFormat::Pretty,
-            Some(other) => {
-                return Err(invalid(
-                    &log.as_ref().map_or(String::new(), |s| s.origin.clone()),
-                    format!("{other:?} is not json, pretty or auto"),
-                ))
-            }
-        };
-        let render = parsed.render.unwrap_or_default();
-        let settings = Settings {
-            repo,
-            environments,
-            poll_interval: dur(
-                "SEXTANT_POLL_INTERVAL",
-                "pollInterval",
-                parsed.poll_interval,
-                Duration::from_secs(60),
-            )?,
-            resync_interval: dur(
-                "SEXTANT_RESYNC_INTERVAL",
-                "resyncInterval",
-                parsed.resync_interval,
-                Duration::from_secs(600),
-            )?,
-            listen_addr,
-            webhook_secret_file: path_of(
-                "SEXTANT_WEBHOOK_SECRET_FILE",
-                "webhookSecretFile",
-                parsed.webhook_secret_file,
-            ),
-            cache_dir: path_of("SEXTANT_CACHE_DIR", "cacheDir", parsed.cache_dir)
-                .unwrap_or_else(crate::default_cache_dir),
-            namespace: pick("SEXTANT_NAMESPACE", "namespace", parsed.namespace)
-                .map_or_else(|| "sextant-system".into(), |s| s.value),
-            leader_election: LeaderElection {
-                enabled,
-                lease_name: pick(
-                    "SEXTANT_LEASE_NAME",
-                    "leaderElection.leaseName",
-                    leader_file.lease_name,
-                )
-                .map_or_else(|| "sextant-leader".into(), |s| s.value),
-                lease_duration: dur(
-                    "SEXTANT_LEASE_DURATION",
-                    "leaderElection.leaseDuration",
-                    leader_file.lease_duration,
-                    Duration::from_secs(15),
-                )?,
-                identity,
-            },
-            log_format,
-            helm: path_of("SEXTANT_HELM", "render.helm", render.helm),
-            kube_version: pick(
-                "SEXTANT_KUBE_VERSION",
-                "render.kubeVersion",
-                render.kube_version,
+    Ok(LeaderElection {
+        enabled,
+        lease_name: src
+            .pick(
+                "SEXTANT_LEASE_NAME",
+                "leaderElection.leaseName",
+                file.lease_name,
             )
-            .map(|s| s.value),
-            api_versions: match env.get("SEXTANT_API_VERSIONS").filter(|v| !v.is_empty()) {
-                Some(v) => v.split(',').map(|s| s.trim().to_string()).collect(),
-                None => render.api_versions.unwrap_or_default(),
-            },
-            render_timeout: dur(
-                "SEXTANT_RENDER_TIMEOUT",
-                "render.timeout",
-                render.timeout,
-                crate::render::helm::DEFAULT_TIMEOUT,
-            )?,
-            stuck_after: dur(
-                "SEXTANT_STUCK_AFTER",
-                "stuckAfter",
-                parsed.stuck_after,
-                Duration::from_secs(15 * 60),
-            )?,
-            chart_mirrors: chart_mirrors(env, &path, render.chart_mirrors)?,
-            forge: forge::forge(env)?,
-            registry: registry::registry(env)?,
-        };
-        if settings.poll_interval < Duration::from_secs(1) {
-            return Err(invalid(
-                "SEXTANT_POLL_INTERVAL",
-                "must be at least 1s".into(),
-            ));
-        }
-        if settings.leader_election.lease_duration < Duration::from_secs(2) {
-            return Err(invalid(
-                "SEXTANT_LEASE_DURATION",
-                "must be at least 2s".into(),
-            ));
-        }
-        Ok(settings)
+            .map_or_else(|| "sextant-leader".into(), |s| s.value),
+        lease_duration: src.duration(
+            "SEXTANT_LEASE_DURATION",
+            "leaderElection.leaseDuration",
+            file.lease_duration,
+            Duration::from_secs(15),
+        )?,
+        identity,
+    })
+}
+
+/// `json`, `pretty` or `auto` (the default).
+fn log_format(src: &Sources, from_file: Option<String>) -> Result<LogFormat, ConfigError> {
+    let log = src.pick("SEXTANT_LOG_FORMAT", "logFormat", from_file);
+    match log.as_ref().map(|s| s.value.as_str()) {
+        None | Some("auto") => Ok(LogFormat::Auto),
+        Some("json") => Ok(LogFormat::Json),
+        Some("pretty") => Ok(LogFormat::Pretty),
+        Some(other) => Err(invalid(
+            &log.as_ref().map_or(String::new(), |s| s.origin.clone()),
+            format!("{other:?} is not json, pretty or auto"),
+        )),
     }
 }
 
@@ -588,7 +504,9 @@ fn chart_mirrors(
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    /// The variables a test sets, as the process's environment would give them (the settings
+    /// tests of every module of config use it).
+    pub(super) fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

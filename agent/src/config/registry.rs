@@ -93,13 +93,7 @@ fn is_host_port(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::tests::env;
 
     #[test]
     fn hosts_and_endpoints_are_checked_and_each_bad_one_named() {

@@ -386,13 +386,7 @@ impl Renderer {
             cluster_scoped_custom_kinds(rendered.iter().flat_map(|r| &r.documents));
         let mut out = Vec::new();
         for (release, rendered) in env.releases.iter().zip(rendered) {
-            let ctx = objects::Context {
-                environment: &env.name,
-                release: &release.name,
-                namespace: &release.namespace,
-                wave: release.wave,
-                cluster_scoped_crds: &cluster_scoped,
-            };
+            let ctx = objects::Context::of(env, release, &cluster_scoped);
             for doc in std::mem::take(&mut rendered.documents) {
                 let finished = objects::finish(&ctx, doc).map_err(|error| Error::Manifest {
                     environment: env.name.clone(),
@@ -422,7 +416,7 @@ pub fn release<'e>(env: &'e Environment, name: &str) -> Result<&'e Release> {
 }
 
 /// The custom kinds `(group, kind)` that the rendered CRDs declare cluster-scoped.
-fn cluster_scoped_custom_kinds<'a>(
+pub(crate) fn cluster_scoped_custom_kinds<'a>(
     docs: impl Iterator<Item = &'a objects::RawObject>,
 ) -> HashSet<(String, String)> {
     docs.filter(|d| {

@@ -1,7 +1,7 @@
 //! From Helm's output to the agent's objects: split the stream, parse each document, read hooks
 //! and waves, default namespaces, label for ownership and hash. Pure.
 
-use crate::environment::Wave;
+use crate::environment::{Environment, Release, Wave};
 use crate::kinds;
 use crate::object::*;
 use crate::yaml;
@@ -162,6 +162,23 @@ pub struct Context<'a> {
     pub cluster_scoped_crds: &'a HashSet<(String, String)>,
 }
 
+impl<'a> Context<'a> {
+    /// The context of one release of an environment.
+    pub fn of(
+        env: &'a Environment,
+        release: &'a Release,
+        cluster_scoped_crds: &'a HashSet<(String, String)>,
+    ) -> Self {
+        Context {
+            environment: &env.name,
+            release: &release.name,
+            namespace: &release.namespace,
+            wave: release.wave,
+            cluster_scoped_crds,
+        }
+    }
+}
+
 /// Turns a parsed document into an owned object, or `None` when it is a hook the agent does not
 /// run (`test`, delete and rollback hooks).
 pub fn finish(ctx: &Context<'_>, raw: RawObject) -> Result<Option<Object>, ManifestError> {
@@ -180,11 +197,52 @@ pub fn finish(ctx: &Context<'_>, raw: RawObject) -> Result<Option<Object>, Manif
     };
     let api_version = str_at(&manifest, "apiVersion").to_string();
     let kind = str_at(&manifest, "kind").to_string();
-    let (group, version) = kinds::split_api_version(&api_version);
     let metadata = manifest
         .get_mut("metadata")
         .and_then(Value::as_object_mut)
         .ok_or_else(|| fail("`metadata` is not a mapping".into()))?;
+    let reference = reference(ctx, &api_version, kind, metadata);
+    let annotations = metadata
+        .get("annotations")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let hook = match annotations
+        .get(ANNOTATION_HELM_HOOK)
+        .and_then(Value::as_str)
+    {
+        None => None,
+        Some(spec) => match hook_phase(spec) {
+            None => return Ok(None),
+            Some(phase) => Some(hook(phase, &annotations, &reference).map_err(fail)?),
+        },
+    };
+    let wave = wave(ctx, &annotations, &reference).map_err(fail)?;
+    label(ctx, metadata, &reference).map_err(fail)?;
+    let mut manifest = Value::Object(manifest);
+    check_types(&manifest, &reference).map_err(fail)?;
+    let hash = content_hash(&manifest);
+    annotate_hash(&mut manifest, &hash);
+    Ok(Some(Object {
+        reference,
+        release: ctx.release.to_string(),
+        source,
+        wave,
+        hook,
+        hash,
+        manifest,
+    }))
+}
+
+/// The object's reference; a namespaced object without a namespace gets the release's, in the
+/// manifest too.
+fn reference(
+    ctx: &Context<'_>,
+    api_version: &str,
+    kind: String,
+    metadata: &mut Map<String, Value>,
+) -> ObjectRef {
+    let (group, version) = kinds::split_api_version(api_version);
     let name = metadata
         .get("name")
         .and_then(Value::as_str)
@@ -206,54 +264,65 @@ pub fn finish(ctx: &Context<'_>, raw: RawObject) -> Result<Option<Object>, Manif
         metadata.insert("namespace".into(), Value::String(ns.clone()));
         Some(ns)
     };
-    let reference = ObjectRef {
+    ObjectRef {
         group: group.to_string(),
         version: version.to_string(),
         kind,
         namespace,
         name,
-    };
-    let annotations = metadata
-        .get("annotations")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    }
+}
+
+/// A hook the agent runs in `phase`, with its weight and delete policies.
+fn hook(
+    phase: HookPhase,
+    annotations: &Map<String, Value>,
+    reference: &ObjectRef,
+) -> Result<Hook, String> {
     let annotation = |k: &str| annotations.get(k).and_then(Value::as_str);
-
-    let hook = match annotation(ANNOTATION_HELM_HOOK) {
-        None => None,
-        Some(spec) => match hook_phase(spec) {
-            None => return Ok(None),
-            Some(phase) => Some(Hook {
-                phase,
-                weight: match annotation(ANNOTATION_HELM_HOOK_WEIGHT) {
-                    None => 0,
-                    Some(w) => w.trim().parse().map_err(|_| {
-                        fail(format!(
-                            "{reference}: annotation {ANNOTATION_HELM_HOOK_WEIGHT}={w:?} is not an integer"
-                        ))
-                    })?,
-                },
-                delete_policies: delete_policies(annotation(ANNOTATION_HELM_HOOK_DELETE)),
-            }),
+    Ok(Hook {
+        phase,
+        weight: match annotation(ANNOTATION_HELM_HOOK_WEIGHT) {
+            None => 0,
+            Some(w) => w.trim().parse().map_err(|_| {
+                format!(
+                    "{reference}: annotation {ANNOTATION_HELM_HOOK_WEIGHT}={w:?} is not an integer"
+                )
+            })?,
         },
-    };
-    let wave = match annotation(ANNOTATION_WAVE).or_else(|| annotation(ANNOTATION_ARGO_WAVE)) {
-        None => ctx.wave,
-        Some(w) => Wave(w.trim().parse().map_err(|_| {
-            fail(format!(
-                "{reference}: sync-wave annotation {w:?} is not an integer"
-            ))
-        })?),
-    };
+        delete_policies: delete_policies(annotation(ANNOTATION_HELM_HOOK_DELETE)),
+    })
+}
 
+/// The object's sync wave: its own annotation (Sextant's, else Argo CD's), else the release's.
+fn wave(
+    ctx: &Context<'_>,
+    annotations: &Map<String, Value>,
+    reference: &ObjectRef,
+) -> Result<Wave, String> {
+    let annotation = |k: &str| annotations.get(k).and_then(Value::as_str);
+    match annotation(ANNOTATION_WAVE).or_else(|| annotation(ANNOTATION_ARGO_WAVE)) {
+        None => Ok(ctx.wave),
+        Some(w) => Ok(Wave(w.trim().parse().map_err(|_| {
+            format!("{reference}: sync-wave annotation {w:?} is not an integer")
+        })?)),
+    }
+}
+
+/// Labels the object as the agent's, of this environment and release; refuses labels or
+/// annotations that are not mappings.
+fn label(
+    ctx: &Context<'_>,
+    metadata: &mut Map<String, Value>,
+    reference: &ObjectRef,
+) -> Result<(), String> {
     let labels = metadata
         .entry("labels")
         .or_insert_with(|| Value::Object(Map::new()));
     if !labels.is_object() {
-        return Err(fail(format!(
+        return Err(format!(
             "{reference}: `metadata.labels` is {labels}, not a mapping"
-        )));
+        ));
     }
     if let Value::Object(labels) = labels {
         labels.insert(LABEL_MANAGED_BY.into(), MANAGER.into());
@@ -261,43 +330,41 @@ pub fn finish(ctx: &Context<'_>, raw: RawObject) -> Result<Option<Object>, Manif
         labels.insert(LABEL_RELEASE.into(), ctx.release.into());
     }
     if metadata.get("annotations").is_some_and(|a| !a.is_object()) {
-        return Err(fail(format!(
+        return Err(format!(
             "{reference}: `metadata.annotations` is {}, not a mapping",
             metadata["annotations"]
-        )));
+        ));
     }
-    let mut manifest = Value::Object(manifest);
-    // A wrong type fails the whole apply on the server, mid-wave; refuse it before anything is
-    // written, naming the template and field. (Undeclared fields are left to the server: a newer
-    // cluster may know them.)
-    let type_errors: Vec<_> = kube_canonical::validate(&manifest)
+    Ok(())
+}
+
+/// A wrong type fails the whole apply on the server, mid-wave; refuse it before anything is
+/// written, naming the template and field. (Undeclared fields are left to the server: a newer
+/// cluster may know them.)
+fn check_types(manifest: &Value, reference: &ObjectRef) -> Result<(), String> {
+    let type_errors: Vec<_> = kube_canonical::validate(manifest)
         .into_iter()
         .filter(|e| e.message != "field not declared in schema")
         .collect();
-    if !type_errors.is_empty() {
-        return Err(fail(format!(
-            "{reference}: {} (the API server would reject it)",
-            kube_canonical::validate::message(&type_errors)
-        )));
+    if type_errors.is_empty() {
+        return Ok(());
     }
-    let hash = content_hash(&manifest);
+    Err(format!(
+        "{reference}: {} (the API server would reject it)",
+        kube_canonical::validate::message(&type_errors)
+    ))
+}
+
+/// Records the content hash in the object's annotations.
+fn annotate_hash(manifest: &mut Value, hash: &str) {
     if let Some(meta) = manifest.get_mut("metadata").and_then(Value::as_object_mut) {
         let annotations = meta
             .entry("annotations")
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(a) = annotations {
-            a.insert(ANNOTATION_HASH.into(), Value::String(hash.clone()));
+            a.insert(ANNOTATION_HASH.into(), Value::String(hash.to_string()));
         }
     }
-    Ok(Some(Object {
-        reference,
-        release: ctx.release.to_string(),
-        source,
-        wave,
-        hook,
-        hash,
-        manifest,
-    }))
 }
 
 fn str_at<'m>(map: &'m Map<String, Value>, key: &str) -> &'m str {

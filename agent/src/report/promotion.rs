@@ -1,8 +1,9 @@
 //! `sextant promote`: what qualifies for a target, from the repository, the source cluster's
 //! recorded gates and the registry, with the values patch — opening nothing.
 
-use crate::environment::{self, promoted};
+use crate::environment::{self, promoted, Environment, PromotedImage, Promotion};
 use crate::promotion::gate::{short, Gate, State};
+use crate::promotion::rejected::Rejection;
 use crate::registry::{Registry, RegistryError};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -58,6 +59,36 @@ pub async fn report<R: Registry>(
     gates: Option<&BTreeMap<(String, String), Gate>>,
 ) -> anyhow::Result<Vec<Row>> {
     let target = environment::load(repo, to)?;
+    let promotion = promotion_from(&target, from, to)?;
+    let source = environment::load(repo, from)?;
+    let rejections = crate::promotion::rejected::read(repo, to)?;
+    if let Some(r) = release {
+        check_promoted(&target, &promotion, r)?;
+    }
+    let sides = Sides {
+        repo,
+        from,
+        to,
+        source: &source,
+        target: &target,
+        promotion: &promotion,
+    };
+    let mut rows = Vec::new();
+    for image in promotion
+        .images
+        .iter()
+        .filter(|i| release.is_none_or(|r| r == i.release))
+    {
+        let gate = gates
+            .and_then(|g| g.get(&(to.to_string(), image.release.clone())))
+            .cloned();
+        rows.push(sides.row(image, gate, &rejections, registry).await?);
+    }
+    Ok(rows)
+}
+
+/// The target's `spec.promotion`, which must name `from` as its source.
+fn promotion_from(target: &Environment, from: &str, to: &str) -> anyhow::Result<Promotion> {
     let Some(p) = target.promotion.clone() else {
         anyhow::bail!(
             "{}: field `spec.promotion`: {to} promotes from nowhere",
@@ -71,74 +102,64 @@ pub async fn report<R: Registry>(
             p.from
         );
     }
-    let source = environment::load(repo, from)?;
-    let rejections = crate::promotion::rejected::read(repo, to)?;
-    if let Some(r) = release {
-        if p.image(r).is_none() {
-            anyhow::bail!(
-                "{}: release {r:?} is not promoted (spec.promotion.images: {})",
-                target.file.display(),
-                p.images
-                    .iter()
-                    .map(|i| i.release.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
+    Ok(p)
+}
+
+/// Refuses a `--release` the promotion does not list.
+fn check_promoted(target: &Environment, p: &Promotion, release: &str) -> anyhow::Result<()> {
+    if p.image(release).is_none() {
+        anyhow::bail!(
+            "{}: release {release:?} is not promoted (spec.promotion.images: {})",
+            target.file.display(),
+            p.images
+                .iter()
+                .map(|i| i.release.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
-    let mut rows = Vec::new();
-    for image in p
-        .images
-        .iter()
-        .filter(|i| release.is_none_or(|r| r == i.release))
-    {
-        let digest = source
+    Ok(())
+}
+
+/// The two environments of one promotion, and the repository they are read from.
+struct Sides<'a> {
+    repo: &'a Path,
+    from: &'a str,
+    to: &'a str,
+    source: &'a Environment,
+    target: &'a Environment,
+    promotion: &'a Promotion,
+}
+
+impl Sides<'_> {
+    /// One image's row: the digests on both sides, the gate, any rejection, the registry's word
+    /// and the patch that would carry the source's digest over.
+    async fn row<R: Registry>(
+        &self,
+        image: &PromotedImage,
+        gate: Option<Gate>,
+        rejections: &[Rejection],
+        registry: &R,
+    ) -> anyhow::Result<Row> {
+        let digest = self
+            .source
             .release(&image.release)
             .and_then(|r| promoted::holder(r, &image.path).ok().flatten())
             .and_then(|(_, v)| v.as_str().map(str::to_string))
             .filter(|d| promoted::is_digest(d));
-        let target_digest =
-            crate::promotion::digests(&target, std::slice::from_ref(image)).remove(&image.release);
-        let gate = gates
-            .and_then(|g| g.get(&(to.to_string(), image.release.clone())))
-            .cloned();
+        let target_digest = crate::promotion::digests(self.target, std::slice::from_ref(image))
+            .remove(&image.release);
         let rejected = digest.as_ref().and_then(|d| {
             rejections
                 .iter()
                 .find(|r| &r.digest == d && r.release == image.release)
                 .map(|r| r.reason.clone())
         });
-        let registry = match &digest {
-            None => Err(Unverified::NoDigest {
-                from: from.to_string(),
-                path: image.path.clone(),
-            }),
-            Some(d) => registry
-                .verify(&image.repository, d, &p.platform)
-                .await
-                .map(|v| {
-                    let content = if v.content_verified {
-                        "bytes hashed"
-                    } else {
-                        "listed, bytes not hashed"
-                    };
-                    format!("verified in {} ({content})", v.registry)
-                })
-                .map_err(Unverified::Refused),
-        };
+        let registry = self.verify(image, digest.as_deref(), registry).await;
         let (file, patch, after) = match &digest {
             Some(d) if Some(d) != target_digest.as_ref() => {
-                let tag = image.tag_path.as_ref().and_then(|t| {
-                    source
-                        .release(&image.release)
-                        .and_then(|r| promoted::holder(r, t).ok().flatten())
-                        .map(|(_, v)| v)
-                });
-                let edit = crate::promotion::edit(&target, image, d, tag.as_ref(), |f| {
-                    std::fs::read_to_string(repo.join(f)).ok()
-                })?;
-                let patch = crate::drift::proposal::unified(&edit.path, &edit.before, &edit.after);
-                (Some(edit.path), patch, Some(edit.after))
+                let (file, patch, after) = self.patch(image, d)?;
+                (Some(file), patch, Some(after))
             }
             _ => (None, String::new(), None),
         };
@@ -146,10 +167,10 @@ pub async fn report<R: Registry>(
         let gate_ok = gate
             .as_ref()
             .is_some_and(|g| g.state == State::Qualified && g.digest == digest);
-        rows.push(Row {
+        Ok(Row {
             release: image.release.clone(),
-            from: from.to_string(),
-            to: to.to_string(),
+            from: self.from.to_string(),
+            to: self.to.to_string(),
             qualifies: !up_to_date && gate_ok && registry.is_ok() && rejected.is_none(),
             digest,
             target: target_digest,
@@ -159,9 +180,55 @@ pub async fn report<R: Registry>(
             file,
             patch,
             after,
-        });
+        })
     }
-    Ok(rows)
+
+    /// What the registry says of the source's digest.
+    async fn verify<R: Registry>(
+        &self,
+        image: &PromotedImage,
+        digest: Option<&str>,
+        registry: &R,
+    ) -> Result<String, Unverified> {
+        let Some(d) = digest else {
+            return Err(Unverified::NoDigest {
+                from: self.from.to_string(),
+                path: image.path.clone(),
+            });
+        };
+        registry
+            .verify(&image.repository, d, &self.promotion.platform)
+            .await
+            .map(|v| {
+                let content = if v.content_verified {
+                    "bytes hashed"
+                } else {
+                    "listed, bytes not hashed"
+                };
+                format!("verified in {} ({content})", v.registry)
+            })
+            .map_err(Unverified::Refused)
+    }
+
+    /// The target's values file with `digest` (and the source's tag, when the image names one)
+    /// written in: its path, the unified diff and the text after.
+    fn patch(
+        &self,
+        image: &PromotedImage,
+        digest: &str,
+    ) -> anyhow::Result<(String, String, String)> {
+        let tag = image.tag_path.as_ref().and_then(|t| {
+            self.source
+                .release(&image.release)
+                .and_then(|r| promoted::holder(r, t).ok().flatten())
+                .map(|(_, v)| v)
+        });
+        let edit = crate::promotion::edit(self.target, image, digest, tag.as_ref(), |f| {
+            std::fs::read_to_string(self.repo.join(f)).ok()
+        })?;
+        let patch = crate::drift::proposal::unified(&edit.path, &edit.before, &edit.after);
+        Ok((edit.path, patch, edit.after))
+    }
 }
 
 pub fn table(rows: &[Row]) -> String {

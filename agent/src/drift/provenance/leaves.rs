@@ -101,6 +101,9 @@ pub(super) enum Match {
     Template,
 }
 
+/// What opens an action of a Go template (Helm's `tpl`).
+const ACTION_START: &str = "{{";
+
 /// Whether `leaf` is a candidate for a field whose Git value is `git`.
 pub(super) fn matches(leaf: &Value, git: &Value) -> Option<Match> {
     if same(leaf, git) {
@@ -111,7 +114,7 @@ pub(super) fn matches(leaf: &Value, git: &Value) -> Option<Match> {
             Some(Match::Embedded)
         }
         // A template rendered with `tpl` shows none of its own text.
-        (Some(text), Value::String(_)) if leaf.is_string() && text.contains("{{") => {
+        (Some(text), Value::String(_)) if leaf.is_string() && text.contains(ACTION_START) => {
             Some(Match::Template)
         }
         _ => None,

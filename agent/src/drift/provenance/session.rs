@@ -9,7 +9,7 @@ use crate::render::{self, objects, Renderer};
 use crate::values::Values;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -229,29 +229,8 @@ fn with_subchart_defaults(chart_dir: &Path, mut effective: Values) -> Values {
 /// Helm's documents as the agent's objects (the same namespaces, labels and references drift
 /// reports), canonical.
 fn finish(env: &Environment, release: &Release, docs: Vec<objects::RawObject>) -> Result<Objects> {
-    let cluster_scoped: HashSet<(String, String)> = docs
-        .iter()
-        .filter(|d| {
-            d.manifest.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition")
-        })
-        .filter_map(|d| {
-            let spec = d.manifest.get("spec")?;
-            if spec.get("scope")?.as_str()? != "Cluster" {
-                return None;
-            }
-            Some((
-                spec.get("group")?.as_str()?.to_string(),
-                spec.pointer("/names/kind")?.as_str()?.to_string(),
-            ))
-        })
-        .collect();
-    let ctx = objects::Context {
-        environment: &env.name,
-        release: &release.name,
-        namespace: &release.namespace,
-        wave: release.wave,
-        cluster_scoped_crds: &cluster_scoped,
-    };
+    let cluster_scoped = render::cluster_scoped_custom_kinds(docs.iter());
+    let ctx = objects::Context::of(env, release, &cluster_scoped);
     let mut out = Objects::new();
     for doc in docs {
         let finished = objects::finish(&ctx, doc).map_err(|error| {
