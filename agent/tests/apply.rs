@@ -838,7 +838,7 @@ async fn a_failed_list_of_a_crds_resources_keeps_the_crd_for_the_next_sync() {
 async fn watching(
     server: &TestServer,
     repo: &TempRepo,
-) -> (Arc<LiveCache>, tokio::sync::mpsc::UnboundedReceiver<Change>) {
+) -> (Arc<LiveCache>, sextant::live::queue::Receiver) {
     let dir = tempfile::tempdir().unwrap();
     let (_, plan) = sextant::plan_environment(&renderer(dir.path()), repo.path(), "test").unwrap();
     let cluster = Cluster::new(server.client().unwrap());
@@ -858,12 +858,14 @@ async fn watching(
     cache.watch(&resolved);
     let mut synced = HashSet::new();
     while synced.len() < resolved.len() {
-        let change = tokio::time::timeout(Duration::from_secs(20), changes.recv())
+        let batch = tokio::time::timeout(Duration::from_secs(10), changes.recv_all())
             .await
-            .expect("every watched kind lists within 20 s")
+            .expect("every watched kind lists within 10 s")
             .expect("the watches run");
-        if let Change::Synced(kind) = change {
-            synced.insert(kind);
+        for change in batch {
+            if let Change::Synced(kind) = change {
+                synced.insert(kind);
+            }
         }
     }
     (Arc::new(cache), changes)

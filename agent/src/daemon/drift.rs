@@ -35,7 +35,7 @@ pub struct DriftWatch {
     pub feed: watch::Sender<Arc<DriftFeed>>,
     /// The environment's live cache, shared with its reconciler, and the cache's changes.
     pub cache: Arc<LiveCache>,
-    pub changes: mpsc::UnboundedReceiver<Change>,
+    pub changes: crate::live::queue::Receiver,
 }
 
 /// The drift of an environment as the watch sees it now, with the live objects of each drifted
@@ -135,14 +135,10 @@ impl DriftWatch {
                         }
                     }
                 }
-                change = self.changes.recv() => {
-                    let Some(first) = change else { break };
+                batch = self.changes.recv_all() => {
+                    let Some(batch) = batch else { break };
                     // What the tracker follows (the newest applied, once its change is read).
                     let Some(a) = t.applied.clone() else { continue };
-                    let mut batch = vec![first];
-                    while let Ok(c) = self.changes.try_recv() {
-                        batch.push(c);
-                    }
                     for c in batch {
                         match c {
                             Change::Object(id) => self.evaluate(&*cache, &a, &mut t, &id, &mut heal),

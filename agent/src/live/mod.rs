@@ -18,6 +18,7 @@
 //!   of the event that brought it, so a gate can tell a copy from after its own write.
 
 mod index;
+pub mod queue;
 
 pub use index::{Availability, Index};
 
@@ -32,7 +33,7 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// How often each kind is listed again although its watch reports nothing wrong. A watch can
 /// go quiet without an error: an API server restored from an older etcd holds a lower
@@ -46,7 +47,7 @@ pub const RELIST_EVERY: Duration = Duration::from_secs(600);
 pub type KindKey = (String, String, String);
 
 /// What moved in the cache.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Change {
     /// An object was added, changed or deleted.
     Object(Identity),
@@ -61,7 +62,7 @@ pub struct LiveCache {
     client: kube::Client,
     index: Arc<Mutex<Index>>,
     tasks: Mutex<HashMap<KindKey, tokio::task::AbortHandle>>,
-    changes: mpsc::UnboundedSender<Change>,
+    changes: queue::Sender,
     /// The index's `seq`, for health gates to wait on.
     moved: Arc<watch::Sender<u64>>,
 }
@@ -80,8 +81,9 @@ fn lock(m: &Mutex<Index>) -> MutexGuard<'_, Index> {
 }
 
 impl LiveCache {
-    pub fn new(environment: &str, client: kube::Client) -> (Self, mpsc::UnboundedReceiver<Change>) {
-        let (changes, rx) = mpsc::unbounded_channel();
+    /// The cache and its changes, coalesced ([`queue`]): the drift watch reads them.
+    pub fn new(environment: &str, client: kube::Client) -> (Self, queue::Receiver) {
+        let (changes, rx) = queue::channel();
         (
             LiveCache {
                 environment: environment.to_string(),
@@ -235,7 +237,7 @@ struct Feed {
     ar: ApiResource,
     key: KindKey,
     index: Arc<Mutex<Index>>,
-    changes: mpsc::UnboundedSender<Change>,
+    changes: queue::Sender,
     moved: Arc<watch::Sender<u64>>,
 }
 
