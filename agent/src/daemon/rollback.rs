@@ -327,3 +327,254 @@ impl Reconciler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The rollback's steps called directly, against kube-testkit (in this process) and a real
+    //! helm rendering: no process, no waiting on a loop.
+    use super::*;
+    use crate::apply::cluster::Cluster;
+    use crate::apply::result::SyncFailure;
+    use crate::object::ObjectRef;
+    use crate::promotion::rollback::Changed;
+    use sextant_testkit::{Options, TestServer};
+    use std::path::Path;
+
+    const NS: &str = "default";
+    const GOOD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const BAD: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    /// A checkout of the repository whose prod runs `digest` (a ConfigMap carries it).
+    fn checkout(dir: &Path, digest: &str) {
+        let files = [
+            ("charts/app/Chart.yaml", "apiVersion: v2\nname: app\nversion: 0.1.0\n".to_string()),
+            (
+                "charts/app/templates/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  image: {{ .Values.image.digest | quote }}\n".to_string(),
+            ),
+            (
+                "environments/prod/environment.yaml",
+                "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: prod\nspec:\n  releases:\n    - {name: app, namespace: default, chart: charts/app, values: [values/app.yaml]}\n  promotion:\n    from: dev\n    mode: pull-request\n    soak: 1s\n    images:\n      - {release: app, path: image.digest, repository: registry.example/app}\n".to_string(),
+            ),
+            ("environments/prod/values/app.yaml", format!("image:\n  digest: {digest}\n")),
+            (
+                "environments/dev/environment.yaml",
+                "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: dev\nspec:\n  releases: []\n".to_string(),
+            ),
+        ];
+        for (path, text) in files {
+            let file = dir.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+    }
+
+    fn renderer(dir: &Path) -> Arc<crate::render::Renderer> {
+        let helm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/helm");
+        Arc::new(crate::render::Renderer::new(
+            crate::render::helm::Helm::new(helm),
+            crate::render::cache::RenderCache::new(dir.join("cache")),
+            crate::render::Settings::default(),
+        ))
+    }
+
+    /// prod's reconciler over `server`, its revert jobs read from the receiver.
+    fn reconciler(
+        server: &TestServer,
+        dir: &Path,
+    ) -> (
+        Reconciler,
+        tokio::sync::mpsc::Receiver<super::super::promote::Job>,
+    ) {
+        let client = server.client().unwrap();
+        let (jobs, received) = tokio::sync::mpsc::channel(4);
+        let r = Reconciler {
+            environment: "prod".into(),
+            renderer: renderer(dir),
+            cluster: Arc::new(Cluster::new(client.clone())),
+            metrics: crate::metrics::Metrics::new().unwrap(),
+            status: Arc::default(),
+            agent_namespace: NS.into(),
+            stop: tokio::sync::watch::channel(false).1,
+            object_series: std::sync::Mutex::new(Vec::new()),
+            applied: tokio::sync::watch::channel(None).0,
+            live: Arc::new(crate::live::LiveCache::new("prod", client).0),
+            history: None,
+            rollback: tokio::sync::Mutex::new(None),
+            jobs: Some(jobs),
+            identity: "sextant-0".into(),
+        };
+        (r, received)
+    }
+
+    /// What `revision` of a checkout renders to, as a successful sync would have applied it.
+    fn rendered(r: &Reconciler, repo: &Path, revision: &str) -> Arc<Applied> {
+        let (env, plan) = crate::plan_environment(&r.renderer, repo, "prod").unwrap();
+        let objects = plan
+            .objects()
+            .filter(|o| o.hook.is_none())
+            .cloned()
+            .collect();
+        Arc::new(Applied::new(env, Some(revision.into()), objects))
+    }
+
+    fn failed(unhealthy: bool) -> SyncResult {
+        SyncResult {
+            environment: "prod".into(),
+            revision: Some("b".repeat(40)),
+            dry_run: false,
+            succeeded: false,
+            error: Some(SyncFailure {
+                message: "ConfigMap default/app: degraded".into(),
+                label: "degraded",
+                transient: false,
+            }),
+            duration_seconds: 0.0,
+            waves: Vec::new(),
+            pruned: Vec::new(),
+            totals: Default::default(),
+            unhealthy,
+        }
+    }
+
+    async fn live_image(r: &Reconciler) -> Option<String> {
+        let cm = ObjectRef {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some(NS.into()),
+            name: "app".into(),
+        };
+        r.cluster.get(&cm).await.unwrap().and_then(|o| {
+            o.pointer("/data/image")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        })
+    }
+
+    /// After a failed sync of the bad revision: a health-gate failure of a revision that
+    /// changed a promoted digest rolls back at once (the good rendering applied, recorded, a
+    /// revert asked of the forge's loop); any other failure, or a digest unchanged, does not.
+    #[tokio::test]
+    async fn only_a_health_gate_failure_of_a_changed_digest_rolls_back_at_once() {
+        let (good_rev, bad_rev) = ("g".repeat(40), "b".repeat(40));
+        // (the bad revision's digest, the sync stopped at a health gate, rolled back)
+        let table = [(BAD, true, true), (BAD, false, false), (GOOD, true, false)];
+        for (digest, unhealthy, rolls_back) in table {
+            let server = TestServer::start(Options::default()).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let (good_repo, bad_repo) = (dir.path().join("good"), dir.path().join("bad"));
+            checkout(&good_repo, GOOD);
+            checkout(&bad_repo, digest);
+            let (r, mut jobs) = reconciler(&server, dir.path());
+            r.applied
+                .send_replace(Some(rendered(&r, &good_repo, &good_rev)));
+            let bad = crate::environment::load(&bad_repo, "prod").unwrap();
+
+            r.roll_back_if_promoted(&bad, &bad_rev, &failed(unhealthy))
+                .await;
+
+            let row = format!("digest {digest}, unhealthy {unhealthy}");
+            let recorded: Option<Rollback> =
+                record::load(&r.cluster, NS, &record::rollback_name("prod"))
+                    .await
+                    .unwrap();
+            assert_eq!(recorded.is_some(), rolls_back, "{row}: the record");
+            let job = jobs.try_recv().ok();
+            assert_eq!(job.is_some(), rolls_back, "{row}: the revert asked");
+            let rolled = r
+                .metrics
+                .rollbacks_total
+                .with_label_values(&["prod", "app"])
+                .get();
+            assert_eq!(rolled, u64::from(rolls_back), "{row}");
+            if !rolls_back {
+                assert_eq!(live_image(&r).await, None, "{row}: nothing written");
+                continue;
+            }
+            let recorded = recorded.unwrap();
+            assert!(recorded.rolled_back, "{recorded:?}");
+            assert_eq!(
+                (recorded.from.as_str(), recorded.to.as_str()),
+                (bad_rev.as_str(), good_rev.as_str())
+            );
+            let changed = Changed {
+                release: "app".into(),
+                bad: BAD.into(),
+                previous: GOOD.into(),
+            };
+            assert_eq!(recorded.releases, std::slice::from_ref(&changed));
+            assert!(recorded.reason.contains("degraded"), "{recorded:?}");
+            let Some(super::super::promote::Job::Revert { rollback, .. }) = job else {
+                panic!("a revert job: {job:?}");
+            };
+            assert_eq!(rollback.releases, [changed]);
+            assert_eq!(
+                live_image(&r).await.as_deref(),
+                Some(GOOD),
+                "the good rendering applied"
+            );
+            let shown = r.status.lock().unwrap().environments["prod"]
+                .rollback
+                .clone();
+            assert_eq!(shown.map(|s| s.to), Some(good_rev.clone()));
+        }
+    }
+
+    /// A reconcile of the revision rolled back from: held while the good rendering is what this
+    /// agent applied; after a restart (nothing applied in memory) it finishes the rollback,
+    /// which without Git's history to render the good revision again is a typed error.
+    #[tokio::test]
+    async fn a_reconcile_of_the_failed_revision_is_held_or_finishes_the_rollback() {
+        let (good_rev, bad_rev) = ("g".repeat(40), "b".repeat(40));
+        let server = TestServer::start(Options::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (good_repo, bad_repo) = (dir.path().join("good"), dir.path().join("bad"));
+        checkout(&good_repo, GOOD);
+        checkout(&bad_repo, BAD);
+        let (r, _jobs) = reconciler(&server, dir.path());
+        r.applied
+            .send_replace(Some(rendered(&r, &good_repo, &good_rev)));
+        let bad = crate::environment::load(&bad_repo, "prod").unwrap();
+        r.roll_back_if_promoted(&bad, &bad_rev, &failed(true)).await;
+        let snapshot = |revision: &str| Snapshot {
+            revision: revision.to_string(),
+            path: bad_repo.clone(),
+        };
+
+        let writes = |server: &TestServer| {
+            server
+                .requests()
+                .iter()
+                .filter(|q| q.method != "GET")
+                .count()
+        };
+        let before = writes(&server);
+        assert!(
+            matches!(r.rolled_back_from(&snapshot(&bad_rev)).await, Some(Ok(()))),
+            "held"
+        );
+        assert_eq!(writes(&server), before, "nothing written while held");
+        assert!(
+            r.rolled_back_from(&snapshot("c".repeat(40).as_str()))
+                .await
+                .is_none(),
+            "Git moved on: reconciled"
+        );
+
+        // A restart: the record read from the cluster, nothing applied in memory yet.
+        let (restarted, _jobs) = reconciler(&server, dir.path());
+        match restarted.rolled_back_from(&snapshot(&bad_rev)).await {
+            Some(Err(e)) => assert_eq!(e.metric_label(), "rollback_unavailable", "{e}"),
+            other => panic!("finishing without history: {other:?}"),
+        }
+        let shown = restarted.status.lock().unwrap().environments["prod"]
+            .rollback
+            .clone();
+        assert_eq!(
+            shown.map(|s| s.from),
+            Some(bad_rev),
+            "the record shown while finishing"
+        );
+    }
+}
