@@ -5,7 +5,7 @@
 //! errors carry the edge's labels and kinds.
 
 use sextant_core::ports::forge::{
-    ErrorKind, Forge, ForgeError, Kind, Query, Request, Result, CONFLICT,
+    CommitStatus, ErrorKind, Forge, ForgeError, Kind, Query, Request, Result, CONFLICT,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -46,6 +46,8 @@ struct State {
     commits: BTreeMap<String, Commit>,
     branches: BTreeMap<String, String>,
     requests: Vec<Stored>,
+    /// Each commit status set, in order, with its commit.
+    statuses: Vec<(String, CommitStatus)>,
     faults: VecDeque<(&'static str, ForgeError, usize)>,
     calls: Vec<Call>,
 }
@@ -198,6 +200,16 @@ impl FakeForge {
     }
 
     /// A file on a branch now.
+    /// The statuses set on commit `sha`, oldest first.
+    pub fn statuses(&self, sha: &str) -> Vec<CommitStatus> {
+        self.state()
+            .statuses
+            .iter()
+            .filter(|(c, _)| c == sha)
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+
     pub fn file_on(&self, branch: &str, path: &str) -> Option<Vec<u8>> {
         self.state().files_at(branch)?.get(path).cloned()
     }
@@ -469,6 +481,16 @@ impl Forge for FakeForge {
     async fn delete_branch(&self, branch: &str) -> Result<()> {
         let mut s = self.enter("delete_branch", branch)?;
         s.branches.remove(branch);
+        Ok(())
+    }
+
+    async fn set_status(&self, sha: &str, status: &CommitStatus) -> Result<()> {
+        let mut s = self.enter("set_status", sha)?;
+        // GitHub: 422 "No commit found for SHA: …" for a commit it does not hold.
+        if !s.commits.contains_key(sha) {
+            return Err(validation(&format!("No commit found for SHA: {sha}")));
+        }
+        s.statuses.push((sha.to_string(), status.clone()));
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 //! table tests rely on and the fake gets wrong fails here.
 
 use forge_testkit::{FakeGitHub, Options};
-use sextant_core::ports::forge::{ErrorKind, Forge, Kind, Query};
+use sextant_core::ports::forge::{CommitStatus, ErrorKind, Forge, Kind, Query, StatusState};
 use sextant_fakes::FakeForge;
 use sextant_forge::{Auth, Config, GitHub, Secret};
 
@@ -168,6 +168,25 @@ async fn expectations(forge: &impl Forge, world: &impl World, name: &str) {
         Some(&b"replicas: 7\n"[..]),
         "{name}: a file at a branch name"
     );
+
+    // Commit statuses: on a commit the repository holds; a commit it does not hold is a
+    // permanent validation error (GitHub: 422 "No commit found for SHA").
+    let status = CommitStatus::new("sextant/prod", StatusState::Pending, "applying this commit");
+    forge.set_status(&theirs, &status).await.unwrap();
+    let done = CommitStatus::new("sextant/prod", StatusState::Success, &"é".repeat(300));
+    forge
+        .set_status(&theirs, &done)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: a cut description is taken: {e:?}"));
+    let unknown = forge
+        .set_status(&"0".repeat(40), &status)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (unknown.kind, unknown.label.as_str()),
+        (ErrorKind::Permanent, "validation"),
+        "{name}: {unknown:?}"
+    );
 }
 
 #[tokio::test]
@@ -180,6 +199,17 @@ async fn the_fake_forge_answers_as_the_github_edge_does() {
     let auth = Auth::Token(Secret::new(o.token.clone()));
     let github = GitHub::new(Config::new(server.url(), &o.owner, &o.repo, auth)).unwrap();
     expectations(&github, &server, "github").await;
+    let head = server.branch_sha("main").unwrap();
+    let states: Vec<String> = server
+        .statuses(&head)
+        .into_iter()
+        .map(|s| s.state)
+        .collect();
+    assert_eq!(
+        states,
+        ["pending", "success"],
+        "the fake GitHub kept both, in order"
+    );
 }
 
 #[tokio::test]

@@ -480,6 +480,26 @@ impl GitHub {
         Ok(())
     }
 
+    /// A status on commit `sha` (`POST /repos/{owner}/{repo}/statuses/{sha}`); `state` is one
+    /// of `pending`, `success`, `failure`, `error`.
+    pub async fn create_status(
+        &self,
+        sha: &str,
+        state: &str,
+        context: &str,
+        description: &str,
+    ) -> Result<Status> {
+        let w: StatusWire = self
+            .write(
+                "create_status",
+                Method::POST,
+                &format!("/statuses/{}", encode_segment(sha)),
+                json!({ "state": state, "context": context, "description": description }),
+            )
+            .await?;
+        Ok(w.into())
+    }
+
     pub async fn create_comment(&self, number: u64, body: &str) -> Result<Comment> {
         let w: CommentWire = self
             .write(

@@ -73,5 +73,5 @@ pub use client::{Config, NoObserver, Observer, RetryPolicy};
 pub use error::{Error, FieldError, Result};
 pub use types::{
     Comment, Commit, FileContent, GitRef, Issue, NewIssue, NewPull, Outcome, PullFilter,
-    PullRequest, State, StateFilter, Update,
+    PullRequest, State, StateFilter, Status, Update,
 };

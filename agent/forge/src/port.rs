@@ -2,7 +2,9 @@
 //! the agent's requests read back by branch and label, commits through the Git Data API, and
 //! every error typed by what a loop does about it (`ErrorKind`).
 
-use sextant_core::ports::forge::{ErrorKind, Forge, ForgeError, Kind, Query, Request, Result};
+use sextant_core::ports::forge::{
+    CommitStatus, ErrorKind, Forge, ForgeError, Kind, Query, Request, Result,
+};
 
 fn typed(e: crate::Error) -> ForgeError {
     let kind = if e.is_not_fast_forward() || matches!(e, crate::Error::Conflict { .. }) {
@@ -203,6 +205,18 @@ impl Forge for crate::GitHub {
             self.add_assignees(number, assignees).await.map_err(typed)?;
         }
         Ok(())
+    }
+
+    async fn set_status(&self, sha: &str, status: &CommitStatus) -> Result<()> {
+        self.create_status(
+            sha,
+            status.state.as_str(),
+            &status.context,
+            &status.description,
+        )
+        .await
+        .map(drop)
+        .map_err(typed)
     }
 
     async fn comment(&self, number: u64, body: &str) -> Result<()> {

@@ -119,6 +119,15 @@ pub struct Issue {
     pub created_at: Option<String>,
 }
 
+/// A commit status as GitHub keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub id: u64,
+    pub state: String,
+    pub context: String,
+    pub description: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comment {
     pub id: u64,
@@ -312,6 +321,26 @@ impl From<IssueWire> for Issue {
             labels: w.labels.into_iter().map(|l| l.name).collect(),
             is_pull_request: w.pull_request.is_some(),
             created_at: w.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct StatusWire {
+    pub id: u64,
+    pub state: String,
+    pub context: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl From<StatusWire> for Status {
+    fn from(w: StatusWire) -> Self {
+        Self {
+            id: w.id,
+            state: w.state,
+            context: w.context,
+            description: w.description.unwrap_or_default(),
         }
     }
 }

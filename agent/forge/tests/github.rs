@@ -959,3 +959,54 @@ where
     }
     out
 }
+
+/// Commit statuses: set on a commit, newest last; refused as GitHub refuses them (its answers
+/// as other clients logged them: the OpenAPI description documents only the 201), typed as a
+/// validation error naming what is wrong.
+#[tokio::test]
+async fn a_commit_status_is_set_and_a_long_description_or_an_unknown_commit_is_refused() {
+    let fake = fake();
+    let gh = client(&fake);
+    let head = gh.branch_head("main").await.unwrap().sha;
+    let set = gh
+        .create_status(&head, "pending", "sextant/prod", "applying this commit")
+        .await
+        .unwrap();
+    assert_eq!(
+        (set.state.as_str(), set.context.as_str()),
+        ("pending", "sextant/prod")
+    );
+    gh.create_status(&head, "success", "sextant/prod", "applied")
+        .await
+        .unwrap();
+    let kept: Vec<String> = fake.statuses(&head).into_iter().map(|s| s.state).collect();
+    assert_eq!(kept, ["pending", "success"]);
+
+    // (sha, state, description, what the error says)
+    let long = "x".repeat(141);
+    let unknown = "0".repeat(40);
+    let table = [
+        (
+            head.as_str(),
+            "success",
+            long.as_str(),
+            "description is too long (maximum is 140 characters)",
+        ),
+        (
+            head.as_str(),
+            "done",
+            "",
+            "state is not included in the list",
+        ),
+        (unknown.as_str(), "success", "", "No commit found for SHA"),
+    ];
+    for (sha, state, description, says) in table {
+        let e = gh
+            .create_status(sha, state, "sextant/prod", description)
+            .await
+            .unwrap_err();
+        assert_eq!(e.metric_label(), "validation", "{e}");
+        assert!(e.to_string().contains(says), "{says:?} in {e}");
+    }
+    assert_eq!(fake.statuses(&head).len(), 2, "nothing refused was kept");
+}

@@ -117,6 +117,9 @@ async fn exercise(fake: &forge_testkit::FakeGitHub) {
     .await
     .unwrap();
     gh.get_commit(&sha).await.unwrap();
+    gh.create_status(&sha, "pending", "sextant/prod", "applying this commit")
+        .await
+        .unwrap();
     gh.delete_branch(BRANCH).await.unwrap();
     // Failures GitHub documents: a missing object (404) and a ref that exists (422).
     let _ = gh.get_pull(999).await;
@@ -207,6 +210,7 @@ async fn the_fakes_answers_and_the_clients_requests_match_githubs_openapi_descri
         "POST /repos/{owner}/{repo}/issues/{issue_number}/labels",
         "POST /repos/{owner}/{repo}/issues/{issue_number}/assignees",
         "POST /repos/{owner}/{repo}/issues/{issue_number}/comments",
+        "POST /repos/{owner}/{repo}/statuses/{sha}",
     ];
     let missing: Vec<&str> = expected
         .iter()

@@ -88,6 +88,59 @@ pub struct Query {
     pub issue_label: Option<String>,
 }
 
+/// A commit status's state, as GitHub names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusState {
+    Pending,
+    Success,
+    Failure,
+    /// The checker itself could not tell (here: a failure a later try may fix).
+    Error,
+}
+
+impl StatusState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StatusState::Pending => "pending",
+            StatusState::Success => "success",
+            StatusState::Failure => "failure",
+            StatusState::Error => "error",
+        }
+    }
+}
+
+/// A commit status: who says it (`context`, e.g. `sextant/prod`), its state and a description
+/// of at most [`CommitStatus::MAX_DESCRIPTION`] characters, as GitHub takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CommitStatus {
+    pub context: String,
+    pub state: StatusState,
+    pub description: String,
+}
+
+impl CommitStatus {
+    /// GitHub refuses a longer description (422).
+    pub const MAX_DESCRIPTION: usize = 140;
+
+    /// The status, its description cut to fit (ending in `…` when cut).
+    pub fn new(context: &str, state: StatusState, description: &str) -> Self {
+        let description = if description.chars().count() > Self::MAX_DESCRIPTION {
+            let kept: String = description
+                .chars()
+                .take(Self::MAX_DESCRIPTION - 1)
+                .collect();
+            format!("{kept}…")
+        } else {
+            description.to_string()
+        };
+        CommitStatus {
+            context: context.to_string(),
+            state,
+            description,
+        }
+    }
+}
+
 pub trait Forge: Send + Sync {
     /// The agent's requests `query` names, open and closed.
     fn requests(&self, query: &Query) -> impl Future<Output = Result<Vec<Request>>> + Send;
@@ -164,6 +217,12 @@ pub trait Forge: Send + Sync {
     fn comment(&self, number: u64, body: &str) -> impl Future<Output = Result<()>> + Send;
     fn close(&self, number: u64, kind: Kind) -> impl Future<Output = Result<()>> + Send;
     fn delete_branch(&self, branch: &str) -> impl Future<Output = Result<()>> + Send;
+    /// A status on commit `sha` (the newest per context is the one GitHub shows).
+    fn set_status(
+        &self,
+        sha: &str,
+        status: &CommitStatus,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Opens a pull request and gives it `label` (a promotion's or a revert's: the label is how a
@@ -181,4 +240,20 @@ pub async fn open_labelled_pull<F: Forge>(
         .decorate(pr.number, Kind::PullRequest, &[label.to_string()], &[], &[])
         .await?;
     Ok(pr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_description_is_cut_to_what_github_takes() {
+        let long = "é".repeat(200);
+        let s = CommitStatus::new("sextant/prod", StatusState::Failure, &long);
+        assert_eq!(s.description.chars().count(), CommitStatus::MAX_DESCRIPTION);
+        assert!(s.description.ends_with('…'));
+        let short = CommitStatus::new("sextant/prod", StatusState::Success, "applied");
+        assert_eq!(short.description, "applied");
+        assert_eq!(StatusState::Error.as_str(), "error");
+    }
 }

@@ -31,8 +31,9 @@ pub mod server;
 mod shapes;
 mod shared;
 pub mod state;
+mod statuses;
 mod time;
 
 pub use faults::{Action, AuthKind, Fault, Match, RequestRecord};
 pub use server::{AppOptions, Error, FakeGitHub, Options, TEST_APP_KEY_PEM};
-pub use state::{Comment, Issue, Label, PullRequest, RateLimit};
+pub use state::{Comment, Issue, Label, PullRequest, RateLimit, StatusRecord};

@@ -41,6 +41,7 @@ pub fn template(method: &str, path: &str) -> Option<&'static str> {
             ("POST", ["pulls", _, "requested_reviewers"]) => {
                 "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
             }
+            ("POST", ["statuses", _]) => "/repos/{owner}/{repo}/statuses/{sha}",
             ("GET" | "POST", ["issues"]) => "/repos/{owner}/{repo}/issues",
             ("GET" | "POST", ["labels"]) => "/repos/{owner}/{repo}/labels",
             ("GET", ["labels", _]) => "/repos/{owner}/{repo}/labels/{name}",

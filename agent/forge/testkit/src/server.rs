@@ -359,6 +359,16 @@ impl FakeGitHub {
     }
 
     /// Every request served so far, in arrival order.
+    /// The statuses set on commit `sha`, oldest first.
+    pub fn statuses(&self, sha: &str) -> Vec<crate::state::StatusRecord> {
+        lock(&self.shared.state)
+            .statuses
+            .iter()
+            .filter(|s| s.sha == sha)
+            .cloned()
+            .collect()
+    }
+
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.shared.log).clone()
     }

@@ -285,6 +285,16 @@ pub fn comment(ctx: &Ctx, id: u64, issue: u64, body: &str, author: &str, at: i64
     })
 }
 
+/// GitHub's `status` schema.
+pub fn status(ctx: &Ctx, s: &crate::state::StatusRecord) -> Value {
+    json!({
+        "url": format!("{}/statuses/{}", ctx.repo_api(), s.sha),
+        "avatar_url": null, "id": s.id, "node_id": format!("SC_{}", s.id), "state": s.state,
+        "description": s.description, "target_url": s.target_url, "context": s.context,
+        "created_at": time(s.at), "updated_at": time(s.at), "creator": user(ctx, &s.creator),
+    })
+}
+
 pub fn error(message: &str, code: u16) -> Value {
     json!({"message": message, "documentation_url": "https://docs.github.com/rest", "status": code.to_string()})
 }

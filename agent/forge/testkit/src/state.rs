@@ -91,6 +91,19 @@ pub struct Comment {
     pub at: i64,
 }
 
+/// A commit status as the fake keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRecord {
+    pub id: u64,
+    pub sha: String,
+    pub state: String,
+    pub context: String,
+    pub description: Option<String>,
+    pub target_url: Option<String>,
+    pub creator: String,
+    pub at: i64,
+}
+
 /// The primary rate limit: `remaining` of `limit` until `reset` (unix seconds), then refilled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -108,6 +121,8 @@ pub(crate) struct State {
     /// By lowercased name: GitHub's label names are unique regardless of case.
     pub labels: BTreeMap<String, Label>,
     pub comments: Vec<Comment>,
+    /// Commit statuses, oldest first.
+    pub statuses: Vec<StatusRecord>,
     pub protected: BTreeSet<String>,
     /// Installation token → expiry (unix seconds).
     pub tokens: HashMap<String, i64>,
@@ -125,6 +140,7 @@ impl State {
             next_number: 1,
             labels: BTreeMap::new(),
             comments: Vec::new(),
+            statuses: Vec::new(),
             protected: BTreeSet::new(),
             tokens: HashMap::new(),
             tokens_minted: 0,
