@@ -95,6 +95,31 @@ fn a_scale_in_prod_opens_one_pull_request_whose_merge_the_agent_syncs() {
             .then_some(())
     });
     assert_eq!(world.replicas(), Some(5));
+    // The merge commit's status: pending while its sync ran, then success.
+    let said = eventually(wait, "the merge commit's status", || {
+        let said: Vec<(String, String)> = world
+            .fake
+            .statuses(&merge)
+            .into_iter()
+            .map(|s| (s.context, s.state))
+            .collect();
+        (said.last().is_some_and(|(_, s)| s != "pending")).then_some(said)
+    });
+    assert_eq!(
+        said,
+        [
+            ("sextant/prod".to_string(), "pending".to_string()),
+            ("sextant/prod".to_string(), "success".to_string()),
+        ]
+    );
+    let shown = world
+        .fake
+        .statuses(&merge)
+        .pop()
+        .unwrap()
+        .description
+        .unwrap();
+    assert!(shown.starts_with("applied and healthy: "), "{shown}");
     eventually(
         wait,
         "the merged pull request no longer listed as open",

@@ -150,6 +150,18 @@ fn a_promoted_digest_that_fails_in_prod_is_rolled_back_reverted_and_never_propos
     });
     assert_eq!(rb["releases"][0]["bad"], bad.as_str());
     assert_eq!(rb["releases"][0]["previous"], good.as_str());
+    // The merge commit's status in prod: failure, with the rollback and its reason.
+    let said = eventually(WAIT, "prod's status on the merge commit", || {
+        world
+            .fake
+            .statuses(&merged)
+            .into_iter()
+            .rfind(|s| s.context == "sextant/prod" && s.state != "pending")
+    });
+    assert_eq!(said.state, "failure", "{said:?}");
+    let why = said.description.unwrap_or_default();
+    assert!(why.starts_with("rolled back to "), "{why}");
+    assert!(why.chars().count() <= 140, "{why}");
     assert!(
         prod.metric("sextant_rollbacks_total{environment=\"prod\",release=\"hash-service\"}")
             >= 1.0

@@ -6,6 +6,7 @@
 pub mod allocator;
 pub mod applied;
 pub mod clock;
+pub mod commit_status;
 pub mod drift;
 pub mod failure;
 pub mod forge_backoff;
@@ -413,6 +414,7 @@ impl Context {
             live: cache,
             history: self.history.clone(),
             rollback: tokio::sync::Mutex::new(None),
+            statuses: commit_status::CommitStatuses::new(env, jobs.clone()),
             jobs,
             identity: self.settings.leader_election.identity.clone(),
         };

@@ -4,6 +4,7 @@
 
 pub use super::applied::Applied;
 use super::clock::unix_now;
+use super::commit_status::Outcome as CommitOutcome;
 pub use super::failure::ReconcileError;
 use super::status::{now, EnvironmentStatus, LastError, LastSync, Status};
 use super::Snapshot;
@@ -42,6 +43,8 @@ pub struct Reconciler {
     pub jobs: Option<tokio::sync::mpsc::Sender<super::promote::Job>>,
     /// This replica's name, as the reporting instance of its Kubernetes Events.
     pub identity: String,
+    /// The status on each commit reconciled (sent to the forge's loop, when there is one).
+    pub statuses: super::commit_status::CommitStatuses,
 }
 
 /// A snapshot of the repository at any revision.
@@ -126,6 +129,8 @@ impl Reconciler {
             Ok(p) => p,
             Err(e) => {
                 self.failed_before_apply(snapshot, &e);
+                self.statuses
+                    .ended(&snapshot.revision, &CommitOutcome::NotPlanned(&e));
                 return Err(e);
             }
         };
@@ -164,6 +169,7 @@ impl Reconciler {
                 .map(|r| r.name.clone())
                 .collect();
         }
+        self.statuses.applying(&snapshot.revision);
         let result = sync(&self.cluster, &environment, &plan, &opts).await;
         self.record(&result, started.elapsed().as_secs_f64());
         if result.succeeded {
@@ -180,6 +186,21 @@ impl Reconciler {
             self.roll_back_if_promoted(&environment, &snapshot.revision, &result)
                 .await;
         }
+        let rolled_back_to = self
+            .rollback
+            .lock()
+            .await
+            .clone()
+            .flatten()
+            .filter(|r| r.from == snapshot.revision && r.rolled_back)
+            .map(|r| r.to);
+        self.statuses.ended(
+            &snapshot.revision,
+            &CommitOutcome::Synced {
+                result: &result,
+                rolled_back_to: rolled_back_to.as_deref(),
+            },
+        );
         match result.error {
             Some(failure) if !result.succeeded => Err(ReconcileError::Sync(failure)),
             _ => Ok(()),

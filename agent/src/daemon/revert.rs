@@ -1,6 +1,7 @@
-//! The target's forge loop ([`Jobs`]): after a rollback, the revert in Git (a pull request or a
-//! commit) that restores the previous digest and records the bad one as rejected, kept pending
-//! until the forge takes it; and the lead time of each promoted digest once applied.
+//! The environment's forge loop ([`Jobs`]): after a rollback, the revert in Git (a pull request
+//! or a commit) that restores the previous digest and records the bad one as rejected, kept
+//! pending until the forge takes it; the lead time of each promoted digest once applied; and
+//! the status on each reconciled commit (`super::commit_status`).
 
 use super::clock::{rfc3339, unix_seconds as unix_now};
 use super::status::Status;
@@ -27,6 +28,11 @@ pub enum Job {
         release: String,
         digest: String,
     },
+    /// A commit status on a reconciled commit (`super::commit_status`).
+    Status {
+        revision: String,
+        status: crate::forge::CommitStatus,
+    },
 }
 
 /// A revert after a rollback that the forge has not taken yet.
@@ -45,7 +51,8 @@ async fn until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// The target's forge loop: reverts after rollbacks, and the lead time of promoted digests.
+/// The environment's forge loop: reverts after rollbacks, the lead time of promoted digests,
+/// and the commit statuses of its reconciles.
 pub struct Jobs<F> {
     pub forge: Arc<F>,
     pub base: String,
@@ -134,6 +141,13 @@ impl<F: Forge + 'static> Jobs<F> {
     async fn other(&self, job: Job) {
         match job {
             Job::Revert { .. } => {}
+            Job::Status { revision, status } => {
+                // The edge retries what a retry may fix; a status lost after that is logged,
+                // and the next reconcile's status is the one that counts.
+                if let Err(e) = self.forge.set_status(&revision, &status).await {
+                    tracing::warn!(context = %status.context, revision, state = status.state.as_str(), error = %e, "cannot set the commit status");
+                }
+            }
             Job::Applied {
                 environment,
                 release,

@@ -401,6 +401,7 @@ mod tests {
             live: Arc::new(crate::live::LiveCache::new("prod", client).0),
             history: None,
             rollback: tokio::sync::Mutex::new(None),
+            statuses: super::super::commit_status::CommitStatuses::new("prod", Some(jobs.clone())),
             jobs: Some(jobs),
             identity: "sextant-0".into(),
         };
