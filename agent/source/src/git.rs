@@ -336,7 +336,7 @@ impl GitSource {
 
 pub use sextant_core::snapshot::{omitted, OMITTED_FILE};
 
-enum Checkout {
+pub(crate) enum Checkout {
     Git(git2::Error),
     Io(std::io::Error),
 }
@@ -345,7 +345,7 @@ enum Checkout {
 /// hostile or careless commit of a huge file must not fill the disk or the agent's memory),
 /// listed with its size in [`OMITTED_FILE`]; whoever reads one of them learns why it is missing.
 /// Sizes come from the object database's headers: an omitted blob is never read.
-fn checkout(
+pub(crate) fn checkout(
     repo: &Repository,
     commit: &git2::Commit<'_>,
     target: &Path,

@@ -22,7 +22,7 @@ pub use auth::Auth;
 pub use error::{redact_url, Result, SourceError};
 pub use git::{omitted, GitConfig, GitSource, OMITTED_FILE};
 pub use history::{Log, LogEntry};
-pub use local::local_snapshot;
+pub use local::{export_revision, local_snapshot};
 pub use revision::Revision;
 
 /// A directory holding the files of one revision.

@@ -62,3 +62,38 @@ pub fn local_snapshot(root: &Path) -> Result<(Snapshot, bool)> {
         .is_empty();
     Ok((Snapshot::new(Revision::from_oid(head), path), dirty))
 }
+
+/// Commit `rev` (anything `git rev-parse` takes: a branch, a tag, a sha, `HEAD~1`) of the
+/// repository at `root`, checked out into `dest` as a snapshot (files past the default size
+/// limit left out, as a sync's snapshot leaves them): what `sextant preview` renders.
+pub fn export_revision(root: &Path, rev: &str, dest: &Path) -> Result<Snapshot> {
+    let url = root.display().to_string();
+    let git_err = |op: &'static str, e: git2::Error| SourceError::Git {
+        op,
+        url: url.clone(),
+        message: e.message().to_owned(),
+        transient: false,
+    };
+    let repo = Repository::discover(root).map_err(|e| git_err("open repository", e))?;
+    let commit = repo
+        .revparse_single(rev)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(|_| SourceError::RevisionNotFound {
+            url: url.clone(),
+            revision: rev.to_string(),
+        })?;
+    crate::git::checkout(
+        &repo,
+        &commit,
+        dest,
+        crate::GitConfig::DEFAULT_MAX_FILE_BYTES,
+    )
+    .map_err(|e| match e {
+        crate::git::Checkout::Git(e) => git_err("checkout", e),
+        crate::git::Checkout::Io(e) => SourceError::io("write", dest, e),
+    })?;
+    Ok(Snapshot::new(
+        Revision::from_oid(commit.id()),
+        dest.to_path_buf(),
+    ))
+}

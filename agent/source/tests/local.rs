@@ -3,7 +3,7 @@
 mod common;
 
 use common::git;
-use sextant_source::{local_snapshot, Revision};
+use sextant_source::{export_revision, local_snapshot, Revision, SourceError};
 
 fn repo() -> (tempfile::TempDir, String) {
     let tmp = tempfile::tempdir().unwrap();
@@ -81,4 +81,43 @@ fn a_missing_directory_is_an_error_naming_it() {
     let tmp = tempfile::tempdir().unwrap();
     let err = local_snapshot(&tmp.path().join("nope")).unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
+}
+
+/// A commit of the repository, by any name `git rev-parse` takes, checked out into a folder of
+/// its own as Git holds it (the working tree's edits left out); a name that resolves to no
+/// commit is `RevisionNotFound`, naming it.
+#[test]
+fn a_revision_is_exported_as_git_holds_it_whatever_the_working_tree_says() {
+    let (tmp, first) = repo();
+    std::fs::write(tmp.path().join("values.yaml"), "replicas: 2\n").unwrap();
+    git(tmp.path(), &["commit", "-q", "-am", "second"]);
+    std::fs::write(tmp.path().join("values.yaml"), "replicas: 3\n").unwrap();
+    // (revision as given, the commit, values.yaml there)
+    let table = [
+        ("HEAD~1", first.clone(), "replicas: 1\n"),
+        (first.as_str(), first.clone(), "replicas: 1\n"),
+        (
+            "main",
+            git(tmp.path(), &["rev-parse", "main"]),
+            "replicas: 2\n",
+        ),
+    ];
+    for (rev, commit, values) in table {
+        let dest = tempfile::tempdir().unwrap();
+        let out = dest.path().join("checkout");
+        let snap = export_revision(tmp.path(), rev, &out).unwrap();
+        assert_eq!(snap.revision.as_str(), commit, "{rev}");
+        assert_eq!(
+            std::fs::read_to_string(out.join("values.yaml")).unwrap(),
+            values,
+            "{rev}"
+        );
+    }
+    let dest = tempfile::tempdir().unwrap();
+    match export_revision(tmp.path(), "no-such-branch", &dest.path().join("x")) {
+        Err(SourceError::RevisionNotFound { revision, .. }) => {
+            assert_eq!(revision, "no-such-branch")
+        }
+        other => panic!("{other:?}"),
+    }
 }
