@@ -18,6 +18,7 @@ pub mod names;
 pub mod object;
 pub mod plan;
 pub mod ports;
+pub mod preview;
 pub mod promotion;
 pub mod requires;
 pub mod secrets;

@@ -72,6 +72,26 @@ pub fn mass_prune(
     })
 }
 
+/// What left Git since the inventories `previous` were written, and the mass-prune guard's
+/// refusal when deleting it needs an operator's yes: what a sync would prune (and `sextant
+/// preview` shows).
+pub fn would_prune(
+    guard: &PruneGuard,
+    previous: &BTreeMap<String, Vec<Entry>>,
+    desired: &BTreeMap<String, Vec<Entry>>,
+) -> (Vec<Entry>, Option<String>) {
+    let all_desired: Vec<Entry> = desired.values().flatten().cloned().collect();
+    let all_previous: Vec<Entry> = previous.values().flatten().cloned().collect();
+    let doomed = inventory::to_prune(&all_previous, &all_desired);
+    let total = all_previous
+        .iter()
+        .map(Entry::identity)
+        .collect::<BTreeSet<_>>()
+        .len();
+    let blocked = mass_prune(guard, doomed.len(), total, all_desired.len());
+    (doomed, blocked)
+}
+
 /// Deletes what left Git, in reverse wave order, sparing what is not the agent's to delete.
 pub(super) async fn prune(
     cluster: &Cluster,
@@ -81,22 +101,14 @@ pub(super) async fn prune(
     previous: &BTreeMap<String, Vec<Entry>>,
     desired: &BTreeMap<String, Vec<Entry>>,
 ) -> Result<Pruned, SyncError> {
-    let all_desired: Vec<Entry> = desired.values().flatten().cloned().collect();
     let mut by_identity: HashMap<Identity, String> = HashMap::new();
-    let mut all_previous = Vec::new();
     for (release, entries) in previous {
         for e in entries {
             by_identity.insert(e.reference().key(), release.clone());
-            all_previous.push(e.clone());
         }
     }
-    let doomed = inventory::to_prune(&all_previous, &all_desired);
-    let total = all_previous
-        .iter()
-        .map(Entry::identity)
-        .collect::<BTreeSet<_>>()
-        .len();
-    if let Some(why) = mass_prune(guard, doomed.len(), total, all_desired.len()) {
+    let (doomed, blocked) = would_prune(guard, previous, desired);
+    if let Some(why) = blocked {
         return Err(SyncError::MassPrune { message: why });
     }
     let mine = Ownership { environment };

@@ -1,0 +1,334 @@
+//! What a change to the repository will do, before it is merged (docs/preview.md): the objects
+//! Git changes between two renderings of one environment, what the cluster would be written
+//! for each, what would be pruned and whether the mass-prune guard stops it, and the report a
+//! person reads. Everything here is pure; the agent reads the cluster and calls it.
+
+use crate::object::{Object, ObjectKey};
+use crate::plan::Plan;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How one object differs between the base's rendering and the head's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    Added,
+    Changed,
+    Removed,
+}
+
+/// One object Git changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectChange {
+    pub release: String,
+    pub wave: i32,
+    /// `Kind.group namespace/name`, as the agent names objects.
+    pub object: String,
+    pub change: Change,
+    /// A hook: it runs when its release changes, it is not applied as an object.
+    pub hook: bool,
+}
+
+/// The objects that differ between `base` and `head`, by identity and content hash, in wave
+/// order (removed ones at the wave they had), then release, then object.
+pub fn git_changes(base: &Plan, head: &Plan) -> Vec<ObjectChange> {
+    let index = |p: &Plan| -> BTreeMap<ObjectKey, Object> {
+        p.objects()
+            .map(|o| (o.reference.key(), o.clone()))
+            .collect()
+    };
+    let (before, after) = (index(base), index(head));
+    let mut out = Vec::new();
+    for (key, o) in &after {
+        let change = match before.get(key) {
+            None => Change::Added,
+            Some(b) if b.hash != o.hash => Change::Changed,
+            Some(_) => continue,
+        };
+        out.push(change_of(o, change));
+    }
+    for (key, o) in &before {
+        if !after.contains_key(key) {
+            out.push(change_of(o, Change::Removed));
+        }
+    }
+    out.sort_by(|a, b| {
+        (a.wave, &a.release, &a.object, a.change).cmp(&(b.wave, &b.release, &b.object, b.change))
+    });
+    out
+}
+
+fn change_of(o: &Object, change: Change) -> ObjectChange {
+    ObjectChange {
+        release: o.release.clone(),
+        wave: o.wave.0,
+        object: o.reference.to_string(),
+        change,
+        hook: o.hook.is_some(),
+    }
+}
+
+/// The verdict a preview gives the change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// It renders, and the cluster would take it.
+    Success,
+    /// It would fail: it does not render or plan, or the sync would stop (a blocked prune).
+    Failure,
+    /// The preview could not tell (the cluster could not be read).
+    Error,
+}
+
+/// What the cluster would be written for one object, as `sextant diff` shows it (Secret values
+/// masked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterChange {
+    pub release: String,
+    pub object: String,
+    pub diff: String,
+}
+
+/// A preview of one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Preview {
+    pub environment: String,
+    pub base: String,
+    pub head: String,
+    pub verdict: Verdict,
+    /// Why the verdict is not success (the render error with its file and line, the blocked
+    /// prune, the cluster that could not be read).
+    pub reason: Option<String>,
+    pub git: Vec<ObjectChange>,
+    /// For each object Git adds or changes, what a sync would write, when it would write
+    /// anything (the live object may already be as the head says).
+    pub cluster: Vec<ClusterChange>,
+    /// What a sync of the head would delete.
+    pub prunes: Vec<String>,
+    /// The mass-prune guard's refusal, when it would stop the sync.
+    pub prune_blocked: Option<String>,
+}
+
+/// The report's text is cut to stay below this (GitHub takes 65,536 characters in a comment).
+pub const MAX_REPORT: usize = 60_000;
+
+/// The preview as Markdown: a summary, the objects Git changes by release, each cluster diff
+/// in a collapsed section, the prunes. Past [`MAX_REPORT`] characters the diffs that do not fit
+/// are left out and the summary says how many.
+pub fn markdown(p: &Preview) -> String {
+    // A commit's first 12 digits, and what follows it ("(working tree)").
+    let digits = |rev: &str| rev.chars().take(12).collect::<String>();
+    let short = |r: &str| match r.split_once(' ') {
+        Some((rev, rest)) => format!("{} {rest}", digits(rev)),
+        None => digits(r),
+    };
+    let mut head = format!(
+        "### Sextant preview: `{}`, {} → {}\n\n",
+        p.environment,
+        short(&p.base),
+        short(&p.head)
+    );
+    let verdict = match p.verdict {
+        Verdict::Success => "**success**",
+        Verdict::Failure => "**failure**",
+        Verdict::Error => "**error**",
+    };
+    head.push_str(&format!("Verdict: {verdict}"));
+    if let Some(r) = &p.reason {
+        head.push_str(&format!(": {r}"));
+    }
+    head.push_str("\n\n");
+    let count = |c: Change| p.git.iter().filter(|g| g.change == c).count();
+    head.push_str(&format!(
+        "Git changes {} object(s): {} added, {} changed, {} removed. The cluster would be written for {}; {} would be pruned.\n",
+        p.git.len(),
+        count(Change::Added),
+        count(Change::Changed),
+        count(Change::Removed),
+        p.cluster.len(),
+        p.prunes.len()
+    ));
+    let mut body = String::new();
+    if !p.git.is_empty() {
+        body.push_str("\n| wave | release | object | change |\n|---|---|---|---|\n");
+        for g in &p.git {
+            let hook = if g.hook { " (hook)" } else { "" };
+            body.push_str(&format!(
+                "| {} | {} | `{}`{hook} | {} |\n",
+                g.wave,
+                g.release,
+                g.object,
+                serde_json::to_value(g.change)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if !p.prunes.is_empty() {
+        body.push_str("\nWould be pruned:\n\n");
+        for o in &p.prunes {
+            body.push_str(&format!("- `{o}`\n"));
+        }
+        if let Some(b) = &p.prune_blocked {
+            body.push_str(&format!(
+                "\n**The mass-prune guard would stop the sync**: {b}\n"
+            ));
+        }
+    }
+    let mut left_out = 0;
+    for c in &p.cluster {
+        let section = format!(
+            "\n<details><summary><code>{}</code> ({})</summary>\n\n```diff\n{}```\n</details>\n",
+            c.object, c.release, c.diff
+        );
+        if head.len() + body.len() + section.len() + 200 > MAX_REPORT {
+            left_out += 1;
+            continue;
+        }
+        body.push_str(&section);
+    }
+    if left_out > 0 {
+        body.push_str(&format!(
+            "\n{left_out} object diff(s) left out to stay under GitHub's comment size; `sextant preview --env {}` prints them all.\n",
+            p.environment
+        ));
+    }
+    head + &body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::environment::Wave;
+    use crate::object::ObjectRef;
+
+    fn object(release: &str, wave: i32, kind: &str, name: &str, hash: &str) -> Object {
+        Object {
+            reference: ObjectRef {
+                group: String::new(),
+                version: "v1".into(),
+                kind: kind.into(),
+                namespace: Some("app".into()),
+                name: name.into(),
+            },
+            release: release.into(),
+            source: format!("{release}/templates/{name}.yaml"),
+            wave: Wave(wave),
+            hook: None,
+            hash: hash.into(),
+            manifest: serde_json::Value::Null,
+        }
+    }
+
+    fn plan(objects: Vec<Object>) -> Plan {
+        crate::plan::build("prod", None, objects).unwrap()
+    }
+
+    #[test]
+    fn git_changes_are_the_objects_added_changed_or_removed_in_wave_order() {
+        let base = plan(vec![
+            object("web", 0, "ConfigMap", "same", "h1"),
+            object("web", 0, "ConfigMap", "edited", "h2"),
+            object("db", -1, "ConfigMap", "gone", "h3"),
+        ]);
+        let head = plan(vec![
+            object("web", 0, "ConfigMap", "same", "h1"),
+            object("web", 0, "ConfigMap", "edited", "h2b"),
+            object("web", 1, "Service", "new", "h4"),
+        ]);
+        let changes = git_changes(&base, &head);
+        let got: Vec<(i32, &str, Change)> = changes
+            .iter()
+            .map(|c| (c.wave, c.object.as_str(), c.change))
+            .map(|(w, o, c)| (w, o.rsplit('/').next().unwrap(), c))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (-1, "gone", Change::Removed),
+                (0, "edited", Change::Changed),
+                (1, "new", Change::Added),
+            ]
+        );
+        assert!(
+            git_changes(&head, &head).is_empty(),
+            "nothing changes itself"
+        );
+    }
+
+    fn preview(cluster: Vec<ClusterChange>) -> Preview {
+        Preview {
+            environment: "prod".into(),
+            base: "a".repeat(40),
+            head: "b".repeat(40),
+            verdict: Verdict::Success,
+            reason: None,
+            git: vec![ObjectChange {
+                release: "web".into(),
+                wave: 0,
+                object: "Deployment.apps app/web".into(),
+                change: Change::Changed,
+                hook: false,
+            }],
+            cluster,
+            prunes: Vec::new(),
+            prune_blocked: None,
+        }
+    }
+
+    #[test]
+    fn the_report_shows_the_verdict_the_changes_and_each_diff_collapsed() {
+        let mut p = preview(vec![ClusterChange {
+            release: "web".into(),
+            object: "Deployment.apps app/web".into(),
+            diff: "-  replicas: 3\n+  replicas: 5\n".into(),
+        }]);
+        let text = markdown(&p);
+        for part in [
+            "`prod`, aaaaaaaaaaaa → bbbbbbbbbbbb",
+            "Verdict: **success**",
+            "1 object(s): 0 added, 1 changed, 0 removed",
+            "| 0 | web | `Deployment.apps app/web` | changed |",
+            "<details><summary><code>Deployment.apps app/web</code> (web)</summary>",
+            "+  replicas: 5",
+        ] {
+            assert!(text.contains(part), "{part:?} in:\n{text}");
+        }
+        p.verdict = Verdict::Failure;
+        p.reason = Some("the mass-prune guard would stop the sync".into());
+        p.prunes = vec!["ConfigMap app/old".into()];
+        p.prune_blocked = Some("prune blocked: 1 of 1".into());
+        let text = markdown(&p);
+        assert!(
+            text.contains("Verdict: **failure**: the mass-prune guard"),
+            "{text}"
+        );
+        assert!(text.contains("- `ConfigMap app/old`"), "{text}");
+        assert!(
+            text.contains("**The mass-prune guard would stop the sync**"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_report_past_githubs_limit_leaves_diffs_out_and_says_how_many() {
+        let big = "+ x\n".repeat(5_000);
+        let cluster: Vec<ClusterChange> = (0..10)
+            .map(|i| ClusterChange {
+                release: "web".into(),
+                object: format!("ConfigMap app/c{i}"),
+                diff: big.clone(),
+            })
+            .collect();
+        let text = markdown(&preview(cluster));
+        assert!(text.len() < 65_536, "{}", text.len());
+        let shown = text.matches("<details>").count();
+        assert!(shown < 10 && shown > 0, "{shown}");
+        assert!(
+            text.contains(&format!("{} object diff(s) left out", 10 - shown)),
+            "{}",
+            &text[text.len() - 300..]
+        );
+    }
+}
