@@ -106,6 +106,23 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DriftOutput::Table)]
         output: DriftOutput,
     },
+    /// Show what merging a change would do to an environment's live cluster: the objects Git
+    /// changes between two revisions, what a sync would write for each, what it would prune
+    /// (docs/preview.md). Writes nothing; exit 0 it would apply, 1 it would fail, 2 unknown.
+    Preview {
+        #[command(flatten)]
+        at: EnvArgs,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// The revision the change is made on (a branch, a tag, a commit).
+        #[arg(long, default_value = "HEAD")]
+        base: String,
+        /// The change's revision (default: the working tree).
+        #[arg(long)]
+        head: Option<String>,
+        #[arg(long, value_enum, default_value_t = PreviewOutput::Markdown)]
+        output: PreviewOutput,
+    },
     /// Run the agent: follow Git (or a working tree) and keep the environments applied.
     Run {
         /// The settings file (every field can also be set by a SEXTANT_* variable).
@@ -210,6 +227,12 @@ enum DiffOutput {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum PreviewOutput {
+    Markdown,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum DriftOutput {
     Table,
     Json,
@@ -225,7 +248,10 @@ enum ValuesOutput {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // `diff` keeps kubectl's convention: 1 means "differs", so errors are 2.
-    let error_code = if matches!(cli.command, Command::Diff { .. } | Command::Drift { .. }) {
+    let error_code = if matches!(
+        cli.command,
+        Command::Diff { .. } | Command::Drift { .. } | Command::Preview { .. }
+    ) {
         2
     } else {
         1
@@ -270,6 +296,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cluster,
             output,
         } => return cli::compare::drift(&cli, at, cluster, *output),
+        Command::Preview {
+            at,
+            cluster,
+            base,
+            head,
+            output,
+        } => {
+            let revisions = cli::preview::Revisions {
+                base,
+                head: head.as_deref(),
+            };
+            return cli::preview::preview(&cli, at, cluster, &revisions, *output);
+        }
         Command::Diff {
             at,
             cluster,

@@ -8,10 +8,10 @@ use crate::plan::Plan;
 use std::collections::{BTreeMap, HashSet};
 
 /// Each release's entries, as an inventory records them.
-pub(super) type Inventories = BTreeMap<String, Vec<Entry>>;
+pub(crate) type Inventories = BTreeMap<String, Vec<Entry>>;
 
 /// What the plan asks for, release by release (hooks are not inventoried).
-pub(super) fn desired(plan: &Plan) -> Inventories {
+pub(crate) fn desired(plan: &Plan) -> Inventories {
     let mut out: Inventories = BTreeMap::new();
     for o in plan.objects().filter(|o| o.hook.is_none()) {
         out.entry(o.release.clone()).or_default().push(Entry::of(o));
@@ -32,15 +32,15 @@ pub(super) fn changed_releases(previous: &Inventories, desired: &Inventories) ->
 }
 
 /// Where one environment's inventories are kept: ConfigMaps in the agent's namespace.
-pub(super) struct Store<'a> {
-    pub(super) cluster: &'a Cluster,
+pub(crate) struct Store<'a> {
+    pub(crate) cluster: &'a Cluster,
     /// The agent's namespace.
-    pub(super) namespace: &'a str,
-    pub(super) environment: &'a str,
+    pub(crate) namespace: &'a str,
+    pub(crate) environment: &'a str,
 }
 
 impl Store<'_> {
-    pub(super) async fn read(&self) -> Result<Inventories, ClusterError> {
+    pub(crate) async fn read(&self) -> Result<Inventories, ClusterError> {
         let any = inventory::reference(self.namespace, self.environment, "");
         let list = self
             .cluster

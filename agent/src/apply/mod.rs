@@ -8,7 +8,7 @@ pub mod error;
 mod gate;
 pub mod health;
 mod hooks;
-mod inventories;
+pub(crate) mod inventories;
 pub mod inventory;
 mod kinds;
 pub mod prune;

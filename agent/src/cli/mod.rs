@@ -5,6 +5,7 @@ pub mod apply;
 pub mod compare;
 pub mod daemon;
 pub mod edit;
+pub mod preview;
 pub mod promote;
 pub mod show;
 

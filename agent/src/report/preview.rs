@@ -1,0 +1,145 @@
+//! `sextant preview`: what a change to the repository would do to one environment's live
+//! cluster, before it is merged (docs/preview.md). Renders the base and the head, lists the
+//! objects Git changes (`sextant_core::preview`), reads what a sync of the head would write for
+//! each (the comparison `sextant diff` shows, Secret values masked) and what it would prune
+//! (the inventories in the cluster, the mass-prune guard), and writes nothing.
+
+use crate::apply::cluster::Cluster;
+use crate::apply::inventories::{desired, Store};
+use crate::apply::prune::{would_prune, PruneGuard};
+use crate::plan::Plan;
+use crate::render::Renderer;
+use sextant_core::preview::{git_changes, Change, ClusterChange, Preview, Verdict};
+use std::path::Path;
+
+/// Where the two renderings come from.
+pub struct Sides<'a> {
+    /// A checkout of the base revision, and that revision.
+    pub base: (&'a Path, &'a str),
+    /// A checkout of the head revision (or the working tree), and its revision.
+    pub head: (&'a Path, &'a str),
+}
+
+/// The preview of `environment` for a change from `sides.base` to `sides.head`.
+pub async fn preview(
+    renderer: &Renderer,
+    cluster: &Cluster,
+    agent_namespace: &str,
+    environment: &str,
+    sides: &Sides<'_>,
+) -> Preview {
+    let mut p = Preview {
+        environment: environment.to_string(),
+        base: sides.base.1.to_string(),
+        head: sides.head.1.to_string(),
+        verdict: Verdict::Success,
+        reason: None,
+        git: Vec::new(),
+        cluster: Vec::new(),
+        prunes: Vec::new(),
+        prune_blocked: None,
+    };
+    let (env, head) = match crate::plan_environment(renderer, sides.head.0, environment) {
+        Ok(planned) => planned,
+        Err(e) => {
+            return failed(
+                p,
+                Verdict::Failure,
+                format!("the head does not render: {e}"),
+            )
+        }
+    };
+    let base = match crate::plan_environment(renderer, sides.base.0, environment) {
+        Ok((_, plan)) => plan,
+        // A new environment has no base to compare with: everything is added.
+        Err(crate::Error::Environment(_)) => Plan {
+            environment: environment.to_string(),
+            revision: None,
+            waves: Vec::new(),
+        },
+        Err(e) => return failed(p, Verdict::Error, format!("the base does not render: {e}")),
+    };
+    p.git = git_changes(&base, &head);
+    let changed = changed_only(&head, &p.git);
+    match crate::apply::diff::diff(cluster, &env, &changed, 8).await {
+        Ok(diffs) => {
+            p.cluster = diffs
+                .into_iter()
+                .map(|d| ClusterChange {
+                    release: d.release,
+                    object: d.reference.to_string(),
+                    diff: d.diff,
+                })
+                .collect()
+        }
+        Err(e) => {
+            return failed(
+                p,
+                Verdict::Error,
+                format!("the cluster cannot be read: {e}"),
+            )
+        }
+    }
+    let store = Store {
+        cluster,
+        namespace: agent_namespace,
+        environment,
+    };
+    let previous = match store.read().await {
+        Ok(previous) => previous,
+        Err(e) => {
+            return failed(
+                p,
+                Verdict::Error,
+                format!("the inventories cannot be read: {e}"),
+            )
+        }
+    };
+    if env.sync.prune {
+        let guard = PruneGuard {
+            limit_percent: env.sync.prune_limit_percent(),
+            allow_mass_prune: env.sync.allow_mass_prune,
+        };
+        let (doomed, blocked) = would_prune(&guard, &previous, &desired(&head));
+        p.prunes = doomed.iter().map(|e| e.reference().to_string()).collect();
+        if let Some(why) = blocked {
+            p.verdict = Verdict::Failure;
+            p.reason = Some("the mass-prune guard would stop the sync".into());
+            p.prune_blocked = Some(why);
+        }
+    }
+    p
+}
+
+fn failed(mut p: Preview, verdict: Verdict, reason: String) -> Preview {
+    p.verdict = verdict;
+    p.reason = Some(reason);
+    p
+}
+
+/// The head's plan with only the objects Git adds or changes (hooks aside: they are not
+/// applied as objects).
+fn changed_only(head: &Plan, git: &[sextant_core::preview::ObjectChange]) -> Plan {
+    let touched = |o: &crate::object::Object| {
+        let name = o.reference.to_string();
+        git.iter()
+            .any(|g| g.change != Change::Removed && g.object == name && g.release == o.release)
+    };
+    Plan {
+        environment: head.environment.clone(),
+        revision: head.revision.clone(),
+        waves: head
+            .waves
+            .iter()
+            .map(|w| crate::plan::WavePlan {
+                wave: w.wave,
+                objects: w
+                    .objects
+                    .iter()
+                    .filter(|o| o.hook.is_none() && touched(o))
+                    .cloned()
+                    .collect(),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,214 @@
+//! `sextant preview` as a person or CI runs it: a Git repository with a change in its working
+//! tree or on a branch, and the test API server holding what the base applied. It writes
+//! nothing; its exit code says whether the change would apply.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use support::*;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn write(repo: &Path, path: &str, text: &str) {
+    let file = repo.join(path);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(file, text).unwrap();
+}
+
+const PROD: &str = "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: prod\nspec:\n  releases:\n    - {name: web, namespace: prod, chart: charts/web, values: [values/web.yaml]}\n    - {name: extra, namespace: prod, chart: charts/extra}\n  sync:\n    createNamespace: true\n";
+
+/// prod with two releases: `web` (a Deployment whose replicas come from values) and `extra`
+/// (three ConfigMaps), committed on `main`; applied to the test API server.
+fn world(
+    dir: &Path,
+) -> (
+    std::path::PathBuf,
+    std::path::PathBuf,
+    sextant_testkit::TestServer,
+) {
+    let repo = dir.join("repo");
+    write(
+        &repo,
+        "charts/web/Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+    );
+    write(
+        &repo,
+        "charts/web/templates/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {{ .Values.replicaCount }}\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n        - {name: web, image: example.com/web:1}\n",
+    );
+    write(
+        &repo,
+        "charts/extra/Chart.yaml",
+        "apiVersion: v2\nname: extra\nversion: 0.1.0\n",
+    );
+    for i in 0..3 {
+        write(
+            &repo,
+            &format!("charts/extra/templates/cm{i}.yaml"),
+            &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra-{i}\ndata:\n  n: \"{i}\"\n"),
+        );
+    }
+    write(&repo, "environments/prod/environment.yaml", PROD);
+    write(
+        &repo,
+        "environments/prod/values/web.yaml",
+        "replicaCount: 2\n",
+    );
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "prod"]);
+    let (server, kubeconfig) = test_server(dir);
+    sextant_ok(
+        &dir.join("cache"),
+        &[
+            "apply",
+            "--env",
+            "prod",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--wave-timeout",
+            "10s",
+        ],
+    );
+    (repo, kubeconfig, server)
+}
+
+fn preview(dir: &Path, repo: &Path, kubeconfig: &Path, extra: &[&str]) -> (Output, String) {
+    let mut args = vec![
+        "preview",
+        "--env",
+        "prod",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = sextant(&dir.join("cache"), &args);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    (out, text)
+}
+
+/// A values change in the working tree: the Deployment it changes, the field a sync would
+/// write, and a success; nothing written to the cluster.
+#[test]
+fn a_values_change_shows_the_object_and_the_field_it_moves_and_would_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, kubeconfig, server) = world(dir.path());
+    write(
+        &repo,
+        "environments/prod/values/web.yaml",
+        "replicaCount: 5\n",
+    );
+    let writes =
+        |s: &sextant_testkit::TestServer| s.requests().iter().filter(|r| r.method != "GET").count();
+    let before = writes(&server);
+
+    let (out, text) = preview(dir.path(), &repo, &kubeconfig, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for part in [
+        "### Sextant preview: `prod`",
+        "(working tree)",
+        "Verdict: **success**",
+        "1 object(s): 0 added, 1 changed, 0 removed. The cluster would be written for 1; 0 would be pruned.",
+        "| 0 | web | `Deployment.apps prod/web` | changed |",
+        "+  replicas: 5",
+    ] {
+        assert!(text.contains(part), "{part:?} in:\n{text}");
+    }
+    assert_eq!(writes(&server), before, "a preview writes nothing");
+
+    let (out, json) = preview(dir.path(), &repo, &kubeconfig, &["--output", "json"]);
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["verdict"], "success");
+    assert_eq!(doc["git"][0]["change"], "changed");
+    assert_eq!(doc["git"][0]["object"], "Deployment.apps prod/web");
+    assert!(
+        doc["cluster"][0]["diff"]
+            .as_str()
+            .unwrap()
+            .contains("replicas: 5"),
+        "{doc}"
+    );
+}
+
+/// A branch that drops a release: its objects listed as pruned, and since they are most of
+/// the environment, the mass-prune guard would stop the sync: a failure, exit 1.
+#[test]
+fn a_branch_removing_a_release_lists_its_prunes_and_the_guard_that_would_stop_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, kubeconfig, _server) = world(dir.path());
+    git(&repo, &["checkout", "-q", "-b", "drop-extra"]);
+    write(
+        &repo,
+        "environments/prod/environment.yaml",
+        &PROD.replace(
+            "    - {name: extra, namespace: prod, chart: charts/extra}\n",
+            "",
+        ),
+    );
+    git(&repo, &["commit", "-q", "-am", "drop extra"]);
+    git(&repo, &["checkout", "-q", "main"]);
+
+    let (out, text) = preview(
+        dir.path(),
+        &repo,
+        &kubeconfig,
+        &["--base", "main", "--head", "drop-extra"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for part in [
+        "Verdict: **failure**: the mass-prune guard would stop the sync",
+        "3 removed",
+        "3 would be pruned",
+        "- `ConfigMap prod/extra-0`",
+        "**The mass-prune guard would stop the sync**: prune blocked: this revision would delete 3 of the environment's 4 objects",
+    ] {
+        assert!(text.contains(part), "{part:?} in:\n{text}");
+    }
+}
+
+/// A template that does not render: a failure naming the template and its line, exit 1.
+#[test]
+fn a_broken_template_is_a_failure_naming_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, kubeconfig, _server) = world(dir.path());
+    write(
+        &repo,
+        "charts/web/templates/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {{ .Values.replicaCount | nosuchfunction }}\n",
+    );
+    let (out, text) = preview(dir.path(), &repo, &kubeconfig, &[]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("Verdict: **failure**: the head does not render"),
+        "{text}"
+    );
+    assert!(
+        text.contains("deployment.yaml:6"),
+        "the file and line: {text}"
+    );
+}
