@@ -6,7 +6,9 @@ another through `crate::…`, `super::…` and `self::…` paths (in `use` lines
 graphs are checked, and a circle in either fails:
 - between top-level modules of a crate (`apply` → `drift` → `apply`);
 - between files, leaving out a file's references to its own ancestors (a child naming its
-  parent's items through `super::` is how Rust modules are built, not a circle).
+  parent's items through `super::` is how Rust modules are built, not a circle). A name a module
+  re-exports (`pub use child::Name`, `pub(crate) use …`) is followed to the module that defines
+  it: `super::Name` re-exported from a sibling is a reference to that sibling.
 `#[cfg(test)]` modules, `tests/`, `benches/` and comments are not production code.
 
 Usage: import_cycles.py [ROOT]   (default: the repository root). Exit 1 on any circle.
@@ -16,6 +18,7 @@ import re
 import sys
 
 PATH = re.compile(r"\b(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
+REEXPORT = re.compile(r"\bpub(?:\([^)]*\))?\s+use\s+([^;]+);", re.S)
 BRACE_USE = re.compile(r"\buse\s+(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)*)::\{([^;]*)\};", re.S)
 
 
@@ -94,7 +97,7 @@ def modules(src):
     return mods
 
 
-def resolve(here, kind, segments, mods, is_dir_module):
+def resolve(here, kind, segments, mods, is_dir_module, exports=None, hops=0):
     if kind == "crate":
         base = []
     elif kind == "self":
@@ -102,14 +105,55 @@ def resolve(here, kind, segments, mods, is_dir_module):
     else:  # super
         base = list(here[:-1])
     path = base + segments
-    # Longest prefix that is a module.
+    # Longest prefix that is a module; a name it re-exports leads on to where it is defined.
     for n in range(len(path), 0, -1):
         if tuple(path[:n]) in mods:
-            return tuple(path[:n])
+            found = tuple(path[:n])
+            if exports is not None and n < len(path) and hops < 8:
+                target = exports.get(found, {}).get(path[n])
+                if target is not None and target != found:
+                    return resolve((), "crate", list(target) + path[n + 1:], mods, None, exports, hops + 1) or target
+            return found
+    # An item of the crate root: the root's re-export of it leads on, too.
+    if exports is not None and path and hops < 8:
+        target = exports.get((), {}).get(path[0])
+        if target:
+            return resolve((), "crate", list(target) + path[1:], mods, None, exports, hops + 1) or target
     return ()
 
 
-def references(mod, file, mods):
+def reexports(mod, file, mods):
+    """{name: module it comes from} for each name `mod` re-exports with `pub use`."""
+    text = strip_comments_and_tests(open(file, encoding="utf-8").read())
+    out = {}
+    for m in REEXPORT.finditer(text):
+        body = re.sub(r"\s+", "", m.group(1))
+        prefix, _, items = body.partition("::{")
+        if items:
+            names = items.rstrip("}").split(",")
+        else:
+            prefix, _, last = body.rpartition("::")
+            names = [last]
+        segs = [x for x in prefix.split("::") if x]
+        if not segs:
+            continue
+        kind = segs[0] if segs[0] in ("crate", "super", "self") else "self"
+        if kind == segs[0]:
+            segs = segs[1:]
+        source = resolve(mod, kind, segs, mods, None)
+        if not source:
+            continue
+        for item in names:
+            if not item or "::" in item or "{" in item:
+                continue
+            original, _, alias = item.partition("as")
+            name_ = alias or original
+            if re.match(r"^[A-Za-z_]\w*$", name_) and name_ != "self":
+                out[name_] = source
+    return out
+
+
+def references(mod, file, mods, exports=None):
     text = strip_comments_and_tests(open(file, encoding="utf-8").read())
     found = set()
     for m in BRACE_USE.finditer(text):
@@ -117,10 +161,10 @@ def references(mod, file, mods):
         for item in re.split(r"[,\s]+", m.group(3)):
             head = item.split("::")[0].strip("{} ")
             if head and head not in ("self",) and re.match(r"^[A-Za-z_]\w*$", head):
-                found.add(resolve(mod, m.group(1), prefix + [head], mods, None))
+                found.add(resolve(mod, m.group(1), prefix + [head], mods, None, exports))
     for m in PATH.finditer(text):
         segs = [s for s in m.group(2).split("::") if s]
-        found.add(resolve(mod, m.group(1), segs, mods, None))
+        found.add(resolve(mod, m.group(1), segs, mods, None, exports))
     found.discard(mod)
     found.discard(())
     return found
@@ -175,9 +219,10 @@ def check(root):
     problems = []
     for src in sorted(crates(root)):
         mods = modules(src)
+        exports = {mod: reexports(mod, file, mods) for mod, file in mods.items()}
         files, tops = {}, {}
         for mod, file in mods.items():
-            refs = references(mod, file, mods)
+            refs = references(mod, file, mods, exports)
             # Leave out references to one's own ancestors (parents declare their children).
             files[mod] = {r for r in refs if mod[: len(r)] != r}
             if mod:

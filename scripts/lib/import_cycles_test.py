@@ -54,6 +54,24 @@ class ImportCycles(unittest.TestCase):
         problems = import_cycles.check(crate(files))
         self.assertIn("agent/x: files import each other: apply::prune ↔ apply::sync", problems)
 
+    def test_a_circle_through_a_name_the_parent_re_exports_is_reported(self):
+        files = dict(CLEAN)
+        files["src/apply/mod.rs"] = "pub mod sync;\npub mod prune;\npub(crate) use prune::Pruned;\npub struct Key;\n"
+        files["src/apply/prune.rs"] = "use super::sync::run;\npub struct Pruned;\n"
+        files["src/apply/sync.rs"] = "use super::{Key, Pruned};\npub fn run() {}\n"
+        problems = import_cycles.check(crate(files))
+        self.assertIn("agent/x: files import each other: apply::prune ↔ apply::sync", problems)
+        # The parent's own item is still the parent's: no circle.
+        files["src/apply/prune.rs"] = "use super::Key;\npub struct Pruned;\n"
+        self.assertEqual(import_cycles.check(crate(files)), [])
+
+    def test_a_circle_between_modules_through_a_root_re_export_is_reported(self):
+        files = dict(CLEAN)
+        files["src/lib.rs"] = "pub mod apply;\npub mod drift;\npub use apply::Key;\n"
+        files["src/drift/mod.rs"] = "use crate::Key;\npub fn evaluate() {}\n"
+        problems = import_cycles.check(crate(files))
+        self.assertIn("agent/x: modules import each other: apply ↔ drift", problems)
+
 
 if __name__ == "__main__":
     unittest.main()

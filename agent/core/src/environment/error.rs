@@ -1,7 +1,7 @@
 //! What can be wrong with an environment file, each error naming the file and the field a human
 //! has to fix.
 
-use super::{contain, promoted};
+use super::contain;
 use crate::yaml;
 use std::path::{Path, PathBuf};
 
@@ -52,7 +52,7 @@ pub enum Problem {
     Path(#[from] contain::PathError),
     /// A values key the field names cannot be looked up in the release's values files.
     #[error(transparent)]
-    Values(#[from] promoted::ValuesError),
+    Values(#[from] ValuesError),
 }
 
 /// A field (as the user writes it, `spec.releases[0].wave`) and what is wrong with it; the
@@ -86,3 +86,30 @@ impl Invalid {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A values key that is not written `image.digest` or `containers[0].image`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("{key:?} is not a values key such as image.digest")]
+    NotAKey { key: String },
+    #[error("{key:?}: [{index} is not a list index such as [0]")]
+    NotAnIndex { key: String, index: String },
+}
+
+/// Why a key's value could not be looked up in a release's values files: the key is malformed
+/// or a file is not YAML (the user's to fix), or a file cannot be read (the machine's).
+#[derive(Debug, thiserror::Error)]
+pub enum ValuesError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("{}: cannot read: {error}", file.display())]
+    Read {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: {error}", file.display())]
+    Yaml {
+        file: PathBuf,
+        error: sextant_yamledit::Error,
+    },
+}

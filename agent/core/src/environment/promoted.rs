@@ -90,32 +90,7 @@ pub fn is_digest(s: &str) -> bool {
     })
 }
 
-/// A values key that is not written `image.digest` or `containers[0].image`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyError {
-    #[error("{key:?} is not a values key such as image.digest")]
-    NotAKey { key: String },
-    #[error("{key:?}: [{index} is not a list index such as [0]")]
-    NotAnIndex { key: String, index: String },
-}
-
-/// Why a key's value could not be looked up in a release's values files: the key is malformed
-/// or a file is not YAML (the user's to fix), or a file cannot be read (the machine's).
-#[derive(Debug, thiserror::Error)]
-pub enum ValuesError {
-    #[error(transparent)]
-    Key(#[from] KeyError),
-    #[error("{}: cannot read: {error}", file.display())]
-    Read {
-        file: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{}: {error}", file.display())]
-    Yaml {
-        file: PathBuf,
-        error: sextant_yamledit::Error,
-    },
-}
+pub use super::error::{KeyError, ValuesError};
 
 /// `image.digest` → `[image, digest]`; `containers[0].image` → `[containers, 0, image]`.
 pub fn key(dotted: &str) -> Result<Vec<sextant_yamledit::Key>, KeyError> {
