@@ -272,9 +272,7 @@ impl<F: Forge + 'static> PullRequests<F> {
                 .with_label_values(&[env, state])
                 .set(list.iter().filter(|(r, _)| r.kind == kind).count() as i64);
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+        let now = super::clock::unix_now();
         let releases: BTreeMap<&str, Option<f64>> = list
             .iter()
             .map(|(r, opened)| (r.release.as_str(), *opened))

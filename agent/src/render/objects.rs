@@ -28,6 +28,30 @@ impl std::fmt::Display for ManifestError {
     }
 }
 
+/// Why one rendered document is refused before anything is written, naming the object.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum Refusal {
+    #[error("{reference}: annotation {annotation}={value:?} is not an integer")]
+    HookWeight {
+        reference: ObjectRef,
+        annotation: &'static str,
+        value: String,
+    },
+    #[error("{reference}: sync-wave annotation {value:?} is not an integer")]
+    Wave { reference: ObjectRef, value: String },
+    #[error("{reference}: `metadata.{field}` is {value}, not a mapping")]
+    NotAMapping {
+        reference: ObjectRef,
+        field: &'static str,
+        value: Value,
+    },
+    #[error("{reference}: {message} (the API server would reject it)")]
+    Types {
+        reference: ObjectRef,
+        message: String,
+    },
+}
+
 /// A parsed document of a release, before namespaces, labels and hashes.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RawObject {
@@ -195,6 +219,7 @@ pub fn finish(ctx: &Context<'_>, raw: RawObject) -> Result<Option<Object>, Manif
         position: None,
         message,
     };
+    let refused = |r: Refusal| fail(r.to_string());
     let api_version = str_at(&manifest, "apiVersion").to_string();
     let kind = str_at(&manifest, "kind").to_string();
     let metadata = manifest
@@ -214,13 +239,13 @@ pub fn finish(ctx: &Context<'_>, raw: RawObject) -> Result<Option<Object>, Manif
         None => None,
         Some(spec) => match hook_phase(spec) {
             None => return Ok(None),
-            Some(phase) => Some(hook(phase, &annotations, &reference).map_err(fail)?),
+            Some(phase) => Some(hook(phase, &annotations, &reference).map_err(refused)?),
         },
     };
-    let wave = wave(ctx, &annotations, &reference).map_err(fail)?;
-    label(ctx, metadata, &reference).map_err(fail)?;
+    let wave = wave(ctx, &annotations, &reference).map_err(refused)?;
+    label(ctx, metadata, &reference).map_err(refused)?;
     let mut manifest = Value::Object(manifest);
-    check_types(&manifest, &reference).map_err(fail)?;
+    check_types(&manifest, &reference).map_err(refused)?;
     let hash = content_hash(&manifest);
     annotate_hash(&mut manifest, &hash);
     Ok(Some(Object {
@@ -278,16 +303,16 @@ fn hook(
     phase: HookPhase,
     annotations: &Map<String, Value>,
     reference: &ObjectRef,
-) -> Result<Hook, String> {
+) -> Result<Hook, Refusal> {
     let annotation = |k: &str| annotations.get(k).and_then(Value::as_str);
     Ok(Hook {
         phase,
         weight: match annotation(ANNOTATION_HELM_HOOK_WEIGHT) {
             None => 0,
-            Some(w) => w.trim().parse().map_err(|_| {
-                format!(
-                    "{reference}: annotation {ANNOTATION_HELM_HOOK_WEIGHT}={w:?} is not an integer"
-                )
+            Some(w) => w.trim().parse().map_err(|_| Refusal::HookWeight {
+                reference: reference.clone(),
+                annotation: ANNOTATION_HELM_HOOK_WEIGHT,
+                value: w.to_string(),
             })?,
         },
         delete_policies: delete_policies(annotation(ANNOTATION_HELM_HOOK_DELETE)),
@@ -299,12 +324,13 @@ fn wave(
     ctx: &Context<'_>,
     annotations: &Map<String, Value>,
     reference: &ObjectRef,
-) -> Result<Wave, String> {
+) -> Result<Wave, Refusal> {
     let annotation = |k: &str| annotations.get(k).and_then(Value::as_str);
     match annotation(ANNOTATION_WAVE).or_else(|| annotation(ANNOTATION_ARGO_WAVE)) {
         None => Ok(ctx.wave),
-        Some(w) => Ok(Wave(w.trim().parse().map_err(|_| {
-            format!("{reference}: sync-wave annotation {w:?} is not an integer")
+        Some(w) => Ok(Wave(w.trim().parse().map_err(|_| Refusal::Wave {
+            reference: reference.clone(),
+            value: w.to_string(),
         })?)),
     }
 }
@@ -315,14 +341,16 @@ fn label(
     ctx: &Context<'_>,
     metadata: &mut Map<String, Value>,
     reference: &ObjectRef,
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     let labels = metadata
         .entry("labels")
         .or_insert_with(|| Value::Object(Map::new()));
     if !labels.is_object() {
-        return Err(format!(
-            "{reference}: `metadata.labels` is {labels}, not a mapping"
-        ));
+        return Err(Refusal::NotAMapping {
+            reference: reference.clone(),
+            field: "labels",
+            value: labels.clone(),
+        });
     }
     if let Value::Object(labels) = labels {
         labels.insert(LABEL_MANAGED_BY.into(), MANAGER.into());
@@ -330,10 +358,11 @@ fn label(
         labels.insert(LABEL_RELEASE.into(), ctx.release.into());
     }
     if metadata.get("annotations").is_some_and(|a| !a.is_object()) {
-        return Err(format!(
-            "{reference}: `metadata.annotations` is {}, not a mapping",
-            metadata["annotations"]
-        ));
+        return Err(Refusal::NotAMapping {
+            reference: reference.clone(),
+            field: "annotations",
+            value: metadata["annotations"].clone(),
+        });
     }
     Ok(())
 }
@@ -341,7 +370,7 @@ fn label(
 /// A wrong type fails the whole apply on the server, mid-wave; refuse it before anything is
 /// written, naming the template and field. (Undeclared fields are left to the server: a newer
 /// cluster may know them.)
-fn check_types(manifest: &Value, reference: &ObjectRef) -> Result<(), String> {
+fn check_types(manifest: &Value, reference: &ObjectRef) -> Result<(), Refusal> {
     let type_errors: Vec<_> = kube_canonical::validate(manifest)
         .into_iter()
         .filter(|e| e.message != "field not declared in schema")
@@ -349,10 +378,10 @@ fn check_types(manifest: &Value, reference: &ObjectRef) -> Result<(), String> {
     if type_errors.is_empty() {
         return Ok(());
     }
-    Err(format!(
-        "{reference}: {} (the API server would reject it)",
-        kube_canonical::validate::message(&type_errors)
-    ))
+    Err(Refusal::Types {
+        reference: reference.clone(),
+        message: kube_canonical::validate::message(&type_errors),
+    })
 }
 
 /// Records the content hash in the object's annotations.
