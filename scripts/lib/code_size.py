@@ -16,7 +16,11 @@ from import_cycles import crates, strip_comments_and_tests  # noqa: E402
 
 MAX_FILE = 600
 MAX_FN = 100
-FN = re.compile(r"^[ \t]*(?:pub(?:\([^)]*\))?\s+)?(?:const\s+)?(?:async\s+)?(?:unsafe\s+)?fn\s+(\w+)", re.M)
+FN = re.compile(
+    r"^[ \t]*(?:#\[[^\]\n]*\]\s*)*(?:pub(?:\([^)]*\))?\s+)?(?:default\s+)?(?:const\s+)?(?:async\s+)?"
+    r"(?:unsafe\s+)?(?:extern\s+(?:\"[^\"]*\"\s+)?)?fn\s+(\w+)",
+    re.M,
+)
 
 
 def lines(text):
@@ -27,9 +31,11 @@ def functions(text):
     """(name, non-blank lines) of each fn with a body."""
     out = []
     for m in FN.finditer(text):
-        i = m.end()
-        # the body starts at the first `{` after the signature, unless a `;` ends it first
-        while i < len(text) and text[i] not in "{;":
+        # The body starts at the first `{` after the signature, unless a `;` ends it first; a
+        # `;` inside the signature's `[T; N]` or `(…)` does neither.
+        i, depth = m.end(), 0
+        while i < len(text) and not (text[i] in "{;" and depth == 0):
+            depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(text[i], 0)
             i += 1
         if i >= len(text) or text[i] == ";":
             continue

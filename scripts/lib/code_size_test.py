@@ -69,6 +69,13 @@ class Literals(unittest.TestCase):
             f.write("fn long() {\n" + body(200) + "}\n")
         self.assertEqual(code_size.check(crate_at(root)), [])
 
+    def test_an_array_in_the_signature_an_attribute_or_extern_do_not_hide_a_function(self):
+        for head in ("pub fn long(buf: [u8; 4]) {\n", "#[inline] fn long() {\n", "pub extern \"C\" fn long() {\n"):
+            src = head + body(99) + "}\n"
+            self.assertEqual(
+                code_size.check(crate(src)), ["agent/x/src/lib.rs: fn long is 101 lines (at most 100)"], head
+            )
+
 
 def crate_at(root):
     return root
