@@ -461,6 +461,7 @@ impl Context {
             tick: Duration::from_secs(1),
             log: self.git_log.clone(),
             clock: clock::Clock::system(),
+            targets_of: crate::promotion::targets,
         }
         .run()
     }

@@ -68,7 +68,14 @@ pub struct Promoter<F, R, K = ConfigMaps> {
     pub log: Option<GitLog>,
     /// The wall clock the soak counts on.
     pub clock: Clock,
+    /// How the targets are read from a snapshot (`crate::promotion::targets`; a test's may
+    /// panic, as a bug in it would).
+    pub targets_of: TargetsOf,
 }
+
+/// The environments that promote from a source, read from a snapshot, and why others that
+/// say so do not load.
+pub type TargetsOf = fn(&std::path::Path, &str) -> (Vec<Environment>, Vec<String>);
 
 type Key = (String, String);
 
@@ -201,8 +208,8 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
         }
         let path = snapshot.path.clone();
         let source = self.source.clone();
-        let loaded =
-            tokio::task::spawn_blocking(move || crate::promotion::targets(&path, &source)).await;
+        let targets_of = self.targets_of;
+        let loaded = tokio::task::spawn_blocking(move || targets_of(&path, &source)).await;
         // A panic is not "no target": reported, nothing cached, loaded again next pass.
         let (targets, broken) = match loaded {
             Ok(loaded) => loaded,

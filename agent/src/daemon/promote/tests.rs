@@ -214,6 +214,7 @@ impl World {
             tick: Duration::from_secs(1),
             log: None,
             clock: self.clock.clone(),
+            targets_of: crate::promotion::targets,
         }
     }
 
@@ -633,4 +634,36 @@ async fn a_request_closed_unmerged_is_a_rejection_and_its_digest_is_not_proposed
     let pulls = w.pulls();
     assert_eq!(pulls.len(), 2, "{pulls:?}");
     assert!(pulls[1].open && pulls[1].title.contains("sha256:cccccccccccc"));
+}
+
+/// A panic while the targets are read (a bug in the loader) is not "nothing promotes from
+/// here": nothing is decided, nothing is cached, and the next pass reads them again.
+#[tokio::test(start_paused = true)]
+async fn a_panic_reading_the_targets_decides_nothing_and_the_next_pass_reads_them_again() {
+    fn panicking(_: &std::path::Path, _: &str) -> (Vec<Environment>, Vec<String>) {
+        panic!("a bug in the loader")
+    }
+    let (old, new) = (digest('a'), digest('b'));
+    let w = World::new(&promotion("pull-request", "1s", ""), &old);
+    w.registry.push(REPOSITORY, &new);
+    w.deploy_dev(&new);
+    let mut m = Memory::default();
+    let broken = Promoter {
+        targets_of: panicking,
+        ..w.promoter()
+    };
+    broken.pass(&mut m).await;
+    assert!(m.targets.is_none(), "nothing cached");
+    assert!(m.gates.is_empty(), "nothing decided");
+    assert!(
+        w.status
+            .lock()
+            .unwrap()
+            .environments
+            .get("dev")
+            .is_none_or(|e| e.promotions.is_empty()),
+        "no gate shown"
+    );
+    w.promoter().pass(&mut m).await;
+    assert_eq!(w.gate().state, "soaking", "read again: {:?}", w.gate());
 }
