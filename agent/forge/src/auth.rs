@@ -156,44 +156,9 @@ pub(crate) fn unix(t: SystemTime) -> i64 {
         .unwrap_or(0)
 }
 
-/// `2016-07-11T22:14:10Z` (GitHub's `expires_at`) as a time; `None` if it is not that shape.
+/// `2016-07-11T22:14:10Z` (GitHub's `expires_at`) as a time; `None` if it is not RFC 3339.
 pub(crate) fn parse_rfc3339_utc(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let tail = &s[19..];
-    let tail = tail.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
-    let offset = match tail {
-        "Z" | "z" => 0,
-        t if t.len() == 6 && (t.starts_with('+') || t.starts_with('-')) => {
-            let sign = if t.starts_with('-') { -1 } else { 1 };
-            sign * (t[1..3].parse::<i64>().ok()? * 3600 + t[4..6].parse::<i64>().ok()? * 60)
-        }
-        _ => return None,
-    };
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset;
-    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
-}
-
-/// Howard Hinnant's days_from_civil: days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    s.parse::<jiff::Timestamp>().ok().map(SystemTime::from)
 }
 
 /// A token file's last read: re-read when the file's mtime or length changes.
