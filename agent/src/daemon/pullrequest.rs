@@ -18,8 +18,10 @@ use crate::metrics::Metrics;
 use crate::render::Renderer;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: a test pauses it and moves a drift past its delay.
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 pub struct PullRequests<F> {
     pub environment: String,
@@ -799,5 +801,183 @@ mod tests {
             seen_what_was_written("prod", &[request(8, Kind::PullRequest)], &mut written).is_ok()
         );
         assert!(written.is_empty());
+    }
+
+    /// prod with release `web` (a Deployment whose replicas come from `replicaCount`) under
+    /// `pull-request` with a 2 minute delay, on disk and on the forge's main; what a sync
+    /// applied; and the drift feed with the Deployment scaled to `live` replicas by kubectl.
+    struct World {
+        repo: tempfile::TempDir,
+        forge: Arc<FakeForge>,
+        applied: Arc<Applied>,
+        feed: watch::Sender<Arc<DriftFeed>>,
+        heals: mpsc::Receiver<Vec<Identity>>,
+        loop_: PullRequests<FakeForge>,
+    }
+
+    use sextant_fakes::FakeForge;
+
+    const VALUES: &str = "environments/prod/values/web.yaml";
+
+    fn world() -> World {
+        let repo = tempfile::tempdir().unwrap();
+        let files = [
+            ("charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n".to_string()),
+            (
+                "charts/web/templates/deployment.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {{ .Values.replicaCount }}\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n        - {name: web, image: example.com/web:1}\n".to_string(),
+            ),
+            (
+                "environments/prod/environment.yaml",
+                "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: prod\nspec:\n  releases:\n    - {name: web, namespace: web, chart: charts/web, values: [values/web.yaml]}\n  drift:\n    policy: pull-request\n    pullRequest:\n      delay: 2m\n".to_string(),
+            ),
+            (VALUES, "# web\nreplicaCount: 2\n".to_string()),
+        ];
+        let forge = Arc::new(FakeForge::new());
+        for (path, text) in &files {
+            let file = repo.path().join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+        let seeded: Vec<(&str, &[u8])> = files.iter().map(|(p, t)| (*p, t.as_bytes())).collect();
+        let revision = forge.seed("main", &seeded);
+        let helm = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/helm");
+        let renderer = Arc::new(Renderer::new(
+            crate::render::helm::Helm::new(helm),
+            crate::render::cache::RenderCache::new(repo.path().join("cache")),
+            crate::render::Settings::default(),
+        ));
+        let (env, plan) = crate::plan_environment(&renderer, repo.path(), "prod").unwrap();
+        let objects: Vec<_> = plan.objects().cloned().collect();
+        let applied = Arc::new(Applied::new(env, Some(revision), objects));
+        let (feed, feed_rx) = watch::channel(Arc::new(DriftFeed::default()));
+        let (heal, heals) = mpsc::channel(4);
+        let loop_ = PullRequests {
+            environment: "prod".into(),
+            forge: forge.clone(),
+            base: "main".into(),
+            renderer,
+            applied: watch::channel(Some(applied.clone())).1,
+            feed: feed_rx,
+            heal,
+            leading: watch::channel(true).1,
+            stop: watch::channel(false).1,
+            metrics: Metrics::new().unwrap(),
+            status: Arc::default(),
+        };
+        let w = World {
+            repo,
+            forge,
+            applied,
+            feed,
+            heals,
+            loop_,
+        };
+        w.scale(Some(5));
+        w
+    }
+
+    impl World {
+        /// The drift feed with the Deployment live at `replicas` (set by kubectl), or in sync.
+        fn scale(&self, replicas: Option<i64>) {
+            let o = &self.applied.objects[0];
+            let mut live = o.manifest.clone();
+            if let Some(n) = replicas {
+                live["spec"]["replicas"] = serde_json::json!(n);
+                live["metadata"]["managedFields"] = serde_json::json!([{"manager": "kubectl", "operation": "Update",
+                    "apiVersion": "apps/v1", "time": "2026-12-07T00:00:00Z", "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:spec": {"f:replicas": {}}}}]);
+            }
+            let drift = crate::drift::evaluate(&self.applied.environment, o, Some(&live));
+            self.feed.send_replace(Arc::new(DriftFeed {
+                known: true,
+                objects: drift.into_iter().collect(),
+                live: HashMap::from([("web".to_string(), vec![live])]),
+            }));
+        }
+
+        async fn pass(&self, m: &mut Memory) {
+            self.loop_
+                .pass(&self.applied, m, Duration::from_secs(120))
+                .await
+                .unwrap();
+        }
+
+        fn requests(&self) -> Vec<sextant_fakes::Stored> {
+            self.forge.stored()
+        }
+    }
+
+    /// The loop's lifecycle over the fake forge, a pass at a time under a paused clock: a drift
+    /// waits out its delay, then one pull request carries the values edit; later passes write
+    /// nothing; a drift undone closes it and deletes its branch; a request closed unmerged
+    /// asks the reconciler to heal and is not proposed again.
+    #[tokio::test(start_paused = true)]
+    async fn a_drift_waits_its_delay_then_one_pull_request_which_closes_when_undone_or_heals_when_rejected(
+    ) {
+        let mut w = world();
+        let mut m = Memory::default();
+        w.pass(&mut m).await;
+        assert!(w.requests().is_empty(), "held less than the delay: waits");
+        tokio::time::advance(Duration::from_secs(121)).await;
+        w.pass(&mut m).await;
+        let pulls = w.requests();
+        assert_eq!(pulls.len(), 1, "{pulls:?}");
+        let pr = &pulls[0];
+        assert_eq!(
+            (pr.kind, pr.head.as_deref()),
+            (Kind::PullRequest, Some("sextant/drift/prod/web"))
+        );
+        assert!(
+            pr.labels.iter().any(|l| l == "sextant-drift"),
+            "{:?}",
+            pr.labels
+        );
+        assert!(pr.title.contains("replicaCount 2 → 5"), "{}", pr.title);
+        let proposed =
+            String::from_utf8(w.forge.file_on("sextant/drift/prod/web", VALUES).unwrap()).unwrap();
+        assert_eq!(
+            proposed, "# web\nreplicaCount: 5\n",
+            "the values edit, the comment kept"
+        );
+        for _ in 0..3 {
+            w.pass(&mut m).await;
+        }
+        assert_eq!(w.forge.count("open_pull"), 1, "later passes open nothing");
+        assert_eq!(w.forge.count("commit"), 1);
+
+        // Undone live: the request is closed with a comment and its branch deleted.
+        w.scale(None);
+        w.pass(&mut m).await;
+        let pr = &w.requests()[0];
+        assert!(!pr.open, "{pr:?}");
+        assert!(
+            pr.comments.iter().any(|c| c.contains("The drift is gone")),
+            "{:?}",
+            pr.comments
+        );
+        assert_eq!(w.forge.branch_head("sextant/drift/prod/web"), None);
+
+        // The same drift again: a new request after the delay; rejected in review, it heals.
+        w.scale(Some(5));
+        w.pass(&mut m).await;
+        tokio::time::advance(Duration::from_secs(121)).await;
+        w.pass(&mut m).await;
+        let second = w
+            .requests()
+            .iter()
+            .find(|r| r.open)
+            .map(|r| r.number)
+            .expect("a second request");
+        w.forge.reject(second);
+        w.pass(&mut m).await;
+        let healed = w.heals.try_recv().expect("a heal asked of the reconciler");
+        assert_eq!(healed, [identity(&w.applied.objects[0].reference)]);
+        for _ in 0..2 {
+            w.pass(&mut m).await;
+        }
+        assert!(w.requests().iter().all(|r| !r.open), "not proposed again");
+        assert_eq!(w.forge.count("open_pull"), 2);
+        let _ = &w.repo;
     }
 }
