@@ -13,7 +13,9 @@ pub struct GitDaemon {
     _owned: Option<tempfile::TempDir>,
 }
 
-fn git(dir: &Path, args: &[&str]) {
+/// Runs git in `dir` as a test's author, failing the test with git's message unless it
+/// succeeds; its output, trimmed.
+pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args([
             "-c",
@@ -32,6 +34,7 @@ fn git(dir: &Path, args: &[&str]) {
         "git {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 impl GitDaemon {

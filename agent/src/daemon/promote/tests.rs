@@ -218,6 +218,22 @@ impl World {
         }
     }
 
+    /// A world with `new` in the registry and deployed in dev, after the loop's first pass
+    /// over it (its soak begun), with that loop and its memory.
+    async fn deployed(
+        promotion: &str,
+        old: &str,
+        new: &str,
+    ) -> (World, Promoter<FakeForge, FakeRegistry, Kept>, Memory) {
+        let w = World::new(promotion, old);
+        w.registry.push(REPOSITORY, new);
+        let p = w.promoter();
+        let mut m = Memory::default();
+        w.deploy_dev(new);
+        p.pass(&mut m).await;
+        (w, p, m)
+    }
+
     fn gate(&self) -> PromotionStatus {
         self.status.lock().unwrap().environments["dev"].promotions[0].clone()
     }
@@ -498,12 +514,7 @@ async fn a_digest_held_by_a_check_goes_through_once_the_check_is_gone() {
 #[tokio::test(start_paused = true)]
 async fn in_commit_mode_a_qualified_digest_is_one_commit_on_main() {
     let (old, new) = (digest('a'), digest('f'));
-    let w = World::new(&promotion("commit", "1s", ""), &old);
-    w.registry.push(REPOSITORY, &new);
-    let p = w.promoter();
-    let mut m = Memory::default();
-    w.deploy_dev(&new);
-    p.pass(&mut m).await;
+    let (w, p, mut m) = World::deployed(&promotion("commit", "1s", ""), &old, &new).await;
     w.clock.advance(5);
     for _ in 0..3 {
         p.pass(&mut m).await;
@@ -561,12 +572,7 @@ async fn a_newer_digest_updates_the_open_pull_request() {
 #[tokio::test(start_paused = true)]
 async fn a_refused_token_leaves_the_forge_alone_for_the_wait() {
     let (old, new) = (digest('a'), digest('b'));
-    let w = World::new(&promotion("pull-request", "1s", ""), &old);
-    w.registry.push(REPOSITORY, &new);
-    let p = w.promoter();
-    let mut m = Memory::default();
-    w.deploy_dev(&new);
-    p.pass(&mut m).await;
+    let (w, p, mut m) = World::deployed(&promotion("pull-request", "1s", ""), &old, &new).await;
     w.clock.advance(5);
     w.forge.fail("requests", FakeForge::unauthorized(), 1);
     p.pass(&mut m).await;
