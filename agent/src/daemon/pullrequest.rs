@@ -55,6 +55,15 @@ enum PassError {
 }
 
 impl PassError {
+    /// A bounded label for `/status`: the forge's, or what the loop itself found.
+    fn label(&self) -> String {
+        match self {
+            Self::Forge(e) => e.label.clone(),
+            Self::Propose { .. } => "proposal_failed".into(),
+            Self::Unseen { .. } => "unseen".into(),
+        }
+    }
+
     /// What the loop's backoff makes of it.
     fn kind(&self) -> ErrorKind {
         match self {
@@ -94,11 +103,14 @@ impl<F: Forge + 'static> PullRequests<F> {
                 if wants_pull_requests(&a.environment) {
                     let result = self.pass(&a, &mut memory, delay).await;
                     let now = tokio::time::Instant::now();
-                    let failed = result.as_ref().err().map(|e| (e.kind(), e.to_string()));
+                    let failed = result
+                        .as_ref()
+                        .err()
+                        .map(|e| (e.kind(), e.to_string(), e.label()));
                     memory
                         .backoff
-                        .record(now, failed.as_ref().map(|(k, m)| (*k, m.as_str())));
-                    self.record_error(failed.map(|(_, m)| m), &memory.backoff);
+                        .record(now, failed.as_ref().map(|(k, m, _)| (*k, m.as_str())));
+                    self.record_error(failed.map(|(_, m, l)| (l, m)), &memory.backoff);
                 }
             }
             // Forge state (a merge, a close) is polled; drift changes wake the loop at once.
@@ -120,8 +132,10 @@ impl<F: Forge + 'static> PullRequests<F> {
         }
     }
 
-    fn record_error(&self, error: Option<String>, backoff: &Backoff) {
+    /// The pass's failure (its label and message), or `None`, in `/status` and the log.
+    fn record_error(&self, failed: Option<(String, String)>, backoff: &Backoff) {
         let waiting = backoff.status(tokio::time::Instant::now());
+        let (label, error) = failed.unzip();
         if let Some(e) = &error {
             match &waiting {
                 Some(w) => {
@@ -139,6 +153,7 @@ impl<F: Forge + 'static> PullRequests<F> {
                 .or_default()
                 .drift_requests;
             d.last_error = error;
+            d.error = label;
             d.waiting = waiting;
         }
     }
@@ -762,6 +777,7 @@ mod tests {
                 "at {at} s: {waiting:?}"
             );
             if let Some(w) = waiting {
+                assert_eq!(shown.error.as_deref(), Some("unauthorized"), "at {at} s");
                 assert!(w.reason.contains("401"), "{w:?}");
                 assert!(shown
                     .last_error

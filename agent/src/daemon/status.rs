@@ -123,6 +123,8 @@ pub struct PromotionStatus {
     /// The open promotion request, or the commit made.
     pub request: Option<String>,
     pub last_error: Option<String>,
+    /// `last_error`'s bounded label, as the registry or forge edge labels it in metrics.
+    pub error: Option<String>,
     /// While the promotion leaves the forge alone after an answer that repeating will not
     /// change: until when, and why.
     pub waiting: Option<super::forge_backoff::ForgeWait>,
@@ -132,6 +134,9 @@ pub struct PromotionStatus {
 pub struct DriftRequests {
     pub open: Vec<DriftRequest>,
     pub last_error: Option<String>,
+    /// `last_error`'s bounded label: the forge's (`unauthorized`, `rate_limited`, …),
+    /// `proposal_failed` or `unseen`.
+    pub error: Option<String>,
     /// While the loop leaves the forge alone after an answer that repeating will not change
     /// (401, 403, 404, 422, or a write it cannot see): until when, and why.
     pub waiting: Option<super::forge_backoff::ForgeWait>,

@@ -123,15 +123,20 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
             Err(e) if e.transient => {
                 m.refusals.insert(
                     key.clone(),
-                    format!(
-                        "the registry could not verify the digest yet: {e}; asked again next pass"
+                    (
+                        e.label.clone(),
+                        format!(
+                            "the registry could not verify the digest yet: {e}; asked again next pass"
+                        ),
                     ),
                 );
                 None
             }
             Err(e) => {
-                m.refusals
-                    .insert(key.clone(), format!("refused by the registry: {e}"));
+                m.refusals.insert(
+                    key.clone(),
+                    (e.label.clone(), format!("refused by the registry: {e}")),
+                );
                 None
             }
         }
@@ -228,6 +233,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                     .with_label_values(&[&it.target.name, &it.image.release, s.as_str()])
                     .set(i64::from(s == g.state));
             }
+            let failed = m.refusals.get(&key).or(m.errors.get(&key));
             let registry = it
                 .digest
                 .as_ref()
@@ -251,7 +257,8 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                 healthy_since: g.held.as_ref().map(|h| rfc3339(h.since)),
                 registry,
                 request: m.urls.get(&key).cloned(),
-                last_error: m.refusals.get(&key).or(m.errors.get(&key)).cloned(),
+                last_error: failed.map(|(_, message)| message.clone()),
+                error: failed.map(|(label, _)| label.clone()),
                 waiting: m.backoff.status(tokio::time::Instant::now()),
             });
         }

@@ -91,9 +91,11 @@ struct Memory {
     counted: std::collections::HashSet<(String, String, &'static str)>,
     requests: Option<(Vec<Request>, Instant)>,
     /// The last forge error of each (target, release), until an attempt succeeds.
-    errors: HashMap<Key, String>,
+    /// (label, message)
+    errors: HashMap<Key, (String, String)>,
     /// Why the registry refused each (target, release)'s qualified digest.
-    refusals: HashMap<Key, String>,
+    /// (label, message)
+    refusals: HashMap<Key, (String, String)>,
     urls: HashMap<Key, String>,
     /// The targets at a snapshot revision: loaded again only when it changes.
     targets: Option<(String, Arc<Vec<Environment>>)>,

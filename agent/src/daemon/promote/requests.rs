@@ -91,7 +91,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                         .promotions_total
                         .with_label_values(&[&self.source, &item.target.name, "failed"])
                         .inc();
-                    m.errors.insert(key, e.message.clone());
+                    m.errors.insert(key, (e.label.clone(), e.message.clone()));
                     if failure.as_ref().is_none_or(|f| !f.is_permanent()) {
                         failure = Some(e);
                     }
@@ -191,7 +191,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
         for it in items {
             m.errors.insert(
                 (it.target.name.clone(), it.image.release.clone()),
-                e.message.clone(),
+                (e.label.clone(), e.message.clone()),
             );
         }
         self.publish_gates(m, items);
