@@ -20,6 +20,8 @@ pub mod revert;
 pub mod rollback;
 pub mod source;
 pub mod status;
+#[cfg(test)]
+mod testing;
 
 use crate::apply::cluster::Cluster;
 use crate::config::{Repo, Settings};

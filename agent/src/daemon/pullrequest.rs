@@ -857,12 +857,7 @@ mod tests {
         }
         let seeded: Vec<(&str, &[u8])> = files.iter().map(|(p, t)| (*p, t.as_bytes())).collect();
         let revision = forge.seed("main", &seeded);
-        let helm = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/helm");
-        let renderer = Arc::new(Renderer::new(
-            crate::render::helm::Helm::new(helm),
-            crate::render::cache::RenderCache::new(repo.path().join("cache")),
-            crate::render::Settings::default(),
-        ));
+        let renderer = super::super::testing::renderer(repo.path());
         let (env, plan) = crate::plan_environment(&renderer, repo.path(), "prod").unwrap();
         let objects: Vec<_> = plan.objects().cloned().collect();
         let applied = Arc::new(Applied::new(env, Some(revision), objects));

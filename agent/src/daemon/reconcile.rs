@@ -402,3 +402,138 @@ impl Reconciler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The reconciler's steps called directly, against kube-testkit in the test's own process
+    //! and a real helm rendering.
+    use super::*;
+    use crate::apply::cluster::RetryPolicy;
+    use kube::api::{Api, DynamicObject, Patch, PatchParams};
+    use sextant_testkit::{Fault, Match, Options, TestServer, Verb};
+    use std::path::Path;
+
+    /// prod: a Deployment `web` (2 replicas, image `example.com/web:1`) under `heal`, its
+    /// replicas ignored by drift (an autoscaler owns them).
+    fn checkout(dir: &Path) {
+        let files = [
+            ("charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n"),
+            (
+                "charts/web/templates/deployment.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n        - {name: web, image: example.com/web:1}\n",
+            ),
+            (
+                "environments/prod/environment.yaml",
+                "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: prod\nspec:\n  releases:\n    - {name: web, namespace: default, chart: charts/web}\n  drift:\n    policy: heal\n    ignore:\n      - {kind: Deployment, name: web, paths: [/spec/replicas]}\n",
+            ),
+        ];
+        for (path, text) in files {
+            let file = dir.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+    }
+
+    /// `(replicas, image)` of the live Deployment.
+    async fn live(r: &Reconciler, reference: &crate::object::ObjectRef) -> (i64, String) {
+        let o = r.cluster.get(reference).await.unwrap().unwrap();
+        (
+            o.pointer("/spec/replicas")
+                .and_then(|v| v.as_i64())
+                .unwrap(),
+            o.pointer("/spec/template/spec/containers/0/image")
+                .and_then(|v| v.as_str())
+                .unwrap()
+                .to_string(),
+        )
+    }
+
+    /// A heal that cannot read the live object would force Git over the fields drift ignores:
+    /// it is skipped and counted as failed, nothing written; once the object can be read, Git
+    /// is restored and the ignored field keeps its live value.
+    #[tokio::test]
+    async fn a_heal_skips_what_it_cannot_read_and_otherwise_restores_git_keeping_the_ignored_fields(
+    ) {
+        let server = TestServer::start(Options {
+            ready_delay: std::time::Duration::from_millis(20),
+            ..Options::default()
+        })
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        checkout(&repo);
+        // One attempt a request: the 503 below is not waited out.
+        let cluster = Cluster::new(server.client().unwrap()).with_retry(RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        });
+        let (r, _jobs) = super::super::testing::reconciler(&server, dir.path(), "default", cluster);
+        let snapshot = Snapshot {
+            revision: "a".repeat(40),
+            path: repo,
+        };
+        r.reconcile(&snapshot, false).await.unwrap();
+        let applied = r.applied.borrow().clone().unwrap();
+        let web = applied.objects[0].reference.clone();
+        assert_eq!(live(&r, &web).await, (2, "example.com/web:1".to_string()));
+
+        // Someone else scales it and changes its image.
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            server.client().unwrap(),
+            "default",
+            &kube::discovery::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+                "apps",
+                "v1",
+                "Deployment",
+            )),
+        );
+        let change = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"}, "spec": {"replicas": 5, "template": {"spec": {
+                "containers": [{"name": "web", "image": "example.com/web:evil"}]}}}});
+        api.patch(
+            "web",
+            &PatchParams::apply("kubectl-edit").force(),
+            &Patch::Apply(&change),
+        )
+        .await
+        .unwrap();
+        let failed = || {
+            r.metrics
+                .drift_heals_total
+                .with_label_values(&["prod", "failed"])
+                .get()
+        };
+        let id = identity(&web);
+        // (the Deployment's GETs fail, heals done, failed heals so far, live after)
+        let table = [
+            (true, 0, 1, (5, "example.com/web:evil")),
+            (false, 1, 1, (5, "example.com/web:1")),
+        ];
+        for (unreadable, healed, failures, after) in table {
+            if unreadable {
+                server.inject(Fault::error(
+                    Match {
+                        verb: Some(Verb::Get),
+                        resource: Some("deployments".into()),
+                        name: Some("web".into()),
+                        ..Default::default()
+                    },
+                    503,
+                ));
+            }
+            assert_eq!(
+                r.heal(std::slice::from_ref(&id)).await,
+                healed,
+                "unreadable: {unreadable}"
+            );
+            server.clear_faults();
+            assert_eq!(failed(), failures, "unreadable: {unreadable}");
+            let (replicas, image) = live(&r, &web).await;
+            assert_eq!(
+                (replicas, image.as_str()),
+                after,
+                "unreadable: {unreadable}"
+            );
+        }
+    }
+}

@@ -332,6 +332,7 @@ impl Reconciler {
 mod tests {
     //! The rollback's steps called directly, against kube-testkit (in this process) and a real
     //! helm rendering: no process, no waiting on a loop.
+    use super::super::testing;
     use super::*;
     use crate::apply::cluster::Cluster;
     use crate::apply::result::SyncFailure;
@@ -369,16 +370,6 @@ mod tests {
         }
     }
 
-    fn renderer(dir: &Path) -> Arc<crate::render::Renderer> {
-        let helm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/helm");
-        Arc::new(crate::render::Renderer::new(
-            crate::render::helm::Helm::new(helm),
-            crate::render::cache::RenderCache::new(dir.join("cache")),
-            crate::render::Settings::default(),
-        ))
-    }
-
-    /// prod's reconciler over `server`, its revert jobs read from the receiver.
     fn reconciler(
         server: &TestServer,
         dir: &Path,
@@ -386,26 +377,7 @@ mod tests {
         Reconciler,
         tokio::sync::mpsc::Receiver<super::super::promote::Job>,
     ) {
-        let client = server.client().unwrap();
-        let (jobs, received) = tokio::sync::mpsc::channel(4);
-        let r = Reconciler {
-            environment: "prod".into(),
-            renderer: renderer(dir),
-            cluster: Arc::new(Cluster::new(client.clone())),
-            metrics: crate::metrics::Metrics::new().unwrap(),
-            status: Arc::default(),
-            agent_namespace: NS.into(),
-            stop: tokio::sync::watch::channel(false).1,
-            object_series: std::sync::Mutex::new(Vec::new()),
-            applied: tokio::sync::watch::channel(None).0,
-            live: Arc::new(crate::live::LiveCache::new("prod", client).0),
-            history: None,
-            rollback: tokio::sync::Mutex::new(None),
-            statuses: super::super::commit_status::CommitStatuses::new("prod", Some(jobs.clone())),
-            jobs: Some(jobs),
-            identity: "sextant-0".into(),
-        };
-        (r, received)
+        testing::reconciler(server, dir, NS, Cluster::new(server.client().unwrap()))
     }
 
     /// What `revision` of a checkout renders to, as a successful sync would have applied it.
