@@ -8,7 +8,7 @@
 use super::applied::Applied;
 use super::drift::DriftFeed;
 use super::forge_backoff::Backoff;
-use super::status::{DriftRequest, Status};
+use super::status::{DriftRequest, Failed, Status};
 use crate::apply::sync::{identity, Identity};
 use crate::drift::pr::{self, Action, Closed, Current, Kind, Marker, OpenRequest};
 use crate::drift::{proposal, provenance, ObjectDrift};
@@ -103,14 +103,17 @@ impl<F: Forge + 'static> PullRequests<F> {
                 if wants_pull_requests(&a.environment) {
                     let result = self.pass(&a, &mut memory, delay).await;
                     let now = tokio::time::Instant::now();
-                    let failed = result
-                        .as_ref()
-                        .err()
-                        .map(|e| (e.kind(), e.to_string(), e.label()));
+                    let failed = result.as_ref().err().map(|e| {
+                        let failed = Failed {
+                            label: e.label(),
+                            message: e.to_string(),
+                        };
+                        (e.kind(), failed)
+                    });
                     memory
                         .backoff
-                        .record(now, failed.as_ref().map(|(k, m, _)| (*k, m.as_str())));
-                    self.record_error(failed.map(|(_, m, l)| (l, m)), &memory.backoff);
+                        .record(now, failed.as_ref().map(|(k, f)| (*k, f.message.as_str())));
+                    self.record_error(failed.map(|(_, f)| f), &memory.backoff);
                 }
             }
             // Forge state (a merge, a close) is polled; drift changes wake the loop at once.
@@ -132,10 +135,10 @@ impl<F: Forge + 'static> PullRequests<F> {
         }
     }
 
-    /// The pass's failure (its label and message), or `None`, in `/status` and the log.
-    fn record_error(&self, failed: Option<(String, String)>, backoff: &Backoff) {
+    /// The pass's failure, or `None`, in `/status` and the log.
+    fn record_error(&self, failed: Option<Failed>, backoff: &Backoff) {
         let waiting = backoff.status(tokio::time::Instant::now());
-        let (label, error) = failed.unzip();
+        let (label, error) = failed.map(|f| (f.label, f.message)).unzip();
         if let Some(e) = &error {
             match &waiting {
                 Some(w) => {

@@ -130,6 +130,24 @@ pub struct PromotionStatus {
     pub waiting: Option<super::forge_backoff::ForgeWait>,
 }
 
+/// A loop's last failure as `/status` shows it: what a person reads (`last_error`) and its
+/// bounded label (`error`), as the edge labels it in metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    pub label: String,
+    pub message: String,
+}
+
+impl Failed {
+    /// A forge's answer, as its edge typed it.
+    pub fn of(e: &crate::forge::ForgeError) -> Self {
+        Failed {
+            label: e.label.clone(),
+            message: e.message.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DriftRequests {
     pub open: Vec<DriftRequest>,

@@ -10,7 +10,7 @@ use crate::apply::sync::identity;
 use crate::daemon::applied::Applied;
 use crate::daemon::clock::rfc3339;
 use crate::daemon::drift::DriftFeed;
-use crate::daemon::status::PromotionStatus;
+use crate::daemon::status::{Failed, PromotionStatus};
 use crate::daemon::Snapshot;
 use crate::forge::Forge;
 use crate::live::{Availability, LiveRead};
@@ -123,19 +123,22 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
             Err(e) if e.transient => {
                 m.refusals.insert(
                     key.clone(),
-                    (
-                        e.label.clone(),
-                        format!(
+                    Failed {
+                        label: e.label.clone(),
+                        message: format!(
                             "the registry could not verify the digest yet: {e}; asked again next pass"
                         ),
-                    ),
+                    },
                 );
                 None
             }
             Err(e) => {
                 m.refusals.insert(
                     key.clone(),
-                    (e.label.clone(), format!("refused by the registry: {e}")),
+                    Failed {
+                        label: e.label.clone(),
+                        message: format!("refused by the registry: {e}"),
+                    },
                 );
                 None
             }
@@ -257,8 +260,8 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                 healthy_since: g.held.as_ref().map(|h| rfc3339(h.since)),
                 registry,
                 request: m.urls.get(&key).cloned(),
-                last_error: failed.map(|(_, message)| message.clone()),
-                error: failed.map(|(label, _)| label.clone()),
+                last_error: failed.map(|f| f.message.clone()),
+                error: failed.map(|f| f.label.clone()),
                 waiting: m.backoff.status(tokio::time::Instant::now()),
             });
         }

@@ -23,7 +23,7 @@ use super::applied::Applied;
 use super::clock::Clock;
 use super::drift::DriftFeed;
 use super::forge_backoff::Backoff;
-use super::status::Status;
+use super::status::{Failed, Status};
 use super::Snapshot;
 use crate::apply::record::{self, ConfigMaps, Records};
 use crate::environment::{Environment, PromotedImage};
@@ -91,11 +91,9 @@ struct Memory {
     counted: std::collections::HashSet<(String, String, &'static str)>,
     requests: Option<(Vec<Request>, Instant)>,
     /// The last forge error of each (target, release), until an attempt succeeds.
-    /// (label, message)
-    errors: HashMap<Key, (String, String)>,
+    errors: HashMap<Key, Failed>,
     /// Why the registry refused each (target, release)'s qualified digest.
-    /// (label, message)
-    refusals: HashMap<Key, (String, String)>,
+    refusals: HashMap<Key, Failed>,
     urls: HashMap<Key, String>,
     /// The targets at a snapshot revision: loaded again only when it changes.
     targets: Option<(String, Arc<Vec<Environment>>)>,

@@ -6,6 +6,7 @@ use super::gates::describe;
 use super::{Item, Key, Memory, Promoter};
 use crate::apply::record::Records;
 use crate::daemon::clock::rfc3339;
+use crate::daemon::status::Failed;
 use crate::drift::pr::Kind;
 use crate::environment::{Environment, PromotionMode};
 use crate::forge::{ErrorKind, Forge, ForgeError, Query, Request};
@@ -91,7 +92,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                         .promotions_total
                         .with_label_values(&[&self.source, &item.target.name, "failed"])
                         .inc();
-                    m.errors.insert(key, (e.label.clone(), e.message.clone()));
+                    m.errors.insert(key, Failed::of(&e));
                     if failure.as_ref().is_none_or(|f| !f.is_permanent()) {
                         failure = Some(e);
                     }
@@ -191,7 +192,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
         for it in items {
             m.errors.insert(
                 (it.target.name.clone(), it.image.release.clone()),
-                (e.label.clone(), e.message.clone()),
+                Failed::of(e),
             );
         }
         self.publish_gates(m, items);
