@@ -27,6 +27,9 @@ pub struct ObjectChange {
     pub change: Change,
     /// A hook: it runs when its release changes, it is not applied as an object.
     pub hook: bool,
+    /// The object's identity, for matching it with the cluster's side.
+    #[serde(skip)]
+    pub key: ObjectKey,
 }
 
 /// The objects that differ between `base` and `head`, by identity and content hash, in wave
@@ -65,6 +68,7 @@ fn change_of(o: &Object, change: Change) -> ObjectChange {
         object: o.reference.to_string(),
         change,
         hook: o.hook.is_some(),
+        key: o.reference.key(),
     }
 }
 
@@ -270,6 +274,7 @@ mod tests {
                 object: "Deployment.apps app/web".into(),
                 change: Change::Changed,
                 hook: false,
+                key: ObjectKey::new("apps", "Deployment", Some("app"), "web"),
             }],
             cluster,
             prunes: Vec::new(),

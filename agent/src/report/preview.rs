@@ -120,11 +120,11 @@ fn failed(mut p: Preview, verdict: Verdict, reason: String) -> Preview {
 /// The head's plan with only the objects Git adds or changes (hooks aside: they are not
 /// applied as objects).
 fn changed_only(head: &Plan, git: &[sextant_core::preview::ObjectChange]) -> Plan {
-    let touched = |o: &crate::object::Object| {
-        let name = o.reference.to_string();
-        git.iter()
-            .any(|g| g.change != Change::Removed && g.object == name && g.release == o.release)
-    };
+    let touched: std::collections::HashSet<&crate::object::ObjectKey> = git
+        .iter()
+        .filter(|g| g.change != Change::Removed)
+        .map(|g| &g.key)
+        .collect();
     Plan {
         environment: head.environment.clone(),
         revision: head.revision.clone(),
@@ -136,7 +136,7 @@ fn changed_only(head: &Plan, git: &[sextant_core::preview::ObjectChange]) -> Pla
                 objects: w
                     .objects
                     .iter()
-                    .filter(|o| o.hook.is_none() && touched(o))
+                    .filter(|o| o.hook.is_none() && touched.contains(&o.reference.key()))
                     .cloned()
                     .collect(),
             })
