@@ -5,21 +5,24 @@
 //! `sextant/drift/<env>/<release>` and one pull request (or an issue, when nothing maps). The
 //! loop writes nothing to the cluster: a rejected drift is healed by asking the reconciler.
 
+mod listed;
+
 use super::applied::Applied;
 use super::drift::DriftFeed;
 use super::forge_backoff::Backoff;
 use super::status::{DriftRequest, Failed, Status};
 use crate::apply::sync::{identity, Identity};
-use crate::drift::pr::{self, Action, Closed, Current, Kind, Marker, OpenRequest};
+use crate::drift::pr::{self, Action, Current, Kind, Marker, OpenRequest};
 use crate::drift::{proposal, provenance, ObjectDrift};
 use crate::environment::{DriftPolicy, Environment};
-use crate::forge::{ErrorKind, Forge, ForgeError, Query, Request};
+use crate::forge::{ErrorKind, Forge, ForgeError, Query};
 use crate::metrics::Metrics;
 use crate::render::Renderer;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 // tokio's clock: a test pauses it and moves a drift past its delay.
+use listed::{listed, Listed};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -618,53 +621,10 @@ fn wants_pull_requests(env: &Environment) -> bool {
         .any(|r| env.drift_policy(&r.name) == DriftPolicy::PullRequest)
 }
 
-/// The agent's requests as one pass reads them: the open one of each release (and its body),
-/// and how each reviewer-closed (release, fingerprint) ended.
-#[derive(Default)]
-struct Listed {
-    open: BTreeMap<String, OpenRequest>,
-    bodies: HashMap<u64, String>,
-    closed: HashMap<(String, String), Closed>,
-}
-
-fn listed(environment: &str, requests: &[Request]) -> Listed {
-    let mut l = Listed::default();
-    for r in requests {
-        let Some(m) = Marker::parse(&r.body).filter(|m| m.environment == environment) else {
-            continue;
-        };
-        if r.open {
-            l.bodies.insert(r.number, r.body.clone());
-            l.open.insert(
-                m.release.clone(),
-                OpenRequest {
-                    number: r.number,
-                    kind: r.kind,
-                    url: r.url.clone(),
-                    marker: m,
-                },
-            );
-        } else if !m.resolved {
-            // Closed by a reviewer (the agent marks the ones it closes itself): a merge,
-            // or a rejection.
-            let state = if r.merged {
-                Closed::Merged
-            } else {
-                Closed::Rejected
-            };
-            // A merged one wins over a rejected one with the same fingerprint.
-            let slot = l.closed.entry((m.release, m.fingerprint)).or_insert(state);
-            if state == Closed::Merged {
-                *slot = state;
-            }
-        }
-    }
-    l
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forge::Request;
     use tokio::time::Duration;
 
     fn request(number: u64, kind: Kind) -> Request {
