@@ -9,6 +9,7 @@ mod sources;
 pub use forge::{ForgeAuth, ForgeSettings};
 pub use registry::RegistrySettings;
 use serde::Deserialize;
+use sextant_core::backoff::Backoff;
 use sources::{Sourced, Sources};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -87,7 +88,14 @@ pub struct Settings {
     pub forge: Option<ForgeSettings>,
     /// Where promotion verifies image digests.
     pub registry: RegistrySettings,
+    /// How a loop waits after failures in a row that retrying can mend (a reconcile the API
+    /// server failed, a forge that refused, a revert not made): `retry.base` doubling up to
+    /// `retry.max` (`SEXTANT_RETRY_BASE`, `SEXTANT_RETRY_MAX`; 5s and 5m by default).
+    pub retry: Backoff,
 }
+
+/// The daemon's retry schedule unless the settings say otherwise: 5 s doubling to 5 min.
+pub const RETRY: Backoff = Backoff::new(Duration::from_secs(5), Duration::from_secs(300));
 
 fn invalid(origin: &str, message: String) -> ConfigError {
     ConfigError::Invalid {
@@ -111,6 +119,8 @@ pub const VARIABLES: &[&str] = &[
     "SEXTANT_POLL_INTERVAL",
     "SEXTANT_RESYNC_INTERVAL",
     "SEXTANT_STUCK_AFTER",
+    "SEXTANT_RETRY_BASE",
+    "SEXTANT_RETRY_MAX",
     "SEXTANT_LISTEN_ADDR",
     "SEXTANT_WEBHOOK_SECRET_FILE",
     "SEXTANT_CACHE_DIR",
@@ -210,6 +220,14 @@ struct File {
     log_format: Option<String>,
     render: Option<RenderFile>,
     stuck_after: Option<String>,
+    retry: Option<RetryFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryFile {
+    base: Option<String>,
+    max: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -337,6 +355,7 @@ impl Settings {
             chart_mirrors: chart_mirrors(env, &path, render.chart_mirrors)?,
             forge: forge::forge(env)?,
             registry: registry::registry(env)?,
+            retry: retry(&src, parsed.retry.unwrap_or_default())?,
         };
         settings.check_minimums()?;
         Ok(settings)
@@ -372,6 +391,22 @@ fn parse(file: Option<(&Path, &str)>) -> Result<(String, File), ConfigError> {
         }
         None => Ok(("(no file)".to_string(), File::default())),
     }
+}
+
+/// The retry schedule: a base of at least 1s, doubling up to a max no shorter than the base.
+fn retry(src: &Sources, file: RetryFile) -> Result<Backoff, ConfigError> {
+    let base = src.duration("SEXTANT_RETRY_BASE", "retry.base", file.base, RETRY.base)?;
+    let max = src.duration("SEXTANT_RETRY_MAX", "retry.max", file.max, RETRY.cap)?;
+    if base < Duration::from_secs(1) {
+        return Err(invalid("SEXTANT_RETRY_BASE", "must be at least 1s".into()));
+    }
+    if max < base {
+        return Err(invalid(
+            "SEXTANT_RETRY_MAX",
+            format!("must be at least the base ({}s)", base.as_secs()),
+        ));
+    }
+    Ok(Backoff::new(base, max))
 }
 
 /// `SEXTANT_ENVIRONMENTS` (comma-separated) or the file's list: at least one, each a DNS label.
@@ -538,6 +573,58 @@ mod tests {
         );
         assert_eq!(s.resync_interval, Duration::from_secs(600));
         assert!(s.leader_election.enabled);
+    }
+
+    #[test]
+    fn the_retry_schedule_is_5s_to_5m_unless_set_and_refused_when_it_makes_no_sense() {
+        let s = Duration::from_secs;
+        type Vars = Vec<(&'static str, &'static str)>;
+        type Want = Result<(Duration, Duration), &'static str>;
+        // (file, variables, the schedule or the error's origin and message)
+        let table: Vec<(&str, Vars, Want)> = vec![
+            ("", vec![], Ok((s(5), s(300)))),
+            ("retry:\n  base: 2s\n  max: 1m\n", vec![], Ok((s(2), s(60)))),
+            (
+                "retry:\n  base: 2s\n",
+                vec![("SEXTANT_RETRY_BASE", "1s")],
+                Ok((s(1), s(300))),
+            ),
+            (
+                "",
+                vec![("SEXTANT_RETRY_BASE", "0s")],
+                Err("SEXTANT_RETRY_BASE: must be at least 1s"),
+            ),
+            (
+                "",
+                vec![("SEXTANT_RETRY_BASE", "1m"), ("SEXTANT_RETRY_MAX", "30s")],
+                Err("SEXTANT_RETRY_MAX: must be at least the base (60s)"),
+            ),
+            (
+                "retry:\n  max: soon\n",
+                vec![],
+                Err("c.yaml: field `retry.max`: \"soon\" is not a duration"),
+            ),
+            (
+                "retry:\n  maximum: 1m\n",
+                vec![],
+                Err("unknown field `maximum`"),
+            ),
+        ];
+        for (file, vars, want) in table {
+            let mut vars = vars;
+            vars.extend([
+                ("SEXTANT_REPO_PATH", "/repo"),
+                ("SEXTANT_ENVIRONMENTS", "dev"),
+            ]);
+            let got = Settings::from_sources(Some((Path::new("c.yaml"), file)), &env(&vars));
+            match (got, want) {
+                (Ok(settings), Ok((base, cap))) => {
+                    assert_eq!(settings.retry, Backoff::new(base, cap), "{file:?} {vars:?}")
+                }
+                (Err(e), Err(text)) => assert!(e.to_string().contains(text), "{e}"),
+                (got, want) => panic!("{file:?} {vars:?}: {got:?}, wanted {want:?}"),
+            }
+        }
     }
 
     #[test]

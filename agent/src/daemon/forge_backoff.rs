@@ -1,7 +1,7 @@
 //! How a forge loop waits after a failure: an answer that will not change by repeating it
 //! ([`ErrorKind::Permanent`]: 401, 403 without a rate limit, 404, 422, or a write the loop made
 //! and then cannot see) is backed off exponentially with the daemon's one retry schedule
-//! ([`super::retry_delay`], 5 s doubling to 5 min), and `/status` says until when and why.
+//! (`Settings::retry`, 5 s doubling to 5 min by default), and `/status` says until when and why.
 //! Transient answers (5xx, rate limits) keep the edge's retries and the loop's pace; a lost
 //! race is re-read at once.
 
@@ -21,25 +21,43 @@ pub struct ForgeWait {
     pub failures: u32,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Backoff {
+    schedule: sextant_core::backoff::Backoff,
     failures: u32,
     until: Option<Instant>,
     reason: String,
 }
 
+impl Default for Backoff {
+    /// On the daemon's default schedule ([`crate::config::RETRY`]).
+    fn default() -> Self {
+        Backoff::new(crate::config::RETRY)
+    }
+}
+
 impl Backoff {
+    /// Nothing waited for yet; failures will be waited out on `schedule`.
+    pub fn new(schedule: sextant_core::backoff::Backoff) -> Self {
+        Backoff {
+            schedule,
+            failures: 0,
+            until: None,
+            reason: String::new(),
+        }
+    }
+
     /// Records how a pass over the forge ended (`None`: it succeeded) and returns the wait it
     /// starts, if any.
     pub fn record(&mut self, now: Instant, failed: Option<(ErrorKind, &str)>) -> Option<Duration> {
         match failed {
             None => {
-                *self = Self::default();
+                *self = Self::new(self.schedule);
                 None
             }
             Some((ErrorKind::Permanent, reason)) => {
                 self.failures = self.failures.saturating_add(1);
-                let wait = super::retry_delay(self.failures);
+                let wait = self.schedule.delay(self.failures);
                 self.until = Some(now + wait);
                 self.reason = reason.to_string();
                 Some(wait)

@@ -344,21 +344,9 @@ impl Context {
             (Some(forge), Repo::Git { branch, .. }) => Some((forge.clone(), branch.clone())),
             _ => None,
         };
-        let jobs = git_forge.as_ref().map(|(forge, base)| {
-            let (jobs_tx, jobs_rx) = tokio::sync::mpsc::channel(QUEUE);
-            tasks.push(tokio::spawn(
-                promote::Jobs {
-                    forge: forge.clone(),
-                    base: base.clone(),
-                    jobs: jobs_rx,
-                    metrics: self.metrics.clone(),
-                    status: self.status.clone(),
-                    stop: self.stop.clone(),
-                }
-                .run(),
-            ));
-            jobs_tx
-        });
+        let jobs = git_forge
+            .as_ref()
+            .map(|(forge, base)| self.jobs(forge, base, tasks));
         tasks.push(tokio::spawn(
             drift::DriftWatch {
                 environment: env.to_string(),
@@ -398,6 +386,7 @@ impl Context {
                     stop: self.stop.clone(),
                     metrics: self.metrics.clone(),
                     status: self.status.clone(),
+                    retry: self.settings.retry,
                 }
                 .run(),
             ));
@@ -427,9 +416,34 @@ impl Context {
                 leading: self.leading.clone(),
                 heals: heal_rx,
                 resync: self.settings.resync_interval,
+                retry: self.settings.retry,
                 stop: self.stop.clone(),
             },
         ))
+    }
+
+    /// The forge jobs of an environment (reverts, commit statuses, lead times), started; the
+    /// sender that queues them.
+    fn jobs(
+        &self,
+        forge: &Arc<sextant_forge::GitHub>,
+        base: &str,
+        tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+    ) -> tokio::sync::mpsc::Sender<promote::Job> {
+        let (jobs_tx, jobs_rx) = tokio::sync::mpsc::channel(QUEUE);
+        tasks.push(tokio::spawn(
+            promote::Jobs {
+                forge: forge.clone(),
+                base: base.to_string(),
+                jobs: jobs_rx,
+                retry: self.settings.retry,
+                metrics: self.metrics.clone(),
+                status: self.status.clone(),
+                stop: self.stop.clone(),
+            }
+            .run(),
+        ));
+        jobs_tx
     }
 
     /// The promoter of `env` as a source: its gates, checks, registry verification and the
@@ -464,6 +478,7 @@ impl Context {
             log: self.git_log.clone(),
             clock: clock::Clock::system(),
             targets_of: crate::promotion::targets,
+            retry: self.settings.retry,
         }
         .run()
     }
@@ -495,13 +510,6 @@ fn forge_client(
 
 /// How many heal requests or forge jobs may wait before their sender waits too.
 const QUEUE: usize = 64;
-
-/// The wait before retrying an environment whose last reconcile failed for the `failures`-th
-/// time in a row: 5 s doubling, at most 5 min — sooner than the resync, never a hot loop.
-pub fn retry_delay(failures: u32) -> Duration {
-    sextant_core::backoff::Backoff::new(Duration::from_secs(5), Duration::from_secs(300))
-        .delay(failures)
-}
 
 /// A flag that turns true on shutdown and while this replica does not lead.
 fn halted(
@@ -540,8 +548,9 @@ mod tests {
 
     #[test]
     fn retries_after_failures_back_off_from_5s_to_a_5_minute_cap() {
-        let secs: Vec<u64> = (1..=9).map(|n| retry_delay(n).as_secs()).collect();
+        let retry = crate::config::RETRY;
+        let secs: Vec<u64> = (1..=9).map(|n| retry.delay(n).as_secs()).collect();
         assert_eq!(secs, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
-        assert_eq!(retry_delay(u32::MAX), Duration::from_secs(300));
+        assert_eq!(retry.delay(u32::MAX), Duration::from_secs(300));
     }
 }

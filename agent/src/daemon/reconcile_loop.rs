@@ -6,8 +6,9 @@
 //! scripted fake under tokio's paused clock.
 
 use super::failure::ReconcileError;
-use super::{retry_delay, Snapshot};
+use super::Snapshot;
 use crate::apply::sync::Identity;
+use sextant_core::backoff::Backoff;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,11 +59,12 @@ pub fn next_wait(
     outcome: &Result<(), ReconcileError>,
     failures: u32,
     resync: Duration,
+    retry: &Backoff,
 ) -> (u32, Duration) {
     match outcome {
         Err(e) if e.is_transient() => {
             let failures = failures + 1;
-            (failures, retry_delay(failures).min(resync))
+            (failures, retry.delay(failures).min(resync))
         }
         _ => (0, resync),
     }
@@ -74,6 +76,8 @@ pub struct Inputs {
     pub leading: watch::Receiver<bool>,
     pub heals: mpsc::Receiver<Vec<Identity>>,
     pub resync: Duration,
+    /// The schedule a transient failure backs off on (`Settings::retry`).
+    pub retry: Backoff,
     pub stop: watch::Receiver<bool>,
 }
 
@@ -83,6 +87,7 @@ pub async fn run<R: Reconcile>(reconciler: R, inputs: Inputs) {
         mut leading,
         mut heals,
         resync,
+        retry,
         mut stop,
     } = inputs;
     let mut failures = 0u32;
@@ -119,7 +124,7 @@ pub async fn run<R: Reconcile>(reconciler: R, inputs: Inputs) {
         if *stop.borrow() {
             return;
         }
-        (failures, wait) = next_wait(&outcome, failures, resync);
+        (failures, wait) = next_wait(&outcome, failures, resync, &retry);
         let retry_at = (failures > 0).then(|| {
             let at = std::time::SystemTime::now() + wait;
             k8s_openapi::jiff::Timestamp::try_from(at)
@@ -244,6 +249,7 @@ mod tests {
                 leading: lead_rx,
                 heals: heal_rx,
                 resync: RESYNC,
+                retry: crate::config::RETRY,
                 stop,
             },
         ));
@@ -400,14 +406,20 @@ mod tests {
     #[test]
     fn the_error_policy_backs_off_only_what_a_later_try_may_fix() {
         let resync = Duration::from_secs(60);
-        assert_eq!(next_wait(&Ok(()), 3, resync), (0, resync));
-        assert_eq!(next_wait(&failed(false), 3, resync), (0, resync));
         assert_eq!(
-            next_wait(&failed(true), 0, resync),
+            next_wait(&Ok(()), 3, resync, &crate::config::RETRY),
+            (0, resync)
+        );
+        assert_eq!(
+            next_wait(&failed(false), 3, resync, &crate::config::RETRY),
+            (0, resync)
+        );
+        assert_eq!(
+            next_wait(&failed(true), 0, resync, &crate::config::RETRY),
             (1, Duration::from_secs(5))
         );
         assert_eq!(
-            next_wait(&failed(true), 4, resync),
+            next_wait(&failed(true), 4, resync, &crate::config::RETRY),
             (5, resync),
             "never past the resync"
         );

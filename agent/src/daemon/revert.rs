@@ -57,6 +57,8 @@ pub struct Jobs<F> {
     pub forge: Arc<F>,
     pub base: String,
     pub jobs: mpsc::Receiver<Job>,
+    /// The schedule a revert the forge did not make is tried again on (`Settings::retry`).
+    pub retry: sextant_core::backoff::Backoff,
     pub metrics: Metrics,
     pub status: Arc<Mutex<Status>>,
     pub stop: watch::Receiver<bool>,
@@ -108,7 +110,7 @@ impl<F: Forge + 'static> Jobs<F> {
                     }
                     Err(e) => {
                         p.failures += 1;
-                        let wait = super::retry_delay(p.failures);
+                        let wait = self.retry.delay(p.failures);
                         p.retry_at = tokio::time::Instant::now() + wait;
                         tracing::warn!(environment = %name, failures = p.failures, retry_in = ?wait, error = %e, "the revert after a rollback failed; it stays pending");
                         let at = rfc3339(unix_now() + wait.as_secs());
@@ -444,6 +446,7 @@ mod tests {
             metrics: Metrics::new().unwrap(),
             status: status.clone(),
             stop,
+            retry: crate::config::RETRY,
         };
         let task = tokio::spawn(loop_.run());
         send.send(Job::Revert {

@@ -71,6 +71,8 @@ pub struct Promoter<F, R, K = ConfigMaps> {
     /// How the targets are read from a snapshot (`crate::promotion::targets`; a test's may
     /// panic, as a bug in it would).
     pub targets_of: TargetsOf,
+    /// The schedule a refusing forge is left alone on (`Settings::retry`).
+    pub retry: sextant_core::backoff::Backoff,
 }
 
 /// The environments that promote from a source, read from a snapshot, and why others that
@@ -116,7 +118,10 @@ struct Item<'a> {
 
 impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F, R, K> {
     pub async fn run(mut self) {
-        let mut m = Memory::default();
+        let mut m = Memory {
+            backoff: Backoff::new(self.retry),
+            ..Memory::default()
+        };
         loop {
             if *self.leading.borrow() {
                 self.pass(&mut m).await;

@@ -215,6 +215,7 @@ impl World {
             log: None,
             clock: self.clock.clone(),
             targets_of: crate::promotion::targets,
+            retry: crate::config::RETRY,
         }
     }
 

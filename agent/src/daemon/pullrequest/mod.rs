@@ -39,6 +39,8 @@ pub struct PullRequests<F> {
     pub stop: watch::Receiver<bool>,
     pub metrics: Metrics,
     pub status: Arc<Mutex<Status>>,
+    /// The schedule a refusing forge is left alone on (`Settings::retry`).
+    pub retry: sextant_core::backoff::Backoff,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +95,10 @@ struct Memory {
 
 impl<F: Forge + 'static> PullRequests<F> {
     pub async fn run(mut self) {
-        let mut memory = Memory::default();
+        let mut memory = Memory {
+            backoff: Backoff::new(self.retry),
+            ..Memory::default()
+        };
         loop {
             let applied = self.applied.borrow().clone();
             let leading = *self.leading.borrow();
@@ -713,6 +718,7 @@ mod tests {
                 stop,
                 metrics: Metrics::new().unwrap(),
                 status: status.clone(),
+                retry: crate::config::RETRY,
             }
             .run(),
         );
@@ -838,6 +844,7 @@ mod tests {
             stop: watch::channel(false).1,
             metrics: Metrics::new().unwrap(),
             status: Arc::default(),
+            retry: crate::config::RETRY,
         };
         let w = World {
             repo,
