@@ -109,7 +109,7 @@ fn server(ready_delay: Duration) -> TestServer {
 fn options(repo: &TempRepo) -> SyncOptions {
     let env = sextant::environment::load(repo.path(), "test").unwrap();
     SyncOptions {
-        wave_timeout: Duration::from_secs(20),
+        wave_timeout: Duration::from_secs(10),
         poll_interval: Duration::from_millis(50),
         ..SyncOptions::for_environment(&env)
     }
@@ -225,7 +225,7 @@ async fn the_health_gate_holds_the_next_wave_until_the_deployment_is_ready() {
         })
     };
     // Wait (bounded) until the agent is polling the Deployment's health: the gate is holding.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let log = server.requests();
         let patched = log
@@ -982,14 +982,14 @@ async fn a_gate_woken_by_watch_events_passes_a_slow_rollout_and_fails_one_that_n
     assert!(first.succeeded, "{}", first.to_table());
     let (cache, _changes) = watching(&server, &repo).await;
 
-    // Polling every hour and waiting at most two minutes: only the cache's events can wake
+    // Polling every hour and waiting at most ten seconds: only the cache's events can wake
     // the gate before its deadline.
     repo.write(
         "environments/test/base.yaml",
         &format!("replicas: 2\nannotations: {{{READY_AFTER_MS}: \"300\"}}\n"),
     );
     let opts = SyncOptions {
-        wave_timeout: Duration::from_secs(120),
+        wave_timeout: Duration::from_secs(10),
         poll_interval: Duration::from_secs(3600),
         live: Some(cache.clone()),
         ..options(&repo)
@@ -1117,7 +1117,7 @@ async fn a_pass_over_the_local_environment_compares_each_object_once() {
     assert!(objects > 5, "the local environment has objects: {objects}");
     let cluster = Cluster::new(server.client().unwrap());
     let opts = SyncOptions {
-        wave_timeout: Duration::from_secs(60),
+        wave_timeout: Duration::from_secs(10),
         poll_interval: Duration::from_millis(50),
         ..SyncOptions::for_environment(&env)
     };

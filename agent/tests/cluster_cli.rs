@@ -190,7 +190,7 @@ fn an_apply_killed_mid_wave_converges_when_run_again() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !server
         .requests()
         .iter()
@@ -282,7 +282,7 @@ fn an_apply_stopped_by_sigterm_mid_wave_prints_its_partial_result_as_json_and_fa
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !server
         .requests()
         .iter()

@@ -7,7 +7,7 @@ mod support;
 use sextant_testkit::TestServer;
 use std::collections::HashMap;
 use std::time::Duration;
-use support::agent::{eventually, Agent};
+use support::agent::{eventually, Agent, WAIT};
 use support::environment;
 use support::git::{GitDaemon, WorkRepo};
 
@@ -68,6 +68,8 @@ impl World {
             ),
             ("SEXTANT_POD_NAME", name.to_string()),
             ("SEXTANT_LEASE_DURATION", "3s".into()),
+            // Retries after 1 s, 2 s, …: a test sees a retry without waiting out 5 s.
+            ("SEXTANT_RETRY_BASE", "1s".into()),
         ])
     }
 
@@ -88,11 +90,10 @@ impl World {
 fn commits_and_signed_webhooks_drive_the_cluster_and_a_broken_commit_changes_nothing() {
     let world = World::new();
     let agent = Agent::start(&world.env("solo"));
-    let wait = Duration::from_secs(60);
-    eventually(wait, "the first revision applied", || {
+    eventually(WAIT, "the first revision applied", || {
         (world.greeting().as_deref() == Some("one")).then_some(())
     });
-    eventually(wait, "readiness after the first sync", || {
+    eventually(WAIT, "readiness after the first sync", || {
         (agent.get("/readyz").0 == 200).then_some(())
     });
     assert_eq!(agent.get("/healthz"), (200, "ok".into()));
@@ -131,7 +132,7 @@ fn commits_and_signed_webhooks_drive_the_cluster_and_a_broken_commit_changes_not
     // A valid signed push: applied long before the hour-long poll interval.
     let code = agent.push_webhook(SECRET, "main");
     assert_eq!(code, 202);
-    eventually(wait, "the webhook's revision applied and recorded", || {
+    eventually(WAIT, "the webhook's revision applied and recorded", || {
         let recorded = agent.status()["environments"]["e"]["revision"] == second.as_str();
         (recorded && world.greeting().as_deref() == Some("two")).then_some(())
     });
@@ -171,7 +172,7 @@ fn commits_and_signed_webhooks_drive_the_cluster_and_a_broken_commit_changes_not
         .write("environments/e/values.yaml", "greeting: [unclosed\n");
     let broken = world.repo.commit_and_push("broken values");
     agent.push_webhook(SECRET, "main");
-    eventually(wait, "the broken commit counted as a failed sync", || {
+    eventually(WAIT, "the broken commit counted as a failed sync", || {
         (agent.metric(r#"sextant_sync_total{environment="e",result="failed"}"#) > failed_before)
             .then_some(())
     });
@@ -201,7 +202,7 @@ fn commits_and_signed_webhooks_drive_the_cluster_and_a_broken_commit_changes_not
     platform(&world.repo, "three");
     world.repo.commit_and_push("fix");
     agent.push_webhook(SECRET, "main");
-    eventually(wait, "recovery on the next good commit", || {
+    eventually(WAIT, "recovery on the next good commit", || {
         (world.greeting().as_deref() == Some("three")).then_some(())
     });
 }
@@ -211,27 +212,26 @@ fn two_replicas_elect_one_leader_and_the_standby_takes_over_when_it_dies() {
     let world = World::new();
     let a = Agent::start(&world.env("replica-a"));
     let b = Agent::start(&world.env("replica-b"));
-    let wait = Duration::from_secs(60);
     let leader_of = |x: &Agent| x.status()["leader"].as_bool() == Some(true);
-    let first = eventually(wait, "a leader", || match (leader_of(&a), leader_of(&b)) {
+    let first = eventually(WAIT, "a leader", || match (leader_of(&a), leader_of(&b)) {
         (true, false) => Some('a'),
         (false, true) => Some('b'),
         _ => None,
     });
-    eventually(wait, "the leader's sync", || {
+    eventually(WAIT, "the leader's sync", || {
         (world.greeting().as_deref() == Some("one")).then_some(())
     });
     // Both serve health and metrics; the standby is ready as a standby.
     for x in [&a, &b] {
         assert_eq!(x.get("/healthz").0, 200);
-        eventually(wait, "readiness", || {
+        eventually(WAIT, "readiness", || {
             (x.get("/readyz").0 == 200).then_some(())
         });
         assert!(x.get("/metrics").1.contains("sextant_leader"));
     }
     let (mut leader, survivor) = if first == 'a' { (a, b) } else { (b, a) };
     // Only the leader watches: the standby's drift is unknown, never "in sync".
-    eventually(wait, "the leader watching", || {
+    eventually(WAIT, "the leader watching", || {
         (leader.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
     });
     let standby = survivor.status();
@@ -240,20 +240,18 @@ fn two_replicas_elect_one_leader_and_the_standby_takes_over_when_it_dies() {
         "{standby}"
     );
     leader.kill(); // SIGKILL: the lease is not released; the standby must wait it out
-    eventually(
-        Duration::from_secs(30),
-        "the standby taking over within the lease",
-        || leader_of(&survivor).then_some(()),
-    );
+    eventually(WAIT, "the standby taking over within the lease", || {
+        leader_of(&survivor).then_some(())
+    });
     assert_eq!(survivor.metric("sextant_leader"), 1.0);
     // The new leader reconciles: a new commit reaches the cluster through it.
     platform(&world.repo, "after-failover");
     world.repo.commit_and_push("after failover");
     survivor.push_webhook(SECRET, "main");
-    eventually(wait, "the new leader's sync", || {
+    eventually(WAIT, "the new leader's sync", || {
         (world.greeting().as_deref() == Some("after-failover")).then_some(())
     });
-    eventually(wait, "the new leader watching", || {
+    eventually(WAIT, "the new leader watching", || {
         (survivor.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
     });
 }
@@ -262,7 +260,7 @@ fn two_replicas_elect_one_leader_and_the_standby_takes_over_when_it_dies() {
 fn sigterm_stops_the_agent_cleanly() {
     let world = World::new();
     let mut agent = Agent::start(&world.env("solo"));
-    eventually(Duration::from_secs(60), "the first sync", || {
+    eventually(WAIT, "the first sync", || {
         (world.greeting().as_deref() == Some("one")).then_some(())
     });
     let status = agent.terminate();
@@ -274,8 +272,7 @@ fn sigterm_stops_the_agent_cleanly() {
 fn metrics_pass_promtool_and_a_real_prometheus_scrapes_them() {
     let world = World::new();
     let agent = Agent::start(&world.env("solo"));
-    let wait = Duration::from_secs(60);
-    eventually(wait, "the first sync", || {
+    eventually(WAIT, "the first sync", || {
         (agent.metric(r#"sextant_sync_total{environment="e",result="succeeded"}"#) >= 1.0)
             .then_some(())
     });
@@ -326,8 +323,14 @@ fn metrics_pass_promtool_and_a_real_prometheus_scrapes_them() {
         .expect("prometheus (installed by `make tools`)");
     let _guard = KillOnDrop(prometheus);
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Its start (the TSDB opened) first, then its first scrapes.
+    eventually(WAIT, "Prometheus ready", || {
+        let ready =
+            std::panic::catch_unwind(|| support::agent::http(addr, "GET", "/-/ready", &[], b"").0);
+        (ready.ok() == Some(200)).then_some(())
+    });
     let value = eventually(
-        wait,
+        WAIT,
         "Prometheus to answer a query on sextant_sync_total",
         || {
             let (code, body) = std::panic::catch_unwind(|| {
@@ -391,18 +394,17 @@ fn local_mode_resyncs_a_working_tree_on_save_without_a_commit() {
     env.remove("SEXTANT_REPO_URL");
     env.insert("SEXTANT_REPO_PATH", world.repo.path().display().to_string());
     let agent = Agent::start(&env);
-    let wait = Duration::from_secs(60);
-    eventually(wait, "the working tree applied", || {
+    eventually(WAIT, "the working tree applied", || {
         (world.greeting().as_deref() == Some("one")).then_some(())
     });
     world
         .repo
         .write("environments/e/values.yaml", "greeting: edited\n");
-    eventually(wait, "the saved edit applied", || {
+    eventually(WAIT, "the saved edit applied", || {
         (world.greeting().as_deref() == Some("edited")).then_some(())
     });
     // An uncommitted tree is recorded as dirty once that sync finishes.
-    eventually(wait, "the dirty revision recorded", || {
+    eventually(WAIT, "the dirty revision recorded", || {
         let s = agent.status();
         s["environments"]["e"]["revision"]
             .as_str()?
@@ -415,8 +417,7 @@ fn local_mode_resyncs_a_working_tree_on_save_without_a_commit() {
 fn an_unreachable_remote_is_reported_while_the_agent_keeps_serving() {
     let world = World::new();
     let agent = Agent::start(&world.env("solo"));
-    let wait = Duration::from_secs(60);
-    eventually(wait, "the first sync", || {
+    eventually(WAIT, "the first sync", || {
         (world.greeting().as_deref() == Some("one")).then_some(())
     });
     let World {
@@ -427,7 +428,7 @@ fn an_unreachable_remote_is_reported_while_the_agent_keeps_serving() {
     } = world;
     drop(git); // the remote goes away
     assert_eq!(agent.push_webhook(SECRET, "main"), 202);
-    let error = eventually(wait, "the fetch error in /status", || {
+    let error = eventually(WAIT, "the fetch error in /status", || {
         agent.status()["source"]["last_fetch_error"]
             .as_str()
             .map(String::from)
@@ -452,9 +453,8 @@ const FOREVER: &str = "{{- range until 100000 }}{{- range until 100000 }}{{- end
 fn a_commit_linking_a_values_file_out_of_the_snapshot_is_refused_and_the_last_revision_stays() {
     let world = World::new();
     let agent = Agent::start(&world.env("solo"));
-    let wait = Duration::from_secs(60);
     // Applied, and recorded: the status's revision is set once the sync finishes.
-    let first = eventually(wait, "the first revision applied and recorded", || {
+    let first = eventually(WAIT, "the first revision applied and recorded", || {
         let revision = agent.status()["environments"]["e"]["revision"].clone();
         (world.greeting().as_deref() == Some("one") && revision.is_string()).then_some(revision)
     });
@@ -464,7 +464,7 @@ fn a_commit_linking_a_values_file_out_of_the_snapshot_is_refused_and_the_last_re
     std::os::unix::fs::symlink(world.dir.path().join("kubeconfig"), &values).unwrap();
     let hostile = world.repo.commit_and_push("link values to the kubeconfig");
     agent.push_webhook(SECRET, "main");
-    let error = eventually(wait, "the hostile commit refused", || {
+    let error = eventually(WAIT, "the hostile commit refused", || {
         let status = agent.status();
         let error = status["environments"]["e"]["last_error"].clone();
         (error["revision"] == hostile.as_str()).then_some(error)
@@ -492,8 +492,7 @@ fn a_render_that_never_finishes_is_killed_at_the_timeout_and_the_next_good_commi
     env.insert("SEXTANT_RENDER_TIMEOUT", "2s".into());
     let cache = env["SEXTANT_CACHE_DIR"].clone();
     let agent = Agent::start(&env);
-    let wait = Duration::from_secs(60);
-    eventually(wait, "the first revision applied", || {
+    eventually(WAIT, "the first revision applied", || {
         (world.greeting().as_deref() == Some("one")).then_some(())
     });
     world
@@ -501,7 +500,7 @@ fn a_render_that_never_finishes_is_killed_at_the_timeout_and_the_next_good_commi
         .write("charts/app/templates/forever.yaml", FOREVER);
     let hung = world.repo.commit_and_push("a template that never ends");
     agent.push_webhook(SECRET, "main");
-    let error = eventually(wait, "the render timeout reported", || {
+    let error = eventually(WAIT, "the render timeout reported", || {
         let error = agent.status()["environments"]["e"]["last_error"].clone();
         (error["revision"] == hung.as_str()).then_some(error)
     });
@@ -533,7 +532,7 @@ fn a_render_that_never_finishes_is_killed_at_the_timeout_and_the_next_good_commi
     platform(&world.repo, "two");
     world.repo.commit_and_push("fix");
     agent.push_webhook(SECRET, "main");
-    eventually(wait, "the next good commit applied", || {
+    eventually(WAIT, "the next good commit applied", || {
         (world.greeting().as_deref() == Some("two")).then_some(())
     });
 }
@@ -549,7 +548,7 @@ fn sigterm_during_a_hung_render_stops_the_agent_and_its_helm() {
     env.insert("SEXTANT_RENDER_TIMEOUT", "10m".into());
     let cache = env["SEXTANT_CACHE_DIR"].clone();
     let mut agent = Agent::start(&env);
-    let helm = eventually(Duration::from_secs(60), "helm rendering", || {
+    let helm = eventually(WAIT, "helm rendering", || {
         support::processes_mentioning(&cache).first().copied()
     });
     let status = agent.terminate();
@@ -582,19 +581,33 @@ fn a_failed_sync_is_retried_with_backoff_long_before_the_resync() {
     let mut env = world.env("solo");
     env.insert("SEXTANT_RESYNC_INTERVAL", "1h".into());
     let agent = Agent::start(&env);
-    let wait = Duration::from_secs(60);
-    let retry_at = eventually(wait, "the failed sync and its retry time", || {
+    // The sync's write is tried six times, 6.2 s of the cluster client's own backoff, before
+    // the sync fails: wait for its first attempt, then for the failure.
+    let patches = || {
+        world
+            .server
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.verb == sextant_testkit::Verb::Patch && r.name.as_deref() == Some("greeting")
+            })
+            .count()
+    };
+    eventually(WAIT, "the sync's first write", || {
+        (patches() > 0).then_some(())
+    });
+    let retry_at = eventually(WAIT, "the failed sync and its retry time", || {
         let status = agent.status();
         let e = &status["environments"]["e"];
         e["retry_at"].as_str().map(str::to_string)
     });
     assert!(!retry_at.is_empty());
     eventually(
-        wait,
+        WAIT,
         "the retry applied without a commit or a resync",
         || (world.greeting().as_deref() == Some("one")).then_some(()),
     );
-    eventually(wait, "the retry time cleared", || {
+    eventually(WAIT, "the retry time cleared", || {
         agent.status()["environments"]["e"]["retry_at"]
             .is_null()
             .then_some(())
@@ -646,7 +659,7 @@ fn drift_world(policy: &str) -> (World, Agent) {
     let mut env = world.env("solo");
     env.insert("SEXTANT_LEADER_ELECTION", "false".into());
     let agent = Agent::start(&env);
-    eventually(Duration::from_secs(60), "watched and in sync", || {
+    eventually(WAIT, "watched and in sync", || {
         (agent.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
     });
     (world, agent)
@@ -655,12 +668,11 @@ fn drift_world(policy: &str) -> (World, Agent) {
 #[test]
 fn heal_restores_a_scale_an_image_patch_and_a_deleted_object() {
     let (world, agent) = drift_world("heal");
-    let wait = Duration::from_secs(30);
     kubectl(
         &world,
         &["scale", "deployment/web", "-n", "app", "--replicas=5"],
     );
-    eventually(wait, "the scale healed", || {
+    eventually(WAIT, "the scale healed", || {
         (agent.metric(r#"sextant_drift_heals_total{environment="e",result="succeeded"}"#) >= 1.0
             && replicas(&world) == Some(2))
         .then_some(())
@@ -677,7 +689,7 @@ fn heal_restores_a_scale_an_image_patch_and_a_deleted_object() {
         ],
     );
     kubectl(&world, &["delete", "configmap", "greeting", "-n", "app"]);
-    eventually(wait, "the image and the deleted ConfigMap healed", || {
+    eventually(WAIT, "the image and the deleted ConfigMap healed", || {
         let image_back =
             std::process::Command::new(support::workspace().join(".tools/bin/kubectl"))
                 .arg("--kubeconfig")
@@ -697,7 +709,7 @@ fn heal_restores_a_scale_an_image_patch_and_a_deleted_object() {
     });
     assert!(agent.metric(r#"sextant_drift_detected_total{environment="e",release="app"}"#) >= 3.0);
     // Kubernetes Events mark the objects: paths and managers, no values.
-    let reasons = eventually(wait, "Drifted and Healed events", || {
+    let reasons = eventually(WAIT, "Drifted and Healed events", || {
         let events = support::block_on(async {
             let api: kube::Api<k8s_openapi::api::events::v1::Event> =
                 kube::Api::namespaced(world.server.client().unwrap(), "app");
@@ -722,7 +734,7 @@ fn heal_restores_a_scale_an_image_patch_and_a_deleted_object() {
         !reasons.iter().any(|(_, n)| n.contains("evil")),
         "no values: {reasons:?}"
     );
-    eventually(wait, "in sync again", || {
+    eventually(WAIT, "in sync again", || {
         (agent.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
     });
 }
@@ -736,15 +748,14 @@ fn report_leaves_a_scale_names_its_manager_and_a_resync_does_not_heal_it() {
     env.insert("SEXTANT_LEADER_ELECTION", "false".into());
     env.insert("SEXTANT_RESYNC_INTERVAL", "1s".into());
     let agent = Agent::start(&env);
-    let wait = Duration::from_secs(30);
-    eventually(wait, "watched and in sync", || {
+    eventually(WAIT, "watched and in sync", || {
         (agent.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
     });
     kubectl(
         &world,
         &["scale", "deployment/web", "-n", "app", "--replicas=5"],
     );
-    let object = eventually(wait, "the scale reported", || {
+    let object = eventually(WAIT, "the scale reported", || {
         let status = agent.status();
         let drift = &status["environments"]["e"]["drift"];
         (drift["state"] == "drifted").then(|| drift["objects"][0].clone())
@@ -756,7 +767,7 @@ fn report_leaves_a_scale_names_its_manager_and_a_resync_does_not_heal_it() {
     assert!(object["since"].is_string());
     // Resyncs come and go; the scale stays.
     let syncs = agent.metric(r#"sextant_sync_total{environment="e",result="succeeded"}"#);
-    eventually(wait, "two more resyncs", || {
+    eventually(WAIT, "two more resyncs", || {
         (agent.metric(r#"sextant_sync_total{environment="e",result="succeeded"}"#) >= syncs + 2.0)
             .then_some(())
     });
@@ -803,7 +814,7 @@ fn a_controller_fighting_over_a_field_is_reported_as_fighting_after_bounded_heal
             });
         })
     };
-    let object = eventually(Duration::from_secs(30), "the fight reported", || {
+    let object = eventually(WAIT, "the fight reported", || {
         let status = agent.status();
         status["environments"]["e"]["drift"]["objects"]
             .as_array()?
@@ -882,12 +893,12 @@ fn the_corpus_watched_through_resyncs_shows_zero_drift_and_zero_writes() {
     env.insert("SEXTANT_LEADER_ELECTION", "false".into());
     env.insert("SEXTANT_RESYNC_INTERVAL", "1s".into());
     let agent = Agent::start(&env);
-    let wait = Duration::from_secs(90);
     let ok = r#"sextant_sync_total{environment="e",result="succeeded"}"#;
-    eventually(wait, "the corpus applied and watched", || {
-        let status = agent.status();
-        (agent.metric(ok) >= 1.0 && status["environments"]["e"]["drift"]["state"] == "in-sync")
-            .then_some(())
+    eventually(WAIT, "the corpus applied", || {
+        (agent.metric(ok) >= 1.0).then_some(())
+    });
+    eventually(WAIT, "the corpus watched", || {
+        (agent.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
     });
     // The cluster's own changes: the HPA's metrics ask for 3 replicas (Git says 2), and a
     // mutating "webhook" lowers revisionHistoryLimit, a field a rule ignores.
@@ -914,7 +925,7 @@ fn the_corpus_watched_through_resyncs_shows_zero_drift_and_zero_writes() {
             r#"{"spec":{"revisionHistoryLimit":5}}"#,
         ],
     );
-    eventually(wait, "the HPA scaled and the webhook mutated", || {
+    eventually(WAIT, "the HPA scaled and the webhook mutated", || {
         (demo_app(&world)? == (3, 5, None)).then_some(())
     });
     let first = agent.metric(ok);
@@ -924,7 +935,7 @@ fn the_corpus_watched_through_resyncs_shows_zero_drift_and_zero_writes() {
         .iter()
         .filter(|r| r.is_write())
         .count();
-    eventually(wait, "three more resyncs", || {
+    eventually(WAIT, "three more resyncs", || {
         (agent.metric(ok) >= first + 3.0).then_some(())
     });
     let status = agent.status();
@@ -959,7 +970,7 @@ fn the_corpus_watched_through_resyncs_shows_zero_drift_and_zero_writes() {
         .write("environments/e/demo.yaml", "podAnnotations: {rev: \"2\"}\n")
         .commit_and_push("annotate the demo pods");
     assert_eq!(agent.push_webhook(SECRET, "main"), 202);
-    eventually(wait, "the new revision applied", || {
+    eventually(WAIT, "the new revision applied", || {
         (demo_app(&world)?.2.as_deref() == Some("2")).then_some(())
     });
     assert_eq!(demo_app(&world), Some((3, 5, Some("2".into()))));
@@ -997,8 +1008,7 @@ fn dropped_watches_and_expired_versions_cause_no_false_drift_and_a_down_api_read
     let mut env = world.env("solo");
     env.insert("SEXTANT_LEADER_ELECTION", "false".into());
     let agent = Agent::start(&env);
-    let wait = Duration::from_secs(60);
-    eventually(wait, "watched and in sync", || {
+    eventually(WAIT, "watched and in sync", || {
         (agent.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
     });
     // Annotations Git does not set are no drift either.
@@ -1015,11 +1025,11 @@ fn dropped_watches_and_expired_versions_cause_no_false_drift_and_a_down_api_read
             .count()
     };
     let before = watches(&world.server.requests());
-    eventually(wait, "the watches cut and resumed several times", || {
+    eventually(WAIT, "the watches cut and resumed several times", || {
         (watches(&world.server.requests()) >= before + 6).then_some(())
     });
     world.server.clear_faults();
-    eventually(wait, "in sync after the storm", || {
+    eventually(WAIT, "in sync after the storm", || {
         (agent.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
     });
     assert_eq!(
@@ -1035,7 +1045,7 @@ fn dropped_watches_and_expired_versions_cause_no_false_drift_and_a_down_api_read
         dir: _dir,
     } = world;
     drop(server);
-    let drift = eventually(wait, "drift unknown while the API is down", || {
+    let drift = eventually(WAIT, "drift unknown while the API is down", || {
         let status = agent.status();
         let drift = status["environments"]["e"]["drift"].clone();
         (drift["state"] == "unknown").then_some(drift)
@@ -1056,15 +1066,14 @@ fn a_replica_starting_on_the_revision_already_applied_does_not_heal_reported_dri
     let mut env = world.env("first");
     env.insert("SEXTANT_LEADER_ELECTION", "false".into());
     let mut first = Agent::start(&env);
-    let wait = Duration::from_secs(60);
-    eventually(wait, "watched and in sync", || {
+    eventually(WAIT, "watched and in sync", || {
         (first.status()["environments"]["e"]["drift"]["state"] == "in-sync").then_some(())
     });
     kubectl(
         &world,
         &["scale", "deployment/web", "-n", "app", "--replicas=5"],
     );
-    eventually(wait, "the scale reported", || {
+    eventually(WAIT, "the scale reported", || {
         (first.status()["environments"]["e"]["drift"]["state"] == "drifted").then_some(())
     });
     first.kill();
@@ -1073,7 +1082,7 @@ fn a_replica_starting_on_the_revision_already_applied_does_not_heal_reported_dri
     env.insert("SEXTANT_LEADER_ELECTION", "false".into());
     let second = Agent::start(&env);
     eventually(
-        wait,
+        WAIT,
         "the second replica's first sync, and the drift seen again",
         || {
             let status = second.status();
@@ -1111,9 +1120,8 @@ fn losing_leadership_mid_sync_stops_the_sync_before_its_next_wave() {
         );
     world.repo.commit_and_push("a slow first wave");
     let agent = Agent::start(&world.env("a"));
-    let wait = Duration::from_secs(60);
     eventually(
-        wait,
+        WAIT,
         "leading, with wave 0 applied and its gate waiting",
         || {
             let status = agent.status();
@@ -1147,7 +1155,7 @@ fn losing_leadership_mid_sync_stops_the_sync_before_its_next_wave() {
             ),
         ],
     );
-    let status = eventually(wait, "the sync stopped as leadership was lost", || {
+    let status = eventually(WAIT, "the sync stopped as leadership was lost", || {
         let status = agent.status();
         let e = &status["environments"]["e"];
         (status["leader"] == false
@@ -1175,17 +1183,12 @@ fn losing_leadership_mid_sync_stops_the_sync_before_its_next_wave() {
 // watches (`cut_watches`, as a restarting API server or a load balancer reset does), so that the
 // agent's next watch meets it.
 
-/// How long the agent may take to see a fault or its end (its re-list backoff starts at 800 ms).
-const FAULT_WAIT: Duration = Duration::from_secs(10);
-
 fn drift_state(agent: &Agent) -> serde_json::Value {
     agent.status()["environments"]["e"]["drift"]["state"].clone()
 }
 
 fn wait_for_drift_state(agent: &Agent, state: &str, what: &str) {
-    eventually(FAULT_WAIT, what, || {
-        (drift_state(agent) == state).then_some(())
-    });
+    eventually(WAIT, what, || (drift_state(agent) == state).then_some(()));
 }
 
 fn heals(agent: &Agent) -> f64 {
@@ -1211,7 +1214,7 @@ fn after_every_request_answered_503_or_429_for_a_while_a_later_scale_is_healed()
             &world,
             &["scale", "deployment/web", "-n", "app", "--replicas=5"],
         );
-        eventually(FAULT_WAIT, &format!("a scale after {what} healed"), || {
+        eventually(WAIT, &format!("a scale after {what} healed"), || {
             (heals(&agent) > before && replicas(&world) == Some(2)).then_some(())
         });
         wait_for_drift_state(&agent, "in-sync", "in sync after the heal");
@@ -1243,11 +1246,9 @@ fn a_scale_made_while_the_watches_are_down_is_healed_when_they_come_back() {
     );
     assert_eq!(replicas(&world), Some(5));
     world.server.clear_faults();
-    eventually(
-        FAULT_WAIT,
-        "the scale made during the outage healed",
-        || (heals(&agent) >= 1.0 && replicas(&world) == Some(2)).then_some(()),
-    );
+    eventually(WAIT, "the scale made during the outage healed", || {
+        (heals(&agent) >= 1.0 && replicas(&world) == Some(2)).then_some(())
+    });
     assert!(
         agent.metric(r#"sextant_drift_detected_total{environment="e",release="app"}"#) >= 1.0,
         "reported as drift"
@@ -1285,18 +1286,16 @@ fn an_api_server_restarted_empty_gets_its_objects_back_and_a_later_scale_is_heal
         server,
         dir,
     };
-    eventually(
-        FAULT_WAIT,
-        "the Deployment and ConfigMap re-created",
-        || (replicas(&world) == Some(2) && world.greeting().is_some()).then_some(()),
-    );
+    eventually(WAIT, "the Deployment and ConfigMap re-created", || {
+        (replicas(&world) == Some(2) && world.greeting().is_some()).then_some(())
+    });
     wait_for_drift_state(&agent, "in-sync", "in sync on the new server");
     let before = heals(&agent);
     kubectl(
         &world,
         &["scale", "deployment/web", "-n", "app", "--replicas=5"],
     );
-    eventually(FAULT_WAIT, "the later scale healed", || {
+    eventually(WAIT, "the later scale healed", || {
         (heals(&agent) > before && replicas(&world) == Some(2)).then_some(())
     });
 }

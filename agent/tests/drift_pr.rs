@@ -6,7 +6,7 @@
 mod support;
 
 use std::time::Duration;
-use support::agent::{eventually, Agent};
+use support::agent::{eventually, Agent, WAIT};
 use support::pr::{prod_environment, World, PROD_VALUES, VALUES};
 
 fn in_sync(agent: &Agent) -> bool {
@@ -32,14 +32,13 @@ fn changed_lines(before: &str, after: &str) -> (Vec<String>, Vec<String>) {
 fn a_scale_in_prod_opens_one_pull_request_whose_merge_the_agent_syncs() {
     let world = World::new(&prod_environment(""));
     let agent = Agent::start(&world.env("solo"));
-    let wait = Duration::from_secs(60);
-    eventually(wait, "prod applied and watched", || {
+    eventually(WAIT, "prod applied and watched", || {
         (in_sync(&agent) && world.replicas() == Some(3)).then_some(())
     });
 
     world.scale(5);
     // Opened, then labelled: wait for both.
-    let pr = eventually(wait, "the labelled drift pull request", || {
+    let pr = eventually(WAIT, "the labelled drift pull request", || {
         world
             .open_pulls()
             .into_iter()
@@ -89,14 +88,14 @@ fn a_scale_in_prod_opens_one_pull_request_whose_merge_the_agent_syncs() {
 
     // Merged: the agent syncs the merge commit, Git now equals live, and no PR follows.
     let merge = world.fake.merge(pr.number).unwrap();
-    eventually(wait, "the merge commit applied and in sync", || {
+    eventually(WAIT, "the merge commit applied and in sync", || {
         let status = agent.status();
         (status["environments"]["prod"]["revision"] == merge.as_str() && in_sync(&agent))
             .then_some(())
     });
     assert_eq!(world.replicas(), Some(5));
     // The merge commit's status: pending while its sync ran, then success.
-    let said = eventually(wait, "the merge commit's status", || {
+    let said = eventually(WAIT, "the merge commit's status", || {
         let said: Vec<(String, String)> = world
             .fake
             .statuses(&merge)
@@ -121,7 +120,7 @@ fn a_scale_in_prod_opens_one_pull_request_whose_merge_the_agent_syncs() {
         .unwrap();
     assert!(shown.starts_with("applied and healthy: "), "{shown}");
     eventually(
-        wait,
+        WAIT,
         "the merged pull request no longer listed as open",
         || {
             let open =
@@ -134,7 +133,7 @@ fn a_scale_in_prod_opens_one_pull_request_whose_merge_the_agent_syncs() {
     );
     // Several more passes over the forge (each lists pulls and issues twice): still one PR.
     let seen = world.fake.requests().len();
-    eventually(wait, "more passes over the forge", || {
+    eventually(WAIT, "more passes over the forge", || {
         (world.fake.requests().len() >= seen + 8).then_some(())
     });
     assert_eq!(world.fake.pulls().len(), 1, "no second pull request");
@@ -153,21 +152,20 @@ fn a_scale_in_prod_opens_one_pull_request_whose_merge_the_agent_syncs() {
 fn a_pull_request_closed_without_merge_is_healed_and_not_proposed_again() {
     let world = World::new(&prod_environment(""));
     let agent = Agent::start(&world.env("solo"));
-    let wait = Duration::from_secs(60);
-    eventually(wait, "prod applied and watched", || {
+    eventually(WAIT, "prod applied and watched", || {
         in_sync(&agent).then_some(())
     });
     world.scale(4);
-    let pr = eventually(wait, "the drift pull request", || {
+    let pr = eventually(WAIT, "the drift pull request", || {
         world.open_pulls().into_iter().next()
     });
     world.fake.close(pr.number).unwrap();
-    eventually(wait, "the rejected drift healed", || {
+    eventually(WAIT, "the rejected drift healed", || {
         (world.replicas() == Some(3) && in_sync(&agent)).then_some(())
     });
     // The same drift again: healed, not proposed.
     world.scale(4);
-    eventually(wait, "the same drift healed again", || {
+    eventually(WAIT, "the same drift healed again", || {
         (world.replicas() == Some(3) && in_sync(&agent)).then_some(())
     });
     assert_eq!(
@@ -181,17 +179,16 @@ fn a_pull_request_closed_without_merge_is_healed_and_not_proposed_again() {
 fn drift_undone_before_merge_closes_the_pull_request_and_new_values_update_it() {
     let world = World::new(&prod_environment(""));
     let agent = Agent::start(&world.env("solo"));
-    let wait = Duration::from_secs(60);
-    eventually(wait, "prod applied and watched", || {
+    eventually(WAIT, "prod applied and watched", || {
         in_sync(&agent).then_some(())
     });
     world.scale(5);
-    let pr = eventually(wait, "the drift pull request", || {
+    let pr = eventually(WAIT, "the drift pull request", || {
         world.open_pulls().into_iter().next()
     });
     // New live values: the same pull request, a new title and commit.
     world.scale(6);
-    eventually(wait, "the pull request updated", || {
+    eventually(WAIT, "the pull request updated", || {
         let p = world.fake.pull(pr.number)?;
         (p.title == "drift(prod/hash-service): replicaCount 3 → 6").then_some(())
     });
@@ -206,7 +203,7 @@ fn drift_undone_before_merge_closes_the_pull_request_and_new_values_update_it() 
     // Undone live: the pull request closes with a comment, and its branch goes.
     world.scale(3);
     eventually(
-        wait,
+        WAIT,
         "the pull request closed and its branch deleted",
         || {
             let closed = !world.fake.pull(pr.number)?.open;
@@ -226,7 +223,7 @@ fn drift_undone_before_merge_closes_the_pull_request_and_new_values_update_it() 
     // The same drift as the closed PR's, again: the agent closed that one itself, so this is
     // proposed anew, not taken for a rejection and healed.
     world.scale(6);
-    let again = eventually(wait, "a new pull request for the drift again", || {
+    let again = eventually(WAIT, "a new pull request for the drift again", || {
         world
             .open_pulls()
             .into_iter()
@@ -240,22 +237,21 @@ fn drift_undone_before_merge_closes_the_pull_request_and_new_values_update_it() 
 fn a_restarted_agent_finds_its_pull_request_and_opens_no_second() {
     let world = World::new(&prod_environment(""));
     let mut first = Agent::start(&world.env("first"));
-    let wait = Duration::from_secs(60);
-    eventually(wait, "prod applied and watched", || {
+    eventually(WAIT, "prod applied and watched", || {
         in_sync(&first).then_some(())
     });
     world.scale(5);
-    let pr = eventually(wait, "the drift pull request", || {
+    let pr = eventually(WAIT, "the drift pull request", || {
         world.open_pulls().into_iter().next()
     });
     let opened = r#"sextant_drift_pull_request_opened_timestamp_seconds{environment="prod",release="hash-service"}"#;
-    let first_saw = eventually(wait, "the request's age published", || {
+    let first_saw = eventually(WAIT, "the request's age published", || {
         Some(first.metric(opened)).filter(|v| *v > 0.0)
     });
     first.terminate();
     let second = Agent::start(&world.env("second"));
     eventually(
-        wait,
+        WAIT,
         "the restarted agent lists the open pull request",
         || {
             let status = second.status();
@@ -265,7 +261,7 @@ fn a_restarted_agent_finds_its_pull_request_and_opens_no_second() {
     );
     assert_eq!(world.fake.pulls().len(), 1, "no duplicate after a restart");
     // The age is the forge's: the restart does not reset it (the stale alert reads it).
-    let second_saw = eventually(wait, "the age published again", || {
+    let second_saw = eventually(WAIT, "the age published again", || {
         Some(second.metric(opened)).filter(|v| *v > 0.0)
     });
     assert_eq!(second_saw, first_saw);
@@ -292,8 +288,7 @@ fn a_secret_changed_live_opens_an_issue_that_shows_no_secret_anywhere() {
         ],
     );
     let agent = Agent::start(&world.env("solo"));
-    let wait = Duration::from_secs(60);
-    eventually(wait, "prod applied and watched", || {
+    eventually(WAIT, "prod applied and watched", || {
         in_sync(&agent).then_some(())
     });
     world.kubectl(&[
@@ -305,7 +300,7 @@ fn a_secret_changed_live_opens_an_issue_that_shows_no_secret_anywhere() {
         "-p",
         r#"{"stringData":{"password":"hunter2-live"}}"#,
     ]);
-    let issue = eventually(wait, "the drift issue, labelled", || {
+    let issue = eventually(WAIT, "the drift issue, labelled", || {
         world
             .fake
             .issues()
@@ -353,12 +348,11 @@ fn forge_failures_are_reported_typed_retried_where_they_can_be_and_never_duplica
         .fake
         .inject(Fault::unauthorized(Match::path("/repos/")));
     let agent = Agent::start(&world.env("solo"));
-    let wait = Duration::from_secs(60);
-    eventually(wait, "prod applied and watched", || {
+    eventually(WAIT, "prod applied and watched", || {
         in_sync(&agent).then_some(())
     });
     world.scale(5);
-    let error = eventually(wait, "the forge error in status", || {
+    let error = eventually(WAIT, "the forge error in status", || {
         agent.status()["environments"]["prod"]["drift_requests"]["last_error"]
             .as_str()
             .map(str::to_string)
@@ -382,13 +376,13 @@ fn forge_failures_are_reported_typed_retried_where_they_can_be_and_never_duplica
         Fault::secondary_rate_limit(Match::path("/issues").method("GET"), Duration::from_secs(1))
             .times(1),
     );
-    let pr = eventually(wait, "the pull request, once the forge recovers", || {
+    let pr = eventually(WAIT, "the pull request, once the forge recovers", || {
         world
             .open_pulls()
             .into_iter()
             .find(|p| !p.labels.is_empty())
     });
-    eventually(wait, "the error cleared", || {
+    eventually(WAIT, "the error cleared", || {
         agent.status()["environments"]["prod"]["drift_requests"]["last_error"]
             .is_null()
             .then_some(())
@@ -437,12 +431,11 @@ fn cpu_limit(world: &World) -> String {
 fn a_commit_while_a_drift_pull_request_is_open_applies_in_full_and_leaves_the_drift() {
     let world = World::new(&prod_environment(""));
     let agent = Agent::start(&world.env("solo"));
-    let wait = Duration::from_secs(60);
-    eventually(wait, "prod applied and watched", || {
+    eventually(WAIT, "prod applied and watched", || {
         (in_sync(&agent) && world.replicas() == Some(3)).then_some(())
     });
     world.scale(5);
-    let pr = eventually(wait, "the drift pull request", || {
+    let pr = eventually(WAIT, "the drift pull request", || {
         world
             .open_pulls()
             .into_iter()
@@ -456,7 +449,7 @@ fn a_commit_while_a_drift_pull_request_is_open_applies_in_full_and_leaves_the_dr
         .fake
         .seed("main", &[(VALUES, edited.as_bytes())], "more cpu")
         .unwrap();
-    let status = eventually(wait, "the new commit applied", || {
+    let status = eventually(WAIT, "the new commit applied", || {
         let s = agent.status();
         let e = &s["environments"]["prod"];
         (e["last_sync"]["revision"] == commit.as_str()).then(|| s.clone())
@@ -473,7 +466,7 @@ fn a_commit_while_a_drift_pull_request_is_open_applies_in_full_and_leaves_the_dr
 
     // Merged: Git now says 5, the agent applies it without a conflict and is in sync.
     let merge = world.fake.merge(pr.number).unwrap();
-    eventually(wait, "the merge commit applied and in sync", || {
+    eventually(WAIT, "the merge commit applied and in sync", || {
         let s = agent.status();
         let e = &s["environments"]["prod"];
         (e["revision"] == merge.as_str()
@@ -493,8 +486,7 @@ fn under_report_a_patched_field_keeps_its_live_value_through_new_commits() {
     let environment = prod_environment("").replace("policy: pull-request", "policy: report");
     let world = World::new(&environment);
     let agent = Agent::start(&world.env("solo"));
-    let wait = Duration::from_secs(60);
-    eventually(wait, "prod applied and watched", || {
+    eventually(WAIT, "prod applied and watched", || {
         (in_sync(&agent) && world.replicas() == Some(3)).then_some(())
     });
     world.kubectl(&[
@@ -506,7 +498,7 @@ fn under_report_a_patched_field_keeps_its_live_value_through_new_commits() {
         "-p",
         r#"{"spec":{"replicas":6}}"#,
     ]);
-    eventually(wait, "the patch reported as drift", || {
+    eventually(WAIT, "the patch reported as drift", || {
         (agent.status()["environments"]["prod"]["drift"]["state"] == "drifted").then_some(())
     });
 
@@ -528,7 +520,7 @@ fn under_report_a_patched_field_keeps_its_live_value_through_new_commits() {
             .fake
             .seed("main", &[(VALUES, values.as_bytes())], message)
             .unwrap();
-        let status = eventually(wait, message, || {
+        let status = eventually(WAIT, message, || {
             let s = agent.status();
             (s["environments"]["prod"]["last_sync"]["revision"] == commit.as_str())
                 .then(|| s.clone())
@@ -539,7 +531,7 @@ fn under_report_a_patched_field_keeps_its_live_value_through_new_commits() {
         assert_eq!(world.replicas(), Some(6), "{message}: the drift is left");
     }
     eventually(
-        wait,
+        WAIT,
         "the drift still reported, against Git's new value",
         || {
             let s = agent.status();
@@ -568,12 +560,11 @@ fn a_label_that_exists_in_another_case_leaves_one_pull_request_and_a_close_is_st
     // regardless of case, so the agent's `sextant-drift` attaches this one.
     world.fake.create_label("Sextant-Drift", "5319e7");
     let agent = Agent::start(&world.env("solo"));
-    let wait = Duration::from_secs(60);
-    eventually(wait, "prod applied and watched", || {
+    eventually(WAIT, "prod applied and watched", || {
         in_sync(&agent).then_some(())
     });
     world.scale(5);
-    let pr = eventually(wait, "the labelled drift pull request", || {
+    let pr = eventually(WAIT, "the labelled drift pull request", || {
         world
             .open_pulls()
             .into_iter()
@@ -586,7 +577,7 @@ fn a_label_that_exists_in_another_case_leaves_one_pull_request_and_a_close_is_st
     );
     // Several more passes over the forge: the agent sees its request and writes nothing more.
     let seen = world.fake.requests().len();
-    eventually(wait, "more passes over the forge", || {
+    eventually(WAIT, "more passes over the forge", || {
         (world.fake.requests().len() >= seen + 10).then_some(())
     });
     assert_eq!(world.fake.pulls().len(), 1, "exactly one pull request");
@@ -604,7 +595,7 @@ fn a_label_that_exists_in_another_case_leaves_one_pull_request_and_a_close_is_st
     );
     // A reviewer closes it without merging: still a rejection, healed, and not proposed again.
     world.fake.close(pr.number).unwrap();
-    eventually(wait, "the rejected drift healed", || {
+    eventually(WAIT, "the rejected drift healed", || {
         (world.replicas() == Some(3) && in_sync(&agent)).then_some(())
     });
     assert_eq!(world.fake.pulls().len(), 1, "no second pull request");
@@ -629,12 +620,11 @@ fn in_a_busy_repository_each_pass_reads_only_its_own_branch_and_finds_its_pull_r
             .collect()
     };
     let agent = Agent::start(&world.env("solo"));
-    let wait = Duration::from_secs(60);
-    eventually(wait, "prod applied and watched", || {
+    eventually(WAIT, "prod applied and watched", || {
         in_sync(&agent).then_some(())
     });
     world.scale(5);
-    let pr = eventually(wait, "the labelled drift pull request", || {
+    let pr = eventually(WAIT, "the labelled drift pull request", || {
         ours(&world).into_iter().find(|p| !p.labels.is_empty())
     });
     // 1,000 more, newer than the agent's: its request is no longer among the first pages.
@@ -646,12 +636,12 @@ fn in_a_busy_repository_each_pass_reads_only_its_own_branch_and_finds_its_pull_r
     }
     world.fake.clear_requests();
     world.scale(6);
-    eventually(wait, "the same pull request updated", || {
+    eventually(WAIT, "the same pull request updated", || {
         let p = world.fake.pull(pr.number)?;
         (p.title == "drift(prod/hash-service): replicaCount 3 → 6").then_some(())
     });
     let seen = world.fake.requests().len();
-    eventually(wait, "more passes over the forge", || {
+    eventually(WAIT, "more passes over the forge", || {
         (world.fake.requests().len() >= seen + 10).then_some(())
     });
     assert_eq!(ours(&world).len(), 1, "no second pull request");
@@ -698,14 +688,13 @@ fn a_refused_token_is_backed_off_and_the_wait_is_shown_in_status() {
         .fake
         .inject(Fault::unauthorized(Match::path("/repos/")));
     let agent = Agent::start(&world.env("solo"));
-    let wait = Duration::from_secs(60);
-    eventually(wait, "prod applied and watched", || {
+    eventually(WAIT, "prod applied and watched", || {
         in_sync(&agent).then_some(())
     });
     world.scale(5);
     let waiting =
         |agent: &Agent| agent.status()["environments"]["prod"]["drift_requests"]["waiting"].clone();
-    let first = eventually(wait, "the wait in status", || {
+    let first = eventually(WAIT, "the wait in status", || {
         Some(waiting(&agent)).filter(|w| !w.is_null())
     });
     assert!(
@@ -728,15 +717,18 @@ fn a_branch_the_forge_refuses_to_create_is_backed_off_not_rebuilt_every_pass() {
         Match::path("/git/refs").method("POST"),
         "Reference update failed",
     ));
-    let agent = Agent::start(&world.env("solo"));
-    let wait = Duration::from_secs(60);
-    eventually(wait, "prod applied and watched", || {
+    // Waits of 3 s, then 6 s, against passes every second: a pass per second would create
+    // three blobs over the first wait.
+    let mut env = world.env("solo");
+    env.insert("SEXTANT_RETRY_BASE", "3s".into());
+    let agent = Agent::start(&env);
+    eventually(WAIT, "prod applied and watched", || {
         in_sync(&agent).then_some(())
     });
     world.scale(5);
     let waiting =
         |agent: &Agent| agent.status()["environments"]["prod"]["drift_requests"]["waiting"].clone();
-    let first = eventually(wait, "the wait in status", || {
+    let first = eventually(WAIT, "the wait in status", || {
         Some(waiting(&agent)).filter(|w| !w.is_null())
     });
     assert!(
@@ -746,12 +738,12 @@ fn a_branch_the_forge_refuses_to_create_is_backed_off_not_rebuilt_every_pass() {
     let blobs = || served(&world, "POST", "/git/blobs");
     let before = blobs();
     let failures = first["failures"].as_u64().unwrap_or(1);
-    eventually(wait, "one more refused pass", || {
+    eventually(WAIT, "one more refused pass", || {
         (waiting(&agent)["failures"].as_u64().unwrap_or(0) > failures).then_some(())
     });
-    // One blob, tree, commit and ref per refused pass: one pass over the 5 s wait, not one a
-    // second. (The waits after it, 10 s and 20 s, are the loop's table test in
-    // daemon/pullrequest.rs.)
+    // One blob, tree, commit and ref per refused pass: one pass over the wait, not one a
+    // second. (The schedule of the waits, 5, 10 and 20 s by default, is the loop's table test
+    // in daemon/pullrequest.rs.)
     let more = blobs() - before;
     assert!(more <= 1, "{more} blobs over one backoff");
     assert!(world.fake.pulls().is_empty());

@@ -465,7 +465,7 @@ async fn a_constraint_waits_until_gatekeeper_serves_its_kind_then_applies() {
     let (env, plan) =
         sextant::plan_environment(&renderer(cache.path()), repo.path(), "test").unwrap();
     let opts = sextant::apply::sync::SyncOptions {
-        wave_timeout: Duration::from_secs(20),
+        wave_timeout: Duration::from_secs(10),
         poll_interval: Duration::from_millis(20),
         ..sextant::apply::sync::SyncOptions::for_environment(&env)
     };

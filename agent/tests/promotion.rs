@@ -7,11 +7,8 @@
 
 mod support;
 
-use std::time::Duration;
-use support::agent::{eventually, Agent};
+use support::agent::{eventually, Agent, WAIT};
 use support::promo::{promotion, values, Promo, PROD_VALUES};
-
-const WAIT: Duration = Duration::from_secs(90);
 
 fn gate(agent: &Agent) -> serde_json::Value {
     agent.status()["environments"]["dev"]["promotions"][0].clone()
@@ -213,7 +210,7 @@ fn gate_in(dev: &Agent, state: &str) -> serde_json::Value {
 
 #[test]
 fn a_dev_agent_restarted_during_the_soak_keeps_it_and_after_the_pull_request_opens_no_second() {
-    let world = Promo::new(2, |repo| promotion("pull-request", "8s", repo, ""));
+    let world = Promo::new(2, |repo| promotion("pull-request", "5s", repo, ""));
     let new = world.images[1].clone();
     let mut dev = Agent::start(&world.env("dev", "dev-0"));
     let _prod = Agent::start(&world.env("prod", "prod-0"));

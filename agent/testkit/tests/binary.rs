@@ -39,7 +39,7 @@ fn serve_prints_its_address_writes_a_kubeconfig_and_exposes_the_request_log() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("kubectl runs");
-        wait_bounded(child, Duration::from_secs(30))
+        wait_bounded(child, Duration::from_secs(10))
     };
     let out = kubectl(&["get", "namespaces", "-o", "name"]);
     assert!(
@@ -143,7 +143,7 @@ fn fail_readiness_image_flags_fail_that_image_until_the_set_is_replaced_over_htt
             .spawn()
             .expect("kubectl runs");
         std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
-        wait_bounded(child, Duration::from_secs(30))
+        wait_bounded(child, Duration::from_secs(10))
     };
     let kubectl = |args: &[&str], stdin: &str| {
         let out = run(args, stdin);
@@ -177,7 +177,7 @@ fn fail_readiness_image_flags_fail_that_image_until_the_set_is_replaced_over_htt
             "",
         )
     };
-    common::poll_until("ProgressDeadlineExceeded", Duration::from_secs(20), || {
+    common::poll_until("ProgressDeadlineExceeded", Duration::from_secs(10), || {
         (progressing() == "ProgressDeadlineExceeded").then_some(())
     });
 
@@ -212,7 +212,7 @@ fn fail_readiness_image_flags_fail_that_image_until_the_set_is_replaced_over_htt
         "",
     );
     assert_eq!(answer.trim(), "[]");
-    common::poll_until("the rollout to complete", Duration::from_secs(20), || {
+    common::poll_until("the rollout to complete", Duration::from_secs(10), || {
         (progressing() == "NewReplicaSetAvailable").then_some(())
     });
 }

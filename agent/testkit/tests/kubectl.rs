@@ -338,7 +338,7 @@ fn get_watch_sees_added_modified_and_deleted_events() {
     });
     let mut seen = Vec::new();
     let mut expect = |want: &str| {
-        poll_until(want, Duration::from_secs(20), || {
+        poll_until(want, Duration::from_secs(10), || {
             while let Ok(line) = rx.try_recv() {
                 seen.push(line);
             }

@@ -1,8 +1,6 @@
-//! Many objects and concurrent writers stay fast and consistent.
+//! Many objects and concurrent writers stay consistent (how fast: `cargo bench`, not a test).
 
 mod common;
-
-use std::time::{Duration, Instant};
 
 use common::{configmap as cm, start};
 use futures::{StreamExt, TryStreamExt};
@@ -15,7 +13,6 @@ use sextant_testkit::Options;
 async fn a_thousand_concurrent_applies_are_all_stored_in_order() {
     let (server, client) = start(Options::default());
     let api: Api<ConfigMap> = Api::default_namespaced(client);
-    let started = Instant::now();
     futures::stream::iter(0..1000)
         .map(|i| {
             let api = api.clone();
@@ -33,11 +30,6 @@ async fn a_thousand_concurrent_applies_are_all_stored_in_order() {
         .await
         .unwrap();
     assert_eq!(listed.items.len(), 1000);
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "took {:?}",
-        started.elapsed()
-    );
     let seqs: Vec<u64> = server.requests().iter().map(|r| r.seq).collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
 }

@@ -15,6 +15,11 @@ pub struct Agent {
     pub logs: Arc<Mutex<Vec<String>>>,
 }
 
+/// The longest any process test waits for one thing: the agent's start, a sync, a pull request,
+/// its exit. What takes longer by design (a backoff, a soak, a lease) is configured shorter in
+/// the test, not waited out.
+pub const WAIT: Duration = Duration::from_secs(10);
+
 /// Polls `f` until it returns `Some`, or panics with `what` after `limit`.
 pub fn eventually<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
@@ -49,22 +54,18 @@ impl Agent {
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = eventually(
-            Duration::from_secs(60),
-            "the agent's listening line",
-            || {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
-                        "sextant run exited early ({status}): {}",
-                        logs.lock().unwrap().join("\n")
-                    );
-                }
-                logs.lock().unwrap().iter().find_map(|l| {
-                    let v: serde_json::Value = serde_json::from_str(l).ok()?;
-                    (v["message"] == "listening").then(|| v["addr"].as_str()?.parse().ok())?
-                })
-            },
-        );
+        let addr = eventually(WAIT, "the agent's listening line", || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "sextant run exited early ({status}): {}",
+                    logs.lock().unwrap().join("\n")
+                );
+            }
+            logs.lock().unwrap().iter().find_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                (v["message"] == "listening").then(|| v["addr"].as_str()?.parse().ok())?
+            })
+        });
         Agent { child, addr, logs }
     }
 
@@ -111,11 +112,9 @@ impl Agent {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
 
-        eventually(
-            Duration::from_secs(60),
-            "the agent to exit after SIGTERM",
-            || self.child.try_wait().unwrap(),
-        )
+        eventually(WAIT, "the agent to exit after SIGTERM", || {
+            self.child.try_wait().unwrap()
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -147,7 +146,7 @@ pub fn http(
     body: &[u8],
 ) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     // A caller may declare its own length (to test limits without sending the bytes).
     if !headers

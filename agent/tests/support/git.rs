@@ -49,7 +49,7 @@ impl GitDaemon {
     /// Serves the bare repositories already in `base` (the fake GitHub's, say).
     pub fn serve(base: &Path) -> Self {
         let base = base.to_path_buf();
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let port = TcpListener::bind("127.0.0.1:0")
                 .unwrap()

@@ -120,6 +120,8 @@ impl Promo {
             ("SEXTANT_BRANCH", "main".into()),
             ("SEXTANT_ENVIRONMENTS", env.to_string()),
             ("SEXTANT_POLL_INTERVAL", "1s".into()),
+            // Retries after 1 s, 2 s, …: a test sees a retry without waiting out 5 s.
+            ("SEXTANT_RETRY_BASE", "1s".into()),
             (
                 "SEXTANT_CACHE_DIR",
                 d.join(format!("cache-{name}")).display().to_string(),

@@ -60,7 +60,7 @@ impl Moto {
                 c
             },
             |port| http_status(port, "/moto-api/").is_some(),
-            Duration::from_secs(30),
+            Duration::from_secs(10),
         );
         Moto { server }
     }

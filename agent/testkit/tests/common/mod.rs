@@ -87,13 +87,13 @@ impl Kubectl {
         cmd
     }
 
-    /// Run kubectl to completion (killed after 30 s), feeding `stdin`.
+    /// Run kubectl to completion (killed after 10 s), feeding `stdin`.
     pub fn run_with(&self, args: &[&str], stdin: &str) -> Run {
         let mut child = self.command(args).spawn().expect("kubectl runs");
         if let Some(mut input) = child.stdin.take() {
             input.write_all(stdin.as_bytes()).expect("stdin written");
         }
-        let out = wait_bounded(child, Duration::from_secs(30));
+        let out = wait_bounded(child, Duration::from_secs(10));
         Run {
             ok: out.status.success(),
             stdout: String::from_utf8_lossy(&out.stdout).into(),
