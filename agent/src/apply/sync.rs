@@ -62,8 +62,7 @@ impl SyncOptions {
             force_conflicts: env.sync.force_conflicts,
             prune: env.sync.prune,
             create_namespace: env.sync.create_namespace,
-            wave_timeout: crate::duration::parse(&env.sync.wave_timeout)
-                .unwrap_or(Duration::from_secs(300)),
+            wave_timeout: env.sync.wave_timeout.get(),
             concurrency: 8,
             agent_namespace: "sextant-system".into(),
             poll_interval: Duration::from_millis(250),
@@ -72,8 +71,7 @@ impl SyncOptions {
                 limit_percent: env.sync.prune_limit_percent(),
                 allow_mass_prune: env.sync.allow_mass_prune,
             },
-            deadline: crate::duration::parse(&env.sync.timeout)
-                .unwrap_or(Duration::from_secs(30 * 60)),
+            deadline: env.sync.timeout.get(),
             hold: HashSet::new(),
             resync: false,
             leave_drift: false,

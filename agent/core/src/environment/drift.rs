@@ -48,7 +48,7 @@ pub struct Drift {
 pub struct PullRequestSettings {
     /// A duration (`2m`, `0s`): a `kubectl edit` undone within it is not a pull request.
     #[serde(default = "default_pr_delay")]
-    pub delay: String,
+    pub delay: crate::duration::Span,
     /// Labels besides `sextant-drift`.
     #[serde(default)]
     pub labels: Vec<String>,
@@ -58,8 +58,8 @@ pub struct PullRequestSettings {
     pub assignees: Vec<String>,
 }
 
-fn default_pr_delay() -> String {
-    "2m".into()
+fn default_pr_delay() -> crate::duration::Span {
+    crate::duration::Span::known("2m")
 }
 
 impl Default for PullRequestSettings {

@@ -192,6 +192,7 @@ pub fn valid_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// A repository with chart `charts/a` (its `templates/` folder empty) and the folder of
     /// environment `e`.
@@ -276,6 +277,39 @@ mod tests {
                 "{requires}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn durations_are_read_once_at_load_and_one_too_long_to_count_is_named_by_its_field() {
+        let (repo, dir) = chart_a_and_folder_e();
+        let file = dir.join(FILE_NAME);
+        let parse = |spec: &str| {
+            let text = format!("apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: e\nspec:\n  releases:\n    - {{name: a, namespace: a, chart: charts/a}}\n{spec}");
+            parse(repo.path(), &dir, &file, &text, &["e".into()])
+        };
+        let env =
+            parse("  sync: {waveTimeout: 90s, timeout: 1h}\n  drift: {pullRequest: {delay: 0s}}\n")
+                .unwrap();
+        assert_eq!(env.sync.wave_timeout.get(), Duration::from_secs(90));
+        assert_eq!(env.sync.timeout.get(), Duration::from_secs(3600));
+        assert_eq!(env.drift.pull_request.delay.get(), Duration::ZERO);
+        let defaults = parse("").unwrap();
+        assert_eq!(defaults.sync.wave_timeout.get(), Duration::from_secs(300));
+        assert_eq!(defaults.sync.timeout.get(), Duration::from_secs(1800));
+        assert_eq!(
+            defaults.drift.pull_request.delay.get(),
+            Duration::from_secs(120)
+        );
+        // The schema's pattern admits it; the count does not fit.
+        let e = parse("  sync: {waveTimeout: 99999999999999999999h}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&file.display().to_string())
+                && e.contains("field `spec.sync.waveTimeout`")
+                && e.contains("is not a duration"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub struct Promotion {
     #[serde(default)]
     pub mode: PromotionMode,
     #[serde(default = "default_soak")]
-    pub soak: String,
+    pub soak: crate::duration::Span,
     #[serde(default = "default_platform")]
     pub platform: String,
     #[serde(default)]
@@ -34,8 +34,8 @@ pub struct Promotion {
     pub checks: Vec<Check>,
 }
 
-fn default_soak() -> String {
-    "10m".into()
+fn default_soak() -> crate::duration::Span {
+    crate::duration::Span::known("10m")
 }
 
 fn default_platform() -> String {
@@ -43,9 +43,9 @@ fn default_platform() -> String {
 }
 
 impl Promotion {
-    /// `soak` as a duration (validated at load).
+    /// How long the source must run a digest healthily before it is proposed.
     pub fn soak(&self) -> std::time::Duration {
-        crate::duration::parse(&self.soak).unwrap_or(std::time::Duration::from_secs(600))
+        self.soak.get()
     }
 
     pub fn image(&self, release: &str) -> Option<&PromotedImage> {
@@ -78,7 +78,8 @@ pub struct HttpCheck {
     pub url: String,
     /// Text the body must contain; without it any 2xx passes.
     pub expect: Option<String>,
-    pub timeout: Option<String>,
+    /// How long the check may take (5s when unset).
+    pub timeout: Option<crate::duration::Span>,
 }
 
 /// `sha256:` and 64 lowercase hex digits: the only digest form a promotion carries.
@@ -145,12 +146,6 @@ fn value_in(file: &Path, path: &[sextant_yamledit::Key]) -> Result<Option<Value>
 
 /// Checks a promotion against the environment's releases; on failure the field and what is wrong.
 pub(super) fn check(p: &Promotion, releases: &[Release]) -> Result<(), Invalid> {
-    if crate::duration::parse(&p.soak).is_none() {
-        return Err(Invalid::value(
-            "spec.promotion.soak",
-            format!("{:?} is not a duration such as 10m or 30s", p.soak),
-        ));
-    }
     if p.platform.parse::<Platform>().is_err() {
         return Err(Invalid::value(
             "spec.promotion.platform",
@@ -196,16 +191,6 @@ pub(super) fn check(p: &Promotion, releases: &[Release]) -> Result<(), Invalid> 
             ));
         }
         image_values(&at, image, release)?;
-    }
-    for (i, c) in p.checks.iter().enumerate() {
-        if let Some(t) = &c.http.timeout {
-            if crate::duration::parse(t).is_none() {
-                return Err(Invalid::value(
-                    format!("spec.promotion.checks[{i}].http.timeout"),
-                    format!("{t:?} is not a duration such as 5s"),
-                ));
-            }
-        }
     }
     Ok(())
 }

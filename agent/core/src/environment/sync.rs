@@ -1,6 +1,7 @@
 //! `spec.sync`: how an environment is applied (namespaces, prune and its limit, conflicts,
 //! timeouts).
 
+use crate::duration::Span;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,7 +14,7 @@ pub struct SyncOptions {
     #[serde(default)]
     pub force_conflicts: bool,
     #[serde(default = "default_wave_timeout")]
-    pub wave_timeout: String,
+    pub wave_timeout: Span,
     /// The largest share of the environment's objects one revision may prune, e.g. `50%`.
     #[serde(default = "default_prune_limit")]
     pub prune_limit: String,
@@ -22,11 +23,11 @@ pub struct SyncOptions {
     pub allow_mass_prune: bool,
     /// The longest one sync of the environment may take, waves and prune included.
     #[serde(default = "default_sync_timeout")]
-    pub timeout: String,
+    pub timeout: Span,
 }
 
-fn default_sync_timeout() -> String {
-    "30m".into()
+fn default_sync_timeout() -> Span {
+    Span::known("30m")
 }
 
 fn default_prune_limit() -> String {
@@ -49,8 +50,8 @@ fn yes() -> bool {
     true
 }
 
-fn default_wave_timeout() -> String {
-    "5m".into()
+fn default_wave_timeout() -> Span {
+    Span::known("5m")
 }
 
 impl Default for SyncOptions {

@@ -7,9 +7,8 @@ use std::time::Duration;
 pub(super) async fn http_check(c: &crate::environment::HttpCheck) -> CheckOutcome {
     let timeout = c
         .timeout
-        .as_deref()
-        .and_then(crate::duration::parse)
-        .unwrap_or(Duration::from_secs(5));
+        .as_ref()
+        .map_or(Duration::from_secs(5), |t| t.get());
     let name = c.url.clone();
     let client = match reqwest::Client::builder().timeout(timeout).build() {
         Ok(c) => c,
@@ -130,7 +129,7 @@ mod tests {
         let check = crate::environment::HttpCheck {
             url,
             expect: None,
-            timeout: Some("2s".into()),
+            timeout: sextant_core::duration::Span::parse("2s"),
         };
         let o = http_check(&check).await;
         assert!(!o.passed);

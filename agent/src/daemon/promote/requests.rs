@@ -306,7 +306,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                 .and_then(|g| g.held.as_ref())
                 .map(|h| rfc3339(h.since))
                 .unwrap_or_default(),
-            soak: p.soak.clone(),
+            soak: p.soak.to_string(),
             checks: m
                 .checks
                 .values()

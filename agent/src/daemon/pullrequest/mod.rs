@@ -102,10 +102,15 @@ impl<F: Forge + 'static> PullRequests<F> {
         loop {
             let applied = self.applied.borrow().clone();
             let leading = *self.leading.borrow();
-            let delay = applied.as_ref().map_or(Duration::from_secs(120), |a| {
-                crate::duration::parse(&a.environment.drift.pull_request.delay)
-                    .unwrap_or(Duration::from_secs(120))
-            });
+            // Before the first sync, the default delay paces the loop.
+            let delay = applied.as_ref().map_or_else(
+                || {
+                    crate::environment::PullRequestSettings::default()
+                        .delay
+                        .get()
+                },
+                |a| a.environment.drift.pull_request.delay.get(),
+            );
             let waiting = memory.backoff.remaining(tokio::time::Instant::now());
             if let (Some(a), true, None) = (applied, leading, waiting) {
                 if wants_pull_requests(&a.environment) {
