@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -19,13 +18,8 @@ use crate::shared::{lock, Shared};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("cannot start the test server's runtime thread: {0}")]
-    Runtime(std::io::Error),
+    #[error(transparent)]
+    Serve(#[from] test_serving::Error),
     #[error("cannot write kubeconfig {path}: {source}")]
     Kubeconfig {
         path: String,
@@ -43,26 +37,16 @@ pub enum Error {
 pub struct TestServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    serving: test_serving::Serving,
 }
 
 impl TestServer {
     /// Bind, then serve on a dedicated thread (so synchronous tests that run `kubectl`
     /// and async tests that use `client()` both work).
     pub fn start(options: Options) -> Result<Self, Error> {
-        let listener = std::net::TcpListener::bind(options.addr).map_err(|source| Error::Bind {
-            addr: options.addr,
-            source,
-        })?;
-        let addr = listener.local_addr().map_err(|source| Error::Bind {
-            addr: options.addr,
-            source,
-        })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| Error::Bind { addr, source })?;
-        let (stop, shutdown) = watch::channel(false);
+        let bound = test_serving::Bound::bind(options.addr)?;
+        let addr = bound.addr();
+        let shutdown = bound.shutdown();
         let shared = Arc::new(Shared {
             cluster: Arc::new(Mutex::new(Cluster::new(options.history_limit))),
             faults: Mutex::new(Faults::default()),
@@ -74,22 +58,13 @@ impl TestServer {
             cut: watch::channel(0).0,
         });
         crate::server::seed(&shared);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(Error::Runtime)?;
         let serving = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("kube-testkit-{}", addr.port()))
-            .spawn(move || serve(runtime, listener, serving))
-            .map_err(Error::Runtime)?;
+        let serving = bound.serve("kube-testkit", move || app(serving))?;
         tracing::info!(%addr, "kube-testkit serving");
         Ok(Self {
             addr,
             shared,
-            stop,
-            thread: Some(thread),
+            serving,
         })
     }
 
@@ -184,20 +159,7 @@ impl TestServer {
 
     /// Stop serving and wait for the server thread (also done on drop).
     pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.serving.stop();
     }
 }
 
@@ -224,34 +186,15 @@ fn seed(shared: &Shared) {
     }
 }
 
-fn serve(runtime: tokio::runtime::Runtime, listener: std::net::TcpListener, shared: Arc<Shared>) {
-    runtime.block_on(async move {
-        let mut shutdown = shared.shutdown.clone();
-        let listener = match tokio::net::TcpListener::from_std(listener) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(error = %e, "kube-testkit cannot use its listener");
-                return;
-            }
-        };
-        if shared.options.controllers {
-            tokio::spawn(crate::controllers::run(
-                shared.cluster.clone(),
-                shared.options.ready_delay,
-                shared.fail_images.clone(),
-                shutdown.clone(),
-            ));
-        }
-        let app = router(shared.clone());
-        let mut graceful = shutdown.clone();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = graceful.wait_for(|stop| *stop).await;
-        });
-        // Graceful shutdown waits for open connections; bound it so a stuck client cannot hang a test.
-        tokio::select! {
-            _ = server => {}
-            _ = async { let _ = shutdown.wait_for(|stop| *stop).await; tokio::time::sleep(Duration::from_secs(1)).await } => {}
-        }
-    });
-    runtime.shutdown_timeout(Duration::from_millis(200));
+/// The routes, with the simulated controllers started beside them (inside the server's runtime).
+fn app(shared: Arc<Shared>) -> axum::Router {
+    if shared.options.controllers {
+        tokio::spawn(crate::controllers::run(
+            shared.cluster.clone(),
+            shared.options.ready_delay,
+            shared.fail_images.clone(),
+            shared.shutdown.clone(),
+        ));
+    }
+    router(shared)
 }

@@ -5,9 +5,6 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use tokio::sync::watch;
 
 use crate::faults::{Fault, Faults, RequestRecord};
 use crate::git::{Git, GitError};
@@ -19,13 +16,8 @@ pub use crate::options::{AppOptions, Options, TEST_APP_KEY_PEM};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("cannot start the fake GitHub's runtime thread: {0}")]
-    Runtime(std::io::Error),
+    #[error(transparent)]
+    Serve(#[from] test_serving::Error),
     #[error("cannot create the bare repository: {0}")]
     Repository(String),
     #[error("the App key is not a usable RSA PEM: {0}")]
@@ -46,8 +38,7 @@ impl From<GitError> for Error {
 pub struct FakeGitHub {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    serving: test_serving::Serving,
     dir: tempfile::TempDir,
 }
 
@@ -86,23 +77,13 @@ impl FakeGitHub {
             .as_ref()
             .map(|a| public_key(&a.key_pem))
             .transpose()?;
-        let listener = std::net::TcpListener::bind(options.addr).map_err(|source| Error::Bind {
-            addr: options.addr,
-            source,
-        })?;
-        let addr = listener.local_addr().map_err(|source| Error::Bind {
-            addr: options.addr,
-            source,
-        })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| Error::Bind { addr, source })?;
+        let bound = test_serving::Bound::bind(options.addr)?;
+        let addr = bound.addr();
         let rate = RateLimit {
             limit: options.rate_limit,
             remaining: options.rate_limit,
             reset: now() + 3600,
         };
-        let (stop, shutdown) = watch::channel(false);
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(git, options.default_branch.clone(), rate)),
             faults: Mutex::new(Faults::default()),
@@ -113,21 +94,12 @@ impl FakeGitHub {
             writes_in_flight: Default::default(),
             max_writes_in_flight: Default::default(),
         });
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(Error::Runtime)?;
         let serving = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-github-{}", addr.port()))
-            .spawn(move || serve(runtime, listener, serving, shutdown))
-            .map_err(Error::Runtime)?;
+        let serving = bound.serve("fake-github", move || crate::routes::router(serving))?;
         let fake = Self {
             addr,
             shared,
-            stop,
-            thread: Some(thread),
+            serving,
             dir,
         };
         let branch = fake.shared.options.default_branch.clone();
@@ -414,48 +386,6 @@ impl FakeGitHub {
     }
 
     pub fn stop(mut self) {
-        self.shutdown();
+        self.serving.stop();
     }
-
-    fn shutdown(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for FakeGitHub {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-fn serve(
-    runtime: tokio::runtime::Runtime,
-    listener: std::net::TcpListener,
-    shared: Arc<Shared>,
-    shutdown: watch::Receiver<bool>,
-) {
-    runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::from_std(listener) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(error = %e, "fake GitHub cannot use its listener");
-                return;
-            }
-        };
-        let app = crate::routes::router(shared);
-        let mut graceful = shutdown.clone();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = graceful.wait_for(|stop| *stop).await;
-        });
-        let mut hard = shutdown;
-        // Graceful shutdown waits for open connections; bound it so a stuck client cannot hang a test.
-        tokio::select! {
-            _ = server => {}
-            _ = async { let _ = hard.wait_for(|stop| *stop).await; tokio::time::sleep(Duration::from_secs(1)).await } => {}
-        }
-    });
-    runtime.shutdown_timeout(Duration::from_millis(200));
 }
