@@ -242,30 +242,36 @@ impl Reconciler {
             .iter()
             .filter(|o| objects.contains(&identity(&o.reference)))
         {
-            // Git wins for the fields it sets, except those drift ignores (an HPA's replicas
-            // beside a healed image): read live once to keep them. A read that fails is not "no
-            // object": forcing Git then would overwrite the ignored fields, so the heal waits.
-            let live = match self.cluster.get(&o.reference).await {
-                Ok(live) => live,
-                Err(e) => {
-                    tracing::warn!(environment = env, object = %o.reference, error = %e, "drift heal skipped: the live object cannot be read; the next change asks again");
+            // Git wins for the fields it sets, except those drift ignores: read live once to
+            // keep them; what to write is the core's decision (`drift::heal::step`).
+            let live = self.cluster.get(&o.reference).await;
+            if let Err(e) = &live {
+                tracing::warn!(environment = env, object = %o.reference, error = %e, "drift heal skipped: the live object cannot be read; the next change asks again");
+            }
+            let step = sextant_core::drift::heal::step(
+                &applied.environment,
+                o,
+                live.as_ref().map(Option::as_ref),
+            );
+            let manifest = match step {
+                sextant_core::drift::heal::Step::Skip => {
                     self.metrics
                         .drift_heals_total
                         .with_label_values(&[env, "failed"])
                         .inc();
                     continue;
                 }
+                sextant_core::drift::heal::Step::Apply { manifest, recreate } => {
+                    if recreate {
+                        self.ensure_release_namespace(&applied, o, &mut namespaces_checked)
+                            .await;
+                    }
+                    manifest
+                }
             };
-            if live.is_none() {
-                self.ensure_release_namespace(&applied, o, &mut namespaces_checked)
-                    .await;
-            }
-            let respected = crate::compare::Comparison::of(&applied.environment, o, live.as_ref())
-                .respecting(crate::compare::Keep::Ignored);
-            let manifest = respected.as_ref().map_or(&o.manifest, |r| &r.manifest);
             match self
                 .cluster
-                .apply(&o.reference, manifest, true, false)
+                .apply(&o.reference, &manifest, true, false)
                 .await
             {
                 Ok(_) => {

@@ -3,8 +3,10 @@
 //! An object's [`Comparison`] (the one apply's skip decision and `sextant diff` read) gives the
 //! fields Git sets that differ live, each attributed, from `managedFields`, to the manager that
 //! changed it and when; the fields drift ignores are left out (`compare::ignore`). What to do
-//! about it is [`policy`]'s decision; [`pr`] is the drift pull request's lifecycle.
+//! about it is [`policy`]'s decision; [`heal`] is what a heal writes; [`pr`] is the drift pull
+//! request's lifecycle.
 
+pub mod heal;
 pub mod policy;
 pub mod pr;
 
