@@ -9,3 +9,5 @@ pub mod metrics;
 pub mod parameter_name;
 pub mod serve;
 pub mod shutdown;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -156,7 +156,8 @@ mod tests {
     fn refuses_what_the_parameter_store_refuses() {
         let deep = vec!["a"; 14].join("/");
         let long = "a".repeat(MAX_FULL_NAME_CHARS);
-        let cases: [(&str, fn(&NameError) -> bool); 7] = [
+        type Expect = fn(&NameError) -> bool;
+        let cases: [(&str, Expect); 7] = [
             ("", |e| matches!(e, NameError::Empty)),
             ("has space", |e| {
                 matches!(e, NameError::Character { found: ' ', .. })
