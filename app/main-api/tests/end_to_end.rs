@@ -94,6 +94,9 @@ fn every_route_answers_through_aux_from_aws_with_both_versions() {
     assert_eq!(one.status, 200, "{}", one.body);
     assert_eq!(one.json()["parameter"]["value"], "k-123");
     assert_versions(&one.json(), "aux-1.2.3".into());
+    // The SecureString's value travels in the answers, never in a log line of either service.
+    let logs = [api.logs(), aux.logs()].concat().join("\n");
+    assert!(!logs.contains("k-123"), "{logs}");
 }
 
 #[test]
@@ -191,4 +194,28 @@ fn unknown_routes_and_methods_answer_json_with_both_versions() {
     assert_eq!(reply.json()["error"], "method_not_allowed");
     assert_eq!(api.get("/readyz").status, 200);
     assert_eq!(api.get("/healthz").status, 200);
+}
+
+#[test]
+fn sigterm_turns_readiness_off_while_still_serving_and_a_second_one_stops_it() {
+    let aux_down = format!("http://{}", closed_port());
+    // A delay no test waits out: the second signal ends it, so nothing here races a clock.
+    let mut api = main_api(&aux_down, &[("SHUTDOWN_DELAY_SECONDS", "300")]);
+    assert_eq!(api.get("/readyz").status, 200);
+    api.sigterm();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while api.get("/readyz").status != 503 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still ready 10 s after SIGTERM"
+        );
+    }
+    // Not ready, yet still answering, and still naming aux when it is down.
+    assert_eq!(
+        api.get("/api/s3-buckets").json()["dependency"],
+        "auxiliary-service"
+    );
+    api.sigterm();
+    let status = api.wait_for_exit(std::time::Duration::from_secs(10));
+    assert!(status.success(), "{status}");
 }

@@ -80,6 +80,27 @@ impl Service {
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().expect("log lock").clone()
     }
+
+    /// Sends SIGTERM, as the kubelet does (through kill(1): no unsafe code in a test harness).
+    pub fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed: {status}");
+    }
+
+    /// Waits for the process to exit, failing the test if it outlives `within`.
+    pub fn wait_for_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "still running after {within:?}");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Service {
