@@ -5,14 +5,15 @@
 #     every comment stays, a bad digest or an unexpected file shape is refused and nothing written;
 #   - kind-env.sh: the scratch environment renders 10 replicas of the image under test;
 #   - integration-test.sh against the hash-service binary run on 127.0.0.1, and against a server
-#     that answers wrongly or not at all;
+#     that answers wrongly or not at all; service-smoke.sh against main-api (no aux behind it) and
+#     auxiliary-service (on moto's server) run on 127.0.0.1, and against the wrong service;
 #   - load-verdict.py on hey reports, chaos.sh against a fake kubectl, alert-failure.sh against a
 #     fake `gh`, wait-synced.sh against a fake /status;
 #   - `make pipeline` fails at once, before any work, naming every missing tool;
 #   - the workflows and the pipeline call the same scripts; a workflow that pushes to ECR gives
 #     images only per-commit tags, which the immutable repositories of infra/ accept
-#     (scripts/lib/image_tags_check.py and its tests); app/Dockerfile's base images are pinned by
-#     digest; shellcheck on every script in scripts/.
+#     (scripts/lib/image_tags_check.py and its tests); the apps' Dockerfiles' base images are
+#     pinned by digest; shellcheck on every script in scripts/.
 # Every server it starts listens on 127.0.0.1, runs in its own process group bounded by `timeout`
 # (scripts/lib/procs.sh), and every group is stopped on every exit path (EXIT trap; INT and TERM
 # exit through it); the last step fails if any of their processes is left. Quiet on success; on
@@ -169,6 +170,34 @@ step "integration-test: gives up on a silent address within its bound" \
   env INTEGRATION_WAIT_SECONDS=1 timeout 15 "$ci/integration-test.sh" "http://127.0.0.1:$(free_port)"
 step "integration-test: refuses a URL with a path" fails_with "BASE_URL must be" \
   "$ci/integration-test.sh" "http://127.0.0.1:$port/hash"
+
+# -- service-smoke.sh: main-api with no aux behind it, auxiliary-service against moto's server ------
+for b in main-api auxiliary-service; do
+  [ -x "$target/debug/$b" ] || cargo build --quiet -p "$b"
+done
+moto_port="$(free_port)"
+start 60 "$root/.tools/bin/moto_server" -H 127.0.0.1 -p "$moto_port"
+main_port="$(free_port)"
+LISTEN_ADDR="127.0.0.1:$main_port" AUXILIARY_SERVICE_URL="http://127.0.0.1:$(free_port)" \
+  start 60 "$target/debug/main-api"
+aux_port="$(free_port)"
+LISTEN_ADDR="127.0.0.1:$aux_port" AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port" AWS_REGION=eu-west-1 \
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true \
+  PARAMETER_PATH=/sextant/ci/ start 60 "$target/debug/auxiliary-service"
+moto_up() {
+  local deadline=$((SECONDS + 30))
+  until curl -sf -o /dev/null "http://127.0.0.1:$moto_port/moto-api/"; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "moto_server did not answer within 30s"; return 1; }
+    sleep 0.2
+  done
+}
+step "moto_server answers (for the auxiliary-service smoke test)" moto_up
+step "service-smoke: passes against main-api run directly (502 naming aux)" \
+  "$ci/service-smoke.sh" main-api "http://127.0.0.1:$main_port"
+step "service-smoke: passes against auxiliary-service run directly, on moto" \
+  "$ci/service-smoke.sh" auxiliary-service "http://127.0.0.1:$aux_port"
+step "service-smoke: fails when the answer is not the service's (hash-service as main-api)" \
+  fails_with "want 502" env SMOKE_WAIT_SECONDS=10 "$ci/service-smoke.sh" main-api "http://127.0.0.1:$port"
 
 # -- load-verdict.py: hey's report (format of rakyll/hey requester/print.go) ------------------------
 hey_report() { # TOTAL_SECS OK_200 FAILED_502 TRANSPORT_ERRORS
@@ -337,8 +366,8 @@ shares() { # FILE SCRIPT...
   local file="$1"; shift
   for s in "$@"; do grep -q "scripts/ci/$s\|\$ci/$s" "$file" || { echo "$file does not run scripts/ci/$s"; return 1; }; done
 }
-step "app.yml runs the shared integration test, dev bump and alert" \
-  shares .github/workflows/app.yml integration-test.sh set-image.py alert-failure.sh
+step "app.yml runs the shared integration and smoke tests, dev bump and alert" \
+  shares .github/workflows/app.yml integration-test.sh service-smoke.sh set-image.py alert-failure.sh
 step "e2e-kind.yml runs the shared kind, sync, load and chaos stages" \
   shares .github/workflows/e2e-kind.yml kind-registry.sh kind-env.sh wait-synced.sh integration-test.sh load-test.sh chaos.sh alert-failure.sh
 step "make pipeline runs the shared stages" \
@@ -351,7 +380,9 @@ step "image tags check: a moving latest, a retag, exclusions under aws 5.x, muta
   "$python" -m unittest -q scripts/lib/image_tags_check_test.py
 
 # -- base images pinned by digest (Dependabot moves tag and digest together) ------------------------
-step "app/Dockerfile pins every base image by digest" "$python" scripts/lib/dockerfile_pins.py app/Dockerfile
+for d in app/Dockerfile app/main-api/Dockerfile app/auxiliary-service/Dockerfile; do
+  step "$d pins every base image by digest" "$python" scripts/lib/dockerfile_pins.py "$d"
+done
 
 # -- shellcheck: every script in scripts/ (by extension or shebang) -----------------------------------
 all_scripts() {

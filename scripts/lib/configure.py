@@ -18,8 +18,11 @@ What is written (file under environments/<env>/: values path <- output):
                                      dns_zone_id; env AWS_DEFAULT_REGION <- region; txtOwnerId
   platform.yaml                      issuer.hostedZoneID <- dns_zone_id; the internal Gateway's
                                      sourceRanges <- [vpc_cidr]
-  hash-service.yaml                  image.repository <- ecr_repository_urls[hash-service]
-  environment.yaml                   spec.promotion.images[*].repository of hash-service, likewise
+  hash-service.yaml, main-api.yaml   image.repository <- ecr_repository_urls[<release>]
+  auxiliary-service.yaml             image.repository likewise; serviceAccount.roleArn <-
+                                     irsa_role_arns[auxiliary-service]; parameterPath <-
+                                     app_ssm_path; aws.region <- region
+  environment.yaml                   spec.promotion.images[*].repository of each, likewise
   policies.yaml                      ecrRegistry (Gatekeeper's allowed registry) <- the registry
   loki.yaml (when output loki)       bucketNames, serviceAccount role-arn, storage.s3.region
   every file                         each hostname or address under the example domain
@@ -71,7 +74,9 @@ def edits_for(env, doc_of, outputs):
     region = output(outputs, "region")
     cluster = output(outputs, "cluster_name")
     zone = output(outputs, "dns_zone_id")
-    ecr_app = output(outputs, "ecr_repository_urls", "hash-service")
+    ecr = {name: output(outputs, "ecr_repository_urls", name)
+           for name in ("hash-service", "main-api", "auxiliary-service")}
+    ecr_app = ecr["hash-service"]
     registry = ecr_app.rsplit("/", 1)[0]
     e = {
         "values/aws-load-balancer-controller.yaml": [
@@ -87,6 +92,11 @@ def edits_for(env, doc_of, outputs):
             (["txtOwnerId"], cluster)],
         "values/platform.yaml": [(["issuer", "hostedZoneID"], zone)],
         "values/hash-service.yaml": [(["image", "repository"], ecr_app)],
+        "values/main-api.yaml": [(["image", "repository"], ecr["main-api"])],
+        "values/auxiliary-service.yaml": [
+            (["image", "repository"], ecr["auxiliary-service"]),
+            (["serviceAccount", "roleArn"], irsa("auxiliary-service")),
+            (["parameterPath"], output(outputs, "app_ssm_path")), (["aws", "region"], region)],
         "values/policies.yaml": [(["ecrRegistry"], registry + "/")],
     }
     # One range replaced in place keeps the list's flow style; otherwise the list is rewritten.
@@ -104,9 +114,10 @@ def edits_for(env, doc_of, outputs):
         e["values/external-dns.yaml"].append((["env", i, "value"], region))
     env_doc = doc_of("environment.yaml") or {}
     images = ((env_doc.get("spec") or {}).get("promotion") or {}).get("images") or []
-    i = index_where(images, lambda im: im.get("release") == "hash-service")
-    if i is not None:
-        e["environment.yaml"] = [(["spec", "promotion", "images", i, "repository"], ecr_app)]
+    for release, url in ecr.items():
+        i = index_where(images, lambda im: im.get("release") == release)
+        if i is not None:
+            e.setdefault("environment.yaml", []).append((["spec", "promotion", "images", i, "repository"], url))
     loki = output(outputs, "loki")
     if loki:
         e["values/loki.yaml"] = [

@@ -18,8 +18,8 @@ import urllib.parse
 import urllib.request
 
 DEADLINE_SECONDS = 60
-# The agent's and hash-service's own metric names: their queries must return data.
-OURS = ("sextant_", "http_request", "hash_service_")
+# The agent's and the apps' own metric names: their queries must return data.
+OURS = ("sextant_", "http_request", "hash_service_", "main_api_", "auxiliary_service_")
 # The agent's metrics of drift pull requests exist only where the pull-request loop runs: with a
 # forge, against a Git remote (never in the local mode this check runs), and with a request
 # open. Their queries must parse; their names are checked by scripts/checks/manifests.sh.

@@ -14,7 +14,10 @@ one entry; namespaces are matched by their kubernetes.io/metadata.name label) an
 number, or a name resolved against the destination's container ports). A flow needs both the
 source's egress and the destination's ingress. The table says what must be allowed (agent ->
 the app's promotion checks, Prometheus -> every scrape target here, the gateway -> each
-backend) and what must not (any other pod -> the app or the agent; the app -> anything).
+backend, main-api -> auxiliary-service in dev and prod) and what must not (any other pod -> the
+app, the agent or auxiliary-service; the app -> anything; main-api -> anything but aux; aux ->
+any pod: its egress is DNS and TCP 443 to addresses outside the cluster's pods, which a
+pod-to-pod table does not model).
 Reports each flow whose outcome differs from the table, and with --table prints all of them.
 The table means something only if the policies are enforced: on EKS the VPC CNI does it when its
 add-on runs with enableNetworkPolicy, so the check also fails when infra/modules/eks's vpc-cni
@@ -33,6 +36,8 @@ import yaml
 
 AGENT = {"workload": ("sextant-system", "sextant")}
 APP = {"workload": ("hash-service", "hash-service")}
+MAIN = {"workload": ("main-api", "main-api")}
+AUX = {"workload": ("auxiliary-service", "auxiliary-service")}
 PROMETHEUS = {"ns": "monitoring", "labels": {"app.kubernetes.io/name": "prometheus"}}
 STRANGER = {"ns": "default", "labels": {"app": "anything"}}
 # The pods that forward outside traffic: Envoy Gateway's proxies in dev and prod, ingress-nginx
@@ -44,7 +49,8 @@ GATEWAY = {
                                                        "app.kubernetes.io/component": "proxy"}},
     "local": {"ns": "ingress-nginx", "labels": {"app.kubernetes.io/name": "ingress-nginx"}},
 }
-# (what, source, destination, port name, allowed)
+# (what, source, destination, port name, allowed[, the environments it applies to])
+TWO_SERVICE_ENVS = ("dev", "prod")  # where main-api and auxiliary-service run
 FLOWS = [
     ("agent -> hash-service (promotion checks)", AGENT, APP, "http", True),
     ("Prometheus -> hash-service /metrics", PROMETHEUS, APP, "http", True),
@@ -54,12 +60,28 @@ FLOWS = [
     ("any other pod -> hash-service", STRANGER, APP, "http", False),
     ("any other pod -> agent", STRANGER, AGENT, "http", False),
     ("hash-service -> agent (the app opens no connection)", APP, AGENT, "http", False),
+    # The two-service pattern: main -> aux only; aux reached by main alone, and pod-to-pod by nobody.
+    ("main-api -> auxiliary-service", MAIN, AUX, "http", True, TWO_SERVICE_ENVS),
+    ("gateway -> main-api", "GATEWAY", MAIN, "http", True, TWO_SERVICE_ENVS),
+    ("agent -> main-api (promotion checks)", AGENT, MAIN, "http", True, TWO_SERVICE_ENVS),
+    ("Prometheus -> main-api /metrics", PROMETHEUS, MAIN, "http", True, TWO_SERVICE_ENVS),
+    ("Prometheus -> auxiliary-service /metrics", PROMETHEUS, AUX, "http", True, TWO_SERVICE_ENVS),
+    ("any other pod -> auxiliary-service", STRANGER, AUX, "http", False, TWO_SERVICE_ENVS),
+    ("hash-service -> auxiliary-service", APP, AUX, "http", False, TWO_SERVICE_ENVS),
+    ("gateway -> auxiliary-service (never published)", "GATEWAY", AUX, "http", False, TWO_SERVICE_ENVS),
+    ("agent -> auxiliary-service", AGENT, AUX, "http", False, TWO_SERVICE_ENVS),
+    ("any other pod -> main-api", STRANGER, MAIN, "http", False, TWO_SERVICE_ENVS),
+    ("main-api -> hash-service (main reaches aux only)", MAIN, APP, "http", False, TWO_SERVICE_ENVS),
+    ("auxiliary-service -> main-api (aux reaches AWS only)", AUX, MAIN, "http", False, TWO_SERVICE_ENVS),
+    ("auxiliary-service -> agent", AUX, AGENT, "http", False, TWO_SERVICE_ENVS),
 ]
-LOCAL_CHARTS = {"hash-service", "platform", "policies"}
+LOCAL_CHARTS = {"hash-service", "main-api", "auxiliary-service", "platform", "policies"}
 
 
-def render(root, env, helm, extra_values=()):
-    """The YAML documents of the local charts the environment runs, with its values."""
+def render(root, env, helm, extra_values=None):
+    """The YAML documents of the local charts the environment runs, with its values (and, for
+    the tests' planted mistakes, extra_values: {chart: [values files]})."""
+    extra_values = extra_values or {}
     env_dir = os.path.join(root, "environments", env)
     with open(os.path.join(env_dir, "environment.yaml"), encoding="utf-8") as f:
         spec = (yaml.safe_load(f) or {}).get("spec") or {}
@@ -71,7 +93,7 @@ def render(root, env, helm, extra_values=()):
         cmd = [helm, "template", r["name"], os.path.join(root, chart), "-n", r["namespace"]]
         for v in r.get("values", []):
             cmd += ["-f", os.path.join(env_dir, v)]
-        for v in extra_values:
+        for v in extra_values.get(os.path.basename(chart), []):
             cmd += ["-f", v]
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
@@ -181,7 +203,9 @@ def evaluate(env, docs):
     policies = [d for d in docs if d.get("kind") == "NetworkPolicy"]
     pods = workloads(docs)
     rows = []
-    for what, src, dst, port, expected in FLOWS:
+    for what, src, dst, port, expected, *only in FLOWS:
+        if only and env not in only[0]:
+            continue
         src = GATEWAY[env] if src == "GATEWAY" else src
 
         def pod(x):
@@ -212,7 +236,7 @@ def enforced(root):
     return bool(ENFORCED.search(block))
 
 
-def check(root, helm, envs=("local", "dev", "prod"), extra_values=(), manifests_dir=None, table=None):
+def check(root, helm, envs=("local", "dev", "prod"), extra_values=None, manifests_dir=None, table=None):
     problems = []
     if not enforced(root):
         problems.append(f"{EKS_ADDONS}: the vpc-cni add-on does not set enableNetworkPolicy = \"true\" in its "

@@ -1,7 +1,8 @@
 """Tests of netpol_check.py: the rendered NetworkPolicies give the platform's reachability table,
 and the planted mistakes are reported: hash-service's policy without the agent's rule (the
 promotion checks blocked) and the agent's policy admitting ingress-nginx instead of Envoy
-Gateway, and the EKS CNI without its network policy agent (issue 27, defect 3); plus the
+Gateway, auxiliary-service admitting the wrong client, main-api's egress aimed at the wrong namespace,
+and the EKS CNI without its network policy agent (issue 27, defect 3); plus the
 evaluation rules themselves, as a table.
 
     .tools/venv/bin/python -m unittest scripts/lib/netpol_check_test.py   (scripts/checks/netpol.sh)
@@ -26,10 +27,27 @@ class NetpolCheck(unittest.TestCase):
         self.assertEqual(netpol_check.check(ROOT, HELM), [])
 
     def test_a_policy_without_the_agents_rule_blocks_the_promotion_checks(self):
-        problems = netpol_check.check(ROOT, HELM, extra_values=[os.path.join(FIXTURES, "no-agent-rule.yaml")])
+        problems = netpol_check.check(
+            ROOT, HELM, extra_values={"hash-service": [os.path.join(FIXTURES, "no-agent-rule.yaml")]})
         self.assertEqual(problems, [
             f"{env}: agent -> hash-service (promotion checks): denied, must be allowed "
             "(ingress denied by hash-service/hash-service)" for env in ("local", "dev", "prod")])
+
+    def test_an_auxiliary_service_policy_naming_the_wrong_client_shuts_main_out_and_lets_it_in(self):
+        problems = netpol_check.check(
+            ROOT, HELM, extra_values={"auxiliary-service": [os.path.join(FIXTURES, "aux-wrong-client.yaml")]})
+        self.assertEqual(problems, [p for env in ("dev", "prod") for p in (
+            f"{env}: main-api -> auxiliary-service: denied, must be allowed "
+            "(ingress denied by auxiliary-service/auxiliary-service)",
+            f"{env}: any other pod -> auxiliary-service: allowed, must be denied "
+            "(auxiliary-service/auxiliary-service)")])
+
+    def test_a_main_api_policy_without_aux_egress_cuts_main_off_its_dependency(self):
+        problems = netpol_check.check(
+            ROOT, HELM, extra_values={"main-api": [os.path.join(FIXTURES, "main-egress-wrong-namespace.yaml")]})
+        self.assertEqual(problems, [
+            f"{env}: main-api -> auxiliary-service: denied, must be allowed (egress denied by main-api/main-api)"
+            for env in ("dev", "prod")])
 
     def test_an_agent_policy_admitting_ingress_nginx_only_drops_the_gateways_webhook(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -21,7 +21,7 @@ output "agent_role_arn" {
 }
 
 output "irsa_role_arns" {
-  description = "Every IRSA role ARN by purpose (cluster-autoscaler, aws-load-balancer-controller, external-dns, cert-manager, agent, app)."
+  description = "Every IRSA role ARN by purpose (cluster-autoscaler, aws-load-balancer-controller, external-dns, cert-manager, agent, app, auxiliary-service)."
   value       = module.platform.irsa_role_arns
 }
 
@@ -31,7 +31,7 @@ output "github_role_arns" {
 }
 
 output "ecr_repository_urls" {
-  description = "ECR repository URLs (infra/envs/shared's): sextant is the agent's image in manifests/05-deployment.yaml, hash-service the app's."
+  description = "ECR repository URLs (infra/envs/shared's): sextant is the agent's image in manifests/05-deployment.yaml; hash-service, main-api and auxiliary-service the apps'."
   value       = module.platform.ecr_repository_urls
 }
 

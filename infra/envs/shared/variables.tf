@@ -25,15 +25,15 @@ variable "github_repository" {
 }
 
 variable "ecr_repositories" {
-  description = "ECR repositories to create: the agent's image and the app's."
+  description = "ECR repositories to create: the agent's image and the apps' (hash-service, main-api, auxiliary-service)."
   type        = set(string)
-  default     = ["sextant", "hash-service"]
+  default     = ["sextant", "hash-service", "main-api", "auxiliary-service"]
 }
 
 variable "ecr_push_repositories" {
-  description = "Which of ecr_repositories the ecr-push role may push to: app.yml pushes hash-service, release.yml sextant."
+  description = "Which of ecr_repositories the ecr-push role may push to: app.yml pushes hash-service, main-api and auxiliary-service, release.yml sextant."
   type        = set(string)
-  default     = ["sextant", "hash-service"]
+  default     = ["sextant", "hash-service", "main-api", "auxiliary-service"]
 
   validation {
     condition     = length(var.ecr_push_repositories) > 0 && length(setsubtract(var.ecr_push_repositories, var.ecr_repositories)) == 0

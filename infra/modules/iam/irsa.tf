@@ -18,6 +18,7 @@ locals {
     cert-manager                 = data.aws_iam_policy_document.cert_manager.json
     agent                        = data.aws_iam_policy_document.agent.json
     app                          = data.aws_iam_policy_document.app.json
+    auxiliary-service            = data.aws_iam_policy_document.auxiliary_service.json
   }
 }
 
@@ -284,5 +285,46 @@ data "aws_iam_policy_document" "app" {
     sid       = "DecryptOwnData"
     actions   = ["kms:Decrypt"]
     resources = [var.app_kms_key_arn]
+  }
+}
+
+# auxiliary-service (helm/auxiliary-service): what its three routes call, nothing more. S3
+# ListBuckets and SSM DescribeParameters authorise on "*" only (neither takes a resource); reads
+# of values are limited to the app's parameter path, and decryption to SSM's use of the app-data
+# key for a parameter under that path (its encryption context names the parameter's ARN).
+data "aws_iam_policy_document" "auxiliary_service" {
+  # checkov:skip=CKV_AWS_356:s3:ListAllMyBuckets and ssm:DescribeParameters have no resource-level permissions ("*" is the only resource they accept); every other action is bound to the app's path and key.
+  statement {
+    sid       = "ListBuckets"
+    actions   = ["s3:ListAllMyBuckets"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "DescribeParameters"
+    actions   = ["ssm:DescribeParameters"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ReadParametersUnderTheAppPath"
+    actions   = ["ssm:GetParameter"]
+    resources = ["arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${trimsuffix(var.app_ssm_path, "/")}/*"]
+  }
+
+  statement {
+    sid       = "DecryptThoseParametersThroughSsmOnly"
+    actions   = ["kms:Decrypt"]
+    resources = [var.app_kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["ssm.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:PARAMETER_ARN"
+      values   = ["arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${trimsuffix(var.app_ssm_path, "/")}/*"]
+    }
   }
 }

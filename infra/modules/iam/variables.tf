@@ -24,7 +24,7 @@ variable "oidc_issuer_url" {
 }
 
 variable "service_accounts" {
-  description = "namespace/name of the ServiceAccount each IRSA role trusts; keys: cluster-autoscaler, aws-load-balancer-controller, external-dns, cert-manager, agent, app."
+  description = "namespace/name of the ServiceAccount each IRSA role trusts; keys: cluster-autoscaler, aws-load-balancer-controller, external-dns, cert-manager, agent, app, auxiliary-service."
   type = map(object({
     namespace = string
     name      = string
@@ -36,11 +36,12 @@ variable "service_accounts" {
     cert-manager                 = { namespace = "cert-manager", name = "cert-manager" }
     agent                        = { namespace = "sextant-system", name = "sextant" }
     app                          = { namespace = "hash-service", name = "hash-service" }
+    auxiliary-service            = { namespace = "auxiliary-service", name = "auxiliary-service" }
   }
 
   validation {
     condition = length(setsubtract(
-      ["cluster-autoscaler", "aws-load-balancer-controller", "external-dns", "cert-manager", "agent", "app"],
+      ["cluster-autoscaler", "aws-load-balancer-controller", "external-dns", "cert-manager", "agent", "app", "auxiliary-service"],
       keys(var.service_accounts)
     )) == 0
     error_message = "service_accounts must name the ServiceAccount of cluster-autoscaler, aws-load-balancer-controller, external-dns, cert-manager, agent and app."

@@ -106,7 +106,7 @@ variable "create_zone" {
 variable "ecr_repositories" {
   description = "ECR repositories (infra/envs/shared creates them) the agent may read to verify digests."
   type        = set(string)
-  default     = ["sextant", "hash-service"]
+  default     = ["sextant", "hash-service", "main-api", "auxiliary-service"]
 }
 
 variable "app_parameters" {
