@@ -362,6 +362,35 @@ fn every_object_the_platform_renders_for_the_app_namespaces_passes_the_restricte
 }
 
 #[test]
+fn every_object_of_the_two_service_pattern_passes_the_restricted_set() {
+    for env in ["dev", "prod"] {
+        let set = policies(env);
+        for app in ["main-api", "auxiliary-service"] {
+            let objects = template(
+                app,
+                &format!("helm/{app}"),
+                app,
+                &[&format!("environments/{env}/values/{app}.yaml")],
+            );
+            let mut reviewed = 0;
+            for o in &objects {
+                if set.constraints.iter().any(|c| c.matches(o)) {
+                    reviewed += 1;
+                }
+                let found = set.review(o).unwrap();
+                assert!(
+                    found.is_empty(),
+                    "{env}: {} {app}/{}: {found:?}",
+                    o["kind"],
+                    o["metadata"]["name"]
+                );
+            }
+            assert!(reviewed >= 1, "{env}: {app}'s Deployment was not reviewed");
+        }
+    }
+}
+
+#[test]
 fn app_namespaces_are_pod_security_restricted() {
     for env in ["local", "dev", "prod"] {
         let ns = template(
