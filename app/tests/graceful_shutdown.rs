@@ -30,7 +30,7 @@ fn sigterm_flips_readiness_to_503_while_still_serving_then_exits_cleanly() {
     assert_eq!(service.get("/hash/abc123").status, 200);
     assert_eq!(service.get("/healthz").status, 200);
 
-    let status = service.wait_for_exit(Duration::from_secs(15));
+    let status = service.wait_for_exit(Duration::from_secs(10));
     assert!(status.success(), "exit status {status}");
     assert!(
         try_request(service.addr, "GET", "/healthz").is_err(),
@@ -48,6 +48,6 @@ fn a_second_signal_skips_the_rest_of_the_delay() {
         || service.get("/readyz").status == 503,
     );
     service.sigterm();
-    let status = service.wait_for_exit(Duration::from_secs(15));
+    let status = service.wait_for_exit(Duration::from_secs(10));
     assert!(status.success(), "exit status {status}");
 }

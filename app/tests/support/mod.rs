@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// Generous bounds: the machine is shared, but a hang must still fail the test.
-pub const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
+pub const STARTUP_DEADLINE: Duration = Duration::from_secs(10);
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Service {
