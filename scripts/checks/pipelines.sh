@@ -380,9 +380,7 @@ step "image tags check: a moving latest, a retag, exclusions under aws 5.x, muta
   "$python" -m unittest -q scripts/lib/image_tags_check_test.py
 
 # -- base images pinned by digest (Dependabot moves tag and digest together) ------------------------
-for d in app/Dockerfile app/main-api/Dockerfile app/auxiliary-service/Dockerfile; do
-  step "$d pins every base image by digest" "$python" scripts/lib/dockerfile_pins.py "$d"
-done
+step "app/Dockerfile pins every base image by digest" "$python" scripts/lib/dockerfile_pins.py app/Dockerfile
 
 # -- shellcheck: every script in scripts/ (by extension or shebang) -----------------------------------
 all_scripts() {

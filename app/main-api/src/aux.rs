@@ -29,6 +29,11 @@ pub enum AuxError {
     },
 }
 
+/// The HTTP client of auxiliary-service could not be built (its TLS backend did not start).
+#[derive(Debug, thiserror::Error)]
+#[error("could not build the HTTP client of auxiliary-service: {0}")]
+pub struct ClientBuildError(#[from] reqwest::Error);
+
 impl AuxError {
     /// May another attempt succeed?
     fn is_transient(&self) -> bool {
@@ -49,7 +54,7 @@ pub struct AuxClient {
 }
 
 impl AuxClient {
-    pub fn new(settings: AuxSettings) -> Result<Self, reqwest::Error> {
+    pub fn new(settings: AuxSettings) -> Result<Self, ClientBuildError> {
         let http = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.attempt_timeout)

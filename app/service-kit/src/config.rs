@@ -146,17 +146,19 @@ pub fn millis(
     number(get, name, default, range, "milliseconds").map(Duration::from_millis)
 }
 
+/// A variable lookup over fixed pairs, for tests and for settings read from somewhere other
+/// than the process environment.
+pub fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name| {
+        vars.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| (*value).to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            vars.iter()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| (*value).to_owned())
-        }
-    }
 
     #[test]
     fn defaults_listen_on_all_interfaces_with_the_crate_version() {

@@ -25,6 +25,16 @@ pub struct HttpMetrics {
 impl HttpMetrics {
     /// `service` prefixes the build-info gauge: `<service>_build_info{version}`.
     pub fn new(service: &str, version: &str) -> Result<Self, prometheus::Error> {
+        Self::with_buckets(service, version, DURATION_BUCKETS)
+    }
+
+    /// As [`HttpMetrics::new`], with the duration histogram's buckets in seconds: a service that
+    /// answers in microseconds wants them to start well below a millisecond.
+    pub fn with_buckets(
+        service: &str,
+        version: &str,
+        buckets: &[f64],
+    ) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests_total = IntCounterVec::new(
             Opts::new(
@@ -38,7 +48,7 @@ impl HttpMetrics {
                 "http_request_duration_seconds",
                 "Time from request received to response headers ready, by route template and status code.",
             )
-            .buckets(DURATION_BUCKETS.to_vec()),
+            .buckets(buckets.to_vec()),
             &["route", "status"],
         )?;
         let build_info = IntGaugeVec::new(

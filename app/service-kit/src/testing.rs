@@ -90,6 +90,11 @@ impl Service {
         assert!(status.success(), "kill -TERM failed: {status}");
     }
 
+    /// Whether the process has exited already.
+    pub fn has_exited(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_some()
+    }
+
     /// Waits for the process to exit, failing the test if it outlives `within`.
     pub fn wait_for_exit(&mut self, within: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + within;
@@ -107,6 +112,18 @@ impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Polls `probe` until it returns true, failing the test after `within`.
+pub fn eventually(within: Duration, what: &str, mut probe: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !probe() {
+        assert!(
+            Instant::now() < deadline,
+            "not true within {within:?}: {what}"
+        );
+        thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -137,7 +154,7 @@ pub fn request(addr: SocketAddr, method: &str, path: &str) -> Reply {
     try_request(addr, method, path).unwrap_or_else(|err| panic!("{method} {path}: {err}"))
 }
 
-fn try_request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<Reply> {
+pub fn try_request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<Reply> {
     let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     write!(
