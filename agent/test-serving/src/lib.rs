@@ -3,6 +3,8 @@
 //! synchronous tests running `kubectl` and async tests holding a client can both use it), and
 //! stop when told or dropped, bounded so that a stuck client cannot hang a test.
 
+pub mod cli;
+
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 use std::time::Duration;

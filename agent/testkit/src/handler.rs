@@ -205,7 +205,7 @@ impl Cluster {
         let t = w.target;
         let (k, old) = self.live(t)?;
         let body = parse_body(w.body)?;
-        let mut new = match t.subresource.as_deref() {
+        let new = match t.subresource.as_deref() {
             Some("scale") => from_scale(&t.rt, &old, &body)?,
             Some("status") => with_status(&old, &body),
             _ => {
@@ -213,6 +213,19 @@ impl Cluster {
                 body
             }
         };
+        self.replace(w, k, old, new)
+    }
+
+    /// The end of an update or a non-apply patch: refuse a stale `resourceVersion`, then store
+    /// `new` over `old` as `w` asks, and answer as the subresource would.
+    fn replace(
+        &mut self,
+        w: &Write<'_>,
+        k: ObjectKey,
+        old: Value,
+        mut new: Value,
+    ) -> ApiResult<Value> {
+        let t = w.target;
         if rv_of(&new).is_some_and(|rv| Some(rv) != rv_of(&old)) {
             return Err(ApiError::stale(&t.rt.group, &t.rt.plural, &k.name));
         }
@@ -252,19 +265,12 @@ impl Cluster {
             PatchType::Json => patch::json_patch(&mut doc, &body)?,
             PatchType::Apply => unreachable!("handled above"),
         }
-        let mut new = match t.subresource.as_deref() {
+        let new = match t.subresource.as_deref() {
             Some("scale") => from_scale(&t.rt, &old, &doc)?,
             Some("status") => with_status(&old, &doc),
             _ => doc,
         };
-        if rv_of(&new).is_some_and(|rv| Some(rv) != rv_of(&old)) {
-            return Err(ApiError::stale(&t.rt.group, &t.rt.plural, &k.name));
-        }
-        self.prepare(t, &k, Some(&old), &mut new)?;
-        let api_version = t.rt.api_version();
-        apply::record_update(Some(&old), &mut new, w.writer(&api_version));
-        let stored = self.commit(t, k, Some(&old), new, w.dry_run())?;
-        Ok((200, self.view(t, stored)))
+        Ok((200, self.replace(w, k, old, new)?))
     }
 
     fn server_side_apply(&mut self, w: &Write<'_>) -> ApiResult<(u16, Value)> {

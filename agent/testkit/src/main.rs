@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use sextant_testkit::{FailImages, Options, TestServer};
+use test_serving::cli;
 
 #[derive(Parser)]
 #[command(
@@ -19,7 +20,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve until interrupted; prints the bound address on stdout.
+    /// Serve until interrupted (SIGINT or SIGTERM); prints the bound address on stdout.
     Serve {
         #[arg(long, default_value = "127.0.0.1:0")]
         addr: SocketAddr,
@@ -44,10 +45,7 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     // Requests are logged at debug level: `RUST_LOG=sextant_testkit=debug`.
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    cli::init_logs();
     let Command::Serve {
         addr,
         kubeconfig,
@@ -67,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
         server.write_kubeconfig(path)?;
     }
     println!("{}", server.addr());
-    tokio::signal::ctrl_c().await?;
+    cli::until_interrupted().await?;
     server.stop();
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use forge_testkit::{FakeGitHub, Options};
+use test_serving::cli;
 
 #[derive(Parser)]
 #[command(
@@ -69,30 +70,10 @@ fn files_under(root: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     Ok(out)
 }
 
-/// Write `contents` to `path` through a sibling temporary file, so a reader polling for `path`
-/// never sees it half written.
-fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let partial = path.with_extension("partial");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&partial)
-        .with_context(|| format!("write {}", partial.display()))?;
-    f.write_all(contents)?;
-    std::fs::rename(&partial, path).with_context(|| format!("write {}", path.display()))
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     // Requests are logged at debug level: `RUST_LOG=forge_testkit=debug`.
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    cli::init_logs();
     let Command::Serve {
         addr,
         repository,
@@ -122,7 +103,8 @@ async fn main() -> anyhow::Result<()> {
         fake.seed(&branch, &files, &seed_message)?;
     }
     if let Some(path) = &token_file {
-        write_atomically(path, fake.options().token.as_bytes(), 0o600)?;
+        cli::write_atomically(path, fake.options().token.as_bytes(), 0o600)
+            .with_context(|| format!("write {}", path.display()))?;
     }
     if let Some(path) = &info_file {
         let info = serde_json::json!({
@@ -132,14 +114,11 @@ async fn main() -> anyhow::Result<()> {
             "default_branch": branch,
             "head": fake.branch_sha(&branch),
         });
-        write_atomically(path, format!("{info:#}\n").as_bytes(), 0o644)?;
+        cli::write_atomically(path, format!("{info:#}\n").as_bytes(), 0o644)
+            .with_context(|| format!("write {}", path.display()))?;
     }
     println!("{}", fake.url());
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
+    cli::until_interrupted().await?;
     // Dropping the fake stops it and removes its repository.
     fake.stop();
     Ok(())

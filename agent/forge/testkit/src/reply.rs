@@ -1,6 +1,7 @@
 //! A handler's answer ([`Reply`]: GitHub's status, body and headers) and what every handler
 //! reads from a request: a field, a number, a state filter, a page of a list.
 
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::Value;
 
 use crate::git::GitError;
@@ -168,14 +169,8 @@ pub(crate) fn paginate(url: &str, q: &[(String, String)], items: Vec<Value>) -> 
     reply
 }
 
+/// A query value in a `Link` URL: every byte but letters and digits percent-encoded (more than
+/// needed, which any client decodes the same).
 fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
 }

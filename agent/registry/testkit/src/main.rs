@@ -2,12 +2,12 @@
 //! `kube-testkit` and `fake-github`: docker-registry on 127.0.0.1, holding images pushed to it
 //! as real blobs and manifests.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use registry_testkit::{Distribution, Image};
+use test_serving::cli;
 
 #[derive(Parser)]
 #[command(
@@ -40,21 +40,6 @@ enum Command {
     },
 }
 
-/// Write `contents` to `path` through a temporary file beside it, so a reader polling for
-/// `path` never sees it half written.
-fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut f = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("write a file in {}", dir.display()))?;
-    f.write_all(contents)?;
-    f.persist(path)
-        .with_context(|| format!("write {}", path.display()))?;
-    Ok(())
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let Command::Serve {
@@ -72,14 +57,11 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(path) = &info_file {
         let info = serde_json::json!({"host": registry.host(), "images": images});
-        write_atomically(path, format!("{info:#}\n").as_bytes())?;
+        cli::write_atomically(path, format!("{info:#}\n").as_bytes(), 0o644)
+            .with_context(|| format!("write {}", path.display()))?;
     }
     println!("{}", registry.host());
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
+    cli::until_interrupted().await?;
     // Dropping it kills the registry's process group and removes its storage.
     drop(registry);
     Ok(())
