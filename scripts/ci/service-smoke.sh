@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The two-service pattern's contract over HTTP, against a container of an image just built
-# (.github/workflows/app.yml) or the binary run directly (scripts/checks/pipelines.sh). It waits
-# for GET /readyz to answer 200 "ready" (bounded), then:
+# A sample service's contract over HTTP, against a container of an image just built
+# (.github/workflows/app.yml, `make pipeline`) or the binary run directly
+# (scripts/checks/pipelines.sh). It waits for GET /readyz to answer 200 "ready" (bounded), then:
+#   hash-service        GET /hash/abc123 answers 200 with exactly the SHA-1 of "abc123"
 #   main-api            (run with no auxiliary-service behind AUXILIARY_SERVICE_URL):
 #                       GET /api/s3-buckets answers 502 naming auxiliary-service, with main's version
 #   auxiliary-service   (run against moto's server, AWS_ENDPOINT_URL): GET /s3-buckets answers 200
 #                       with aux's version; an absent parameter 404, an invalid name 400
+#
+# and every service's /metrics carries its build-info gauge.
 #
 #   scripts/ci/service-smoke.sh SERVICE BASE_URL     e.g. main-api http://127.0.0.1:8080
 #   SMOKE_WAIT_SECONDS   how long to wait for readiness (default 30)
@@ -13,10 +16,10 @@ set -euo pipefail
 
 fail() { echo "service-smoke: FAILED: $*" >&2; exit 1; }
 
-[ $# -eq 2 ] || { echo "usage: $0 main-api|auxiliary-service BASE_URL" >&2; exit 2; }
+[ $# -eq 2 ] || { echo "usage: $0 hash-service|main-api|auxiliary-service BASE_URL" >&2; exit 2; }
 service="$1"
 base="${2%/}"
-case "$service" in main-api|auxiliary-service) ;; *) echo "service-smoke: unknown service '$service'" >&2; exit 2 ;; esac
+case "$service" in hash-service|main-api|auxiliary-service) ;; *) echo "service-smoke: unknown service '$service'" >&2; exit 2 ;; esac
 [[ "$base" =~ ^https?://[^/]+$ ]] || { echo "service-smoke: BASE_URL must be http(s)://host[:port], got '$2'" >&2; exit 2; }
 wait_seconds="${SMOKE_WAIT_SECONDS:-30}"
 [[ "$wait_seconds" =~ ^[0-9]+$ ]] || { echo "service-smoke: SMOKE_WAIT_SECONDS must be whole seconds" >&2; exit 2; }
@@ -51,7 +54,11 @@ while :; do
 done
 [ "$body" = ready ] || fail "$base/readyz answered 200 with '$body', want 'ready'"
 
-if [ "$service" = main-api ]; then
+if [ "$service" = hash-service ]; then
+  want=6367c48dd193d56ea7b0baad25b19455e529f5ee
+  expect /hash/abc123 200
+  [ "$body" = "$want" ] || fail "GET $base/hash/abc123 answered '$body', want '$want' (SHA-1 of 'abc123')"
+elif [ "$service" = main-api ]; then
   expect /api/s3-buckets 502 '"dependency":"auxiliary-service"' '"main_api_version":"' '"auxiliary_service_version":null'
   expect /api/parameters/bad%20name 400 '"error":"bad_request"'
 else

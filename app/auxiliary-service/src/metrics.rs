@@ -84,11 +84,7 @@ mod tests {
         let metrics = AwsMetrics::register(&registry).expect("registers");
         metrics.call("ListBuckets").outcome("ok");
         drop(metrics.call("GetParameter"));
-        let families = registry.gather();
-        let mut text = Vec::new();
-        prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &families, &mut text)
-            .expect("encodes");
-        let text = String::from_utf8(text).expect("utf-8");
+        let text = service_kit::metrics::text(&registry).expect("encodes");
         for line in [
             r#"auxiliary_service_aws_calls_total{operation="ListBuckets",outcome="ok"} 1"#,
             r#"auxiliary_service_aws_calls_total{operation="GetParameter",outcome="cancelled"} 1"#,

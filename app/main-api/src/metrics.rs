@@ -110,14 +110,7 @@ mod tests {
         let metrics = AuxMetrics::register(&registry).expect("registers");
         metrics.call().outcome(Outcome::AwsFailed);
         drop(metrics.call());
-        let mut text = Vec::new();
-        prometheus::Encoder::encode(
-            &prometheus::TextEncoder::new(),
-            &registry.gather(),
-            &mut text,
-        )
-        .expect("encodes");
-        let text = String::from_utf8(text).expect("utf-8");
+        let text = service_kit::metrics::text(&registry).expect("encodes");
         assert!(
             text.contains(r#"main_api_aux_calls_total{outcome="aws_failed"} 1"#),
             "{text}"

@@ -86,10 +86,15 @@ impl HttpMetrics {
 
     /// The registry in the Prometheus text exposition format.
     pub fn render(&self) -> Result<String, prometheus::Error> {
-        let mut buffer = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
-        String::from_utf8(buffer).map_err(|err| prometheus::Error::Msg(err.to_string()))
+        text(&self.registry)
     }
+}
+
+/// `registry` in the Prometheus text exposition format.
+pub fn text(registry: &Registry) -> Result<String, prometheus::Error> {
+    let mut buffer = Vec::new();
+    TextEncoder::new().encode(&registry.gather(), &mut buffer)?;
+    String::from_utf8(buffer).map_err(|err| prometheus::Error::Msg(err.to_string()))
 }
 
 #[cfg(test)]
