@@ -86,6 +86,11 @@ impl GitSource {
         &self.cfg
     }
 
+    /// Serializes the fetches into the cache.
+    pub(crate) fn fetch_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.fetch_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The remote URL with credentials redacted, for logs and status.
     pub fn redacted_url(&self) -> &str {
         &self.url
@@ -120,7 +125,7 @@ impl GitSource {
                 branch: self.cfg.branch.clone(),
             });
         }
-        let _serialized = self.fetch_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _serialized = self.fetch_lock();
         apply_timeouts(self.cfg.timeout);
         let repo = self.open_or_init()?;
         let mut remote = repo
@@ -255,7 +260,7 @@ impl GitSource {
         Repository::open_bare(&dir).map_err(|e| self.git_error("open cache", e, false))
     }
 
-    fn open_or_init(&self) -> Result<Repository> {
+    pub(crate) fn open_or_init(&self) -> Result<Repository> {
         let dir = self.repo_dir();
         if dir.join("HEAD").is_file() {
             return self.open_existing();
@@ -280,7 +285,7 @@ impl GitSource {
     }
 
     /// Maps a failed remote operation to an error that tells unreachable from refused.
-    fn network_error(&self, e: git2::Error, state: &CallbackState) -> SourceError {
+    pub(crate) fn network_error(&self, e: git2::Error, state: &CallbackState) -> SourceError {
         if let Some(precise) = state.take_failure() {
             return precise;
         }
@@ -415,7 +420,7 @@ fn unique_suffix() -> String {
 
 /// libgit2 keeps its network timeouts in process-global options. Writes are serialized here
 /// and skipped when the value is unchanged, which is the common case (one source per process).
-fn apply_timeouts(timeout: Duration) {
+pub(crate) fn apply_timeouts(timeout: Duration) {
     static LAST_MS: Mutex<Option<i32>> = Mutex::new(None);
     let ms = i32::try_from(timeout.as_millis())
         .unwrap_or(i32::MAX)

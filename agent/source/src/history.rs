@@ -166,7 +166,11 @@ impl GitSource {
         Ok(line)
     }
 
-    fn commit<'r>(&self, repo: &'r Repository, rev: &Revision) -> Result<git2::Commit<'r>> {
+    pub(crate) fn commit<'r>(
+        &self,
+        repo: &'r Repository,
+        rev: &Revision,
+    ) -> Result<git2::Commit<'r>> {
         repo.find_commit(rev.to_oid())
             .map_err(|_| SourceError::RevisionNotFound {
                 url: self.redacted_url().to_owned(),

@@ -12,6 +12,7 @@ mod git;
 mod history;
 mod known_hosts;
 mod local;
+mod pulls;
 mod revision;
 pub mod watch;
 pub mod webhook;

@@ -358,3 +358,55 @@ fn an_invalid_branch_name_is_refused_before_any_network_call() {
     }
     assert!(!tmp.path().join("repo.git").exists(), "nothing created");
 }
+
+#[test]
+fn a_pull_requests_head_is_fetched_diffed_and_exported_beside_the_tracked_branch() {
+    let remote = Remote::new();
+    let base = remote.commit(
+        &[
+            (
+                "environments/prod/values/web.yaml",
+                Some("replicaCount: 2\n"),
+            ),
+            ("docs/readme.md", Some("hello\n")),
+        ],
+        "base",
+    );
+    // GitHub keeps every pull request's head at refs/pull/<n>/head, forks' included.
+    let head = remote.commit_to(
+        "refs/pull/7/head",
+        &[
+            (
+                "environments/prod/values/web.yaml",
+                Some("replicaCount: 3\n"),
+            ),
+            ("docs/readme.md", None),
+        ],
+        "scale web",
+    );
+    let src = source(&remote);
+    assert_eq!(src.fetch().unwrap(), rev(&base));
+    let fetched = src.fetch_pull(7).unwrap();
+    assert_eq!(fetched, rev(&head));
+    assert_eq!(
+        src.changed_paths(&rev(&base), &fetched).unwrap(),
+        ["docs/readme.md", "environments/prod/values/web.yaml"]
+    );
+    let dest = remote.tmp.path().join("preview-head");
+    let snapshot = src.export(&fetched, &dest).unwrap();
+    assert_eq!(snapshot.revision, fetched);
+    assert_eq!(
+        files(&dest),
+        BTreeMap::from([(
+            "environments/prod/values/web.yaml".to_string(),
+            "replicaCount: 3\n".to_string()
+        )])
+    );
+    // The tracked branch did not move, and no snapshot was written for the pull request.
+    assert_eq!(src.fetch().unwrap(), rev(&base));
+    assert!(dir_names(&remote.cache.join("snapshots")).is_empty());
+    match src.fetch_pull(8) {
+        Err(SourceError::Git { .. } | SourceError::RevisionNotFound { .. }) => {}
+        other => panic!("a pull request that does not exist: {other:?}"),
+    }
+}
