@@ -512,6 +512,32 @@ impl GitHub {
         Ok(w.into())
     }
 
+    /// The comments on an issue or pull request, oldest first (every page, up to 1,000).
+    pub async fn list_comments(&self, number: u64) -> Result<Vec<Comment>> {
+        let query = vec![("per_page", "100".to_string())];
+        let wires: Vec<CommentWire> = self
+            .pages(
+                "list_comments",
+                &format!("/issues/{number}/comments"),
+                query,
+            )
+            .await?;
+        Ok(wires.into_iter().map(Comment::from).collect())
+    }
+
+    /// A new body for comment `id` (`PATCH /issues/comments/{id}`).
+    pub async fn update_comment(&self, id: u64, body: &str) -> Result<Comment> {
+        let w: CommentWire = self
+            .write(
+                "update_comment",
+                Method::PATCH,
+                &format!("/issues/comments/{id}"),
+                json!({ "body": body }),
+            )
+            .await?;
+        Ok(w.into())
+    }
+
     pub async fn create_issue(&self, new: &NewIssue) -> Result<Issue> {
         let body = json!({"title": new.title, "body": new.body, "labels": new.labels, "assignees": new.assignees});
         let w: IssueWire = self

@@ -96,6 +96,9 @@ pub struct PullRequest {
     pub merge_commit_sha: Option<String>,
     pub head_ref: String,
     pub head_sha: String,
+    /// The head's repository, `owner/name`: another than this one for a fork's pull request,
+    /// `None` when that fork was deleted.
+    pub head_repo: Option<String>,
     pub base_ref: String,
     pub title: String,
     /// Empty when GitHub has none (`null`).
@@ -251,6 +254,14 @@ pub(crate) struct BranchWire {
     #[serde(rename = "ref")]
     pub name: String,
     pub sha: String,
+    /// `null` when the head's repository (a fork) was deleted.
+    #[serde(default)]
+    pub repo: Option<RepoNameWire>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RepoNameWire {
+    pub full_name: String,
 }
 
 #[derive(Deserialize)]
@@ -285,6 +296,7 @@ impl From<PullWire> for PullRequest {
             merge_commit_sha: w.merge_commit_sha,
             head_ref: w.head.name,
             head_sha: w.head.sha,
+            head_repo: w.head.repo.map(|r| r.full_name),
             base_ref: w.base.name,
             title: w.title,
             body: w.body.unwrap_or_default(),

@@ -83,8 +83,32 @@ async fn exercise(fake: &forge_testkit::FakeGitHub) {
     .unwrap();
     gh.get_pull(pr.number).await.unwrap();
     gh.get_pull(pr.number).await.unwrap(); // 304
-    gh.list_pulls(&PullFilter::default()).await.unwrap();
-    gh.create_comment(pr.number, "closing").await.unwrap();
+    let fork = fake
+        .seed_fork_pull(
+            "someone",
+            &[("docs/x.md", b"x\n".as_slice())],
+            "from a fork",
+        )
+        .unwrap();
+    let pulls = gh.list_pulls(&PullFilter::default()).await.unwrap();
+    let heads: Vec<(u64, Option<&str>)> = pulls
+        .iter()
+        .map(|p| (p.number, p.head_repo.as_deref()))
+        .collect();
+    assert!(heads.contains(&(fork, Some("someone/deploy"))), "{heads:?}");
+    assert!(
+        heads.contains(&(pr.number, Some("acme/deploy"))),
+        "{heads:?}"
+    );
+    let comment = gh.create_comment(pr.number, "closing").await.unwrap();
+    gh.update_comment(comment.id, "closing, edited")
+        .await
+        .unwrap();
+    let comments = gh.list_comments(pr.number).await.unwrap();
+    assert_eq!(
+        comments.last().map(|c| c.body.as_str()),
+        Some("closing, edited")
+    );
     let issue = gh
         .create_issue(&NewIssue {
             title: "unmapped".into(),
@@ -210,6 +234,8 @@ async fn the_fakes_answers_and_the_clients_requests_match_githubs_openapi_descri
         "POST /repos/{owner}/{repo}/issues/{issue_number}/labels",
         "POST /repos/{owner}/{repo}/issues/{issue_number}/assignees",
         "POST /repos/{owner}/{repo}/issues/{issue_number}/comments",
+        "GET /repos/{owner}/{repo}/issues/{issue_number}/comments",
+        "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}",
         "POST /repos/{owner}/{repo}/statuses/{sha}",
     ];
     let missing: Vec<&str> = expected

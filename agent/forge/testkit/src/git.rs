@@ -237,6 +237,18 @@ impl Git {
         Ok(())
     }
 
+    /// `refs/pull/<number>/head` at `sha`, as GitHub keeps it for every pull request (forks'
+    /// included): what `git fetch origin refs/pull/<number>/head` brings.
+    pub fn keep_pull_head(&self, number: u64, sha: &str) -> GitResult<()> {
+        self.repo.reference(
+            &format!("refs/pull/{number}/head"),
+            oid(sha)?,
+            true,
+            "fake-github: pull request head",
+        )?;
+        Ok(())
+    }
+
     pub fn delete_ref(&self, name: &str) -> GitResult<()> {
         let mut r = self
             .repo

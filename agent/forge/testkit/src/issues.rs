@@ -204,7 +204,7 @@ pub(crate) fn create_comment(ctx: &Ctx, st: &mut State, actor: &str, n: &str, b:
     ))
 }
 
-pub(crate) fn list_comments(ctx: &Ctx, st: &State, n: &str) -> R {
+pub(crate) fn list_comments(ctx: &Ctx, st: &State, n: &str, q: &[(String, String)]) -> R {
     let n = number(n)?;
     issue_view(st, n).ok_or_else(Reply::not_found)?;
     let items: Vec<Value> = st
@@ -213,5 +213,23 @@ pub(crate) fn list_comments(ctx: &Ctx, st: &State, n: &str) -> R {
         .filter(|c| c.issue == n)
         .map(|c| shapes::comment(ctx, c.id, n, &c.body, &c.author, c.at))
         .collect();
-    Ok(Reply::json(200, Value::Array(items)))
+    let url = format!("{}/issues/{n}/comments", ctx.repo_api());
+    Ok(paginate(&url, q, items))
+}
+
+/// GitHub's "Update an issue comment": a new body; 404 for a comment that does not exist.
+pub(crate) fn update_comment(ctx: &Ctx, st: &mut State, id: &str, b: &Value) -> R {
+    let id = number(id)?;
+    let body = str_field(b, "body")?.to_string();
+    let c = st
+        .comments
+        .iter_mut()
+        .find(|c| c.id == id)
+        .ok_or_else(Reply::not_found)?;
+    c.body = body;
+    c.at = now();
+    Ok(Reply::json(
+        200,
+        shapes::comment(ctx, c.id, c.issue, &c.body, &c.author, c.at),
+    ))
 }

@@ -45,6 +45,9 @@ pub fn template(method: &str, path: &str) -> Option<&'static str> {
             ("GET" | "POST", ["issues"]) => "/repos/{owner}/{repo}/issues",
             ("GET" | "POST", ["labels"]) => "/repos/{owner}/{repo}/labels",
             ("GET", ["labels", _]) => "/repos/{owner}/{repo}/labels/{name}",
+            ("PATCH", ["issues", "comments", _]) => {
+                "/repos/{owner}/{repo}/issues/comments/{comment_id}"
+            }
             ("GET" | "PATCH", ["issues", _]) => "/repos/{owner}/{repo}/issues/{issue_number}",
             ("POST", ["issues", _, "labels"]) => {
                 "/repos/{owner}/{repo}/issues/{issue_number}/labels"

@@ -98,8 +98,10 @@ pub(crate) fn create_pull(ctx: &Ctx, st: &mut State, actor: &str, b: &Value) -> 
         labels: Vec::new(),
         comments: 0,
         changed_files,
+        fork: None,
     };
     st.pulls.insert(n, p.clone());
+    st.refresh_heads();
     Ok(Reply::json(201, pull_json(ctx, st, &p, true)))
 }
 

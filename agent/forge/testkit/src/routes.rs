@@ -18,7 +18,7 @@ use crate::gitdata::{
 };
 use crate::issues::{
     add_assignees, add_labels, create_comment, create_issue, create_label, get_issue,
-    list_comments, list_issues, list_labels, update_issue,
+    list_comments, list_issues, list_labels, update_comment, update_issue,
 };
 use crate::pulls::{
     create_pull, list_pulls, merge_pull, pull_json, request_reviewers, update_pull, with_pull,
@@ -407,7 +407,8 @@ fn route(
         ("POST", ["issues", n, "comments"]) => {
             create_comment(&ctx, st, &shared.options.actor, n, b)
         }
-        ("GET", ["issues", n, "comments"]) => list_comments(&ctx, st, n),
+        ("GET", ["issues", n, "comments"]) => list_comments(&ctx, st, n, q),
+        ("PATCH", ["issues", "comments", id]) => update_comment(&ctx, st, id, b),
         _ => Err(Reply::not_found()),
     };
     r.unwrap_or_else(|e| e)

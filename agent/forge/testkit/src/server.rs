@@ -315,8 +315,59 @@ impl FakeGitHub {
                 labels,
                 comments: 0,
                 changed_files: 0,
+                fork: None,
             },
         );
+        Ok(n)
+    }
+
+    /// Open a pull request from a fork owned by `fork_owner`: `files` committed on top of the
+    /// default branch, kept only at `refs/pull/<n>/head` (the fork's branch is not in this
+    /// repository, as on GitHub). Test setup, no HTTP.
+    pub fn seed_fork_pull(
+        &self,
+        fork_owner: &str,
+        files: &[(&str, &[u8])],
+        title: &str,
+    ) -> Result<u64, Error> {
+        let scratch = format!("fake-github/fork/{fork_owner}");
+        let sha = self.seed(&scratch, files, title)?;
+        let mut st = lock(&self.shared.state);
+        st.git.delete_ref(&format!("refs/heads/{scratch}"))?;
+        let base = st.default_branch.clone();
+        let base_sha = st
+            .git
+            .branch(&base)
+            .ok_or_else(|| Error::Git(format!("no branch {base}")))?;
+        let n = st.take_number();
+        let t = now();
+        st.pulls.insert(
+            n,
+            PullRequest {
+                number: n,
+                title: title.to_string(),
+                body: Some(format!("{title}\n")),
+                head: "patch-1".into(),
+                head_sha: sha,
+                base,
+                base_sha,
+                open: true,
+                draft: false,
+                merged_at: None,
+                merge_commit_sha: None,
+                closed_at: None,
+                created_at: t,
+                updated_at: t,
+                author: fork_owner.to_string(),
+                assignees: Vec::new(),
+                reviewers: Vec::new(),
+                labels: Vec::new(),
+                comments: 0,
+                changed_files: files.len(),
+                fork: Some(fork_owner.to_string()),
+            },
+        );
+        st.refresh_heads();
         Ok(n)
     }
 

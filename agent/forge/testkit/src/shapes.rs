@@ -196,6 +196,20 @@ fn branch_side(ctx: &Ctx, branch: &str, sha: &str, default_branch: &str) -> Valu
     })
 }
 
+/// The head of a pull request: a branch of this repository, or of a fork (`p.fork`, its owner).
+fn head_side(ctx: &Ctx, p: &PullRequest, default_branch: &str) -> Value {
+    let mut side = branch_side(ctx, &p.head, &p.head_sha, default_branch);
+    if let Some(owner) = &p.fork {
+        side["label"] = format!("{owner}:{}", p.head).into();
+        side["user"] = user(ctx, owner);
+        let repo = &mut side["repo"];
+        repo["full_name"] = format!("{owner}/{}", ctx.repo).into();
+        repo["owner"] = user(ctx, owner);
+        repo["fork"] = true.into();
+    }
+    side
+}
+
 /// A pull request; `full` adds what `GET /pulls/{n}` has beyond the list's shape.
 pub fn pull(
     ctx: &Ctx,
@@ -224,7 +238,7 @@ pub fn pull(
         "merge_commit_sha": p.merge_commit_sha, "assignee": p.assignees.first().map(|a| user(ctx, a)),
         "assignees": p.assignees.iter().map(|a| user(ctx, a)).collect::<Vec<_>>(),
         "requested_reviewers": p.reviewers.iter().map(|a| user(ctx, a)).collect::<Vec<_>>(),
-        "requested_teams": [], "head": branch_side(ctx, &p.head, &p.head_sha, default_branch),
+        "requested_teams": [], "head": head_side(ctx, p, default_branch),
         "base": branch_side(ctx, &p.base, &p.base_sha, default_branch),
         "_links": {
             "self": link(&api), "html": link(&html), "issue": link(&issue), "comments": link(&format!("{issue}/comments")),

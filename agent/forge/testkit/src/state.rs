@@ -37,6 +37,8 @@ pub struct PullRequest {
     pub labels: Vec<String>,
     pub comments: u64,
     pub changed_files: usize,
+    /// The owner of the fork the head lives in; `None` for a branch of this repository.
+    pub fork: Option<String>,
 }
 
 impl PullRequest {
@@ -200,6 +202,7 @@ impl State {
     }
 
     /// A PR's head sha follows its branch while it is open (as on GitHub).
+    /// So does `refs/pull/<number>/head`.
     pub fn refresh_heads(&mut self) {
         for p in self.pulls.values_mut().filter(|p| p.open) {
             if let Some(sha) = self.git.branch(&p.head) {
@@ -208,6 +211,8 @@ impl State {
             if let Some(sha) = self.git.branch(&p.base) {
                 p.base_sha = sha;
             }
+            // A head that is no commit cannot be kept; the listing still shows it.
+            let _ = self.git.keep_pull_head(p.number, &p.head_sha);
         }
     }
 
