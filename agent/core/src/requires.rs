@@ -211,6 +211,7 @@ mod tests {
             drift: Default::default(),
             promotion: None,
             sync: Default::default(),
+            preview: Default::default(),
         }
     }
 

@@ -5,7 +5,8 @@
 //! errors carry the edge's labels and kinds.
 
 use sextant_core::ports::forge::{
-    CommitStatus, ErrorKind, Forge, ForgeError, Kind, Query, Request, Result, CONFLICT,
+    CommitStatus, ErrorKind, Forge, ForgeError, Kind, OpenPull, PostedComment, Query, Request,
+    Result, CONFLICT,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -81,6 +82,18 @@ fn not_found(what: &str) -> ForgeError {
         "not_found",
         format!("{what}: HTTP 404 Not Found"),
     )
+}
+
+/// A comment's id is its request's number and its place there: `number * 1000 + index`.
+const COMMENTS_PER_REQUEST: u64 = 1000;
+
+fn posted(number: u64, index: usize, body: &str) -> PostedComment {
+    let id = number * COMMENTS_PER_REQUEST + index as u64;
+    PostedComment {
+        id,
+        url: format!("fake://comment/{id}"),
+        body: body.to_string(),
+    }
 }
 
 fn validation(message: &str) -> ForgeError {
@@ -482,6 +495,59 @@ impl Forge for FakeForge {
         let mut s = self.enter("delete_branch", branch)?;
         s.branches.remove(branch);
         Ok(())
+    }
+
+    async fn open_pulls(&self, base: &str) -> Result<Vec<OpenPull>> {
+        let s = self.enter("open_pulls", base)?;
+        Ok(s.requests
+            .iter()
+            .filter(|r| r.kind == Kind::PullRequest && r.open && r.base.as_deref() == Some(base))
+            .filter_map(|r| {
+                let head = s.branches.get(r.head.as_deref()?)?;
+                Some(OpenPull {
+                    number: r.number,
+                    url: format!("fake://pull/{}", r.number),
+                    head_sha: head.clone(),
+                    from_fork: false,
+                })
+            })
+            .collect())
+    }
+
+    async fn comments(&self, number: u64) -> Result<Vec<PostedComment>> {
+        let s = self.enter("comments", &number.to_string())?;
+        let r = s
+            .requests
+            .iter()
+            .find(|r| r.number == number)
+            .ok_or_else(|| not_found(&format!("request #{number}")))?;
+        Ok((0..r.comments.len())
+            .map(|i| posted(number, i, &r.comments[i]))
+            .collect())
+    }
+
+    async fn add_comment(&self, number: u64, body: &str) -> Result<PostedComment> {
+        let mut s = self.enter("add_comment", &number.to_string())?;
+        let r = s
+            .requests
+            .iter_mut()
+            .find(|r| r.number == number)
+            .ok_or_else(|| not_found(&format!("request #{number}")))?;
+        r.comments.push(body.into());
+        Ok(posted(number, r.comments.len() - 1, body))
+    }
+
+    async fn edit_comment(&self, id: u64, body: &str) -> Result<PostedComment> {
+        let mut s = self.enter("edit_comment", &id.to_string())?;
+        let (number, index) = (id / COMMENTS_PER_REQUEST, id % COMMENTS_PER_REQUEST);
+        let comment = s
+            .requests
+            .iter_mut()
+            .find(|r| r.number == number)
+            .and_then(|r| r.comments.get_mut(index as usize))
+            .ok_or_else(|| not_found(&format!("comment {id}")))?;
+        *comment = body.into();
+        Ok(posted(number, index as usize, body))
     }
 
     async fn set_status(&self, sha: &str, status: &CommitStatus) -> Result<()> {

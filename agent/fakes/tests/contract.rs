@@ -102,6 +102,40 @@ async fn expectations(forge: &impl Forge, world: &impl World, name: &str) {
         .await
         .unwrap();
     forge.comment(pr.number, "still drifted").await.unwrap();
+
+    // A preview's reading and writing: the open pull requests into main with their head, and
+    // one comment found again and edited in place.
+    let open = forge.open_pulls("main").await.unwrap();
+    let listed: Vec<(u64, &str, bool)> = open
+        .iter()
+        .map(|p| (p.number, p.head_sha.as_str(), p.from_fork))
+        .collect();
+    assert_eq!(listed, [(pr.number, commit.as_str(), false)], "{name}");
+    assert!(
+        forge.open_pulls("other").await.unwrap().is_empty(),
+        "{name}: by base"
+    );
+    let posted = forge
+        .add_comment(pr.number, "<!-- preview --> first")
+        .await
+        .unwrap();
+    forge
+        .edit_comment(posted.id, "<!-- preview --> second")
+        .await
+        .unwrap();
+    let bodies: Vec<String> = forge
+        .comments(pr.number)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.body)
+        .collect();
+    assert_eq!(
+        bodies,
+        ["still drifted", "<!-- preview --> second"],
+        "{name}: oldest first, edited in place"
+    );
+
     let query = Query {
         branches: vec![branch.into(), "sextant/drift/prod/other".into()],
         issue_label: Some("Sextant-Drift".into()),

@@ -3,7 +3,8 @@
 //! every error typed by what a loop does about it (`ErrorKind`).
 
 use sextant_core::ports::forge::{
-    CommitStatus, ErrorKind, Forge, ForgeError, Kind, Query, Request, Result,
+    CommitStatus, ErrorKind, Forge, ForgeError, Kind, OpenPull, PostedComment, Query, Request,
+    Result,
 };
 
 fn typed(e: crate::Error) -> ForgeError {
@@ -20,6 +21,14 @@ fn typed(e: crate::Error) -> ForgeError {
         label: e.metric_label().to_string(),
         message: e.to_string(),
         kind,
+    }
+}
+
+fn posted(c: crate::Comment) -> PostedComment {
+    PostedComment {
+        id: c.id,
+        url: c.html_url,
+        body: c.body,
     }
 }
 
@@ -217,6 +226,47 @@ impl Forge for crate::GitHub {
         .await
         .map(drop)
         .map_err(typed)
+    }
+
+    async fn open_pulls(&self, base: &str) -> Result<Vec<OpenPull>> {
+        let this = format!("{}/{}", self.owner(), self.repo());
+        let pulls = self
+            .list_pulls(&crate::PullFilter {
+                state: crate::StateFilter::Open,
+                base: Some(base.to_string()),
+                ..crate::PullFilter::default()
+            })
+            .await
+            .map_err(typed)?;
+        Ok(pulls
+            .into_iter()
+            .map(|p| OpenPull {
+                number: p.number,
+                url: p.html_url,
+                head_sha: p.head_sha,
+                // GitHub names repositories regardless of case.
+                from_fork: !p.head_repo.is_some_and(|r| r.eq_ignore_ascii_case(&this)),
+            })
+            .collect())
+    }
+
+    async fn comments(&self, number: u64) -> Result<Vec<PostedComment>> {
+        let comments = self.list_comments(number).await.map_err(typed)?;
+        Ok(comments.into_iter().map(posted).collect())
+    }
+
+    async fn add_comment(&self, number: u64, body: &str) -> Result<PostedComment> {
+        self.create_comment(number, body)
+            .await
+            .map(posted)
+            .map_err(typed)
+    }
+
+    async fn edit_comment(&self, id: u64, body: &str) -> Result<PostedComment> {
+        self.update_comment(id, body)
+            .await
+            .map(posted)
+            .map_err(typed)
     }
 
     async fn comment(&self, number: u64, body: &str) -> Result<()> {

@@ -134,6 +134,7 @@ pub fn parse(
         drift: parsed.spec.drift,
         promotion: parsed.spec.promotion,
         sync: parsed.spec.sync,
+        preview: parsed.spec.preview,
     })
 }
 

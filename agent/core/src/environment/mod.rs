@@ -6,6 +6,7 @@ use crate::yaml;
 mod contain;
 mod drift;
 mod error;
+mod preview;
 pub mod promoted;
 mod requirement;
 mod sync;
@@ -13,6 +14,7 @@ pub use contain::{EntryError, PathError};
 pub use drift::{Drift, DriftPolicy, IgnoreRule, PullRequestSettings, ReleaseDrift};
 pub(crate) use error::Invalid;
 pub use error::{Error, Problem, Result};
+pub use preview::PreviewSettings;
 pub use promoted::{Check, HttpCheck, PromotedImage, Promotion, PromotionMode};
 use requirement::RequirementSpec;
 pub use requirement::{Provider, Requirement};
@@ -111,6 +113,8 @@ struct SpecFile {
     promotion: Option<Promotion>,
     #[serde(default)]
     sync: SyncOptions,
+    #[serde(default)]
+    preview: PreviewSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -154,6 +158,7 @@ pub struct Environment {
     pub drift: Drift,
     pub promotion: Option<Promotion>,
     pub sync: SyncOptions,
+    pub preview: PreviewSettings,
 }
 
 impl Environment {

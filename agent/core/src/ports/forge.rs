@@ -109,6 +109,25 @@ impl StatusState {
     }
 }
 
+/// An open pull request as the forge lists it: what a preview needs to pick it and report on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenPull {
+    pub number: u64,
+    pub url: String,
+    /// The head commit the forge shows.
+    pub head_sha: String,
+    /// The head is in another repository (a fork), or in one since deleted.
+    pub from_fork: bool,
+}
+
+/// A comment on a pull request or issue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedComment {
+    pub id: u64,
+    pub url: String,
+    pub body: String,
+}
+
 /// A commit status: who says it (`context`, e.g. `sextant/prod`), its state and a description
 /// of at most [`CommitStatus::MAX_DESCRIPTION`] characters, as GitHub takes it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -223,6 +242,22 @@ pub trait Forge: Send + Sync {
         sha: &str,
         status: &CommitStatus,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// The open pull requests into `base`, forks' included.
+    fn open_pulls(&self, base: &str) -> impl Future<Output = Result<Vec<OpenPull>>> + Send;
+    /// The comments on pull request or issue `number`, oldest first.
+    fn comments(&self, number: u64) -> impl Future<Output = Result<Vec<PostedComment>>> + Send;
+    /// A new comment on pull request or issue `number`.
+    fn add_comment(
+        &self,
+        number: u64,
+        body: &str,
+    ) -> impl Future<Output = Result<PostedComment>> + Send;
+    /// A new body for comment `id`.
+    fn edit_comment(
+        &self,
+        id: u64,
+        body: &str,
+    ) -> impl Future<Output = Result<PostedComment>> + Send;
 }
 
 /// Opens a pull request and gives it `label` (a promotion's or a revert's: the label is how a
