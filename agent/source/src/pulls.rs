@@ -44,16 +44,21 @@ impl GitSource {
         Ok(Revision::from_oid(head))
     }
 
-    /// The paths that differ between two revisions in the cache (added, changed or removed;
-    /// both sides of a rename), sorted.
+    /// The paths a change from `base` to `head` touches (added, changed or removed; both sides
+    /// of a rename), sorted: what `head` changed since it left `base` (their merge base), so a
+    /// base that moved on since does not count as the pull request's change.
     pub fn changed_paths(&self, base: &Revision, head: &Revision) -> Result<Vec<String>> {
         let repo = self.open_existing()?;
-        let tree = |rev: &Revision| {
-            self.commit(&repo, rev)?
-                .tree()
-                .map_err(|e| self.git_error("read tree", e, false))
-        };
-        let (old, new) = (tree(base)?, tree(head)?);
+        let (base_commit, head_commit) = (self.commit(&repo, base)?, self.commit(&repo, head)?);
+        let fork_point = repo
+            .merge_base(base_commit.id(), head_commit.id())
+            .map_or(base_commit.id(), |id| id);
+        let read_tree = |e| self.git_error("read tree", e, false);
+        let old = repo
+            .find_commit(fork_point)
+            .and_then(|c| c.tree())
+            .map_err(read_tree)?;
+        let new = head_commit.tree().map_err(read_tree)?;
         let diff = repo
             .diff_tree_to_tree(Some(&old), Some(&new), None)
             .map_err(|e| self.git_error("diff", e, false))?;

@@ -402,8 +402,15 @@ fn a_pull_requests_head_is_fetched_diffed_and_exported_beside_the_tracked_branch
             "replicaCount: 3\n".to_string()
         )])
     );
-    // The tracked branch did not move, and no snapshot was written for the pull request.
-    assert_eq!(src.fetch().unwrap(), rev(&base));
+    // The tracked branch moves on: what the pull request changes is still only its own.
+    git(&remote.work, &["reset", "-q", "--hard", &base]);
+    let moved = remote.commit(&[("README.md", Some("later\n"))], "a later commit on main");
+    assert_eq!(src.fetch().unwrap(), rev(&moved));
+    assert_eq!(
+        src.changed_paths(&rev(&moved), &fetched).unwrap(),
+        ["docs/readme.md", "environments/prod/values/web.yaml"]
+    );
+    // No snapshot was written for the pull request.
     assert!(dir_names(&remote.cache.join("snapshots")).is_empty());
     match src.fetch_pull(8) {
         Err(SourceError::Git { .. } | SourceError::RevisionNotFound { .. }) => {}

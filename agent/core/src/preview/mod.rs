@@ -3,6 +3,8 @@
 //! for each, what would be pruned and whether the mass-prune guard stops it, and the report a
 //! person reads. Everything here is pure; the agent reads the cluster and calls it.
 
+pub mod pulls;
+
 use crate::object::{Object, ObjectKey};
 use crate::plan::Plan;
 use serde::Serialize;
