@@ -45,6 +45,8 @@ pub struct Metrics {
     pub promotion_lead_time_seconds: Histogram,
     pub rollbacks_total: IntCounterVec,
     pub registry_requests_total: IntCounterVec,
+    pub previews_total: IntCounterVec,
+    pub preview_duration_seconds: HistogramVec,
 }
 
 /// Builds each metric and registers it in one step, so none can be built and left unregistered.
@@ -319,6 +321,29 @@ impl Promotion {
     }
 }
 
+/// Pull request previews.
+struct Previews {
+    previews_total: IntCounterVec,
+    preview_duration_seconds: HistogramVec,
+}
+
+impl Previews {
+    fn register(r: &Registrar) -> prometheus::Result<Self> {
+        Ok(Previews {
+            previews_total: r.counters(
+                "sextant_previews_total",
+                "Pull request previews posted, by the verdict (success, failure, error), and those that could not be posted (not-posted).",
+                &["environment", "result"],
+            )?,
+            preview_duration_seconds: r.histograms(
+                "sextant_preview_duration_seconds",
+                "From a pull request's head being fetched to its preview posted: render, cluster reads, comment and status.",
+                &["environment"],
+            )?,
+        })
+    }
+}
+
 impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
         let r = Registrar(Registry::new());
@@ -327,6 +352,7 @@ impl Metrics {
         let drift = Drift::register(&r)?;
         let outbound = Outbound::register(&r)?;
         let promotion = Promotion::register(&r)?;
+        let previews = Previews::register(&r)?;
         Ok(Metrics {
             registry: r.0,
             revisions: Arc::default(),
@@ -358,6 +384,8 @@ impl Metrics {
             promotion_lead_time_seconds: promotion.promotion_lead_time_seconds,
             rollbacks_total: promotion.rollbacks_total,
             registry_requests_total: outbound.registry_requests_total,
+            previews_total: previews.previews_total,
+            preview_duration_seconds: previews.preview_duration_seconds,
         })
     }
 

@@ -147,6 +147,8 @@ METRICS = {
     "sextant_promotion_gate": ("gauge", {"environment", "release", "state"}),
     "sextant_promotion_lead_time_seconds": ("histogram", set()),
     "sextant_rollbacks_total": ("counter", {"environment", "release"}),
+    "sextant_previews_total": ("counter", {"environment", "result"}),
+    "sextant_preview_duration_seconds": ("histogram", {"environment"}),
     # Exported through the registry edge's observer (agent/registry): registry is oci or ecr.
     "sextant_registry_requests_total": ("counter", {"registry", "code"}),
 }
@@ -171,6 +173,7 @@ VALUES = {
     ("sextant_promotion_gate", "state"): {"waiting", "progressing", "degraded", "drifted", "check-failed",
                                           "soaking", "qualified", "up-to-date", "rejected"},
     ("sextant_registry_requests_total", "registry"): {"oci", "ecr"},
+    ("sextant_previews_total", "result"): {"success", "failure", "error", "not-posted"},
 }
 # Labels Prometheus adds to every scraped series (target labels), and the histogram bucket label.
 TARGET = {"namespace", "pod", "job", "instance", "service", "container", "endpoint"}

@@ -27,6 +27,9 @@ FORGE_ONLY = {
     "sextant_drift_pull_requests",
     "sextant_drift_pull_request_opened_timestamp_seconds",
     "sextant_forge_requests_total",
+    # Pull request previews run only with a forge, a Git remote and spec.preview.enabled.
+    "sextant_previews_total",
+    "sextant_preview_duration_seconds",
 }
 # Promotion's series exist only where an environment promotes from or to the agent's own, with a
 # forge and a Git remote; the registry's only once a digest was verified. The local run has none

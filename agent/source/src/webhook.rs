@@ -91,6 +91,36 @@ pub fn pushed_branch(event: Option<&str>, body: &[u8]) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The base branch of a pull request a delivery reports as opened, given a new head
+/// (`synchronize`), reopened or closed: `Some(base)` for such a `pull_request` event; `None` for
+/// other events and actions (`labeled`, `edited`, ...) and unparsable bodies. Call it only
+/// after [`verify_signature`] succeeded.
+pub fn pull_request_base(event: Option<&str>, body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Base {
+        #[serde(rename = "ref")]
+        git_ref: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Pull {
+        base: Base,
+    }
+    #[derive(serde::Deserialize)]
+    struct Delivery {
+        action: String,
+        pull_request: Pull,
+    }
+    if event?.trim() != "pull_request" {
+        return None;
+    }
+    let d: Delivery = serde_json::from_slice(body).ok()?;
+    matches!(
+        d.action.as_str(),
+        "opened" | "synchronize" | "reopened" | "closed"
+    )
+    .then_some(d.pull_request.base.git_ref)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +227,31 @@ mod tests {
             None
         );
         assert_eq!(pushed_branch(Some("push"), b"not json"), None);
+    }
+
+    #[test]
+    fn a_pull_request_delivery_names_its_base_for_the_actions_that_change_a_preview() {
+        let body = |action: &str| {
+            format!(
+                r#"{{"action":"{action}","number":7,"pull_request":{{"base":{{"ref":"main"}},"head":{{"ref":"x"}}}}}}"#
+            )
+        };
+        for action in ["opened", "synchronize", "reopened", "closed"] {
+            assert_eq!(
+                pull_request_base(Some("pull_request"), body(action).as_bytes()).as_deref(),
+                Some("main"),
+                "{action}"
+            );
+        }
+        assert_eq!(
+            pull_request_base(Some("pull_request"), body("labeled").as_bytes()),
+            None
+        );
+        assert_eq!(
+            pull_request_base(Some("push"), body("opened").as_bytes()),
+            None
+        );
+        assert_eq!(pull_request_base(Some("pull_request"), b"{}"), None);
+        assert_eq!(pull_request_base(None, body("opened").as_bytes()), None);
     }
 }

@@ -21,6 +21,9 @@ pub struct Webhook {
     /// Notified once per accepted push; a pending notification absorbs further ones, so a burst
     /// of deliveries coalesces into one fetch.
     pub trigger: Arc<Notify>,
+    /// Bumped once per pull request delivery into the tracked branch: each environment's
+    /// preview loop looks at its pull requests at once.
+    pub pulls: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 #[derive(Clone)]
@@ -140,6 +143,23 @@ async fn github(State(s): State<AppState>, request: Request) -> Response {
             "ignored",
             &format!("push to {other}, not the tracked branch"),
         ),
-        None => answer(&s, StatusCode::OK, "ignored", "not a push event"),
+        None => match webhook::pull_request_base(event, &bytes) {
+            Some(base) if base == hook.branch => {
+                hook.pulls.send_modify(|n| *n = n.wrapping_add(1));
+                answer(&s, StatusCode::ACCEPTED, "accepted", "previews triggered")
+            }
+            Some(other) => answer(
+                &s,
+                StatusCode::OK,
+                "ignored",
+                &format!("a pull request into {other}, not the tracked branch"),
+            ),
+            None => answer(
+                &s,
+                StatusCode::OK,
+                "ignored",
+                "not a push or pull request event",
+            ),
+        },
     }
 }

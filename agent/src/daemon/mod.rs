@@ -12,6 +12,7 @@ pub mod failure;
 pub mod forge_backoff;
 pub mod http;
 pub mod leader;
+pub mod preview;
 pub mod promote;
 pub mod pullrequest;
 pub mod reconcile;
@@ -82,6 +83,10 @@ struct Context {
     snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
     history: Option<reconcile::History>,
     git_log: Option<promote::GitLog>,
+    /// The Git source's cache, for what previews fetch beside the tracked branch.
+    git: Option<Arc<sextant_source::GitSource>>,
+    /// Bumped by a pull request webhook.
+    pulls: Arc<watch::Sender<u64>>,
 }
 
 /// Runs until SIGTERM or Ctrl-C; then no new wave starts, the current wave's writes finish.
@@ -97,13 +102,22 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
 
     // Every replica serves health, metrics, status and the webhook.
     let trigger = Arc::new(Notify::new());
-    let server = serve(&settings, &metrics, &status, &trigger, stop_rx.clone()).await?;
+    let pulls = Arc::new(watch::Sender::new(0_u64));
+    let server = serve(
+        &settings,
+        &metrics,
+        &status,
+        &trigger,
+        &pulls,
+        stop_rx.clone(),
+    )
+    .await?;
     let mut tasks = Vec::new();
     // Held to the end: with election off nothing else sends, and a dropped sender would end
     // every loop that waits on leadership.
     let (_lead_tx, leading) = lead(&settings, &client, &metrics, &status, &stop_rx, &mut tasks);
     let (snap_tx, snapshots) = watch::channel::<Option<Arc<Snapshot>>>(None);
-    let (history, git_log) = start_source(
+    let (git, history, git_log) = start_source(
         &settings, &metrics, &status, trigger, snap_tx, &stop_rx, &mut tasks,
     );
     let forge = match &settings.forge {
@@ -127,6 +141,8 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
         snapshots,
         history,
         git_log,
+        git,
+        pulls,
     };
     let reconcilers: Vec<_> = ctx
         .settings
@@ -173,6 +189,7 @@ async fn serve(
     metrics: &Metrics,
     status: &Arc<Mutex<Status>>,
     trigger: &Arc<Notify>,
+    pulls: &Arc<watch::Sender<u64>>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
     let webhook = match (&settings.webhook_secret_file, &settings.repo) {
@@ -186,6 +203,7 @@ async fn serve(
                 secret: Arc::new(trimmed),
                 branch: branch.clone(),
                 trigger: trigger.clone(),
+                pulls: pulls.clone(),
             })
         }
         _ => None,
@@ -273,7 +291,11 @@ fn start_source(
     publish: watch::Sender<Option<Arc<Snapshot>>>,
     stop: &watch::Receiver<bool>,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
-) -> (Option<reconcile::History>, Option<promote::GitLog>) {
+) -> (
+    Option<Arc<sextant_source::GitSource>>,
+    Option<reconcile::History>,
+    Option<promote::GitLog>,
+) {
     match &settings.repo {
         Repo::Git { url, branch, auth } => {
             let git_source = Arc::new(source::git_source(url, branch, auth, &settings.cache_dir));
@@ -289,6 +311,7 @@ fn start_source(
             };
             tasks.push(tokio::spawn(git.run()));
             (
+                Some(git_source.clone()),
                 Some(source::history(git_source.clone())),
                 Some(source::git_log(git_source)),
             )
@@ -301,7 +324,7 @@ fn start_source(
                     tracing::error!(error = %e, "cannot watch the working tree");
                 }
             }));
-            (None, None)
+            (None, None, None)
         }
     }
 }
@@ -364,6 +387,15 @@ impl Context {
             }
             .run(),
         ));
+        if let (Some((forge, base)), Some(git)) = (&git_forge, &self.git) {
+            tasks.push(tokio::spawn(self.previews(
+                env,
+                forge,
+                base,
+                git,
+                &applied_rx,
+            )));
+        }
         if let Some((forge, base)) = git_forge {
             tasks.push(tokio::spawn(self.promoter(
                 env,
@@ -420,6 +452,35 @@ impl Context {
                 stop: self.stop.clone(),
             },
         ))
+    }
+
+    /// The pull request previews of an environment (docs/preview.md).
+    fn previews(
+        &self,
+        env: &str,
+        forge: &Arc<sextant_forge::GitHub>,
+        base: &str,
+        git: &Arc<sextant_source::GitSource>,
+        applied: &watch::Receiver<Option<Arc<applied::Applied>>>,
+    ) -> impl std::future::Future<Output = ()> {
+        preview::Previews {
+            environment: env.to_string(),
+            forge: forge.clone(),
+            base: base.to_string(),
+            git: git.clone(),
+            renderer: self.renderer.clone(),
+            cluster: self.cluster.clone(),
+            agent_namespace: self.settings.namespace.clone(),
+            applied: applied.clone(),
+            wake: self.pulls.subscribe(),
+            poll: self.settings.poll_interval,
+            leading: self.leading.clone(),
+            stop: self.stop.clone(),
+            metrics: self.metrics.clone(),
+            status: self.status.clone(),
+            retry: self.settings.retry,
+        }
+        .run()
     }
 
     /// The forge jobs of an environment (reverts, commit statuses, lead times), started; the

@@ -104,6 +104,40 @@ pub struct EnvironmentStatus {
     /// As a target: the last automatic rollback, until Git moves on from the failed revision.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback: Option<crate::promotion::rollback::Rollback>,
+    /// The pull requests previewed (`spec.preview`), and the last forge error.
+    #[serde(skip_serializing_if = "Previews::is_empty")]
+    pub previews: Previews,
+}
+
+/// The previews of open pull requests, as `/status` shows them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Previews {
+    /// One per open pull request previewed, by number.
+    pub pulls: Vec<PreviewRecord>,
+    pub last_error: Option<String>,
+    /// `last_error`'s bounded label (the forge's, or `source` for a fetch that failed).
+    pub error: Option<String>,
+    pub waiting: Option<super::forge_backoff::ForgeWait>,
+}
+
+impl Previews {
+    fn is_empty(&self) -> bool {
+        self.pulls.is_empty() && self.last_error.is_none()
+    }
+}
+
+/// One pull request's last preview.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreviewRecord {
+    pub number: u64,
+    pub url: String,
+    /// The head previewed.
+    pub head: String,
+    /// `success`, `failure` or `error`.
+    pub verdict: sextant_core::preview::Verdict,
+    /// The comment that carries the report.
+    pub comment: String,
+    pub at: String,
 }
 
 /// One promotion's gate, as `/status` shows it: what it waits for, and since when.

@@ -45,7 +45,7 @@ pub async fn preview(
             return failed(
                 p,
                 Verdict::Failure,
-                format!("the head does not render: {e}"),
+                format!("the head does not render: {}", why_not_rendered(&e)),
             )
         }
     };
@@ -109,6 +109,23 @@ pub async fn preview(
         }
     }
     p
+}
+
+/// A render error said for one environment's preview, shortest first: helm's own message (which
+/// names the template and its line) after the release, without the environment and chart the
+/// preview already names, so a commit status's 140 characters still hold the file and line.
+fn why_not_rendered(e: &crate::Error) -> String {
+    match e {
+        crate::Error::Render(crate::render::Error::Template {
+            release,
+            source: crate::render::helm::HelmError::Failed(message),
+            ..
+        }) => format!(
+            "release {release}: {}",
+            message.trim().trim_start_matches("Error: ")
+        ),
+        e => e.to_string(),
+    }
 }
 
 fn failed(mut p: Preview, verdict: Verdict, reason: String) -> Preview {

@@ -153,6 +153,15 @@ impl World {
         })
     }
 
+    /// How many writes the cluster has taken in the release's namespace `hash-service`.
+    pub fn requests_to_cluster_that_write(&self) -> usize {
+        self.server
+            .requests()
+            .iter()
+            .filter(|r| r.is_write() && r.namespace.as_deref() == Some("hash-service"))
+            .count()
+    }
+
     /// The open drift pull requests in the fake.
     pub fn open_pulls(&self) -> Vec<forge_testkit::PullRequest> {
         self.fake.pulls().into_iter().filter(|p| p.open).collect()

@@ -1,0 +1,294 @@
+//! One environment's pull request previews (docs/preview.md): the leader lists the open pull
+//! requests into the tracked branch, `preview::pulls` picks those due (the settings are the
+//! environment's as last applied from the tracked branch, never a pull request's), and for each
+//! whose change touches what the environment reads, the head (`refs/pull/N/head`) is fetched
+//! and checked out beside the tracked branch's tip, both are rendered by the sync's renderer,
+//! compared, and read against the live cluster (`report::preview`); the report goes in one
+//! comment per pull request and environment, edited in place, and the head gets a
+//! `sextant/preview/<environment>` status. Nothing is written to the cluster.
+
+use super::applied::Applied;
+use super::clock::now;
+use super::forge_backoff::Backoff;
+use super::status::{Failed, PreviewRecord, Status};
+use crate::apply::cluster::Cluster;
+use crate::forge::{ErrorKind, Forge, ForgeError, OpenPull};
+use crate::metrics::Metrics;
+use crate::render::Renderer;
+use sextant_core::preview::pulls;
+use sextant_core::preview::Verdict;
+use sextant_source::{GitSource, Revision, SourceError};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub struct Previews<F> {
+    pub environment: String,
+    pub forge: Arc<F>,
+    /// The branch the agent tracks: the pull requests previewed are based on it.
+    pub base: String,
+    pub git: Arc<GitSource>,
+    pub renderer: Arc<Renderer>,
+    pub cluster: Arc<Cluster>,
+    pub agent_namespace: String,
+    pub applied: watch::Receiver<Option<Arc<Applied>>>,
+    /// Bumped by a signed `pull_request` webhook: look now rather than at the next poll.
+    pub wake: watch::Receiver<u64>,
+    pub poll: Duration,
+    pub leading: watch::Receiver<bool>,
+    pub stop: watch::Receiver<bool>,
+    pub metrics: Metrics,
+    pub status: Arc<Mutex<Status>>,
+    /// The schedule a refusing forge is left alone on (`Settings::retry`).
+    pub retry: sextant_core::backoff::Backoff,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PassError {
+    #[error("forge: {0}")]
+    Forge(#[from] ForgeError),
+    #[error("pull request #{number}: {source}")]
+    Source { number: u64, source: SourceError },
+    #[error("pull request #{number}: a scratch folder: {source}")]
+    Scratch { number: u64, source: std::io::Error },
+    #[error("pull request #{number}: a Git task failed: {source}")]
+    Task {
+        number: u64,
+        source: tokio::task::JoinError,
+    },
+}
+
+impl PassError {
+    fn label(&self) -> String {
+        match self {
+            Self::Forge(e) => e.label.clone(),
+            Self::Source { .. } => "source".into(),
+            Self::Scratch { .. } | Self::Task { .. } => "internal".into(),
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Forge(e) => e.kind,
+            Self::Source { source, .. } if source.is_transient() => ErrorKind::Transient,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// What the loop remembers between passes: the head each pull request was last previewed at
+/// (a restart previews again, and finds its comment again by the marker).
+#[derive(Default)]
+struct Memory {
+    done: BTreeMap<u64, String>,
+}
+
+impl<F: Forge + 'static> Previews<F> {
+    pub async fn run(mut self) {
+        let mut memory = Memory::default();
+        let mut backoff = Backoff::new(self.retry);
+        loop {
+            let applied = self.applied.borrow().clone();
+            let leading = *self.leading.borrow();
+            let waiting = backoff.remaining(tokio::time::Instant::now());
+            if let (Some(a), true, None) = (applied, leading, waiting) {
+                if a.environment.preview.enabled {
+                    let result = self.pass(&a, &mut memory).await;
+                    let failed = result.as_ref().err().map(|e| {
+                        let f = Failed {
+                            label: e.label(),
+                            message: e.to_string(),
+                        };
+                        (e.kind(), f)
+                    });
+                    backoff.record(
+                        tokio::time::Instant::now(),
+                        failed.as_ref().map(|(k, f)| (*k, f.message.as_str())),
+                    );
+                    self.record_error(failed.map(|(_, f)| f), &backoff);
+                }
+            }
+            let tick = backoff
+                .remaining(tokio::time::Instant::now())
+                .map_or(self.poll, |w| w.max(Duration::from_millis(1)));
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                c = self.wake.changed() => if c.is_err() { return },
+                c = self.applied.changed() => if c.is_err() { return },
+                c = self.leading.changed() => if c.is_err() { return },
+                _ = self.stop.changed() => return,
+            }
+            if *self.stop.borrow() {
+                return;
+            }
+        }
+    }
+
+    async fn pass(&self, a: &Applied, memory: &mut Memory) -> Result<(), PassError> {
+        let open = self.forge.open_pulls(&self.base).await?;
+        memory
+            .done
+            .retain(|n, _| open.iter().any(|p| p.number == *n));
+        self.forget_closed(&open);
+        let due: Vec<OpenPull> = pulls::due(&a.environment.preview, &open, &memory.done)
+            .into_iter()
+            .cloned()
+            .collect();
+        let Some(base) = a.revision.as_deref().and_then(|r| Revision::parse(r).ok()) else {
+            return Ok(());
+        };
+        for pull in due {
+            if *self.stop.borrow() || !*self.leading.borrow() {
+                break;
+            }
+            let started = std::time::Instant::now();
+            match self.one(a, &base, &pull).await {
+                Ok(Some(record)) => {
+                    let seconds = started.elapsed().as_secs_f64();
+                    self.metrics
+                        .preview_duration_seconds
+                        .with_label_values(&[&self.environment])
+                        .observe(seconds);
+                    tracing::info!(environment = %self.environment, number = pull.number, head = %record.head, verdict = ?record.verdict, seconds, "pull request previewed");
+                    self.record(record);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.metrics
+                        .previews_total
+                        .with_label_values(&[&self.environment, "not-posted"])
+                        .inc();
+                    return Err(e);
+                }
+            }
+            memory.done.insert(pull.number, pull.head_sha.clone());
+        }
+        Ok(())
+    }
+
+    /// Previews one pull request against `base` (the revision applied from the tracked
+    /// branch); `None` when its change does not touch the environment.
+    async fn one(
+        &self,
+        a: &Applied,
+        base: &Revision,
+        pull: &OpenPull,
+    ) -> Result<Option<PreviewRecord>, PassError> {
+        let number = pull.number;
+        let git = self.git.clone();
+        let scratch_root = git.config().cache_dir.join("previews");
+        let base_rev = base.clone();
+        let (head, changed, scratch) = tokio::task::spawn_blocking(move || {
+            let head = git.fetch_pull(number)?;
+            let changed = git.changed_paths(&base_rev, &head)?;
+            Ok::<_, SourceError>((head, changed, scratch_root))
+        })
+        .await
+        .map_err(|source| PassError::Task { number, source })?
+        .map_err(|source| PassError::Source { number, source })?;
+        if !pulls::touches(&pulls::reads(&a.environment), &changed) {
+            tracing::debug!(environment = %self.environment, number, "the pull request does not touch this environment");
+            return Ok(None);
+        }
+        std::fs::create_dir_all(&scratch)
+            .map_err(|source| PassError::Scratch { number, source })?;
+        let dir = tempfile::tempdir_in(&scratch)
+            .map_err(|source| PassError::Scratch { number, source })?;
+        let (base_dir, head_dir) = (dir.path().join("base"), dir.path().join("head"));
+        let git = self.git.clone();
+        let (b, h, bd, hd) = (
+            base.clone(),
+            head.clone(),
+            base_dir.clone(),
+            head_dir.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            git.export(&b, &bd)?;
+            git.export(&h, &hd)
+        })
+        .await
+        .map_err(|source| PassError::Task { number, source })?
+        .map_err(|source| PassError::Source { number, source })?;
+        let sides = crate::report::preview::Sides {
+            base: (&base_dir, base.as_str()),
+            head: (&head_dir, head.as_str()),
+        };
+        let preview = crate::report::preview::preview(
+            &self.renderer,
+            &self.cluster,
+            &self.agent_namespace,
+            &self.environment,
+            &sides,
+        )
+        .await;
+        drop(dir);
+        let body = pulls::comment_body(&preview);
+        let comments = self.forge.comments(number).await?;
+        let comment = match pulls::existing(&self.environment, &comments) {
+            Some(c) => self.forge.edit_comment(c.id, &body).await?,
+            None => self.forge.add_comment(number, &body).await?,
+        };
+        self.forge
+            .set_status(head.as_str(), &pulls::status(&preview))
+            .await?;
+        let result = match preview.verdict {
+            Verdict::Success => "success",
+            Verdict::Failure => "failure",
+            Verdict::Error => "error",
+        };
+        self.metrics
+            .previews_total
+            .with_label_values(&[&self.environment, result])
+            .inc();
+        Ok(Some(PreviewRecord {
+            number,
+            url: pull.url.clone(),
+            head: head.to_string(),
+            verdict: preview.verdict,
+            comment: comment.url,
+            at: now(),
+        }))
+    }
+
+    fn record(&self, record: PreviewRecord) {
+        if let Ok(mut s) = self.status.lock() {
+            let p = &mut s
+                .environments
+                .entry(self.environment.clone())
+                .or_default()
+                .previews;
+            p.pulls.retain(|r| r.number != record.number);
+            p.pulls.push(record);
+            p.pulls.sort_by_key(|r| r.number);
+        }
+    }
+
+    fn forget_closed(&self, open: &[OpenPull]) {
+        if let Ok(mut s) = self.status.lock() {
+            if let Some(e) = s.environments.get_mut(&self.environment) {
+                e.previews
+                    .pulls
+                    .retain(|r| open.iter().any(|p| p.number == r.number));
+            }
+        }
+    }
+
+    fn record_error(&self, failed: Option<Failed>, backoff: &Backoff) {
+        let waiting = backoff.status(tokio::time::Instant::now());
+        let (label, error) = failed.map(|f| (f.label, f.message)).unzip();
+        if let Some(e) = &error {
+            tracing::warn!(environment = %self.environment, error = %e, "pull request previews");
+        }
+        if let Ok(mut s) = self.status.lock() {
+            let p = &mut s
+                .environments
+                .entry(self.environment.clone())
+                .or_default()
+                .previews;
+            p.last_error = error;
+            p.error = label;
+            p.waiting = waiting;
+        }
+    }
+}

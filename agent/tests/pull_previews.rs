@@ -1,0 +1,260 @@
+//! Pull request previews end to end, all on 127.0.0.1: the fake GitHub holds the repository and
+//! its pull requests (a real bare repository with `refs/pull/N/head`, served by `git daemon`),
+//! the test API server is prod's cluster, and `sextant run` comments on each pull request what it
+//! would do to prod and sets `sextant/preview/prod` on the head. Nothing is applied from a pull
+//! request.
+
+mod support;
+
+use support::agent::{eventually, Agent, WAIT};
+use support::pr::{prod_environment, World, PROD_VALUES, VALUES};
+
+const MARKER: &str = "<!-- sextant:preview:prod -->";
+const CONTEXT: &str = "sextant/preview/prod";
+
+fn world() -> World {
+    World::new(&prod_environment("  preview:\n    enabled: true\n"))
+}
+
+fn started(world: &World, name: &str) -> Agent {
+    let agent = Agent::start(&world.env(name));
+    eventually(WAIT, "prod applied", || {
+        (world.replicas() == Some(3)
+            && agent.status()["environments"]["prod"]["revision"].is_string())
+        .then_some(())
+    });
+    agent
+}
+
+/// The preview comments on pull request `number`.
+fn previews(world: &World, number: u64) -> Vec<String> {
+    world
+        .fake
+        .comments(number)
+        .into_iter()
+        .map(|c| c.body)
+        .filter(|b| b.starts_with(MARKER))
+        .collect()
+}
+
+/// The last `sextant/preview/prod` status on `sha`: (state, description).
+fn preview_status(world: &World, sha: &str) -> Option<(String, String)> {
+    world
+        .fake
+        .statuses(sha)
+        .into_iter()
+        .rfind(|s| s.context == CONTEXT)
+        .map(|s| (s.state, s.description.unwrap_or_default()))
+}
+
+/// A branch with one commit over main, and a pull request from it into main.
+fn open_pull(world: &World, branch: &str, files: &[(&str, &str)]) -> (u64, String) {
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (*p, c.as_bytes())).collect();
+    let head = world.fake.seed(branch, &files, branch).unwrap();
+    let number = world.fake.seed_pull(branch, branch, &[]).unwrap();
+    (number, head)
+}
+
+#[test]
+fn a_pull_request_scaling_prod_gets_one_comment_edited_on_each_new_head_and_a_status() {
+    let world = world();
+    let mut agent = started(&world, "solo");
+    let applied = world.requests_to_cluster_that_write();
+
+    let scaled = PROD_VALUES.replace("replicaCount: 3", "replicaCount: 4");
+    let (number, head) = open_pull(&world, "scale", &[(VALUES, &scaled)]);
+    let comment = eventually(WAIT, "the preview comment", || {
+        previews(&world, number).pop()
+    });
+    for part in [
+        "### Sextant preview: `prod`",
+        "Verdict: **success**",
+        "| 0 | hash-service | `Deployment.apps hash-service/hash-service` | changed |",
+        "-  replicas: 3",
+        "+  replicas: 4",
+    ] {
+        assert!(comment.contains(part), "{part:?} in:\n{comment}");
+    }
+    let (state, description) =
+        eventually(WAIT, "the head's status", || preview_status(&world, &head));
+    assert_eq!(state, "success", "{description}");
+    assert!(
+        description.starts_with("1 object(s) change"),
+        "{description}"
+    );
+
+    // A new commit on the pull request: the same comment, edited; the status on the new head.
+    let rescaled = PROD_VALUES.replace("replicaCount: 3", "replicaCount: 6");
+    let newer = world
+        .fake
+        .seed("scale", &[(VALUES, rescaled.as_bytes())], "scale more")
+        .unwrap();
+    eventually(WAIT, "the comment edited for the new head", || {
+        let all = previews(&world, number);
+        (all.len() == 1 && all[0].contains("+  replicas: 6")).then_some(())
+    });
+    let (state, _) = eventually(WAIT, "the new head's status", || {
+        preview_status(&world, &newer)
+    });
+    assert_eq!(state, "success");
+
+    // Nothing of a pull request is applied, and the token is nowhere in what was posted.
+    assert_eq!(world.replicas(), Some(3));
+    assert_eq!(world.requests_to_cluster_that_write(), applied);
+    let token = world.fake.options().token.clone();
+    let posted: Vec<String> = world
+        .fake
+        .comments(number)
+        .into_iter()
+        .map(|c| c.body)
+        .chain(
+            world
+                .fake
+                .statuses(&newer)
+                .into_iter()
+                .filter_map(|s| s.description),
+        )
+        .collect();
+    assert!(posted.iter().all(|p| !p.contains(&token)));
+    assert!(!agent.log_text().contains(&token));
+    assert!(!agent.get("/metrics").1.contains(&token));
+
+    let status = agent.status();
+    let record = &status["environments"]["prod"]["previews"]["pulls"][0];
+    assert_eq!(record["number"], number, "{status}");
+    assert_eq!(record["head"], newer.as_str(), "{status}");
+    assert_eq!(record["verdict"], "success", "{status}");
+    assert!(agent.metric(r#"sextant_previews_total{environment="prod",result="success"}"#) >= 2.0);
+
+    // A restart previews again and finds its comment: still one.
+    agent.terminate();
+    let agent = started(&world, "solo-again");
+    eventually(WAIT, "the restarted agent's preview recorded", || {
+        let status = agent.status();
+        (status["environments"]["prod"]["previews"]["pulls"][0]["head"] == newer.as_str())
+            .then_some(())
+    });
+    assert_eq!(previews(&world, number).len(), 1, "no second comment");
+}
+
+#[test]
+fn forks_and_changes_that_do_not_touch_prod_get_nothing_and_failures_say_why() {
+    let world = world();
+    let agent = started(&world, "solo");
+
+    let docs = open_pull(&world, "docs", &[("docs/notes.md", "notes\n")]);
+    let fork_values = PROD_VALUES.replace("replicaCount: 3", "replicaCount: 9");
+    let fork = world
+        .fake
+        .seed_fork_pull(
+            "someone",
+            &[(VALUES, fork_values.as_bytes())],
+            "from a fork",
+        )
+        .unwrap();
+    let broken = open_pull(
+        &world,
+        "broken",
+        &[(
+            "helm/hash-service/templates/configmap.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: {{ .Values.nothing | nosuchfunction }}\n",
+        )],
+    );
+    let emptied = open_pull(
+        &world,
+        "remove-release",
+        &[(
+            "environments/prod/environment.yaml",
+            "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: prod\nspec:\n  releases: []\n  preview:\n    enabled: true\n",
+        )],
+    );
+
+    let (state, description) = eventually(WAIT, "the broken template's status", || {
+        preview_status(&world, &broken.1)
+    });
+    assert_eq!(state, "failure");
+    assert!(
+        description.starts_with("the head does not render")
+            && description.contains("configmap.yaml:6"),
+        "{description}"
+    );
+    let (state, description) = eventually(WAIT, "the removed release's status", || {
+        preview_status(&world, &emptied.1)
+    });
+    assert_eq!(
+        (state.as_str(), description.as_str()),
+        ("failure", "the mass-prune guard would stop the sync")
+    );
+    let comment = previews(&world, emptied.0).pop().expect("a comment");
+    assert!(
+        comment.contains("- `Deployment.apps hash-service/hash-service`"),
+        "the prunes listed: {comment}"
+    );
+
+    // The passes that previewed those looked at the docs and fork pull requests too.
+    eventually(WAIT, "both failures recorded", || {
+        let status = agent.status();
+        let pulls = status["environments"]["prod"]["previews"]["pulls"]
+            .as_array()?
+            .len();
+        (pulls == 2).then_some(())
+    });
+    for number in [docs.0, fork] {
+        assert!(
+            world.fake.comments(number).is_empty(),
+            "#{number} is not previewed"
+        );
+    }
+    assert_eq!(preview_status(&world, &docs.1), None);
+    assert_eq!(world.replicas(), Some(3), "nothing applied");
+}
+
+#[test]
+fn a_signed_pull_request_webhook_previews_at_once_without_waiting_for_the_poll() {
+    let world = world();
+    let secret = "a webhook secret";
+    let secret_file = world.dir.path().join("webhook-secret");
+    std::fs::write(&secret_file, secret).unwrap();
+    let mut env = world.env("solo");
+    // A poll far beyond the test's waits: only the webhook can bring the preview in time.
+    env.insert("SEXTANT_POLL_INTERVAL", "1h".into());
+    env.insert(
+        "SEXTANT_WEBHOOK_SECRET_FILE",
+        secret_file.display().to_string(),
+    );
+    let agent = Agent::start(&env);
+    eventually(WAIT, "prod applied", || {
+        (world.replicas() == Some(3)).then_some(())
+    });
+    // The pass after the first sync has run: it found no pull request.
+    eventually(WAIT, "the first look at the pull requests", || {
+        world
+            .fake
+            .requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with("/pulls"))
+            .then_some(())
+    });
+
+    let scaled = PROD_VALUES.replace("replicaCount: 3", "replicaCount: 4");
+    let (number, _) = open_pull(&world, "scale", &[(VALUES, &scaled)]);
+    let body = serde_json::to_vec(&serde_json::json!({
+        "action": "opened",
+        "number": number,
+        "pull_request": {"number": number, "base": {"ref": "main"}, "head": {"ref": "scale"}},
+    }))
+    .unwrap();
+    let deliver = |secret: &str| {
+        let signature = sextant_source::webhook::signature_header(secret.as_bytes(), &body);
+        let headers = [
+            ("X-GitHub-Event", "pull_request"),
+            ("X-Hub-Signature-256", signature.as_str()),
+        ];
+        agent.request("POST", "/hooks/github", &headers, &body).0
+    };
+    assert_eq!(deliver("not the secret"), 401);
+    assert_eq!(deliver(secret), 202);
+    eventually(WAIT, "the preview comment", || {
+        previews(&world, number).pop()
+    });
+}
