@@ -50,6 +50,14 @@ PROMQL_FUNCTIONS = {
 }
 
 
+def family(name):
+    """A histogram's series name without its _bucket, _sum or _count suffix."""
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def get(base, path, **params):
     url = f"{base}{path}?{urllib.parse.urlencode(params)}"
     try:
@@ -130,7 +138,7 @@ def main():
                 # about the agent or the app may not be among them.
                 missing = sorted(
                     n for n in names - ours
-                    if n.startswith(OURS) and n not in FORGE_ONLY | PROMOTION_ONLY
+                    if n.startswith(OURS) and family(n) not in FORGE_ONLY | PROMOTION_ONLY
                 )
                 if missing:
                     problems.append(f"{where}: the agent or app exports no {missing}\n    {expr}")
