@@ -99,6 +99,7 @@ pub(crate) fn create_pull(ctx: &Ctx, st: &mut State, actor: &str, b: &Value) -> 
         comments: 0,
         changed_files,
         fork: None,
+        pull_ref: None,
     };
     st.pulls.insert(n, p.clone());
     st.refresh_heads();

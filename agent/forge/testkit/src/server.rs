@@ -316,6 +316,7 @@ impl FakeGitHub {
                 comments: 0,
                 changed_files: 0,
                 fork: None,
+                pull_ref: None,
             },
         );
         Ok(n)
@@ -365,6 +366,7 @@ impl FakeGitHub {
                 comments: 0,
                 changed_files: files.len(),
                 fork: Some(fork_owner.to_string()),
+                pull_ref: None,
             },
         );
         st.refresh_heads();

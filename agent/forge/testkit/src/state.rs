@@ -39,6 +39,9 @@ pub struct PullRequest {
     pub changed_files: usize,
     /// The owner of the fork the head lives in; `None` for a branch of this repository.
     pub fork: Option<String>,
+    /// Where `refs/pull/<number>/head` was last written to (written again only when the head
+    /// moves: a repository with thousands of pull requests stays fast).
+    pub pull_ref: Option<String>,
 }
 
 impl PullRequest {
@@ -211,8 +214,11 @@ impl State {
             if let Some(sha) = self.git.branch(&p.base) {
                 p.base_sha = sha;
             }
-            // A head that is no commit cannot be kept; the listing still shows it.
-            let _ = self.git.keep_pull_head(p.number, &p.head_sha);
+            if p.pull_ref.as_deref() != Some(p.head_sha.as_str())
+                && self.git.keep_pull_head(p.number, &p.head_sha).is_ok()
+            {
+                p.pull_ref = Some(p.head_sha.clone());
+            }
         }
     }
 
