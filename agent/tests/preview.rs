@@ -198,3 +198,82 @@ fn a_broken_template_is_a_failure_naming_the_file_and_line() {
         "the file and line: {text}"
     );
 }
+
+/// The tracked branch's Gatekeeper constraints (the platform's helm/policies, on a real Rego
+/// engine) judge what the change adds: a privileged container is a failure naming the
+/// constraint, and a change the constraints admit passes.
+#[test]
+fn a_privileged_container_is_a_failure_naming_the_gatekeeper_constraint() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    copy_dir(
+        &workspace().join("helm/policies"),
+        &repo.join("helm/policies"),
+    );
+    write(
+        &repo,
+        "charts/web/Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+    );
+    let deployment = |security: &str| {
+        format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {{{{ .Values.replicaCount }}}}\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers:\n        - name: web\n          image: example.com/web:1\n{security}")
+    };
+    write(
+        &repo,
+        "charts/web/templates/deployment.yaml",
+        &deployment(""),
+    );
+    write(
+        &repo,
+        "environments/prod/environment.yaml",
+        "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: prod\nspec:\n  releases:\n    - {name: policies, namespace: gatekeeper-system, chart: helm/policies, requires: [{kind: templates.gatekeeper.sh/v1/ConstraintTemplate, from: cluster}]}\n    - {name: web, namespace: prod, chart: charts/web, wave: 1, values: [values/web.yaml]}\n",
+    );
+    write(
+        &repo,
+        "environments/prod/values/web.yaml",
+        "replicaCount: 2\n",
+    );
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "prod"]);
+    let (_server, kubeconfig) = test_server(dir.path());
+
+    write(
+        &repo,
+        "environments/prod/values/web.yaml",
+        "replicaCount: 3\n",
+    );
+    let (out, text) = preview(dir.path(), &repo, &kubeconfig, &[]);
+    assert_eq!(out.status.code(), Some(0), "admitted: {text}");
+    assert!(!text.contains("Gatekeeper:"), "{text}");
+
+    write(
+        &repo,
+        "charts/web/templates/deployment.yaml",
+        &deployment("          securityContext: {privileged: true}\n"),
+    );
+    let (out, text) = preview(dir.path(), &repo, &kubeconfig, &["--output", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["verdict"], "failure");
+    assert_eq!(
+        doc["policy"][0]["constraint"], "K8sNoPrivileged/baseline-no-privileged",
+        "{doc:#}"
+    );
+    assert_eq!(doc["policy"][0]["object"], "Deployment.apps prod/web");
+    assert_eq!(doc["policy"][0]["action"], "deny");
+    let reason = doc["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "K8sNoPrivileged/baseline-no-privileged denies Deployment.apps prod/web: "
+        ),
+        "{reason}"
+    );
+    let (_, text) = preview(dir.path(), &repo, &kubeconfig, &[]);
+    assert!(
+        text.contains(
+            "| `Deployment.apps prod/web` | `K8sNoPrivileged/baseline-no-privileged` | deny |"
+        ),
+        "{text}"
+    );
+}

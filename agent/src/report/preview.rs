@@ -9,7 +9,7 @@ use crate::apply::inventories::{desired, Store};
 use crate::apply::prune::{would_prune, PruneGuard};
 use crate::plan::Plan;
 use crate::render::Renderer;
-use sextant_core::preview::{git_changes, Change, ClusterChange, Preview, Verdict};
+use sextant_core::preview::{git_changes, Change, ClusterChange, PolicyFinding, Preview, Verdict};
 use std::path::Path;
 
 /// Where the two renderings come from.
@@ -38,6 +38,7 @@ pub async fn preview(
         cluster: Vec::new(),
         prunes: Vec::new(),
         prune_blocked: None,
+        policy: Vec::new(),
     };
     let (env, head) = match crate::plan_environment(renderer, sides.head.0, environment) {
         Ok(planned) => planned,
@@ -61,17 +62,18 @@ pub async fn preview(
     };
     p.git = git_changes(&base, &head);
     let changed = changed_only(&head, &p.git);
-    match crate::apply::diff::diff(cluster, &env, &changed, 8).await {
-        Ok(diffs) => {
-            p.cluster = diffs
-                .into_iter()
-                .map(|d| ClusterChange {
-                    release: d.release,
-                    object: d.reference.to_string(),
-                    diff: d.diff,
-                })
-                .collect()
+    match policy(&base, &head, &p.git) {
+        Ok(findings) => p.policy = findings,
+        Err(e) => {
+            return failed(
+                p,
+                Verdict::Error,
+                format!("the tracked branch's Gatekeeper policies cannot be read: {e}"),
+            )
         }
+    }
+    match cluster_changes(cluster, &env, &changed).await {
+        Ok(changes) => p.cluster = changes,
         Err(e) => {
             return failed(
                 p,
@@ -95,6 +97,9 @@ pub async fn preview(
             )
         }
     };
+    if let Some(reason) = sextant_core::preview::denied(&p.policy) {
+        p = failed(p, Verdict::Failure, reason);
+    }
     if env.sync.prune {
         let guard = PruneGuard {
             limit_percent: env.sync.prune_limit_percent(),
@@ -103,12 +108,84 @@ pub async fn preview(
         let (doomed, blocked) = would_prune(&guard, &previous, &desired(&head));
         p.prunes = doomed.iter().map(|e| e.reference().to_string()).collect();
         if let Some(why) = blocked {
-            p.verdict = Verdict::Failure;
-            p.reason = Some("the mass-prune guard would stop the sync".into());
+            if p.verdict == Verdict::Success {
+                p.verdict = Verdict::Failure;
+                p.reason = Some("the mass-prune guard would stop the sync".into());
+            }
             p.prune_blocked = Some(why);
         }
     }
     p
+}
+
+/// What a sync of `changed` would write, per object, as `sextant diff` shows it.
+async fn cluster_changes(
+    cluster: &Cluster,
+    env: &crate::environment::Environment,
+    changed: &Plan,
+) -> Result<Vec<ClusterChange>, crate::apply::cluster::ClusterError> {
+    let diffs = crate::apply::diff::diff(cluster, env, changed, 8).await?;
+    Ok(diffs
+        .into_iter()
+        .map(|d| ClusterChange {
+            release: d.release,
+            object: d.reference.to_string(),
+            diff: d.diff,
+        })
+        .collect())
+}
+
+/// The Gatekeeper constraints of the base (the tracked branch's: a change cannot weaken the
+/// policies it is judged by) on every object the head adds or changes, hooks included (the
+/// admission webhook reviews them when they are created), as Gatekeeper would decide
+/// (`sextant-policy`: the templates' Rego on a real Rego engine, each constraint's match).
+fn policy(
+    base: &Plan,
+    head: &Plan,
+    git: &[sextant_core::preview::ObjectChange],
+) -> Result<Vec<PolicyFinding>, sextant_policy::Error> {
+    let policies = base
+        .objects()
+        .filter(|o| {
+            o.reference.kind == "ConstraintTemplate"
+                || o.reference.group == "constraints.gatekeeper.sh"
+        })
+        .map(|o| &o.manifest);
+    let set = sextant_policy::PolicySet::from_objects(policies)?;
+    if set.constraints.is_empty() {
+        return Ok(Vec::new());
+    }
+    let touched: std::collections::HashSet<&crate::object::ObjectKey> = git
+        .iter()
+        .filter(|g| g.change != Change::Removed)
+        .map(|g| &g.key)
+        .collect();
+    let mut out = Vec::new();
+    for o in head
+        .objects()
+        .filter(|o| touched.contains(&o.reference.key()))
+    {
+        let mut reviewed = o.manifest.clone();
+        if let (Some(ns), true) = (
+            &o.reference.namespace,
+            reviewed["metadata"].get("namespace").is_none(),
+        ) {
+            reviewed["metadata"]["namespace"] = serde_json::Value::String(ns.clone());
+        }
+        for (name, message) in set.review(&reviewed)? {
+            let (kind, action) = set
+                .constraint(&name)
+                .map(|c| (c.kind.clone(), c.enforcement_action.clone()))
+                .unwrap_or_default();
+            out.push(PolicyFinding {
+                object: o.reference.to_string(),
+                constraint: format!("{kind}/{name}"),
+                action,
+                message,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// A render error said for one environment's preview, shortest first: helm's own message (which

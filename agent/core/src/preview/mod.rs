@@ -95,6 +95,33 @@ pub struct ClusterChange {
     pub diff: String,
 }
 
+/// A Gatekeeper constraint's verdict on an object the change adds or changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyFinding {
+    /// `Kind.group namespace/name`.
+    pub object: String,
+    /// The constraint, `Kind/name`.
+    pub constraint: String,
+    /// Its `enforcementAction`: `deny` fails the preview; `warn` and `dryrun` are reported.
+    pub action: String,
+    pub message: String,
+}
+
+/// Why the change fails Gatekeeper, when a constraint with `enforcementAction: deny` denies
+/// an object: the first finding, and how many more deny.
+pub fn denied(findings: &[PolicyFinding]) -> Option<String> {
+    let denied: Vec<&PolicyFinding> = findings.iter().filter(|f| f.action == "deny").collect();
+    let first = denied.first()?;
+    let more = match denied.len() - 1 {
+        0 => String::new(),
+        n => format!(" (and {n} more)"),
+    };
+    Some(format!(
+        "{} denies {}: {}{more}",
+        first.constraint, first.object, first.message
+    ))
+}
+
 /// A preview of one environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Preview {
@@ -113,6 +140,8 @@ pub struct Preview {
     pub prunes: Vec<String>,
     /// The mass-prune guard's refusal, when it would stop the sync.
     pub prune_blocked: Option<String>,
+    /// The tracked branch's Gatekeeper constraints on the objects the change adds or changes.
+    pub policy: Vec<PolicyFinding>,
 }
 
 /// The report's text is cut to stay below this (GitHub takes 65,536 characters in a comment).
@@ -168,6 +197,20 @@ pub fn markdown(p: &Preview) -> String {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default()
+            ));
+        }
+    }
+    if !p.policy.is_empty() {
+        body.push_str(
+            "\nGatekeeper:\n\n| object | constraint | action | message |\n|---|---|---|---|\n",
+        );
+        for f in &p.policy {
+            body.push_str(&format!(
+                "| `{}` | `{}` | {} | {} |\n",
+                f.object,
+                f.constraint,
+                f.action,
+                f.message.replace('|', "\\|").replace('\n', " ")
             ));
         }
     }
@@ -265,6 +308,7 @@ mod tests {
 
     fn preview(cluster: Vec<ClusterChange>) -> Preview {
         Preview {
+            policy: Vec::new(),
             environment: "prod".into(),
             base: "a".repeat(40),
             head: "b".repeat(40),
@@ -336,6 +380,29 @@ mod tests {
             text.contains(&format!("{} object diff(s) left out", 10 - shown)),
             "{}",
             &text[text.len() - 300..]
+        );
+    }
+
+    #[test]
+    fn only_a_deny_fails_and_the_reason_names_the_first_constraint_and_counts_the_rest() {
+        let finding = |constraint: &str, action: &str| PolicyFinding {
+            object: "Deployment.apps prod/web".into(),
+            constraint: constraint.into(),
+            action: action.into(),
+            message: "privileged".into(),
+        };
+        assert_eq!(denied(&[]), None);
+        assert_eq!(
+            denied(&[finding("K8sA/a", "warn"), finding("K8sB/b", "dryrun")]),
+            None
+        );
+        assert_eq!(
+            denied(&[finding("K8sA/a", "warn"), finding("K8sB/b", "deny")]).as_deref(),
+            Some("K8sB/b denies Deployment.apps prod/web: privileged")
+        );
+        assert_eq!(
+            denied(&[finding("K8sB/b", "deny"), finding("K8sC/c", "deny")]).as_deref(),
+            Some("K8sB/b denies Deployment.apps prod/web: privileged (and 1 more)")
         );
     }
 }

@@ -193,6 +193,7 @@ mod tests {
             cluster: Vec::new(),
             prunes: Vec::new(),
             prune_blocked: None,
+            policy: Vec::new(),
         }
     }
 
