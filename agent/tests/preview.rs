@@ -121,6 +121,8 @@ fn a_values_change_shows_the_object_and_the_field_it_moves_and_would_apply() {
         "1 object(s): 0 added, 1 changed, 0 removed. The cluster would be written for 1; 0 would be pruned.",
         "| 0 | web | `Deployment.apps prod/web` | changed |",
         "+  replicas: 5",
+        // The values key that moved it, found by rendering the head with it set back.
+        "| web | `replicaCount` | `2` | `5` | `Deployment.apps prod/web /spec/replicas` |",
     ] {
         assert!(text.contains(part), "{part:?} in:\n{text}");
     }
@@ -276,4 +278,32 @@ fn a_privileged_container_is_a_failure_naming_the_gatekeeper_constraint() {
         ),
         "{text}"
     );
+}
+
+/// A Secret the change adds or changes shows only that it changed: neither its values key's
+/// value nor its data reach the report.
+#[test]
+fn a_secret_the_change_sets_shows_only_that_it_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, kubeconfig, _server) = world(dir.path());
+    write(
+        &repo,
+        "charts/web/templates/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: web\nstringData:\n  password: {{ .Values.password | quote }}\n",
+    );
+    write(
+        &repo,
+        "environments/prod/values/web.yaml",
+        "replicaCount: 2\npassword: hunter2-in-values\n",
+    );
+    for output in ["markdown", "json"] {
+        let (out, text) = preview(dir.path(), &repo, &kubeconfig, &["--output", output]);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(!text.contains("hunter2"), "{output}: {text}");
+        assert!(text.contains("Secret prod/web"), "{output}: {text}");
+        assert!(
+            text.contains("(masked: it renders into a Secret)"),
+            "{output}: {text}"
+        );
+    }
 }

@@ -72,6 +72,7 @@ fn a_pull_request_scaling_prod_gets_one_comment_edited_on_each_new_head_and_a_st
         "| 0 | hash-service | `Deployment.apps hash-service/hash-service` | changed |",
         "-  replicas: 3",
         "+  replicas: 4",
+        "| hash-service | `replicaCount` | `3` | `4` | `Deployment.apps hash-service/hash-service /spec/replicas` |",
     ] {
         assert!(comment.contains(part), "{part:?} in:\n{comment}");
     }

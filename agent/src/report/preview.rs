@@ -9,7 +9,9 @@ use crate::apply::inventories::{desired, Store};
 use crate::apply::prune::{would_prune, PruneGuard};
 use crate::plan::Plan;
 use crate::render::Renderer;
-use sextant_core::preview::{git_changes, Change, ClusterChange, PolicyFinding, Preview, Verdict};
+use sextant_core::preview::{
+    git_changes, Change, ClusterChange, PolicyFinding, Preview, ValuesChange, Verdict,
+};
 use std::path::Path;
 
 /// Where the two renderings come from.
@@ -39,6 +41,7 @@ pub async fn preview(
         prunes: Vec::new(),
         prune_blocked: None,
         policy: Vec::new(),
+        values: Vec::new(),
     };
     let (env, head) = match crate::plan_environment(renderer, sides.head.0, environment) {
         Ok(planned) => planned,
@@ -50,17 +53,23 @@ pub async fn preview(
             )
         }
     };
-    let base = match crate::plan_environment(renderer, sides.base.0, environment) {
-        Ok((_, plan)) => plan,
+    let (base_env, base) = match crate::plan_environment(renderer, sides.base.0, environment) {
+        Ok((base_env, plan)) => (Some(base_env), plan),
         // A new environment has no base to compare with: everything is added.
-        Err(crate::Error::Environment(_)) => Plan {
-            environment: environment.to_string(),
-            revision: None,
-            waves: Vec::new(),
-        },
+        Err(crate::Error::Environment(_)) => (
+            None,
+            Plan {
+                environment: environment.to_string(),
+                revision: None,
+                waves: Vec::new(),
+            },
+        ),
         Err(e) => return failed(p, Verdict::Error, format!("the base does not render: {e}")),
     };
     p.git = git_changes(&base, &head);
+    if let Some(base_env) = &base_env {
+        p.values = values_changes(renderer, base_env, &env, &p.git);
+    }
     let changed = changed_only(&head, &p.git);
     match policy(&base, &head, &p.git) {
         Ok(findings) => p.policy = findings,
@@ -116,6 +125,62 @@ pub async fn preview(
         }
     }
     p
+}
+
+/// At most this many values keys are followed per release (one render each).
+const MAX_KEYS: usize = 10;
+
+/// The values keys the change moves in each release it changes, with the fields each moves
+/// (provenance, forwards); a key that moves a Secret's field shows neither value.
+fn values_changes(
+    renderer: &Renderer,
+    base_env: &crate::environment::Environment,
+    head_env: &crate::environment::Environment,
+    git: &[sextant_core::preview::ObjectChange],
+) -> Vec<ValuesChange> {
+    let releases: std::collections::BTreeSet<&str> =
+        git.iter().map(|g| g.release.as_str()).collect();
+    let mut out = Vec::new();
+    for name in releases {
+        let (Some(b), Some(h)) = (base_env.release(name), head_env.release(name)) else {
+            continue;
+        };
+        let moved =
+            crate::drift::provenance::moved_keys(renderer, (base_env, b), (head_env, h), MAX_KEYS);
+        let (moves, left_out) = match moved {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(environment = %head_env.name, release = name, error = %e, "preview: the values keys a change moves could not be followed");
+                continue;
+            }
+        };
+        if left_out > 0 {
+            tracing::info!(environment = %head_env.name, release = name, left_out, "preview: more values keys changed than are followed");
+        }
+        for m in moves {
+            let secret = m
+                .fields
+                .iter()
+                .any(|(r, _)| r.group.is_empty() && r.kind == "Secret");
+            let text = |v: &Option<serde_json::Value>| match (secret, v) {
+                (_, None) => None,
+                (true, Some(_)) => Some("(masked: it renders into a Secret)".to_string()),
+                (false, Some(v)) => Some(v.to_string()),
+            };
+            out.push(ValuesChange {
+                release: name.to_string(),
+                key: m.key,
+                before: text(&m.before),
+                after: text(&m.after),
+                fields: m
+                    .fields
+                    .iter()
+                    .map(|(r, path)| format!("{r} {path}").trim_end().to_string())
+                    .collect(),
+            });
+        }
+    }
+    out
 }
 
 /// What a sync of `changed` would write, per object, as `sextant diff` shows it.

@@ -107,6 +107,20 @@ pub struct PolicyFinding {
     pub message: String,
 }
 
+/// A values key the change moves, and the rendered fields it moves (provenance, forwards).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValuesChange {
+    pub release: String,
+    /// `replicaCount`, `image.tag`, `labels["a.b/c"]`.
+    pub key: String,
+    /// The value at the base and at the head, as YAML flow text; `None` where the key is absent,
+    /// and both masked when a field the key moves is in a Secret.
+    pub before: Option<String>,
+    pub after: Option<String>,
+    /// `Kind.group namespace/name` and a JSON pointer, each field the key alone moves.
+    pub fields: Vec<String>,
+}
+
 /// Why the change fails Gatekeeper, when a constraint with `enforcementAction: deny` denies
 /// an object: the first finding, and how many more deny.
 pub fn denied(findings: &[PolicyFinding]) -> Option<String> {
@@ -142,6 +156,8 @@ pub struct Preview {
     pub prune_blocked: Option<String>,
     /// The tracked branch's Gatekeeper constraints on the objects the change adds or changes.
     pub policy: Vec<PolicyFinding>,
+    /// The values keys the change moves, each with the fields it moves.
+    pub values: Vec<ValuesChange>,
 }
 
 /// The report's text is cut to stay below this (GitHub takes 65,536 characters in a comment).
@@ -197,6 +213,33 @@ pub fn markdown(p: &Preview) -> String {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default()
+            ));
+        }
+    }
+    if !p.values.is_empty() {
+        body.push_str(
+            "\nValues:\n\n| release | key | base | head | moves |\n|---|---|---|---|---|\n",
+        );
+        let shown = |v: &Option<String>| {
+            v.as_deref()
+                .map_or("(unset)".to_string(), |t| format!("`{t}`"))
+        };
+        for v in &p.values {
+            let moves = if v.fields.is_empty() {
+                "nothing rendered".to_string()
+            } else {
+                v.fields
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            body.push_str(&format!(
+                "| {} | `{}` | {} | {} | {moves} |\n",
+                v.release,
+                v.key,
+                shown(&v.before),
+                shown(&v.after)
             ));
         }
     }
@@ -309,6 +352,7 @@ mod tests {
     fn preview(cluster: Vec<ClusterChange>) -> Preview {
         Preview {
             policy: Vec::new(),
+            values: Vec::new(),
             environment: "prod".into(),
             base: "a".repeat(40),
             head: "b".repeat(40),

@@ -194,6 +194,7 @@ mod tests {
             prunes: Vec::new(),
             prune_blocked: None,
             policy: Vec::new(),
+            values: Vec::new(),
         }
     }
 

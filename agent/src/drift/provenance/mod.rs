@@ -10,6 +10,7 @@
 //! is the only edge; each perturbation is an extra, last values file, so the render cache keys on
 //! it like any other.
 
+mod forward;
 mod leaves;
 mod propose;
 mod prove;
@@ -25,6 +26,7 @@ use serde_json::Value;
 use std::fmt;
 use std::path::PathBuf;
 
+pub use forward::{moved_keys, KeyMove};
 pub use prove::{Proof, ProofFailure, Why};
 
 /// At most this many helm invocations per mapping.
