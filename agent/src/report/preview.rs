@@ -30,19 +30,7 @@ pub async fn preview(
     environment: &str,
     sides: &Sides<'_>,
 ) -> Preview {
-    let mut p = Preview {
-        environment: environment.to_string(),
-        base: sides.base.1.to_string(),
-        head: sides.head.1.to_string(),
-        verdict: Verdict::Success,
-        reason: None,
-        git: Vec::new(),
-        cluster: Vec::new(),
-        prunes: Vec::new(),
-        prune_blocked: None,
-        policy: Vec::new(),
-        values: Vec::new(),
-    };
+    let mut p = Preview::new(environment, sides.base.1, sides.head.1);
     let (env, head) = match crate::plan_environment(renderer, sides.head.0, environment) {
         Ok(planned) => planned,
         Err(e) => {
@@ -53,17 +41,8 @@ pub async fn preview(
             )
         }
     };
-    let (base_env, base) = match crate::plan_environment(renderer, sides.base.0, environment) {
-        Ok((base_env, plan)) => (Some(base_env), plan),
-        // A new environment has no base to compare with: everything is added.
-        Err(crate::Error::Environment(_)) => (
-            None,
-            Plan {
-                environment: environment.to_string(),
-                revision: None,
-                waves: Vec::new(),
-            },
-        ),
+    let (base_env, base) = match plan_base(renderer, sides.base.0, environment) {
+        Ok(planned) => planned,
         Err(e) => return failed(p, Verdict::Error, format!("the base does not render: {e}")),
     };
     p.git = git_changes(&base, &head);
@@ -125,6 +104,27 @@ pub async fn preview(
         }
     }
     p
+}
+
+/// The base's environment and plan; a base where the environment does not load (a new
+/// environment) compares as empty: everything is added.
+fn plan_base(
+    renderer: &Renderer,
+    dir: &Path,
+    environment: &str,
+) -> Result<(Option<crate::environment::Environment>, Plan), crate::Error> {
+    match crate::plan_environment(renderer, dir, environment) {
+        Ok((env, plan)) => Ok((Some(env), plan)),
+        Err(crate::Error::Environment(_)) => Ok((
+            None,
+            Plan {
+                environment: environment.to_string(),
+                revision: None,
+                waves: Vec::new(),
+            },
+        )),
+        Err(e) => Err(e),
+    }
 }
 
 /// At most this many values keys are followed per release (one render each).

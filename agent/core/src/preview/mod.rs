@@ -160,6 +160,25 @@ pub struct Preview {
     pub values: Vec<ValuesChange>,
 }
 
+impl Preview {
+    /// A preview of `environment` from `base` to `head` with nothing found yet: a success.
+    pub fn new(environment: &str, base: &str, head: &str) -> Preview {
+        Preview {
+            environment: environment.to_string(),
+            base: base.to_string(),
+            head: head.to_string(),
+            verdict: Verdict::Success,
+            reason: None,
+            git: Vec::new(),
+            cluster: Vec::new(),
+            prunes: Vec::new(),
+            prune_blocked: None,
+            policy: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+}
+
 /// The report's text is cut to stay below this (GitHub takes 65,536 characters in a comment).
 pub const MAX_REPORT: usize = 60_000;
 
@@ -167,6 +186,37 @@ pub const MAX_REPORT: usize = 60_000;
 /// in a collapsed section, the prunes. Past [`MAX_REPORT`] characters the diffs that do not fit
 /// are left out and the summary says how many.
 pub fn markdown(p: &Preview) -> String {
+    let head = summary(p);
+    let mut body = [
+        git_table(p),
+        values_table(p),
+        policy_table(p),
+        prunes_section(p),
+    ]
+    .concat();
+    let mut left_out = 0;
+    for c in &p.cluster {
+        let section = format!(
+            "\n<details><summary><code>{}</code> ({})</summary>\n\n```diff\n{}```\n</details>\n",
+            c.object, c.release, c.diff
+        );
+        if head.len() + body.len() + section.len() + 200 > MAX_REPORT {
+            left_out += 1;
+            continue;
+        }
+        body.push_str(&section);
+    }
+    if left_out > 0 {
+        body.push_str(&format!(
+            "\n{left_out} object diff(s) left out to stay under GitHub's comment size; `sextant preview --env {}` prints them all.\n",
+            p.environment
+        ));
+    }
+    head + &body
+}
+
+/// The title, the verdict and the counts.
+fn summary(p: &Preview) -> String {
     // A commit's first 12 digits, and what follows it ("(working tree)").
     let digits = |rev: &str| rev.chars().take(12).collect::<String>();
     let short = |r: &str| match r.split_once(' ') {
@@ -199,94 +249,95 @@ pub fn markdown(p: &Preview) -> String {
         p.cluster.len(),
         p.prunes.len()
     ));
-    let mut body = String::new();
-    if !p.git.is_empty() {
-        body.push_str("\n| wave | release | object | change |\n|---|---|---|---|\n");
-        for g in &p.git {
-            let hook = if g.hook { " (hook)" } else { "" };
-            body.push_str(&format!(
-                "| {} | {} | `{}`{hook} | {} |\n",
-                g.wave,
-                g.release,
-                g.object,
-                serde_json::to_value(g.change)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            ));
-        }
+    head
+}
+
+fn git_table(p: &Preview) -> String {
+    if p.git.is_empty() {
+        return String::new();
     }
-    if !p.values.is_empty() {
-        body.push_str(
-            "\nValues:\n\n| release | key | base | head | moves |\n|---|---|---|---|---|\n",
-        );
-        let shown = |v: &Option<String>| {
-            v.as_deref()
-                .map_or("(unset)".to_string(), |t| format!("`{t}`"))
-        };
-        for v in &p.values {
-            let moves = if v.fields.is_empty() {
-                "nothing rendered".to_string()
-            } else {
-                v.fields
-                    .iter()
-                    .map(|f| format!("`{f}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            body.push_str(&format!(
-                "| {} | `{}` | {} | {} | {moves} |\n",
-                v.release,
-                v.key,
-                shown(&v.before),
-                shown(&v.after)
-            ));
-        }
-    }
-    if !p.policy.is_empty() {
-        body.push_str(
-            "\nGatekeeper:\n\n| object | constraint | action | message |\n|---|---|---|---|\n",
-        );
-        for f in &p.policy {
-            body.push_str(&format!(
-                "| `{}` | `{}` | {} | {} |\n",
-                f.object,
-                f.constraint,
-                f.action,
-                f.message.replace('|', "\\|").replace('\n', " ")
-            ));
-        }
-    }
-    if !p.prunes.is_empty() {
-        body.push_str("\nWould be pruned:\n\n");
-        for o in &p.prunes {
-            body.push_str(&format!("- `{o}`\n"));
-        }
-        if let Some(b) = &p.prune_blocked {
-            body.push_str(&format!(
-                "\n**The mass-prune guard would stop the sync**: {b}\n"
-            ));
-        }
-    }
-    let mut left_out = 0;
-    for c in &p.cluster {
-        let section = format!(
-            "\n<details><summary><code>{}</code> ({})</summary>\n\n```diff\n{}```\n</details>\n",
-            c.object, c.release, c.diff
-        );
-        if head.len() + body.len() + section.len() + 200 > MAX_REPORT {
-            left_out += 1;
-            continue;
-        }
-        body.push_str(&section);
-    }
-    if left_out > 0 {
-        body.push_str(&format!(
-            "\n{left_out} object diff(s) left out to stay under GitHub's comment size; `sextant preview --env {}` prints them all.\n",
-            p.environment
+    let mut out = String::from("\n| wave | release | object | change |\n|---|---|---|---|\n");
+    for g in &p.git {
+        let hook = if g.hook { " (hook)" } else { "" };
+        out.push_str(&format!(
+            "| {} | {} | `{}`{hook} | {} |\n",
+            g.wave,
+            g.release,
+            g.object,
+            serde_json::to_value(g.change)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
         ));
     }
-    head + &body
+    out
+}
+
+fn values_table(p: &Preview) -> String {
+    if p.values.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nValues:\n\n| release | key | base | head | moves |\n|---|---|---|---|---|\n",
+    );
+    let shown = |v: &Option<String>| {
+        v.as_deref()
+            .map_or("(unset)".to_string(), |t| format!("`{t}`"))
+    };
+    for v in &p.values {
+        let moves = if v.fields.is_empty() {
+            "nothing rendered".to_string()
+        } else {
+            v.fields
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str(&format!(
+            "| {} | `{}` | {} | {} | {moves} |\n",
+            v.release,
+            v.key,
+            shown(&v.before),
+            shown(&v.after)
+        ));
+    }
+    out
+}
+
+fn policy_table(p: &Preview) -> String {
+    if p.policy.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nGatekeeper:\n\n| object | constraint | action | message |\n|---|---|---|---|\n",
+    );
+    for f in &p.policy {
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | {} |\n",
+            f.object,
+            f.constraint,
+            f.action,
+            f.message.replace('|', "\\|").replace('\n', " ")
+        ));
+    }
+    out
+}
+
+fn prunes_section(p: &Preview) -> String {
+    if p.prunes.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nWould be pruned:\n\n");
+    for o in &p.prunes {
+        out.push_str(&format!("- `{o}`\n"));
+    }
+    if let Some(b) = &p.prune_blocked {
+        out.push_str(&format!(
+            "\n**The mass-prune guard would stop the sync**: {b}\n"
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -184,17 +184,9 @@ mod tests {
 
     fn preview(verdict: Verdict, reason: Option<&str>) -> Preview {
         Preview {
-            environment: "prod".into(),
-            base: "b".repeat(40),
-            head: "h".repeat(40),
             verdict,
             reason: reason.map(str::to_string),
-            git: Vec::new(),
-            cluster: Vec::new(),
-            prunes: Vec::new(),
-            prune_blocked: None,
-            policy: Vec::new(),
-            values: Vec::new(),
+            ..Preview::new("prod", &"b".repeat(40), &"h".repeat(40))
         }
     }
 
