@@ -604,8 +604,8 @@ fn a_label_that_exists_in_another_case_leaves_one_pull_request_and_a_close_is_st
 #[test]
 fn in_a_busy_repository_each_pass_reads_only_its_own_branch_and_finds_its_pull_request() {
     let world = World::new(&prod_environment(""));
-    // 1,000 open pull requests of other people's, older than the agent's.
-    for i in 0..1000 {
+    // 250 open pull requests of other people's, older than the agent's: three pages of 100.
+    for i in 0..250 {
         world
             .fake
             .seed_pull(&format!("feature/{i}"), &format!("feature {i}"), &[])
@@ -627,8 +627,8 @@ fn in_a_busy_repository_each_pass_reads_only_its_own_branch_and_finds_its_pull_r
     let pr = eventually(WAIT, "the labelled drift pull request", || {
         ours(&world).into_iter().find(|p| !p.labels.is_empty())
     });
-    // 1,000 more, newer than the agent's: its request is no longer among the first pages.
-    for i in 0..1000 {
+    // 250 more, newer than the agent's: its request is no longer among the first pages.
+    for i in 0..250 {
         world
             .fake
             .seed_pull(&format!("later/{i}"), &format!("later {i}"), &[])
