@@ -8,6 +8,9 @@
 # (`fake-github`, served to the agents by `git daemon`), each environment's cluster a test API
 # server of its own, and the real registry (`registry-testkit`: docker-registry with pushed
 # images):
+# - a preview (docs/preview.md): a pull request for 4 replicas in prod, the comment prod's agent
+#   posts on it (what it would do to prod's cluster, the values key that moves it) and the
+#   sextant/preview/prod status on its head, nothing applied;
 # - the drift pull request: a `kubectl scale` in prod, the pull request prod's agent opens
 #   (title, body, values diff, read back from the fake's API), its merge, prod syncing it;
 # - a promotion (docs/promotion.md): CI's bump of dev (`sextant set-image`, a push), dev's gate
@@ -190,6 +193,9 @@ spec:
     pullRequest:
       delay: 0s
       labels: [prod]
+  # Every pull request touching prod: a preview comment and a sextant/preview/prod status.
+  preview:
+    enabled: true
 $promotion
 YAML
 # values_file ENV REPLICAS: hash-service's values in ENV, on the first image, with autoscaling
@@ -325,6 +331,27 @@ prod_at() {
 until_true 60 "prod applied and watched" prod_at ""
 pstatus | python3 "$root/scripts/status-summary.py"
 kubectl --kubeconfig "$prodconfig" get deployment/hash-service -n hash-service
+
+step "before the merge: someone opens a pull request for 4 replicas in prod; prod's agent previews it"
+contributor="$deploy/contributor"
+git clone -q "$bare" "$contributor"
+sed -i 's/^replicaCount: 3 /replicaCount: 4 /' "$contributor/$values"
+git -C "$contributor" -c user.name=someone -c user.email=someone@example.com commit -qam "prod: 4 replicas"
+git -C "$contributor" push -q origin HEAD:refs/heads/scale-prod
+preview_head="$(git -C "$contributor" rev-parse HEAD)"
+preview_pr="$(api pulls -X POST -d '{"title": "prod: 4 replicas", "head": "scale-prod", "base": "main"}' | json 'd["number"]')"
+start="$(date +%s%N)"
+echo "pull request #$preview_pr: scale-prod → main, head ${preview_head:0:12}"
+marker='<!-- sextant:preview:prod -->'
+preview_comment() { api "issues/$preview_pr/comments" | json "next((c['body'] for c in d if c['body'].startswith('$marker')), None)"; }
+previewed() { preview_comment >/dev/null 2>&1; }
+until_true 60 "prod's preview of #$preview_pr" previewed
+echo "prod's agent commented $(ms_since "$start") ms after the pull request opened (GET .../issues/$preview_pr/comments):"
+preview_comment | sed 's/^/  /'
+echo "the head's status: $(api "commits/$preview_head/statuses" | json '"; ".join(s["context"] + " " + s["state"] + ": " + s["description"] for s in d if s["context"] == "sextant/preview/prod")')"
+echo "nothing applied from a pull request: prod still runs $(kubectl --kubeconfig "$prodconfig" get deployment/hash-service -n hash-service -o jsonpath='{.spec.replicas}') replicas"
+api "pulls/$preview_pr" -X PATCH -d '{"state": "closed"}' >/dev/null
+echo "#$preview_pr is closed without merging"
 
 step "someone runs, in prod: kubectl scale deployment/hash-service -n hash-service --replicas=5"
 kubectl --kubeconfig "$prodconfig" scale deployment/hash-service -n hash-service --replicas=5

@@ -144,6 +144,20 @@ async fn exercise(fake: &forge_testkit::FakeGitHub) {
     gh.create_status(&sha, "pending", "sextant/prod", "applying this commit")
         .await
         .unwrap();
+    // What the demo reads back (the client has no use for it): a commit's statuses.
+    let listed: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/repos/acme/deploy/commits/{sha}/statuses",
+            fake.url()
+        ))
+        .bearer_auth(&fake.options().token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["context"], "sextant/prod", "{listed}");
     gh.delete_branch(BRANCH).await.unwrap();
     // Failures GitHub documents: a missing object (404) and a ref that exists (422).
     let _ = gh.get_pull(999).await;
@@ -237,6 +251,7 @@ async fn the_fakes_answers_and_the_clients_requests_match_githubs_openapi_descri
         "GET /repos/{owner}/{repo}/issues/{issue_number}/comments",
         "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}",
         "POST /repos/{owner}/{repo}/statuses/{sha}",
+        "GET /repos/{owner}/{repo}/commits/{ref}/statuses",
     ];
     let missing: Vec<&str> = expected
         .iter()

@@ -42,6 +42,7 @@ pub fn template(method: &str, path: &str) -> Option<&'static str> {
                 "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
             }
             ("POST", ["statuses", _]) => "/repos/{owner}/{repo}/statuses/{sha}",
+            ("GET", ["commits", _, "statuses"]) => "/repos/{owner}/{repo}/commits/{ref}/statuses",
             ("GET" | "POST", ["issues"]) => "/repos/{owner}/{repo}/issues",
             ("GET" | "POST", ["labels"]) => "/repos/{owner}/{repo}/labels",
             ("GET", ["labels", _]) => "/repos/{owner}/{repo}/labels/{name}",

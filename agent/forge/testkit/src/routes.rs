@@ -389,6 +389,9 @@ fn route(
         ("PATCH", ["pulls", n]) => update_pull(&ctx, st, n, b),
         ("POST", ["pulls", n, "requested_reviewers"]) => request_reviewers(&ctx, st, n, b),
         ("PUT", ["pulls", n, "merge"]) => merge_pull(&ctx, st, n, b),
+        ("GET", ["commits", reference, "statuses"]) => {
+            crate::statuses::list_statuses(&ctx, st, reference, q)
+        }
         ("POST", ["statuses", sha]) => {
             crate::statuses::create_status(&ctx, st, &shared.options.actor, sha, b)
         }

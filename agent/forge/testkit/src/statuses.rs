@@ -57,3 +57,18 @@ pub(crate) fn create_status(ctx: &Ctx, st: &mut State, actor: &str, sha: &str, b
     st.statuses.push(record.clone());
     Ok(Reply::json(201, shapes::status(ctx, &record)))
 }
+
+/// `GET /repos/{owner}/{repo}/commits/{ref}/statuses`: a commit's statuses, newest first, as
+/// GitHub lists them; `ref` is a sha, a branch or a tag.
+pub(crate) fn list_statuses(ctx: &Ctx, st: &State, reference: &str, q: &[(String, String)]) -> R {
+    let sha = st.git.resolve(reference).map_err(|_| Reply::not_found())?;
+    let items: Vec<Value> = st
+        .statuses
+        .iter()
+        .rev()
+        .filter(|s| s.sha == sha)
+        .map(|s| shapes::status(ctx, s))
+        .collect();
+    let url = format!("{}/commits/{reference}/statuses", ctx.repo_api());
+    Ok(crate::reply::paginate(&url, q, items))
+}
