@@ -307,3 +307,80 @@ fn a_secret_the_change_sets_shows_only_that_it_changed() {
         );
     }
 }
+
+/// A change to a promoted digest is marked as such; one prod rolled back before
+/// (`rejected.yaml`) fails the preview, naming the release and the file.
+#[test]
+fn a_promoted_digest_is_marked_and_one_rolled_back_before_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+    write(
+        &repo,
+        "charts/web/Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+    );
+    write(
+        &repo,
+        "charts/web/templates/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n        - {name: web, image: \"example.com/web@{{ .Values.image.digest }}\"}\n",
+    );
+    for env in ["dev", "prod"] {
+        let promotion = if env == "prod" {
+            "  promotion:\n    from: dev\n    images:\n      - {release: web, path: image.digest, repository: example.com/web}\n"
+        } else {
+            ""
+        };
+        write(
+            &repo,
+            &format!("environments/{env}/environment.yaml"),
+            &format!("apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: {env}\nspec:\n  releases:\n    - {{name: web, namespace: {env}, chart: charts/web, values: [values/web.yaml]}}\n{promotion}"),
+        );
+        write(
+            &repo,
+            &format!("environments/{env}/values/web.yaml"),
+            &format!("image:\n  digest: {}\n", digest('a')),
+        );
+    }
+    write(
+        &repo,
+        "environments/prod/rejected.yaml",
+        &format!("rejected:\n  - {{release: web, digest: \"{}\", revision: r1, at: \"2026-12-01T00:00:00Z\", reason: \"wave 0: degraded\"}}\n", digest('b')),
+    );
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "dev and prod"]);
+    let (_server, kubeconfig) = test_server(dir.path());
+    let values = "environments/prod/values/web.yaml";
+
+    write(
+        &repo,
+        values,
+        &format!("image:\n  digest: {}\n", digest('c')),
+    );
+    let (out, text) = preview(dir.path(), &repo, &kubeconfig, &[]);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("a promoted digest: promotions from dev bring it"),
+        "{text}"
+    );
+
+    write(
+        &repo,
+        values,
+        &format!("image:\n  digest: {}\n", digest('b')),
+    );
+    let (out, text) = preview(dir.path(), &repo, &kubeconfig, &[]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Verdict: **failure**: release web: {} was rolled back here before (rejected.yaml)",
+            digest('b')
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("**rolled back here before** (rejected.yaml): wave 0: degraded"),
+        "{text}"
+    );
+}

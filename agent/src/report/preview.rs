@@ -49,6 +49,10 @@ pub async fn preview(
     if let Some(base_env) = &base_env {
         p.values = values_changes(renderer, base_env, &env, &p.git);
     }
+    match promoted_digests(base_env.as_ref(), &env, sides.head.0) {
+        Ok(digests) => p.digests = digests,
+        Err(e) => return failed(p, Verdict::Failure, e.to_string()),
+    }
     let changed = changed_only(&head, &p.git);
     match policy(&base, &head, &p.git) {
         Ok(findings) => p.policy = findings,
@@ -85,7 +89,9 @@ pub async fn preview(
             )
         }
     };
-    if let Some(reason) = sextant_core::preview::denied(&p.policy) {
+    let refused = sextant_core::preview::rejected(&p.digests)
+        .or_else(|| sextant_core::preview::denied(&p.policy));
+    if let Some(reason) = refused {
         p = failed(p, Verdict::Failure, reason);
     }
     if env.sync.prune {
@@ -125,6 +131,31 @@ fn plan_base(
         )),
         Err(e) => Err(e),
     }
+}
+
+/// The promoted digests the head moves (`spec.promotion.images`, the head's declaration read
+/// against both sides), each marked when the head's `rejected.yaml` lists it; a broken
+/// `rejected.yaml` is the change's failure, naming the file.
+fn promoted_digests(
+    base_env: Option<&crate::environment::Environment>,
+    head_env: &crate::environment::Environment,
+    head_dir: &Path,
+) -> Result<Vec<sextant_core::preview::DigestChange>, sextant_core::promotion::rejected::ReadError>
+{
+    let Some(promotion) = &head_env.promotion else {
+        return Ok(Vec::new());
+    };
+    let head = sextant_core::promotion::digests(head_env, &promotion.images);
+    let base = base_env
+        .map(|b| sextant_core::promotion::digests(b, &promotion.images))
+        .unwrap_or_default();
+    let rejected = sextant_core::promotion::rejected::read(head_dir, &head_env.name)?;
+    Ok(sextant_core::preview::digest_changes(
+        &promotion.from,
+        &base,
+        &head,
+        &rejected,
+    ))
 }
 
 /// At most this many values keys are followed per release (one render each).

@@ -121,6 +121,51 @@ pub struct ValuesChange {
     pub fields: Vec<String>,
 }
 
+/// A promoted image's digest the change moves (`spec.promotion.images`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DigestChange {
+    pub release: String,
+    /// The environment promotions bring this digest from.
+    pub from: String,
+    pub before: Option<String>,
+    pub after: String,
+    /// Why the environment rolled this digest back, when `rejected.yaml` lists it.
+    pub rejected: Option<String>,
+}
+
+/// The promoted digests `head` moves from `base`, each marked when the head's `rejected.yaml`
+/// lists it (a change that also deletes the entry clears it, as the file documents).
+pub fn digest_changes(
+    from: &str,
+    base: &BTreeMap<String, String>,
+    head: &BTreeMap<String, String>,
+    rejected: &[crate::promotion::rejected::Rejection],
+) -> Vec<DigestChange> {
+    head.iter()
+        .filter(|(release, digest)| base.get(*release) != Some(*digest))
+        .map(|(release, digest)| DigestChange {
+            release: release.clone(),
+            from: from.to_string(),
+            before: base.get(release).cloned(),
+            after: digest.clone(),
+            rejected: rejected
+                .iter()
+                .find(|r| &r.release == release && &r.digest == digest)
+                .map(|r| r.reason.clone()),
+        })
+        .collect()
+}
+
+/// Why the change fails its promotions: the first digest it sets that the environment rolled
+/// back.
+pub fn rejected(changes: &[DigestChange]) -> Option<String> {
+    let c = changes.iter().find(|c| c.rejected.is_some())?;
+    Some(format!(
+        "release {}: {} was rolled back here before (rejected.yaml); delete its entry to allow it again",
+        c.release, c.after
+    ))
+}
+
 /// Why the change fails Gatekeeper, when a constraint with `enforcementAction: deny` denies
 /// an object: the first finding, and how many more deny.
 pub fn denied(findings: &[PolicyFinding]) -> Option<String> {
@@ -158,6 +203,8 @@ pub struct Preview {
     pub policy: Vec<PolicyFinding>,
     /// The values keys the change moves, each with the fields it moves.
     pub values: Vec<ValuesChange>,
+    /// The promoted digests it moves.
+    pub digests: Vec<DigestChange>,
 }
 
 impl Preview {
@@ -175,6 +222,7 @@ impl Preview {
             prune_blocked: None,
             policy: Vec::new(),
             values: Vec::new(),
+            digests: Vec::new(),
         }
     }
 }
@@ -190,6 +238,7 @@ pub fn markdown(p: &Preview) -> String {
     let mut body = [
         git_table(p),
         values_table(p),
+        digests_table(p),
         policy_table(p),
         prunes_section(p),
     ]
@@ -305,6 +354,28 @@ fn values_table(p: &Preview) -> String {
     out
 }
 
+fn digests_table(p: &Preview) -> String {
+    if p.digests.is_empty() {
+        return String::new();
+    }
+    let mut out =
+        String::from("\nPromoted images:\n\n| release | base | head | note |\n|---|---|---|---|\n");
+    for d in &p.digests {
+        let note = match &d.rejected {
+            Some(reason) => format!("**rolled back here before** (rejected.yaml): {reason}"),
+            None => format!("a promoted digest: promotions from {} bring it", d.from),
+        };
+        out.push_str(&format!(
+            "| {} | `{}` | `{}` | {} |\n",
+            d.release,
+            d.before.as_deref().unwrap_or("(none)"),
+            d.after,
+            note.replace('|', "\\|").replace('\n', " ")
+        ));
+    }
+    out
+}
+
 fn policy_table(p: &Preview) -> String {
     if p.policy.is_empty() {
         return String::new();
@@ -404,6 +475,7 @@ mod tests {
         Preview {
             policy: Vec::new(),
             values: Vec::new(),
+            digests: Vec::new(),
             environment: "prod".into(),
             base: "a".repeat(40),
             head: "b".repeat(40),
@@ -499,5 +571,54 @@ mod tests {
             denied(&[finding("K8sB/b", "deny"), finding("K8sC/c", "deny")]).as_deref(),
             Some("K8sB/b denies Deployment.apps prod/web: privileged (and 1 more)")
         );
+    }
+
+    #[test]
+    fn a_moved_promoted_digest_is_marked_and_one_rolled_back_before_fails() {
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(r, d)| (r.to_string(), d.to_string()))
+                .collect()
+        };
+        let rejection = crate::promotion::rejected::Rejection {
+            release: "web".into(),
+            digest: "sha256:bad".into(),
+            revision: "r".into(),
+            at: "t".into(),
+            reason: "wave 0: degraded".into(),
+        };
+        let base = map(&[("web", "sha256:good"), ("api", "sha256:a1")]);
+        let cases = [
+            ("nothing moved", map(&[("web", "sha256:good"), ("api", "sha256:a1")]), vec![], None),
+            (
+                "a new digest",
+                map(&[("web", "sha256:new"), ("api", "sha256:a1")]),
+                vec![("web", Some("sha256:good"), "sha256:new", false)],
+                None,
+            ),
+            (
+                "a digest rolled back before",
+                map(&[("web", "sha256:bad"), ("api", "sha256:a1")]),
+                vec![("web", Some("sha256:good"), "sha256:bad", true)],
+                Some("release web: sha256:bad was rolled back here before (rejected.yaml); delete its entry to allow it again"),
+            ),
+        ];
+        for (what, head, want, fails) in cases {
+            let got = digest_changes("dev", &base, &head, std::slice::from_ref(&rejection));
+            let said: Vec<(&str, Option<&str>, &str, bool)> = got
+                .iter()
+                .map(|c| {
+                    (
+                        c.release.as_str(),
+                        c.before.as_deref(),
+                        c.after.as_str(),
+                        c.rejected.is_some(),
+                    )
+                })
+                .collect();
+            assert_eq!(said, want, "{what}");
+            assert_eq!(rejected(&got).as_deref(), fails, "{what}");
+        }
     }
 }
