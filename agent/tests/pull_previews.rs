@@ -208,6 +208,20 @@ fn forks_and_changes_that_do_not_touch_prod_get_nothing_and_failures_say_why() {
     }
     assert_eq!(preview_status(&world, &docs.1), None);
     assert_eq!(world.replicas(), Some(3), "nothing applied");
+    // An idle look at the pull requests costs one conditional request answered 304.
+    eventually(WAIT, "a look answered 304", || {
+        world
+            .fake
+            .requests()
+            .iter()
+            .any(|r| {
+                r.method == "GET"
+                    && r.path.ends_with("/pulls")
+                    && r.if_none_match
+                    && r.status == 304
+            })
+            .then_some(())
+    });
 }
 
 #[test]
