@@ -291,6 +291,14 @@ impl State {
         as_request(&r)
     }
 
+    /// Pull request or issue `number`, whichever it is.
+    fn numbered(&mut self, number: u64) -> Result<&mut Stored> {
+        self.requests
+            .iter_mut()
+            .find(|r| r.number == number)
+            .ok_or_else(|| not_found(&format!("request #{number}")))
+    }
+
     fn request_mut(&mut self, number: u64, kind: Kind) -> Result<&mut Stored> {
         self.requests
             .iter_mut()
@@ -476,11 +484,7 @@ impl Forge for FakeForge {
 
     async fn comment(&self, number: u64, body: &str) -> Result<()> {
         let mut s = self.enter("comment", &number.to_string())?;
-        let r = s
-            .requests
-            .iter_mut()
-            .find(|r| r.number == number)
-            .ok_or_else(|| not_found(&format!("request #{number}")))?;
+        let r = s.numbered(number)?;
         r.comments.push(body.into());
         Ok(())
     }
@@ -515,12 +519,8 @@ impl Forge for FakeForge {
     }
 
     async fn comments(&self, number: u64) -> Result<Vec<PostedComment>> {
-        let s = self.enter("comments", &number.to_string())?;
-        let r = s
-            .requests
-            .iter()
-            .find(|r| r.number == number)
-            .ok_or_else(|| not_found(&format!("request #{number}")))?;
+        let mut s = self.enter("comments", &number.to_string())?;
+        let r = s.numbered(number)?;
         Ok((0..r.comments.len())
             .map(|i| posted(number, i, &r.comments[i]))
             .collect())
@@ -528,11 +528,7 @@ impl Forge for FakeForge {
 
     async fn add_comment(&self, number: u64, body: &str) -> Result<PostedComment> {
         let mut s = self.enter("add_comment", &number.to_string())?;
-        let r = s
-            .requests
-            .iter_mut()
-            .find(|r| r.number == number)
-            .ok_or_else(|| not_found(&format!("request #{number}")))?;
+        let r = s.numbered(number)?;
         r.comments.push(body.into());
         Ok(posted(number, r.comments.len() - 1, body))
     }

@@ -251,27 +251,30 @@ impl<F: Forge + 'static> Previews<F> {
         }))
     }
 
-    fn record(&self, record: PreviewRecord) {
+    /// The environment's previews in `/status`, changed by `f`.
+    fn in_status(&self, f: impl FnOnce(&mut super::status::Previews)) {
         if let Ok(mut s) = self.status.lock() {
-            let p = &mut s
+            f(&mut s
                 .environments
                 .entry(self.environment.clone())
                 .or_default()
-                .previews;
-            p.pulls.retain(|r| r.number != record.number);
-            p.pulls.push(record);
-            p.pulls.sort_by_key(|r| r.number);
+                .previews);
         }
     }
 
+    fn record(&self, record: PreviewRecord) {
+        self.in_status(|p| {
+            p.pulls.retain(|r| r.number != record.number);
+            p.pulls.push(record);
+            p.pulls.sort_by_key(|r| r.number);
+        });
+    }
+
     fn forget_closed(&self, open: &[OpenPull]) {
-        if let Ok(mut s) = self.status.lock() {
-            if let Some(e) = s.environments.get_mut(&self.environment) {
-                e.previews
-                    .pulls
-                    .retain(|r| open.iter().any(|p| p.number == r.number));
-            }
-        }
+        self.in_status(|p| {
+            p.pulls
+                .retain(|r| open.iter().any(|o| o.number == r.number))
+        });
     }
 
     fn record_error(&self, failed: Option<Failed>, backoff: &Backoff) {
@@ -280,15 +283,10 @@ impl<F: Forge + 'static> Previews<F> {
         if let Some(e) = &error {
             tracing::warn!(environment = %self.environment, error = %e, "pull request previews");
         }
-        if let Ok(mut s) = self.status.lock() {
-            let p = &mut s
-                .environments
-                .entry(self.environment.clone())
-                .or_default()
-                .previews;
+        self.in_status(|p| {
             p.last_error = error;
             p.error = label;
             p.waiting = waiting;
-        }
+        });
     }
 }

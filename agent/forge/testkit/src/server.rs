@@ -290,35 +290,10 @@ impl FakeGitHub {
         }
         let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
         let labels = st.canonical_labels(&labels);
-        let n = st.take_number();
-        let t = now();
-        st.pulls.insert(
-            n,
-            PullRequest {
-                number: n,
-                title: title.to_string(),
-                body: Some(format!("{title}\n")),
-                head: head.to_string(),
-                head_sha: sha.clone(),
-                base: base.clone(),
-                base_sha: sha,
-                open: true,
-                draft: false,
-                merged_at: None,
-                merge_commit_sha: None,
-                closed_at: None,
-                created_at: t,
-                updated_at: t,
-                author: "someone-else".into(),
-                assignees: Vec::new(),
-                reviewers: Vec::new(),
-                labels,
-                comments: 0,
-                changed_files: 0,
-                fork: None,
-                pull_ref: None,
-            },
-        );
+        let n = opened(&mut st, title, head, sha, "someone-else")?;
+        if let Some(p) = st.pulls.get_mut(&n) {
+            p.labels = labels;
+        }
         Ok(n)
     }
 
@@ -335,40 +310,11 @@ impl FakeGitHub {
         let sha = self.seed(&scratch, files, title)?;
         let mut st = lock(&self.shared.state);
         st.git.delete_ref(&format!("refs/heads/{scratch}"))?;
-        let base = st.default_branch.clone();
-        let base_sha = st
-            .git
-            .branch(&base)
-            .ok_or_else(|| Error::Git(format!("no branch {base}")))?;
-        let n = st.take_number();
-        let t = now();
-        st.pulls.insert(
-            n,
-            PullRequest {
-                number: n,
-                title: title.to_string(),
-                body: Some(format!("{title}\n")),
-                head: "patch-1".into(),
-                head_sha: sha,
-                base,
-                base_sha,
-                open: true,
-                draft: false,
-                merged_at: None,
-                merge_commit_sha: None,
-                closed_at: None,
-                created_at: t,
-                updated_at: t,
-                author: fork_owner.to_string(),
-                assignees: Vec::new(),
-                reviewers: Vec::new(),
-                labels: Vec::new(),
-                comments: 0,
-                changed_files: files.len(),
-                fork: Some(fork_owner.to_string()),
-                pull_ref: None,
-            },
-        );
+        let n = opened(&mut st, title, "patch-1", sha, fork_owner)?;
+        if let Some(p) = st.pulls.get_mut(&n) {
+            p.changed_files = files.len();
+            p.fork = Some(fork_owner.to_string());
+        }
         st.refresh_heads();
         Ok(n)
     }
@@ -441,4 +387,50 @@ impl FakeGitHub {
     pub fn stop(mut self) {
         self.serving.stop();
     }
+}
+
+/// A pull request `author` opens from `head` (at `head_sha`) into the default branch: open, no
+/// labels, reviewers or comments yet; returns its number.
+fn opened(
+    st: &mut crate::state::State,
+    title: &str,
+    head: &str,
+    head_sha: String,
+    author: &str,
+) -> Result<u64, Error> {
+    let base = st.default_branch.clone();
+    let base_sha = st
+        .git
+        .branch(&base)
+        .ok_or_else(|| Error::Git(format!("no branch {base}")))?;
+    let n = st.take_number();
+    let t = now();
+    st.pulls.insert(
+        n,
+        PullRequest {
+            number: n,
+            title: title.to_string(),
+            body: Some(format!("{title}\n")),
+            head: head.to_string(),
+            head_sha,
+            base,
+            base_sha,
+            open: true,
+            draft: false,
+            merged_at: None,
+            merge_commit_sha: None,
+            closed_at: None,
+            created_at: t,
+            updated_at: t,
+            author: author.to_string(),
+            assignees: Vec::new(),
+            reviewers: Vec::new(),
+            labels: Vec::new(),
+            comments: 0,
+            changed_files: 0,
+            fork: None,
+            pull_ref: None,
+        },
+    );
+    Ok(n)
 }
