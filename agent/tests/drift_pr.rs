@@ -119,6 +119,27 @@ fn a_scale_in_prod_opens_one_pull_request_whose_merge_the_agent_syncs() {
         .description
         .unwrap();
     assert!(shown.starts_with("applied and healthy: "), "{shown}");
+    // And the merge commit's deployment to prod, on the repository's Environments page.
+    let deployed = eventually(WAIT, "the merge commit's deployment", || {
+        let d = world
+            .fake
+            .deployments()
+            .into_iter()
+            .find(|d| d.sha == merge && d.environment == "prod")?;
+        let states: Vec<String> = d.statuses.iter().map(|s| s.state.clone()).collect();
+        (states.len() == 2).then_some(states)
+    });
+    assert_eq!(deployed, ["in_progress", "success"]);
+    assert_eq!(
+        world
+            .fake
+            .deployments()
+            .iter()
+            .filter(|d| d.sha == merge)
+            .count(),
+        1,
+        "one deployment per commit and environment"
+    );
     eventually(
         WAIT,
         "the merged pull request no longer listed as open",

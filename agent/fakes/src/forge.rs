@@ -49,6 +49,8 @@ struct State {
     requests: Vec<Stored>,
     /// Each commit status set, in order, with its commit.
     statuses: Vec<(String, CommitStatus)>,
+    /// Each deployment status, in order: commit, environment, GitHub's state, description.
+    deployments: Vec<(String, String, &'static str, String)>,
     faults: VecDeque<(&'static str, ForgeError, usize)>,
     calls: Vec<Call>,
 }
@@ -214,6 +216,18 @@ impl FakeForge {
 
     /// A file on a branch now.
     /// The statuses set on commit `sha`, oldest first.
+    /// The deployment statuses of commit `sha`, in order: (environment, GitHub's state).
+    pub fn deployments(&self, sha: &str) -> Vec<(String, &'static str)> {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .deployments
+            .iter()
+            .filter(|d| d.0 == sha)
+            .map(|d| (d.1.clone(), d.2))
+            .collect()
+    }
+
     pub fn statuses(&self, sha: &str) -> Vec<CommitStatus> {
         self.state()
             .statuses
@@ -498,6 +512,26 @@ impl Forge for FakeForge {
     async fn delete_branch(&self, branch: &str) -> Result<()> {
         let mut s = self.enter("delete_branch", branch)?;
         s.branches.remove(branch);
+        Ok(())
+    }
+
+    async fn deployment_status(
+        &self,
+        sha: &str,
+        environment: &str,
+        status: &CommitStatus,
+    ) -> Result<()> {
+        let mut s = self.enter("deployment_status", sha)?;
+        // GitHub: 422 "No ref found for: …" for a commit it does not hold.
+        if !s.commits.contains_key(sha) {
+            return Err(validation(&format!("No ref found for: {sha}")));
+        }
+        s.deployments.push((
+            sha.to_string(),
+            environment.to_string(),
+            sextant_core::ports::forge::deployment_state(status.state),
+            status.description.clone(),
+        ));
         Ok(())
     }
 

@@ -8,10 +8,12 @@ use sextant_core::ports::forge::{CommitStatus, ErrorKind, Forge, Kind, Query, St
 use sextant_fakes::FakeForge;
 use sextant_forge::{Auth, Config, GitHub, Secret};
 
-/// What the expectations need beyond the port: a person's commit, a reviewer's merge.
+/// What the expectations need beyond the port: a person's commit, a reviewer's merge, and the
+/// deployment statuses a commit got, as (environment, state).
 trait World {
     fn push(&self, branch: &str, files: &[(&str, &[u8])]) -> String;
     fn merge(&self, number: u64);
+    fn deployments(&self, sha: &str) -> Vec<(String, String)>;
 }
 
 impl World for FakeForge {
@@ -21,6 +23,12 @@ impl World for FakeForge {
     fn merge(&self, number: u64) {
         FakeForge::merge(self, number).expect("an open pull request");
     }
+    fn deployments(&self, sha: &str) -> Vec<(String, String)> {
+        FakeForge::deployments(self, sha)
+            .into_iter()
+            .map(|(e, s)| (e, s.to_string()))
+            .collect()
+    }
 }
 
 impl World for FakeGitHub {
@@ -29,6 +37,18 @@ impl World for FakeGitHub {
     }
     fn merge(&self, number: u64) {
         FakeGitHub::merge(self, number).unwrap();
+    }
+    fn deployments(&self, sha: &str) -> Vec<(String, String)> {
+        FakeGitHub::deployments(self)
+            .into_iter()
+            .filter(|d| d.sha == sha)
+            .flat_map(|d| {
+                let environment = d.environment.clone();
+                d.statuses
+                    .into_iter()
+                    .map(move |s| (environment.clone(), s.state))
+            })
+            .collect()
     }
 }
 
@@ -212,6 +232,32 @@ async fn expectations(forge: &impl Forge, world: &impl World, name: &str) {
         .set_status(&theirs, &done)
         .await
         .unwrap_or_else(|e| panic!("{name}: a cut description is taken: {e:?}"));
+    // The commit's deployment to prod: one, with a status per step (GitHub's names).
+    forge
+        .deployment_status(&theirs, "prod", &status)
+        .await
+        .unwrap();
+    forge
+        .deployment_status(&theirs, "prod", &done)
+        .await
+        .unwrap();
+    assert_eq!(
+        world.deployments(&theirs),
+        [
+            ("prod".to_string(), "in_progress".to_string()),
+            ("prod".to_string(), "success".to_string())
+        ],
+        "{name}"
+    );
+    let undeployable = forge
+        .deployment_status(&"0".repeat(40), "prod", &status)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        undeployable.kind,
+        ErrorKind::Permanent,
+        "{name}: {undeployable:?}"
+    );
     let unknown = forge
         .set_status(&"0".repeat(40), &status)
         .await

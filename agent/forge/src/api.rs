@@ -37,7 +37,7 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-fn encode_segment(s: &str) -> String {
+pub(crate) fn encode_segment(s: &str) -> String {
     utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
@@ -73,7 +73,7 @@ impl GitHub {
         Ok((path, answer))
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn get<T: serde::de::DeserializeOwned>(
         &self,
         op: &'static str,
         rest: &str,
@@ -83,7 +83,7 @@ impl GitHub {
         a.json(op, &path)
     }
 
-    async fn write<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn write<T: serde::de::DeserializeOwned>(
         &self,
         op: &'static str,
         method: Method,

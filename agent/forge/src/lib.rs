@@ -62,6 +62,7 @@
 mod api;
 mod auth;
 mod client;
+mod deployments;
 pub mod error;
 mod limits;
 mod port;
@@ -70,6 +71,7 @@ pub mod types;
 pub use api::GitHub;
 pub use auth::{AppAuth, Auth, Secret};
 pub use client::{Config, NoObserver, Observer, RetryPolicy};
+pub use deployments::Deployment;
 pub use error::{Error, FieldError, Result};
 pub use types::{
     Comment, Commit, FileContent, GitRef, Issue, NewIssue, NewPull, Outcome, PullFilter,

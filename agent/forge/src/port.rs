@@ -228,6 +228,34 @@ impl Forge for crate::GitHub {
         .map_err(typed)
     }
 
+    async fn deployment_status(
+        &self,
+        sha: &str,
+        environment: &str,
+        status: &CommitStatus,
+    ) -> Result<()> {
+        let listed = self
+            .list_deployments(sha, environment)
+            .await
+            .map_err(typed)?;
+        let id = match listed.first() {
+            Some(d) => d.id,
+            None => {
+                self.create_deployment(sha, environment, &status.description)
+                    .await
+                    .map_err(typed)?
+                    .id
+            }
+        };
+        self.create_deployment_status(
+            id,
+            sextant_core::ports::forge::deployment_state(status.state),
+            &status.description,
+        )
+        .await
+        .map_err(typed)
+    }
+
     async fn open_pulls(&self, base: &str) -> Result<Vec<OpenPull>> {
         let this = format!("{}/{}", self.owner(), self.repo());
         let pulls = self

@@ -144,6 +144,16 @@ async fn exercise(fake: &forge_testkit::FakeGitHub) {
     gh.create_status(&sha, "pending", "sextant/prod", "applying this commit")
         .await
         .unwrap();
+    // The commit's deployment to prod and a status on it; found again by listing.
+    let deployment = gh
+        .create_deployment(&sha, "prod", "applying this commit")
+        .await
+        .unwrap();
+    gh.create_deployment_status(deployment.id, "in_progress", "applying this commit")
+        .await
+        .unwrap();
+    let listed = gh.list_deployments(&sha, "prod").await.unwrap();
+    assert_eq!(listed.first().map(|d| d.id), Some(deployment.id));
     // What the demo reads back (the client has no use for it): a commit's statuses.
     let listed: Value = reqwest::Client::new()
         .get(format!(
@@ -252,6 +262,9 @@ async fn the_fakes_answers_and_the_clients_requests_match_githubs_openapi_descri
         "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}",
         "POST /repos/{owner}/{repo}/statuses/{sha}",
         "GET /repos/{owner}/{repo}/commits/{ref}/statuses",
+        "GET /repos/{owner}/{repo}/deployments",
+        "POST /repos/{owner}/{repo}/deployments",
+        "POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
     ];
     let missing: Vec<&str> = expected
         .iter()

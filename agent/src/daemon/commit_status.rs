@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 /// What a reconcile says of its commit.
 pub struct CommitStatuses {
+    environment: String,
     context: String,
     jobs: Option<mpsc::Sender<Job>>,
     /// The last status handed over: the same one is not sent again (a resync that changed
@@ -28,6 +29,7 @@ pub struct CommitStatuses {
 impl CommitStatuses {
     pub fn new(environment: &str, jobs: Option<mpsc::Sender<Job>>) -> Self {
         CommitStatuses {
+            environment: environment.to_string(),
             context: format!("sextant/{environment}"),
             jobs,
             last: Mutex::new(None),
@@ -64,6 +66,7 @@ impl CommitStatuses {
             return;
         }
         let job = Job::Status {
+            environment: self.environment.clone(),
             revision: revision.to_string(),
             status: status.clone(),
         };
@@ -249,7 +252,10 @@ mod tests {
         s.ended("c1", &done);
         s.applying("c2");
         let mut said = Vec::new();
-        while let Ok(Job::Status { revision, status }) = rx.try_recv() {
+        while let Ok(Job::Status {
+            revision, status, ..
+        }) = rx.try_recv()
+        {
             assert_eq!(status.context, "sextant/prod");
             said.push((revision, status.state));
         }

@@ -28,8 +28,10 @@ pub enum Job {
         release: String,
         digest: String,
     },
-    /// A commit status on a reconciled commit (`super::commit_status`).
+    /// A commit status on a reconciled commit (`super::commit_status`), and the same step as a
+    /// status of the commit's deployment to the environment.
     Status {
+        environment: String,
         revision: String,
         status: crate::forge::CommitStatus,
     },
@@ -143,11 +145,22 @@ impl<F: Forge + 'static> Jobs<F> {
     async fn other(&self, job: Job) {
         match job {
             Job::Revert { .. } => {}
-            Job::Status { revision, status } => {
+            Job::Status {
+                environment,
+                revision,
+                status,
+            } => {
                 // The edge retries what a retry may fix; a status lost after that is logged,
                 // and the next reconcile's status is the one that counts.
                 if let Err(e) = self.forge.set_status(&revision, &status).await {
                     tracing::warn!(context = %status.context, revision, state = status.state.as_str(), error = %e, "cannot set the commit status");
+                }
+                let deployed = self
+                    .forge
+                    .deployment_status(&revision, &environment, &status)
+                    .await;
+                if let Err(e) = deployed {
+                    tracing::warn!(environment, revision, state = status.state.as_str(), error = %e, "cannot set the deployment's status");
                 }
             }
             Job::Applied {

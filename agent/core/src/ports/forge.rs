@@ -242,6 +242,14 @@ pub trait Forge: Send + Sync {
         sha: &str,
         status: &CommitStatus,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// The deployment of commit `sha` to `environment` (created the first time) gets a status
+    /// saying what `status` says: `pending` as `in_progress`, the others by their name.
+    fn deployment_status(
+        &self,
+        sha: &str,
+        environment: &str,
+        status: &CommitStatus,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// The open pull requests into `base`, forks' included.
     fn open_pulls(&self, base: &str) -> impl Future<Output = Result<Vec<OpenPull>>> + Send;
     /// The comments on pull request or issue `number`, oldest first.
@@ -258,6 +266,15 @@ pub trait Forge: Send + Sync {
         id: u64,
         body: &str,
     ) -> impl Future<Output = Result<PostedComment>> + Send;
+}
+
+/// A deployment status's state for a commit status's (GitHub names them apart: a deployment is
+/// `in_progress` where a commit is `pending`).
+pub fn deployment_state(state: StatusState) -> &'static str {
+    match state {
+        StatusState::Pending => "in_progress",
+        other => other.as_str(),
+    }
 }
 
 /// Opens a pull request and gives it `label` (a promotion's or a revert's: the label is how a

@@ -17,6 +17,7 @@
 
 #![recursion_limit = "256"]
 
+mod deployments;
 pub mod faults;
 pub mod fixtures;
 pub mod git;

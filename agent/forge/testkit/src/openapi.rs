@@ -43,6 +43,10 @@ pub fn template(method: &str, path: &str) -> Option<&'static str> {
             }
             ("POST", ["statuses", _]) => "/repos/{owner}/{repo}/statuses/{sha}",
             ("GET", ["commits", _, "statuses"]) => "/repos/{owner}/{repo}/commits/{ref}/statuses",
+            ("GET" | "POST", ["deployments"]) => "/repos/{owner}/{repo}/deployments",
+            ("POST", ["deployments", _, "statuses"]) => {
+                "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"
+            }
             ("GET" | "POST", ["issues"]) => "/repos/{owner}/{repo}/issues",
             ("GET" | "POST", ["labels"]) => "/repos/{owner}/{repo}/labels",
             ("GET", ["labels", _]) => "/repos/{owner}/{repo}/labels/{name}",

@@ -389,6 +389,13 @@ fn route(
         ("PATCH", ["pulls", n]) => update_pull(&ctx, st, n, b),
         ("POST", ["pulls", n, "requested_reviewers"]) => request_reviewers(&ctx, st, n, b),
         ("PUT", ["pulls", n, "merge"]) => merge_pull(&ctx, st, n, b),
+        ("GET", ["deployments"]) => crate::deployments::list_deployments(&ctx, st, q),
+        ("POST", ["deployments"]) => {
+            crate::deployments::create_deployment(&ctx, st, &shared.options.actor, b)
+        }
+        ("POST", ["deployments", id, "statuses"]) => {
+            crate::deployments::create_deployment_status(&ctx, st, &shared.options.actor, id, b)
+        }
         ("GET", ["commits", reference, "statuses"]) => {
             crate::statuses::list_statuses(&ctx, st, reference, q)
         }

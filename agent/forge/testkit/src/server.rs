@@ -319,6 +319,11 @@ impl FakeGitHub {
         Ok(n)
     }
 
+    /// Deployments, oldest first, each with its statuses.
+    pub fn deployments(&self) -> Vec<crate::state::Deployment> {
+        lock(&self.shared.state).deployments.clone()
+    }
+
     /// Comments on an issue or pull request, oldest first.
     pub fn comments(&self, number: u64) -> Vec<Comment> {
         lock(&self.shared.state)

@@ -309,6 +309,33 @@ pub fn status(ctx: &Ctx, s: &crate::state::StatusRecord) -> Value {
     })
 }
 
+pub fn deployment(ctx: &Ctx, d: &crate::state::Deployment) -> Value {
+    let url = format!("{}/deployments/{}", ctx.repo_api(), d.id);
+    json!({
+        "url": url, "id": d.id, "node_id": format!("DE_{}", d.id), "sha": d.sha, "ref": d.reference,
+        "task": "deploy", "payload": {}, "original_environment": d.environment,
+        "environment": d.environment, "description": d.description, "creator": user(ctx, &d.creator),
+        "created_at": time(d.at), "updated_at": time(d.at), "statuses_url": format!("{url}/statuses"),
+        "repository_url": ctx.repo_api(), "transient_environment": false,
+        "production_environment": d.environment == "prod" || d.environment == "production",
+    })
+}
+
+pub fn deployment_status(
+    ctx: &Ctx,
+    d: &crate::state::Deployment,
+    s: &crate::state::DeploymentStatus,
+) -> Value {
+    let deployment_url = format!("{}/deployments/{}", ctx.repo_api(), d.id);
+    json!({
+        "url": format!("{deployment_url}/statuses/{}", s.id), "id": s.id,
+        "node_id": format!("DES_{}", s.id), "state": s.state, "creator": user(ctx, &s.creator),
+        "description": s.description, "environment": d.environment,
+        "target_url": deployment_url, "deployment_url": deployment_url,
+        "repository_url": ctx.repo_api(), "created_at": time(s.at), "updated_at": time(s.at),
+    })
+}
+
 pub fn error(message: &str, code: u16) -> Value {
     json!({"message": message, "documentation_url": "https://docs.github.com/rest", "status": code.to_string()})
 }

@@ -109,6 +109,30 @@ pub struct StatusRecord {
     pub at: i64,
 }
 
+/// A deployment, with its statuses oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub id: u64,
+    pub sha: String,
+    /// The ref it was asked for (a sha, a branch or a tag).
+    pub reference: String,
+    pub environment: String,
+    pub description: Option<String>,
+    pub creator: String,
+    pub at: i64,
+    pub statuses: Vec<DeploymentStatus>,
+}
+
+/// One status of a deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentStatus {
+    pub id: u64,
+    pub state: String,
+    pub description: String,
+    pub creator: String,
+    pub at: i64,
+}
+
 /// The primary rate limit: `remaining` of `limit` until `reset` (unix seconds), then refilled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -128,6 +152,8 @@ pub(crate) struct State {
     pub comments: Vec<Comment>,
     /// Commit statuses, oldest first.
     pub statuses: Vec<StatusRecord>,
+    /// Deployments, oldest first.
+    pub deployments: Vec<Deployment>,
     pub protected: BTreeSet<String>,
     /// Installation token → expiry (unix seconds).
     pub tokens: HashMap<String, i64>,
@@ -146,6 +172,7 @@ impl State {
             labels: BTreeMap::new(),
             comments: Vec::new(),
             statuses: Vec::new(),
+            deployments: Vec::new(),
             protected: BTreeSet::new(),
             tokens: HashMap::new(),
             tokens_minted: 0,
