@@ -86,6 +86,13 @@ struct Memory {
 
 impl<F: Forge + 'static> Previews<F> {
     pub async fn run(mut self) {
+        // What a preview interrupted by a crash or a kill left behind: this loop is its only user.
+        match std::fs::remove_dir_all(self.scratch()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(environment = %self.environment, error = %e, "cannot clear the previews' scratch folder");
+            }
+            _ => {}
+        }
         let mut memory = Memory::default();
         let mut backoff = Backoff::new(self.retry);
         loop {
@@ -177,7 +184,7 @@ impl<F: Forge + 'static> Previews<F> {
     ) -> Result<Option<PreviewRecord>, PassError> {
         let number = pull.number;
         let git = self.git.clone();
-        let scratch_root = git.config().cache_dir.join("previews");
+        let scratch_root = self.scratch();
         let base_rev = base.clone();
         let (head, changed, scratch) = tokio::task::spawn_blocking(move || {
             let head = git.fetch_pull(number)?;
@@ -249,6 +256,15 @@ impl<F: Forge + 'static> Previews<F> {
             comment: comment.url,
             at: now(),
         }))
+    }
+
+    /// The folder under the Git cache where this environment's previews check revisions out.
+    fn scratch(&self) -> std::path::PathBuf {
+        self.git
+            .config()
+            .cache_dir
+            .join("previews")
+            .join(&self.environment)
     }
 
     /// The environment's previews in `/status`, changed by `f`.
