@@ -273,3 +273,60 @@ fn a_signed_pull_request_webhook_previews_at_once_without_waiting_for_the_poll()
         previews(&world, number).pop()
     });
 }
+
+/// Gatekeeper end to end: prod runs the platform's policies (`helm/policies`; the test server's
+/// Gatekeeper makes each template's constraint kind), and a pull request making hash-service's
+/// container privileged gets `failure` naming the constraint; the comment lists the finding.
+#[test]
+fn a_pull_request_adding_a_privileged_container_fails_naming_the_gatekeeper_constraint() {
+    let mut files = Vec::new();
+    support::pr::files_under(&support::workspace(), "helm/policies", &mut files);
+    let files: Vec<(String, String)> = files
+        .into_iter()
+        .map(|(p, b)| (p, String::from_utf8(b).unwrap()))
+        .collect();
+    let extra: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let environment = prod_environment("  preview:\n    enabled: true\n").replace(
+        "  releases:\n",
+        "  releases:\n    - {name: policies, namespace: gatekeeper-system, chart: helm/policies, requires: [{kind: templates.gatekeeper.sh/v1/ConstraintTemplate, from: cluster}]}\n",
+    );
+    let world = World::with(&environment, &extra);
+    // Gatekeeper itself (its ConstraintTemplate CRD) is installed before prod's policies, as
+    // the platform's Gatekeeper release does.
+    let crd = std::process::Command::new(support::workspace().join(".tools/bin/helm"))
+        .args(["template", "gatekeeper"])
+        .arg(support::workspace().join("agent/tests/fixtures/charts/platform-shaped"))
+        .args(["--show-only", "templates/constrainttemplate-crd.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        crd.status.success(),
+        "{}",
+        String::from_utf8_lossy(&crd.stderr)
+    );
+    let crd_file = world.dir.path().join("constrainttemplate-crd.yaml");
+    std::fs::write(&crd_file, &crd.stdout).unwrap();
+    world.kubectl(&["apply", "-f", crd_file.to_str().unwrap()]);
+    let _agent = started(&world, "solo");
+
+    let path = "helm/hash-service/templates/deployment.yaml";
+    let template = std::fs::read_to_string(support::workspace().join(path)).unwrap();
+    assert!(template.contains("privileged: false"));
+    let privileged = template.replace("privileged: false", "privileged: true");
+    let (number, head) = open_pull(&world, "privileged", &[(path, &privileged)]);
+    let (state, description) =
+        eventually(WAIT, "the head's status", || preview_status(&world, &head));
+    assert_eq!(state, "failure", "{description}");
+    assert!(
+        description.starts_with("K8sNoPrivileged/baseline-no-privileged denies Deployment.apps hash-service/hash-service"),
+        "{description}"
+    );
+    let comment = previews(&world, number).pop().unwrap();
+    assert!(
+        comment.contains("| `Deployment.apps hash-service/hash-service` | `K8sNoPrivileged/baseline-no-privileged` | deny |"),
+        "{comment}"
+    );
+}
