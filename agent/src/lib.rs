@@ -57,8 +57,18 @@ pub fn plan_environment(
     env: &str,
 ) -> Result<(environment::Environment, plan::Plan)> {
     let environment = environment::load(repo, env)?;
-    let rendered = renderer.render(&environment, None)?;
-    let plan = plan::build(&environment.name, repo::revision(repo), rendered.objects)?;
-    requires::check(&environment, &plan)?;
+    let plan = plan_loaded(renderer, repo, &environment)?;
     Ok((environment, plan))
+}
+
+/// Renders and plans an environment already loaded from the checkout `repo`.
+pub fn plan_loaded(
+    renderer: &render::Renderer,
+    repo: &Path,
+    environment: &environment::Environment,
+) -> Result<plan::Plan> {
+    let rendered = renderer.render(environment, None)?;
+    let plan = plan::build(&environment.name, repo::revision(repo), rendered.objects)?;
+    requires::check(environment, &plan)?;
+    Ok(plan)
 }

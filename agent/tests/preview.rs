@@ -103,9 +103,14 @@ fn a_values_change_shows_the_object_and_the_field_it_moves_and_would_apply() {
         "environments/prod/values/web.yaml",
         "replicaCount: 5\n",
     );
-    let writes =
-        |s: &sextant_testkit::TestServer| s.requests().iter().filter(|r| r.method != "GET").count();
-    let before = writes(&server);
+    // What a preview sends the API server: reads and server-side dry-runs, never a write.
+    let sent = |s: &sextant_testkit::TestServer, dry_run: bool| {
+        s.requests()
+            .iter()
+            .filter(|r| r.method != "GET" && r.dry_run == dry_run)
+            .count()
+    };
+    let (writes, dry_runs) = (sent(&server, false), sent(&server, true));
 
     let (out, text) = preview(dir.path(), &repo, &kubeconfig, &[]);
     assert_eq!(
@@ -118,7 +123,9 @@ fn a_values_change_shows_the_object_and_the_field_it_moves_and_would_apply() {
         "### Sextant preview: `prod`",
         "(working tree)",
         "Verdict: **success**",
-        "1 object(s): 0 added, 1 changed, 0 removed. The cluster would be written for 1; 0 would be pruned.",
+        "1 object(s): 0 added, 1 changed, 0 removed. The cluster would be written for 1; 0 would be pruned; 0 hook(s) would run.",
+        // The API server's answer to a dry-run of the write.
+        "--- live/Deployment/prod/web\n+++ dry-run/Deployment/prod/web",
         "| 0 | web | `Deployment.apps prod/web` | changed |",
         "+  replicas: 5",
         // The values key that moved it, found by rendering the head with it set back.
@@ -126,7 +133,12 @@ fn a_values_change_shows_the_object_and_the_field_it_moves_and_would_apply() {
     ] {
         assert!(text.contains(part), "{part:?} in:\n{text}");
     }
-    assert_eq!(writes(&server), before, "a preview writes nothing");
+    assert_eq!(sent(&server, false), writes, "a preview writes nothing");
+    assert_eq!(
+        sent(&server, true),
+        dry_runs + 1,
+        "the one changed object is sent as a dry-run"
+    );
 
     let (out, json) = preview(dir.path(), &repo, &kubeconfig, &["--output", "json"]);
     assert!(out.status.success());
@@ -140,6 +152,93 @@ fn a_values_change_shows_the_object_and_the_field_it_moves_and_would_apply() {
             .unwrap()
             .contains("replicas: 5"),
         "{doc}"
+    );
+}
+
+/// What only the API server can say: a field another manager owns is a conflict the sync would
+/// fail on (exit 1, naming the object and the manager). And what else the change does: the CRD
+/// it adds, a custom resource of the kind not served yet (merged by the agent, the server
+/// cannot be asked), and the hook its changed release would run.
+#[test]
+fn a_field_another_manager_owns_is_a_conflict_and_crds_and_hooks_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, kubeconfig, _server) = world(dir.path());
+    // Someone takes `data.n` of extra-0 over with a field manager of their own.
+    let taken = dir.path().join("taken.yaml");
+    std::fs::write(
+        &taken,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra-0\n  namespace: prod\ndata:\n  n: \"ops\"\n",
+    )
+    .unwrap();
+    kubectl_ok(
+        &kubeconfig,
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=ops",
+            "-f",
+            taken.to_str().unwrap(),
+        ],
+    );
+    write(
+        &repo,
+        "charts/extra/templates/cm0.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra-0\ndata:\n  n: \"changed\"\n",
+    );
+    write(
+        &repo,
+        "charts/extra/templates/crd.yaml",
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {plural: widgets, singular: widget, kind: Widget}\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n",
+    );
+    write(
+        &repo,
+        "charts/extra/templates/widget.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: one\nspec:\n  size: 3\n",
+    );
+    write(
+        &repo,
+        "charts/extra/templates/hook.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n    helm.sh/hook: pre-upgrade\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: m, image: busybox}]\n",
+    );
+
+    let (out, text) = preview(dir.path(), &repo, &kubeconfig, &[]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for part in [
+        "Verdict: **failure**: the API server would refuse ConfigMap prod/extra-0: conflict with another field manager",
+        "The API server would refuse (server-side dry-run):",
+        "| `ConfigMap prod/extra-0` | extra | conflict with another field manager",
+        "conflict with \"ops\"",
+        "and would refuse 1",
+        "- `CustomResourceDefinition.apiextensions.k8s.io widgets.example.com`: added",
+        "<code>Widget.example.com prod/one</code> (extra, merged by the agent",
+        "Hooks that would run (their release changed):",
+        "- `Job.batch prod/migrate` (extra, PreSync)",
+        "1 hook(s) would run",
+    ] {
+        assert!(text.contains(part), "{part:?} in:\n{text}");
+    }
+}
+
+/// A change is untrusted: a remote chart from a repository no environment on the tracked
+/// branch pulls from fails the preview before helm is run, so the agent contacts no new host.
+#[test]
+fn a_chart_from_a_repository_the_tracked_branch_never_uses_is_not_pulled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, kubeconfig, _server) = world(dir.path());
+    write(
+        &repo,
+        "environments/prod/environment.yaml",
+        &format!(
+            "{}    - {{name: probe, namespace: prod, chart: {{repository: \"https://charts.example.net/stable\", name: probe, version: 1.0.0}}}}\n",
+            PROD.split("  sync:").next().unwrap()
+        ),
+    );
+    let (out, text) = preview(dir.path(), &repo, &kubeconfig, &[]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("Verdict: **failure**: release probe: chart repository https://charts.example.net/stable is not one the tracked branch pulls from, nor mirrored"),
+        "{text}"
     );
 }
 
@@ -308,7 +407,8 @@ fn a_secret_the_change_sets_shows_only_that_it_changed() {
     }
 }
 
-/// A change to a promoted digest is marked as such; one prod rolled back before
+/// A change to a promoted digest is marked as such: a promotion when it is the digest dev
+/// carries on the tracked branch, outside a promotion when not; one prod rolled back before
 /// (`rejected.yaml`) fails the preview, naming the release and the file.
 #[test]
 fn a_promoted_digest_is_marked_and_one_rolled_back_before_fails() {
@@ -336,10 +436,12 @@ fn a_promoted_digest_is_marked_and_one_rolled_back_before_fails() {
             &format!("environments/{env}/environment.yaml"),
             &format!("apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: {env}\nspec:\n  releases:\n    - {{name: web, namespace: {env}, chart: charts/web, values: [values/web.yaml]}}\n{promotion}"),
         );
+        // Dev runs a newer digest than prod: the next promotion brings it.
+        let carried = if env == "dev" { 'd' } else { 'a' };
         write(
             &repo,
             &format!("environments/{env}/values/web.yaml"),
-            &format!("image:\n  digest: {}\n", digest('a')),
+            &format!("image:\n  digest: {}\n", digest(carried)),
         );
     }
     write(
@@ -356,12 +458,27 @@ fn a_promoted_digest_is_marked_and_one_rolled_back_before_fails() {
     write(
         &repo,
         values,
+        &format!("image:\n  digest: {}\n", digest('d')),
+    );
+    let (out, text) = preview(dir.path(), &repo, &kubeconfig, &[]);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("a promotion: dev carries this digest on the tracked branch"),
+        "{text}"
+    );
+
+    write(
+        &repo,
+        values,
         &format!("image:\n  digest: {}\n", digest('c')),
     );
     let (out, text) = preview(dir.path(), &repo, &kubeconfig, &[]);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("a promoted digest: promotions from dev bring it"),
+        text.contains(&format!(
+            "**outside a promotion**: dev carries `{}` on the tracked branch",
+            digest('d')
+        )),
         "{text}"
     );
 

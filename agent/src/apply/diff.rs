@@ -41,6 +41,11 @@ pub fn normalize(mut v: Value) -> Value {
 
 /// A unified diff between live and desired YAML, or `None` when they are equal.
 pub fn unified(label: &str, live: Option<&Value>, desired: &Value) -> Option<String> {
+    unified_to("git", label, live, desired)
+}
+
+/// [`unified`], the right side's header naming where it comes from (`git`, `dry-run`).
+fn unified_to(source: &str, label: &str, live: Option<&Value>, desired: &Value) -> Option<String> {
     let before = live
         .map(|l| crate::yaml::to_string(&normalize(l.clone())))
         .unwrap_or_default();
@@ -52,7 +57,7 @@ pub fn unified(label: &str, live: Option<&Value>, desired: &Value) -> Option<Str
     Some(
         diff.unified_diff()
             .context_radius(3)
-            .header(&format!("live/{label}"), &format!("git/{label}"))
+            .header(&format!("live/{label}"), &format!("{source}/{label}"))
             .to_string(),
     )
 }
@@ -118,25 +123,141 @@ async fn diff_one(
         Err(ClusterError::UnknownKind { .. }) => None,
         Err(e) => return Err(e),
     };
+    Ok(merged_diff(env, o, live.as_ref()))
+}
+
+/// What the server would answer a sync's write, asked without writing (docs/preview.md).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DryRun {
+    /// The server's answer (defaults, mutating admission and the other managers' fields
+    /// included) against the live object.
+    Answered(ObjectDiff),
+    /// The server cannot be asked yet (the kind or the namespace is created by the same
+    /// change): Git's fields merged over the live object by the agent, as `sextant diff` does.
+    Merged(ObjectDiff),
+    /// The server refuses the write, and why (a field-manager conflict, an invalid object, an
+    /// admission webhook's denial), Secret values scrubbed: the sync would fail here.
+    Refused {
+        release: String,
+        reference: ObjectRef,
+        why: String,
+    },
+}
+
+/// Every object of a plan (hooks aside) that a sync would write, sent to the API server as
+/// the sync would send it (`Comparison::respecting`, the environment's `forceConflicts`) with
+/// `dryRun=All`: nothing is stored. An object already as Git says is not sent; one the server
+/// would store unchanged is not listed.
+pub async fn dry_run(
+    cluster: &Cluster,
+    env: &crate::environment::Environment,
+    plan: &Plan,
+    concurrency: usize,
+) -> Result<Vec<DryRun>, ClusterError> {
+    let objects: Vec<_> = plan.objects().filter(|o| o.hook.is_none()).collect();
+    let results: Vec<Result<Option<DryRun>, ClusterError>> = stream::iter(
+        objects
+            .into_iter()
+            .map(|o| dry_run_one(cluster, env, o))
+            .collect::<Vec<_>>(),
+    )
+    .buffered(concurrency.max(1))
+    .collect()
+    .await;
+    results.into_iter().filter_map(Result::transpose).collect()
+}
+
+async fn dry_run_one(
+    cluster: &Cluster,
+    env: &crate::environment::Environment,
+    o: &Object,
+) -> Result<Option<DryRun>, ClusterError> {
+    let merged = |live: Option<&Value>| merged_diff(env, o, live).map(DryRun::Merged);
+    let refused = |why: String| DryRun::Refused {
+        release: o.release.clone(),
+        reference: o.reference.clone(),
+        why: crate::secrets::scrub(&why, &o.manifest),
+    };
+    let live = match cluster.get(&o.reference).await {
+        Ok(live) => live,
+        Err(ClusterError::UnknownKind { .. }) => None,
+        Err(e) => return Err(e),
+    };
     let comparison = Comparison::of(env, o, live.as_ref());
     if comparison.in_sync(Keep::Ignored) {
         return Ok(None);
     }
+    let force = env.sync.force_conflicts;
+    if let Some(other) = live
+        .as_ref()
+        .and_then(|l| crate::object::other_environment(l, &env.name))
+        .filter(|_| !force)
+    {
+        return Ok(Some(refused(format!(
+            "it belongs to environment {other:?}; the sync would not take it over without forceConflicts"
+        ))));
+    }
     let respected = comparison.respecting(Keep::Ignored);
     let manifest = respected.as_ref().map_or(&o.manifest, |r| &r.manifest);
-    let after = match &live {
-        Some(l) => compare::merged(manifest, l),
-        None => compare::canonical(manifest),
-    };
-    let r = &o.reference;
+    match cluster.apply(&o.reference, manifest, force, true).await {
+        Ok(answer) => {
+            let (shown_live, shown_answer) = crate::secrets::mask_pair(live.as_ref(), &answer);
+            let label = label(&o.reference);
+            Ok(
+                unified_to("dry-run", &label, shown_live.as_ref(), &shown_answer).map(|diff| {
+                    DryRun::Answered(ObjectDiff {
+                        release: o.release.clone(),
+                        reference: o.reference.clone(),
+                        diff,
+                    })
+                }),
+            )
+        }
+        Err(ClusterError::Conflict { message, .. }) => Ok(Some(refused(format!(
+            "conflict with another field manager: {message}"
+        )))),
+        // A kind whose CRD the same change brings, or a namespace the same sync creates first.
+        Err(ClusterError::UnknownKind { .. }) => Ok(merged(live.as_ref())),
+        Err(e) if e.is_not_found() && live.is_none() => Ok(merged(None)),
+        Err(ClusterError::Api {
+            message,
+            transient: false,
+            ..
+        }) => Ok(Some(refused(message))),
+        Err(e) => Err(e),
+    }
+}
+
+/// `Kind/namespace/name`, as the diff's header names an object.
+fn label(r: &ObjectRef) -> String {
     let ns = r
         .namespace
         .as_deref()
         .map(|n| format!("{n}/"))
         .unwrap_or_default();
-    let label = format!("{}/{ns}{}", r.kind, r.name);
+    format!("{}/{ns}{}", r.kind, r.name)
+}
+
+/// Git's fields merged over `live` (the fields drift ignores keep their live values), as a
+/// unified diff; `None` when the comparison finds it in sync.
+fn merged_diff(
+    env: &crate::environment::Environment,
+    o: &Object,
+    live: Option<&Value>,
+) -> Option<ObjectDiff> {
+    let comparison = Comparison::of(env, o, live);
+    if comparison.in_sync(Keep::Ignored) {
+        return None;
+    }
+    let respected = comparison.respecting(Keep::Ignored);
+    let manifest = respected.as_ref().map_or(&o.manifest, |r| &r.manifest);
+    let after = match live {
+        Some(l) => compare::merged(manifest, l),
+        None => compare::canonical(manifest),
+    };
+    let label = label(&o.reference);
     // A Secret's values are masked on both sides; a changed one still shows as a changed line.
-    let (shown_live, shown_after) = crate::secrets::mask_pair(live.as_ref(), &after);
+    let (shown_live, shown_after) = crate::secrets::mask_pair(live, &after);
     let secret = crate::secrets::is_secret(&after);
     // Never "in sync" here when compare says otherwise: a difference the YAML text does not show
     // (a number's type, say) is listed by field.
@@ -156,11 +277,11 @@ async fn diff_one(
         }
         text
     });
-    Ok(Some(ObjectDiff {
+    Some(ObjectDiff {
         release: o.release.clone(),
         reference: o.reference.clone(),
         diff,
-    }))
+    })
 }
 
 #[cfg(test)]

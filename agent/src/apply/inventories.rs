@@ -21,7 +21,7 @@ pub(crate) fn desired(plan: &Plan) -> Inventories {
 
 /// The releases whose objects changed in Git since their inventory was written: only their
 /// hooks run.
-pub(super) fn changed_releases(previous: &Inventories, desired: &Inventories) -> HashSet<String> {
+pub(crate) fn changed_releases(previous: &Inventories, desired: &Inventories) -> HashSet<String> {
     desired
         .iter()
         .filter(|(release, entries)| {

@@ -166,6 +166,15 @@ pub struct Renderer {
 impl Renderer {
     /// helm runs with the settings' timeout and, unless told otherwise, with its own folders
     /// under the cache (`<cache>/helm`): no user's repositories, logins or kubeconfig.
+    /// Whether charts of `repository` are pulled from a mirror the operator configured.
+    pub fn mirrored(&self, repository: &str) -> bool {
+        self.settings
+            .chart_mirrors
+            .resolve(repository)
+            .mirror_of
+            .is_some()
+    }
+
     pub fn new(helm: Helm, cache: RenderCache, settings: Settings) -> Self {
         let helm_home = cache.dir().join("helm");
         let mut helm = helm.with_timeout(settings.timeout);

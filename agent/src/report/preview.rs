@@ -1,16 +1,19 @@
 //! `sextant preview`: what a change to the repository would do to one environment's live
 //! cluster, before it is merged (docs/preview.md). Renders the base and the head, lists the
-//! objects Git changes (`sextant_core::preview`), reads what a sync of the head would write for
-//! each (the comparison `sextant diff` shows, Secret values masked) and what it would prune
-//! (the inventories in the cluster, the mass-prune guard), and writes nothing.
+//! objects Git changes (`sextant_core::preview`), asks the API server what a sync of the head
+//! would write for each (a server-side dry-run, Secret values masked) and reads what it would
+//! prune and which hooks would run (the inventories in the cluster, the mass-prune guard), and
+//! writes nothing.
 
 use crate::apply::cluster::Cluster;
-use crate::apply::inventories::{desired, Store};
+use crate::apply::diff::DryRun;
+use crate::apply::inventories::{changed_releases, desired, Store};
 use crate::apply::prune::{would_prune, PruneGuard};
 use crate::plan::Plan;
 use crate::render::Renderer;
 use sextant_core::preview::{
-    git_changes, Change, ClusterChange, PolicyFinding, Preview, ValuesChange, Verdict,
+    git_changes, Change, ClusterChange, HookRun, PolicyFinding, Preview, Seen, ValuesChange,
+    Verdict,
 };
 use std::path::Path;
 
@@ -22,7 +25,8 @@ pub struct Sides<'a> {
     pub head: (&'a Path, &'a str),
 }
 
-/// The preview of `environment` for a change from `sides.base` to `sides.head`.
+/// The preview of `environment` for a change from `sides.base` to `sides.head`: [`render`],
+/// then [`Rendered::against`] the cluster.
 pub async fn preview(
     renderer: &Renderer,
     cluster: &Cluster,
@@ -30,130 +34,227 @@ pub async fn preview(
     environment: &str,
     sides: &Sides<'_>,
 ) -> Preview {
-    let mut p = Preview::new(environment, sides.base.1, sides.head.1);
-    let (env, head) = match crate::plan_environment(renderer, sides.head.0, environment) {
-        Ok(planned) => planned,
+    render(renderer, environment, sides)
+        .against(cluster, agent_namespace)
+        .await
+}
+
+/// The half of a preview that reads no cluster: both sides loaded, rendered and compared, the
+/// values keys, the promoted digests and Gatekeeper's verdicts. Helm runs here: off the async
+/// runtime, call it on a blocking thread.
+pub struct Rendered {
+    preview: Preview,
+    /// What the cluster half reads; `None` when the verdict is already given (the head does
+    /// not render, the base cannot be read).
+    next: Option<Next>,
+}
+
+struct Next {
+    env: crate::environment::Environment,
+    head: Plan,
+    /// The head's plan with only what Git adds or changes.
+    changed: Plan,
+}
+
+/// Renders and compares both sides of a change (see [`Rendered`]).
+pub fn render(renderer: &Renderer, environment: &str, sides: &Sides<'_>) -> Rendered {
+    let p = Preview::new(environment, sides.base.1, sides.head.1);
+    let decided = |p, verdict, reason| Rendered {
+        preview: failed(p, verdict, reason),
+        next: None,
+    };
+    let env = match crate::environment::load(sides.head.0, environment) {
+        Ok(env) => env,
         Err(e) => {
-            return failed(
+            return decided(
+                p,
+                Verdict::Failure,
+                format!("the head does not render: {e}"),
+            )
+        }
+    };
+    // A base where the environment does not load (a new environment) compares as empty.
+    let base_env = crate::environment::load(sides.base.0, environment).ok();
+    if let Some(why) = new_chart_source(renderer, sides.base.0, &env) {
+        return decided(p, Verdict::Failure, why);
+    }
+    let head = match crate::plan_loaded(renderer, sides.head.0, &env) {
+        Ok(plan) => plan,
+        Err(e) => {
+            return decided(
                 p,
                 Verdict::Failure,
                 format!("the head does not render: {}", why_not_rendered(&e)),
             )
         }
     };
-    let (base_env, base) = match plan_base(renderer, sides.base.0, environment) {
-        Ok(planned) => planned,
-        Err(e) => return failed(p, Verdict::Error, format!("the base does not render: {e}")),
+    let base = match &base_env {
+        Some(b) => match crate::plan_loaded(renderer, sides.base.0, b) {
+            Ok(plan) => plan,
+            Err(e) => return decided(p, Verdict::Error, format!("the base does not render: {e}")),
+        },
+        None => Plan {
+            environment: environment.to_string(),
+            revision: None,
+            waves: Vec::new(),
+        },
     };
+    let mut p = p;
     p.git = git_changes(&base, &head);
+    p.crds = sextant_core::preview::crds(&p.git);
     if let Some(base_env) = &base_env {
         p.values = values_changes(renderer, base_env, &env, &p.git);
     }
-    match promoted_digests(base_env.as_ref(), &env, sides.head.0) {
+    match promoted_digests(base_env.as_ref(), &env, sides) {
         Ok(digests) => p.digests = digests,
-        Err(e) => return failed(p, Verdict::Failure, e.to_string()),
+        Err(e) => return decided(p, Verdict::Failure, e.to_string()),
     }
-    let changed = changed_only(&head, &p.git);
     match policy(&base, &head, &p.git) {
         Ok(findings) => p.policy = findings,
         Err(e) => {
-            return failed(
+            return decided(
                 p,
                 Verdict::Error,
                 format!("the tracked branch's Gatekeeper policies cannot be read: {e}"),
             )
         }
     }
-    match cluster_changes(cluster, &env, &changed).await {
-        Ok(changes) => p.cluster = changes,
-        Err(e) => {
-            return failed(
-                p,
-                Verdict::Error,
-                format!("the cluster cannot be read: {e}"),
-            )
-        }
+    let changed = changed_only(&head, &p.git);
+    Rendered {
+        preview: p,
+        next: Some(Next { env, head, changed }),
     }
-    let store = Store {
-        cluster,
-        namespace: agent_namespace,
-        environment,
-    };
-    let previous = match store.read().await {
-        Ok(previous) => previous,
-        Err(e) => {
-            return failed(
-                p,
-                Verdict::Error,
-                format!("the inventories cannot be read: {e}"),
-            )
-        }
-    };
-    let refused = sextant_core::preview::rejected(&p.digests)
-        .or_else(|| sextant_core::preview::denied(&p.policy));
-    if let Some(reason) = refused {
-        p = failed(p, Verdict::Failure, reason);
-    }
-    if env.sync.prune {
-        let guard = PruneGuard {
-            limit_percent: env.sync.prune_limit_percent(),
-            allow_mass_prune: env.sync.allow_mass_prune,
-        };
-        let (doomed, blocked) = would_prune(&guard, &previous, &desired(&head));
-        p.prunes = doomed.iter().map(|e| e.reference().to_string()).collect();
-        if let Some(why) = blocked {
-            if p.verdict == Verdict::Success {
-                p.verdict = Verdict::Failure;
-                p.reason = Some("the mass-prune guard would stop the sync".into());
-            }
-            p.prune_blocked = Some(why);
-        }
-    }
-    p
 }
 
-/// The base's environment and plan; a base where the environment does not load (a new
-/// environment) compares as empty: everything is added.
-fn plan_base(
-    renderer: &Renderer,
-    dir: &Path,
-    environment: &str,
-) -> Result<(Option<crate::environment::Environment>, Plan), crate::Error> {
-    match crate::plan_environment(renderer, dir, environment) {
-        Ok((env, plan)) => Ok((Some(env), plan)),
-        Err(crate::Error::Environment(_)) => Ok((
-            None,
-            Plan {
-                environment: environment.to_string(),
-                revision: None,
-                waves: Vec::new(),
-            },
-        )),
-        Err(e) => Err(e),
+impl Rendered {
+    /// The preview, completed against the live cluster: a server-side dry-run of each object
+    /// Git adds or changes, the inventories (prunes, the mass-prune guard, the hooks that would
+    /// run). Reads only.
+    pub async fn against(self, cluster: &Cluster, agent_namespace: &str) -> Preview {
+        let Rendered { mut preview, next } = self;
+        let Some(Next { env, head, changed }) = next else {
+            return preview;
+        };
+        let p = &mut preview;
+        match cluster_changes(cluster, &env, &changed).await {
+            Ok(changes) => p.cluster = changes,
+            Err(e) => {
+                return failed(
+                    preview,
+                    Verdict::Error,
+                    format!("the cluster cannot be read: {e}"),
+                )
+            }
+        }
+        let store = Store {
+            cluster,
+            namespace: agent_namespace,
+            environment: &env.name,
+        };
+        let previous = match store.read().await {
+            Ok(previous) => previous,
+            Err(e) => {
+                return failed(
+                    preview,
+                    Verdict::Error,
+                    format!("the inventories cannot be read: {e}"),
+                )
+            }
+        };
+        let desired = desired(&head);
+        let changed_releases = changed_releases(&previous, &desired);
+        p.hooks = head
+            .objects()
+            .filter(|o| changed_releases.contains(&o.release))
+            .filter_map(|o| {
+                o.hook.as_ref().map(|h| HookRun {
+                    release: o.release.clone(),
+                    object: o.reference.to_string(),
+                    phase: h.phase.to_string(),
+                })
+            })
+            .collect();
+        let refused = sextant_core::preview::rejected(&p.digests)
+            .or_else(|| sextant_core::preview::denied(&p.policy))
+            .or_else(|| sextant_core::preview::refused(&p.cluster));
+        if let Some(reason) = refused {
+            preview = failed(preview, Verdict::Failure, reason);
+        }
+        if env.sync.prune {
+            let guard = PruneGuard {
+                limit_percent: env.sync.prune_limit_percent(),
+                allow_mass_prune: env.sync.allow_mass_prune,
+            };
+            let (doomed, blocked) = would_prune(&guard, &previous, &desired);
+            preview.prunes = doomed.iter().map(|e| e.reference().to_string()).collect();
+            if let Some(why) = blocked {
+                if preview.verdict == Verdict::Success {
+                    preview.verdict = Verdict::Failure;
+                    preview.reason = Some("the mass-prune guard would stop the sync".into());
+                }
+                preview.prune_blocked = Some(why);
+            }
+        }
+        preview
     }
+}
+
+/// Why the head may not render: a remote chart from a repository no environment on the
+/// tracked branch (the base checkout) pulls from, and no mirror serves.
+fn new_chart_source(
+    renderer: &Renderer,
+    base_dir: &Path,
+    head: &crate::environment::Environment,
+) -> Option<String> {
+    let remote = |env: &crate::environment::Environment| -> Vec<(String, String)> {
+        env.releases
+            .iter()
+            .filter_map(|r| match &r.chart {
+                crate::environment::Chart::Remote { repository, .. } => {
+                    Some((r.name.clone(), repository.clone()))
+                }
+                crate::environment::Chart::Local(_) => None,
+            })
+            .collect()
+    };
+    let wanted = remote(head);
+    if wanted.is_empty() {
+        return None;
+    }
+    let allowed: std::collections::BTreeSet<String> = crate::environment::list(base_dir)
+        .iter()
+        .filter_map(|name| crate::environment::load(base_dir, name).ok())
+        .flat_map(|env| remote(&env).into_iter().map(|(_, repo)| repo))
+        .collect();
+    sextant_core::preview::new_chart_source(&allowed, &wanted, |r| renderer.mirrored(r))
 }
 
 /// The promoted digests the head moves (`spec.promotion.images`, the head's declaration read
-/// against both sides), each marked when the head's `rejected.yaml` lists it; a broken
-/// `rejected.yaml` is the change's failure, naming the file.
+/// against both sides and against the `from` environment on the tracked branch), each marked
+/// when the head's `rejected.yaml` lists it; a broken `rejected.yaml` is the change's failure,
+/// naming the file.
 fn promoted_digests(
     base_env: Option<&crate::environment::Environment>,
     head_env: &crate::environment::Environment,
-    head_dir: &Path,
+    sides: &Sides<'_>,
 ) -> Result<Vec<sextant_core::preview::DigestChange>, sextant_core::promotion::rejected::ReadError>
 {
     let Some(promotion) = &head_env.promotion else {
         return Ok(Vec::new());
     };
-    let head = sextant_core::promotion::digests(head_env, &promotion.images);
-    let base = base_env
-        .map(|b| sextant_core::promotion::digests(b, &promotion.images))
-        .unwrap_or_default();
-    let rejected = sextant_core::promotion::rejected::read(head_dir, &head_env.name)?;
+    let digests = |env: Option<&crate::environment::Environment>| {
+        env.map(|e| sextant_core::promotion::digests(e, &promotion.images))
+            .unwrap_or_default()
+    };
+    let source = crate::environment::load(sides.base.0, &promotion.from).ok();
+    let rejected = sextant_core::promotion::rejected::read(sides.head.0, &head_env.name)?;
     Ok(sextant_core::preview::digest_changes(
         &promotion.from,
-        &base,
-        &head,
+        [
+            &digests(base_env),
+            &digests(Some(head_env)),
+            &digests(source.as_ref()),
+        ],
         &rejected,
     ))
 }
@@ -214,19 +315,42 @@ fn values_changes(
     out
 }
 
-/// What a sync of `changed` would write, per object, as `sextant diff` shows it.
+/// What a sync of `changed` would write, per object, asked of the API server with a dry-run
+/// (`apply::diff::dry_run`): the diff from the live object to its answer, or why it refuses.
 async fn cluster_changes(
     cluster: &Cluster,
     env: &crate::environment::Environment,
     changed: &Plan,
 ) -> Result<Vec<ClusterChange>, crate::apply::cluster::ClusterError> {
-    let diffs = crate::apply::diff::diff(cluster, env, changed, 8).await?;
-    Ok(diffs
+    let answers = crate::apply::diff::dry_run(cluster, env, changed, 8).await?;
+    Ok(answers
         .into_iter()
-        .map(|d| ClusterChange {
-            release: d.release,
-            object: d.reference.to_string(),
-            diff: d.diff,
+        .map(|a| match a {
+            DryRun::Answered(d) => ClusterChange {
+                release: d.release,
+                object: d.reference.to_string(),
+                diff: d.diff,
+                seen: Seen::DryRun,
+                refused: None,
+            },
+            DryRun::Merged(d) => ClusterChange {
+                release: d.release,
+                object: d.reference.to_string(),
+                diff: d.diff,
+                seen: Seen::Merged,
+                refused: None,
+            },
+            DryRun::Refused {
+                release,
+                reference,
+                why,
+            } => ClusterChange {
+                release,
+                object: reference.to_string(),
+                diff: String::new(),
+                seen: Seen::DryRun,
+                refused: Some(why),
+            },
         })
         .collect())
 }

@@ -158,7 +158,9 @@ impl World {
         self.server
             .requests()
             .iter()
-            .filter(|r| r.is_write() && r.namespace.as_deref() == Some("hash-service"))
+            .filter(|r| {
+                r.is_write() && !r.dry_run && r.namespace.as_deref() == Some("hash-service")
+            })
             .count()
     }
 

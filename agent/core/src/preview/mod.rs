@@ -89,13 +89,86 @@ pub enum Verdict {
     Error,
 }
 
+/// How the object a sync would write was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Seen {
+    /// The API server's answer to a server-side dry-run apply of it, as the sync would send it:
+    /// defaults, mutating admission and the other managers' fields included.
+    DryRun,
+    /// Git's fields merged over the live object by the agent: the server cannot be asked yet
+    /// (the change creates its kind's CRD or its namespace).
+    Merged,
+}
+
 /// What the cluster would be written for one object, as `sextant diff` shows it (Secret values
-/// masked).
+/// masked), or why the API server would refuse the write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClusterChange {
     pub release: String,
     pub object: String,
+    /// The live object against what it would become, as a unified diff (empty when refused).
     pub diff: String,
+    pub seen: Seen,
+    /// The API server's refusal of the dry-run (a field-manager conflict, an invalid object, an
+    /// admission webhook's denial): the sync would fail on this object.
+    pub refused: Option<String>,
+}
+
+/// Why the change would fail in the cluster: the first object the API server would refuse,
+/// and how many more.
+pub fn refused(changes: &[ClusterChange]) -> Option<String> {
+    let refused: Vec<&ClusterChange> = changes.iter().filter(|c| c.refused.is_some()).collect();
+    let first = refused.first()?;
+    let more = match refused.len() - 1 {
+        0 => String::new(),
+        n => format!(" (and {n} more)"),
+    };
+    Some(format!(
+        "the API server would refuse {}: {}{more}",
+        first.object,
+        first.refused.as_deref().unwrap_or_default()
+    ))
+}
+
+/// A hook a sync of the change would run: its release's objects changed since its inventory
+/// was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookRun {
+    pub release: String,
+    pub object: String,
+    /// `pre-sync`, `post-sync`, as the plan names the phase.
+    pub phase: String,
+}
+
+/// The CustomResourceDefinitions the change adds, changes or removes: each changes an API
+/// every namespace shares, so the report lists them apart.
+pub fn crds(git: &[ObjectChange]) -> Vec<ObjectChange> {
+    git.iter()
+        .filter(|g| {
+            g.key.group == "apiextensions.k8s.io" && g.key.kind == "CustomResourceDefinition"
+        })
+        .cloned()
+        .collect()
+}
+
+/// Why the head may not render: a remote chart whose repository the tracked branch does not
+/// already pull from (`allowed`, its environments' repositories) and no mirror serves
+/// (`mirrored`). A pull request is untrusted: rendering it must not make the agent contact a
+/// host the reviewed configuration never named.
+pub fn new_chart_source(
+    allowed: &std::collections::BTreeSet<String>,
+    head: &[(String, String)],
+    mirrored: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let norm = |r: &str| r.trim_end_matches('/').to_string();
+    let allowed: std::collections::BTreeSet<String> = allowed.iter().map(|r| norm(r)).collect();
+    let (release, repository) = head
+        .iter()
+        .find(|(_, repo)| !allowed.contains(&norm(repo)) && !mirrored(repo))?;
+    Some(format!(
+        "release {release}: chart repository {repository} is not one the tracked branch pulls from, nor mirrored: a pull request cannot make the agent contact a new host (merge the repository in a reviewed change first, or mirror it)"
+    ))
 }
 
 /// A Gatekeeper constraint's verdict on an object the change adds or changes.
@@ -132,18 +205,29 @@ pub struct DigestChange {
     pub from: String,
     pub before: Option<String>,
     pub after: String,
+    /// The digest `from` carries on the tracked branch: what a promotion would bring.
+    pub source: Option<String>,
     /// Why the environment rolled this digest back, when `rejected.yaml` lists it.
     pub rejected: Option<String>,
 }
 
-/// The promoted digests `head` moves from `base`, each marked when the head's `rejected.yaml`
+impl DigestChange {
+    /// The change sets a digest other than the one `from` carries on the tracked branch: it
+    /// is not what a promotion would bring (a hand edit, a pin, a digest never soaked).
+    pub fn outside_promotion(&self) -> bool {
+        self.source.as_deref() != Some(self.after.as_str())
+    }
+}
+
+/// The promoted digests `head` moves from `base`, each with the digest `source` (the `from`
+/// environment on the tracked branch) carries, and marked when the head's `rejected.yaml`
 /// lists it (a change that also deletes the entry clears it, as the file documents).
 pub fn digest_changes(
     from: &str,
-    base: &BTreeMap<String, String>,
-    head: &BTreeMap<String, String>,
+    sides: [&BTreeMap<String, String>; 3],
     rejected: &[crate::promotion::rejected::Rejection],
 ) -> Vec<DigestChange> {
+    let [base, head, source] = sides;
     head.iter()
         .filter(|(release, digest)| base.get(*release) != Some(*digest))
         .map(|(release, digest)| DigestChange {
@@ -151,6 +235,7 @@ pub fn digest_changes(
             from: from.to_string(),
             before: base.get(release).cloned(),
             after: digest.clone(),
+            source: source.get(release).cloned(),
             rejected: rejected
                 .iter()
                 .find(|r| &r.release == release && &r.digest == digest)
@@ -208,6 +293,10 @@ pub struct Preview {
     pub values: Vec<ValuesChange>,
     /// The promoted digests it moves.
     pub digests: Vec<DigestChange>,
+    /// The hooks a sync of the head would run.
+    pub hooks: Vec<HookRun>,
+    /// The CustomResourceDefinitions it changes.
+    pub crds: Vec<ObjectChange>,
 }
 
 impl Preview {
@@ -226,6 +315,8 @@ impl Preview {
             policy: Vec::new(),
             values: Vec::new(),
             digests: Vec::new(),
+            hooks: Vec::new(),
+            crds: Vec::new(),
         }
     }
 }
@@ -311,6 +402,8 @@ mod tests {
             cluster,
             prunes: Vec::new(),
             prune_blocked: None,
+            hooks: Vec::new(),
+            crds: Vec::new(),
         }
     }
 
@@ -320,6 +413,8 @@ mod tests {
             release: "web".into(),
             object: "Deployment.apps app/web".into(),
             diff: "-  replicas: 3\n+  replicas: 5\n".into(),
+            seen: Seen::DryRun,
+            refused: None,
         }]);
         let text = markdown(&p);
         for part in [
@@ -356,6 +451,8 @@ mod tests {
                 release: "web".into(),
                 object: format!("ConfigMap app/c{i}"),
                 diff: big.clone(),
+                seen: Seen::DryRun,
+                refused: None,
             })
             .collect();
         let text = markdown(&preview(cluster));
@@ -367,6 +464,122 @@ mod tests {
             "{}",
             &text[text.len() - 300..]
         );
+    }
+
+    #[test]
+    fn a_refused_write_fails_naming_the_first_object_and_counting_the_rest() {
+        let change = |object: &str, refused: Option<&str>| ClusterChange {
+            release: "web".into(),
+            object: object.into(),
+            diff: String::new(),
+            seen: Seen::DryRun,
+            refused: refused.map(str::to_string),
+        };
+        let cases = [
+            ("none refused", vec![change("ConfigMap app/a", None)], None),
+            (
+                "one conflict",
+                vec![
+                    change("ConfigMap app/a", None),
+                    change("Deployment.apps app/web", Some("conflict with \"kubectl\": .spec.replicas")),
+                ],
+                Some("the API server would refuse Deployment.apps app/web: conflict with \"kubectl\": .spec.replicas"),
+            ),
+            (
+                "two refused",
+                vec![
+                    change("ConfigMap app/a", Some("invalid: data: must be a map")),
+                    change("ConfigMap app/b", Some("admission webhook denied")),
+                ],
+                Some("the API server would refuse ConfigMap app/a: invalid: data: must be a map (and 1 more)"),
+            ),
+        ];
+        for (what, changes, want) in cases {
+            assert_eq!(refused(&changes).as_deref(), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn only_crds_are_listed_as_crds() {
+        let change = |group: &str, kind: &str, name: &str| ObjectChange {
+            release: "platform".into(),
+            wave: 0,
+            object: format!("{kind} {name}"),
+            change: Change::Changed,
+            hook: false,
+            key: ObjectKey::new(group, kind, None, name),
+        };
+        let git = vec![
+            change(
+                "apiextensions.k8s.io",
+                "CustomResourceDefinition",
+                "widgets.example.com",
+            ),
+            change("example.com", "Widget", "one"),
+            change("", "CustomResourceDefinition", "not-a-crd"),
+        ];
+        let found: Vec<String> = crds(&git).into_iter().map(|c| c.object).collect();
+        assert_eq!(found, ["CustomResourceDefinition widgets.example.com"]);
+    }
+
+    #[test]
+    fn a_head_may_pull_charts_only_from_repositories_the_tracked_branch_uses_or_mirrors() {
+        let allowed: std::collections::BTreeSet<String> = [
+            "https://charts.example.com/stable/".to_string(),
+            "oci://registry.example.com/charts".to_string(),
+        ]
+        .into();
+        let mirrored = |r: &str| r.starts_with("https://mirrored.example.com");
+        let head = |repos: &[&str]| -> Vec<(String, String)> {
+            repos
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("r{i}"), r.to_string()))
+                .collect()
+        };
+        let cases = [
+            (
+                "the same repositories",
+                head(&[
+                    "https://charts.example.com/stable",
+                    "oci://registry.example.com/charts",
+                ]),
+                None,
+            ),
+            (
+                "a mirrored one",
+                head(&["https://mirrored.example.com/x"]),
+                None,
+            ),
+            ("no remote chart", head(&[]), Some(false)),
+            (
+                "a new host",
+                head(&[
+                    "https://charts.example.com/stable",
+                    "https://evil.example.net/charts",
+                ]),
+                Some(true),
+            ),
+            (
+                "another path on a known host",
+                head(&["https://charts.example.com/other"]),
+                Some(true),
+            ),
+        ];
+        for (what, head, refused) in cases {
+            let got = new_chart_source(&allowed, &head, mirrored);
+            match refused {
+                Some(true) => {
+                    let why = got.unwrap_or_else(|| panic!("{what}: not refused"));
+                    assert!(
+                        why.contains("is not one the tracked branch pulls from"),
+                        "{what}: {why}"
+                    );
+                    assert!(why.starts_with("release r"), "{what}: {why}");
+                }
+                _ => assert_eq!(got, None, "{what}"),
+            }
+        }
     }
 
     #[test]
@@ -408,24 +621,36 @@ mod tests {
             reason: "wave 0: degraded".into(),
         };
         let base = map(&[("web", "sha256:good"), ("api", "sha256:a1")]);
+        // What dev carries on the tracked branch.
+        let dev = map(&[("web", "sha256:new"), ("api", "sha256:a1")]);
         let cases = [
             ("nothing moved", map(&[("web", "sha256:good"), ("api", "sha256:a1")]), vec![], None),
             (
-                "a new digest",
+                "dev's digest: a promotion",
                 map(&[("web", "sha256:new"), ("api", "sha256:a1")]),
-                vec![("web", Some("sha256:good"), "sha256:new", false)],
+                vec![("web", Some("sha256:good"), "sha256:new", false, false)],
+                None,
+            ),
+            (
+                "a digest dev does not carry: outside a promotion",
+                map(&[("web", "sha256:pinned"), ("api", "sha256:a1")]),
+                vec![("web", Some("sha256:good"), "sha256:pinned", false, true)],
                 None,
             ),
             (
                 "a digest rolled back before",
                 map(&[("web", "sha256:bad"), ("api", "sha256:a1")]),
-                vec![("web", Some("sha256:good"), "sha256:bad", true)],
+                vec![("web", Some("sha256:good"), "sha256:bad", true, true)],
                 Some("release web: sha256:bad was rolled back here before (rejected.yaml); delete its entry to allow it again"),
             ),
         ];
         for (what, head, want, fails) in cases {
-            let got = digest_changes("dev", &base, &head, std::slice::from_ref(&rejection));
-            let said: Vec<(&str, Option<&str>, &str, bool)> = got
+            let got = digest_changes(
+                "dev",
+                [&base, &head, &dev],
+                std::slice::from_ref(&rejection),
+            );
+            let said: Vec<(&str, Option<&str>, &str, bool, bool)> = got
                 .iter()
                 .map(|c| {
                     (
@@ -433,6 +658,7 @@ mod tests {
                         c.before.as_deref(),
                         c.after.as_str(),
                         c.rejected.is_some(),
+                        c.outside_promotion(),
                     )
                 })
                 .collect();

@@ -2,7 +2,7 @@
 //! sections (summary, objects, values keys, promoted digests, Gatekeeper, prunes, diffs), kept
 //! under GitHub's comment size. Pure, over a [`Preview`].
 
-use super::{Change, Preview, Verdict};
+use super::{Change, Preview, Seen, Verdict};
 
 /// The report's text is cut to stay below this (GitHub takes 65,536 characters in a comment).
 pub const MAX_REPORT: usize = 60_000;
@@ -17,13 +17,20 @@ pub fn markdown(p: &Preview) -> String {
         values_table(p),
         digests_table(p),
         policy_table(p),
+        refused_table(p),
+        crds_section(p),
+        hooks_section(p),
         prunes_section(p),
     ]
     .concat();
     let mut left_out = 0;
-    for c in &p.cluster {
+    for c in p.cluster.iter().filter(|c| c.refused.is_none()) {
+        let seen = match c.seen {
+            Seen::DryRun => "",
+            Seen::Merged => ", merged by the agent: the server cannot be asked before its kind or namespace exists",
+        };
         let section = format!(
-            "\n<details><summary><code>{}</code> ({})</summary>\n\n```diff\n{}```\n</details>\n",
+            "\n<details><summary><code>{}</code> ({}{seen})</summary>\n\n```diff\n{}```\n</details>\n",
             c.object, c.release, c.diff
         );
         if head.len() + body.len() + section.len() + 200 > MAX_REPORT {
@@ -66,14 +73,20 @@ fn summary(p: &Preview) -> String {
     }
     head.push_str("\n\n");
     let count = |c: Change| p.git.iter().filter(|g| g.change == c).count();
+    let refused = p.cluster.iter().filter(|c| c.refused.is_some()).count();
+    let refused = match refused {
+        0 => String::new(),
+        n => format!(", and would refuse {n}"),
+    };
     head.push_str(&format!(
-        "Git changes {} object(s): {} added, {} changed, {} removed. The cluster would be written for {}; {} would be pruned.\n",
+        "Git changes {} object(s): {} added, {} changed, {} removed. The cluster would be written for {}{refused}; {} would be pruned; {} hook(s) would run.\n",
         p.git.len(),
         count(Change::Added),
         count(Change::Changed),
         count(Change::Removed),
-        p.cluster.len(),
-        p.prunes.len()
+        p.cluster.len() - p.cluster.iter().filter(|c| c.refused.is_some()).count(),
+        p.prunes.len(),
+        p.hooks.len()
     ));
     head
 }
@@ -90,10 +103,7 @@ fn git_table(p: &Preview) -> String {
             g.wave,
             g.release,
             g.object,
-            serde_json::to_value(g.change)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
+            change_word(g.change)
         ));
     }
     out
@@ -138,16 +148,26 @@ fn digests_table(p: &Preview) -> String {
     let mut out =
         String::from("\nPromoted images:\n\n| release | base | head | note |\n|---|---|---|---|\n");
     for d in &p.digests {
-        let note = match &d.rejected {
-            Some(reason) => format!("**rolled back here before** (rejected.yaml): {reason}"),
-            None => format!("a promoted digest: promotions from {} bring it", d.from),
+        let note = match (&d.rejected, d.outside_promotion()) {
+            (Some(reason), _) => format!("**rolled back here before** (rejected.yaml): {reason}"),
+            (None, false) => format!(
+                "a promotion: {} carries this digest on the tracked branch",
+                d.from
+            ),
+            (None, true) => format!(
+                "**outside a promotion**: {} carries {} on the tracked branch",
+                d.from,
+                d.source
+                    .as_deref()
+                    .map_or("no digest".to_string(), |s| format!("`{s}`"))
+            ),
         };
         out.push_str(&format!(
             "| {} | `{}` | `{}` | {} |\n",
             d.release,
             d.before.as_deref().unwrap_or("(none)"),
             d.after,
-            note.replace('|', "\\|").replace('\n', " ")
+            cell(&note)
         ));
     }
     out
@@ -166,10 +186,64 @@ fn policy_table(p: &Preview) -> String {
             f.object,
             f.constraint,
             f.action,
-            f.message.replace('|', "\\|").replace('\n', " ")
+            cell(&f.message)
         ));
     }
     out
+}
+
+/// One line of a table cell: pipes escaped, lines joined.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn refused_table(p: &Preview) -> String {
+    let refused: Vec<_> = p.cluster.iter().filter(|c| c.refused.is_some()).collect();
+    if refused.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nThe API server would refuse (server-side dry-run):\n\n| object | release | why |\n|---|---|---|\n",
+    );
+    for c in refused {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            c.object,
+            c.release,
+            cell(c.refused.as_deref().unwrap_or_default())
+        ));
+    }
+    out
+}
+
+fn crds_section(p: &Preview) -> String {
+    if p.crds.is_empty() {
+        return String::new();
+    }
+    let mut out =
+        String::from("\nCustomResourceDefinitions (an API the whole cluster shares):\n\n");
+    for c in &p.crds {
+        out.push_str(&format!("- `{}`: {}\n", c.object, change_word(c.change)));
+    }
+    out
+}
+
+fn hooks_section(p: &Preview) -> String {
+    if p.hooks.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nHooks that would run (their release changed):\n\n");
+    for h in &p.hooks {
+        out.push_str(&format!("- `{}` ({}, {})\n", h.object, h.release, h.phase));
+    }
+    out
+}
+
+fn change_word(c: Change) -> String {
+    serde_json::to_value(c)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 fn prunes_section(p: &Preview) -> String {
