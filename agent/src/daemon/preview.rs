@@ -52,7 +52,7 @@ enum PassError {
     Source { number: u64, source: SourceError },
     #[error("pull request #{number}: a scratch folder: {source}")]
     Scratch { number: u64, source: std::io::Error },
-    #[error("pull request #{number}: a Git task failed: {source}")]
+    #[error("pull request #{number}: a task failed: {source}")]
     Task {
         number: u64,
         source: tokio::task::JoinError,
@@ -145,12 +145,14 @@ impl<F: Forge + 'static> Previews<F> {
         let Some(base) = a.revision.as_deref().and_then(|r| Revision::parse(r).ok()) else {
             return Ok(());
         };
+        // The applied revision, checked out once for every pull request of this pass.
+        let mut base_dir = None;
         for pull in due {
             if *self.stop.borrow() || !*self.leading.borrow() {
                 break;
             }
             let started = std::time::Instant::now();
-            match self.one(a, &base, &pull).await {
+            match self.one(a, &base, &pull, &mut base_dir).await {
                 Ok(Some(record)) => {
                     let seconds = started.elapsed().as_secs_f64();
                     self.metrics
@@ -175,61 +177,63 @@ impl<F: Forge + 'static> Previews<F> {
     }
 
     /// Previews one pull request against `base` (the revision applied from the tracked
-    /// branch); `None` when its change does not touch the environment.
+    /// branch, checked out into `base_dir` the first time one needs it); `None` when its change
+    /// does not touch the environment.
     async fn one(
         &self,
         a: &Applied,
         base: &Revision,
         pull: &OpenPull,
+        base_dir: &mut Option<tempfile::TempDir>,
     ) -> Result<Option<PreviewRecord>, PassError> {
         let number = pull.number;
-        let git = self.git.clone();
-        let scratch_root = self.scratch();
-        let base_rev = base.clone();
-        let (head, changed, scratch) = tokio::task::spawn_blocking(move || {
-            let head = git.fetch_pull(number)?;
-            let changed = git.changed_paths(&base_rev, &head)?;
-            Ok::<_, SourceError>((head, changed, scratch_root))
-        })
-        .await
-        .map_err(|source| PassError::Task { number, source })?
-        .map_err(|source| PassError::Source { number, source })?;
+        let (git, base_rev) = (self.git.clone(), base.clone());
+        let (head, changed) = self
+            .blocking(number, move || {
+                let head = git.fetch_pull(number)?;
+                let changed = git.changed_paths(&base_rev, &head)?;
+                Ok((head, changed))
+            })
+            .await?;
         if !pulls::touches(&pulls::reads(&a.environment), &changed) {
             tracing::debug!(environment = %self.environment, number, "the pull request does not touch this environment");
             return Ok(None);
         }
-        std::fs::create_dir_all(&scratch)
-            .map_err(|source| PassError::Scratch { number, source })?;
-        let dir = tempfile::tempdir_in(&scratch)
-            .map_err(|source| PassError::Scratch { number, source })?;
-        let (base_dir, head_dir) = (dir.path().join("base"), dir.path().join("head"));
-        let git = self.git.clone();
-        let (b, h, bd, hd) = (
-            base.clone(),
+        let scratch = self.scratch();
+        let folder = || {
+            std::fs::create_dir_all(&scratch)?;
+            tempfile::tempdir_in(&scratch)
+        };
+        let base_dir = match base_dir {
+            Some(dir) => dir.path().to_path_buf(),
+            None => {
+                let dir = folder().map_err(|source| PassError::Scratch { number, source })?;
+                let (git, b, path) = (self.git.clone(), base.clone(), dir.path().to_path_buf());
+                self.blocking(number, move || git.export(&b, &path)).await?;
+                base_dir.insert(dir).path().to_path_buf()
+            }
+        };
+        let head_dir = folder().map_err(|source| PassError::Scratch { number, source })?;
+        let (git, h, path) = (
+            self.git.clone(),
             head.clone(),
-            base_dir.clone(),
-            head_dir.clone(),
+            head_dir.path().to_path_buf(),
         );
-        tokio::task::spawn_blocking(move || {
-            git.export(&b, &bd)?;
-            git.export(&h, &hd)
+        self.blocking(number, move || git.export(&h, &path)).await?;
+        // Helm runs here: on a blocking thread, as the reconciler renders.
+        let (renderer, environment) = (self.renderer.clone(), self.environment.clone());
+        let (b, hd, h) = (base.clone(), head_dir.path().to_path_buf(), head.clone());
+        let rendered = tokio::task::spawn_blocking(move || {
+            let sides = crate::report::preview::Sides {
+                base: (&base_dir, b.as_str()),
+                head: (&hd, h.as_str()),
+            };
+            crate::report::preview::render(&renderer, &environment, &sides)
         })
         .await
-        .map_err(|source| PassError::Task { number, source })?
-        .map_err(|source| PassError::Source { number, source })?;
-        let sides = crate::report::preview::Sides {
-            base: (&base_dir, base.as_str()),
-            head: (&head_dir, head.as_str()),
-        };
-        let preview = crate::report::preview::preview(
-            &self.renderer,
-            &self.cluster,
-            &self.agent_namespace,
-            &self.environment,
-            &sides,
-        )
-        .await;
-        drop(dir);
+        .map_err(|source| PassError::Task { number, source })?;
+        drop(head_dir);
+        let preview = rendered.against(&self.cluster, &self.agent_namespace).await;
         let body = pulls::comment_body(&preview);
         let comments = self.forge.comments(number).await?;
         let comment = match pulls::existing(&self.environment, &comments) {
@@ -256,6 +260,18 @@ impl<F: Forge + 'static> Previews<F> {
             comment: comment.url,
             at: now(),
         }))
+    }
+
+    /// Runs a Git step on a blocking thread.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        number: u64,
+        f: impl FnOnce() -> Result<T, SourceError> + Send + 'static,
+    ) -> Result<T, PassError> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|source| PassError::Task { number, source })?
+            .map_err(|source| PassError::Source { number, source })
     }
 
     /// The folder under the Git cache where this environment's previews check revisions out.
