@@ -63,12 +63,13 @@ if [ "$(cat "$spec_dir/.stamp" 2>/dev/null)" != "$OCTOKIT_TGZ_SHA256" ]; then
 fi
 
 # Real GitHub answers recorded by Octokit (npm @octokit/fixtures, checked by sha256 of the
-# package): the forge tests hold the fake GitHub's label, pagination and error answers to them.
+# package): the forge tests hold the fake GitHub's label, pagination, error and commit status
+# answers to them.
 # Only the normalized recordings of the scenarios those tests read are kept, as
 # .tools/octokit-fixtures/<scenario>.json.
 FIXTURES_PKG="@octokit/fixtures@23.1.2"
 FIXTURES_TGZ_SHA256="5a9b0221d7c18f593dc57b5f292e946e8cadfac2b0d4578b38d7e9bd63836c64"
-FIXTURES_SCENARIOS="errors labels add-labels-to-issue paginate-issues"
+FIXTURES_SCENARIOS="errors labels add-labels-to-issue paginate-issues create-status"
 fixtures_dir="$tools/octokit-fixtures"
 if [ "$(cat "$fixtures_dir/.stamp" 2>/dev/null)" != "$FIXTURES_TGZ_SHA256 $FIXTURES_SCENARIOS" ]; then
   fx="$(mktemp -d)"

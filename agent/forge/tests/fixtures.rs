@@ -1,7 +1,8 @@
 //! The fake GitHub's answers held to real ones: Octokit's recordings (`@octokit/fixtures`,
 //! installed by `make tools`) of creating a label with a bad colour (the `errors` scenario),
-//! creating and reading a label (`labels`), labelling an issue (`add-labels-to-issue`) and
-//! paging through issues (`paginate-issues`). The recorded request is sent to the fake over
+//! creating and reading a label (`labels`), labelling an issue (`add-labels-to-issue`),
+//! paging through issues (`paginate-issues`) and creating and listing commit statuses
+//! (`create-status`). The recorded request is sent to the fake over
 //! HTTP and its answer compared with the recorded one, field by field where the fake makes the
 //! same object, and in shape (the same keys) where ids and URLs differ by nature.
 
@@ -243,5 +244,68 @@ async fn issues_page_as_github_recorded() {
             "page {}: {link}",
             i + 1
         );
+    }
+}
+
+/// Commit statuses (`create-status`: two statuses created on one commit, then listed): the fake
+/// creates them with the recorded code and fields, and lists them newest first, as GitHub
+/// recorded. (The recording's combined status, `GET /commits/{ref}/status`, is not served: the
+/// agent reads statuses by context from the list.)
+#[tokio::test]
+async fn statuses_are_created_and_listed_newest_first_as_github_recorded() {
+    let Some(recorded) = scenario("create-status") else {
+        return;
+    };
+    let fake = fake();
+    let sha = fake
+        .seed(
+            "main",
+            &[("README.md", b"statuses\n".as_slice())],
+            "a commit",
+        )
+        .unwrap();
+    let creates: Vec<&Exchange> = recorded.iter().filter(|e| e.method() == "POST").collect();
+    assert_eq!(creates.len(), 2);
+    for create in &creates {
+        let (status, body, _) =
+            send(&fake, "POST", &format!("/statuses/{sha}"), create.body()).await;
+        assert_eq!(status, create.status(), "{body}");
+        assert_eq!(keys(&body), keys(create.response()), "{body}");
+        assert_eq!(
+            keys(&body["creator"]),
+            keys(&create.response()["creator"]),
+            "{body}"
+        );
+        for field in ["state", "description", "target_url", "context"] {
+            assert_eq!(body[field], create.response()[field], "{field}");
+        }
+    }
+    let list = recorded
+        .iter()
+        .find(|e| e.method() == "GET" && e.path().ends_with("/statuses"))
+        .expect("the recorded list");
+    let (status, body, _) = send(
+        &fake,
+        "GET",
+        &format!("/commits/{sha}/statuses"),
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(status, list.status());
+    let contexts = |v: &Value| -> Vec<Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["context"].clone())
+            .collect()
+    };
+    assert_eq!(contexts(&body), contexts(list.response()), "newest first");
+    for (g, r) in body
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(list.response().as_array().unwrap())
+    {
+        assert_eq!(keys(g), keys(r));
     }
 }
