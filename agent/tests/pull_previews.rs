@@ -139,7 +139,7 @@ fn a_pull_request_scaling_prod_gets_one_comment_edited_on_each_new_head_and_a_st
 }
 
 #[test]
-fn forks_and_changes_that_do_not_touch_prod_get_nothing_and_failures_say_why() {
+fn forks_and_changes_that_do_not_touch_prod_get_nothing_failures_say_why_and_secrets_stay_masked() {
     let world = world();
     let agent = started(&world, "solo");
 
@@ -169,6 +169,15 @@ fn forks_and_changes_that_do_not_touch_prod_get_nothing_and_failures_say_why() {
             "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: prod\nspec:\n  releases: []\n  preview:\n    enabled: true\n",
         )],
     );
+    // A Secret the change adds: shown only as added, its value masked in the dry-run's diff.
+    let secret = open_pull(
+        &world,
+        "secret",
+        &[(
+            "helm/hash-service/templates/secret.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: s3cr3t-in-a-pull-request\n",
+        )],
+    );
 
     let (state, description) = eventually(WAIT, "the broken template's status", || {
         preview_status(&world, &broken.1)
@@ -192,13 +201,28 @@ fn forks_and_changes_that_do_not_touch_prod_get_nothing_and_failures_say_why() {
         "the prunes listed: {comment}"
     );
 
+    let (state, _) = eventually(WAIT, "the Secret's status", || {
+        preview_status(&world, &secret.1)
+    });
+    let comment = previews(&world, secret.0).pop().expect("a comment");
+    assert_eq!(state, "success", "{comment}");
+    assert!(!comment.contains("s3cr3t"), "the Secret's value: {comment}");
+    for part in [
+        "| 0 | hash-service | `Secret hash-service/db` | added |",
+        "<details><summary><code>Secret hash-service/db</code> (hash-service)</summary>",
+        "+++ dry-run/Secret/hash-service/db",
+        "+  password: \"***\"",
+    ] {
+        assert!(comment.contains(part), "{part:?} in:\n{comment}");
+    }
+
     // The passes that previewed those looked at the docs and fork pull requests too.
-    eventually(WAIT, "both failures recorded", || {
+    eventually(WAIT, "the three previews recorded", || {
         let status = agent.status();
         let pulls = status["environments"]["prod"]["previews"]["pulls"]
             .as_array()?
             .len();
-        (pulls == 2).then_some(())
+        (pulls == 3).then_some(())
     });
     for number in [docs.0, fork] {
         assert!(
