@@ -4,7 +4,7 @@
 //!
 //! Run with `cargo bench -p sextant --bench apply`.
 
-use sextant::apply::cluster::Cluster;
+use sextant::apply::cluster::KubeCluster;
 use sextant::apply::sync::{sync, SyncOptions};
 use sextant::render::{cache::RenderCache, helm::Helm, Renderer, Settings};
 use sextant_testkit::{Options, TestServer};
@@ -81,14 +81,14 @@ fn measure(
             ..SyncOptions::for_environment(env)
         };
         runtime.block_on(async {
-            let cluster = Cluster::new(server.client().unwrap());
+            let cluster = KubeCluster::new(server.client().unwrap());
             let t = Instant::now();
             let r = sync(&cluster, env, plan, &opts).await;
             first.push(t.elapsed());
             assert!(r.succeeded, "{}", r.to_table());
             server.clear_requests();
             // A new cluster handle: nothing remembered but what the server holds.
-            let cluster = Cluster::new(server.client().unwrap());
+            let cluster = KubeCluster::new(server.client().unwrap());
             let t = Instant::now();
             let r = sync(&cluster, env, plan, &opts).await;
             again.push(t.elapsed());

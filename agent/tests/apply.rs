@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::Value;
-use sextant::apply::cluster::{Cluster, RetryPolicy};
+use sextant::apply::cluster::{KubeCluster, RetryPolicy};
 use sextant::apply::result::{Outcome, SyncResult};
 use sextant::apply::sync::{identity, sync, Identity, SyncOptions};
 use sextant::apply::view::{Cached, LiveView};
@@ -119,7 +119,7 @@ async fn apply(server: &TestServer, repo: &TempRepo, opts: &SyncOptions) -> Sync
     let cache = tempfile::tempdir().unwrap();
     let (env, plan) =
         sextant::plan_environment(&renderer(cache.path()), repo.path(), "test").unwrap();
-    let cluster = Cluster::new(server.client().unwrap()).with_retry(RetryPolicy {
+    let cluster = KubeCluster::new(server.client().unwrap()).with_retry(RetryPolicy {
         attempts: 6,
         base: Duration::from_millis(20),
         cap: Duration::from_millis(200),
@@ -221,7 +221,7 @@ async fn the_health_gate_holds_the_next_wave_until_the_deployment_is_ready() {
             let cache = tempfile::tempdir().unwrap();
             let (env, plan) =
                 sextant::plan_environment(&renderer(cache.path()), &repo_path, "test").unwrap();
-            sync(&Cluster::new(server_client), &env, &plan, &opts).await
+            sync(&KubeCluster::new(server_client), &env, &plan, &opts).await
         })
     };
     // Wait (bounded) until the agent is polling the Deployment's health: the gate is holding.
@@ -665,7 +665,7 @@ async fn apply_against(fault: Fault) -> (SyncResult, Vec<RequestRecord>) {
     let cache = tempfile::tempdir().unwrap();
     let (env, plan) =
         sextant::plan_environment(&renderer(cache.path()), repo.path(), "test").unwrap();
-    let cluster = Cluster::new(server.client().unwrap());
+    let cluster = KubeCluster::new(server.client().unwrap());
     let result = sync(&cluster, &env, &plan, &options(&repo)).await;
     (result, server.requests())
 }
@@ -728,7 +728,7 @@ async fn a_server_that_accepts_and_never_answers_fails_within_the_attempts_namin
     // A listener that takes connections and never answers them.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", silent.local_addr().unwrap());
-    let cluster = Cluster::connect(kube::Config::new(url.parse().unwrap()))
+    let cluster = KubeCluster::connect(kube::Config::new(url.parse().unwrap()))
         .unwrap()
         .with_retry(RetryPolicy {
             attempts: 2,
@@ -756,7 +756,7 @@ async fn a_server_that_accepts_and_never_answers_fails_within_the_attempts_namin
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let cluster = Cluster::connect(kube::Config::new(url.parse().unwrap()))
+    let cluster = KubeCluster::connect(kube::Config::new(url.parse().unwrap()))
         .unwrap()
         .with_retry(RetryPolicy {
             attempts: 1,
@@ -841,7 +841,7 @@ async fn watching(
 ) -> (Arc<LiveCache>, sextant::live::queue::Receiver) {
     let dir = tempfile::tempdir().unwrap();
     let (_, plan) = sextant::plan_environment(&renderer(dir.path()), repo.path(), "test").unwrap();
-    let cluster = Cluster::new(server.client().unwrap());
+    let cluster = KubeCluster::new(server.client().unwrap());
     let mut kinds = BTreeMap::new();
     for o in plan.objects() {
         let r = &o.reference;
@@ -1033,7 +1033,7 @@ async fn apply_named(
     let cache = tempfile::tempdir().unwrap();
     let (env, plan) =
         sextant::plan_environment(&renderer(cache.path()), repo.path(), name).unwrap();
-    let cluster = Cluster::new(server.client().unwrap());
+    let cluster = KubeCluster::new(server.client().unwrap());
     sync(&cluster, &env, &plan, opts).await
 }
 

@@ -3,7 +3,7 @@
 
 mod support;
 
-use sextant::apply::cluster::Cluster;
+use sextant::apply::cluster::KubeCluster;
 use sextant::apply::sync::{sync, SyncOptions};
 use sextant_testkit::{Options, TestServer};
 use std::time::Duration;
@@ -22,7 +22,7 @@ async fn a_pass_over_the_local_environment_compares_each_object_once() {
         sextant::plan_environment(&renderer(cache.path()), &workspace(), "local").unwrap();
     let objects = plan.objects().filter(|o| o.hook.is_none()).count() as u64;
     assert!(objects > 5, "the local environment has objects: {objects}");
-    let cluster = Cluster::new(server.client().unwrap());
+    let cluster = KubeCluster::new(server.client().unwrap());
     let opts = SyncOptions {
         wave_timeout: Duration::from_secs(10),
         poll_interval: Duration::from_millis(50),

@@ -470,7 +470,7 @@ async fn a_constraint_waits_until_gatekeeper_serves_its_kind_then_applies() {
         ..sextant::apply::sync::SyncOptions::for_environment(&env)
     };
     let gatekeeper = tokio::spawn(play_gatekeeper(server.clone(), server.client().unwrap()));
-    let cluster = sextant::apply::cluster::Cluster::new(server.client().unwrap());
+    let cluster = sextant::apply::cluster::KubeCluster::new(server.client().unwrap());
     let result = sextant::apply::sync::sync(&cluster, &env, &plan, &opts).await;
     gatekeeper.await.unwrap();
     assert!(result.succeeded, "{:?}", result.error);

@@ -20,64 +20,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ClusterError {
-    #[error("{object}: the API server does not serve {api_version} {kind}")]
-    UnknownKind {
-        object: String,
-        api_version: String,
-        kind: String,
-    },
-    #[error("{object}: conflict with another field manager: {message} (take the fields over with --force-conflicts or spec.sync.forceConflicts)")]
-    Conflict { object: String, message: String },
-    #[error("{object}: {verb} failed: {message}")]
-    Api {
-        object: String,
-        verb: &'static str,
-        code: Option<u16>,
-        message: String,
-        /// The server was unreachable, overloaded or throttling (after the retries): another
-        /// try later may succeed, unlike a refusal of the request itself.
-        transient: bool,
-    },
-}
-
-impl ClusterError {
-    /// The kind of failure, as a bounded metric label.
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            ClusterError::UnknownKind { .. } => "kind_not_served",
-            ClusterError::Conflict { .. } => "conflict",
-            ClusterError::Api {
-                transient: true, ..
-            } => "api_unavailable",
-            ClusterError::Api { .. } => "api_refused",
-        }
-    }
-
-    /// Whether a later try may succeed with the same request: the API server was down, timed
-    /// out, throttled or failed on its side. A conflict, an invalid object or a kind the server
-    /// does not serve fail the same way until something changes.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            ClusterError::Api {
-                transient: true,
-                ..
-            }
-        )
-    }
-
-    pub fn is_not_found(&self) -> bool {
-        matches!(
-            self,
-            ClusterError::Api {
-                code: Some(404),
-                ..
-            }
-        )
-    }
-}
+pub use sextant_core::ports::cluster::{Cluster, ClusterError, Served};
 
 /// How calls are retried: `attempts` in all, each cut at `attempt_timeout`, backoff doubling
 /// from `base` up to `cap`, and never past `budget` from the first try.
@@ -230,7 +173,7 @@ fn cause(e: &(dyn std::error::Error + 'static)) -> String {
     deepest
 }
 
-pub struct Cluster {
+pub struct KubeCluster {
     client: Client,
     server: String,
     retry: RetryPolicy,
@@ -248,9 +191,9 @@ pub fn client(mut config: kube::Config) -> Result<Client, kube::Error> {
     Client::try_from(config)
 }
 
-impl Cluster {
+impl KubeCluster {
     pub fn new(client: Client) -> Self {
-        Cluster {
+        KubeCluster {
             client,
             server: "the configured address".into(),
             retry: RetryPolicy::default(),
@@ -261,7 +204,7 @@ impl Cluster {
     /// Connects to the cluster of `config`, remembering its address for error messages.
     pub fn connect(config: kube::Config) -> Result<Self, kube::Error> {
         let server = config.cluster_url.to_string();
-        Ok(Cluster::new(client(config)?).with_server(server.trim_end_matches('/')))
+        Ok(KubeCluster::new(client(config)?).with_server(server.trim_end_matches('/')))
     }
 
     pub fn with_server(mut self, server: impl Into<String>) -> Self {
@@ -587,11 +530,73 @@ impl Cluster {
             })
             .await
             .map_err(|gave_up| gave_up.error("the API server's resources".into(), "discovery"))?;
-        Ok(discovery
+        let found: Vec<(ApiResource, bool)> = discovery
             .groups()
             .flat_map(|g| g.recommended_resources())
             .filter(|(_, caps)| caps.supports_operation(kube::discovery::verbs::LIST))
             .map(|(ar, caps)| (ar, caps.scope == Scope::Namespaced))
+            .collect();
+        // What discovery found answers `resource` too, without asking again per kind.
+        if let Ok(mut kinds) = self.kinds.lock() {
+            for (ar, namespaced) in &found {
+                let gvk = GroupVersionKind::gvk(&ar.group, &ar.version, &ar.kind);
+                kinds.insert(gvk, (ar.clone(), *namespaced));
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The port, over the methods above (their retry policy, their errors).
+impl Cluster for KubeCluster {
+    async fn served(&self, r: &ObjectRef) -> Result<Option<Served>, ClusterError> {
+        Ok(self.resource(r).await?.map(|(ar, namespaced)| Served {
+            plural: ar.plural,
+            namespaced,
+        }))
+    }
+
+    async fn get(&self, r: &ObjectRef) -> Result<Option<Value>, ClusterError> {
+        KubeCluster::get(self, r).await
+    }
+
+    async fn apply(
+        &self,
+        r: &ObjectRef,
+        manifest: &Value,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<Value, ClusterError> {
+        KubeCluster::apply(self, r, manifest, force, dry_run).await
+    }
+
+    async fn delete(&self, r: &ObjectRef) -> Result<(), ClusterError> {
+        KubeCluster::delete(self, r).await
+    }
+
+    async fn list(&self, r: &ObjectRef, labels: &str) -> Result<Vec<Value>, ClusterError> {
+        KubeCluster::list(self, r, labels).await
+    }
+
+    async fn listable(&self) -> Result<Vec<(ObjectRef, Served)>, ClusterError> {
+        Ok(self
+            .listable_resources()
+            .await?
+            .into_iter()
+            .map(|(ar, namespaced)| {
+                let kind = ObjectRef {
+                    group: ar.group,
+                    version: ar.version,
+                    kind: ar.kind,
+                    namespace: None,
+                    name: String::new(),
+                };
+                let served = Served {
+                    plural: ar.plural,
+                    namespaced,
+                };
+                (kind, served)
+            })
             .collect())
     }
 }
@@ -665,13 +670,15 @@ mod tests {
     #[tokio::test]
     async fn attempts_stop_at_the_count_and_a_retry_after_beyond_the_budget_stops_at_once() {
         let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
-        let cluster = Cluster::connect(config).unwrap().with_retry(RetryPolicy {
-            attempts: 3,
-            base: Duration::from_millis(1),
-            cap: Duration::from_millis(2),
-            attempt_timeout: Duration::from_secs(1),
-            budget: Duration::from_secs(10),
-        });
+        let cluster = KubeCluster::connect(config)
+            .unwrap()
+            .with_retry(RetryPolicy {
+                attempts: 3,
+                base: Duration::from_millis(1),
+                cap: Duration::from_millis(2),
+                attempt_timeout: Duration::from_secs(1),
+                budget: Duration::from_secs(10),
+            });
         let calls = std::sync::atomic::AtomicU32::new(0);
         let GaveUp { text, .. } = cluster
             .retrying(|| async {

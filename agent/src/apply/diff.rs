@@ -65,7 +65,7 @@ fn unified_to(source: &str, label: &str, live: Option<&Value>, desired: &Value) 
 /// Diffs every object of a plan (hooks aside) against the cluster: what a sync would write, so
 /// fields drift ignores keep their live values (`Comparison::respecting`).
 pub async fn diff(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     env: &crate::environment::Environment,
     plan: &Plan,
     concurrency: usize,
@@ -87,7 +87,7 @@ pub async fn diff(
 /// manager who changed it — the drift watch's comparison, ignore rules included, against one
 /// GET per object. Secret values are masked. `sextant diff --output json` prints it.
 pub async fn drift(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     env: &crate::environment::Environment,
     plan: &Plan,
     concurrency: usize,
@@ -113,7 +113,7 @@ pub async fn drift(
 }
 
 async fn diff_one(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     env: &crate::environment::Environment,
     o: &Object,
 ) -> Result<Option<ObjectDiff>, ClusterError> {
@@ -149,7 +149,7 @@ pub enum DryRun {
 /// `dryRun=All`: nothing is stored. An object already as Git says is not sent; one the server
 /// would store unchanged is not listed.
 pub async fn dry_run(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     env: &crate::environment::Environment,
     plan: &Plan,
     concurrency: usize,
@@ -168,7 +168,7 @@ pub async fn dry_run(
 }
 
 async fn dry_run_one(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     env: &crate::environment::Environment,
     o: &Object,
 ) -> Result<Option<DryRun>, ClusterError> {

@@ -9,7 +9,7 @@
 //! a GET returned since) or any copy that arrived after that one: watch events come in order.
 //! Until then the object is read with a GET.
 
-use super::cluster::ClusterError;
+use super::cluster::{Cluster, ClusterError};
 use super::health::{self, Status};
 use super::sync::{identity, Identity, Run, SyncError};
 use super::view::{self, Cached};
@@ -44,7 +44,7 @@ impl Anchor {
     }
 }
 
-impl Run<'_> {
+impl<C: Cluster> Run<'_, C> {
     /// Waits until `until`, a change of the view, or the poll interval, whichever comes first;
     /// `true` when the agent started shutting down meanwhile.
     pub(super) async fn pause(

@@ -2,12 +2,13 @@
 //! applied, waited for, and cleaned up; hooks of a release with nothing to write do not run, so a
 //! repeated sync writes nothing.
 
+use super::cluster::Cluster;
 use super::result::{ObjectResult, Outcome};
 use super::sync::{identity, Run, SyncError};
 use crate::object::{HookDeletePolicy, Object, ObjectRef};
 use std::time::Instant;
 
-impl Run<'_> {
+impl<C: Cluster> Run<'_, C> {
     /// Runs a hook: replaced per its delete policy, applied, waited for, then cleaned up.
     pub(super) async fn hook(
         &mut self,

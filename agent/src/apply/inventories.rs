@@ -32,14 +32,14 @@ pub(crate) fn changed_releases(previous: &Inventories, desired: &Inventories) ->
 }
 
 /// Where one environment's inventories are kept: ConfigMaps in the agent's namespace.
-pub(crate) struct Store<'a> {
-    pub(crate) cluster: &'a Cluster,
+pub(crate) struct Store<'a, C> {
+    pub(crate) cluster: &'a C,
     /// The agent's namespace.
     pub(crate) namespace: &'a str,
     pub(crate) environment: &'a str,
 }
 
-impl Store<'_> {
+impl<C: Cluster> Store<'_, C> {
     pub(crate) async fn read(&self) -> Result<Inventories, ClusterError> {
         let any = inventory::reference(self.namespace, self.environment, "");
         let list = self

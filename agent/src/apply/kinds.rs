@@ -3,6 +3,7 @@
 //! creates in this wave or before is waited for; what nothing creates, or only a later wave
 //! does, fails the wave at once, naming the object.
 
+use super::cluster::Cluster;
 use super::result::{ObjectResult, Outcome};
 use super::sync::{Run, SyncError};
 use crate::creators::{self, Creator};
@@ -16,7 +17,7 @@ type Unserved<'o> = BTreeMap<(String, String, String), Vec<&'o Object>>;
 /// One object of each kind still awaited, and what in the plan creates the kind.
 type Waiting<'o> = Vec<(&'o Object, Creator)>;
 
-impl Run<'_> {
+impl<C: Cluster> Run<'_, C> {
     /// Waits until the kinds of `objects` are served, when something in the plan applied by now
     /// creates them (`creators`); fails at once when nothing does. Returns the objects to apply:
     /// in a dry run, those whose kind is not served yet are reported and left out (their CRD or
@@ -54,7 +55,7 @@ impl Run<'_> {
         for o in objects {
             let r = &o.reference;
             let key = (r.group.clone(), r.version.clone(), r.kind.clone());
-            if missing.contains_key(&key) || self.cluster.resource(r).await?.is_none() {
+            if missing.contains_key(&key) || self.cluster.served(r).await?.is_none() {
                 missing.entry(key).or_default().push(*o);
             }
         }
@@ -114,7 +115,7 @@ impl Run<'_> {
         loop {
             let mut still = Vec::new();
             for (o, creator) in waiting {
-                if self.cluster.resource(&o.reference).await?.is_none() {
+                if self.cluster.served(&o.reference).await?.is_none() {
                     still.push((o, creator));
                 }
             }

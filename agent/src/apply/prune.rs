@@ -94,7 +94,7 @@ pub fn would_prune(
 
 /// Deletes what left Git, in reverse wave order, sparing what is not the agent's to delete.
 pub(super) async fn prune(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     environment: &str,
     dry_run: bool,
     guard: &PruneGuard,
@@ -227,33 +227,31 @@ struct CannotTell {
 /// The first object in a namespace that this environment does not manage, if any (events,
 /// endpoints and leases do not count). `Err` when a list fails: then nobody knows.
 async fn unmanaged_in_namespace(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     mine: &Ownership<'_>,
     ns: &str,
 ) -> Result<Option<String>, CannotTell> {
     let ignored: BTreeSet<&str> = ["Event", "Endpoints", "EndpointSlice", "Lease"].into();
-    let resources = cluster
-        .listable_resources()
-        .await
-        .map_err(|error| CannotTell {
-            what: String::new(),
-            error,
-        })?;
-    for (ar, namespaced) in resources {
-        if !namespaced || ignored.contains(ar.kind.as_str()) {
+    let kinds = cluster.listable().await.map_err(|error| CannotTell {
+        what: String::new(),
+        error,
+    })?;
+    for (kind, served) in kinds {
+        if !served.namespaced || ignored.contains(kind.kind.as_str()) {
             continue;
         }
-        let items = cluster
-            .list_resource(&ar, Some(ns), "")
-            .await
-            .map_err(|error| CannotTell {
-                what: format!("cannot tell what namespace {ns} holds: "),
-                error,
-            })?;
-        if let Some(o) = items.iter().find(|o| !mine.may_go(&ar.kind, o)) {
+        let in_ns = ObjectRef {
+            namespace: Some(ns.to_string()),
+            ..kind
+        };
+        let items = cluster.list(&in_ns, "").await.map_err(|error| CannotTell {
+            what: format!("cannot tell what namespace {ns} holds: "),
+            error,
+        })?;
+        if let Some(o) = items.iter().find(|o| !mine.may_go(&in_ns.kind, o)) {
             return Ok(Some(format!(
                 "namespace holds {} {}, which this environment does not manage",
-                ar.kind,
+                in_ns.kind,
                 name_of(o)
             )));
         }
@@ -264,7 +262,7 @@ async fn unmanaged_in_namespace(
 /// The first custom resource of a CRD that this environment does not manage, if any. `Err`
 /// when its list fails.
 async fn unmanaged_of_crd(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     mine: &Ownership<'_>,
     crd: &Value,
 ) -> Result<Option<String>, CannotTell> {

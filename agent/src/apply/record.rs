@@ -33,7 +33,7 @@ pub fn rollback_name(target: &str) -> String {
 
 /// The record, if there is one; a record that no longer parses is none (and logged).
 pub async fn load<T: DeserializeOwned>(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     agent_namespace: &str,
     name: &str,
 ) -> Result<Option<T>, ClusterError> {
@@ -53,7 +53,7 @@ pub async fn load<T: DeserializeOwned>(
 }
 
 pub async fn save<T: Serialize>(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     agent_namespace: &str,
     name: &str,
     environment: &str,
@@ -78,7 +78,7 @@ pub async fn save<T: Serialize>(
 }
 
 pub async fn clear(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     agent_namespace: &str,
     name: &str,
 ) -> Result<(), ClusterError> {
@@ -103,18 +103,26 @@ pub trait Records: Send + Sync {
 }
 
 /// The records as ConfigMaps in the agent's namespace.
-#[derive(Clone)]
-pub struct ConfigMaps {
-    pub cluster: Arc<Cluster>,
+pub struct ConfigMaps<C> {
+    pub cluster: Arc<C>,
     pub namespace: String,
 }
 
-impl Records for ConfigMaps {
+impl<C> Clone for ConfigMaps<C> {
+    fn clone(&self) -> Self {
+        ConfigMaps {
+            cluster: self.cluster.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+}
+
+impl<C: Cluster> Records for ConfigMaps<C> {
     async fn load<T: DeserializeOwned + Send>(
         &self,
         name: &str,
     ) -> Result<Option<T>, ClusterError> {
-        load(&self.cluster, &self.namespace, name).await
+        load(&*self.cluster, &self.namespace, name).await
     }
 
     async fn save<T: Serialize + Sync>(
@@ -123,7 +131,7 @@ impl Records for ConfigMaps {
         environment: &str,
         record: &T,
     ) -> Result<(), ClusterError> {
-        save(&self.cluster, &self.namespace, name, environment, record).await
+        save(&*self.cluster, &self.namespace, name, environment, record).await
     }
 }
 

@@ -1,7 +1,7 @@
 //! The kinds a release requires (`requires:` in environment.yaml), waited for before its wave
 //! applies: each served by the API server and, when a CustomResourceDefinition serves it, that
 //! CRD `Established` — within the wave timeout, asking discovery again every poll, as the sync
-//! waits for a custom resource's kind ([`Run::pause`], [`Cluster::resource`]). The plan already
+//! waits for a custom resource's kind ([`Run::pause`], [`Cluster::served`]). The plan already
 //! checked that something provides each (`requires::check`); here the cluster catches up.
 //! Discovery lists a CRD's versions once it is Established, but the condition is read as well,
 //! since the agent's discovery cache may answer before (<https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#create-a-customresourcedefinition>).
@@ -14,7 +14,7 @@ use crate::environment::Requirement;
 use crate::object::ObjectRef;
 use std::time::Instant;
 
-impl Run<'_> {
+impl<C: Cluster> Run<'_, C> {
     /// Waits until every kind required by a release that starts in `wave` is ready; fails naming
     /// each release and kind still not ready at the wave timeout. A dry run creates nothing, so
     /// it waits for nothing.
@@ -65,7 +65,10 @@ impl Run<'_> {
 
 /// Why `required` is not ready yet, or `None` when it is served (and its CRD, if a CRD serves it,
 /// Established).
-async fn not_ready(cluster: &Cluster, required: &Requirement) -> Result<Option<String>, SyncError> {
+async fn not_ready(
+    cluster: &impl Cluster,
+    required: &Requirement,
+) -> Result<Option<String>, SyncError> {
     let kind = ObjectRef {
         group: required.group.clone(),
         version: required.version.clone(),
@@ -73,7 +76,7 @@ async fn not_ready(cluster: &Cluster, required: &Requirement) -> Result<Option<S
         namespace: None,
         name: String::new(),
     };
-    let Some((resource, _)) = cluster.resource(&kind).await? else {
+    let Some(resource) = cluster.served(&kind).await? else {
         return Ok(Some("the API server does not serve it".into()));
     };
     if crate::kinds::is_builtin_group(&required.group) {

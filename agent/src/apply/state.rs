@@ -41,7 +41,7 @@ pub fn to_configmap(agent_namespace: &str, environment: &str, revision: &str) ->
 
 /// The revision recorded as last applied in full, if any.
 pub async fn applied_revision(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     agent_namespace: &str,
     environment: &str,
 ) -> Result<Option<String>, ClusterError> {
@@ -57,7 +57,7 @@ pub async fn applied_revision(
 
 /// Records `revision` as applied in full (one write, only when it changed).
 pub async fn record(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     agent_namespace: &str,
     environment: &str,
     revision: &str,

@@ -88,8 +88,8 @@ pub fn identity(r: &ObjectRef) -> Identity {
     r.key()
 }
 
-pub(super) struct Run<'a> {
-    pub(super) cluster: &'a Cluster,
+pub(super) struct Run<'a, C> {
+    pub(super) cluster: &'a C,
     pub(super) env: &'a Environment,
     pub(super) plan: &'a Plan,
     pub(super) opts: &'a SyncOptions,
@@ -103,7 +103,7 @@ pub(super) struct Run<'a> {
 
 /// Applies a plan. Never panics on cluster errors: they end up in the result's `error`.
 pub async fn sync(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     env: &Environment,
     plan: &Plan,
     opts: &SyncOptions,
@@ -138,7 +138,7 @@ pub async fn sync(
 }
 
 async fn run(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     env: &Environment,
     plan: &Plan,
     opts: &SyncOptions,
@@ -200,7 +200,7 @@ async fn run(
 /// one LIST per kind and namespace rather than a GET per object. A sync that changes nothing
 /// costs a handful of requests, none for watched kinds.
 async fn prefetch(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     view: Option<&dyn LiveView>,
     objects: &[&Object],
     concurrency: usize,
@@ -258,7 +258,7 @@ async fn prefetch(
 
 // Named async functions rather than closures: their futures are `Send` for any lifetime, so a
 // sync can run in a spawned task.
-async fn list_of(cluster: &Cluster, r: &ObjectRef) -> Result<Vec<Value>, ClusterError> {
+async fn list_of(cluster: &impl Cluster, r: &ObjectRef) -> Result<Vec<Value>, ClusterError> {
     cluster.list(r, "").await
 }
 
@@ -293,7 +293,7 @@ impl Step {
 }
 
 async fn apply_one(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     env: &Environment,
     opts: &SyncOptions,
     live: &HashMap<Identity, Option<Value>>,
@@ -374,7 +374,7 @@ fn namespace_ref(name: &str) -> ObjectRef {
 /// Creates namespace `ns` for environment `env`, labelled as the agent's, unless it exists;
 /// returns whether it was created.
 pub async fn ensure_namespace(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     env: &str,
     ns: &str,
     dry_run: bool,
@@ -389,7 +389,7 @@ pub async fn ensure_namespace(
     Ok(true)
 }
 
-impl Run<'_> {
+impl<C: Cluster> Run<'_, C> {
     /// Creates the agent's namespace and each release's namespace that is missing and not
     /// declared in the plan itself (as `helm --create-namespace` does).
     async fn ensure_namespaces(

@@ -11,7 +11,7 @@ pub mod show;
 
 use crate::{Cli, ClusterArgs};
 use anyhow::Context as _;
-use sextant::apply::cluster::Cluster;
+use sextant::apply::cluster::KubeCluster;
 use sextant::render::{cache::RenderCache, helm::Helm, Renderer, Settings};
 use std::io::Write;
 use std::process::ExitCode;
@@ -58,14 +58,14 @@ async fn kube_config(args: &ClusterArgs) -> anyhow::Result<kube::Config> {
         .with_context(|| format!("using {origin}"))
 }
 
-pub async fn cluster(args: &ClusterArgs) -> anyhow::Result<Cluster> {
-    Ok(Cluster::connect(kube_config(args).await?)?)
+pub async fn cluster(args: &ClusterArgs) -> anyhow::Result<KubeCluster> {
+    Ok(KubeCluster::connect(kube_config(args).await?)?)
 }
 
 /// Connects to the cluster on a runtime of its own and runs `work` against it.
 pub fn on_cluster<T>(
     args: &ClusterArgs,
-    work: impl AsyncFnOnce(&Cluster) -> anyhow::Result<T>,
+    work: impl AsyncFnOnce(&KubeCluster) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     tokio::runtime::Runtime::new()?.block_on(async {
         let cluster = cluster(args).await?;

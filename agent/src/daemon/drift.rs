@@ -5,7 +5,7 @@
 
 use super::applied::Applied;
 use super::status::{DriftState, DriftStatus, DriftedObject, Status};
-use crate::apply::cluster::Cluster;
+use crate::apply::cluster::KubeCluster;
 use crate::apply::sync::{identity, Identity};
 use crate::drift::policy::{self, Action, Fights};
 use crate::drift::{self as compare_drift, ObjectDrift};
@@ -22,7 +22,7 @@ const HEAL_PENDING: Duration = Duration::from_secs(5);
 
 pub struct DriftWatch {
     pub environment: String,
-    pub cluster: Arc<Cluster>,
+    pub cluster: Arc<KubeCluster>,
     pub metrics: Metrics,
     pub status: Arc<Mutex<Status>>,
     pub applied: watch::Receiver<Option<Arc<Applied>>>,
@@ -495,7 +495,7 @@ mod tests {
         let (cache, changes) = LiveCache::new("prod", client.clone());
         DriftWatch {
             environment: "prod".into(),
-            cluster: Arc::new(Cluster::new(client)),
+            cluster: Arc::new(KubeCluster::new(client)),
             metrics: Metrics::new().unwrap(),
             status: Arc::default(),
             applied: watch::channel(None).1,

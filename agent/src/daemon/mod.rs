@@ -24,7 +24,7 @@ pub mod status;
 #[cfg(test)]
 mod testing;
 
-use crate::apply::cluster::Cluster;
+use crate::apply::cluster::KubeCluster;
 use crate::config::{Repo, Settings};
 use crate::metrics::Metrics;
 use crate::render::{cache::RenderCache, helm::Helm, Renderer};
@@ -74,7 +74,7 @@ struct Context {
     settings: Settings,
     metrics: Metrics,
     status: Arc<Mutex<Status>>,
-    cluster: Arc<Cluster>,
+    cluster: Arc<KubeCluster>,
     renderer: Arc<Renderer>,
     forge: Option<Arc<sextant_forge::GitHub>>,
     registry: Arc<sextant_registry::Registries>,
@@ -130,7 +130,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     ));
     let ctx = Context {
         renderer: renderer(&settings)?,
-        cluster: Arc::new(Cluster::new(client).with_server(api_server.trim_end_matches('/'))),
+        cluster: Arc::new(KubeCluster::new(client).with_server(api_server.trim_end_matches('/'))),
         settings,
         metrics,
         status,

@@ -11,7 +11,7 @@ use super::applied::Applied;
 use super::clock::now;
 use super::forge_backoff::Backoff;
 use super::status::{Failed, PreviewRecord, Status};
-use crate::apply::cluster::Cluster;
+use crate::apply::cluster::KubeCluster;
 use crate::forge::{ErrorKind, Forge, ForgeError, OpenPull};
 use crate::metrics::Metrics;
 use crate::render::Renderer;
@@ -30,7 +30,7 @@ pub struct Previews<F> {
     pub base: String,
     pub git: Arc<GitSource>,
     pub renderer: Arc<Renderer>,
-    pub cluster: Arc<Cluster>,
+    pub cluster: Arc<KubeCluster>,
     pub agent_namespace: String,
     pub applied: watch::Receiver<Option<Arc<Applied>>>,
     /// Bumped by a signed `pull_request` webhook: look now rather than at the next poll.

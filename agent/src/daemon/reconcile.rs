@@ -8,7 +8,7 @@ use super::commit_status::Outcome as CommitOutcome;
 pub use super::failure::ReconcileError;
 use super::status::{now, EnvironmentStatus, LastError, LastSync, Status};
 use super::Snapshot;
-use crate::apply::cluster::Cluster;
+use crate::apply::cluster::KubeCluster;
 use crate::apply::result::{Outcome, SyncResult};
 use crate::apply::sync::{identity, Identity};
 use crate::apply::sync::{sync, SyncOptions};
@@ -22,7 +22,7 @@ use std::time::Instant;
 pub struct Reconciler {
     pub environment: String,
     pub renderer: Arc<Renderer>,
-    pub cluster: Arc<Cluster>,
+    pub cluster: Arc<KubeCluster>,
     pub metrics: Metrics,
     pub status: Arc<Mutex<Status>>,
     pub agent_namespace: String,
@@ -469,7 +469,7 @@ mod tests {
         let repo = dir.path().join("repo");
         checkout(&repo);
         // One attempt a request: the 503 below is not waited out.
-        let cluster = Cluster::new(server.client().unwrap()).with_retry(RetryPolicy {
+        let cluster = KubeCluster::new(server.client().unwrap()).with_retry(RetryPolicy {
             attempts: 1,
             ..RetryPolicy::default()
         });

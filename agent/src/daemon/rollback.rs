@@ -334,7 +334,7 @@ mod tests {
     //! helm rendering: no process, no waiting on a loop.
     use super::super::testing;
     use super::*;
-    use crate::apply::cluster::Cluster;
+    use crate::apply::cluster::KubeCluster;
     use crate::apply::result::SyncFailure;
     use crate::object::ObjectRef;
     use crate::promotion::rollback::Changed;
@@ -377,7 +377,7 @@ mod tests {
         Reconciler,
         tokio::sync::mpsc::Receiver<super::super::promote::Job>,
     ) {
-        testing::reconciler(server, dir, NS, Cluster::new(server.client().unwrap()))
+        testing::reconciler(server, dir, NS, KubeCluster::new(server.client().unwrap()))
     }
 
     /// What `revision` of a checkout renders to, as a successful sync would have applied it.

@@ -3,7 +3,7 @@
 
 use super::promote::Job;
 use super::reconcile::Reconciler;
-use crate::apply::cluster::Cluster;
+use crate::apply::cluster::KubeCluster;
 use crate::render::Renderer;
 use std::path::Path;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ pub fn reconciler(
     server: &sextant_testkit::TestServer,
     dir: &Path,
     namespace: &str,
-    cluster: Cluster,
+    cluster: KubeCluster,
 ) -> (Reconciler, mpsc::Receiver<Job>) {
     let client = server.client().unwrap();
     let (jobs, received) = mpsc::channel(16);

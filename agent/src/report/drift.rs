@@ -44,7 +44,7 @@ pub struct NotMapped {
 /// Reads every object of the plan, compares, and maps each drifted release's fields to values.
 pub async fn report(
     renderer: &Renderer,
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     env: &Environment,
     plan: &Plan,
 ) -> Result<Vec<ReleaseReport>, ClusterError> {

@@ -29,7 +29,7 @@ pub struct Sides<'a> {
 /// then [`Rendered::against`] the cluster.
 pub async fn preview(
     renderer: &Renderer,
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     agent_namespace: &str,
     environment: &str,
     sides: &Sides<'_>,
@@ -130,7 +130,7 @@ impl Rendered {
     /// The preview, completed against the live cluster: a server-side dry-run of each object
     /// Git adds or changes, the inventories (prunes, the mass-prune guard, the hooks that would
     /// run). Reads only.
-    pub async fn against(self, cluster: &Cluster, agent_namespace: &str) -> Preview {
+    pub async fn against(self, cluster: &impl Cluster, agent_namespace: &str) -> Preview {
         let Rendered { mut preview, next } = self;
         let Some(Next { env, head, changed }) = next else {
             return preview;
@@ -318,7 +318,7 @@ fn values_changes(
 /// What a sync of `changed` would write, per object, asked of the API server with a dry-run
 /// (`apply::diff::dry_run`): the diff from the live object to its answer, or why it refuses.
 async fn cluster_changes(
-    cluster: &Cluster,
+    cluster: &impl Cluster,
     env: &crate::environment::Environment,
     changed: &Plan,
 ) -> Result<Vec<ClusterChange>, crate::apply::cluster::ClusterError> {

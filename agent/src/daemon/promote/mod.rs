@@ -25,6 +25,7 @@ use super::drift::DriftFeed;
 use super::forge_backoff::Backoff;
 use super::status::{Failed, Status};
 use super::Snapshot;
+use crate::apply::cluster::KubeCluster;
 use crate::apply::record::{self, ConfigMaps, Records};
 use crate::environment::{Environment, PromotedImage};
 use crate::forge::{Forge, Request};
@@ -45,7 +46,7 @@ pub use super::revert::{Job, Jobs};
 pub type GitLog =
     Arc<dyn Fn(&str, &[String], Option<(&str, &str, &str)>) -> (Vec<LogLine>, usize) + Send + Sync>;
 
-pub struct Promoter<F, R, K = ConfigMaps> {
+pub struct Promoter<F, R, K = ConfigMaps<KubeCluster>> {
     /// The source environment: this agent's.
     pub source: String,
     pub forge: Arc<F>,
