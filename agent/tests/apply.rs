@@ -489,6 +489,20 @@ async fn a_dry_run_reports_what_would_change_and_writes_nothing() {
     )
     .await;
     assert!(result.dry_run);
+    // The release's namespace does not exist: its objects cannot be checked by the server (it
+    // answers 404 for the namespace), and the dry run still says what it would create.
+    assert!(result.succeeded, "{:?}", result.error);
+    let unchecked = result
+        .waves
+        .iter()
+        .flat_map(|w| &w.objects)
+        .filter(|o| {
+            o.message
+                .as_deref()
+                .is_some_and(|m| m.contains("not checked by the server"))
+        })
+        .count();
+    assert!(unchecked > 0, "{result:?}");
     let log = server.requests();
     assert!(
         log.iter().filter(|r| r.is_write()).all(|r| r.dry_run),

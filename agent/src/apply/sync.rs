@@ -353,6 +353,17 @@ async fn apply_one(
                 version: view::resource_version(&answer).map(str::to_string),
                 transient: false,
             },
+            // A dry run cannot ask the server about an object in a namespace that only this
+            // sync would create (the server answers 404 for the namespace, as a real one does).
+            Err(e) if opts.dry_run && current.is_none() && e.is_not_found() => Step {
+                outcome: Outcome::Created,
+                message: Some(
+                    "would be created; not checked by the server, as its namespace does not exist yet"
+                        .into(),
+                ),
+                version: None,
+                transient: false,
+            },
             Err(e) => Step::failed(
                 crate::secrets::scrub(&e.to_string(), &o.manifest),
                 e.is_transient(),
