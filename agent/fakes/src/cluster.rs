@@ -220,6 +220,49 @@ fn matches(labels: &Value, selector: &str) -> bool {
         })
 }
 
+/// A write into a namespace that does not exist is refused as not found, as the real server's
+/// NamespaceLifecycle admission refuses it.
+fn namespace_missing(st: &State, r: &ObjectRef, kind: &Served) -> Option<ClusterError> {
+    let ns = r.namespace.clone().filter(|_| kind.namespaced)?;
+    let namespace = ObjectKey::new("", "Namespace", None, &ns);
+    (!st.objects.contains_key(&namespace)).then(|| ClusterError::Api {
+        object: r.to_string(),
+        verb: "apply",
+        code: Some(404),
+        message: format!("HTTP 404 NotFound: namespaces \"{ns}\" not found"),
+        transient: false,
+    })
+}
+
+/// The fields `wanted` sets that another manager owns with another value.
+fn conflicts(stored: &Stored, wanted: &BTreeMap<String, Value>) -> Vec<String> {
+    wanted
+        .iter()
+        .filter_map(|(p, v)| {
+            let owner = stored.owners.get(p).filter(|o| o.as_str() != MANAGER)?;
+            (stored.object.pointer(p) != Some(v)).then(|| format!("conflict with \"{owner}\": {p}"))
+        })
+        .collect()
+}
+
+/// The agent's manager takes `wanted` and lets go of (removes) what it owned and no longer sets.
+fn take(stored: &mut Stored, wanted: BTreeMap<String, Value>) {
+    let dropped: Vec<String> = stored
+        .owners
+        .iter()
+        .filter(|(p, o)| o.as_str() == MANAGER && !wanted.contains_key(*p))
+        .map(|(p, _)| p.clone())
+        .collect();
+    for p in &dropped {
+        remove(&mut stored.object, p);
+        stored.owners.remove(p);
+    }
+    for (p, v) in wanted {
+        set(&mut stored.object, &p, v);
+        stored.owners.insert(p, MANAGER.to_string());
+    }
+}
+
 impl Cluster for FakeCluster {
     async fn served(&self, r: &ObjectRef) -> Result<Option<Served>, ClusterError> {
         self.call("served", r)?;
@@ -248,18 +291,8 @@ impl Cluster for FakeCluster {
                 kind: r.kind.clone(),
             });
         };
-        if kind.namespaced {
-            let ns = r.namespace.clone().unwrap_or_default();
-            let namespace = ObjectKey::new("", "Namespace", None, &ns);
-            if !st.objects.contains_key(&namespace) {
-                return Err(ClusterError::Api {
-                    object: r.to_string(),
-                    verb: "apply",
-                    code: Some(404),
-                    message: format!("HTTP 404 NotFound: namespaces \"{ns}\" not found"),
-                    transient: false,
-                });
-            }
+        if let Some(missing) = namespace_missing(&st, r, &kind) {
+            return Err(missing);
         }
         let key = r.key();
         let mut stored = st.objects.get(&key).cloned().unwrap_or_else(|| Stored {
@@ -269,14 +302,7 @@ impl Cluster for FakeCluster {
         let mut wanted = BTreeMap::new();
         leaves(manifest, "", &mut wanted);
         wanted.retain(|p, _| !owned_by_server(p));
-        let conflicts: Vec<String> = wanted
-            .iter()
-            .filter_map(|(p, v)| {
-                let owner = stored.owners.get(p).filter(|o| o.as_str() != MANAGER)?;
-                (stored.object.pointer(p) != Some(v))
-                    .then(|| format!("conflict with \"{owner}\": {p}"))
-            })
-            .collect();
+        let conflicts = conflicts(&stored, &wanted);
         if !conflicts.is_empty() && !force {
             return Err(ClusterError::Conflict {
                 object: r.to_string(),
@@ -288,51 +314,24 @@ impl Cluster for FakeCluster {
             });
         }
         let before = stored.object.clone();
-        let dropped: Vec<String> = stored
-            .owners
-            .iter()
-            .filter(|(p, o)| o.as_str() == MANAGER && !wanted.contains_key(*p))
-            .map(|(p, _)| p.clone())
-            .collect();
-        for p in &dropped {
-            remove(&mut stored.object, p);
-            stored.owners.remove(p);
-        }
-        for (p, v) in wanted {
-            set(&mut stored.object, &p, v);
-            stored.owners.insert(p, MANAGER.to_string());
-        }
-        set(
-            &mut stored.object,
-            "/apiVersion",
-            Value::String(r.api_version()),
-        );
-        set(&mut stored.object, "/kind", Value::String(r.kind.clone()));
-        set(
-            &mut stored.object,
-            "/metadata/name",
-            Value::String(r.name.clone()),
-        );
+        take(&mut stored, wanted);
+        let mut identity = vec![
+            ("/apiVersion", r.api_version()),
+            ("/kind", r.kind.clone()),
+            ("/metadata/name", r.name.clone()),
+        ];
         if let (Some(ns), true) = (&r.namespace, kind.namespaced) {
-            set(
-                &mut stored.object,
-                "/metadata/namespace",
-                Value::String(ns.clone()),
-            );
+            identity.push(("/metadata/namespace", ns.clone()));
         }
-        if stored.object == before {
-            return Ok(stored.object);
+        for (p, v) in identity {
+            set(&mut stored.object, p, Value::String(v));
         }
-        if dry_run {
+        if stored.object == before || dry_run {
             return Ok(stored.object);
         }
         st.version += 1;
-        let version = st.version.to_string();
-        set(
-            &mut stored.object,
-            "/metadata/resourceVersion",
-            Value::String(version),
-        );
+        let version = Value::String(st.version.to_string());
+        set(&mut stored.object, "/metadata/resourceVersion", version);
         st.objects.insert(key, stored.clone());
         Ok(stored.object)
     }
