@@ -1,4 +1,5 @@
-//! One list of expectations of the cluster port, run against the in-memory fake
+//! One list of expectations of the cluster port (kinds, reads, server-side apply with its dry
+//! runs and conflicts, lists, deletes, Events), run against the in-memory fake
 //! (`sextant_fakes::FakeCluster`) and against the real edge (`KubeCluster`, kube-rs over
 //! kube-testkit, which real `kubectl` works against and which follows the Kubernetes docs on
 //! server-side apply). A behaviour a table test relies on and the fake gets wrong fails here.
@@ -8,7 +9,7 @@ use kube::discovery::ApiResource;
 use serde_json::{json, Value};
 use sextant::apply::cluster::KubeCluster;
 use sextant_core::object::ObjectRef;
-use sextant_core::ports::cluster::{Cluster, ClusterError};
+use sextant_core::ports::cluster::{Cluster, ClusterError, Event};
 use sextant_fakes::FakeCluster;
 use sextant_testkit::{Options, TestServer};
 
@@ -249,6 +250,35 @@ async fn expectations<C: Cluster>(c: &C, world: &impl World, what: &str) {
         "{what}"
     );
     assert!(c.list(&widget, "").await.unwrap().is_empty(), "{what}");
+
+    // An Event about an object lands in its namespace, as `kubectl events` lists it.
+    let web = reference("apps", "v1", "Deployment", Some("contract"), "web");
+    let event = Event {
+        regarding: web.clone(),
+        warning: true,
+        reason: "RolledBack".into(),
+        action: "Rollback".into(),
+        note: "rolled back from sha256:2222 to sha256:1111".into(),
+        instance: "sextant-0".into(),
+    };
+    c.event(&event).await.unwrap();
+    let events = c
+        .list(
+            &reference("events.k8s.io", "v1", "Event", Some("contract"), ""),
+            "",
+        )
+        .await
+        .unwrap();
+    let found = events
+        .iter()
+        .find(|e| e["reason"] == "RolledBack")
+        .unwrap_or_else(|| panic!("{what}: {events:?}"));
+    assert_eq!(found["type"], "Warning", "{what}");
+    assert_eq!(found["note"], event.note.as_str(), "{what}");
+    assert_eq!(found["action"], "Rollback", "{what}");
+    assert_eq!(found["regarding"]["name"], "web", "{what}");
+    assert_eq!(found["regarding"]["kind"], "Deployment", "{what}");
+    assert_eq!(found["reportingInstance"], "sextant-0", "{what}");
 
     // Deleted, and deleting again is not an error.
     c.delete(&cm).await.unwrap();

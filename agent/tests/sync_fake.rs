@@ -1,8 +1,9 @@
 //! The sync's decisions as a table over the in-memory cluster (`sextant_fakes::FakeCluster`,
 //! held to the kube edge by `cluster_contract.rs`), under a paused clock: what is created, what
 //! a second sync leaves alone, what a field another manager owns does with and without
-//! `forceConflicts`, what a dry run stores, what is pruned, and how a failing API read ends the
-//! sync. No API server, no helm: the plan is built from literal manifests as the renderer
+//! `forceConflicts`, what a dry run stores, what is pruned, how a wave that never becomes
+//! healthy ends at its timeout (the paused clock runs through it at once), and how a failing API
+//! read ends the sync. No API server, no helm: the plan is built from literal manifests as the renderer
 //! labels them.
 
 use serde_json::{json, Value};
@@ -185,6 +186,15 @@ async fn a_sync_s_decisions_over_the_in_memory_cluster() {
             dry_run: false,
             want: Ok((0, 1, 0, 0)),
             after: &[("one", Some("changed"))],
+        },
+        Case {
+            what: "a Deployment that never becomes ready stops the sync at the wave timeout (5m, on the paused clock)",
+            before: Before::Nothing,
+            manifests: "---\n# Source: app/templates/web.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: web, image: example.com/web:1}]\n",
+            force: false,
+            dry_run: false,
+            want: Err(&["wave 0: 1 object(s) not healthy after 300s: Deployment.apps app/web"]),
+            after: &[],
         },
         Case {
             what: "an API server that cannot be read ends the sync as transient",

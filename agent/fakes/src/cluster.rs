@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value};
 use sextant_core::object::{ObjectKey, ObjectRef, MANAGER};
-use sextant_core::ports::cluster::{Cluster, ClusterError, Served};
+use sextant_core::ports::cluster::{Cluster, ClusterError, Event, Served};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -34,8 +34,9 @@ struct State {
     failures: Vec<(String, String, ClusterError)>,
 }
 
-/// The in-memory cluster. Serves Namespace, ConfigMap, Secret, Service, Deployment, Job and
-/// CustomResourceDefinition to start with; [`FakeCluster::serve`] adds a kind.
+/// The in-memory cluster. Serves Namespace, ConfigMap, Secret, Service, Deployment, Job, Event
+/// and CustomResourceDefinition to start with (an Event recorded is an `events.k8s.io/v1`
+/// object in the regarded object's namespace); [`FakeCluster::serve`] adds a kind.
 pub struct FakeCluster {
     state: Mutex<State>,
 }
@@ -58,6 +59,7 @@ impl FakeCluster {
             ("", "v1", "Service", "services", true),
             ("apps", "v1", "Deployment", "deployments", true),
             ("batch", "v1", "Job", "jobs", true),
+            ("events.k8s.io", "v1", "Event", "events", true),
             (
                 "apiextensions.k8s.io",
                 "v1",
@@ -357,6 +359,35 @@ impl Cluster for FakeCluster {
             .map(|(_, s)| s.object.clone())
             .filter(|o| matches(&o["metadata"]["labels"], labels))
             .collect())
+    }
+
+    async fn event(&self, event: &Event) -> Result<(), ClusterError> {
+        let r = &event.regarding;
+        self.call("event", r)?;
+        let mut st = self.lock();
+        st.version += 1;
+        let name = format!("{}.{:x}", r.name, st.version);
+        let ns = r.namespace.clone().unwrap_or_else(|| "default".into());
+        let object = serde_json::json!({
+            "apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": ns,
+                "resourceVersion": st.version.to_string()},
+            "type": if event.warning { "Warning" } else { "Normal" },
+            "reason": event.reason, "action": event.action,
+            "note": event.note.chars().take(1024).collect::<String>(),
+            "reportingController": MANAGER, "reportingInstance": event.instance,
+            "regarding": {"apiVersion": r.api_version(), "kind": r.kind,
+                "name": r.name, "namespace": r.namespace},
+        });
+        let key = ObjectKey::new("events.k8s.io", "Event", Some(&ns), &name);
+        st.objects.insert(
+            key,
+            Stored {
+                object,
+                owners: BTreeMap::new(),
+            },
+        );
+        Ok(())
     }
 
     async fn listable(&self) -> Result<Vec<(ObjectRef, Served)>, ClusterError> {

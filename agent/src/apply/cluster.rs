@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub use sextant_core::ports::cluster::{Cluster, ClusterError, Served};
+pub use sextant_core::ports::cluster::{Cluster, ClusterError, Event, Served};
 
 /// How calls are retried: `attempts` in all, each cut at `attempt_timeout`, backoff doubling
 /// from `base` up to `cap`, and never past `budget` from the first try.
@@ -576,6 +576,50 @@ impl Cluster for KubeCluster {
 
     async fn list(&self, r: &ObjectRef, labels: &str) -> Result<Vec<Value>, ClusterError> {
         KubeCluster::list(self, r, labels).await
+    }
+
+    /// Through kube-runtime's recorder (`events.k8s.io/v1`, series of repeats included).
+    async fn event(&self, event: &Event) -> Result<(), ClusterError> {
+        use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+        let recorder = Recorder::new(
+            self.client.clone(),
+            Reporter {
+                controller: crate::object::MANAGER.into(),
+                instance: Some(event.instance.clone()),
+            },
+        );
+        let r = &event.regarding;
+        let reference = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some(r.api_version()),
+            kind: Some(r.kind.clone()),
+            name: Some(r.name.clone()),
+            namespace: r.namespace.clone(),
+            ..Default::default()
+        };
+        let e = KubeEvent {
+            type_: if event.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: event.reason.clone(),
+            note: Some(event.note.chars().take(1024).collect()),
+            action: event.action.clone(),
+            secondary: None,
+        };
+        recorder
+            .publish(&e, &reference)
+            .await
+            .map_err(|e| ClusterError::Api {
+                object: r.to_string(),
+                verb: "event",
+                code: match &e {
+                    kube::Error::Api(s) => Some(s.code),
+                    _ => None,
+                },
+                message: e.to_string(),
+                transient: false,
+            })
     }
 
     async fn listable(&self) -> Result<Vec<(ObjectRef, Served)>, ClusterError> {

@@ -16,8 +16,9 @@ use super::view::{self, Cached};
 use crate::object::Object;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// With a view, the longest a gate waits without an event before reading again.
 const FALLBACK: Duration = Duration::from_secs(1);

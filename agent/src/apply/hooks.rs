@@ -6,7 +6,7 @@ use super::cluster::Cluster;
 use super::result::{ObjectResult, Outcome};
 use super::sync::{identity, Run, SyncError};
 use crate::object::{HookDeletePolicy, Object, ObjectRef};
-use std::time::Instant;
+use tokio::time::Instant;
 
 impl<C: Cluster> Run<'_, C> {
     /// Runs a hook: replaced per its delete policy, applied, waited for, then cleaned up.

@@ -9,7 +9,7 @@ use super::sync::{Run, SyncError};
 use crate::creators::{self, Creator};
 use crate::object::Object;
 use std::collections::BTreeMap;
-use std::time::Instant;
+use tokio::time::Instant;
 
 /// The kinds `(group, version, kind)` not served yet, each with the objects of that kind.
 type Unserved<'o> = BTreeMap<(String, String, String), Vec<&'o Object>>;

@@ -12,7 +12,7 @@ use super::health::{self, Status};
 use super::sync::Run;
 use crate::environment::Requirement;
 use crate::object::ObjectRef;
-use std::time::Instant;
+use tokio::time::Instant;
 
 impl<C: Cluster> Run<'_, C> {
     /// Waits until every kind required by a release that starts in `wave` is ready; fails naming

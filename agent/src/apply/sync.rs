@@ -491,7 +491,7 @@ impl<C: Cluster> Run<'_, C> {
         }
         // Namespaces and CRDs first, and CRDs established; then Gatekeeper's ConstraintTemplates,
         // created (their constraint kinds served); then the rest: so that nothing after them 404s.
-        let deadline = Instant::now() + self.opts.wave_timeout;
+        let deadline = tokio::time::Instant::now() + self.opts.wave_timeout;
         let (foundation, rest): (Vec<&Object>, Vec<&Object>) = main.iter().partition(|o| {
             matches!(
                 o.reference.kind.as_str(),

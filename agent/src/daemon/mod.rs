@@ -434,7 +434,7 @@ impl Context {
             stop: halted(self.stop.clone(), self.leading.clone()),
             object_series: Mutex::new(Vec::new()),
             applied: applied_tx,
-            live: cache,
+            live: Some(cache),
             history: self.history.clone(),
             rollback: tokio::sync::Mutex::new(None),
             statuses: commit_status::CommitStatuses::new(env, jobs.clone()),

@@ -8,7 +8,7 @@ use super::commit_status::Outcome as CommitOutcome;
 pub use super::failure::ReconcileError;
 use super::status::{now, EnvironmentStatus, LastError, LastSync, Status};
 use super::Snapshot;
-use crate::apply::cluster::KubeCluster;
+use crate::apply::cluster::{Cluster, KubeCluster};
 use crate::apply::result::{Outcome, SyncResult};
 use crate::apply::sync::{identity, Identity};
 use crate::apply::sync::{sync, SyncOptions};
@@ -19,10 +19,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-pub struct Reconciler {
+/// One environment's reconciler, over a cluster (the kube edge; the in-memory one in tests).
+pub struct Reconciler<C = KubeCluster> {
     pub environment: String,
     pub renderer: Arc<Renderer>,
-    pub cluster: Arc<KubeCluster>,
+    pub cluster: Arc<C>,
     pub metrics: Metrics,
     pub status: Arc<Mutex<Status>>,
     pub agent_namespace: String,
@@ -32,8 +33,9 @@ pub struct Reconciler {
     /// What the last successful sync applied, for the drift watch (and heals).
     pub applied: tokio::sync::watch::Sender<Option<Arc<Applied>>>,
     /// The environment's live cache (the drift watch keeps it watching what was applied): the
-    /// sync reads synced kinds from it and its health gates wake on its events.
-    pub live: Arc<crate::live::LiveCache>,
+    /// sync reads synced kinds from it and its health gates wake on its events. `None`: every
+    /// read goes to the cluster.
+    pub live: Option<Arc<dyn crate::apply::view::LiveView>>,
     /// Any revision of the repository as a snapshot (the Git source): a rollback after a
     /// restart or failover renders the last good revision again. `None`: a working tree.
     pub history: Option<History>,
@@ -57,7 +59,7 @@ pub(super) struct Prepared {
     pub plan: crate::plan::Plan,
 }
 
-impl Reconciler {
+impl<C: Cluster + 'static> Reconciler<C> {
     pub(super) fn update(&self, f: impl FnOnce(&mut EnvironmentStatus)) {
         if let Ok(mut s) = self.status.lock() {
             f(s.environments.entry(self.environment.clone()).or_default());
@@ -145,7 +147,7 @@ impl Reconciler {
         opts.leave_drift = true;
         opts.agent_namespace = self.agent_namespace.clone();
         opts.stop = Some(self.stop.clone());
-        opts.live = Some(self.live.clone());
+        opts.live = self.live.clone();
         let same_revision = self
             .applied
             .borrow()

@@ -29,7 +29,7 @@ pub trait Reconcile: Send + Sync + 'static {
     fn set_retry_at(&self, at: Option<String>);
 }
 
-impl Reconcile for super::reconcile::Reconciler {
+impl<C: crate::apply::cluster::Cluster + 'static> Reconcile for super::reconcile::Reconciler<C> {
     fn environment(&self) -> &str {
         &self.environment
     }

@@ -8,6 +8,7 @@ use super::applied::Applied;
 use super::reconcile::{ReconcileError, Reconciler};
 use super::status::now;
 use super::Snapshot;
+use crate::apply::cluster::{Cluster, Event};
 use crate::apply::record;
 use crate::apply::result::SyncResult;
 use crate::apply::sync::{sync, SyncOptions};
@@ -16,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-impl Reconciler {
+impl<C: Cluster + 'static> Reconciler<C> {
     /// The environment's rollback record (read from the cluster on first use).
     async fn rollback_record(&self) -> Option<Rollback> {
         let mut memo = self.rollback.lock().await;
@@ -224,7 +225,7 @@ impl Reconciler {
         opts.leave_drift = true;
         opts.agent_namespace = self.agent_namespace.clone();
         opts.stop = Some(self.stop.clone());
-        opts.live = Some(self.live.clone());
+        opts.live = self.live.clone();
         let result = sync(&self.cluster, &good.environment, &plan, &opts).await;
         self.record(&result, started.elapsed().as_secs_f64());
         if let Some(failure) = result.error.filter(|_| !result.succeeded) {
@@ -283,13 +284,6 @@ impl Reconciler {
 
     /// A Warning Event on each rolled-back release's workloads.
     async fn events(&self, good: &Applied, r: &Rollback) {
-        let recorder = kube::runtime::events::Recorder::new(
-            self.cluster.client().clone(),
-            kube::runtime::events::Reporter {
-                controller: crate::object::MANAGER.into(),
-                instance: Some(self.identity.clone()),
-            },
-        );
         for c in &r.releases {
             let note = format!(
                 "rolled back from {} (revision {}) to {} (revision {}): {}",
@@ -306,21 +300,15 @@ impl Reconciler {
                         "Deployment" | "StatefulSet" | "DaemonSet"
                     )
             }) {
-                let reference = k8s_openapi::api::core::v1::ObjectReference {
-                    api_version: Some(o.reference.api_version()),
-                    kind: Some(o.reference.kind.clone()),
-                    name: Some(o.reference.name.clone()),
-                    namespace: o.reference.namespace.clone(),
-                    ..Default::default()
-                };
-                let event = kube::runtime::events::Event {
-                    type_: kube::runtime::events::EventType::Warning,
+                let event = Event {
+                    regarding: o.reference.clone(),
+                    warning: true,
                     reason: "RolledBack".into(),
-                    note: Some(note.chars().take(1000).collect()),
                     action: "Rollback".into(),
-                    secondary: None,
+                    note: note.clone(),
+                    instance: self.identity.clone(),
                 };
-                if let Err(e) = recorder.publish(&event, &reference).await {
+                if let Err(e) = self.cluster.event(&event).await {
                     tracing::debug!(error = %e, "cannot publish an event");
                 }
             }
@@ -330,15 +318,15 @@ impl Reconciler {
 
 #[cfg(test)]
 mod tests {
-    //! The rollback's steps called directly, against kube-testkit (in this process) and a real
-    //! helm rendering: no process, no waiting on a loop.
+    //! The rollback's steps called directly, over the in-memory cluster (held to the kube edge
+    //! by `tests/cluster_contract.rs`) under a paused clock, with a real helm rendering: no
+    //! process, no server, no waiting on a loop.
     use super::super::testing;
     use super::*;
-    use crate::apply::cluster::KubeCluster;
     use crate::apply::result::SyncFailure;
     use crate::object::ObjectRef;
     use crate::promotion::rollback::Changed;
-    use sextant_testkit::{Options, TestServer};
+    use sextant_fakes::FakeCluster;
     use std::path::Path;
 
     const NS: &str = "default";
@@ -371,17 +359,17 @@ mod tests {
     }
 
     fn reconciler(
-        server: &TestServer,
+        cluster: &Arc<FakeCluster>,
         dir: &Path,
     ) -> (
-        Reconciler,
+        Reconciler<FakeCluster>,
         tokio::sync::mpsc::Receiver<super::super::promote::Job>,
     ) {
-        testing::reconciler(server, dir, NS, KubeCluster::new(server.client().unwrap()))
+        testing::reconciler_over(dir, NS, cluster.clone())
     }
 
     /// What `revision` of a checkout renders to, as a successful sync would have applied it.
-    fn rendered(r: &Reconciler, repo: &Path, revision: &str) -> Arc<Applied> {
+    fn rendered(r: &Reconciler<FakeCluster>, repo: &Path, revision: &str) -> Arc<Applied> {
         let (env, plan) = crate::plan_environment(&r.renderer, repo, "prod").unwrap();
         let objects = plan
             .objects()
@@ -410,7 +398,7 @@ mod tests {
         }
     }
 
-    async fn live_image(r: &Reconciler) -> Option<String> {
+    async fn live_image(r: &Reconciler<FakeCluster>) -> Option<String> {
         let cm = ObjectRef {
             group: String::new(),
             version: "v1".into(),
@@ -428,18 +416,18 @@ mod tests {
     /// After a failed sync of the bad revision: a health-gate failure of a revision that
     /// changed a promoted digest rolls back at once (the good rendering applied, recorded, a
     /// revert asked of the forge's loop); any other failure, or a digest unchanged, does not.
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn only_a_health_gate_failure_of_a_changed_digest_rolls_back_at_once() {
         let (good_rev, bad_rev) = ("g".repeat(40), "b".repeat(40));
         // (the bad revision's digest, the sync stopped at a health gate, rolled back)
         let table = [(BAD, true, true), (BAD, false, false), (GOOD, true, false)];
         for (digest, unhealthy, rolls_back) in table {
-            let server = TestServer::start(Options::default()).unwrap();
+            let cluster = Arc::new(FakeCluster::new());
             let dir = tempfile::tempdir().unwrap();
             let (good_repo, bad_repo) = (dir.path().join("good"), dir.path().join("bad"));
             checkout(&good_repo, GOOD);
             checkout(&bad_repo, digest);
-            let (r, mut jobs) = reconciler(&server, dir.path());
+            let (r, mut jobs) = reconciler(&cluster, dir.path());
             r.applied
                 .send_replace(Some(rendered(&r, &good_repo, &good_rev)));
             let bad = crate::environment::load(&bad_repo, "prod").unwrap();
@@ -497,15 +485,15 @@ mod tests {
     /// A reconcile of the revision rolled back from: held while the good rendering is what this
     /// agent applied; after a restart (nothing applied in memory) it finishes the rollback,
     /// which without Git's history to render the good revision again is a typed error.
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_reconcile_of_the_failed_revision_is_held_or_finishes_the_rollback() {
         let (good_rev, bad_rev) = ("g".repeat(40), "b".repeat(40));
-        let server = TestServer::start(Options::default()).unwrap();
+        let cluster = Arc::new(FakeCluster::new());
         let dir = tempfile::tempdir().unwrap();
         let (good_repo, bad_repo) = (dir.path().join("good"), dir.path().join("bad"));
         checkout(&good_repo, GOOD);
         checkout(&bad_repo, BAD);
-        let (r, _jobs) = reconciler(&server, dir.path());
+        let (r, _jobs) = reconciler(&cluster, dir.path());
         r.applied
             .send_replace(Some(rendered(&r, &good_repo, &good_rev)));
         let bad = crate::environment::load(&bad_repo, "prod").unwrap();
@@ -515,19 +503,19 @@ mod tests {
             path: bad_repo.clone(),
         };
 
-        let writes = |server: &TestServer| {
-            server
-                .requests()
+        let writes = |cluster: &FakeCluster| {
+            cluster
+                .calls()
                 .iter()
-                .filter(|q| q.method != "GET")
+                .filter(|(verb, _)| ["apply", "delete", "event"].contains(&verb.as_str()))
                 .count()
         };
-        let before = writes(&server);
+        let before = writes(&cluster);
         assert!(
             matches!(r.rolled_back_from(&snapshot(&bad_rev)).await, Some(Ok(()))),
             "held"
         );
-        assert_eq!(writes(&server), before, "nothing written while held");
+        assert_eq!(writes(&cluster), before, "nothing written while held");
         assert!(
             r.rolled_back_from(&snapshot("c".repeat(40).as_str()))
                 .await
@@ -536,7 +524,7 @@ mod tests {
         );
 
         // A restart: the record read from the cluster, nothing applied in memory yet.
-        let (restarted, _jobs) = reconciler(&server, dir.path());
+        let (restarted, _jobs) = reconciler(&cluster, dir.path());
         match restarted.rolled_back_from(&snapshot(&bad_rev)).await {
             Some(Err(e)) => assert_eq!(e.metric_label(), "rollback_unavailable", "{e}"),
             other => panic!("finishing without history: {other:?}"),

@@ -1,9 +1,9 @@
 //! What the daemon's tests share: the pinned helm's renderer, and an environment `prod`'s
-//! reconciler over a test API server in the test's own process.
+//! reconciler over a test API server in the test's own process, or over the in-memory cluster.
 
 use super::promote::Job;
 use super::reconcile::Reconciler;
-use crate::apply::cluster::KubeCluster;
+use crate::apply::cluster::{Cluster, KubeCluster};
 use crate::render::Renderer;
 use std::path::Path;
 use std::sync::Arc;
@@ -28,18 +28,29 @@ pub fn reconciler(
     cluster: KubeCluster,
 ) -> (Reconciler, mpsc::Receiver<Job>) {
     let client = server.client().unwrap();
+    let (mut r, received) = reconciler_over(dir, namespace, Arc::new(cluster));
+    r.live = Some(Arc::new(crate::live::LiveCache::new("prod", client).0));
+    (r, received)
+}
+
+/// prod's reconciler over any cluster (the in-memory one), reading it directly (no live cache).
+pub fn reconciler_over<C: Cluster>(
+    dir: &Path,
+    namespace: &str,
+    cluster: Arc<C>,
+) -> (Reconciler<C>, mpsc::Receiver<Job>) {
     let (jobs, received) = mpsc::channel(16);
     let r = Reconciler {
         environment: "prod".into(),
         renderer: renderer(dir),
-        cluster: Arc::new(cluster),
+        cluster,
         metrics: crate::metrics::Metrics::new().unwrap(),
         status: Arc::default(),
         agent_namespace: namespace.into(),
         stop: tokio::sync::watch::channel(false).1,
         object_series: std::sync::Mutex::new(Vec::new()),
         applied: tokio::sync::watch::channel(None).0,
-        live: Arc::new(crate::live::LiveCache::new("prod", client).0),
+        live: None,
         history: None,
         rollback: tokio::sync::Mutex::new(None),
         statuses: super::commit_status::CommitStatuses::new("prod", Some(jobs.clone())),

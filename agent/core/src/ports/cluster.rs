@@ -66,6 +66,23 @@ impl ClusterError {
     }
 }
 
+/// A Kubernetes Event the agent reports about one of its objects (`events.k8s.io/v1`), for
+/// `kubectl describe` and the cluster's event pipelines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub regarding: ObjectRef,
+    /// `Warning` when true, else `Normal`.
+    pub warning: bool,
+    /// CamelCase, machine-readable: `RolledBack`.
+    pub reason: String,
+    /// What the agent did: `Rollback`.
+    pub action: String,
+    /// What a person reads (at most 1,024 characters: longer is cut).
+    pub note: String,
+    /// The replica reporting it (`reportingInstance`).
+    pub instance: String,
+}
+
 /// How the server serves an object's kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Served {
@@ -111,6 +128,8 @@ pub trait Cluster: Send + Sync {
     fn listable(
         &self,
     ) -> impl Future<Output = Result<Vec<(ObjectRef, Served)>, ClusterError>> + Send;
+    /// Records an Event about an object in the object's namespace.
+    fn event(&self, event: &Event) -> impl Future<Output = Result<(), ClusterError>> + Send;
 }
 
 /// A shared cluster is the cluster.
@@ -155,5 +174,9 @@ impl<C: Cluster> Cluster for std::sync::Arc<C> {
         &self,
     ) -> impl Future<Output = Result<Vec<(ObjectRef, Served)>, ClusterError>> + Send {
         (**self).listable()
+    }
+
+    fn event(&self, event: &Event) -> impl Future<Output = Result<(), ClusterError>> + Send {
+        (**self).event(event)
     }
 }
