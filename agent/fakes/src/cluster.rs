@@ -34,11 +34,15 @@ struct State {
     failures: Vec<(String, String, ClusterError)>,
 }
 
+/// What a controller writes into an object's `status` after each write, if anything.
+type Controller = std::sync::Arc<dyn Fn(&Value) -> Option<Value> + Send + Sync>;
+
 /// The in-memory cluster. Serves Namespace, ConfigMap, Secret, Service, Deployment, Job, Event
 /// and CustomResourceDefinition to start with (an Event recorded is an `events.k8s.io/v1`
 /// object in the regarded object's namespace); [`FakeCluster::serve`] adds a kind.
 pub struct FakeCluster {
     state: Mutex<State>,
+    controller: Mutex<Option<Controller>>,
 }
 
 impl Default for FakeCluster {
@@ -51,6 +55,7 @@ impl FakeCluster {
     pub fn new() -> Self {
         let fake = FakeCluster {
             state: Mutex::new(State::default()),
+            controller: Mutex::new(None),
         };
         for (group, version, kind, plural, namespaced) in [
             ("", "v1", "Namespace", "namespaces", false),
@@ -85,6 +90,37 @@ impl FakeCluster {
                 },
             ),
         );
+    }
+
+    /// A controller: after each stored write, `f` of the object (`None`: leave it) becomes its
+    /// `status`, as a workload controller reports on what it was given.
+    pub fn controller(&self, f: impl Fn(&Value) -> Option<Value> + Send + Sync + 'static) {
+        *self.controller.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::sync::Arc::new(f));
+    }
+
+    /// Deployments report every replica they ask for updated and available at once.
+    pub fn with_ready_deployments(self) -> Self {
+        self.controller(|o| {
+            (o["kind"] == "Deployment").then(|| {
+                let want = o["spec"]["replicas"].as_i64().unwrap_or(1);
+                serde_json::json!({"observedGeneration": o["metadata"]["generation"],
+                    "replicas": want, "updatedReplicas": want, "readyReplicas": want,
+                    "availableReplicas": want})
+            })
+        });
+        self
+    }
+
+    /// The controller's status for `object`.
+    fn reported(&self, object: &mut Value) {
+        let controller = self
+            .controller
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(status) = controller.and_then(|f| f(object)) {
+            object["status"] = status;
+        }
     }
 
     /// Another field manager (a person's `kubectl apply --server-side --force-conflicts`, a
@@ -206,6 +242,7 @@ fn owned_by_server(pointer: &str) -> bool {
         "/metadata/generation",
         "/metadata/creationTimestamp",
         "/metadata/managedFields",
+        "/status",
     ]
     .iter()
     .any(|p| pointer == *p || pointer.starts_with(&format!("{p}/")))
@@ -334,6 +371,7 @@ impl Cluster for FakeCluster {
         st.version += 1;
         let version = Value::String(st.version.to_string());
         set(&mut stored.object, "/metadata/resourceVersion", version);
+        self.reported(&mut stored.object);
         st.objects.insert(key, stored.clone());
         Ok(stored.object)
     }

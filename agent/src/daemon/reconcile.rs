@@ -413,12 +413,11 @@ impl<C: Cluster + 'static> Reconciler<C> {
 
 #[cfg(test)]
 mod tests {
-    //! The reconciler's steps called directly, against kube-testkit in the test's own process
-    //! and a real helm rendering.
+    //! The reconciler's steps called directly, over the in-memory cluster (held to the kube
+    //! edge by `tests/cluster_contract.rs`) under a paused clock, with a real helm rendering.
     use super::*;
-    use crate::apply::cluster::RetryPolicy;
-    use kube::api::{Api, DynamicObject, Patch, PatchParams};
-    use sextant_testkit::{Fault, Match, Options, TestServer, Verb};
+    use sextant_core::ports::cluster::ClusterError;
+    use sextant_fakes::FakeCluster;
     use std::path::Path;
 
     /// prod: a Deployment `web` (2 replicas, image `example.com/web:1`) under `heal`, its
@@ -443,8 +442,8 @@ mod tests {
     }
 
     /// `(replicas, image)` of the live Deployment.
-    async fn live(r: &Reconciler, reference: &crate::object::ObjectRef) -> (i64, String) {
-        let o = r.cluster.get(reference).await.unwrap().unwrap();
+    fn live(cluster: &FakeCluster, reference: &crate::object::ObjectRef) -> (i64, String) {
+        let o = cluster.object(reference).unwrap();
         (
             o.pointer("/spec/replicas")
                 .and_then(|v| v.as_i64())
@@ -459,23 +458,14 @@ mod tests {
     /// A heal that cannot read the live object would force Git over the fields drift ignores:
     /// it is skipped and counted as failed, nothing written; once the object can be read, Git
     /// is restored and the ignored field keeps its live value.
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_heal_skips_what_it_cannot_read_and_otherwise_restores_git_keeping_the_ignored_fields(
     ) {
-        let server = TestServer::start(Options {
-            ready_delay: std::time::Duration::from_millis(20),
-            ..Options::default()
-        })
-        .unwrap();
+        let cluster = Arc::new(FakeCluster::new().with_ready_deployments());
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path().join("repo");
         checkout(&repo);
-        // One attempt a request: the 503 below is not waited out.
-        let cluster = KubeCluster::new(server.client().unwrap()).with_retry(RetryPolicy {
-            attempts: 1,
-            ..RetryPolicy::default()
-        });
-        let (r, _jobs) = super::super::testing::reconciler(&server, dir.path(), "default", cluster);
+        let (r, _jobs) = super::super::testing::reconciler(dir.path(), "default", cluster.clone());
         let snapshot = Snapshot {
             revision: "a".repeat(40),
             path: repo,
@@ -483,28 +473,16 @@ mod tests {
         r.reconcile(&snapshot, false).await.unwrap();
         let applied = r.applied.borrow().clone().unwrap();
         let web = applied.objects[0].reference.clone();
-        assert_eq!(live(&r, &web).await, (2, "example.com/web:1".to_string()));
+        assert_eq!(live(&cluster, &web), (2, "example.com/web:1".to_string()));
 
         // Someone else scales it and changes its image.
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            server.client().unwrap(),
-            "default",
-            &kube::discovery::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
-                "apps",
-                "v1",
-                "Deployment",
-            )),
+        cluster.set_by("kubectl-edit", &web, "/spec/replicas", serde_json::json!(5));
+        cluster.set_by(
+            "kubectl-edit",
+            &web,
+            "/spec/template/spec/containers",
+            serde_json::json!([{"name": "web", "image": "example.com/web:evil"}]),
         );
-        let change = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web"}, "spec": {"replicas": 5, "template": {"spec": {
-                "containers": [{"name": "web", "image": "example.com/web:evil"}]}}}});
-        api.patch(
-            "web",
-            &PatchParams::apply("kubectl-edit").force(),
-            &Patch::Apply(&change),
-        )
-        .await
-        .unwrap();
         let failed = || {
             r.metrics
                 .drift_heals_total
@@ -512,31 +490,32 @@ mod tests {
                 .get()
         };
         let id = identity(&web);
-        // (the Deployment's GETs fail, heals done, failed heals so far, live after)
+        // (the Deployment's GET fails, heals done, failed heals so far, live after)
         let table = [
             (true, 0, 1, (5, "example.com/web:evil")),
             (false, 1, 1, (5, "example.com/web:1")),
         ];
         for (unreadable, healed, failures, after) in table {
             if unreadable {
-                server.inject(Fault::error(
-                    Match {
-                        verb: Some(Verb::Get),
-                        resource: Some("deployments".into()),
-                        name: Some("web".into()),
-                        ..Default::default()
+                cluster.fail(
+                    "get",
+                    "web",
+                    ClusterError::Api {
+                        object: web.to_string(),
+                        verb: "get",
+                        code: Some(503),
+                        message: "HTTP 503: the server is unavailable".into(),
+                        transient: true,
                     },
-                    503,
-                ));
+                );
             }
             assert_eq!(
                 r.heal(std::slice::from_ref(&id)).await,
                 healed,
                 "unreadable: {unreadable}"
             );
-            server.clear_faults();
             assert_eq!(failed(), failures, "unreadable: {unreadable}");
-            let (replicas, image) = live(&r, &web).await;
+            let (replicas, image) = live(&cluster, &web);
             assert_eq!(
                 (replicas, image.as_str()),
                 after,

@@ -365,7 +365,7 @@ mod tests {
         Reconciler<FakeCluster>,
         tokio::sync::mpsc::Receiver<super::super::promote::Job>,
     ) {
-        testing::reconciler_over(dir, NS, cluster.clone())
+        testing::reconciler(dir, NS, cluster.clone())
     }
 
     /// What `revision` of a checkout renders to, as a successful sync would have applied it.

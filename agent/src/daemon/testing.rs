@@ -1,9 +1,9 @@
 //! What the daemon's tests share: the pinned helm's renderer, and an environment `prod`'s
-//! reconciler over a test API server in the test's own process, or over the in-memory cluster.
+//! reconciler over the in-memory cluster.
 
 use super::promote::Job;
 use super::reconcile::Reconciler;
-use crate::apply::cluster::{Cluster, KubeCluster};
+use crate::apply::cluster::Cluster;
 use crate::render::Renderer;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,22 +19,9 @@ pub fn renderer(dir: &Path) -> Arc<Renderer> {
     ))
 }
 
-/// prod's reconciler over `server` through `cluster`, its records in `namespace`; its forge
-/// jobs (reverts, commit statuses) read from the receiver.
-pub fn reconciler(
-    server: &sextant_testkit::TestServer,
-    dir: &Path,
-    namespace: &str,
-    cluster: KubeCluster,
-) -> (Reconciler, mpsc::Receiver<Job>) {
-    let client = server.client().unwrap();
-    let (mut r, received) = reconciler_over(dir, namespace, Arc::new(cluster));
-    r.live = Some(Arc::new(crate::live::LiveCache::new("prod", client).0));
-    (r, received)
-}
-
-/// prod's reconciler over any cluster (the in-memory one), reading it directly (no live cache).
-pub fn reconciler_over<C: Cluster>(
+/// prod's reconciler over `cluster` (the in-memory one), reading it directly (no live cache),
+/// its records in `namespace`; its forge jobs (reverts, commit statuses) read from the receiver.
+pub fn reconciler<C: Cluster>(
     dir: &Path,
     namespace: &str,
     cluster: Arc<C>,
