@@ -671,7 +671,8 @@ async fn a_list_failing_during_a_namespace_prune_deletes_nothing_and_the_next_sy
 
 /// Applies `repo()` with the agent's default retry policy (the documented numbers), with every
 /// write of the Deployment `web` answered by `fault`.
-async fn apply_against(fault: Fault) -> (SyncResult, Vec<RequestRecord>) {
+/// A sync against a server answering with `fault`, through a cluster with the retry `policy`.
+async fn apply_against(fault: Fault, policy: RetryPolicy) -> (SyncResult, Vec<RequestRecord>) {
     let server = server(Duration::from_millis(20));
     let repo = repo();
     set_releases(&repo, &["base"]);
@@ -679,7 +680,7 @@ async fn apply_against(fault: Fault) -> (SyncResult, Vec<RequestRecord>) {
     let cache = tempfile::tempdir().unwrap();
     let (env, plan) =
         sextant::plan_environment(&renderer(cache.path()), repo.path(), "test").unwrap();
-    let cluster = KubeCluster::new(server.client().unwrap());
+    let cluster = KubeCluster::new(server.client().unwrap()).with_retry(policy);
     let result = sync(&cluster, &env, &plan, &options(&repo)).await;
     (result, server.requests())
 }
@@ -694,7 +695,14 @@ fn patch_of(name: &str) -> Match {
 
 #[tokio::test]
 async fn a_persistent_503_fails_after_the_documented_attempts_naming_object_and_status() {
-    let (result, log) = apply_against(Fault::error(patch_of("web"), 503)).await;
+    // The documented number of attempts; the backoff between them is short here (its schedule
+    // is `apply::cluster`'s unit tests').
+    let quick = RetryPolicy {
+        base: Duration::from_millis(10),
+        cap: Duration::from_millis(10),
+        ..RetryPolicy::default()
+    };
+    let (result, log) = apply_against(Fault::error(patch_of("web"), 503), quick).await;
     assert!(!result.succeeded);
     let attempts = log.iter().filter(|r| r.status == 503).count();
     assert_eq!(attempts, RetryPolicy::default().attempts as usize);
@@ -709,21 +717,32 @@ async fn a_persistent_503_fails_after_the_documented_attempts_naming_object_and_
 
 #[tokio::test]
 async fn persistent_throttling_honours_retry_after_and_fails_within_the_budget() {
-    let (result, log) =
-        apply_against(Fault::throttle(patch_of("web"), Duration::from_secs(1))).await;
+    // Three attempts, so two waits of the server's Retry-After (1 s, the header's least).
+    let three = RetryPolicy {
+        attempts: 3,
+        ..RetryPolicy::default()
+    };
+    let (result, log) = apply_against(
+        Fault::throttle(patch_of("web"), Duration::from_secs(1)),
+        three.clone(),
+    )
+    .await;
     assert!(!result.succeeded);
     let throttled: Vec<_> = log.iter().filter(|r| r.status == 429).collect();
-    assert_eq!(throttled.len(), RetryPolicy::default().attempts as usize);
+    assert_eq!(throttled.len(), 3);
     let failed = result.all_objects().find(|o| o.name == "web").unwrap();
     let message = failed.message.as_deref().unwrap();
     assert!(
         message.starts_with("Deployment.apps app/web: apply failed: HTTP 429 TooManyRequests")
-            && message.contains("(gave up; 6 attempts in "),
+            && message.contains("(gave up; 3 attempts in "),
         "{message}"
     );
     // A Retry-After longer than what is left of the budget ends the request at once.
-    let (result, log) =
-        apply_against(Fault::throttle(patch_of("web"), Duration::from_secs(600))).await;
+    let (result, log) = apply_against(
+        Fault::throttle(patch_of("web"), Duration::from_secs(600)),
+        three,
+    )
+    .await;
     assert_eq!(log.iter().filter(|r| r.status == 429).count(), 1);
     let failed = result.all_objects().find(|o| o.name == "web").unwrap();
     assert!(
