@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::Value;
-use sextant::apply::cluster::{KubeCluster, RetryPolicy};
+use sextant::apply::cluster::{Cluster, KubeCluster, RetryPolicy};
 use sextant::apply::result::{Outcome, SyncResult};
 use sextant::apply::sync::{identity, sync, Identity, SyncOptions};
 use sextant::apply::view::{Cached, LiveView};

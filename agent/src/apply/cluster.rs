@@ -377,108 +377,6 @@ impl KubeCluster {
             })
     }
 
-    /// The live object, or `None` when it (or its kind, or its namespace) does not exist.
-    pub async fn get(&self, r: &ObjectRef) -> Result<Option<Value>, ClusterError> {
-        let Some(url) = self.collection(r).await? else {
-            return Ok(None);
-        };
-        let request = kube::core::Request::new(url);
-        let answer = self
-            .retrying(|| async {
-                let req = request
-                    .get(&r.name, &GetParams::default())
-                    .map_err(|e| Failure::Other(e.to_string()))?;
-                match self.send(req).await {
-                    Ok(v) => Ok(Some(v)),
-                    Err(f) if f.code() == Some(404) => Ok(None),
-                    Err(f) => Err(f),
-                }
-            })
-            .await
-            .map_err(|f| api_error(r, "get", f))?;
-        Ok(answer)
-    }
-
-    /// Server-side apply with the agent's field manager; returns the object the server answers.
-    pub async fn apply(
-        &self,
-        r: &ObjectRef,
-        manifest: &Value,
-        force: bool,
-        dry_run: bool,
-    ) -> Result<Value, ClusterError> {
-        let request = kube::core::Request::new(self.known_collection(r).await?);
-        let mut params = PatchParams::apply(MANAGER);
-        params.force = force;
-        params.dry_run = dry_run;
-        let patch = Patch::Apply(manifest);
-        self.retrying(|| async {
-            let req = request
-                .patch(&r.name, &params, &patch)
-                .map_err(|e| Failure::Other(e.to_string()))?;
-            self.send(req).await
-        })
-        .await
-        .map_err(|gave_up| match gave_up.failure {
-            Failure::Status {
-                code: 409, message, ..
-            } => ClusterError::Conflict {
-                object: r.to_string(),
-                message,
-            },
-            _ => gave_up.error(r.to_string(), "apply"),
-        })
-    }
-
-    /// Deletes an object (foreground: its dependents go first). Gone already is success.
-    pub async fn delete(&self, r: &ObjectRef) -> Result<(), ClusterError> {
-        let request = kube::core::Request::new(self.known_collection(r).await?);
-        let params = DeleteParams::foreground();
-        self.retrying(|| async {
-            let req = request
-                .delete(&r.name, &params)
-                .map_err(|e| Failure::Other(e.to_string()))?;
-            match self.send(req).await {
-                Ok(_) => Ok(()),
-                Err(f) if f.code() == Some(404) => Ok(()),
-                Err(f) => Err(f),
-            }
-        })
-        .await
-        .map_err(|f| api_error(r, "delete", f))
-    }
-
-    /// Lists objects of a kind (in a namespace, or everywhere) matching a label selector. Read as
-    /// plain JSON: a sync lists whole namespaces, and skipping kube's typed objects halves the
-    /// cost. A kind the server does not serve has no objects.
-    pub async fn list(&self, r: &ObjectRef, labels: &str) -> Result<Vec<Value>, ClusterError> {
-        let Some((ar, namespaced)) = self.resource(r).await? else {
-            return Ok(Vec::new());
-        };
-        self.list_resource(
-            &ar,
-            namespaced.then_some(r.namespace.as_deref()).flatten(),
-            labels,
-        )
-        .await
-        .map_err(|e| match e {
-            ClusterError::Api {
-                verb,
-                code,
-                message,
-                transient,
-                ..
-            } => ClusterError::Api {
-                object: r.to_string(),
-                verb,
-                code,
-                message,
-                transient,
-            },
-            e => e,
-        })
-    }
-
     /// Lists the objects of a served resource, in `namespace` or everywhere.
     pub async fn list_resource(
         &self,
@@ -547,7 +445,7 @@ impl KubeCluster {
     }
 }
 
-/// The port, over the methods above (their retry policy, their errors).
+/// The port, under the one retry policy, its failures named and classified.
 impl Cluster for KubeCluster {
     async fn served(&self, r: &ObjectRef) -> Result<Option<Served>, ClusterError> {
         Ok(self.resource(r).await?.map(|(ar, namespaced)| Served {
@@ -556,10 +454,29 @@ impl Cluster for KubeCluster {
         }))
     }
 
+    /// The live object, or `None` when it (or its kind, or its namespace) does not exist.
     async fn get(&self, r: &ObjectRef) -> Result<Option<Value>, ClusterError> {
-        KubeCluster::get(self, r).await
+        let Some(url) = self.collection(r).await? else {
+            return Ok(None);
+        };
+        let request = kube::core::Request::new(url);
+        let answer = self
+            .retrying(|| async {
+                let req = request
+                    .get(&r.name, &GetParams::default())
+                    .map_err(|e| Failure::Other(e.to_string()))?;
+                match self.send(req).await {
+                    Ok(v) => Ok(Some(v)),
+                    Err(f) if f.code() == Some(404) => Ok(None),
+                    Err(f) => Err(f),
+                }
+            })
+            .await
+            .map_err(|f| api_error(r, "get", f))?;
+        Ok(answer)
     }
 
+    /// Server-side apply with the agent's field manager; returns the object the server answers.
     async fn apply(
         &self,
         r: &ObjectRef,
@@ -567,15 +484,76 @@ impl Cluster for KubeCluster {
         force: bool,
         dry_run: bool,
     ) -> Result<Value, ClusterError> {
-        KubeCluster::apply(self, r, manifest, force, dry_run).await
+        let request = kube::core::Request::new(self.known_collection(r).await?);
+        let mut params = PatchParams::apply(MANAGER);
+        params.force = force;
+        params.dry_run = dry_run;
+        let patch = Patch::Apply(manifest);
+        self.retrying(|| async {
+            let req = request
+                .patch(&r.name, &params, &patch)
+                .map_err(|e| Failure::Other(e.to_string()))?;
+            self.send(req).await
+        })
+        .await
+        .map_err(|gave_up| match gave_up.failure {
+            Failure::Status {
+                code: 409, message, ..
+            } => ClusterError::Conflict {
+                object: r.to_string(),
+                message,
+            },
+            _ => gave_up.error(r.to_string(), "apply"),
+        })
     }
 
+    /// Deletes an object (foreground: its dependents go first). Gone already is success.
     async fn delete(&self, r: &ObjectRef) -> Result<(), ClusterError> {
-        KubeCluster::delete(self, r).await
+        let request = kube::core::Request::new(self.known_collection(r).await?);
+        let params = DeleteParams::foreground();
+        self.retrying(|| async {
+            let req = request
+                .delete(&r.name, &params)
+                .map_err(|e| Failure::Other(e.to_string()))?;
+            match self.send(req).await {
+                Ok(_) => Ok(()),
+                Err(f) if f.code() == Some(404) => Ok(()),
+                Err(f) => Err(f),
+            }
+        })
+        .await
+        .map_err(|f| api_error(r, "delete", f))
     }
 
+    /// Lists objects of a kind (in a namespace, or everywhere) matching a label selector. Read as
+    /// plain JSON: a sync lists whole namespaces, and skipping kube's typed objects halves the
+    /// cost. A kind the server does not serve has no objects.
     async fn list(&self, r: &ObjectRef, labels: &str) -> Result<Vec<Value>, ClusterError> {
-        KubeCluster::list(self, r, labels).await
+        let Some((ar, namespaced)) = self.resource(r).await? else {
+            return Ok(Vec::new());
+        };
+        self.list_resource(
+            &ar,
+            namespaced.then_some(r.namespace.as_deref()).flatten(),
+            labels,
+        )
+        .await
+        .map_err(|e| match e {
+            ClusterError::Api {
+                verb,
+                code,
+                message,
+                transient,
+                ..
+            } => ClusterError::Api {
+                object: r.to_string(),
+                verb,
+                code,
+                message,
+                transient,
+            },
+            e => e,
+        })
     }
 
     /// Through kube-runtime's recorder (`events.k8s.io/v1`, series of repeats included).

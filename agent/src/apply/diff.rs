@@ -70,16 +70,25 @@ pub async fn diff(
     plan: &Plan,
     concurrency: usize,
 ) -> Result<Vec<ObjectDiff>, ClusterError> {
-    let objects: Vec<_> = plan.objects().filter(|o| o.hook.is_none()).collect();
-    let results: Vec<Result<Option<ObjectDiff>, ClusterError>> = stream::iter(
-        objects
-            .into_iter()
-            .map(|o| diff_one(cluster, env, o))
-            .collect::<Vec<_>>(),
-    )
-    .buffered(concurrency.max(1))
-    .collect()
-    .await;
+    per_object(plan, concurrency, |o| diff_one(cluster, env, o)).await
+}
+
+/// `f` of every object of a plan (hooks aside), `concurrency` at a time, in the plan's order;
+/// the objects it has nothing to say about left out; the first error ends it.
+async fn per_object<'p, T, Fut>(
+    plan: &'p Plan,
+    concurrency: usize,
+    f: impl Fn(&'p Object) -> Fut,
+) -> Result<Vec<T>, ClusterError>
+where
+    Fut: std::future::Future<Output = Result<Option<T>, ClusterError>>,
+{
+    let objects: Vec<&Object> = plan.objects().filter(|o| o.hook.is_none()).collect();
+    let results: Vec<Result<Option<T>, ClusterError>> =
+        stream::iter(objects.into_iter().map(f).collect::<Vec<_>>())
+            .buffered(concurrency.max(1))
+            .collect()
+            .await;
     results.into_iter().filter_map(Result::transpose).collect()
 }
 
@@ -92,24 +101,21 @@ pub async fn drift(
     plan: &Plan,
     concurrency: usize,
 ) -> Result<Vec<ObjectDrift>, ClusterError> {
-    let objects: Vec<_> = plan.objects().filter(|o| o.hook.is_none()).collect();
-    let results: Vec<Result<Option<ObjectDrift>, ClusterError>> = stream::iter(
-        objects
-            .into_iter()
-            .map(|o| async move {
-                let live = match cluster.get(&o.reference).await {
-                    Ok(live) => live,
-                    Err(ClusterError::UnknownKind { .. }) => None,
-                    Err(e) => return Err(e),
-                };
-                Ok(drift::evaluate(env, o, live.as_ref()).map(|d| d.masked()))
-            })
-            .collect::<Vec<_>>(),
-    )
-    .buffered(concurrency.max(1))
-    .collect()
-    .await;
-    results.into_iter().filter_map(Result::transpose).collect()
+    per_object(plan, concurrency, |o| async move {
+        let live = live_of(cluster, o).await?;
+        Ok(drift::evaluate(env, o, live.as_ref()).map(|d| d.masked()))
+    })
+    .await
+}
+
+/// The live object; `None` as well for a kind the server does not serve yet (its CRD is in
+/// this plan).
+async fn live_of(cluster: &impl Cluster, o: &Object) -> Result<Option<Value>, ClusterError> {
+    match cluster.get(&o.reference).await {
+        Ok(live) => Ok(live),
+        Err(ClusterError::UnknownKind { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 async fn diff_one(
@@ -117,12 +123,7 @@ async fn diff_one(
     env: &crate::environment::Environment,
     o: &Object,
 ) -> Result<Option<ObjectDiff>, ClusterError> {
-    // A kind the server does not serve yet (its CRD is in this plan) has no live object.
-    let live = match cluster.get(&o.reference).await {
-        Ok(live) => live,
-        Err(ClusterError::UnknownKind { .. }) => None,
-        Err(e) => return Err(e),
-    };
+    let live = live_of(cluster, o).await?;
     Ok(merged_diff(env, o, live.as_ref()))
 }
 
@@ -154,17 +155,7 @@ pub async fn dry_run(
     plan: &Plan,
     concurrency: usize,
 ) -> Result<Vec<DryRun>, ClusterError> {
-    let objects: Vec<_> = plan.objects().filter(|o| o.hook.is_none()).collect();
-    let results: Vec<Result<Option<DryRun>, ClusterError>> = stream::iter(
-        objects
-            .into_iter()
-            .map(|o| dry_run_one(cluster, env, o))
-            .collect::<Vec<_>>(),
-    )
-    .buffered(concurrency.max(1))
-    .collect()
-    .await;
-    results.into_iter().filter_map(Result::transpose).collect()
+    per_object(plan, concurrency, |o| dry_run_one(cluster, env, o)).await
 }
 
 async fn dry_run_one(
@@ -178,11 +169,7 @@ async fn dry_run_one(
         reference: o.reference.clone(),
         why: crate::secrets::scrub(&why, &o.manifest),
     };
-    let live = match cluster.get(&o.reference).await {
-        Ok(live) => live,
-        Err(ClusterError::UnknownKind { .. }) => None,
-        Err(e) => return Err(e),
-    };
+    let live = live_of(cluster, o).await?;
     let comparison = Comparison::of(env, o, live.as_ref());
     if comparison.in_sync(Keep::Ignored) {
         return Ok(None);
