@@ -318,14 +318,5 @@ fn settings(
             ));
         }
     }
-    if parse_percent(&parsed.spec.sync.prune_limit).is_none() {
-        return Err(invalid(
-            "spec.sync.pruneLimit",
-            format!(
-                "{:?} is not a percentage from 0% to 100%",
-                parsed.spec.sync.prune_limit
-            ),
-        ));
-    }
     Ok(())
 }

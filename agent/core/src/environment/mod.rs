@@ -24,8 +24,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use sync::parse_percent;
-pub use sync::SyncOptions;
+pub use sync::{Percent, SyncOptions};
 
 mod load;
 pub use load::{load, parse};
@@ -292,13 +291,16 @@ mod tests {
             let text = format!("apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: e\nspec:\n  releases:\n    - {{name: a, namespace: a, chart: charts/a}}\n{spec}");
             parse(repo.path(), &dir, &file, &text, &["e".into()])
         };
-        let env =
-            parse("  sync: {waveTimeout: 90s, timeout: 1h}\n  drift: {pullRequest: {delay: 0s}}\n")
-                .unwrap();
+        let env = parse(
+            "  sync: {waveTimeout: 90s, timeout: 1h, pruneLimit: 30%}\n  drift: {pullRequest: {delay: 0s}}\n",
+        )
+        .unwrap();
+        assert_eq!(env.sync.prune_limit_percent(), 30);
         assert_eq!(env.sync.wave_timeout.get(), Duration::from_secs(90));
         assert_eq!(env.sync.timeout.get(), Duration::from_secs(3600));
         assert_eq!(env.drift.pull_request.delay.get(), Duration::ZERO);
         let defaults = parse("").unwrap();
+        assert_eq!(defaults.sync.prune_limit_percent(), 50);
         assert_eq!(defaults.sync.wave_timeout.get(), Duration::from_secs(300));
         assert_eq!(defaults.sync.timeout.get(), Duration::from_secs(1800));
         assert_eq!(
