@@ -4,6 +4,7 @@
 //! stop when told or dropped, bounded so that a stuck client cannot hang a test.
 
 pub mod cli;
+pub mod faults;
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;

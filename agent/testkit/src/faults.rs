@@ -166,35 +166,18 @@ impl Fault {
     }
 }
 
-/// The active faults.
-#[derive(Debug, Default)]
-pub struct Faults(Vec<Fault>);
-
-impl Faults {
-    pub fn add(&mut self, f: Fault) {
-        self.0.push(f);
+impl test_serving::faults::Rule for Fault {
+    type Action = Action;
+    fn uses(&mut self) -> &mut Option<u32> {
+        &mut self.times
     }
-
-    pub fn clear(&mut self) {
-        self.0.clear();
-    }
-
-    /// The actions that fire for a request, consuming one use of each counted fault.
-    pub fn fire(&mut self, r: &RequestRecord) -> Vec<Action> {
-        let mut fired = Vec::new();
-        for f in self.0.iter_mut().filter(|f| f.matching.matches(r)) {
-            if let Some(n) = &mut f.times {
-                if *n == 0 {
-                    continue;
-                }
-                *n -= 1;
-            }
-            fired.push(f.action.clone());
-        }
-        self.0.retain(|f| f.times != Some(0));
-        fired
+    fn action(&self) -> &Action {
+        &self.action
     }
 }
+
+/// The active faults; for a request, every matching one fires (a delay and an error may both).
+pub type Faults = test_serving::faults::Rules<Fault>;
 
 #[cfg(test)]
 mod tests {
@@ -234,10 +217,12 @@ mod tests {
             .times(2),
         );
         let get = record(Verb::Get, "pods");
-        assert_eq!(faults.fire(&record(Verb::List, "pods")), vec![]);
-        assert_eq!(faults.fire(&get).len(), 1);
-        assert_eq!(faults.fire(&get).len(), 1);
-        assert!(faults.fire(&get).is_empty());
+        let fire =
+            |faults: &mut Faults, r: &RequestRecord| faults.fire_all(|f| f.matching.matches(r));
+        assert_eq!(fire(&mut faults, &record(Verb::List, "pods")), vec![]);
+        assert_eq!(fire(&mut faults, &get).len(), 1);
+        assert_eq!(fire(&mut faults, &get).len(), 1);
+        assert!(fire(&mut faults, &get).is_empty());
     }
 
     #[test]

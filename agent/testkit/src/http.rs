@@ -183,7 +183,7 @@ async fn dispatch(
         seq
     };
     let record = lock(&shared.log)[seq as usize].clone();
-    let actions = lock(&shared.faults).fire(&record);
+    let actions = lock(&shared.faults).fire_all(|f| f.matching.matches(&record));
     let (drop_after, response) = faults(actions).await;
     let response = match response {
         Some(r) => r,

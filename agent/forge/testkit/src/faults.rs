@@ -159,32 +159,18 @@ impl Fault {
     }
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct Faults(Vec<Fault>);
-
-impl Faults {
-    pub fn add(&mut self, f: Fault) {
-        self.0.push(f);
+impl test_serving::faults::Rule for Fault {
+    type Action = Action;
+    fn uses(&mut self) -> &mut Option<u32> {
+        &mut self.times
     }
-
-    pub fn clear(&mut self) {
-        self.0.clear();
-    }
-
-    /// The first fault that fires for a request, consuming one of its uses.
-    pub fn fire(&mut self, method: &str, path: &str) -> Option<Action> {
-        let f = self
-            .0
-            .iter_mut()
-            .find(|f| f.matching.matches(method, path) && f.times != Some(0))?;
-        if let Some(n) = &mut f.times {
-            *n -= 1;
-        }
-        let action = f.action.clone();
-        self.0.retain(|f| f.times != Some(0));
-        Some(action)
+    fn action(&self) -> &Action {
+        &self.action
     }
 }
+
+/// The active faults; for a request, the first matching one answers instead of the fake.
+pub(crate) type Faults = test_serving::faults::Rules<Fault>;
 
 #[cfg(test)]
 mod tests {
@@ -194,9 +180,11 @@ mod tests {
     fn counted_faults_fire_that_many_times() {
         let mut faults = Faults::default();
         faults.add(Fault::server_error(Match::path("/pulls").method("post"), 502).times(2));
-        assert!(faults.fire("GET", "/repos/o/r/pulls").is_none());
-        assert!(faults.fire("POST", "/repos/o/r/pulls").is_some());
-        assert!(faults.fire("POST", "/repos/o/r/pulls").is_some());
-        assert!(faults.fire("POST", "/repos/o/r/pulls").is_none());
+        let mut fire =
+            |method: &str| faults.fire_first(|f| f.matching.matches(method, "/repos/o/r/pulls"));
+        assert!(fire("GET").is_none());
+        assert!(fire("POST").is_some());
+        assert!(fire("POST").is_some());
+        assert!(fire("POST").is_none());
     }
 }

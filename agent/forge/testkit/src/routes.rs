@@ -192,7 +192,7 @@ async fn dispatch(
         seq
     };
     let _write = (method != Method::GET).then(|| WriteGuard::enter(&shared));
-    let fired = lock(&shared.faults).fire(method.as_str(), &path);
+    let fired = lock(&shared.faults).fire_first(|f| f.matching.matches(method.as_str(), &path));
     let reply = fault_reply(fired).await;
     let mut counted = true;
     let reply = match reply {
