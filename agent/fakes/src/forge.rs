@@ -70,10 +70,10 @@ impl Default for FakeForge {
     }
 }
 
-fn error(kind: ErrorKind, label: &str, message: String) -> ForgeError {
+fn error(kind: ErrorKind, label: &'static str, message: String) -> ForgeError {
     ForgeError {
         message,
-        label: label.to_string(),
+        label,
         kind,
     }
 }

@@ -33,7 +33,7 @@ impl FakeRegistry {
         RegistryError {
             message: "registry.example/hash-service: cannot reach the registry: connection refused"
                 .into(),
-            label: "unreachable".into(),
+            label: "unreachable",
             transient: true,
         }
     }
@@ -62,7 +62,7 @@ impl Registry for FakeRegistry {
         if !lock(&self.held).contains(&(repository.to_string(), digest.to_string())) {
             return Err(RegistryError {
                 message: format!("{repository}@{digest}: manifest unknown (HTTP 404)"),
-                label: "not_found".into(),
+                label: "not_found",
                 transient: false,
             });
         }

@@ -263,7 +263,7 @@ async fn expectations(forge: &impl Forge, world: &impl World, name: &str) {
         .await
         .unwrap_err();
     assert_eq!(
-        (unknown.kind, unknown.label.as_str()),
+        (unknown.kind, unknown.label),
         (ErrorKind::Permanent, "validation"),
         "{name}: {unknown:?}"
     );
@@ -299,10 +299,7 @@ async fn an_injected_failure_is_typed_as_the_edge_types_it_and_then_clears() {
     let query = Query::default();
     for _ in 0..2 {
         let e = fake.requests(&query).await.unwrap_err();
-        assert_eq!(
-            (e.kind, e.label.as_str()),
-            (ErrorKind::Permanent, "unauthorized")
-        );
+        assert_eq!((e.kind, e.label), (ErrorKind::Permanent, "unauthorized"));
     }
     assert!(fake.requests(&query).await.is_ok());
     assert_eq!(fake.count("requests"), 3);

@@ -50,7 +50,7 @@ fn expect(side: &str, a: Answers) {
 
     let e = a.absent.expect_err("a digest the registry lacks");
     assert_eq!(
-        (e.label.as_str(), e.transient),
+        (e.label, e.transient),
         ("not_found", false),
         "{side}: {e:?}"
     );
@@ -61,7 +61,7 @@ fn expect(side: &str, a: Answers) {
 
     let e = a.down.expect_err("a registry that does not answer");
     assert_eq!(
-        (e.label.as_str(), e.transient),
+        (e.label, e.transient),
         ("unreachable", true),
         "{side}: {e:?}"
     );

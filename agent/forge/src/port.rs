@@ -18,7 +18,7 @@ fn typed(e: crate::Error) -> ForgeError {
         ErrorKind::Other
     };
     ForgeError {
-        label: e.metric_label().to_string(),
+        label: e.metric_label(),
         message: e.to_string(),
         kind,
     }

@@ -13,7 +13,7 @@ impl Registry for crate::Registries {
     ) -> Result<Verification, RegistryError> {
         let platform: crate::Platform = platform.parse().map_err(|e| RegistryError {
             message: format!("platform {platform:?}: {e}"),
-            label: "bad_platform".into(),
+            label: "bad_platform",
             transient: false,
         })?;
         match crate::Registries::verify(self, repository, digest, &platform).await {
@@ -28,7 +28,7 @@ impl Registry for crate::Registries {
             }),
             Err(e) => Err(RegistryError {
                 message: e.to_string(),
-                label: e.metric_label().to_string(),
+                label: e.metric_label(),
                 transient: e.is_transient(),
             }),
         }

@@ -60,11 +60,11 @@ enum PassError {
 }
 
 impl PassError {
-    fn label(&self) -> String {
+    fn label(&self) -> &'static str {
         match self {
-            Self::Forge(e) => e.label.clone(),
-            Self::Source { .. } => "source".into(),
-            Self::Scratch { .. } | Self::Task { .. } => "internal".into(),
+            Self::Forge(e) => e.label,
+            Self::Source { .. } => "source",
+            Self::Scratch { .. } | Self::Task { .. } => "internal",
         }
     }
 

@@ -116,7 +116,7 @@ pub struct Previews {
     pub pulls: Vec<PreviewRecord>,
     pub last_error: Option<String>,
     /// `last_error`'s bounded label (the forge's, or `source` for a fetch that failed).
-    pub error: Option<String>,
+    pub error: Option<&'static str>,
     pub waiting: Option<super::forge_backoff::ForgeWait>,
 }
 
@@ -158,7 +158,7 @@ pub struct PromotionStatus {
     pub request: Option<String>,
     pub last_error: Option<String>,
     /// `last_error`'s bounded label, as the registry or forge edge labels it in metrics.
-    pub error: Option<String>,
+    pub error: Option<&'static str>,
     /// While the promotion leaves the forge alone after an answer that repeating will not
     /// change: until when, and why.
     pub waiting: Option<super::forge_backoff::ForgeWait>,
@@ -168,7 +168,7 @@ pub struct PromotionStatus {
 /// bounded label (`error`), as the edge labels it in metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failed {
-    pub label: String,
+    pub label: &'static str,
     pub message: String,
 }
 
@@ -176,7 +176,7 @@ impl Failed {
     /// A forge's answer, as its edge typed it.
     pub fn of(e: &crate::forge::ForgeError) -> Self {
         Failed {
-            label: e.label.clone(),
+            label: e.label,
             message: e.message.clone(),
         }
     }
@@ -188,7 +188,7 @@ pub struct DriftRequests {
     pub last_error: Option<String>,
     /// `last_error`'s bounded label: the forge's (`unauthorized`, `rate_limited`, …),
     /// `proposal_failed` or `unseen`.
-    pub error: Option<String>,
+    pub error: Option<&'static str>,
     /// While the loop leaves the forge alone after an answer that repeating will not change
     /// (401, 403, 404, 422, or a write it cannot see): until when, and why.
     pub waiting: Option<super::forge_backoff::ForgeWait>,

@@ -42,8 +42,8 @@ pub enum ErrorKind {
 pub struct ForgeError {
     pub message: String,
     /// A short label for metrics (`unauthorized`, `rate_limited`, …). [`CONFLICT`] from
-    /// [`Forge::advance`]: the branch moved since its head was read.
-    pub label: String,
+    /// [`Forge::advance`]: the branch moved since its head was read. Bounded: a metric label.
+    pub label: &'static str,
     pub kind: ErrorKind,
 }
 
@@ -52,10 +52,10 @@ pub const CONFLICT: &str = "conflict";
 
 impl ForgeError {
     /// A failure of the agent's own making (`label` for metrics), neither transient nor permanent.
-    pub fn other(label: &str, message: String) -> Self {
+    pub fn other(label: &'static str, message: String) -> Self {
         Self {
             message,
-            label: label.to_string(),
+            label,
             kind: ErrorKind::Other,
         }
     }

@@ -19,7 +19,8 @@ pub struct Verification {
 #[error("{message}")]
 pub struct RegistryError {
     pub message: String,
-    pub label: String,
+    /// Bounded: a metric label.
+    pub label: &'static str,
     pub transient: bool,
 }
 

@@ -124,7 +124,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                 m.refusals.insert(
                     key.clone(),
                     Failed {
-                        label: e.label.clone(),
+                        label: e.label,
                         message: format!(
                             "the registry could not verify the digest yet: {e}; asked again next pass"
                         ),
@@ -136,7 +136,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                 m.refusals.insert(
                     key.clone(),
                     Failed {
-                        label: e.label.clone(),
+                        label: e.label,
                         message: format!("refused by the registry: {e}"),
                     },
                 );
@@ -261,7 +261,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                 registry,
                 request: m.urls.get(&key).cloned(),
                 last_error: failed.map(|f| f.message.clone()),
-                error: failed.map(|f| f.label.clone()),
+                error: failed.map(|f| f.label),
                 waiting: m.backoff.status(tokio::time::Instant::now()),
             });
         }

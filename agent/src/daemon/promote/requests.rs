@@ -176,7 +176,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                     "promotion pull request #{n} was opened on {} but the forge does not list it there; nothing more is written until it does",
                     proposal::branch(target, release)
                 ),
-                label: "unseen".into(),
+                label: "unseen",
                 kind: ErrorKind::Permanent,
             }
         });

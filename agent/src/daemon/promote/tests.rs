@@ -442,7 +442,7 @@ async fn a_digest_held_back_is_named_in_the_gate_and_never_proposed() {
             Hold::RegistrySilent => Some("unreachable"),
             _ => None,
         };
-        assert_eq!(g.error.as_deref(), label, "the error's label: {g:?}");
+        assert_eq!(g.error, label, "the error's label: {g:?}");
         let refused = u64::from(matches!(hold, Hold::NotInRegistry));
         assert_eq!(w.counted("refused"), refused, "a refusal counted once");
         if matches!(hold, Hold::Degraded | Hold::Drifted) {
@@ -589,7 +589,7 @@ async fn a_refused_token_leaves_the_forge_alone_for_the_wait() {
         g.last_error.as_deref().is_some_and(|e| e.contains("401")),
         "{g:?}"
     );
-    assert_eq!(g.error.as_deref(), Some("unauthorized"), "{g:?}");
+    assert_eq!(g.error, Some("unauthorized"), "{g:?}");
     // Within the 5 s wait: not one request to the forge.
     let asked = w.forge.calls().len();
     tokio::time::advance(Duration::from_secs(4)).await;

@@ -61,11 +61,11 @@ enum PassError {
 
 impl PassError {
     /// A bounded label for `/status`: the forge's, or what the loop itself found.
-    fn label(&self) -> String {
+    fn label(&self) -> &'static str {
         match self {
-            Self::Forge(e) => e.label.clone(),
-            Self::Propose { .. } => "proposal_failed".into(),
-            Self::Unseen { .. } => "unseen".into(),
+            Self::Forge(e) => e.label,
+            Self::Propose { .. } => "proposal_failed",
+            Self::Unseen { .. } => "unseen",
         }
     }
 
@@ -751,7 +751,7 @@ mod tests {
                 "at {at} s: {waiting:?}"
             );
             if let Some(w) = waiting {
-                assert_eq!(shown.error.as_deref(), Some("unauthorized"), "at {at} s");
+                assert_eq!(shown.error, Some("unauthorized"), "at {at} s");
                 assert!(w.reason.contains("401"), "{w:?}");
                 assert!(shown
                     .last_error
