@@ -78,6 +78,21 @@ impl FakeCluster {
         fake
     }
 
+    /// A namespace that exists from the start (the agent's own, say), without a call.
+    pub fn with_namespace(self, name: &str) -> Self {
+        let key = ObjectKey::new("", "Namespace", None, name);
+        let object = serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "resourceVersion": "1"}});
+        self.lock().objects.insert(
+            key,
+            Stored {
+                object,
+                owners: BTreeMap::new(),
+            },
+        );
+        self
+    }
+
     /// Serves a kind from now on.
     pub fn serve(&self, group: &str, version: &str, kind: &str, plural: &str, namespaced: bool) {
         self.lock().kinds.insert(

@@ -1,7 +1,8 @@
 //! Promotion records kept in the cluster, beside the agent's other state (ConfigMaps in its
 //! namespace): the source's gates (`sextant-gates-<source>`), so a restart loses no soak, and
 //! the target's rollback (`sextant-rollback-<target>`), so a restart or failover finishes it.
-//! The loops reach them through [`Records`]: [`ConfigMaps`] in the daemon, `Memory` in tests.
+//! The loops reach them through [`Records`]: [`ConfigMaps`], over the kube edge in the daemon and
+//! over the in-memory cluster in the loops' table tests.
 
 use super::cluster::{Cluster, ClusterError};
 use super::inventory::LABEL_COMPONENT;
@@ -132,32 +133,5 @@ impl<C: Cluster> Records for ConfigMaps<C> {
         record: &T,
     ) -> Result<(), ClusterError> {
         save(&*self.cluster, &self.namespace, name, environment, record).await
-    }
-}
-
-/// Records in memory, as the JSON the ConfigMaps would hold: for the loops' table tests.
-#[cfg(test)]
-#[derive(Default)]
-pub struct Memory(pub std::sync::Mutex<std::collections::BTreeMap<String, String>>);
-
-#[cfg(test)]
-impl Records for Memory {
-    async fn load<T: DeserializeOwned + Send>(
-        &self,
-        name: &str,
-    ) -> Result<Option<T>, ClusterError> {
-        let text = self.0.lock().unwrap().get(name).cloned();
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
-    }
-
-    async fn save<T: Serialize + Sync>(
-        &self,
-        name: &str,
-        _environment: &str,
-        record: &T,
-    ) -> Result<(), ClusterError> {
-        let text = serde_json::to_string(record).unwrap_or_default();
-        self.0.lock().unwrap().insert(name.to_string(), text);
-        Ok(())
     }
 }

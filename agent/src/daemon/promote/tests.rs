@@ -3,7 +3,11 @@
 //! wall clock, so a soak of an hour passes in no time and every pass is deterministic.
 
 use super::*;
-use crate::apply::record::Memory as Kept;
+use crate::apply::record::ConfigMaps;
+use sextant_fakes::FakeCluster;
+
+/// The records, as ConfigMaps in the agent's namespace of the in-memory cluster.
+type Kept = ConfigMaps<FakeCluster>;
 use crate::daemon::status::PromotionStatus;
 use crate::drift::pr::Kind;
 use crate::drift::ObjectDrift;
@@ -90,7 +94,10 @@ impl World {
             forge,
             registry,
             live: Arc::new(Mutex::new(Index::default())),
-            records: Arc::new(Kept::default()),
+            records: Arc::new(ConfigMaps {
+                cluster: Arc::new(FakeCluster::new().with_namespace("sextant-system")),
+                namespace: "sextant-system".into(),
+            }),
             clock: Clock::manual(1_800_000_000),
             status: Arc::default(),
             metrics: Metrics::new().unwrap(),
