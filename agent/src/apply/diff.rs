@@ -124,7 +124,8 @@ async fn diff_one(
     o: &Object,
 ) -> Result<Option<ObjectDiff>, ClusterError> {
     let live = live_of(cluster, o).await?;
-    Ok(merged_diff(env, o, live.as_ref()))
+    let comparison = Comparison::of(env, o, live.as_ref());
+    Ok((!comparison.in_sync(Keep::Ignored)).then(|| merged_diff(o, live.as_ref(), &comparison)))
 }
 
 /// What the server would answer a sync's write, asked without writing (docs/preview.md).
@@ -163,7 +164,6 @@ async fn dry_run_one(
     env: &crate::environment::Environment,
     o: &Object,
 ) -> Result<Option<DryRun>, ClusterError> {
-    let merged = |live: Option<&Value>| merged_diff(env, o, live).map(DryRun::Merged);
     let refused = |why: String| DryRun::Refused {
         release: o.release.clone(),
         reference: o.reference.clone(),
@@ -175,15 +175,10 @@ async fn dry_run_one(
         return Ok(None);
     }
     let force = env.sync.force_conflicts;
-    if let Some(other) = live
-        .as_ref()
-        .and_then(|l| crate::object::other_environment(l, &env.name))
-        .filter(|_| !force)
-    {
-        return Ok(Some(refused(format!(
-            "it belongs to environment {other:?}; the sync would not take it over without forceConflicts"
-        ))));
+    if let Some(why) = super::sync::held_by_another(env, o, live.as_ref(), force) {
+        return Ok(Some(refused(why)));
     }
+    let merged = || Some(DryRun::Merged(merged_diff(o, live.as_ref(), &comparison)));
     let respected = comparison.respecting(Keep::Ignored);
     let manifest = respected.as_ref().map_or(&o.manifest, |r| &r.manifest);
     match cluster.apply(&o.reference, manifest, force, true).await {
@@ -204,8 +199,8 @@ async fn dry_run_one(
             "conflict with another field manager: {message}"
         )))),
         // A kind whose CRD the same change brings, or a namespace the same sync creates first.
-        Err(ClusterError::UnknownKind { .. }) => Ok(merged(live.as_ref())),
-        Err(e) if e.is_not_found() && live.is_none() => Ok(merged(None)),
+        Err(ClusterError::UnknownKind { .. }) => Ok(merged()),
+        Err(e) if e.is_not_found() && live.is_none() => Ok(merged()),
         Err(ClusterError::Api {
             message,
             transient: false,
@@ -226,16 +221,8 @@ fn label(r: &ObjectRef) -> String {
 }
 
 /// Git's fields merged over `live` (the fields drift ignores keep their live values), as a
-/// unified diff; `None` when the comparison finds it in sync.
-fn merged_diff(
-    env: &crate::environment::Environment,
-    o: &Object,
-    live: Option<&Value>,
-) -> Option<ObjectDiff> {
-    let comparison = Comparison::of(env, o, live);
-    if comparison.in_sync(Keep::Ignored) {
-        return None;
-    }
+/// unified diff, for an object `comparison` (its one comparison) finds out of sync.
+fn merged_diff(o: &Object, live: Option<&Value>, comparison: &Comparison) -> ObjectDiff {
     let respected = comparison.respecting(Keep::Ignored);
     let manifest = respected.as_ref().map_or(&o.manifest, |r| &r.manifest);
     let after = match live {
@@ -264,11 +251,11 @@ fn merged_diff(
         }
         text
     });
-    Some(ObjectDiff {
+    ObjectDiff {
         release: o.release.clone(),
         reference: o.reference.clone(),
         diff,
-    })
+    }
 }
 
 #[cfg(test)]

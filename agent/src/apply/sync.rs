@@ -292,6 +292,21 @@ impl Step {
     }
 }
 
+/// Why a sync does not write `o` over `live`: the live object is labelled as another
+/// environment's, and the sync does not force conflicts.
+pub(crate) fn held_by_another(
+    env: &Environment,
+    o: &Object,
+    live: Option<&Value>,
+    force: bool,
+) -> Option<String> {
+    let other = live.and_then(|l| crate::object::other_environment(l, &env.name))?;
+    (!force).then(|| format!(
+        "{} belongs to environment {other:?} (labelled {LABEL_ENVIRONMENT}={other}); environment {:?} would take it over. Give the object another name in one of them, or apply with --force-conflicts to move it to {:?}",
+        o.reference, env.name, env.name
+    ))
+}
+
 async fn apply_one(
     cluster: &impl Cluster,
     env: &Environment,
@@ -300,14 +315,8 @@ async fn apply_one(
     o: &Object,
 ) -> Step {
     let current = live.get(&identity(&o.reference)).and_then(Option::as_ref);
-    if let Some(other) = current.and_then(|l| crate::object::other_environment(l, &env.name)) {
-        if !opts.force_conflicts {
-            let message = format!(
-                "{} belongs to environment {other:?} (labelled {LABEL_ENVIRONMENT}={other}); environment {:?} would take it over. Give the object another name in one of them, or apply with --force-conflicts to move it to {:?}",
-                o.reference, env.name, env.name
-            );
-            return Step::failed(message, false);
-        }
+    if let Some(message) = held_by_another(env, o, current, opts.force_conflicts) {
+        return Step::failed(message, false);
     }
     // Fields drift ignores keep their live values (an HPA's replicas): neither a difference nor
     // overwritten. So does drift the release's policy leaves in place (report, pull-request):
