@@ -19,6 +19,7 @@ pub mod reconcile;
 pub mod reconcile_loop;
 pub mod revert;
 pub mod rollback;
+pub mod shared;
 pub mod source;
 pub mod status;
 #[cfg(test)]
@@ -414,11 +415,7 @@ impl Context {
                     applied: applied_rx,
                     feed: feed_rx,
                     heal: heal_tx,
-                    leading: self.leading.clone(),
-                    stop: self.stop.clone(),
-                    metrics: self.metrics.clone(),
-                    status: self.status.clone(),
-                    retry: self.settings.retry,
+                    shared: self.shared(),
                 }
                 .run(),
             ));
@@ -454,6 +451,17 @@ impl Context {
         ))
     }
 
+    /// What the leader-only forge loops share with the daemon.
+    fn shared(&self) -> shared::Shared {
+        shared::Shared {
+            leading: self.leading.clone(),
+            stop: self.stop.clone(),
+            metrics: self.metrics.clone(),
+            status: self.status.clone(),
+            retry: self.settings.retry,
+        }
+    }
+
     /// The pull request previews of an environment (docs/preview.md).
     fn previews(
         &self,
@@ -474,11 +482,7 @@ impl Context {
             applied: applied.clone(),
             wake: self.pulls.subscribe(),
             poll: self.settings.poll_interval,
-            leading: self.leading.clone(),
-            stop: self.stop.clone(),
-            metrics: self.metrics.clone(),
-            status: self.status.clone(),
-            retry: self.settings.retry,
+            shared: self.shared(),
         }
         .run()
     }
@@ -531,15 +535,11 @@ impl Context {
                 cluster: self.cluster.clone(),
                 namespace: self.settings.namespace.clone(),
             }),
-            leading: self.leading.clone(),
-            stop: self.stop.clone(),
-            metrics: self.metrics.clone(),
-            status: self.status.clone(),
+            shared: self.shared(),
             tick: Duration::from_secs(1),
             log: self.git_log.clone(),
             clock: clock::Clock::system(),
             targets_of: crate::promotion::targets,
-            retry: self.settings.retry,
         }
         .run()
     }

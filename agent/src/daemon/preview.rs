@@ -10,16 +10,16 @@
 use super::applied::Applied;
 use super::clock::now;
 use super::forge_backoff::Backoff;
-use super::status::{Failed, PreviewRecord, Status};
+use super::shared::{either, settle, PassFailure, Shared};
+use super::status::{Failed, PreviewRecord};
 use crate::apply::cluster::KubeCluster;
 use crate::forge::{ErrorKind, Forge, ForgeError, OpenPull};
-use crate::metrics::Metrics;
 use crate::render::Renderer;
 use sextant_core::preview::pulls;
 use sextant_core::preview::Verdict;
 use sextant_source::{GitSource, Revision, SourceError};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -36,12 +36,7 @@ pub struct Previews<F> {
     /// Bumped by a signed `pull_request` webhook: look now rather than at the next poll.
     pub wake: watch::Receiver<u64>,
     pub poll: Duration,
-    pub leading: watch::Receiver<bool>,
-    pub stop: watch::Receiver<bool>,
-    pub metrics: Metrics,
-    pub status: Arc<Mutex<Status>>,
-    /// The schedule a refusing forge is left alone on (`Settings::retry`).
-    pub retry: sextant_core::backoff::Backoff,
+    pub shared: Shared,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +54,7 @@ enum PassError {
     },
 }
 
-impl PassError {
+impl PassFailure for PassError {
     fn label(&self) -> &'static str {
         match self {
             Self::Forge(e) => e.label,
@@ -94,39 +89,22 @@ impl<F: Forge + 'static> Previews<F> {
             _ => {}
         }
         let mut memory = Memory::default();
-        let mut backoff = Backoff::new(self.retry);
+        let mut backoff = Backoff::new(self.shared.retry);
         loop {
             let applied = self.applied.borrow().clone();
-            let leading = *self.leading.borrow();
             let waiting = backoff.remaining(tokio::time::Instant::now());
-            if let (Some(a), true, None) = (applied, leading, waiting) {
+            if let (Some(a), true, None) = (applied, self.shared.is_leading(), waiting) {
                 if a.environment.preview.enabled {
                     let result = self.pass(&a, &mut memory).await;
-                    let failed = result.as_ref().err().map(|e| {
-                        let f = Failed {
-                            label: e.label(),
-                            message: e.to_string(),
-                        };
-                        (e.kind(), f)
-                    });
-                    backoff.record(
-                        tokio::time::Instant::now(),
-                        failed.as_ref().map(|(k, f)| (*k, f.message.as_str())),
-                    );
-                    self.record_error(failed.map(|(_, f)| f), &backoff);
+                    let failed = settle(&mut backoff, &result);
+                    self.record_error(failed, &backoff);
                 }
             }
             let tick = backoff
                 .remaining(tokio::time::Instant::now())
                 .map_or(self.poll, |w| w.max(Duration::from_millis(1)));
-            tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
-                c = self.wake.changed() => if c.is_err() { return },
-                c = self.applied.changed() => if c.is_err() { return },
-                c = self.leading.changed() => if c.is_err() { return },
-                _ = self.stop.changed() => return,
-            }
-            if *self.stop.borrow() {
+            let woken = either(&mut self.wake, &mut self.applied);
+            if !self.shared.wait(tick, woken).await {
                 return;
             }
         }
@@ -148,14 +126,15 @@ impl<F: Forge + 'static> Previews<F> {
         // The applied revision, checked out once for every pull request of this pass.
         let mut base_dir = None;
         for pull in due {
-            if *self.stop.borrow() || !*self.leading.borrow() {
+            if self.shared.is_stopping() || !self.shared.is_leading() {
                 break;
             }
             let started = std::time::Instant::now();
             match self.one(a, &base, &pull, &mut base_dir).await {
                 Ok(Some(record)) => {
                     let seconds = started.elapsed().as_secs_f64();
-                    self.metrics
+                    self.shared
+                        .metrics
                         .preview_duration_seconds
                         .with_label_values(&[&self.environment])
                         .observe(seconds);
@@ -164,7 +143,8 @@ impl<F: Forge + 'static> Previews<F> {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    self.metrics
+                    self.shared
+                        .metrics
                         .previews_total
                         .with_label_values(&[&self.environment, "not-posted"])
                         .inc();
@@ -248,7 +228,8 @@ impl<F: Forge + 'static> Previews<F> {
             Verdict::Failure => "failure",
             Verdict::Error => "error",
         };
-        self.metrics
+        self.shared
+            .metrics
             .previews_total
             .with_label_values(&[&self.environment, result])
             .inc();
@@ -285,7 +266,7 @@ impl<F: Forge + 'static> Previews<F> {
 
     /// The environment's previews in `/status`, changed by `f`.
     fn in_status(&self, f: impl FnOnce(&mut super::status::Previews)) {
-        if let Ok(mut s) = self.status.lock() {
+        if let Ok(mut s) = self.shared.status.lock() {
             f(&mut s
                 .environments
                 .entry(self.environment.clone())

@@ -210,7 +210,8 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                     && m.counted
                         .insert((item.target.name.clone(), digest.to_string(), "refused"))
                 {
-                    self.metrics
+                    self.shared
+                        .metrics
                         .promotions_total
                         .with_label_values(&[&self.source, &item.target.name, "refused"])
                         .inc();
@@ -231,7 +232,8 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
             let key = (it.target.name.clone(), it.image.release.clone());
             let Some(g) = m.gates.get(&key) else { continue };
             for s in State::ALL {
-                self.metrics
+                self.shared
+                    .metrics
                     .promotion_gate
                     .with_label_values(&[&it.target.name, &it.image.release, s.as_str()])
                     .set(i64::from(s == g.state));
@@ -265,7 +267,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                 waiting: m.backoff.status(tokio::time::Instant::now()),
             });
         }
-        if let Ok(mut s) = self.status.lock() {
+        if let Ok(mut s) = self.shared.status.lock() {
             s.environments
                 .entry(self.source.clone())
                 .or_default()

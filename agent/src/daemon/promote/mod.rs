@@ -23,19 +23,19 @@ use super::applied::Applied;
 use super::clock::Clock;
 use super::drift::DriftFeed;
 use super::forge_backoff::Backoff;
-use super::status::{Failed, Status};
+use super::shared::Shared;
+use super::status::Failed;
 use super::Snapshot;
 use crate::apply::cluster::KubeCluster;
 use crate::apply::record::{self, ConfigMaps, Records};
 use crate::environment::{Environment, PromotedImage};
 use crate::forge::{Forge, Request};
 use crate::live::LiveRead;
-use crate::metrics::Metrics;
 use crate::promotion::gate::{CheckOutcome, Gate};
 use crate::promotion::proposal::LogLine;
 use crate::registry::{Registry, RegistryError, Verification};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -60,10 +60,7 @@ pub struct Promoter<F, R, K = ConfigMaps<KubeCluster>> {
     pub cache: Arc<dyn LiveRead>,
     /// Where the gates are kept across restarts.
     pub records: Arc<K>,
-    pub leading: watch::Receiver<bool>,
-    pub stop: watch::Receiver<bool>,
-    pub metrics: Metrics,
-    pub status: Arc<Mutex<Status>>,
+    pub shared: Shared,
     /// How often the gates are looked at.
     pub tick: Duration,
     pub log: Option<GitLog>,
@@ -72,8 +69,6 @@ pub struct Promoter<F, R, K = ConfigMaps<KubeCluster>> {
     /// How the targets are read from a snapshot (`crate::promotion::targets`; a test's may
     /// panic, as a bug in it would).
     pub targets_of: TargetsOf,
-    /// The schedule a refusing forge is left alone on (`Settings::retry`).
-    pub retry: sextant_core::backoff::Backoff,
 }
 
 /// The environments that promote from a source, read from a snapshot, and why others that
@@ -120,20 +115,17 @@ struct Item<'a> {
 impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F, R, K> {
     pub async fn run(mut self) {
         let mut m = Memory {
-            backoff: Backoff::new(self.retry),
+            backoff: Backoff::new(self.shared.retry),
             ..Memory::default()
         };
         loop {
-            if *self.leading.borrow() {
+            if self.shared.is_leading() {
                 self.pass(&mut m).await;
             } else {
                 m.loaded = false;
             }
-            tokio::select! {
-                _ = tokio::time::sleep(self.tick) => {}
-                c = self.applied.changed() => if c.is_err() { return },
-                c = self.leading.changed() => if c.is_err() { return },
-                _ = self.stop.changed() => return,
+            if !self.shared.wait(self.tick, self.applied.changed()).await {
+                return;
             }
         }
     }

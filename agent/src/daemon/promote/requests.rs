@@ -88,7 +88,8 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                 }
                 Err(Stop::Act(e)) => {
                     tracing::warn!(target = %item.target.name, release = %item.image.release, error = %e, "promotion: the forge failed; trying again next pass");
-                    self.metrics
+                    self.shared
+                        .metrics
                         .promotions_total
                         .with_label_values(&[&self.source, &item.target.name, "failed"])
                         .inc();
@@ -390,7 +391,8 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                         tracing::info!(target = %target, release = %release, number = pr.number, digest = %c.digest, "promotion pull request opened");
                     }
                 }
-                self.metrics
+                self.shared
+                    .metrics
                     .promotions_total
                     .with_label_values(&[&self.source, target, "proposed"])
                     .inc();
@@ -413,7 +415,8 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                 if !seen.iter().any(|s| s.open && s.number != number) {
                     self.forge.delete_branch(&branch).await?;
                 }
-                self.metrics
+                self.shared
+                    .metrics
                     .promotions_total
                     .with_label_values(&[&self.source, target, "superseded"])
                     .inc();
@@ -457,7 +460,8 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
         tracing::info!(target = %item.target.name, release = %item.image.release, commit = %sha, digest = %c.digest, "promotion committed");
         m.urls
             .insert((item.target.name.clone(), item.image.release.clone()), sha);
-        self.metrics
+        self.shared
+            .metrics
             .promotions_total
             .with_label_values(&[&self.source, &item.target.name, "committed"])
             .inc();

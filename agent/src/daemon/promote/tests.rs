@@ -4,7 +4,10 @@
 
 use super::*;
 use crate::apply::record::ConfigMaps;
+use crate::daemon::status::Status;
+use crate::metrics::Metrics;
 use sextant_fakes::FakeCluster;
+use std::sync::Mutex;
 
 /// The records, as ConfigMaps in the agent's namespace of the in-memory cluster.
 type Kept = ConfigMaps<FakeCluster>;
@@ -214,15 +217,17 @@ impl World {
             feed: self.feed.subscribe(),
             cache: self.live.clone(),
             records: self.records.clone(),
-            leading: self.leading.subscribe(),
-            stop: self.stop.subscribe(),
-            metrics: self.metrics.clone(),
-            status: self.status.clone(),
+            shared: Shared {
+                leading: self.leading.subscribe(),
+                stop: self.stop.subscribe(),
+                metrics: self.metrics.clone(),
+                status: self.status.clone(),
+                retry: crate::config::RETRY,
+            },
             tick: Duration::from_secs(1),
             log: None,
             clock: self.clock.clone(),
             targets_of: crate::promotion::targets,
-            retry: crate::config::RETRY,
         }
     }
 

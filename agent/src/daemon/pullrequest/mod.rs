@@ -10,16 +10,16 @@ mod listed;
 use super::applied::Applied;
 use super::drift::DriftFeed;
 use super::forge_backoff::Backoff;
-use super::status::{DriftRequest, Failed, Status};
+use super::shared::{either, settle, PassFailure, Shared};
+use super::status::{DriftRequest, Failed};
 use crate::apply::sync::{identity, Identity};
 use crate::drift::pr::{self, Action, Current, Kind, Marker, OpenRequest};
 use crate::drift::{proposal, provenance, ObjectDrift};
 use crate::environment::{DriftPolicy, Environment};
 use crate::forge::{ErrorKind, Forge, ForgeError, Query};
-use crate::metrics::Metrics;
 use crate::render::Renderer;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 // tokio's clock: a test pauses it and moves a drift past its delay.
 use listed::{listed, Listed};
@@ -35,12 +35,7 @@ pub struct PullRequests<F> {
     pub applied: watch::Receiver<Option<Arc<Applied>>>,
     pub feed: watch::Receiver<Arc<DriftFeed>>,
     pub heal: mpsc::Sender<Vec<Identity>>,
-    pub leading: watch::Receiver<bool>,
-    pub stop: watch::Receiver<bool>,
-    pub metrics: Metrics,
-    pub status: Arc<Mutex<Status>>,
-    /// The schedule a refusing forge is left alone on (`Settings::retry`).
-    pub retry: sextant_core::backoff::Backoff,
+    pub shared: Shared,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +54,7 @@ enum PassError {
     },
 }
 
-impl PassError {
+impl PassFailure for PassError {
     /// A bounded label for `/status`: the forge's, or what the loop itself found.
     fn label(&self) -> &'static str {
         match self {
@@ -96,12 +91,11 @@ struct Memory {
 impl<F: Forge + 'static> PullRequests<F> {
     pub async fn run(mut self) {
         let mut memory = Memory {
-            backoff: Backoff::new(self.retry),
+            backoff: Backoff::new(self.shared.retry),
             ..Memory::default()
         };
         loop {
             let applied = self.applied.borrow().clone();
-            let leading = *self.leading.borrow();
             // Before the first sync, the default delay paces the loop.
             let delay = applied.as_ref().map_or_else(
                 || {
@@ -112,21 +106,11 @@ impl<F: Forge + 'static> PullRequests<F> {
                 |a| a.environment.drift.pull_request.delay.get(),
             );
             let waiting = memory.backoff.remaining(tokio::time::Instant::now());
-            if let (Some(a), true, None) = (applied, leading, waiting) {
+            if let (Some(a), true, None) = (applied, self.shared.is_leading(), waiting) {
                 if wants_pull_requests(&a.environment) {
                     let result = self.pass(&a, &mut memory, delay).await;
-                    let now = tokio::time::Instant::now();
-                    let failed = result.as_ref().err().map(|e| {
-                        let failed = Failed {
-                            label: e.label(),
-                            message: e.to_string(),
-                        };
-                        (e.kind(), failed)
-                    });
-                    memory
-                        .backoff
-                        .record(now, failed.as_ref().map(|(k, f)| (*k, f.message.as_str())));
-                    self.record_error(failed.map(|(_, f)| f), &memory.backoff);
+                    let failed = settle(&mut memory.backoff, &result);
+                    self.record_error(failed, &memory.backoff);
                 }
             }
             // Forge state (a merge, a close) is polled; drift changes wake the loop at once.
@@ -135,14 +119,8 @@ impl<F: Forge + 'static> PullRequests<F> {
                 .backoff
                 .remaining(tokio::time::Instant::now())
                 .map_or(tick, |w| w.max(Duration::from_millis(1)));
-            tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
-                c = self.feed.changed() => if c.is_err() { return },
-                c = self.applied.changed() => if c.is_err() { return },
-                c = self.leading.changed() => if c.is_err() { return },
-                _ = self.stop.changed() => return,
-            }
-            if *self.stop.borrow() {
+            let woken = either(&mut self.feed, &mut self.applied);
+            if !self.shared.wait(tick, woken).await {
                 return;
             }
         }
@@ -162,7 +140,7 @@ impl<F: Forge + 'static> PullRequests<F> {
                 }
             }
         }
-        if let Ok(mut s) = self.status.lock() {
+        if let Ok(mut s) = self.shared.status.lock() {
             let d = &mut s
                 .environments
                 .entry(self.environment.clone())
@@ -300,7 +278,8 @@ impl<F: Forge + 'static> PullRequests<F> {
         }
         let env = self.environment.as_str();
         for (state, kind) in [("open", Kind::PullRequest), ("issue", Kind::Issue)] {
-            self.metrics
+            self.shared
+                .metrics
                 .drift_pull_requests
                 .with_label_values(&[env, state])
                 .set(list.iter().filter(|(r, _)| r.kind == kind).count() as i64);
@@ -314,6 +293,7 @@ impl<F: Forge + 'static> PullRequests<F> {
             let keep = releases.contains_key(release.as_str());
             if !keep {
                 let _ = self
+                    .shared
                     .metrics
                     .drift_pull_request_opened_timestamp_seconds
                     .remove_label_values(&[env, release]);
@@ -327,12 +307,13 @@ impl<F: Forge + 'static> PullRequests<F> {
                 .opened
                 .entry(release.to_string())
                 .or_insert(opened.unwrap_or(now));
-            self.metrics
+            self.shared
+                .metrics
                 .drift_pull_request_opened_timestamp_seconds
                 .with_label_values(&[env, release])
                 .set(at);
         }
-        if let Ok(mut s) = self.status.lock() {
+        if let Ok(mut s) = self.shared.status.lock() {
             s.environments
                 .entry(self.environment.clone())
                 .or_default()
@@ -634,7 +615,10 @@ fn wants_pull_requests(env: &Environment) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::status::Status;
     use crate::forge::Request;
+    use crate::metrics::Metrics;
+    use std::sync::Mutex;
     use tokio::time::Duration;
 
     fn request(number: u64, kind: Kind) -> Request {
@@ -719,11 +703,13 @@ mod tests {
                 applied,
                 feed,
                 heal,
-                leading,
-                stop,
-                metrics: Metrics::new().unwrap(),
-                status: status.clone(),
-                retry: crate::config::RETRY,
+                shared: Shared {
+                    leading,
+                    stop,
+                    metrics: Metrics::new().unwrap(),
+                    status: status.clone(),
+                    retry: crate::config::RETRY,
+                },
             }
             .run(),
         );
@@ -845,11 +831,7 @@ mod tests {
             applied: watch::channel(Some(applied.clone())).1,
             feed: feed_rx,
             heal,
-            leading: watch::channel(true).1,
-            stop: watch::channel(false).1,
-            metrics: Metrics::new().unwrap(),
-            status: Arc::default(),
-            retry: crate::config::RETRY,
+            shared: Shared::leading_alone(),
         };
         let w = World {
             repo,
