@@ -60,3 +60,33 @@ mod tests {
         assert_eq!(names, ["token"]);
     }
 }
+
+/// A test server's command line: one `serve` command and its flags.
+#[derive(clap::Parser)]
+struct Serving<S: clap::Args> {
+    #[command(subcommand)]
+    command: Command<S>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command<S: clap::Args> {
+    // Its help is the flags' own doc comment.
+    Serve(S),
+}
+
+/// The flags of `<name> serve`, parsed from this process's command line (`--help` prints
+/// `about` and the flags' own help); exits with clap's message on bad flags.
+pub fn serve_flags<S: clap::Args>(name: &'static str, about: &'static str) -> S {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Serving::<S>::command()
+        .name(name)
+        .bin_name(name)
+        .about(about)
+        .get_matches();
+    match Serving::<S>::from_arg_matches(&matches) {
+        Ok(Serving {
+            command: Command::Serve(flags),
+        }) => flags,
+        Err(e) => e.exit(),
+    }
+}

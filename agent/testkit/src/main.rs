@@ -4,55 +4,46 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::Args;
 use sextant_testkit::{FailImages, Options, TestServer};
 use test_serving::cli;
 
-#[derive(Parser)]
-#[command(
-    name = "kube-testkit",
-    about = "A kube-compatible test API server (test infrastructure only)"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve until interrupted (SIGINT or SIGTERM); prints the bound address on stdout.
-    Serve {
-        #[arg(long, default_value = "127.0.0.1:0")]
-        addr: SocketAddr,
-        /// Write a kubeconfig pointing at the server here.
-        #[arg(long)]
-        kubeconfig: Option<PathBuf>,
-        /// Milliseconds before simulated controllers report objects ready.
-        #[arg(long, default_value_t = 100)]
-        ready_delay_ms: u64,
-        /// Disable the simulated controllers.
-        #[arg(long)]
-        no_controllers: bool,
-        /// Workloads with an image containing this substring (a digest `sha256:…`) never
-        /// become ready: `Progressing=False`, `ProgressDeadlineExceeded`. Repeatable; changed
-        /// at run time with `PUT /testkit/fail-readiness-images`.
-        #[arg(long = "fail-readiness-image", value_name = "SUBSTRING",
-              value_parser = clap::builder::NonEmptyStringValueParser::new())]
-        fail_readiness_images: Vec<String>,
-    },
+/// Serve until interrupted (SIGINT or SIGTERM); prints the bound address on stdout.
+#[derive(Args)]
+struct Flags {
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// Write a kubeconfig pointing at the server here.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Milliseconds before simulated controllers report objects ready.
+    #[arg(long, default_value_t = 100)]
+    ready_delay_ms: u64,
+    /// Disable the simulated controllers.
+    #[arg(long)]
+    no_controllers: bool,
+    /// Workloads with an image containing this substring (a digest `sha256:…`) never
+    /// become ready: `Progressing=False`, `ProgressDeadlineExceeded`. Repeatable; changed
+    /// at run time with `PUT /testkit/fail-readiness-images`.
+    #[arg(long = "fail-readiness-image", value_name = "SUBSTRING",
+          value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    fail_readiness_images: Vec<String>,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     // Requests are logged at debug level: `RUST_LOG=sextant_testkit=debug`.
     cli::init_logs();
-    let Command::Serve {
+    let Flags {
         addr,
         kubeconfig,
         ready_delay_ms,
         no_controllers,
         fail_readiness_images,
-    } = Cli::parse().command;
+    } = cli::serve_flags(
+        "kube-testkit",
+        "A kube-compatible test API server (test infrastructure only)",
+    );
     let options = Options {
         addr,
         controllers: !no_controllers,

@@ -4,44 +4,32 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::Args;
 use forge_testkit::{FakeGitHub, Options};
 use test_serving::cli;
 
-#[derive(Parser)]
-#[command(
-    name = "fake-github",
-    about = "A fake GitHub over a real bare repository (test infrastructure only)"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve until interrupted (SIGINT or SIGTERM); prints the API URL on stdout. The bare
-    /// repository lives in a fresh folder under the temporary directory (TMPDIR), removed on exit.
-    Serve {
-        #[arg(long, default_value = "127.0.0.1:0")]
-        addr: SocketAddr,
-        /// The repository, `owner/name`.
-        #[arg(long, default_value = "acme/deploy")]
-        repository: String,
-        /// Commit every file under this folder to the default branch before serving.
-        #[arg(long)]
-        seed: Option<PathBuf>,
-        /// The seed commit's message.
-        #[arg(long, default_value = "the platform")]
-        seed_message: String,
-        /// Write the token the fake accepts here (mode 0600).
-        #[arg(long)]
-        token_file: Option<PathBuf>,
-        /// Once serving, write `{url, git_base, repository_path, default_branch, head}` here as
-        /// JSON; `git daemon --base-path=<git_base>` serves the repository as `<name>.git`.
-        #[arg(long)]
-        info_file: Option<PathBuf>,
-    },
+/// Serve until interrupted (SIGINT or SIGTERM); prints the API URL on stdout. The bare
+/// repository lives in a fresh folder under the temporary directory (TMPDIR), removed on exit.
+#[derive(Args)]
+struct Flags {
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// The repository, `owner/name`.
+    #[arg(long, default_value = "acme/deploy")]
+    repository: String,
+    /// Commit every file under this folder to the default branch before serving.
+    #[arg(long)]
+    seed: Option<PathBuf>,
+    /// The seed commit's message.
+    #[arg(long, default_value = "the platform")]
+    seed_message: String,
+    /// Write the token the fake accepts here (mode 0600).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Once serving, write `{url, git_base, repository_path, default_branch, head}` here as
+    /// JSON; `git daemon --base-path=<git_base>` serves the repository as `<name>.git`.
+    #[arg(long)]
+    info_file: Option<PathBuf>,
 }
 
 /// Every file under `root`, as (path relative to it with `/` separators, bytes), sorted.
@@ -74,14 +62,17 @@ fn files_under(root: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
 async fn main() -> anyhow::Result<()> {
     // Requests are logged at debug level: `RUST_LOG=forge_testkit=debug`.
     cli::init_logs();
-    let Command::Serve {
+    let Flags {
         addr,
         repository,
         seed,
         seed_message,
         token_file,
         info_file,
-    } = Cli::parse().command;
+    } = cli::serve_flags(
+        "fake-github",
+        "A fake GitHub over a real bare repository (test infrastructure only)",
+    );
     let (owner, repo) = repository
         .split_once('/')
         .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))

@@ -5,48 +5,39 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::Args;
 use registry_testkit::{Distribution, Image};
 use test_serving::cli;
 
-#[derive(Parser)]
-#[command(
-    name = "registry-testkit",
-    about = "The CNCF distribution registry on 127.0.0.1 with pushed images (test infrastructure only)"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Start docker-registry on a free port of 127.0.0.1, push the images asked for, and serve
-    /// until interrupted (SIGINT or SIGTERM); prints the registry's host (`127.0.0.1:PORT`) on
-    /// stdout. Its storage is a fresh folder under the temporary directory (TMPDIR), removed on
-    /// exit, with the registry's process group.
-    Serve {
-        /// Push one new image to this repository (`hash-service`); repeat it for more: each
-        /// image has a layer of its own, so a digest of its own.
-        #[arg(long = "push", value_name = "NAME")]
-        push: Vec<String>,
-        /// The platform of the images pushed, `os/architecture[/variant]`.
-        #[arg(long, default_value = "linux/amd64")]
-        platform: String,
-        /// Once serving, write `{host, images: [{repository, digest}]}` here as JSON, the
-        /// images in the order of `--push`.
-        #[arg(long)]
-        info_file: Option<PathBuf>,
-    },
+/// Start docker-registry on a free port of 127.0.0.1, push the images asked for, and serve
+/// until interrupted (SIGINT or SIGTERM); prints the registry's host (`127.0.0.1:PORT`) on
+/// stdout. Its storage is a fresh folder under the temporary directory (TMPDIR), removed on
+/// exit, with the registry's process group.
+#[derive(Args)]
+struct Flags {
+    /// Push one new image to this repository (`hash-service`); repeat it for more: each
+    /// image has a layer of its own, so a digest of its own.
+    #[arg(long = "push", value_name = "NAME")]
+    push: Vec<String>,
+    /// The platform of the images pushed, `os/architecture[/variant]`.
+    #[arg(long, default_value = "linux/amd64")]
+    platform: String,
+    /// Once serving, write `{host, images: [{repository, digest}]}` here as JSON, the
+    /// images in the order of `--push`.
+    #[arg(long)]
+    info_file: Option<PathBuf>,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let Command::Serve {
+    let Flags {
         push,
         platform,
         info_file,
-    } = Cli::parse().command;
+    } = cli::serve_flags(
+        "registry-testkit",
+        "The CNCF distribution registry on 127.0.0.1 with pushed images (test infrastructure only)",
+    );
     // Bounded (10 s, five ports tried); it panics with the reason when it cannot start.
     let registry = Distribution::start();
     let mut images = Vec::new();
