@@ -210,11 +210,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                     && m.counted
                         .insert((item.target.name.clone(), digest.to_string(), "refused"))
                 {
-                    self.shared
-                        .metrics
-                        .promotions_total
-                        .with_label_values(&[&self.source, &item.target.name, "refused"])
-                        .inc();
+                    self.count(&item.target.name, "refused");
                 }
             }
         }

@@ -130,6 +130,15 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
         }
     }
 
+    /// Counts a promotion of this source into `target` that ended as `outcome`.
+    fn count(&self, target: &str, outcome: &str) {
+        self.shared
+            .metrics
+            .promotions_total
+            .with_label_values(&[&self.source, target, outcome])
+            .inc();
+    }
+
     /// One pass: observe, let the core decide each gate, then act on the forge.
     async fn pass(&self, m: &mut Memory) {
         self.load_gates(m).await;

@@ -88,11 +88,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                 }
                 Err(Stop::Act(e)) => {
                     tracing::warn!(target = %item.target.name, release = %item.image.release, error = %e, "promotion: the forge failed; trying again next pass");
-                    self.shared
-                        .metrics
-                        .promotions_total
-                        .with_label_values(&[&self.source, &item.target.name, "failed"])
-                        .inc();
+                    self.count(&item.target.name, "failed");
                     m.errors.insert(key, Failed::of(&e));
                     if failure.as_ref().is_none_or(|f| !f.is_permanent()) {
                         failure = Some(e);
@@ -391,11 +387,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                         tracing::info!(target = %target, release = %release, number = pr.number, digest = %c.digest, "promotion pull request opened");
                     }
                 }
-                self.shared
-                    .metrics
-                    .promotions_total
-                    .with_label_values(&[&self.source, target, "proposed"])
-                    .inc();
+                self.count(target, "proposed");
                 Ok(())
             }
             Action::Close { number, comment } => {
@@ -415,11 +407,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                 if !seen.iter().any(|s| s.open && s.number != number) {
                     self.forge.delete_branch(&branch).await?;
                 }
-                self.shared
-                    .metrics
-                    .promotions_total
-                    .with_label_values(&[&self.source, target, "superseded"])
-                    .inc();
+                self.count(target, "superseded");
                 Ok(())
             }
         }
@@ -460,11 +448,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
         tracing::info!(target = %item.target.name, release = %item.image.release, commit = %sha, digest = %c.digest, "promotion committed");
         m.urls
             .insert((item.target.name.clone(), item.image.release.clone()), sha);
-        self.shared
-            .metrics
-            .promotions_total
-            .with_label_values(&[&self.source, &item.target.name, "committed"])
-            .inc();
+        self.count(&item.target.name, "committed");
         Ok(())
     }
 }
