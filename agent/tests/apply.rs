@@ -943,7 +943,6 @@ async fn a_no_change_resync_served_from_the_watch_cache_lists_and_gets_no_watche
 #[derive(Debug)]
 struct Stuck {
     objects: HashMap<Identity, Value>,
-    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl LiveView for Stuck {
@@ -952,8 +951,13 @@ impl LiveView for Stuck {
         Some(copy.map(|object| Cached { object, seq: 1 }))
     }
 
-    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.changes.subscribe()
+    fn moves(&self) -> u64 {
+        0
+    }
+
+    /// Never: the view is stuck.
+    fn moved_past(&self, _seen: u64) -> sextant_core::ports::live::Moved<'_> {
+        Box::pin(std::future::pending())
     }
 }
 
@@ -981,10 +985,7 @@ async fn a_stale_cached_copy_never_passes_the_gate_for_a_new_generation_that_is_
         sextant::apply::health::Status::Healthy,
         "the stuck copy reads ready (for generation 1)"
     );
-    let stuck = Arc::new(Stuck {
-        objects,
-        changes: tokio::sync::watch::channel(0).0,
-    });
+    let stuck = Arc::new(Stuck { objects });
 
     // Generation 2 never becomes ready; the view still shows generation 1 ready.
     repo.write(

@@ -15,9 +15,9 @@ use super::sync::{identity, Identity, Run, SyncError};
 use super::view::{self, Cached};
 use crate::object::Object;
 use serde_json::Value;
+use sextant_core::ports::live::Moved;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// With a view, the longest a gate waits without an event before reading again.
@@ -48,24 +48,18 @@ impl Anchor {
 impl<C: Cluster> Run<'_, C> {
     /// Waits until `until`, a change of the view, or the poll interval, whichever comes first;
     /// `true` when the agent started shutting down meanwhile.
-    pub(super) async fn pause(
-        &self,
-        until: Instant,
-        changes: Option<&mut watch::Receiver<u64>>,
-    ) -> bool {
-        let interval = match changes {
+    pub(super) async fn pause(&self, until: Instant, moved: Option<Moved<'_>>) -> bool {
+        let interval = match moved {
             Some(_) => self.opts.poll_interval.max(FALLBACK),
             None => self.opts.poll_interval,
         };
         let nap = tokio::time::sleep(interval.min(until.saturating_duration_since(Instant::now())));
         let moved = async {
-            if let Some(c) = changes {
-                if c.changed().await.is_ok() {
-                    return;
-                }
+            match moved {
+                Some(m) => m.await,
+                // No view: only the nap ends the wait.
+                None => std::future::pending::<()>().await,
             }
-            // No view, or one that went away: only the nap ends the wait.
-            std::future::pending::<()>().await
         };
         let Some(mut stop) = self.opts.stop.clone() else {
             tokio::select! {
@@ -140,15 +134,13 @@ impl<C: Cluster> Run<'_, C> {
             return Ok(());
         }
         let deadline = Instant::now() + self.opts.wave_timeout;
-        let mut changes = self.opts.live.as_ref().map(|v| v.changes());
+        let view = self.opts.live.as_deref();
         let mut anchors = HashMap::new();
         let mut pending: Vec<&Object> = objects.to_vec();
         let mut first_round = true;
         loop {
             // Marked before reading: a change from now on wakes the next round.
-            if let Some(c) = changes.as_mut() {
-                c.borrow_and_update();
-            }
+            let seen = view.map(|v| v.moves());
             let mut still = Vec::new();
             for o in pending {
                 let health = match self.read(o, first_round, &mut anchors).await? {
@@ -188,7 +180,8 @@ impl<C: Cluster> Run<'_, C> {
             pending = still.into_iter().map(|(o, _)| o).collect();
             first_round = false;
             // The wave's writes are done: a shutdown need not wait for its health.
-            if self.pause(deadline, changes.as_mut()).await {
+            let moved = view.zip(seen).map(|(v, seen)| v.moved_past(seen));
+            if self.pause(deadline, moved).await {
                 return Err(SyncError::Stopped { wave: wave + 1 });
             }
         }

@@ -9,7 +9,7 @@ use super::inventory::LABEL_COMPONENT;
 use crate::object::{ObjectRef, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
-use std::future::Future;
+pub use sextant_core::ports::records::Records;
 use std::sync::Arc;
 
 const KEY: &str = "record";
@@ -85,22 +85,6 @@ pub async fn clear(
 ) -> Result<(), ClusterError> {
     // A record already gone is cleared (the delete treats 404 as done).
     cluster.delete(&reference(agent_namespace, name)).await
-}
-
-/// Where a loop keeps its records: the port the promotion loop reads and writes them through.
-pub trait Records: Send + Sync {
-    /// The record, if there is one (see [`load`]).
-    fn load<T: DeserializeOwned + Send>(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<Option<T>, ClusterError>> + Send;
-    /// Writes the record, labelled with its environment.
-    fn save<T: Serialize + Sync>(
-        &self,
-        name: &str,
-        environment: &str,
-        record: &T,
-    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
 }
 
 /// The records as ConfigMaps in the agent's namespace.

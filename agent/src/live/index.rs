@@ -10,9 +10,9 @@
 
 use super::{Change, KindKey};
 use crate::apply::sync::{identity, Identity};
-use crate::apply::view::Cached;
 use crate::object::ObjectRef;
 use serde_json::Value;
+use sextant_core::ports::live::{Availability, Cached};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Debug, Default)]
@@ -21,16 +21,6 @@ struct KindState {
     error: Option<String>,
     /// The identities seen by a list under way.
     listing: Option<HashSet<Identity>>,
-}
-
-/// Whether the index can be trusted, and if not, why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Availability {
-    Synced,
-    /// Some kind is listing for the first time, or again after a failure.
-    Starting,
-    /// Some kind's watch is down.
-    Down(Vec<String>),
 }
 
 #[derive(Debug, Default)]

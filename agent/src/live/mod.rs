@@ -20,16 +20,17 @@
 mod index;
 pub mod queue;
 
-pub use index::{Availability, Index};
+pub use index::Index;
+pub use sextant_core::ports::live::{Availability, LiveRead};
 
 use crate::apply::sync::Identity;
-use crate::apply::view::{Cached, LiveView};
 use crate::object::{ObjectRef, LABEL_ENVIRONMENT, MANAGER};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::discovery::ApiResource;
 use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
+use sextant_core::ports::live::{Cached, LiveView, Moved};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -159,15 +160,6 @@ impl LiveCache {
     }
 }
 
-/// What the promotion's soak reads of an environment's live state: the watch-fed cache in the
-/// daemon, a plain [`Index`] in the loops' table tests.
-pub trait LiveRead: Send + Sync {
-    fn availability(&self) -> Availability;
-    /// Whether a kind's objects are current.
-    fn synced(&self, group: &str, kind: &str) -> bool;
-    fn get(&self, id: &Identity) -> Option<Value>;
-}
-
 impl LiveRead for LiveCache {
     fn availability(&self) -> Availability {
         LiveCache::availability(self)
@@ -180,15 +172,15 @@ impl LiveRead for LiveCache {
     }
 }
 
-impl LiveRead for Mutex<Index> {
+impl LiveRead for Index {
     fn availability(&self) -> Availability {
-        lock(self).availability()
+        Index::availability(self)
     }
     fn synced(&self, group: &str, kind: &str) -> bool {
-        lock(self).synced(group, kind)
+        Index::synced(self, group, kind)
     }
     fn get(&self, id: &Identity) -> Option<Value> {
-        lock(self).get(id).cloned()
+        Index::get(self, id).cloned()
     }
 }
 
@@ -197,8 +189,18 @@ impl LiveView for LiveCache {
         lock(&self.index).lookup(r)
     }
 
-    fn changes(&self) -> watch::Receiver<u64> {
-        self.moved.subscribe()
+    fn moves(&self) -> u64 {
+        *self.moved.borrow()
+    }
+
+    fn moved_past(&self, seen: u64) -> Moved<'_> {
+        let mut moved = self.moved.subscribe();
+        Box::pin(async move {
+            if moved.wait_for(|m| *m > seen).await.is_err() {
+                // The cache's watches are gone: it will not move again.
+                std::future::pending::<()>().await;
+            }
+        })
     }
 }
 
