@@ -31,6 +31,15 @@ impl ApiError {
         }
     }
 
+    /// An error asked for by `FAULT_ERROR_PERCENT` (see `faults.rs`).
+    pub fn injected() -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "injected_fault",
+            message: "an error injected by FAULT_ERROR_PERCENT".into(),
+        }
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,

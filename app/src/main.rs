@@ -2,6 +2,7 @@
 
 mod digest;
 mod error;
+mod faults;
 mod routes;
 
 use std::convert::Infallible;
@@ -41,8 +42,15 @@ async fn run() -> Result<(), StartError<Infallible>> {
         version,
         DURATION_BUCKETS,
     )?);
+    let faults = Arc::new(faults::Faults::from_lookup(&|name| {
+        std::env::var(name).ok()
+    })?);
     let readiness = Readiness::default();
-    let app = routes::router(AppState { version: header }, readiness.clone(), metrics);
+    let state = AppState {
+        version: header,
+        faults,
+    };
+    let app = routes::router(state, readiness.clone(), metrics);
     serve::serve(&settings, app, readiness).await?;
     Ok(())
 }

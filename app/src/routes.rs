@@ -16,6 +16,7 @@ use service_kit::shutdown::Readiness;
 
 use crate::digest;
 use crate::error::ApiError;
+use crate::faults::Faults;
 
 pub const VERSION_HEADER: HeaderName = HeaderName::from_static("x-service-version");
 
@@ -23,11 +24,17 @@ pub const VERSION_HEADER: HeaderName = HeaderName::from_static("x-service-versio
 pub struct AppState {
     /// `SERVICE_VERSION`, sent back in the `x-service-version` header of every response.
     pub version: HeaderValue,
+    /// Errors and latency on demand (off by default).
+    pub faults: Arc<Faults>,
 }
 
 pub fn router(state: AppState, readiness: Readiness, metrics: Arc<HttpMetrics>) -> Router {
+    let faults = Arc::clone(&state.faults);
     let routes = Router::new()
-        .route("/hash/{input}", get(hash))
+        .route(
+            "/hash/{input}",
+            get(move |input| hash(Arc::clone(&faults), input)),
+        )
         .merge(http::ops_routes(readiness, Arc::clone(&metrics)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -35,8 +42,18 @@ pub fn router(state: AppState, readiness: Readiness, metrics: Arc<HttpMetrics>) 
     http::observe(routes, metrics)
 }
 
-/// `GET /hash/{input}`: the SHA-1 hex of the percent-decoded input, as plain text.
-async fn hash(input: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+/// `GET /hash/{input}`: the SHA-1 hex of the percent-decoded input, as plain text (or an
+/// injected fault, when asked for one).
+async fn hash(
+    faults: Arc<Faults>,
+    input: Result<Path<String>, PathRejection>,
+) -> Result<String, ApiError> {
+    if !faults.latency().is_zero() {
+        tokio::time::sleep(faults.latency()).await;
+    }
+    if faults.fails_next() {
+        return Err(ApiError::injected());
+    }
     let Path(input) = input.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     Ok(digest::sha1_hex(&input)?)
 }
