@@ -42,6 +42,7 @@ pub struct Metrics {
     pub forge_rate_limit_remaining: IntGauge,
     pub promotions_total: IntCounterVec,
     pub promotion_gate: IntGaugeVec,
+    pub promotion_checks: IntGaugeVec,
     pub promotion_lead_time_seconds: Histogram,
     pub rollbacks_total: IntCounterVec,
     pub registry_requests_total: IntCounterVec,
@@ -290,6 +291,7 @@ impl Outbound {
 struct Promotion {
     promotions_total: IntCounterVec,
     promotion_gate: IntGaugeVec,
+    promotion_checks: IntGaugeVec,
     promotion_lead_time_seconds: Histogram,
     rollbacks_total: IntCounterVec,
 }
@@ -306,6 +308,11 @@ impl Promotion {
                 "sextant_promotion_gate",
                 "1 for the state each (target environment, release) promotion gate is in, 0 for the others.",
                 &["environment", "release", "state"],
+            )?,
+            promotion_checks: r.gauges(
+                "sextant_promotion_checks",
+                "1 for what each check of a (target environment, release) promotion says now (passing, failing, unknown), 0 for the others; check is its place in spec.promotion.checks.",
+                &["environment", "release", "check", "state"],
             )?,
             promotion_lead_time_seconds: r.histogram(
                 "sextant_promotion_lead_time_seconds",
@@ -381,6 +388,7 @@ impl Metrics {
             forge_rate_limit_remaining: outbound.forge_rate_limit_remaining,
             promotions_total: promotion.promotions_total,
             promotion_gate: promotion.promotion_gate,
+            promotion_checks: promotion.promotion_checks,
             promotion_lead_time_seconds: promotion.promotion_lead_time_seconds,
             rollbacks_total: promotion.rollbacks_total,
             registry_requests_total: outbound.registry_requests_total,

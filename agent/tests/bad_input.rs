@@ -290,6 +290,37 @@ fn a_bad_soak_names_the_field() {
 }
 
 #[test]
+fn a_bad_prometheus_check_names_the_field() {
+    // (the check, what the error names)
+    let table = [
+        (
+            "{prometheus: {url: \"http://p:9090\", query: \"up\", condition: \"below 1\"}}",
+            vec!["spec.promotion.checks[0].prometheus.condition", "\"below 1\" does not match"],
+        ),
+        (
+            "{prometheus: {url: \"http://p:9090\", condition: \"< 1\"}}",
+            vec!["spec.promotion.checks[0].prometheus", "\"query\" is a required property"],
+        ),
+        (
+            "{prometheus: {url: \"http://p:9090\", query: \"up\", condition: \"< 1\"}, http: {url: \"http://x\"}}",
+            vec!["spec.promotion.checks[0]", "has more than 1 property"],
+        ),
+        (
+            "{prometheus: {url: \"http://p:9090\", query: \"up\", condition: \"< 1\", for: \"a while\"}}",
+            vec!["spec.promotion.checks[0].prometheus.for", "does not match"],
+        ),
+    ];
+    for (check, says) in table {
+        let repo = repo_with(&format!(
+            "{}  promotion:\n    from: prod\n    checks:\n      - {check}\n",
+            environment("dev", GOOD)
+        ));
+        let err = fails(&repo, "dev");
+        assert_mentions(&err, &says);
+    }
+}
+
+#[test]
 fn yaml_syntax_error_gives_line_and_column() {
     let repo =
         repo_with(&environment("dev", GOOD).replace("  name: dev\n", "  name: dev\n   oops: [\n"));

@@ -296,70 +296,18 @@ fn metrics_pass_promtool_and_a_real_prometheus_scrapes_them() {
     assert!(check.0.success(), "promtool check metrics: {}", check.1);
     check.1.clear();
 
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    std::fs::write(
-        dir.path().join("prometheus.yml"),
-        format!("global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: sextant\n    static_configs: [{{targets: ['{}']}}]\n", agent.addr),
-    )
-    .unwrap();
-    let prometheus = std::process::Command::new("prometheus")
-        .arg(format!(
-            "--config.file={}",
-            dir.path().join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("prometheus (installed by `make tools`)");
-    let _guard = KillOnDrop(prometheus);
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    // Its start (the TSDB opened) first, then its first scrapes.
-    eventually(WAIT, "Prometheus ready", || {
-        let ready =
-            std::panic::catch_unwind(|| support::agent::http(addr, "GET", "/-/ready", &[], b"").0);
-        (ready.ok() == Some(200)).then_some(())
-    });
+    let prometheus = support::prometheus::Prometheus::start(&[agent.addr], WAIT);
     let value = eventually(
         WAIT,
         "Prometheus to answer a query on sextant_sync_total",
         || {
-            let (code, body) = std::panic::catch_unwind(|| {
-                support::agent::http(
-                    addr,
-                    "GET",
-                    "/api/v1/query?query=sextant_sync_total%7Bresult%3D%22succeeded%22%7D",
-                    &[],
-                    b"",
-                )
-            })
-            .ok()?;
-            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-            (code == 200).then_some(())?;
+            let v = prometheus.query(r#"sextant_sync_total{result="succeeded"}"#)?;
             v["data"]["result"][0]["value"][1]
                 .as_str()
                 .map(String::from)
         },
     );
     assert!(value.parse::<f64>().unwrap() >= 1.0, "{value}");
-}
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 trait OutputWithStdin {

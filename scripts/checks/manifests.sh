@@ -145,6 +145,7 @@ METRICS = {
     "sextant_forge_rate_limit_remaining": ("gauge", set()),
     "sextant_promotions_total": ("counter", {"from", "to", "result"}),
     "sextant_promotion_gate": ("gauge", {"environment", "release", "state"}),
+    "sextant_promotion_checks": ("gauge", {"environment", "release", "check", "state"}),
     "sextant_promotion_lead_time_seconds": ("histogram", set()),
     "sextant_rollbacks_total": ("counter", {"environment", "release"}),
     "sextant_previews_total": ("counter", {"environment", "result"}),
@@ -171,7 +172,10 @@ VALUES = {
     ("sextant_promotions_total", "result"): {"proposed", "committed", "refused", "superseded", "failed"},
     # agent/core/src/promotion/gate.rs State::as_str
     ("sextant_promotion_gate", "state"): {"waiting", "progressing", "degraded", "drifted", "check-failed",
-                                          "soaking", "qualified", "up-to-date", "rejected"},
+                                          "check-unknown", "soaking", "qualified", "up-to-date",
+                                          "rejected"},
+    # agent/core/src/promotion/gate.rs CheckState::as_str
+    ("sextant_promotion_checks", "state"): {"passing", "failing", "unknown"},
     ("sextant_registry_requests_total", "registry"): {"oci", "ecr"},
     ("sextant_previews_total", "result"): {"success", "failure", "error", "not-posted"},
 }

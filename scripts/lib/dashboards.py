@@ -36,6 +36,7 @@ FORGE_ONLY = {
 # of these (its lead-time histogram is exported empty, so that query returns data): they parse.
 PROMOTION_ONLY = {
     "sextant_promotion_gate",
+    "sextant_promotion_checks",
     "sextant_promotions_total",
     "sextant_rollbacks_total",
     "sextant_registry_requests_total",

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod charts;
 pub mod git;
 pub mod pr;
+pub mod prometheus;
 pub mod promo;
 
 use sextant::render::{cache::RenderCache, helm::Helm, Renderer, Settings};

@@ -3,6 +3,7 @@
 
 use crate::yaml;
 
+pub mod condition;
 mod contain;
 mod drift;
 mod error;
@@ -15,7 +16,7 @@ pub use drift::{Drift, DriftPolicy, IgnoreRule, PullRequestSettings, ReleaseDrif
 pub(crate) use error::Invalid;
 pub use error::{Error, Problem, Result};
 pub use preview::PreviewSettings;
-pub use promoted::{Check, HttpCheck, PromotedImage, Promotion, PromotionMode};
+pub use promoted::{Check, HttpCheck, PrometheusCheck, PromotedImage, Promotion, PromotionMode};
 use requirement::RequirementSpec;
 pub use requirement::{Provider, Requirement};
 use serde::{Deserialize, Serialize};

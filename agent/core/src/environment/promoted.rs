@@ -65,11 +65,31 @@ pub struct PromotedImage {
     pub repository: String,
 }
 
-/// A check the source environment must pass throughout the soak.
+/// A check the source environment must pass throughout the soak: one key, its kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Check {
-    pub http: HttpCheck,
+pub enum Check {
+    Http(HttpCheck),
+    Prometheus(PrometheusCheck),
+}
+
+impl Check {
+    /// What `/status`, the log and the pull request call it: the URL, or the query.
+    pub fn name(&self) -> &str {
+        match self {
+            Check::Http(c) => &c.url,
+            Check::Prometheus(c) => &c.query,
+        }
+    }
+
+    /// How long one look may take (5s when unset).
+    pub fn timeout(&self) -> std::time::Duration {
+        let t = match self {
+            Check::Http(c) => c.timeout.as_ref(),
+            Check::Prometheus(c) => c.timeout.as_ref(),
+        };
+        t.map_or(std::time::Duration::from_secs(5), |t| t.get())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +99,23 @@ pub struct HttpCheck {
     /// Text the body must contain; without it any 2xx passes.
     pub expect: Option<String>,
     /// How long the check may take (5s when unset).
+    pub timeout: Option<crate::duration::Span>,
+}
+
+/// A PromQL query, asked of a Prometheus server, whose every sample must meet `condition`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrometheusCheck {
+    /// The Prometheus server: `http://prometheus.monitoring.svc:9090`.
+    pub url: String,
+    pub query: String,
+    /// `< 0.01`: every sample of every series the query returns must meet it.
+    pub condition: super::condition::Condition,
+    /// When set, every sample of the last `for` (a range query, 30 steps) must meet the
+    /// condition; otherwise the value now.
+    #[serde(rename = "for")]
+    pub for_: Option<crate::duration::Span>,
+    /// How long one look may take (5s when unset).
     pub timeout: Option<crate::duration::Span>,
 }
 

@@ -20,6 +20,9 @@ pub enum State {
     Degraded,
     Drifted,
     CheckFailed,
+    /// A check cannot say (Prometheus unreachable, no series): the digest is held, its soak
+    /// neither ends nor starts again.
+    CheckUnknown,
     /// Everything holds; the soak has not run its course.
     Soaking,
     /// Everything held for the soak: the digest may be proposed.
@@ -31,12 +34,13 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 9] = [
+    pub const ALL: [State; 10] = [
         State::Waiting,
         State::Progressing,
         State::Degraded,
         State::Drifted,
         State::CheckFailed,
+        State::CheckUnknown,
         State::Soaking,
         State::Qualified,
         State::UpToDate,
@@ -50,6 +54,7 @@ impl State {
             State::Degraded => "degraded",
             State::Drifted => "drifted",
             State::CheckFailed => "check-failed",
+            State::CheckUnknown => "check-unknown",
             State::Soaking => "soaking",
             State::Qualified => "qualified",
             State::UpToDate => "up-to-date",
@@ -69,10 +74,36 @@ pub enum Rollout {
     Degraded(String),
 }
 
+/// What a check says now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckState {
+    Passing,
+    Failing,
+    /// It cannot say: no answer, no series, not a number. Never read as passing.
+    Unknown,
+}
+
+impl CheckState {
+    pub const ALL: [CheckState; 3] = [
+        CheckState::Passing,
+        CheckState::Failing,
+        CheckState::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckState::Passing => "passing",
+            CheckState::Failing => "failing",
+            CheckState::Unknown => "unknown",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckOutcome {
     pub name: String,
-    pub passed: bool,
+    pub state: CheckState,
     pub message: String,
 }
 
@@ -185,11 +216,21 @@ fn judge(o: &Observed<'_>, prior: Option<&Held>, soak: Duration) -> (State, Stri
             None,
         );
     }
-    if let Some(c) = o.checks.iter().find(|c| !c.passed) {
+    if let Some(c) = o.checks.iter().find(|c| c.state == CheckState::Failing) {
         return (
             State::CheckFailed,
             format!("check {} failed: {}", c.name, c.message),
             None,
+        );
+    }
+    if let Some(c) = o.checks.iter().find(|c| c.state == CheckState::Unknown) {
+        return (
+            State::CheckUnknown,
+            format!(
+                "check {} cannot say ({}): the digest is held until it can",
+                c.name, c.message
+            ),
+            same,
         );
     }
     let held = same.unwrap_or_else(|| Held {
@@ -275,7 +316,7 @@ mod tests {
             Box::new(|o| {
                 o.checks = vec![CheckOutcome {
                     name: "http://svc/hash".into(),
-                    passed: false,
+                    state: CheckState::Failing,
                     message: "HTTP 500".into(),
                 }]
             }),
@@ -353,6 +394,40 @@ mod tests {
         assert_eq!(g[1].state, State::Waiting);
         assert_eq!(g[1].held.as_ref().unwrap().since, 1000);
         assert_eq!(g[2].state, State::Qualified);
+    }
+
+    #[test]
+    fn a_check_that_cannot_say_holds_the_digest_without_breaking_its_soak() {
+        let check = |state, message: &str| CheckOutcome {
+            name: "errors".into(),
+            state,
+            message: message.into(),
+        };
+        let mut unknown = healthy(1700, A);
+        unknown.checks = vec![check(CheckState::Unknown, "no series")];
+        let mut failing_too = unknown.clone();
+        failing_too
+            .checks
+            .push(check(CheckState::Failing, "0.05, not < 0.01"));
+        let g = run(&[healthy(1000, A), unknown.clone(), healthy(1800, A)]);
+        assert_eq!(g[1].state, State::CheckUnknown, "past the soak, yet held");
+        assert_eq!(
+            g[1].message,
+            "check errors cannot say (no series): the digest is held until it can"
+        );
+        assert_eq!(
+            g[1].held.as_ref().unwrap().since,
+            1000,
+            "the soak keeps its start"
+        );
+        assert_eq!(g[2].state, State::Qualified);
+        let g = run(&[healthy(1000, A), failing_too]);
+        assert_eq!(
+            g[1].state,
+            State::CheckFailed,
+            "a failing check wins over one that cannot say"
+        );
+        assert!(g[1].held.is_none());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! The decisions are pure ([`gate`], [`next`], [`rollback`]); the daemon's loops carry them out.
 
 pub mod gate;
+pub mod metric;
 pub mod next;
 pub mod proposal;
 pub mod rejected;

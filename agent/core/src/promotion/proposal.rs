@@ -150,8 +150,14 @@ pub fn body(e: &Evidence, marker: &Marker) -> String {
         e.healthy_since, e.soak
     ));
     push_each(&mut out, &e.checks, "| checks | none declared |\n", |c| {
-        let mark = if c.passed { "passing" } else { "failing" };
-        format!("| check | {mark}: {} {} |\n", c.name, c.message)
+        // A query may hold a `|`, which would end the table's cell.
+        let cell = |t: &str| t.replace('|', "\\|");
+        format!(
+            "| check | {}: {} {} |\n",
+            c.state.as_str(),
+            cell(&c.name),
+            cell(&c.message)
+        )
     });
     out.push_str(&format!("| registry | {} |\n", e.registry));
     out.push_str(&format!(

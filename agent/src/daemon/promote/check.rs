@@ -1,36 +1,97 @@
-//! A promotion check: an HTTP GET that must answer 2xx (and contain `expect`, when set),
-//! its outcome said without the URL, which may carry a token.
+//! The promotion checks, as the source's agent runs them; their outcomes are said without the
+//! URL, which may carry a token.
+//! - `http`: a GET that must answer 2xx (and contain `expect`, when set);
+//! - `prometheus`: a query of Prometheus's HTTP API, judged by the core
+//!   (`promotion::metric::judge`); no answer is `unknown`, never a pass.
 
-use crate::promotion::gate::CheckOutcome;
-use std::time::Duration;
+use crate::environment::{Check, HttpCheck, PrometheusCheck};
+use crate::promotion::gate::{CheckOutcome, CheckState};
+use crate::promotion::metric;
 
-pub(super) async fn http_check(c: &crate::environment::HttpCheck) -> CheckOutcome {
-    let timeout = c
-        .timeout
-        .as_ref()
-        .map_or(Duration::from_secs(5), |t| t.get());
-    let name = c.url.clone();
-    let client = match reqwest::Client::builder().timeout(timeout).build() {
-        Ok(c) => c,
+/// One look at a check.
+pub async fn run(c: &Check) -> CheckOutcome {
+    let client = match reqwest::Client::builder().timeout(c.timeout()).build() {
+        Ok(client) => client,
         Err(e) => {
             return CheckOutcome {
-                name,
-                passed: false,
+                name: c.name().to_string(),
+                state: CheckState::Unknown,
                 message: format!("cannot make an HTTP client: {e}"),
             }
         }
     };
+    match c {
+        Check::Http(h) => http_check(&client, h).await,
+        Check::Prometheus(p) => prometheus_check(&client, p).await,
+    }
+}
+
+/// The query as Prometheus's API takes it: the value now, or every step of the last `for`.
+fn query(p: &PrometheusCheck, now: f64) -> (String, Vec<(&'static str, String)>) {
+    let base = p.url.trim_end_matches('/');
+    match &p.for_ {
+        None => (
+            format!("{base}/api/v1/query"),
+            vec![("query", p.query.clone())],
+        ),
+        Some(span) => {
+            let range = span.get().as_secs_f64();
+            let step = (range / 30.0).max(1.0);
+            (
+                format!("{base}/api/v1/query_range"),
+                vec![
+                    ("query", p.query.clone()),
+                    ("start", format!("{:.3}", now - range)),
+                    ("end", format!("{now:.3}")),
+                    ("step", format!("{step:.3}")),
+                ],
+            )
+        }
+    }
+}
+
+async fn prometheus_check(client: &reqwest::Client, p: &PrometheusCheck) -> CheckOutcome {
+    let unknown = |message: String| CheckOutcome {
+        name: p.query.clone(),
+        state: CheckState::Unknown,
+        message,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let (url, form) = query(p, now);
+    let resp = match client.post(&url).form(&form).send().await {
+        Ok(r) => r,
+        Err(e) => return unknown(format!("Prometheus did not answer: {}", without_url(&e))),
+    };
+    let code = resp.status();
+    // Prometheus answers a bad query with 400 and its error in the JSON body.
+    match resp.json::<serde_json::Value>().await {
+        Ok(answer) => metric::judge(&p.query, &p.condition, &answer),
+        Err(_) => unknown(format!(
+            "Prometheus answered HTTP {} without a query result",
+            code.as_u16()
+        )),
+    }
+}
+
+async fn http_check(client: &reqwest::Client, c: &HttpCheck) -> CheckOutcome {
+    let name = c.url.clone();
     match client.get(&c.url).send().await {
         Err(e) => CheckOutcome {
             name,
-            passed: false,
+            state: CheckState::Failing,
             message: format!("no answer: {}", without_url(&e)),
         },
         Ok(resp) => {
             let code = resp.status();
             let body = resp.text().await.unwrap_or_default();
             let contains = c.expect.as_deref().is_none_or(|x| body.contains(x));
-            let passed = code.is_success() && contains;
+            let state = if code.is_success() && contains {
+                CheckState::Passing
+            } else {
+                CheckState::Failing
+            };
             let message = match (code.is_success(), contains, &c.expect) {
                 (false, _, _) => format!("HTTP {}", code.as_u16()),
                 (true, false, Some(x)) => {
@@ -41,7 +102,7 @@ pub(super) async fn http_check(c: &crate::environment::HttpCheck) -> CheckOutcom
             };
             CheckOutcome {
                 name,
-                passed,
+                state,
                 message,
             }
         }
@@ -108,9 +169,9 @@ mod tests {
                 expect: expect.map(str::to_string),
                 timeout: None,
             };
-            let o = http_check(&check).await;
+            let o = run(&Check::Http(check)).await;
             assert_eq!(
-                (o.passed, o.message.as_str()),
+                (o.state == CheckState::Passing, o.message.as_str()),
                 (passed, message),
                 "{status} {expect:?}"
             );
@@ -131,8 +192,8 @@ mod tests {
             expect: None,
             timeout: sextant_core::duration::Span::parse("2s"),
         };
-        let o = http_check(&check).await;
-        assert!(!o.passed);
+        let o = run(&Check::Http(check)).await;
+        assert_eq!(o.state, CheckState::Failing);
         assert!(o.message.starts_with("no answer"), "{}", o.message);
         assert!(!o.message.contains("s3cret"), "{}", o.message);
     }

@@ -2,7 +2,7 @@
 //! drift feed and the checks (`crate::promotion::gate::decide`); a qualified digest verified in
 //! the registry; the gates in the metrics and `/status`.
 
-use super::check::http_check;
+use super::check;
 use super::{Item, Key, Memory, Promoter};
 use crate::apply::health::{assess, Status as Health};
 use crate::apply::record::Records;
@@ -14,7 +14,9 @@ use crate::daemon::status::{Failed, PromotionStatus};
 use crate::daemon::Snapshot;
 use crate::forge::Forge;
 use crate::live::{Availability, LiveRead};
-use crate::promotion::gate::{self, decide, CheckOutcome, Gate, Observed, Rollout, State};
+use crate::promotion::gate::{
+    self, decide, CheckOutcome, CheckState, Gate, Observed, Rollout, State,
+};
 use crate::promotion::next::Candidate;
 use crate::promotion::rejected;
 use crate::registry::{Registry, RegistryError, Verification};
@@ -161,15 +163,15 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
         for c in &p.checks {
             let fresh = m
                 .checks
-                .get(&c.http.url)
+                .get(c.name())
                 .filter(|(_, at)| at.elapsed() < every)
                 .map(|(o, _)| o.clone());
             let outcome = match fresh {
                 Some(o) => o,
                 None => {
-                    let o = http_check(&c.http).await;
+                    let o = check::run(c).await;
                     m.checks
-                        .insert(c.http.url.clone(), (o.clone(), Instant::now()));
+                        .insert(c.name().to_string(), (o.clone(), Instant::now()));
                     o
                 }
             };
@@ -222,6 +224,25 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
         r
     }
 
+    /// What each check of the item's promotion said at its last look, in
+    /// `sextant_promotion_checks` (a check not looked at yet has no state set).
+    fn publish_checks(&self, m: &Memory, it: &Item<'_>) {
+        let Some(p) = &it.target.promotion else {
+            return;
+        };
+        for (i, c) in p.checks.iter().enumerate() {
+            let now = m.checks.get(c.name()).map(|(o, _)| o.state);
+            let place = format!("checks[{i}]");
+            for s in CheckState::ALL {
+                self.shared
+                    .metrics
+                    .promotion_checks
+                    .with_label_values(&[&it.target.name, &it.image.release, &place, s.as_str()])
+                    .set(i64::from(now == Some(s)));
+            }
+        }
+    }
+
     pub(super) fn publish_gates(&self, m: &Memory, items: &[Item<'_>]) {
         let mut rows = Vec::new();
         for it in items {
@@ -234,6 +255,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                     .with_label_values(&[&it.target.name, &it.image.release, s.as_str()])
                     .set(i64::from(s == g.state));
             }
+            self.publish_checks(m, it);
             let failed = m.refusals.get(&key).or(m.errors.get(&key));
             let registry = it
                 .digest

@@ -13,7 +13,7 @@
 //! the cluster, so a restart neither duplicates nor loses a promotion. A pass observes (the
 //! applied environment, its targets, the items), the core decides, the pass acts.
 
-mod check;
+pub mod check;
 mod gates;
 mod requests;
 #[cfg(test)]

@@ -308,7 +308,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                 .checks
                 .values()
                 .map(|(o, _)| o.clone())
-                .filter(|o| p.checks.iter().any(|c| c.http.url == o.name))
+                .filter(|o| p.checks.iter().any(|c| c.name() == o.name))
                 .collect(),
             registry,
             file: edit.path.clone(),

@@ -51,6 +51,16 @@ fn unanswered_check() -> String {
     format!("    checks:\n      - http: {{url: \"http://127.0.0.1:{port}/ready\"}}\n")
 }
 
+/// A Prometheus check of a server that is gone: a port just closed.
+fn unanswered_prometheus() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("    checks:\n      - prometheus: {{url: \"http://127.0.0.1:{port}\", query: \"errors\", condition: \"< 0.01\"}}\n")
+}
+
 /// dev's Deployment as the watches see it: running `digest`, rolled out or not.
 fn deployment(digest: &str, healthy: bool) -> Value {
     let available = i64::from(healthy);
@@ -367,6 +377,7 @@ async fn a_digest_soaked_in_dev_becomes_one_pull_request_and_later_passes_write_
 async fn a_digest_held_back_is_named_in_the_gate_and_never_proposed() {
     enum Hold {
         CheckFails,
+        PrometheusGone,
         NotInRegistry,
         RegistrySilent,
         Degraded,
@@ -375,6 +386,12 @@ async fn a_digest_held_back_is_named_in_the_gate_and_never_proposed() {
     // (what holds it, the gate, what the gate or its error says, the registry's row)
     let table = [
         (Hold::CheckFails, "check-failed", "no answer", None),
+        (
+            Hold::PrometheusGone,
+            "check-unknown",
+            "check errors cannot say (Prometheus did not answer",
+            None,
+        ),
         (
             Hold::NotInRegistry,
             "qualified",
@@ -404,6 +421,7 @@ async fn a_digest_held_back_is_named_in_the_gate_and_never_proposed() {
         let (old, new) = (digest('a'), digest('c'));
         let checks = match hold {
             Hold::CheckFails => unanswered_check(),
+            Hold::PrometheusGone => unanswered_prometheus(),
             _ => String::new(),
         };
         let w = World::new(&promotion("pull-request", "10m", &checks), &old);
@@ -459,6 +477,22 @@ async fn a_digest_held_back_is_named_in_the_gate_and_never_proposed() {
         assert_eq!(w.counted("refused"), refused, "a refusal counted once");
         if matches!(hold, Hold::Degraded | Hold::Drifted) {
             assert!(g.healthy_since.is_none(), "the soak is gone: {g:?}");
+        }
+        if let Hold::PrometheusGone = hold {
+            assert!(
+                g.healthy_since.is_none(),
+                "no soak starts while a check cannot say: {g:?}"
+            );
+            let says = |state: &str| {
+                w.metrics
+                    .promotion_checks
+                    .with_label_values(&["prod", "hash-service", "checks[0]", state])
+                    .get()
+            };
+            assert_eq!(
+                (says("unknown"), says("passing"), says("failing")),
+                (1, 0, 0)
+            );
         }
     }
 }

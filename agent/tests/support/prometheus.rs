@@ -1,0 +1,96 @@
+//! A real Prometheus (Debian's, installed by `make tools`) on 127.0.0.1, scraping the given
+//! targets every second, its data in a temporary folder; killed when dropped.
+
+use super::agent::http;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Prometheus {
+    pub addr: SocketAddr,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts it scraping `targets` (one job, `instance` the target's address) and waits until
+    /// it is ready (its storage opened), at most `within`.
+    pub fn start(targets: &[SocketAddr], within: Duration) -> Prometheus {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let list: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        let config = format!(
+            "global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: scraped\n    static_configs: [{{targets: [{}]}}]\n",
+            list.join(", ")
+        );
+        std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus (installed by `make tools`)");
+        let p = Prometheus {
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            child: Some(child),
+            _dir: dir,
+        };
+        super::agent::eventually(within, "Prometheus ready", || {
+            let ready = std::panic::catch_unwind(|| http(p.addr, "GET", "/-/ready", &[], b"").0);
+            (ready.ok() == Some(200)).then_some(())
+        });
+        p
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The answer of an instant query, or `None` when there is none (not up, not JSON).
+    pub fn query(&self, q: &str) -> Option<Value> {
+        let path = format!("/api/v1/query?query={}", encode(q));
+        let (code, body) =
+            std::panic::catch_unwind(|| http(self.addr, "GET", &path, &[], b"")).ok()?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (code == 200).then_some(v)
+    }
+
+    /// Stops it now (a test of what happens when Prometheus is gone).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Percent-encodes a query parameter (every byte outside RFC 3986's unreserved set).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
