@@ -321,8 +321,8 @@ impl Promotion {
             )?,
             rollbacks_total: r.counters(
                 "sextant_rollbacks_total",
-                "Automatic rollbacks: a promoted digest failed its health gate and the last good rendering was applied again.",
-                &["environment", "release"],
+                "Automatic rollbacks: a promoted digest failed its health gate (reason health) or a check of promotion.verify (reason metric), and the last good rendering was applied again.",
+                &["environment", "release", "reason"],
             )?,
         })
     }

@@ -318,6 +318,24 @@ fn a_bad_prometheus_check_names_the_field() {
         let err = fails(&repo, "dev");
         assert_mentions(&err, &says);
     }
+    // `verify` takes the same checks, and a window.
+    for (verify, says) in [
+        (
+            "{window: 10m, checks: [{prometheus: {url: \"http://p:9090\", query: \"up\", condition: \"below 1\"}}]}",
+            vec!["spec.promotion.verify.checks[0].prometheus.condition", "does not match"],
+        ),
+        (
+            "{checks: []}",
+            vec!["spec.promotion.verify", "\"window\" is a required property"],
+        ),
+    ] {
+        let repo = repo_with(&format!(
+            "{}  promotion:\n    from: prod\n    verify: {verify}\n",
+            environment("dev", GOOD)
+        ));
+        let err = fails(&repo, "dev");
+        assert_mentions(&err, &says);
+    }
 }
 
 #[test]

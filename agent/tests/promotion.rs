@@ -160,7 +160,9 @@ fn a_promoted_digest_that_fails_in_prod_is_rolled_back_reverted_and_never_propos
     assert!(why.starts_with("rolled back to "), "{why}");
     assert!(why.chars().count() <= 140, "{why}");
     assert!(
-        prod.metric("sextant_rollbacks_total{environment=\"prod\",release=\"hash-service\"}")
+        prod.metric(
+            "sextant_rollbacks_total{environment=\"prod\",reason=\"health\",release=\"hash-service\"}"
+        )
             >= 1.0
     );
 

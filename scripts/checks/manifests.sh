@@ -147,7 +147,7 @@ METRICS = {
     "sextant_promotion_gate": ("gauge", {"environment", "release", "state"}),
     "sextant_promotion_checks": ("gauge", {"environment", "release", "check", "state"}),
     "sextant_promotion_lead_time_seconds": ("histogram", set()),
-    "sextant_rollbacks_total": ("counter", {"environment", "release"}),
+    "sextant_rollbacks_total": ("counter", {"environment", "release", "reason"}),
     "sextant_previews_total": ("counter", {"environment", "result"}),
     "sextant_preview_duration_seconds": ("histogram", {"environment"}),
     # Exported through the registry edge's observer (agent/registry): registry is oci or ecr.
@@ -174,6 +174,8 @@ VALUES = {
     ("sextant_promotion_gate", "state"): {"waiting", "progressing", "degraded", "drifted", "check-failed",
                                           "check-unknown", "soaking", "qualified", "up-to-date",
                                           "rejected"},
+    # agent/core/src/promotion/rollback.rs Cause::as_str
+    ("sextant_rollbacks_total", "reason"): {"health", "metric"},
     # agent/core/src/promotion/gate.rs CheckState::as_str
     ("sextant_promotion_checks", "state"): {"passing", "failing", "unknown"},
     ("sextant_registry_requests_total", "registry"): {"oci", "ecr"},

@@ -1,6 +1,7 @@
 //! Promotion records kept in the cluster, beside the agent's other state (ConfigMaps in its
 //! namespace): the source's gates (`sextant-gates-<source>`), so a restart loses no soak, and
-//! the target's rollback (`sextant-rollback-<target>`), so a restart or failover finishes it.
+//! the target's rollback (`sextant-rollback-<target>`), so a restart or failover finishes it,
+//! and its verification after a promotion (`sextant-verify-<target>`), so one keeps its window.
 //! The loops reach them through [`Records`]: [`ConfigMaps`], over the kube edge in the daemon and
 //! over the in-memory cluster in the loops' table tests.
 
@@ -30,6 +31,10 @@ pub fn gates_name(source: &str) -> String {
 
 pub fn rollback_name(target: &str) -> String {
     format!("sextant-rollback-{target}")
+}
+
+pub fn verify_name(target: &str) -> String {
+    format!("sextant-verify-{target}")
 }
 
 /// The record, if there is one; a record that no longer parses is none (and logged).

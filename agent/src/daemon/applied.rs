@@ -1,7 +1,9 @@
 //! What a successful sync applied, shared by the loops that read it (drift, promotion, drift
-//! pull requests, rollback): the environment, its objects and its promoted digests, at a revision.
+//! pull requests, rollback): the environment, its objects and its promoted digests, at a revision;
+//! and, after a promotion, the verification under way over it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What a successful sync applied: the environment and its objects (hooks aside), at a revision.
 #[derive(Debug)]
@@ -41,4 +43,12 @@ impl Applied {
     pub fn is_revision(&self, revision: &str) -> bool {
         self.revision.as_deref() == Some(revision)
     }
+}
+
+/// What the reconciler keeps of the verification under way: its record, and the rendering it
+/// replaced (where a breach rolls back to) while this replica still has it.
+#[derive(Clone)]
+pub struct Watch {
+    pub record: crate::promotion::verify::Verification,
+    pub previous: Option<Arc<Applied>>,
 }

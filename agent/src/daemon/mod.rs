@@ -24,6 +24,7 @@ pub mod source;
 pub mod status;
 #[cfg(test)]
 mod testing;
+pub mod verify;
 
 use crate::apply::cluster::KubeCluster;
 use crate::config::{Repo, Settings};
@@ -434,6 +435,8 @@ impl Context {
             live: Some(cache),
             history: self.history.clone(),
             rollback: tokio::sync::Mutex::new(None),
+            verifying: tokio::sync::Mutex::new(None),
+            clock: clock::Clock::system(),
             statuses: commit_status::CommitStatuses::new(env, jobs.clone()),
             jobs,
             identity: self.settings.leader_election.identity.clone(),

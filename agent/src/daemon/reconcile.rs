@@ -41,6 +41,11 @@ pub struct Reconciler<C = KubeCluster> {
     pub history: Option<History>,
     /// The environment's rollback record, read from the cluster once, then kept here.
     pub rollback: tokio::sync::Mutex<Option<Option<crate::promotion::rollback::Rollback>>>,
+    /// The verification under way after a promotion (`promotion.verify`), read from the
+    /// cluster once, then kept here.
+    pub verifying: tokio::sync::Mutex<Option<Option<super::applied::Watch>>>,
+    /// The wall clock a verification's window is counted on.
+    pub clock: super::clock::Clock,
     /// Where a rollback asks for its revert in Git (the forge's loop), if there is a forge.
     pub jobs: Option<tokio::sync::mpsc::Sender<super::promote::Job>>,
     /// This replica's name, as the reporting instance of its Kubernetes Events.
@@ -181,8 +186,10 @@ impl<C: Cluster + 'static> Reconciler<C> {
                 .cloned()
                 .collect();
             let applied = Applied::new(environment, Some(snapshot.revision.clone()), objects);
-            let before = self.applied.borrow().as_ref().map(|a| a.digests.clone());
+            let previous = self.applied.borrow().clone();
+            let before = previous.as_ref().map(|a| a.digests.clone());
             self.applied_in_full(&applied, before.as_ref()).await;
+            self.start_verification(&applied, previous).await;
             self.applied.send_replace(Some(Arc::new(applied)));
         } else if result.unhealthy && environment.promotion.is_some() {
             self.roll_back_if_promoted(&environment, &snapshot.revision, &result)

@@ -1,6 +1,7 @@
 //! The reconcile loop of one environment: a pass on each new snapshot, on each change of
 //! leadership, on the periodic resync, and on a retry after a failure a later try may fix; heal
-//! requests in between. The loop holds no decision of its own beyond the error policy
+//! requests and the looks of a verification after a promotion in between (neither moves the
+//! resync). The loop holds no decision of its own beyond the error policy
 //! ([`next_wait`]): a broken commit waits for the next commit or the resync, a transient failure
 //! is retried with backoff. It drives any [`Reconcile`], so its table tests run it against a
 //! scripted fake under tokio's paused clock.
@@ -27,6 +28,9 @@ pub trait Reconcile: Send + Sync + 'static {
     fn heal(&self, objects: &[Identity]) -> impl Future<Output = usize> + Send;
     /// Shows when the next try after a failure is due (`None`: none is).
     fn set_retry_at(&self, at: Option<String>);
+    /// One look at the verification under way after a promotion; when to look again (`None`:
+    /// none is under way).
+    fn verify(&self) -> impl Future<Output = Option<Duration>> + Send;
 }
 
 impl<C: crate::apply::cluster::Cluster + 'static> Reconcile for super::reconcile::Reconciler<C> {
@@ -48,6 +52,10 @@ impl<C: crate::apply::cluster::Cluster + 'static> Reconcile for super::reconcile
 
     fn set_retry_at(&self, at: Option<String>) {
         super::reconcile::Reconciler::set_retry_at(self, at);
+    }
+
+    fn verify(&self) -> impl Future<Output = Option<Duration>> + Send {
+        super::reconcile::Reconciler::verify(self)
     }
 }
 
@@ -81,6 +89,12 @@ pub struct Inputs {
     pub stop: watch::Receiver<bool>,
 }
 
+/// A look at the verification under way; when the next one is due.
+async fn verify<R: Reconcile>(reconciler: &R) -> Option<tokio::time::Instant> {
+    let next = reconciler.verify().await?;
+    Some(tokio::time::Instant::now() + next)
+}
+
 pub async fn run<R: Reconcile>(reconciler: R, inputs: Inputs) {
     let Inputs {
         mut snapshots,
@@ -91,10 +105,16 @@ pub async fn run<R: Reconcile>(reconciler: R, inputs: Inputs) {
         mut stop,
     } = inputs;
     let mut failures = 0u32;
-    let mut wait = resync;
+    let mut due = tokio::time::Instant::now() + resync;
+    // When to look at a verification under way, if one is.
+    let mut look: Option<tokio::time::Instant> = None;
     loop {
         let mut timer = false;
         tokio::select! {
+            _ = tokio::time::sleep_until(look.unwrap_or(due)), if look.is_some() => {
+                look = if *leading.borrow() { verify(&reconciler).await } else { None };
+                continue;
+            }
             changed = snapshots.changed() => if changed.is_err() { return },
             changed = leading.changed() => if changed.is_err() { return },
             heal = heals.recv() => {
@@ -107,8 +127,12 @@ pub async fn run<R: Reconcile>(reconciler: R, inputs: Inputs) {
                 }
                 continue;
             }
-            _ = tokio::time::sleep(wait) => timer = true,
+            _ = tokio::time::sleep_until(due) => timer = true,
             _ = stop.changed() => return,
+        }
+        if timer {
+            // Whatever comes of it (a follower does nothing), the next resync is one away.
+            due = tokio::time::Instant::now() + resync;
         }
         if !*leading.borrow_and_update() {
             continue;
@@ -124,7 +148,10 @@ pub async fn run<R: Reconcile>(reconciler: R, inputs: Inputs) {
         if *stop.borrow() {
             return;
         }
+        let wait;
         (failures, wait) = next_wait(&outcome, failures, resync, &retry);
+        due = tokio::time::Instant::now() + wait;
+        look = verify(&reconciler).await;
         let retry_at = (failures > 0).then(|| {
             let at = std::time::SystemTime::now() + wait;
             k8s_openapi::jiff::Timestamp::try_from(at)
@@ -162,6 +189,9 @@ mod tests {
         calls: Arc<Mutex<Vec<(u64, String, bool)>>>,
         heals: Arc<Mutex<Vec<Vec<Identity>>>>,
         retry_at: Arc<Mutex<Vec<bool>>>,
+        /// What each look at a verification answers (seconds to the next); then none.
+        looks: Mutex<VecDeque<u64>>,
+        looked: Arc<Mutex<Vec<u64>>>,
     }
 
     impl Reconcile for Scripted {
@@ -185,6 +215,13 @@ mod tests {
 
         fn set_retry_at(&self, at: Option<String>) {
             self.retry_at.lock().unwrap().push(at.is_some());
+        }
+
+        async fn verify(&self) -> Option<Duration> {
+            let next = self.looks.lock().unwrap().pop_front()?;
+            let at = self.started.elapsed().as_secs();
+            self.looked.lock().unwrap().push(at);
+            Some(Duration::from_secs(next))
         }
     }
 
@@ -218,6 +255,7 @@ mod tests {
         calls: Vec<(u64, String, bool)>,
         heals: Vec<Vec<Identity>>,
         retry_at: Vec<bool>,
+        looked: Vec<u64>,
     }
 
     /// Runs the loop for `seconds` of paused time: the first commit `a` is published at 0.
@@ -227,6 +265,18 @@ mod tests {
         answers: Vec<Result<(), ReconcileError>>,
         events: Vec<At>,
     ) -> Run {
+        run_looking(seconds, leading, answers, events, Vec::new()).await
+    }
+
+    /// As [`run_for`], with a verification whose looks answer `looks` in turn.
+    async fn run_looking(
+        seconds: u64,
+        leading: bool,
+        answers: Vec<Result<(), ReconcileError>>,
+        events: Vec<At>,
+        looks: Vec<u64>,
+    ) -> Run {
+        let looked = Arc::new(Mutex::new(Vec::new()));
         let started = Instant::now();
         let calls = Arc::new(Mutex::new(Vec::new()));
         let heals = Arc::new(Mutex::new(Vec::new()));
@@ -237,6 +287,8 @@ mod tests {
             calls: calls.clone(),
             heals: heals.clone(),
             retry_at: retry_at.clone(),
+            looks: Mutex::new(looks.into()),
+            looked: looked.clone(),
         };
         let (snap_tx, snapshots) = watch::channel(None);
         let (lead_tx, lead_rx) = watch::channel(leading);
@@ -279,10 +331,12 @@ mod tests {
         let calls = calls.lock().unwrap().clone();
         let heals = heals.lock().unwrap().clone();
         let retry_at = retry_at.lock().unwrap().clone();
+        let looked = looked.lock().unwrap().clone();
         Run {
             calls,
             heals,
             retry_at,
+            looked,
         }
     }
 
@@ -367,6 +421,31 @@ mod tests {
             assert_eq!(run.calls, calls(&c.passes), "{}", c.case);
             assert_eq!(run.retry_at, c.retry_at, "{}", c.case);
         }
+    }
+
+    /// A verification started by a pass is looked at right after it, then at the pace each look
+    /// asks for, until none is under way; neither the looks nor a heal move the resync, and a
+    /// follower does not look.
+    #[tokio::test(start_paused = true)]
+    async fn a_verification_is_looked_at_its_own_pace_and_the_resync_keeps_its_time() {
+        let run = run_looking(700, true, vec![], vec![At::Heal(7, "web")], vec![5, 5, 20]).await;
+        assert_eq!(
+            run.looked,
+            vec![0, 5, 10],
+            "after the pass, then every 5 s as asked"
+        );
+        assert_eq!(run.calls, calls(&[(0, "a", false), (600, "a", true)]));
+        assert_eq!(run.heals.len(), 1);
+
+        let run = run_looking(
+            700,
+            true,
+            vec![],
+            vec![At::Lead(3, false)],
+            vec![2, 2, 2, 2],
+        )
+        .await;
+        assert_eq!(run.looked, vec![0, 2], "no look once it no longer leads");
     }
 
     #[tokio::test(start_paused = true)]

@@ -437,6 +437,7 @@ mod tests {
                 previous: good.clone(),
             }],
             reason: "wave 0: Deployment web/web is degraded".into(),
+            cause: Default::default(),
             at: "2026-12-06T00:00:00Z".into(),
             rolled_back: true,
             reverted: None,

@@ -93,7 +93,10 @@ impl<C: Cluster + 'static> Reconciler<C> {
 
     /// The rendering of the last good revision `revision`: the one in memory, or rendered again
     /// from Git's history.
-    async fn good_rendering(&self, revision: &str) -> Result<Arc<Applied>, ReconcileError> {
+    pub(super) async fn good_rendering(
+        &self,
+        revision: &str,
+    ) -> Result<Arc<Applied>, ReconcileError> {
         if let Some(a) = self.applied.borrow().clone() {
             if a.is_revision(revision) {
                 return Ok(a);
@@ -194,6 +197,7 @@ impl<C: Cluster + 'static> Reconciler<C> {
             to: good.revision.clone().unwrap_or_default(),
             releases,
             reason: result.error.as_deref().unwrap_or_default().to_string(),
+            cause: crate::promotion::rollback::Cause::Health,
             at: now(),
             rolled_back: false,
             reverted: None,
@@ -201,10 +205,18 @@ impl<C: Cluster + 'static> Reconciler<C> {
             revert_retry_at: None,
         };
         tracing::warn!(environment = %self.environment, from = %r.from, to = %r.to, reason = %r.reason, "a promoted digest failed its health gate: rolling back now");
-        // Recorded before anything is written: whoever leads next finishes it.
+        self.start_rollback(Some(good), r).await;
+    }
+
+    /// Records the rollback, then applies the good rendering when there is one. Recorded
+    /// before anything is written: whoever leads next finishes it (rendering the good revision
+    /// again when it could not be here).
+    pub(super) async fn start_rollback(&self, good: Option<Arc<Applied>>, r: Rollback) {
         self.keep_record(Some(r.clone())).await;
-        // A failure is logged where it happens; the record makes the next reconcile finish it.
-        let _ = self.apply_good(good, r).await;
+        if let Some(good) = good {
+            // A failure is logged where it happens; the record makes the next reconcile finish it.
+            let _ = self.apply_good(good, r).await;
+        }
     }
 
     /// Applies the good rendering (a fresh sync: every object back to it, prune included).
@@ -236,7 +248,11 @@ impl<C: Cluster + 'static> Reconciler<C> {
         for c in &r.releases {
             self.metrics
                 .rollbacks_total
-                .with_label_values(&[self.environment.as_str(), c.release.as_str()])
+                .with_label_values(&[
+                    self.environment.as_str(),
+                    c.release.as_str(),
+                    r.cause.as_str(),
+                ])
                 .inc();
         }
         tracing::warn!(environment = %self.environment, from = %r.from, to = %r.to, seconds = started.elapsed().as_secs_f64(), "rolled back to the last good rendering");
@@ -321,10 +337,9 @@ mod tests {
     //! The rollback's steps called directly, over the in-memory cluster (held to the kube edge
     //! by `tests/cluster_contract.rs`) under a paused clock, with a real helm rendering: no
     //! process, no server, no waiting on a loop.
-    use super::super::testing;
+    use super::super::testing::{self, checkout, live_image, rendered};
     use super::*;
     use crate::apply::result::SyncFailure;
-    use crate::object::ObjectRef;
     use crate::promotion::rollback::Changed;
     use sextant_fakes::FakeCluster;
     use std::path::Path;
@@ -332,31 +347,6 @@ mod tests {
     const NS: &str = "default";
     const GOOD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     const BAD: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
-
-    /// A checkout of the repository whose prod runs `digest` (a ConfigMap carries it).
-    fn checkout(dir: &Path, digest: &str) {
-        let files = [
-            ("charts/app/Chart.yaml", "apiVersion: v2\nname: app\nversion: 0.1.0\n".to_string()),
-            (
-                "charts/app/templates/cm.yaml",
-                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  image: {{ .Values.image.digest | quote }}\n".to_string(),
-            ),
-            (
-                "environments/prod/environment.yaml",
-                "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: prod\nspec:\n  releases:\n    - {name: app, namespace: default, chart: charts/app, values: [values/app.yaml]}\n  promotion:\n    from: dev\n    mode: pull-request\n    soak: 1s\n    images:\n      - {release: app, path: image.digest, repository: registry.example/app}\n".to_string(),
-            ),
-            ("environments/prod/values/app.yaml", format!("image:\n  digest: {digest}\n")),
-            (
-                "environments/dev/environment.yaml",
-                "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: dev\nspec:\n  releases: []\n".to_string(),
-            ),
-        ];
-        for (path, text) in files {
-            let file = dir.join(path);
-            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-            std::fs::write(file, text).unwrap();
-        }
-    }
 
     fn reconciler(
         cluster: &Arc<FakeCluster>,
@@ -366,17 +356,6 @@ mod tests {
         tokio::sync::mpsc::Receiver<super::super::promote::Job>,
     ) {
         testing::reconciler(dir, NS, cluster.clone())
-    }
-
-    /// What `revision` of a checkout renders to, as a successful sync would have applied it.
-    fn rendered(r: &Reconciler<FakeCluster>, repo: &Path, revision: &str) -> Arc<Applied> {
-        let (env, plan) = crate::plan_environment(&r.renderer, repo, "prod").unwrap();
-        let objects = plan
-            .objects()
-            .filter(|o| o.hook.is_none())
-            .cloned()
-            .collect();
-        Arc::new(Applied::new(env, Some(revision.into()), objects))
     }
 
     fn failed(unhealthy: bool) -> SyncResult {
@@ -398,21 +377,6 @@ mod tests {
         }
     }
 
-    async fn live_image(r: &Reconciler<FakeCluster>) -> Option<String> {
-        let cm = ObjectRef {
-            group: String::new(),
-            version: "v1".into(),
-            kind: "ConfigMap".into(),
-            namespace: Some(NS.into()),
-            name: "app".into(),
-        };
-        r.cluster.get(&cm).await.unwrap().and_then(|o| {
-            o.pointer("/data/image")
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        })
-    }
-
     /// After a failed sync of the bad revision: a health-gate failure of a revision that
     /// changed a promoted digest rolls back at once (the good rendering applied, recorded, a
     /// revert asked of the forge's loop); any other failure, or a digest unchanged, does not.
@@ -425,8 +389,8 @@ mod tests {
             let cluster = Arc::new(FakeCluster::new());
             let dir = tempfile::tempdir().unwrap();
             let (good_repo, bad_repo) = (dir.path().join("good"), dir.path().join("bad"));
-            checkout(&good_repo, GOOD);
-            checkout(&bad_repo, digest);
+            checkout(&good_repo, GOOD, "");
+            checkout(&bad_repo, digest, "");
             let (r, mut jobs) = reconciler(&cluster, dir.path());
             r.applied
                 .send_replace(Some(rendered(&r, &good_repo, &good_rev)));
@@ -446,11 +410,15 @@ mod tests {
             let rolled = r
                 .metrics
                 .rollbacks_total
-                .with_label_values(&["prod", "app"])
+                .with_label_values(&["prod", "app", "health"])
                 .get();
             assert_eq!(rolled, u64::from(rolls_back), "{row}");
             if !rolls_back {
-                assert_eq!(live_image(&r).await, None, "{row}: nothing written");
+                assert_eq!(
+                    live_image(&*r.cluster, NS).await,
+                    None,
+                    "{row}: nothing written"
+                );
                 continue;
             }
             let recorded = recorded.unwrap();
@@ -471,7 +439,7 @@ mod tests {
             };
             assert_eq!(rollback.releases, [changed]);
             assert_eq!(
-                live_image(&r).await.as_deref(),
+                live_image(&*r.cluster, NS).await.as_deref(),
                 Some(GOOD),
                 "the good rendering applied"
             );
@@ -491,8 +459,8 @@ mod tests {
         let cluster = Arc::new(FakeCluster::new());
         let dir = tempfile::tempdir().unwrap();
         let (good_repo, bad_repo) = (dir.path().join("good"), dir.path().join("bad"));
-        checkout(&good_repo, GOOD);
-        checkout(&bad_repo, BAD);
+        checkout(&good_repo, GOOD, "");
+        checkout(&bad_repo, BAD, "");
         let (r, _jobs) = reconciler(&cluster, dir.path());
         r.applied
             .send_replace(Some(rendered(&r, &good_repo, &good_rev)));

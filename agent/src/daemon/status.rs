@@ -104,9 +104,25 @@ pub struct EnvironmentStatus {
     /// As a target: the last automatic rollback, until Git moves on from the failed revision.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback: Option<crate::promotion::rollback::Rollback>,
+    /// As a target: the verification under way after a promotion (`promotion.verify`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerificationStatus>,
     /// The pull requests previewed (`spec.preview`), and the last forge error.
     #[serde(skip_serializing_if = "Previews::is_empty")]
     pub previews: Previews,
+}
+
+/// The verification as `/status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerificationStatus {
+    pub revision: String,
+    /// RFC 3339: when the revision was applied in full, and the window started.
+    pub started: String,
+    pub window_seconds: u64,
+    /// `watching`, `held` (a check cannot say).
+    pub state: &'static str,
+    pub message: String,
+    pub checks: Vec<crate::promotion::gate::CheckOutcome>,
 }
 
 /// The previews of open pull requests, as `/status` shows them.

@@ -16,7 +16,9 @@ pub use drift::{Drift, DriftPolicy, IgnoreRule, PullRequestSettings, ReleaseDrif
 pub(crate) use error::Invalid;
 pub use error::{Error, Problem, Result};
 pub use preview::PreviewSettings;
-pub use promoted::{Check, HttpCheck, PrometheusCheck, PromotedImage, Promotion, PromotionMode};
+pub use promoted::{
+    Check, HttpCheck, PrometheusCheck, PromotedImage, Promotion, PromotionMode, Verify,
+};
 use requirement::RequirementSpec;
 pub use requirement::{Provider, Requirement};
 use serde::{Deserialize, Serialize};

@@ -32,6 +32,17 @@ pub struct Promotion {
     pub images: Vec<PromotedImage>,
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// In this (the target) environment, after a promoted digest is applied and healthy.
+    pub verify: Option<Verify>,
+}
+
+/// `spec.promotion.verify`: checks the target runs for `window` after a promoted digest is
+/// applied in full; a failing one rolls back at once, as a failed health gate does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Verify {
+    pub window: crate::duration::Span,
+    pub checks: Vec<Check>,
 }
 
 fn default_soak() -> crate::duration::Span {

@@ -11,6 +11,7 @@ pub mod next;
 pub mod proposal;
 pub mod rejected;
 pub mod rollback;
+pub mod verify;
 
 use crate::environment::{promoted, Environment, PromotedImage};
 use std::collections::BTreeMap;

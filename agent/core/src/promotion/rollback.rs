@@ -23,6 +23,9 @@ pub struct Rollback {
     pub to: String,
     pub releases: Vec<Changed>,
     pub reason: String,
+    /// What failed: the health gate, or a check of `promotion.verify`.
+    #[serde(default)]
+    pub cause: Cause,
     /// RFC 3339.
     pub at: String,
     /// The good rendering was applied in full.
@@ -37,6 +40,26 @@ pub struct Rollback {
     /// When the pending revert is tried again (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revert_retry_at: Option<String>,
+}
+
+/// Why a rollback happened; the `reason` label of `sextant_rollbacks_total`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// A degraded object, or readiness not reached in time.
+    #[default]
+    Health,
+    /// A check of `promotion.verify` failed during its window.
+    Metric,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Health => "health",
+            Cause::Metric => "metric",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +144,7 @@ mod tests {
             to: "good".into(),
             releases: Vec::new(),
             reason: "hash-service: degraded".into(),
+            cause: Cause::Health,
             at: "2026-12-07T00:00:00Z".into(),
             rolled_back,
             reverted: None,
