@@ -10,32 +10,8 @@ use service_kit::testing::Service;
 use sextant::environment::{Check, PrometheusCheck};
 use sextant::promotion::gate::{CheckOutcome, CheckState};
 use sextant::promotion::metric::Condition;
-use std::path::PathBuf;
 use support::agent::{eventually, WAIT};
-use support::prometheus::Prometheus;
-
-/// hash-service as the workspace's test run builds it, beside this test's own binary.
-fn hash_service() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let bin = dir.join("hash-service");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p hash-service` (`make test` does)",
-        bin.display()
-    );
-    bin
-}
-
-const HASH: &str = r#"route="/hash/{input}""#;
-
-/// The share of `/hash` answers that were 5xx, per instance (0 where none were).
-fn error_ratio(instance: Option<&str>) -> String {
-    let only = instance.map_or(String::new(), |i| format!(r#",instance="{i}""#));
-    format!(
-        r#"(sum by (instance) (http_requests_total{{{HASH},status=~"5.."{only}}}) or sum by (instance) (http_requests_total{{{HASH}{only}}}) * 0) / sum by (instance) (http_requests_total{{{HASH}{only}}})"#
-    )
-}
+use support::prometheus::{error_ratio, hash_service, Prometheus, HASH};
 
 fn p99(instance: &str) -> String {
     format!(

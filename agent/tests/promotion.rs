@@ -3,7 +3,8 @@
 //! registry (CNCF distribution) holding pushed images. A digest committed to dev is applied,
 //! soaks, is verified in the registry and becomes exactly one pull request changing prod's
 //! `image.digest`; its merge is applied by prod's agent. A digest that fails in prod is rolled
-//! back at once, reverted in Git and never proposed again.
+//! back at once, reverted in Git and never proposed again; so is one whose error ratio, read by a
+//! real Prometheus from a real hash-service process, breaches prod's `verify` window.
 
 mod support;
 
@@ -346,4 +347,137 @@ fn in_commit_mode_a_promotion_and_its_revert_are_one_commit_each_on_main() {
     eventually(WAIT, "dev's gate: the bad digest rejected", || {
         (gate(&dev)["state"] == "rejected").then_some(())
     });
+}
+
+enum Row {
+    Errors,
+    Healthy,
+    PrometheusGone,
+}
+
+#[test]
+fn in_prods_verify_window_a_digest_serving_errors_is_rolled_back_reverted_and_rejected() {
+    verify_in_prod(Row::Errors);
+}
+
+#[test]
+fn in_prods_verify_window_a_healthy_digest_stays() {
+    verify_in_prod(Row::Healthy);
+}
+
+#[test]
+fn in_prods_verify_window_a_prometheus_that_is_gone_holds_it_open_and_rolls_nothing_back() {
+    verify_in_prod(Row::PrometheusGone);
+}
+
+/// prod verifies each promoted digest for a window, with a real Prometheus scraping real
+/// hash-service processes: the new digest's pods are played by one process, healthy or serving
+/// 5 % errors (`FAULT_ERROR_PERCENT`), and prod's check reads its error ratio. A breach rolls
+/// back, reverts and rejects; a healthy digest stays once the window is over; a Prometheus that
+/// is gone holds the verification open and rolls nothing back.
+fn verify_in_prod(row: Row) {
+    use service_kit::testing::Service;
+    use support::prometheus::{error_ratio, hash_service, Prometheus, HASH};
+    let faults: &[(&str, &str)] = match row {
+        Row::Errors => &[("FAULT_ERROR_PERCENT", "5")],
+        _ => &[],
+    };
+    let new_pods = Service::start(&hash_service(), faults);
+    for _ in 0..100 {
+        new_pods.get("/hash/abc");
+    }
+    let mut prometheus = Prometheus::start(&[new_pods.addr], WAIT);
+    eventually(WAIT, "Prometheus to have scraped the traffic", || {
+        let v = prometheus.query(&format!("sum(http_requests_total{{{HASH}}})"))?;
+        let n = v["data"]["result"][0]["value"][1]
+            .as_str()?
+            .parse::<f64>()
+            .ok()?;
+        (n >= 100.0).then_some(())
+    });
+    let verify = format!(
+        "    verify:\n      window: 3s\n      checks:\n        - prometheus: {{url: \"{}\", query: '{}', condition: \"< 0.01\"}}\n",
+        prometheus.url(),
+        error_ratio(Some(&new_pods.addr.to_string()))
+    );
+    let world = Promo::new(2, |repo| promotion("pull-request", "1s", repo, &verify));
+    let (good, new) = (world.images[0].clone(), world.images[1].clone());
+    let _dev = Agent::start(&world.env("dev", "dev-0"));
+    let prod = Agent::start(&world.env("prod", "prod-0"));
+    eventually(WAIT, "both clusters running the first image", || {
+        (runs(&world.dev, &good) && runs(&world.prod, &good)).then_some(())
+    });
+    if let Row::PrometheusGone = row {
+        prometheus.stop();
+    }
+    world.bump_dev(&new);
+    let pr = eventually(WAIT, "the promotion pull request", || {
+        world.open_pulls("sextant-promotion").into_iter().next()
+    });
+    let merged = world.fake.merge(pr.number).unwrap();
+    let verification = || prod.status()["environments"]["prod"]["verification"].clone();
+    let rollback = || prod.status()["environments"]["prod"]["rollback"].clone();
+    match row {
+        Row::Errors => {
+            let r = eventually(WAIT, "prod rolled back on the error ratio", || {
+                let r = rollback();
+                (r["from"] == merged.as_str() && r["rolled_back"] == true).then_some(r)
+            });
+            assert_eq!(r["cause"], "metric", "{r}");
+            let reason = r["reason"].as_str().unwrap_or_default();
+            assert!(reason.contains("0.05"), "the value seen: {reason}");
+            assert!(reason.contains("not < 0.01"), "the threshold: {reason}");
+            assert!(runs(&world.prod, &good), "the previous digest runs again");
+            let revert = eventually(WAIT, "the revert pull request", || {
+                world.open_pulls("sextant-rollback").into_iter().next()
+            });
+            let rejected = String::from_utf8(
+                world
+                    .fake
+                    .file(&revert.head, "environments/prod/rejected.yaml")
+                    .expect("rejected.yaml"),
+            )
+            .unwrap();
+            assert!(rejected.contains(&new), "{rejected}");
+            assert!(
+                prod.metric(
+                    "sextant_rollbacks_total{environment=\"prod\",reason=\"metric\",release=\"hash-service\"}"
+                ) >= 1.0
+            );
+        }
+        Row::Healthy => {
+            eventually(WAIT, "prod running the new digest, verified", || {
+                (runs(&world.prod, &new)
+                    && prod
+                        .log_text()
+                        .contains("every check held for the verification's window"))
+                .then_some(())
+            });
+            assert!(verification().is_null(), "{}", verification());
+            assert!(rollback().is_null(), "{}", rollback());
+            assert!(runs(&world.prod, &new), "the healthy digest stays");
+        }
+        Row::PrometheusGone => {
+            let v = eventually(WAIT, "prod's verification held", || {
+                let v = verification();
+                (v["state"] == "held").then_some(v)
+            });
+            assert!(
+                v["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("Prometheus did not answer"),
+                "{v}"
+            );
+            // A look past the 3 s window: still held, nothing rolled back.
+            eventually(WAIT, "a look after the window's end", || {
+                let v = verification();
+                let (looked, ends) = (v["looked"].as_str()?, v["window_ends"].as_str()?);
+                (looked > ends).then_some(())
+            });
+            assert_eq!(verification()["state"], "held");
+            assert!(rollback().is_null(), "{}", rollback());
+            assert!(runs(&world.prod, &new));
+        }
+    }
 }

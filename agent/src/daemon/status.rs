@@ -119,6 +119,10 @@ pub struct VerificationStatus {
     /// RFC 3339: when the revision was applied in full, and the window started.
     pub started: String,
     pub window_seconds: u64,
+    /// RFC 3339: when the window ends (a held verification stays open past it).
+    pub window_ends: String,
+    /// RFC 3339: the last look at the checks.
+    pub looked: String,
     /// `watching`, `held` (a check cannot say).
     pub state: &'static str,
     pub message: String,

@@ -130,12 +130,15 @@ impl<C: Cluster + 'static> Reconciler<C> {
         for c in &v.checks {
             outcomes.push(super::promote::check::run(c).await);
         }
-        let verdict = decide(&w.record, &outcomes, self.clock.unix_seconds());
+        let at = self.clock.unix_seconds();
+        let verdict = decide(&w.record, &outcomes, at);
         let every = (v.window.get() / 10).clamp(Duration::from_secs(1), Duration::from_secs(30));
         let shown = |state: &'static str, message: String| VerificationStatus {
             revision: w.record.revision.clone(),
             started: rfc3339(w.record.started),
             window_seconds: w.record.window,
+            window_ends: rfc3339(w.record.started.saturating_add(w.record.window)),
+            looked: rfc3339(at),
             state,
             message,
             checks: outcomes.clone(),

@@ -4,6 +4,7 @@
 use super::agent::http;
 use serde_json::Value;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -93,4 +94,27 @@ fn encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// hash-service as the workspace's test run builds it, beside this test's own binary.
+pub fn hash_service() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let bin = dir.join("hash-service");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p hash-service` (`make test` does)",
+        bin.display()
+    );
+    bin
+}
+
+pub const HASH: &str = r#"route="/hash/{input}""#;
+
+/// The share of `/hash` answers that were 5xx, per instance (0 where none were).
+pub fn error_ratio(instance: Option<&str>) -> String {
+    let only = instance.map_or(String::new(), |i| format!(r#",instance="{i}""#));
+    format!(
+        r#"(sum by (instance) (http_requests_total{{{HASH},status=~"5.."{only}}}) or sum by (instance) (http_requests_total{{{HASH}{only}}}) * 0) / sum by (instance) (http_requests_total{{{HASH}{only}}})"#
+    )
 }
