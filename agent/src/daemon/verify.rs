@@ -158,8 +158,9 @@ impl<C: Cluster + 'static> Reconciler<C> {
                 Some(every)
             }
             Verdict::Passed => {
-                tracing::info!(environment = %self.environment, revision = %w.record.revision, "every check held for the verification's window");
                 self.keep_verification(None).await;
+                // Logged once it is over, `/status` included.
+                tracing::info!(environment = %self.environment, revision = %w.record.revision, "every check held for the verification's window");
                 None
             }
             Verdict::Breached(reason) => {
