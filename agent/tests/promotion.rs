@@ -15,6 +15,15 @@ fn gate(agent: &Agent) -> serde_json::Value {
     agent.status()["environments"]["dev"]["promotions"][0].clone()
 }
 
+/// prod's `rejected.yaml` on a branch of the fake GitHub.
+fn rejected_on(world: &Promo, branch: &str) -> String {
+    let bytes = world
+        .fake
+        .file(branch, "environments/prod/rejected.yaml")
+        .expect("rejected.yaml");
+    String::from_utf8(bytes).unwrap()
+}
+
 fn runs(server: &sextant_testkit::TestServer, digest: &str) -> bool {
     Promo::image(server).is_some_and(|i| i.ends_with(digest))
 }
@@ -174,13 +183,7 @@ fn a_promoted_digest_that_fails_in_prod_is_rolled_back_reverted_and_never_propos
     assert_eq!(revert.head, "sextant/rollback/prod/hash-service");
     let reverted = String::from_utf8(world.fake.file(&revert.head, PROD_VALUES).unwrap()).unwrap();
     assert_eq!(reverted, prod_main.replace(&bad, &good));
-    let rejected = String::from_utf8(
-        world
-            .fake
-            .file(&revert.head, "environments/prod/rejected.yaml")
-            .expect("rejected.yaml"),
-    )
-    .unwrap();
+    let rejected = rejected_on(&world, &revert.head);
     assert!(rejected.contains(&bad), "{rejected}");
     assert!(
         runs(&world.prod, &good),
@@ -431,13 +434,7 @@ fn verify_in_prod(row: Row) {
             let revert = eventually(WAIT, "the revert pull request", || {
                 world.open_pulls("sextant-rollback").into_iter().next()
             });
-            let rejected = String::from_utf8(
-                world
-                    .fake
-                    .file(&revert.head, "environments/prod/rejected.yaml")
-                    .expect("rejected.yaml"),
-            )
-            .unwrap();
+            let rejected = rejected_on(&world, &revert.head);
             assert!(rejected.contains(&new), "{rejected}");
             assert!(
                 prod.metric(

@@ -83,6 +83,20 @@ pub async fn save<T: Serialize>(
     cluster.apply(&r, &cm, true, false).await.map(|_| ())
 }
 
+/// Writes the record, or clears it when there is none.
+pub async fn keep<T: Serialize>(
+    cluster: &impl Cluster,
+    agent_namespace: &str,
+    name: &str,
+    environment: &str,
+    record: Option<&T>,
+) -> Result<(), ClusterError> {
+    match record {
+        Some(r) => save(cluster, agent_namespace, name, environment, r).await,
+        None => clear(cluster, agent_namespace, name).await,
+    }
+}
+
 pub async fn clear(
     cluster: &impl Cluster,
     agent_namespace: &str,

@@ -40,20 +40,14 @@ impl<C: Cluster + 'static> Reconciler<C> {
     }
 
     async fn keep_record(&self, r: Option<Rollback>) {
-        let name = record::rollback_name(&self.environment);
-        let written = match &r {
-            Some(r) => {
-                record::save(
-                    &self.cluster,
-                    &self.agent_namespace,
-                    &name,
-                    &self.environment,
-                    r,
-                )
-                .await
-            }
-            None => record::clear(&self.cluster, &self.agent_namespace, &name).await,
-        };
+        let written = record::keep(
+            &self.cluster,
+            &self.agent_namespace,
+            &record::rollback_name(&self.environment),
+            &self.environment,
+            r.as_ref(),
+        )
+        .await;
         if let Err(e) = written {
             tracing::warn!(environment = %self.environment, error = %e, "cannot write the rollback record");
         }

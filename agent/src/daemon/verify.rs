@@ -84,20 +84,14 @@ impl<C: Cluster + 'static> Reconciler<C> {
     }
 
     async fn keep_verification(&self, w: Option<Watch>) {
-        let name = record::verify_name(&self.environment);
-        let written = match &w {
-            Some(w) => {
-                record::save(
-                    &self.cluster,
-                    &self.agent_namespace,
-                    &name,
-                    &self.environment,
-                    &w.record,
-                )
-                .await
-            }
-            None => record::clear(&self.cluster, &self.agent_namespace, &name).await,
-        };
+        let written = record::keep(
+            &self.cluster,
+            &self.agent_namespace,
+            &record::verify_name(&self.environment),
+            &self.environment,
+            w.as_ref().map(|w| &w.record),
+        )
+        .await;
         if let Err(e) = written {
             tracing::warn!(environment = %self.environment, error = %e, "cannot write the verification record");
         }
