@@ -478,3 +478,80 @@ fn verify_in_prod(row: Row) {
         }
     }
 }
+
+/// A chain dev → staging → prod: each target names its own `from`, and each source's agent
+/// proposes to its targets only. One digest goes through all three by two pull requests; one
+/// that prod then rolls back and rejects is never proposed to prod again from staging, which
+/// still runs it.
+#[test]
+fn a_chain_dev_staging_prod_promotes_one_digest_through_all_three_and_prods_rejection_holds() {
+    let world = Promo::chain(3, "1s");
+    let staging_cluster = world.staging.as_ref().expect("a third cluster");
+    let (first, second, bad) = (
+        world.images[0].clone(),
+        world.images[1].clone(),
+        world.images[2].clone(),
+    );
+    let _dev = Agent::start(&world.env("dev", "dev-0"));
+    let staging = Agent::start(&world.env("staging", "staging-0"));
+    let _prod = Agent::start(&world.env("prod", "prod-0"));
+    eventually(WAIT, "three clusters running the first image", || {
+        (runs(&world.dev, &first) && runs(staging_cluster, &first) && runs(&world.prod, &first))
+            .then_some(())
+    });
+
+    world.bump_dev(&second);
+    let to_staging = eventually(WAIT, "dev's pull request to staging", || {
+        world.open_pulls("sextant-promotion").into_iter().next()
+    });
+    assert_eq!(to_staging.head, "sextant/promote/staging/hash-service");
+    world.fake.merge(to_staging.number).unwrap();
+    eventually(WAIT, "staging running the second image", || {
+        runs(staging_cluster, &second).then_some(())
+    });
+    let to_prod = eventually(WAIT, "staging's pull request to prod", || {
+        world.open_pulls("sextant-promotion").into_iter().next()
+    });
+    assert_eq!(to_prod.head, "sextant/promote/prod/hash-service");
+    assert!(
+        to_prod.title.contains("from staging@"),
+        "staging proposes, not dev: {}",
+        to_prod.title
+    );
+    world.fake.merge(to_prod.number).unwrap();
+    eventually(WAIT, "prod running the second image", || {
+        runs(&world.prod, &second).then_some(())
+    });
+    assert!(runs(&world.dev, &second) && runs(staging_cluster, &second));
+
+    // A digest prod cannot run: through staging, then rolled back in prod and rejected there.
+    world.prod.fail_images([bad.as_str()]);
+    world.bump_dev(&bad);
+    let to_staging = eventually(WAIT, "dev's pull request to staging", || {
+        world.open_pulls("sextant-promotion").into_iter().next()
+    });
+    world.fake.merge(to_staging.number).unwrap();
+    let to_prod = eventually(WAIT, "staging's pull request to prod", || {
+        world
+            .open_pulls("sextant-promotion")
+            .into_iter()
+            .find(|p| p.head == "sextant/promote/prod/hash-service")
+    });
+    world.fake.merge(to_prod.number).unwrap();
+    let revert = eventually(WAIT, "prod's revert", || {
+        world.open_pulls("sextant-rollback").into_iter().next()
+    });
+    assert!(rejected_on(&world, &revert.head).contains(&bad));
+    world.fake.merge(revert.number).unwrap();
+    let gate = eventually(WAIT, "staging's gate for prod: rejected", || {
+        let g = staging.status()["environments"]["staging"]["promotions"][0].clone();
+        (g["state"] == "rejected").then_some(g)
+    });
+    assert_eq!(gate["target"], "prod", "{gate}");
+    assert!(runs(staging_cluster, &bad), "staging still runs it");
+    assert!(runs(&world.prod, &second), "prod is back on the second");
+    assert!(
+        world.open_pulls("sextant-promotion").is_empty(),
+        "the rejected digest is not proposed to prod again"
+    );
+}

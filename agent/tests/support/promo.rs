@@ -32,10 +32,24 @@ fn environment(name: &str, extra: &str) -> String {
 
 /// prod's promotion block: from dev, a short soak, the image in the test's registry.
 pub fn promotion(mode: &str, soak: &str, repository: &str, checks: &str) -> String {
+    promotion_from("dev", mode, soak, repository, checks)
+}
+
+/// A promotion block from `from`.
+pub fn promotion_from(
+    from: &str,
+    mode: &str,
+    soak: &str,
+    repository: &str,
+    checks: &str,
+) -> String {
     format!(
-        "  promotion:\n    from: dev\n    mode: {mode}\n    soak: {soak}\n    images:\n      - {{release: hash-service, path: image.digest, repository: \"{repository}\"}}\n{checks}"
+        "  promotion:\n    from: {from}\n    mode: {mode}\n    soak: {soak}\n    images:\n      - {{release: hash-service, path: image.digest, repository: \"{repository}\"}}\n{checks}"
     )
 }
+
+/// staging's values file, in a chain dev → staging → prod.
+pub const STAGING_VALUES: &str = "environments/staging/values/hash-service.yaml";
 
 pub struct Promo {
     pub fake: FakeGitHub,
@@ -43,6 +57,8 @@ pub struct Promo {
     pub registry: Distribution,
     pub dev: TestServer,
     pub prod: TestServer,
+    /// The third cluster of a chain dev → staging → prod ([`Promo::chain`]).
+    pub staging: Option<TestServer>,
     pub dir: tempfile::TempDir,
     /// The images pushed, oldest first: `images[0]` runs in both environments at the start.
     pub images: Vec<String>,
@@ -52,6 +68,38 @@ impl Promo {
     /// `pushed` images in the registry; both environments run the first; prod promotes with
     /// `promotion` (built by [`promotion`], given the registry's repository).
     pub fn new(pushed: usize, promotion_of: impl Fn(&str) -> String) -> Promo {
+        Promo::build(pushed, |repository| {
+            vec![("prod", promotion_of(repository), PROD_VALUES, 2)]
+        })
+    }
+
+    /// A chain: staging promotes from dev and prod from staging, each in pull-request mode
+    /// with `soak`; three clusters.
+    pub fn chain(pushed: usize, soak: &str) -> Promo {
+        Promo::build(pushed, |repository| {
+            vec![
+                (
+                    "staging",
+                    promotion_from("dev", "pull-request", soak, repository, ""),
+                    STAGING_VALUES,
+                    1,
+                ),
+                (
+                    "prod",
+                    promotion_from("staging", "pull-request", soak, repository, ""),
+                    PROD_VALUES,
+                    2,
+                ),
+            ]
+        })
+    }
+
+    /// dev, and the targets `targets_of` names given the registry's repository: (environment,
+    /// its promotion block, its values file, its replicas).
+    fn build(
+        pushed: usize,
+        targets_of: impl Fn(&str) -> Vec<(&'static str, String, &'static str, u32)>,
+    ) -> Promo {
         let registry = Distribution::start();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -70,19 +118,21 @@ impl Promo {
         let fake = FakeGitHub::start(Options::default()).expect("fake GitHub");
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         super::pr::files_under(&super::workspace(), "helm/hash-service", &mut files);
-        for (path, text) in [
-            (
-                "environments/dev/environment.yaml".to_string(),
-                environment("dev", ""),
-            ),
-            (
-                "environments/prod/environment.yaml".to_string(),
-                environment("prod", &promotion_of(&repository)),
-            ),
-            (DEV_VALUES.to_string(), values(&images[0], 1)),
-            (PROD_VALUES.to_string(), values(&images[0], 2)),
-        ] {
-            files.push((path, text.into_bytes()));
+        files.push((
+            "environments/dev/environment.yaml".to_string(),
+            environment("dev", "").into_bytes(),
+        ));
+        files.push((DEV_VALUES.to_string(), values(&images[0], 1).into_bytes()));
+        let targets = targets_of(&repository);
+        for (name, promotion, values_file, replicas) in &targets {
+            files.push((
+                format!("environments/{name}/environment.yaml"),
+                environment(name, promotion).into_bytes(),
+            ));
+            files.push((
+                values_file.to_string(),
+                values(&images[0], *replicas).into_bytes(),
+            ));
         }
         let seeded: Vec<(&str, &[u8])> = files
             .iter()
@@ -91,11 +141,15 @@ impl Promo {
         fake.seed("main", &seeded, "the platform").unwrap();
         let git = GitDaemon::serve(fake.dir());
         let dir = tempfile::tempdir().unwrap();
-        for env in ["dev", "prod"] {
+        for env in ["dev", "staging", "prod"] {
             std::fs::create_dir_all(dir.path().join(env)).unwrap();
         }
         let (dev, _) = super::test_server(&dir.path().join("dev"));
         let (prod, _) = super::test_server(&dir.path().join("prod"));
+        let staging = targets
+            .iter()
+            .any(|(name, ..)| *name == "staging")
+            .then(|| super::test_server(&dir.path().join("staging")).0);
         std::fs::write(dir.path().join("token"), &fake.options().token).unwrap();
         Promo {
             fake,
@@ -103,6 +157,7 @@ impl Promo {
             registry,
             dev,
             prod,
+            staging,
             dir,
             images,
         }
