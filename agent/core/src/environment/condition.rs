@@ -53,25 +53,34 @@ impl std::fmt::Display for Condition {
     }
 }
 
-impl TryFrom<String> for Condition {
-    type Error = String;
+/// Why a condition's text is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConditionError {
+    #[error(
+        "{text:?} is not a comparison such as \"< 0.01\" (<, <=, >, >=, == or != and a number)"
+    )]
+    NotAComparison { text: String },
+    #[error("{text:?}: {threshold:?} is not a number")]
+    NotANumber { text: String, threshold: String },
+}
 
-    fn try_from(text: String) -> Result<Self, String> {
+impl TryFrom<String> for Condition {
+    type Error = ConditionError;
+
+    fn try_from(text: String) -> Result<Self, ConditionError> {
         let t = text.trim();
         // The two-character operators first, so `<=` is not read as `<` and `=…`.
         let ops = [Op::Le, Op::Ge, Op::Eq, Op::Ne, Op::Lt, Op::Gt];
-        let (op, rest) = ops
+        let Some((op, rest)) = ops
             .iter()
-            .find_map(|op| t.strip_prefix(op.as_str()).map(|rest| (*op, rest)))
-            .ok_or_else(|| {
-                format!("{text:?} is not a comparison such as \"< 0.01\" (<, <=, >, >=, == or != and a number)")
-            })?;
-        let threshold = rest
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite())
-            .ok_or_else(|| format!("{text:?}: {:?} is not a number", rest.trim()))?;
+            .find_map(|op| t.strip_prefix(op.as_str()).map(|rest| (*op, rest.trim())))
+        else {
+            return Err(ConditionError::NotAComparison { text });
+        };
+        let Some(threshold) = rest.parse::<f64>().ok().filter(|n| n.is_finite()) else {
+            let threshold = rest.to_string();
+            return Err(ConditionError::NotANumber { text, threshold });
+        };
         Ok(Condition { op, threshold })
     }
 }

@@ -141,7 +141,9 @@ mod tests {
             ("< NaN", "\"NaN\" is not a number"),
             ("<", "\"\" is not a number"),
         ] {
-            let e = Condition::try_from(text.to_string()).unwrap_err();
+            let e = Condition::try_from(text.to_string())
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(says), "{text}: {e}");
         }
         assert_eq!(condition("<= 0.25").to_string(), "<= 0.25");
