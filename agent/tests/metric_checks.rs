@@ -10,7 +10,7 @@ use service_kit::testing::Service;
 use sextant::environment::{Check, PrometheusCheck};
 use sextant::promotion::gate::{CheckOutcome, CheckState};
 use sextant::promotion::metric::Condition;
-use support::agent::{eventually, WAIT};
+use support::agent::WAIT;
 use support::prometheus::{error_ratio, hash_service, Prometheus, HASH};
 
 fn p99(instance: &str) -> String {
@@ -58,14 +58,7 @@ fn prometheus_checks_pass_the_healthy_service_fail_the_faulty_ones_and_never_pas
     );
     let mut prometheus = Prometheus::start(&[healthy.addr, erring.addr, slow.addr], WAIT);
     // Scraped after the traffic: every instance's /hash requests are in.
-    eventually(WAIT, "Prometheus to have scraped the traffic", || {
-        let v = prometheus.query(&format!("sum(http_requests_total{{{HASH}}})"))?;
-        let total = v["data"]["result"][0]["value"][1]
-            .as_str()?
-            .parse::<f64>()
-            .ok()?;
-        (total >= 203.0).then_some(())
-    });
+    prometheus.wait_for_hash_requests(203.0, WAIT);
     let url = prometheus.url();
 
     let table: Vec<(&str, Check, CheckState, Vec<String>)> = vec![

@@ -185,11 +185,7 @@ fn a_chart_that_cannot_be_fetched_names_release_url_and_version_and_nothing_is_a
 fn an_unreachable_mirror_fails_with_its_address_and_the_version() {
     let dir = tempfile::tempdir().unwrap();
     // A port nothing listens on: bound, then released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = service_kit::testing::closed_port().port();
     let repo = remote_repo();
     let out = with_mirrors(
         &dir.path().join("cache"),

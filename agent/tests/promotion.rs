@@ -380,7 +380,7 @@ fn in_prods_verify_window_a_prometheus_that_is_gone_holds_it_open_and_rolls_noth
 /// is gone holds the verification open and rolls nothing back.
 fn verify_in_prod(row: Row) {
     use service_kit::testing::Service;
-    use support::prometheus::{error_ratio, hash_service, Prometheus, HASH};
+    use support::prometheus::{error_ratio, hash_service, Prometheus};
     let faults: &[(&str, &str)] = match row {
         Row::Errors => &[("FAULT_ERROR_PERCENT", "5")],
         _ => &[],
@@ -390,14 +390,7 @@ fn verify_in_prod(row: Row) {
         new_pods.get("/hash/abc");
     }
     let mut prometheus = Prometheus::start(&[new_pods.addr], WAIT);
-    eventually(WAIT, "Prometheus to have scraped the traffic", || {
-        let v = prometheus.query(&format!("sum(http_requests_total{{{HASH}}})"))?;
-        let n = v["data"]["result"][0]["value"][1]
-            .as_str()?
-            .parse::<f64>()
-            .ok()?;
-        (n >= 100.0).then_some(())
-    });
+    prometheus.wait_for_hash_requests(100.0, WAIT);
     let verify = format!(
         "    verify:\n      window: 3s\n      checks:\n        - prometheus: {{url: \"{}\", query: '{}', condition: \"< 0.01\"}}\n",
         prometheus.url(),

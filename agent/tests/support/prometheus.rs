@@ -19,11 +19,7 @@ impl Prometheus {
     /// it is ready (its storage opened), at most `within`.
     pub fn start(targets: &[SocketAddr], within: Duration) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = service_kit::testing::closed_port().port();
         let list: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
         let config = format!(
             "global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: scraped\n    static_configs: [{{targets: [{}]}}]\n",
@@ -67,6 +63,19 @@ impl Prometheus {
             std::panic::catch_unwind(|| http(self.addr, "GET", &path, &[], b"")).ok()?;
         let v: Value = serde_json::from_str(&body).ok()?;
         (code == 200).then_some(v)
+    }
+
+    /// Waits until it has scraped at least `requests` answers of hash-service's `/hash` route,
+    /// summed over the targets: the traffic a test sent is in.
+    pub fn wait_for_hash_requests(&self, requests: f64, within: Duration) {
+        super::agent::eventually(within, "Prometheus to have scraped the traffic", || {
+            let v = self.query(&format!("sum(http_requests_total{{{HASH}}})"))?;
+            let n = v["data"]["result"][0]["value"][1]
+                .as_str()?
+                .parse::<f64>()
+                .ok()?;
+            (n >= requests).then_some(())
+        });
     }
 
     /// Stops it now (a test of what happens when Prometheus is gone).

@@ -181,12 +181,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_check_no_one_answers_fails_without_its_url_in_the_message() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let url = format!("http://127.0.0.1:{port}/ready?token=s3cret");
+        let addr = service_kit::testing::closed_port();
+        let url = format!("http://{addr}/ready?token=s3cret");
         let check = crate::environment::HttpCheck {
             url,
             expect: None,

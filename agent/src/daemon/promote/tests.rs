@@ -43,22 +43,14 @@ fn promotion(mode: &str, soak: &str, checks: &str) -> String {
 
 /// A check no one answers: a port just closed.
 fn unanswered_check() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("    checks:\n      - http: {{url: \"http://127.0.0.1:{port}/ready\"}}\n")
+    let addr = service_kit::testing::closed_port();
+    format!("    checks:\n      - http: {{url: \"http://{addr}/ready\"}}\n")
 }
 
 /// A Prometheus check of a server that is gone: a port just closed.
 fn unanswered_prometheus() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("    checks:\n      - prometheus: {{url: \"http://127.0.0.1:{port}\", query: \"errors\", condition: \"< 0.01\"}}\n")
+    let addr = service_kit::testing::closed_port();
+    format!("    checks:\n      - prometheus: {{url: \"http://{addr}\", query: \"errors\", condition: \"< 0.01\"}}\n")
 }
 
 /// dev's Deployment as the watches see it: running `digest`, rolled out or not.
