@@ -20,18 +20,26 @@ use std::time::Instant;
 impl<C: Cluster + 'static> Reconciler<C> {
     /// The environment's rollback record (read from the cluster on first use).
     async fn rollback_record(&self) -> Option<Rollback> {
-        let mut memo = self.rollback.lock().await;
-        if memo.is_none() {
-            match record::load::<Rollback>(
-                &self.cluster,
-                &self.agent_namespace,
-                &record::rollback_name(&self.environment),
-            )
+        let name = record::rollback_name(&self.environment);
+        self.remembered(&self.rollback, &name, |r: Rollback| r)
             .await
-            {
-                Ok(r) => *memo = Some(r),
+    }
+
+    /// A record of this environment kept in `memo` as `wrap` makes it, read from the cluster
+    /// on first use. `None` when there is none, or when it cannot be read now (logged, and read
+    /// again next time).
+    pub(super) async fn remembered<R: serde::de::DeserializeOwned + Send, T: Clone>(
+        &self,
+        memo: &tokio::sync::Mutex<Option<Option<T>>>,
+        name: &str,
+        wrap: impl FnOnce(R) -> T,
+    ) -> Option<T> {
+        let mut memo = memo.lock().await;
+        if memo.is_none() {
+            match record::load::<R>(&self.cluster, &self.agent_namespace, name).await {
+                Ok(r) => *memo = Some(r.map(wrap)),
                 Err(e) => {
-                    tracing::warn!(environment = %self.environment, error = %e, "cannot read the rollback record; reading it again next time");
+                    tracing::warn!(environment = %self.environment, record = name, error = %e, "cannot read the record; reading it again next time");
                     return None;
                 }
             }

@@ -64,23 +64,12 @@ impl<C: Cluster + 'static> Reconciler<C> {
 
     /// The verification under way (read from the cluster on first use).
     async fn verification(&self) -> Option<Watch> {
-        let mut memo = self.verifying.lock().await;
-        if memo.is_none() {
-            let name = record::verify_name(&self.environment);
-            match record::load::<Verification>(&self.cluster, &self.agent_namespace, &name).await {
-                Ok(r) => {
-                    *memo = Some(r.map(|record| Watch {
-                        record,
-                        previous: None,
-                    }))
-                }
-                Err(e) => {
-                    tracing::warn!(environment = %self.environment, error = %e, "cannot read the verification record; reading it again next time");
-                    return None;
-                }
-            }
-        }
-        memo.clone().flatten()
+        let name = record::verify_name(&self.environment);
+        let wrap = |record: Verification| Watch {
+            record,
+            previous: None,
+        };
+        self.remembered(&self.verifying, &name, wrap).await
     }
 
     async fn keep_verification(&self, w: Option<Watch>) {
@@ -126,7 +115,7 @@ impl<C: Cluster + 'static> Reconciler<C> {
         }
         let at = self.clock.unix_seconds();
         let verdict = decide(&w.record, &outcomes, at);
-        let every = (v.window.get() / 10).clamp(Duration::from_secs(1), Duration::from_secs(30));
+        let every = crate::promotion::look_every(v.window.get());
         let shown = |state: &'static str, message: String| VerificationStatus {
             revision: w.record.revision.clone(),
             started: rfc3339(w.record.started),
@@ -226,14 +215,6 @@ mod tests {
             }
         });
         url
-    }
-
-    fn closed_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
     }
 
     struct World {
@@ -398,7 +379,7 @@ mod tests {
     /// back; a restart reads the verification from the cluster and keeps its start.
     #[tokio::test]
     async fn a_check_that_cannot_say_holds_it_open_and_a_restart_keeps_its_window() {
-        let url = format!("http://127.0.0.1:{}", closed_port());
+        let url = format!("http://{}", service_kit::testing::closed_port());
         let block = verify_block(
             &format!("{{url: \"{url}\", query: \"errors\", condition: \"< 0.01\"}}"),
             "prometheus",

@@ -17,6 +17,13 @@ use crate::environment::{promoted, Environment, PromotedImage};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// How often checks are looked at over `period` (a soak, a verification's window): a tenth of
+/// it, between 1 and 30 s.
+pub fn look_every(period: std::time::Duration) -> std::time::Duration {
+    use std::time::Duration;
+    (period / 10).clamp(Duration::from_secs(1), Duration::from_secs(30))
+}
+
 /// The digest each promoted release carries in an environment's values (`promotion` is the
 /// declaration naming the keys: the target's, read against either environment).
 pub fn digests(env: &Environment, images: &[PromotedImage]) -> BTreeMap<String, String> {

@@ -158,7 +158,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
         if !wanted {
             return Vec::new();
         }
-        let every = (p.soak() / 10).clamp(Duration::from_secs(1), Duration::from_secs(30));
+        let every = crate::promotion::look_every(p.soak());
         let mut out = Vec::new();
         for c in &p.checks {
             let fresh = m
