@@ -90,6 +90,28 @@ if [ "$(cat "$fixtures_dir/.stamp" 2>/dev/null)" != "$FIXTURES_TGZ_SHA256 $FIXTU
   rm -rf "$fx"
 fi
 
+# The independent signers of the signature tests: sigstore-js with @sigstore/mock (npm, pinned by
+# scripts/sigstore/package-lock.json with its integrity hashes) into .tools/sigstore/node_modules,
+# and Python's cryptography (scripts/sigstore/requirements.txt) into .tools/sigstore/venv. Each is
+# rebuilt when its pins change (a stamp holds their sha256).
+sig_dir="$tools/sigstore"
+sig_stamp="$(cat "$root/scripts/sigstore/package.json" "$root/scripts/sigstore/package-lock.json" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$sig_dir/.stamp" 2>/dev/null)" != "$sig_stamp" ]; then
+  echo "install-tools: installing sigstore-js and @sigstore/mock into .tools/sigstore" >&2
+  mkdir -p "$sig_dir"
+  cp "$root/scripts/sigstore/package.json" "$root/scripts/sigstore/package-lock.json" "$sig_dir/"
+  (cd "$sig_dir" && npm ci --silent --no-audit --no-fund >/dev/null)
+  echo "$sig_stamp" > "$sig_dir/.stamp"
+fi
+sig_req="$root/scripts/sigstore/requirements.txt"
+sig_py_stamp="$(sha256sum "$sig_req" | cut -d' ' -f1)"
+if [ "${SKIP_PYTHON_TOOLS:-}" != 1 ] && [ "$(cat "$sig_dir/venv/.stamp" 2>/dev/null)" != "$sig_py_stamp" ]; then
+  echo "install-tools: installing $(grep -v '^#' "$sig_req" | tr '\n' ' ')into .tools/sigstore/venv" >&2
+  python3 -m venv "$sig_dir/venv"
+  "$sig_dir/venv/bin/pip" install --quiet --disable-pip-version-check -r "$sig_req"
+  echo "$sig_py_stamp" > "$sig_dir/venv/.stamp"
+fi
+
 # The venv is rebuilt whenever the pinned requirements change (a stamp holds their sha256).
 req="$root/scripts/requirements-tools.txt"
 want_stamp="$(sha256sum "$req" | cut -d' ' -f1)"
