@@ -1,14 +1,16 @@
-//! An in-memory registry: the digests that exist in each repository, and failures on request.
+//! An in-memory registry: the digests that exist in each repository, their signatures, and
+//! failures on request (a queue shared by verifications and signature reads).
 //! A digest it does not hold answers as the edge does for a manifest the registry lacks: a
 //! permanent error labelled `not_found`.
 
-use sextant_core::ports::registry::{Registry, RegistryError, Verification};
-use std::collections::{BTreeSet, VecDeque};
+use sextant_core::ports::registry::{Registry, RegistryError, Signatures, Verification};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
 
 #[derive(Default)]
 pub struct FakeRegistry {
     held: Mutex<BTreeSet<(String, String)>>,
+    signed: Mutex<BTreeMap<(String, String), Signatures>>,
     faults: Mutex<VecDeque<RegistryError>>,
     calls: Mutex<Vec<(String, String)>>,
 }
@@ -21,6 +23,11 @@ impl FakeRegistry {
     /// `repository` holds `digest` (for every platform asked).
     pub fn push(&self, repository: &str, digest: &str) {
         lock(&self.held).insert((repository.to_string(), digest.to_string()));
+    }
+
+    /// `repository@digest` carries these signatures (an unsigned digest carries none).
+    pub fn sign(&self, repository: &str, digest: &str, signatures: Signatures) {
+        lock(&self.signed).insert((repository.to_string(), digest.to_string()), signatures);
     }
 
     /// The next verification fails with `e` (a queue: one fault per call).
@@ -75,5 +82,20 @@ impl Registry for FakeRegistry {
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             registry: repository.split('/').next().unwrap_or_default().to_string(),
         })
+    }
+
+    async fn signatures(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Signatures, RegistryError> {
+        lock(&self.calls).push((repository.to_string(), digest.to_string()));
+        if let Some(e) = lock(&self.faults).pop_front() {
+            return Err(e);
+        }
+        Ok(lock(&self.signed)
+            .get(&(repository.to_string(), digest.to_string()))
+            .cloned()
+            .unwrap_or_default())
     }
 }

@@ -128,6 +128,27 @@ impl Registries {
     }
 }
 
+impl Registries {
+    /// The Sigstore bundles and cosign signatures attached to `repository@digest`, unverified.
+    /// Only OCI registries are read: signatures in ECR are not fetched yet.
+    pub async fn signatures(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<sextant_core::ports::registry::Signatures> {
+        let digest = Digest::parse(digest)?;
+        match ecr::parse_repository(repository) {
+            Some(_) => Err(Error::Registry {
+                repository: repository.into(),
+                code: "unsupported".into(),
+                message: "signatures are not read from ECR yet; verify signatures of images in an OCI registry"
+                    .into(),
+            }),
+            None => self.oci.signatures(repository, &digest).await,
+        }
+    }
+}
+
 /// rustls with ring, process-wide, for oci-client's reqwest (built with no provider of its own,
 /// so that aws-lc is not built): a no-op when one is installed already.
 pub(crate) fn install_crypto() {

@@ -1,8 +1,8 @@
 //! The core's registry port (`sextant_core::ports::registry::Registry`) over [`Registries`](crate::Registries):
-//! a digest verified in OCI or ECR, its error typed with a metric label and whether it is
+//! a digest verified in OCI or ECR, and its signatures fetched; each error typed with a metric label and whether it is
 //! transient.
 
-use sextant_core::ports::registry::{Registry, RegistryError, Verification};
+use sextant_core::ports::registry::{Registry, RegistryError, Signatures, Verification};
 
 impl Registry for crate::Registries {
     async fn verify(
@@ -26,11 +26,25 @@ impl Registry for crate::Registries {
                 media_type: v.media_type,
                 registry: v.registry,
             }),
-            Err(e) => Err(RegistryError {
-                message: e.to_string(),
-                label: e.metric_label(),
-                transient: e.is_transient(),
-            }),
+            Err(e) => Err(port_error(e)),
         }
+    }
+
+    async fn signatures(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Signatures, RegistryError> {
+        crate::Registries::signatures(self, repository, digest)
+            .await
+            .map_err(port_error)
+    }
+}
+
+fn port_error(e: crate::Error) -> RegistryError {
+    RegistryError {
+        message: e.to_string(),
+        label: e.metric_label(),
+        transient: e.is_transient(),
     }
 }

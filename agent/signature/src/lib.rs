@@ -87,21 +87,8 @@ pub struct Policy {
     pub attestations: Vec<String>,
 }
 
-/// What the registry holds about one digest.
-#[derive(Debug, Clone, Default)]
-pub struct Artifacts {
-    /// Sigstore bundles (JSON), from the digest's referrers.
-    pub bundles: Vec<Vec<u8>>,
-    /// cosign simple-signing layers, from its `.sig` image.
-    pub simple: Vec<SimpleSignature>,
-}
-
-#[derive(Debug, Clone)]
-pub struct SimpleSignature {
-    pub payload: Vec<u8>,
-    /// The annotation's value: base64.
-    pub signature: String,
-}
+/// What the registry holds about one digest (fetched through the core's registry port).
+pub use sextant_core::ports::registry::{Signatures as Artifacts, SimpleSigned as SimpleSignature};
 
 /// A digest verified: by whom, when, and which attestations were verified with it.
 #[derive(Debug, Clone, PartialEq, Eq)]

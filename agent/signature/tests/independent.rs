@@ -7,22 +7,16 @@ use sextant_signature::{
     time, verify, Artifacts, Policy, PublicKey, Refusal, Signer, SimpleSignature, Subject,
     TrustRoot,
 };
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::OnceLock;
 
-const ISSUER: &str = "https://token.actions.githubusercontent.com";
-const WORKFLOW: &str = "https://github.com/acme/sextant/.github/workflows/app.yml@refs/heads/main";
-const OTHER: &str = "https://github.com/mallory/fork/.github/workflows/app.yml@refs/heads/main";
+use registry_testkit::signers::{self, ISSUER, STRANGER as OTHER, WORKFLOW};
+
 const IMAGE: &str = "registry.example/hash-service";
 const SBOM: &str = "https://cyclonedx.org/bom";
 
 fn digest(n: u8) -> String {
     format!("sha256:{}", format!("{n:02x}").repeat(32))
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// Every keyless bundle of these tests, made in one run of the signer (so under one trust
@@ -33,40 +27,25 @@ struct Signed {
     stranger: TrustRoot,
 }
 
-fn sign(jobs: &[(&str, Value)], dir: &Path, trusted_root: &Path) {
+fn sign(jobs: &[(&str, Value)], dir: &Path) -> TrustRoot {
     let jobs: Vec<Value> = jobs
         .iter()
         .map(|(name, extra)| {
-            let mut j = json!({
-                "image": IMAGE, "digest": digest(1), "identity": WORKFLOW, "issuer": ISSUER,
-                "out": dir.join(format!("{name}.json")),
-            });
-            for (k, v) in extra.as_object().unwrap() {
-                j[k] = v.clone();
-            }
+            let mut j = signers::job(IMAGE, &digest(1), extra.clone());
+            j["out"] = json!(dir.join(format!("{name}.json")));
             j
         })
         .collect();
-    let request = json!({"trustedRoot": trusted_root, "jobs": jobs});
-    let mut child = Command::new("node")
-        .arg(root().join("scripts/sigstore/sign.cjs"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("node (run `make tools`)");
-    serde_json::to_writer(child.stdin.take().unwrap(), &request).unwrap();
-    assert!(
-        child.wait().unwrap().success(),
-        "the signer failed: run `make tools`"
-    );
+    let root = dir.join("trusted_root.json");
+    signers::sigstore(&jobs, &root);
+    TrustRoot::read(&root).unwrap()
 }
 
 fn signed() -> &'static Signed {
     static S: OnceLock<Signed> = OnceLock::new();
     S.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        sign(
+        let trust = sign(
             &[
                 ("good", json!({})),
                 ("tsa_only", json!({"witnesses": ["tsa"]})),
@@ -84,19 +63,14 @@ fn signed() -> &'static Signed {
                 ),
                 ("sbom", json!({"predicateType": SBOM})),
             ],
-            d,
-            &d.join("trusted_root.json"),
+            dir.path(),
         );
-        let other = d.join("other");
+        let other = dir.path().join("other");
         std::fs::create_dir(&other).unwrap();
-        sign(
-            &[("good", json!({}))],
-            &other,
-            &other.join("trusted_root.json"),
-        );
+        let stranger = sign(&[("good", json!({}))], &other);
         Signed {
-            trust: TrustRoot::read(&d.join("trusted_root.json")).unwrap(),
-            stranger: TrustRoot::read(&other.join("trusted_root.json")).unwrap(),
+            trust,
+            stranger,
             dir,
         }
     })
@@ -332,33 +306,11 @@ fn a_required_attestation_must_be_there_and_by_the_signer() {
 /// Python's cryptography signs cosign's simple-signing payload; `payload_digest` names another.
 fn keyed(payload_digest: Option<String>) -> (PublicKey, SimpleSignature) {
     let dir = tempfile::tempdir().unwrap();
-    let python = root().join(".tools/sigstore/venv/bin/python");
-    let mut c = Command::new(&python);
-    c.arg(root().join("scripts/sigstore/keyed.py"))
-        .args(["--digest", &digest(1), "--image", IMAGE])
-        .arg("--key-out")
-        .arg(dir.path().join("cosign.pub"))
-        .arg("--out")
-        .arg(dir.path().join("sig.json"));
-    if let Some(d) = payload_digest {
-        c.args(["--payload-digest", &d]);
-    }
-    assert!(c.status().expect("python (run `make tools`)").success());
-    let key = PublicKey::from_pem(&std::fs::read_to_string(dir.path().join("cosign.pub")).unwrap())
-        .unwrap();
-    let sig: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("sig.json")).unwrap()).unwrap();
-    use base64::Engine as _;
-    let payload = base64::engine::general_purpose::STANDARD
-        .decode(sig["payload"].as_str().unwrap())
-        .unwrap();
-    (
-        key,
-        SimpleSignature {
-            payload,
-            signature: sig["signature"].as_str().unwrap().into(),
-        },
-    )
+    let public = dir.path().join("cosign.pub");
+    let (payload, signature) =
+        signers::keyed(IMAGE, &digest(1), &public, payload_digest.as_deref(), false).unwrap();
+    let key = PublicKey::from_pem(&std::fs::read_to_string(public).unwrap()).unwrap();
+    (key, SimpleSignature { payload, signature })
 }
 
 #[test]

@@ -24,6 +24,23 @@ pub struct RegistryError {
     pub transient: bool,
 }
 
+/// What the registry holds about a digest's signatures, unverified: the caller verifies them
+/// (`sextant-signature`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Signatures {
+    /// Sigstore bundles (JSON): the digest's referrers of the bundle artifact type.
+    pub bundles: Vec<Vec<u8>>,
+    /// cosign's simple-signing layers, from the digest's `sha256-<hex>.sig` image.
+    pub simple: Vec<SimpleSigned>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimpleSigned {
+    pub payload: Vec<u8>,
+    /// The `dev.cosignproject.cosign/signature` annotation: base64.
+    pub signature: String,
+}
+
 pub trait Registry: Send + Sync {
     fn verify(
         &self,
@@ -31,4 +48,11 @@ pub trait Registry: Send + Sync {
         digest: &str,
         platform: &str,
     ) -> impl Future<Output = Result<Verification, RegistryError>> + Send;
+
+    /// The signatures and attestations attached to `repository@digest`; none is not an error.
+    fn signatures(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> impl Future<Output = Result<Signatures, RegistryError>> + Send;
 }

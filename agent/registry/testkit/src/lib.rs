@@ -4,6 +4,8 @@
 //! - [`LyingRegistry`]: a tiny fake answering manifest bytes that do not hash to the digest
 //!   asked for, which no real registry can be made to do.
 //! - [`Moto`]: moto's server as a stand-in ECR.
+//! - [`signers`]: independent signers (sigstore-js with @sigstore/mock, Python's cryptography)
+//!   that attach signatures to pushed images.
 //!
 //! Every server is bounded in its start, in its own process group or thread, and stopped when
 //! dropped.
@@ -30,6 +32,7 @@ pub mod image;
 mod lying;
 pub mod moto;
 mod process;
+pub mod signers;
 
 pub use distribution::Distribution;
 pub use image::Image;

@@ -17,6 +17,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod signatures;
+
 pub(crate) const LABEL: &str = "oci";
 
 /// Attempts of one request when the answer is transient (unreachable, 429, 5xx).
@@ -78,6 +80,20 @@ impl Oci {
         Ok((client, credentials))
     }
 
+    /// The client, and the credentials the file holds for the reference's registry.
+    fn client_and_auth(
+        &self,
+        repository: &str,
+        reference: &Reference,
+    ) -> Result<(Client, RegistryAuth)> {
+        let (client, credentials) = self.client(repository)?;
+        let auth = match credentials.for_host(reference.registry()) {
+            Some((user, password)) => RegistryAuth::Basic(user.into(), password.into()),
+            None => RegistryAuth::Anonymous,
+        };
+        Ok((client, auth))
+    }
+
     pub(crate) async fn verify(
         &self,
         repository: &str,
@@ -85,11 +101,7 @@ impl Oci {
         platform: &Platform,
     ) -> Result<Verified> {
         let reference = reference(repository, digest)?;
-        let (client, credentials) = self.client(repository)?;
-        let auth = match credentials.for_host(reference.registry()) {
-            Some((user, password)) => RegistryAuth::Basic(user.into(), password.into()),
-            None => RegistryAuth::Anonymous,
-        };
+        let (client, auth) = self.client_and_auth(repository, &reference)?;
         let fetch = Fetch {
             client: &client,
             auth: &auth,
