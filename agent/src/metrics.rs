@@ -45,6 +45,7 @@ pub struct Metrics {
     pub promotion_checks: IntGaugeVec,
     pub promotion_lead_time_seconds: Histogram,
     pub rollbacks_total: IntCounterVec,
+    pub promotion_verifications_total: IntCounterVec,
     pub registry_requests_total: IntCounterVec,
     pub previews_total: IntCounterVec,
     pub preview_duration_seconds: HistogramVec,
@@ -294,6 +295,7 @@ struct Promotion {
     promotion_checks: IntGaugeVec,
     promotion_lead_time_seconds: Histogram,
     rollbacks_total: IntCounterVec,
+    promotion_verifications_total: IntCounterVec,
 }
 
 impl Promotion {
@@ -323,6 +325,11 @@ impl Promotion {
                 "sextant_rollbacks_total",
                 "Automatic rollbacks: a promoted digest failed its health gate (reason health) or a check of promotion.verify (reason metric), and the last good rendering was applied again.",
                 &["environment", "release", "reason"],
+            )?,
+            promotion_verifications_total: r.counters(
+                "sextant_promotion_verifications_total",
+                "Signature verifications of a digest (registry oci or ecr): result verified, or why it was refused (unsigned, other_identity, bad_signature, other_digest, untrusted, outside_validity, bad_timestamp, missing_attestation, malformed, config). Counted when a digest is verified, not when a remembered result is read.",
+                &["registry", "result"],
             )?,
         })
     }
@@ -391,6 +398,7 @@ impl Metrics {
             promotion_checks: promotion.promotion_checks,
             promotion_lead_time_seconds: promotion.promotion_lead_time_seconds,
             rollbacks_total: promotion.rollbacks_total,
+            promotion_verifications_total: promotion.promotion_verifications_total,
             registry_requests_total: outbound.registry_requests_total,
             previews_total: previews.previews_total,
             preview_duration_seconds: previews.preview_duration_seconds,

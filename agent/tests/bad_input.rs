@@ -788,3 +788,62 @@ fn a_malformed_required_kind_names_the_file_and_field() {
         ],
     );
 }
+
+/// A signature policy that cannot be used names its field: both kinds, neither, a key that is
+/// not PEM, both subjects, a pattern that is not a regular expression, an unknown field.
+#[test]
+fn a_bad_signature_policy_names_its_field() {
+    let keyless = "keyless: {issuer: \"https://token.actions.githubusercontent.com\"";
+    let rows: Vec<(String, Vec<&str>)> = vec![
+        (
+            format!("{{key: \"-----BEGIN PUBLIC KEY-----\", {keyless}, subject: s}}}}"),
+            vec![
+                "spec.promotion.images[0].verify.signature",
+                "either key or keyless, not both",
+            ],
+        ),
+        (
+            "{attestations: [\"https://cyclonedx.org/bom\"]}".into(),
+            vec![
+                "spec.promotion.images[0].verify.signature",
+                "give key (a PEM public key) or keyless",
+            ],
+        ),
+        (
+            "{key: \"ssh-ed25519 AAAA\"}".into(),
+            vec![
+                "spec.promotion.images[0].verify.signature.key",
+                "does not match",
+            ],
+        ),
+        (
+            format!("{{{keyless}, subject: s, subjectRegExp: s}}}}"),
+            vec![
+                "spec.promotion.images[0].verify.signature.keyless",
+                "subject or subjectRegExp, one of them",
+            ],
+        ),
+        (
+            format!("{{{keyless}, subjectRegExp: \"(unclosed\"}}}}"),
+            vec![
+                "spec.promotion.images[0].verify.signature.keyless.subjectRegExp",
+                "not a regular expression",
+            ],
+        ),
+        (
+            format!("{{{keyless}, subjekt: s}}}}"),
+            vec![
+                "spec.promotion.images[0].verify.signature.keyless",
+                "'subjekt' was unexpected",
+            ],
+        ),
+    ];
+    for (signature, says) in rows {
+        let repo = promoting(
+            &format!("      - {{release: echo, path: image.digest, repository: registry.example.com/echo, verify: {{signature: {signature}}}}}\n"),
+            DIGEST,
+        );
+        let err = fails(&repo, "dev");
+        assert_mentions(&err, &says);
+    }
+}

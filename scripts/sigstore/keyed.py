@@ -10,12 +10,13 @@ SHA-256 (https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md).
 `dev.cosignproject.cosign/signature` annotation) to the registry over plain HTTP, as cosign does;
 --out writes {"payload": base64, "signature": base64} instead. --payload-digest names another
 digest in the payload (a signature over another digest). A new key pair is made each run unless
---key-in names a PEM private key.
+--key-in names a PEM private key; one that does not exist yet is made and saved there.
 """
 import argparse
 import base64
 import hashlib
 import json
+import os
 import sys
 import urllib.request
 
@@ -80,11 +81,15 @@ def main():
     p.add_argument("--push", action="store_true")
     p.add_argument("--out")
     a = p.parse_args()
-    if a.key_in:
+    if a.key_in and os.path.exists(a.key_in):
         with open(a.key_in, "rb") as f:
             key = serialization.load_pem_private_key(f.read(), password=None)
     else:
         key = ec.generate_private_key(ec.SECP256R1())
+        if a.key_in:
+            with open(a.key_in, "wb") as f:
+                f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
     with open(a.key_out, "wb") as f:
         f.write(key.public_key().public_bytes(serialization.Encoding.PEM,
                                               serialization.PublicFormat.SubjectPublicKeyInfo))

@@ -1,6 +1,7 @@
 //! In-memory fakes of the core's ports, for table tests of the daemon's loops under a paused
 //! clock: [`FakeForge`] (a repository with branches, commits, pull requests and issues),
-//! [`FakeRegistry`] (digests that exist, or not) and [`FakeCluster`] (an API server's kinds,
+//! [`FakeRegistry`] (digests that exist, or not, and their signatures, which
+//! [`signing::KeyPair`] makes) and [`FakeCluster`] (an API server's kinds,
 //! objects and field owners, with server-side apply's conflicts). Each one keeps the calls it answered and
 //! fails on request, as the edge would fail (typed, with the edge's labels).
 //!
@@ -13,6 +14,7 @@
 mod cluster;
 mod forge;
 mod registry;
+pub mod signing;
 
 pub use cluster::FakeCluster;
 pub use forge::{Call, FakeForge, Stored};

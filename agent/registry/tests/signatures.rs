@@ -38,7 +38,15 @@ async fn bundles_among_the_referrers_and_a_cosign_sig_image_are_read_and_verify(
         &root,
     );
     let public = dir.path().join("cosign.pub");
-    signers::keyed(&repository, &signed, &public, None, true);
+    signers::keyed(
+        &repository,
+        &signed,
+        &public,
+        signers::Keyed {
+            push: true,
+            ..Default::default()
+        },
+    );
     let (v, seen) = verifier(insecure(&[registry.host()]));
 
     let got = v.signatures(&repository, &signed).await.unwrap();

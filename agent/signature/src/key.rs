@@ -3,7 +3,7 @@
 //! by ring.
 
 use der::asn1::ObjectIdentifier as Oid;
-use der::{Decode, DecodePem};
+use der::Decode;
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
 
 const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
@@ -63,11 +63,17 @@ pub enum KeyError {
 }
 
 impl PublicKey {
-    /// A `-----BEGIN PUBLIC KEY-----` block, as `cosign generate-key-pair` writes `cosign.pub`.
+    /// A `-----BEGIN PUBLIC KEY-----` block, as `cosign generate-key-pair` writes `cosign.pub`
+    /// (its base64 wrapped at any width: a key pasted into YAML is often one line).
     pub fn from_pem(pem: &str) -> Result<PublicKey, KeyError> {
-        let spki = SubjectPublicKeyInfoOwned::from_pem(pem.trim().as_bytes())
-            .map_err(|e| KeyError::Pem(e.to_string()))?;
-        PublicKey::from_spki(&spki)
+        let body = pem
+            .trim()
+            .strip_prefix("-----BEGIN PUBLIC KEY-----")
+            .and_then(|b| b.trim_end().strip_suffix("-----END PUBLIC KEY-----"))
+            .ok_or_else(|| KeyError::Pem("no BEGIN and END PUBLIC KEY lines".into()))?;
+        let b64: String = body.split_whitespace().collect();
+        let der = crate::bundle::b64(&b64).map_err(KeyError::Pem)?;
+        PublicKey::from_der(&der)
     }
 
     pub fn from_der(der: &[u8]) -> Result<PublicKey, KeyError> {

@@ -114,6 +114,11 @@ pub fn verify(
     trust: Option<&TrustRoot>,
     now: u64,
 ) -> Result<Verified, Refusal> {
+    if matches!(policy.signer, Signer::Keyless { .. }) && trust.is_none() {
+        return Err(Refusal::Config(
+            "keyless verification needs a trusted root (SEXTANT_REGISTRY_TRUST_ROOT)".into(),
+        ));
+    }
     if artifacts.bundles.is_empty() && artifacts.simple.is_empty() {
         return Err(Refusal::Unsigned {
             digest: digest.into(),
@@ -204,7 +209,7 @@ fn check_bundle(
         }
         Signer::Keyless { issuer, subject } => {
             let trust = trust.ok_or_else(|| {
-                Refusal::Config("keyless verification needs a trusted root (--trust-root)".into())
+                Refusal::Config("keyless verification needs a trusted root".into())
             })?;
             let leaf = leaf(&bundle).map_err(bad)?;
             trusted(&leaf, trust)?;

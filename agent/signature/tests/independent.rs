@@ -307,8 +307,16 @@ fn a_required_attestation_must_be_there_and_by_the_signer() {
 fn keyed(payload_digest: Option<String>) -> (PublicKey, SimpleSignature) {
     let dir = tempfile::tempdir().unwrap();
     let public = dir.path().join("cosign.pub");
-    let (payload, signature) =
-        signers::keyed(IMAGE, &digest(1), &public, payload_digest.as_deref(), false).unwrap();
+    let (payload, signature) = signers::keyed(
+        IMAGE,
+        &digest(1),
+        &public,
+        signers::Keyed {
+            payload_digest: payload_digest.as_deref(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let key = PublicKey::from_pem(&std::fs::read_to_string(public).unwrap()).unwrap();
     (key, SimpleSignature { payload, signature })
 }

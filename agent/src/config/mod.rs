@@ -145,6 +145,7 @@ pub const VARIABLES: &[&str] = &[
     "SEXTANT_REGISTRY_INSECURE",
     "SEXTANT_REGISTRY_ECR_ENDPOINT",
     "SEXTANT_REGISTRY_CREDENTIALS_FILE",
+    "SEXTANT_REGISTRY_TRUST_ROOT",
 ];
 
 /// Whether a variable is one Kubernetes sets for a Service whose name starts with `sextant`

@@ -1,8 +1,9 @@
 //! The image registry settings promotion verifies digests with (docs/promotion.md):
 //! `SEXTANT_REGISTRY_INSECURE` (comma-separated `host[:port]`s reached over plain HTTP),
 //! `SEXTANT_REGISTRY_ECR_ENDPOINT` (ECR's API elsewhere, e.g. a stand-in), and
-//! `SEXTANT_REGISTRY_CREDENTIALS_FILE` (a docker `config.json`). ECR's credentials come from the
-//! AWS default chain: IRSA's web identity in a cluster.
+//! `SEXTANT_REGISTRY_CREDENTIALS_FILE` (a docker `config.json`) and `SEXTANT_REGISTRY_TRUST_ROOT`
+//! (a Sigstore `trusted_root.json`, read once at start, for keyless signatures). ECR's
+//! credentials come from the AWS default chain: IRSA's web identity in a cluster.
 
 use super::{invalid, ConfigError};
 use std::collections::HashMap;
@@ -13,12 +14,23 @@ pub struct RegistrySettings {
     pub insecure: Vec<String>,
     pub ecr_endpoint: Option<String>,
     pub credentials_file: Option<PathBuf>,
+    pub trust_root: Option<PathBuf>,
 }
 
 impl RegistrySettings {
     /// From the process's `SEXTANT_REGISTRY_*` variables (the CLI's way to the same settings).
     pub fn from_env() -> Result<Self, ConfigError> {
         registry(&std::env::vars().collect())
+    }
+
+    /// The trusted root keyless signatures are verified against, read now; none configured is
+    /// `None` (keyless policies then refuse every digest, saying so).
+    pub fn trust(&self) -> Result<Option<sextant_signature::TrustRoot>, ConfigError> {
+        self.trust_root
+            .as_deref()
+            .map(sextant_signature::TrustRoot::read)
+            .transpose()
+            .map_err(|e| invalid("SEXTANT_REGISTRY_TRUST_ROOT", e.to_string()))
     }
 
     pub fn config(&self) -> sextant_registry::Config {
@@ -68,10 +80,20 @@ pub(super) fn registry(env: &HashMap<String, String>) -> Result<RegistrySettings
             ));
         }
     }
+    let trust_root = get("SEXTANT_REGISTRY_TRUST_ROOT").map(PathBuf::from);
+    if let Some(f) = &trust_root {
+        if !f.is_file() {
+            return Err(invalid(
+                "SEXTANT_REGISTRY_TRUST_ROOT",
+                format!("{} does not exist", f.display()),
+            ));
+        }
+    }
     Ok(RegistrySettings {
         insecure,
         ecr_endpoint,
         credentials_file,
+        trust_root,
     })
 }
 

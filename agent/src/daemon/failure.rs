@@ -27,6 +27,15 @@ pub enum ReconcileError {
     /// A rollback's last good revision is not in memory, and a working tree has no history.
     #[error("the last good revision {revision} is not in memory and a working tree has no history to render it from")]
     NoHistory { revision: String },
+    /// A promoted digest whose signature does not verify (`spec.promotion.verifyOnApply`), or
+    /// whose signatures the registry could not give (`transient`).
+    #[error("release {release}: the promoted digest {digest} is not applied: {reason}")]
+    Unverified {
+        release: String,
+        digest: String,
+        reason: String,
+        transient: bool,
+    },
 }
 
 impl ReconcileError {
@@ -35,7 +44,8 @@ impl ReconcileError {
         match self {
             ReconcileError::Prepare(crate::Error::Environment(_) | crate::Error::Render(_))
             | ReconcileError::Task(_) => "render",
-            ReconcileError::Prepare(crate::Error::Plan(_) | crate::Error::Requires(_)) => "plan",
+            ReconcileError::Prepare(crate::Error::Plan(_) | crate::Error::Requires(_))
+            | ReconcileError::Unverified { .. } => "plan",
             ReconcileError::Sync(_)
             | ReconcileError::History { .. }
             | ReconcileError::NoHistory { .. } => "apply",
@@ -54,6 +64,10 @@ impl ReconcileError {
             ReconcileError::History { .. } | ReconcileError::NoHistory { .. } => {
                 "rollback_unavailable"
             }
+            ReconcileError::Unverified {
+                transient: true, ..
+            } => "signature_unavailable",
+            ReconcileError::Unverified { .. } => "signature_unverified",
         }
     }
 
@@ -63,6 +77,7 @@ impl ReconcileError {
         match self {
             ReconcileError::Prepare(crate::Error::Render(e)) => e.is_transient(),
             ReconcileError::Sync(f) => f.transient,
+            ReconcileError::Unverified { transient, .. } => *transient,
             ReconcileError::Prepare(_)
             | ReconcileError::Task(_)
             | ReconcileError::History { .. }

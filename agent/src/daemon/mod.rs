@@ -20,6 +20,7 @@ pub mod reconcile_loop;
 pub mod revert;
 pub mod rollback;
 pub mod shared;
+pub mod signature;
 pub mod source;
 pub mod status;
 #[cfg(test)]
@@ -68,6 +69,8 @@ pub enum DaemonError {
     Forge(#[from] sextant_forge::Error),
     #[error("cannot wait for signals: {0}")]
     Signal(std::io::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// What every environment's loops share: the settings, the ports (cluster, renderer, forge,
@@ -80,6 +83,8 @@ struct Context {
     renderer: Arc<Renderer>,
     forge: Option<Arc<sextant_forge::GitHub>>,
     registry: Arc<sextant_registry::Registries>,
+    /// The Sigstore trusted root keyless signatures verify against.
+    trust: Option<Arc<sextant_signature::TrustRoot>>,
     stop: watch::Receiver<bool>,
     leading: watch::Receiver<bool>,
     snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
@@ -130,7 +135,9 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
         settings.registry.config(),
         Some(Arc::new(crate::metrics::RegistryObserver(metrics.clone()))),
     ));
+    let trust = settings.registry.trust()?.map(Arc::new);
     let ctx = Context {
+        trust,
         renderer: renderer(&settings)?,
         cluster: Arc::new(KubeCluster::new(client).with_server(api_server.trim_end_matches('/'))),
         settings,
@@ -421,7 +428,30 @@ impl Context {
                 .run(),
             ));
         }
-        let reconciler = Reconciler {
+        let reconciler = self.reconciler(env, applied_tx, cache, jobs);
+        tokio::spawn(reconcile_loop::run(
+            reconciler,
+            reconcile_loop::Inputs {
+                snapshots: self.snapshots.clone(),
+                leading: self.leading.clone(),
+                heals: heal_rx,
+                resync: self.settings.resync_interval,
+                retry: self.settings.retry,
+                stop: self.stop.clone(),
+            },
+        ))
+    }
+
+    /// `env`'s reconciler: its applied state goes to `applied_tx`, it reads the live `cache`,
+    /// and asks for reverts and commit statuses through `jobs` when there is a forge.
+    fn reconciler(
+        &self,
+        env: &str,
+        applied_tx: watch::Sender<Option<Arc<reconcile::Applied>>>,
+        cache: Arc<crate::live::LiveCache>,
+        jobs: Option<tokio::sync::mpsc::Sender<promote::Job>>,
+    ) -> Reconciler {
+        Reconciler {
             environment: env.to_string(),
             renderer: self.renderer.clone(),
             cluster: self.cluster.clone(),
@@ -440,18 +470,13 @@ impl Context {
             statuses: commit_status::CommitStatuses::new(env, jobs.clone()),
             jobs,
             identity: self.settings.leader_election.identity.clone(),
-        };
-        tokio::spawn(reconcile_loop::run(
-            reconciler,
-            reconcile_loop::Inputs {
-                snapshots: self.snapshots.clone(),
-                leading: self.leading.clone(),
-                heals: heal_rx,
-                resync: self.settings.resync_interval,
-                retry: self.settings.retry,
-                stop: self.stop.clone(),
-            },
-        ))
+            signatures: Some(signature::checker(
+                self.registry.clone(),
+                self.trust.clone(),
+                self.metrics.clone(),
+            )),
+            signed: Mutex::default(),
+        }
     }
 
     /// What the leader-only forge loops share with the daemon.
@@ -529,6 +554,7 @@ impl Context {
             source: env.to_string(),
             forge: forge.clone(),
             registry: self.registry.clone(),
+            trust: self.trust.clone(),
             base: base.to_string(),
             applied: applied.clone(),
             snapshots: self.snapshots.clone(),

@@ -52,6 +52,11 @@ pub struct Reconciler<C = KubeCluster> {
     pub identity: String,
     /// The status on each commit reconciled (sent to the forge's loop, when there is one).
     pub statuses: super::commit_status::CommitStatuses,
+    /// Verifies promoted digests' signatures before a revision is applied
+    /// (`spec.promotion.verifyOnApply`); `None`: no registry to ask (tests without one).
+    pub signatures: Option<super::signature::Checker>,
+    /// The (repository, digest, policy) whose signature verified, not asked again.
+    pub signed: Mutex<std::collections::HashSet<(String, String, String)>>,
 }
 
 /// A snapshot of the repository at any revision.
@@ -141,6 +146,12 @@ impl<C: Cluster + 'static> Reconciler<C> {
                 return Err(e);
             }
         };
+        if let Err(e) = self.signatures_hold(&environment).await {
+            self.failed_before_apply(snapshot, &e);
+            self.statuses
+                .ended(&snapshot.revision, &CommitOutcome::NotPlanned(&e));
+            return Err(e);
+        }
         for r in &releases {
             self.metrics
                 .render_duration_seconds
@@ -214,6 +225,67 @@ impl<C: Cluster + 'static> Reconciler<C> {
             Some(failure) if !result.succeeded => Err(ReconcileError::Sync(failure)),
             _ => Ok(()),
         }
+    }
+
+    /// Every promoted digest of the revision whose image asks for a signature has one that
+    /// verifies, unless the environment opts out (`verifyOnApply: false`): a digest committed
+    /// by hand, past the promotion's pull request, is not applied unsigned.
+    async fn signatures_hold(
+        &self,
+        environment: &crate::environment::Environment,
+    ) -> Result<(), ReconcileError> {
+        let (Some(check), Some(p)) = (&self.signatures, &environment.promotion) else {
+            return Ok(());
+        };
+        if !p.verify_on_apply {
+            return Ok(());
+        }
+        let digests = crate::promotion::digests(environment, &p.images);
+        for image in &p.images {
+            let (Some(v), Some(digest)) = (&image.verify, digests.get(&image.release)) else {
+                continue;
+            };
+            let memo = (
+                image.repository.clone(),
+                digest.clone(),
+                format!("{:?}", v.signature),
+            );
+            if self.signed.lock().is_ok_and(|s| s.contains(&memo)) {
+                continue;
+            }
+            let unverified = |reason: String, transient: bool| ReconcileError::Unverified {
+                release: image.release.clone(),
+                digest: digest.clone(),
+                reason,
+                transient,
+            };
+            match check(
+                image.repository.clone(),
+                digest.clone(),
+                v.signature.clone(),
+            )
+            .await
+            {
+                Ok(_) => {
+                    if let Ok(mut s) = self.signed.lock() {
+                        s.insert(memo);
+                    }
+                }
+                Err(super::signature::Failure::Refused(r)) => {
+                    return Err(unverified(
+                        format!("its signature does not verify: {r}"),
+                        false,
+                    ))
+                }
+                Err(super::signature::Failure::Registry(e)) => {
+                    return Err(unverified(
+                        format!("its signatures cannot be read: {e}"),
+                        e.transient,
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Renders and plans a snapshot (blocking work, off the runtime).

@@ -174,6 +174,9 @@ pub struct PromotionStatus {
     pub healthy_since: Option<String>,
     /// The registry's verification, or why it refused.
     pub registry: Option<String>,
+    /// The digest's signature (images with `verify.signature`): who signed it, or why it is
+    /// refused.
+    pub signature: Option<String>,
     /// The open promotion request, or the commit made.
     pub request: Option<String>,
     pub last_error: Option<String>,

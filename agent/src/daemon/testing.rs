@@ -47,6 +47,8 @@ pub fn reconciler<C: Cluster>(
         statuses: super::commit_status::CommitStatuses::new("prod", Some(jobs.clone())),
         jobs: Some(jobs),
         identity: "sextant-0".into(),
+        signatures: None,
+        signed: std::sync::Mutex::default(),
     };
     (r, received)
 }

@@ -34,6 +34,14 @@ pub struct Promotion {
     pub checks: Vec<Check>,
     /// In this (the target) environment, after a promoted digest is applied and healthy.
     pub verify: Option<Verify>,
+    /// Whether the target verifies each promoted digest's signature again before it applies a
+    /// revision (images with `verify.signature`); `false` lets a digest committed by hand in.
+    #[serde(default = "yes")]
+    pub verify_on_apply: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `spec.promotion.verify`: checks the target runs for `window` after a promoted digest is
@@ -74,6 +82,37 @@ pub struct PromotedImage {
     /// A values key holding the tag for humans, copied with the digest (`image.tag`).
     pub tag_path: Option<String>,
     pub repository: String,
+    /// What a digest must prove before it is proposed, and again before the target applies it.
+    pub verify: Option<ImageVerify>,
+}
+
+/// `images[].verify`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageVerify {
+    pub signature: SignaturePolicy,
+}
+
+/// `images[].verify.signature`: who must have signed the digest (a key, or a keyless identity),
+/// and the attestations (in-toto predicate types) the same signer must have made about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignaturePolicy {
+    /// A PEM public key (`cosign.pub`): keyed cosign signatures.
+    pub key: Option<String>,
+    pub keyless: Option<Keyless>,
+    #[serde(default)]
+    pub attestations: Vec<String>,
+}
+
+/// A Fulcio certificate's identity: the OIDC issuer, and the subject (exactly, or a regular
+/// expression matching all of it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Keyless {
+    pub issuer: String,
+    pub subject: Option<String>,
+    pub subject_reg_exp: Option<String>,
 }
 
 /// A check the source environment must pass throughout the soak: one key, its kind.
@@ -239,8 +278,46 @@ pub(super) fn check(p: &Promotion, releases: &[Release]) -> Result<(), Invalid> 
             ));
         }
         image_values(&at, image, release)?;
+        if let Some(v) = &image.verify {
+            signature_policy(&format!("{at}.verify.signature"), &v.signature)?;
+        }
     }
     Ok(())
+}
+
+/// A key or a keyless identity, not both; a keyless identity names its subject one way.
+fn signature_policy(at: &str, s: &SignaturePolicy) -> Result<(), Invalid> {
+    match (&s.key, &s.keyless) {
+        (Some(_), Some(_)) => Err(Invalid::value(
+            at,
+            "give either key or keyless, not both".to_string(),
+        )),
+        (None, None) => Err(Invalid::value(
+            at,
+            "give key (a PEM public key) or keyless (issuer and subject)".to_string(),
+        )),
+        (Some(key), None) if !key.trim_start().starts_with("-----BEGIN PUBLIC KEY-----") => {
+            Err(Invalid::value(
+                format!("{at}.key"),
+                "not a PEM public key: paste cosign.pub, from -----BEGIN PUBLIC KEY-----"
+                    .to_string(),
+            ))
+        }
+        (Some(_), None) => Ok(()),
+        (None, Some(k)) => match (&k.subject, &k.subject_reg_exp) {
+            (Some(_), None) => Ok(()),
+            (None, Some(p)) => regex::Regex::new(p).map(|_| ()).map_err(|e| {
+                Invalid::value(
+                    format!("{at}.keyless.subjectRegExp"),
+                    format!("not a regular expression: {e}"),
+                )
+            }),
+            _ => Err(Invalid::value(
+                format!("{at}.keyless"),
+                "give subject or subjectRegExp, one of them".to_string(),
+            )),
+        },
+    }
 }
 
 /// The values a promoted image's keys point at: the digest key set to a digest, the tag key set.

@@ -27,6 +27,9 @@ pub enum State {
     Soaking,
     /// Everything held for the soak: the digest may be proposed.
     Qualified,
+    /// Everything held for the soak, but the digest's signature does not verify (unsigned,
+    /// another signer, a bad signature, a missing attestation): nothing is proposed.
+    Unverified,
     /// The target's Git already carries the digest.
     UpToDate,
     /// The target rolled back from this digest; a human clears it.
@@ -34,7 +37,7 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 10] = [
+    pub const ALL: [State; 11] = [
         State::Waiting,
         State::Progressing,
         State::Degraded,
@@ -43,6 +46,7 @@ impl State {
         State::CheckUnknown,
         State::Soaking,
         State::Qualified,
+        State::Unverified,
         State::UpToDate,
         State::Rejected,
     ];
@@ -57,6 +61,7 @@ impl State {
             State::CheckUnknown => "check-unknown",
             State::Soaking => "soaking",
             State::Qualified => "qualified",
+            State::Unverified => "unverified",
             State::UpToDate => "up-to-date",
             State::Rejected => "rejected",
         }
@@ -125,6 +130,8 @@ pub struct Observed<'a> {
     /// What the source's values hold at the key when it is not a digest (`sha256:` and 64 hex
     /// digits), and the values file that sets it.
     pub malformed: Option<(&'a str, &'a str)>,
+    /// Why the digest's signature does not verify, when it was checked and does not.
+    pub unverified: Option<&'a str>,
 }
 
 /// The part of a decision that lasts from one look to the next (persisted, so a restart loses
@@ -240,6 +247,16 @@ fn judge(o: &Observed<'_>, prior: Option<&Held>, soak: Duration) -> (State, Stri
     });
     let elapsed = o.now.saturating_sub(held.since);
     if elapsed >= soak.as_secs() {
+        if let Some(why) = o.unverified {
+            return (
+                State::Unverified,
+                format!(
+                    "{} is unverified: {why}; nothing is proposed",
+                    short(digest)
+                ),
+                Some(held),
+            );
+        }
         let checks = if o.checks.is_empty() {
             String::new()
         } else {
@@ -304,6 +321,40 @@ mod tests {
         assert_eq!(g[2].state, State::Qualified);
         assert_eq!(g[2].held.as_ref().unwrap().since, 1000);
         assert_eq!(g[2].since, 1600, "qualified since this look");
+    }
+
+    #[test]
+    fn an_unverified_digest_is_held_after_its_soak_and_qualifies_once_it_verifies() {
+        let why = "unsigned: the registry holds no Sigstore bundle and no cosign signature for it";
+        let unverified = |now| Observed {
+            unverified: Some(why),
+            ..healthy(now, A)
+        };
+        let g = run(&[
+            healthy(1000, A),
+            unverified(1200),
+            unverified(1600),
+            unverified(1700),
+            healthy(1800, A),
+        ]);
+        // Before the soak ends, a refusal changes nothing: the signature is asked only then.
+        assert_eq!(g[1].state, State::Soaking);
+        assert_eq!(g[2].state, State::Unverified);
+        assert_eq!(
+            g[2].message,
+            format!("sha256:aaaaaaaaaaaa… is unverified: {why}; nothing is proposed")
+        );
+        assert_eq!(
+            (g[3].state, g[3].since),
+            (State::Unverified, 1600),
+            "unverified since it first was"
+        );
+        assert_eq!(
+            g[3].held.as_ref().unwrap().since,
+            1000,
+            "the soak stays done"
+        );
+        assert_eq!((g[4].state, g[4].since), (State::Qualified, 1800));
     }
 
     #[test]

@@ -224,6 +224,7 @@ pub fn set_image(
         path: key,
         tag_path: None,
         repository: String::new(),
+        verify: None,
     };
     let edit = edit(&environment, &image, digest, None, |p| {
         std::fs::read_to_string(repo.join(p)).ok()

@@ -111,6 +111,8 @@ pub struct Evidence {
     pub checks: Vec<super::gate::CheckOutcome>,
     /// The registry's verification, in words.
     pub registry: String,
+    /// The digest's signature, in words, when the image asks for one.
+    pub signature: Option<String>,
     /// The values file and key edited.
     pub file: String,
     pub key: String,
@@ -160,6 +162,9 @@ pub fn body(e: &Evidence, marker: &Marker) -> String {
         )
     });
     out.push_str(&format!("| registry | {} |\n", e.registry));
+    if let Some(s) = &e.signature {
+        out.push_str(&format!("| signature | {} |\n", s.replace('|', "\\|")));
+    }
     out.push_str(&format!(
         "\nThe change: `{}` in `{}`, and nothing else.\n",
         e.key, e.file
@@ -255,6 +260,7 @@ mod tests {
             soak: "10m".into(),
             checks: vec![],
             registry: "verified".into(),
+            signature: None,
             file: "environments/prod/values/hash-service.yaml".into(),
             key: "image.digest".into(),
             log: vec![LogLine {

@@ -51,17 +51,31 @@ pub fn sigstore(jobs: &[Value], trusted_root: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A keyed cosign signature of `image@digest` by a new key pair, whose public key is written
-/// to `public_key`; `payload_digest` names another digest in the payload. With `push`, the
-/// `.sig` image is pushed to the (plain HTTP) registry of `image`; otherwise the payload and
-/// signature are returned.
+/// What a keyed signature is made with and of.
+#[derive(Default)]
+pub struct Keyed<'a> {
+    /// The private key (PEM) to sign with, made and saved there when it does not exist yet;
+    /// `None`: a new key pair each time.
+    pub private_key: Option<&'a Path>,
+    /// A digest the payload names instead of the one signed for.
+    pub payload_digest: Option<&'a str>,
+    /// Push the `.sig` image to the (plain HTTP) registry of the image.
+    pub push: bool,
+}
+
+/// A keyed cosign signature of `image@digest`, its public key written to `public_key`. Pushed,
+/// or returned as (payload, base64 signature).
 pub fn keyed(
     image: &str,
     digest: &str,
     public_key: &Path,
-    payload_digest: Option<&str>,
-    push: bool,
+    how: Keyed<'_>,
 ) -> Option<(Vec<u8>, String)> {
+    let Keyed {
+        private_key,
+        payload_digest,
+        push,
+    } = how;
     let dir = tempfile::tempdir().expect("temporary folder");
     let out = dir.path().join("signature.json");
     let mut c = Command::new(repository_root().join(".tools/sigstore/venv/bin/python"));
@@ -73,6 +87,9 @@ pub fn keyed(
         .arg(&out);
     if let Some(d) = payload_digest {
         c.args(["--payload-digest", d]);
+    }
+    if let Some(k) = private_key {
+        c.arg("--key-in").arg(k);
     }
     if push {
         c.arg("--push");

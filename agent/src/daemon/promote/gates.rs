@@ -10,6 +10,7 @@ use crate::apply::sync::identity;
 use crate::daemon::applied::Applied;
 use crate::daemon::clock::rfc3339;
 use crate::daemon::drift::DriftFeed;
+use crate::daemon::signature;
 use crate::daemon::status::{Failed, PromotionStatus};
 use crate::daemon::Snapshot;
 use crate::forge::Forge;
@@ -20,6 +21,7 @@ use crate::promotion::gate::{
 use crate::promotion::next::Candidate;
 use crate::promotion::rejected;
 use crate::registry::{Registry, RegistryError, Verification};
+use sextant_signature::Refusal;
 use std::time::{Duration, Instant};
 
 /// How long a digest the registry refused is not asked about again.
@@ -39,9 +41,20 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
         let mut candidates = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let key = (item.target.name.clone(), item.image.release.clone());
-            let gate = self.gate(m, snapshot, applied, item, &key, now).await;
+            let refused = item.digest.as_deref().and_then(|d| refused(m, &key, d));
+            let mut gate = self
+                .gate(m, snapshot, applied, item, &key, now, refused.as_deref())
+                .await;
             let candidate = match (gate.state == State::Qualified, item.digest.as_deref()) {
-                (true, Some(d)) => self.qualify(m, item, &key, d, &gate).await,
+                (true, Some(d)) => match self.qualify(m, item, &key, d, &gate).await {
+                    Ok(c) => c,
+                    Err(why) => {
+                        gate = self
+                            .gate(m, snapshot, applied, item, &key, now, Some(&why))
+                            .await;
+                        None
+                    }
+                },
                 _ => None,
             };
             // A refusal stands while the digest it is about qualifies and is refused.
@@ -56,7 +69,9 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
         candidates
     }
 
-    /// One item's gate, from what is observed now and its gate so far.
+    /// One item's gate, from what is observed now and its gate so far; `unverified` is why its
+    /// digest's signature was refused, when it was.
+    #[allow(clippy::too_many_arguments)]
     async fn gate(
         &self,
         m: &mut Memory,
@@ -65,6 +80,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
         item: &Item<'_>,
         key: &Key,
         now: u64,
+        unverified: Option<&str>,
     ) -> Gate {
         let p = item.target.promotion.as_ref().expect("targets promote");
         let rejection = match rejected::read(&snapshot.path, &item.target.name) {
@@ -90,6 +106,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                 .malformed
                 .as_ref()
                 .map(|(v, f)| (v.as_str(), f.as_str())),
+            unverified,
         };
         let gate = decide(&observed, m.gates.get(key), p.soak());
         // The moment the soak ends, to the log's precision (`since` counts whole seconds).
@@ -103,9 +120,10 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
         gate
     }
 
-    /// A qualified digest, once the registry verifies it. Kept apart from the forge's errors,
-    /// which a pass that writes nothing clears: a refusal, or a registry that cannot be
-    /// reached, stays in the status until the digest verifies.
+    /// A qualified digest, once the registry verifies it and, where the image asks, its
+    /// signature verifies (`Err`: why it does not). Kept apart from the forge's errors, which
+    /// a pass that writes nothing clears: a refusal, or a registry that cannot be reached,
+    /// stays in the status until the digest verifies.
     async fn qualify(
         &self,
         m: &mut Memory,
@@ -113,9 +131,14 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
         key: &Key,
         digest: &str,
         gate: &Gate,
-    ) -> Option<Candidate> {
-        match self.verify(m, item, digest).await {
-            Ok(_) => Some(Candidate {
+    ) -> Result<Option<Candidate>, String> {
+        let found = match self.verify(m, item, digest).await {
+            Ok(_) => self.signature(m, item, key, digest).await,
+            Err(e) => Err(e),
+        };
+        Ok(match found {
+            Ok(Err(refusal)) => return Err(refusal.to_string()),
+            Ok(Ok(())) => Some(Candidate {
                 digest: digest.to_string(),
                 revision: gate
                     .held
@@ -144,7 +167,47 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                 );
                 None
             }
+        })
+    }
+
+    /// The digest's signature, where the image asks for one: `Ok(Err(refusal))` when it does
+    /// not verify, `Err` when the registry cannot be read (asked again next pass).
+    async fn signature(
+        &self,
+        m: &mut Memory,
+        item: &Item<'_>,
+        key: &Key,
+        digest: &str,
+    ) -> Result<Result<(), Refusal>, RegistryError> {
+        let Some(policy) = item.image.verify.as_ref().map(|v| &v.signature) else {
+            return Ok(Ok(()));
+        };
+        let memo = (key.clone(), digest.to_string());
+        if let Some((r, at)) = m.signed.get(&memo) {
+            if r.is_ok() || at.elapsed() < REVERIFY_REFUSED_AFTER {
+                return Ok(r.clone().map(|_| ()));
+            }
         }
+        let now = self.clock.unix_seconds();
+        let verdict = match signature::check(
+            &*self.registry,
+            self.trust.as_deref(),
+            &self.shared.metrics,
+            &item.image.repository,
+            digest,
+            policy,
+            now,
+        )
+        .await
+        {
+            Ok(v) => Ok(v),
+            Err(signature::Failure::Refused(r)) => Err(r),
+            Err(signature::Failure::Registry(e)) => return Err(e),
+        };
+        let out = verdict.clone().map(|_| ());
+        m.signed
+            .insert(memo, (verdict, tokio::time::Instant::now()));
+        Ok(out)
     }
 
     /// The checks' outcomes, each fetched again once its last result is older than a second
@@ -270,6 +333,14 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                         .get(&key)
                         .map(|_| "not verified: the registry did not answer".to_string())
                 });
+            let signature = it
+                .digest
+                .as_ref()
+                .and_then(|d| m.signed.get(&(key.clone(), d.clone())))
+                .map(|(r, _)| match r {
+                    Ok(v) => signature::describe(v),
+                    Err(r) => format!("refused: {r}"),
+                });
             rows.push(PromotionStatus {
                 target: it.target.name.clone(),
                 release: it.image.release.clone(),
@@ -279,6 +350,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                 digest: g.digest.clone(),
                 healthy_since: g.held.as_ref().map(|h| rfc3339(h.since)),
                 registry,
+                signature,
                 request: m.urls.get(&key).cloned(),
                 last_error: failed.map(|f| f.message.clone()),
                 error: failed.map(|f| f.label),
@@ -364,4 +436,13 @@ fn drifted(feed: &DriftFeed, release: &str) -> Vec<String> {
         .filter(|d| d.release == release)
         .map(|d| d.object.clone())
         .collect()
+}
+
+/// Why `digest`'s signature was refused for the item, while that refusal is fresh.
+fn refused(m: &Memory, key: &Key, digest: &str) -> Option<String> {
+    m.signed
+        .get(&(key.clone(), digest.to_string()))
+        .filter(|(_, at)| at.elapsed() < REVERIFY_REFUSED_AFTER)
+        .and_then(|(r, _)| r.as_ref().err())
+        .map(|r| r.to_string())
 }

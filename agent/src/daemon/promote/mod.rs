@@ -51,6 +51,8 @@ pub struct Promoter<F, R, K = ConfigMaps<KubeCluster>> {
     pub source: String,
     pub forge: Arc<F>,
     pub registry: Arc<R>,
+    /// The Sigstore trusted root keyless signatures verify against.
+    pub trust: Option<Arc<sextant_signature::TrustRoot>>,
     /// The tracked branch.
     pub base: String,
     pub applied: watch::Receiver<Option<Arc<Applied>>>,
@@ -92,6 +94,15 @@ struct Memory {
     errors: HashMap<Key, Failed>,
     /// Why the registry refused each (target, release)'s qualified digest.
     refusals: HashMap<Key, Failed>,
+    /// Each (target, release, digest)'s signature verdict: a refusal is asked again after a
+    /// minute (on tokio's clock, which a test pauses), a verified signature is kept.
+    signed: HashMap<
+        (Key, String),
+        (
+            Result<sextant_signature::Verified, sextant_signature::Refusal>,
+            tokio::time::Instant,
+        ),
+    >,
     urls: HashMap<Key, String>,
     /// The targets at a snapshot revision: loaded again only when it changes.
     targets: Option<(String, Arc<Vec<Environment>>)>,

@@ -249,6 +249,11 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
             .and_then(|(r, _)| r.as_ref().ok())
             .map(describe)
             .unwrap_or_default();
+        let signature = m
+            .signed
+            .get(&(key.clone(), c.digest.clone()))
+            .and_then(|(r, _)| r.as_ref().ok())
+            .map(crate::daemon::signature::describe);
         let (log, more) = match &self.log {
             Some(log) => {
                 let applied = self.applied.borrow().clone();
@@ -311,6 +316,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
                 .filter(|o| p.checks.iter().any(|c| c.name() == o.name))
                 .collect(),
             registry,
+            signature,
             file: edit.path.clone(),
             key: edit.key.clone(),
             log,

@@ -213,6 +213,7 @@ impl World {
             source: "dev".into(),
             forge: self.forge.clone(),
             registry: self.registry.clone(),
+            trust: None,
             base: "main".into(),
             applied: self.applied.subscribe(),
             snapshots: self.snapshots.subscribe(),
@@ -718,4 +719,133 @@ async fn a_panic_reading_the_targets_decides_nothing_and_the_next_pass_reads_the
     );
     w.promoter().pass(&mut m).await;
     assert_eq!(w.gate().state, "soaking", "read again: {:?}", w.gate());
+}
+
+/// prod's promotion block with hash-service's digests verified against `key` (a PEM).
+fn signed_promotion(key: &str) -> String {
+    let key = key.replace('\n', "\\n");
+    format!("  promotion:\n    from: dev\n    mode: pull-request\n    soak: 1s\n    images:\n      - release: hash-service\n        path: image.digest\n        repository: \"{REPOSITORY}\"\n        verify:\n          signature:\n            key: \"{key}\"\n")
+}
+
+/// Only a digest signed by the configured key is proposed, its signer in the body; an unsigned
+/// one is held as `unverified` with the reason, opens nothing, and is asked again only after a
+/// minute; a registry that cannot be read is not a verdict.
+#[tokio::test(start_paused = true)]
+async fn only_a_digest_signed_by_the_key_is_proposed_and_an_unsigned_one_is_unverified() {
+    let key = sextant_fakes::signing::KeyPair::new();
+    let (old, unsigned, signed) = (digest('a'), digest('b'), digest('c'));
+    let w = World::new(&signed_promotion(&key.public_pem()), &old);
+    for d in [&unsigned, &signed] {
+        w.registry.push(REPOSITORY, d);
+    }
+    w.registry
+        .sign(REPOSITORY, &signed, key.sign(REPOSITORY, &signed));
+    let verifications = |result: &str| {
+        w.metrics
+            .promotion_verifications_total
+            .with_label_values(&["oci", result])
+            .get()
+    };
+    let p = w.promoter();
+    let mut m = Memory::default();
+    w.deploy_dev(&unsigned);
+    p.pass(&mut m).await;
+    w.clock.advance(2);
+    p.pass(&mut m).await;
+    let g = w.gate();
+    assert_eq!(g.state, "unverified", "{g:?}");
+    assert!(
+        g.message.contains("is unverified: unsigned: the registry holds no Sigstore bundle and no cosign signature for sha256:bbbb"),
+        "{}",
+        g.message
+    );
+    assert!(
+        g.signature
+            .as_deref()
+            .is_some_and(|s| s.starts_with("refused: unsigned")),
+        "{g:?}"
+    );
+    assert!(w.pulls().is_empty());
+    assert_eq!(verifications("unsigned"), 1);
+    // Within the minute the refusal stands without asking; after it, it is asked again.
+    w.clock.advance(10);
+    p.pass(&mut m).await;
+    assert_eq!(
+        (w.gate().state, verifications("unsigned")),
+        ("unverified", 1)
+    );
+    tokio::time::advance(Duration::from_secs(61)).await;
+    p.pass(&mut m).await;
+    assert_eq!(
+        (w.gate().state, verifications("unsigned")),
+        ("unverified", 2)
+    );
+
+    // A registry that cannot be read holds the digest without a verdict.
+    w.deploy_dev(&signed);
+    p.pass(&mut m).await;
+    w.clock.advance(2);
+    w.registry.fail(FakeRegistry::unavailable());
+    p.pass(&mut m).await;
+    let g = w.gate();
+    assert_eq!((g.state, w.pulls().len()), ("qualified", 0), "{g:?}");
+    assert!(
+        g.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot reach the registry")),
+        "{g:?}"
+    );
+    p.pass(&mut m).await;
+    let g = w.gate();
+    assert_eq!(
+        (g.state, w.pulls().len(), verifications("verified")),
+        ("qualified", 1, 1),
+        "{g:?}"
+    );
+    let signer = format!(
+        "signed by the key {}",
+        sextant_signature::PublicKey::from_pem(&key.public_pem())
+            .unwrap()
+            .fingerprint()
+    );
+    assert_eq!(g.signature.as_deref(), Some(signer.as_str()));
+    assert!(
+        w.pulls()[0]
+            .body
+            .contains(&format!("| signature | {signer} |")),
+        "{}",
+        w.pulls()[0].body
+    );
+}
+
+/// A keyless policy with no trusted root configured refuses every digest, saying what to set.
+#[tokio::test(start_paused = true)]
+async fn a_keyless_policy_without_a_trusted_root_refuses_saying_so() {
+    let (old, new) = (digest('a'), digest('b'));
+    let block = promotion("pull-request", "1s", "").replace(
+        "repository: \"registry.example/hash-service\"}",
+        "repository: \"registry.example/hash-service\", verify: {signature: {keyless: {issuer: \"https://token.actions.githubusercontent.com\", subject: \"x\"}}}}",
+    );
+    let w = World::new(&block, &old);
+    w.registry.push(REPOSITORY, &new);
+    w.registry.sign(
+        REPOSITORY,
+        &new,
+        sextant_fakes::signing::KeyPair::new().sign(REPOSITORY, &new),
+    );
+    let p = w.promoter();
+    let mut m = Memory::default();
+    w.deploy_dev(&new);
+    p.pass(&mut m).await;
+    w.clock.advance(2);
+    p.pass(&mut m).await;
+    let g = w.gate();
+    assert_eq!(g.state, "unverified", "{g:?}");
+    assert!(
+        g.message
+            .contains("keyless verification needs a trusted root"),
+        "{}",
+        g.message
+    );
+    assert!(w.pulls().is_empty());
 }
