@@ -148,6 +148,7 @@ METRICS = {
     "sextant_promotion_checks": ("gauge", {"environment", "release", "check", "state"}),
     "sextant_promotion_lead_time_seconds": ("histogram", set()),
     "sextant_rollbacks_total": ("counter", {"environment", "release", "reason"}),
+    "sextant_promotion_verifications_total": ("counter", {"registry", "result"}),
     "sextant_previews_total": ("counter", {"environment", "result"}),
     "sextant_preview_duration_seconds": ("histogram", {"environment"}),
     # Exported through the registry edge's observer (agent/registry): registry is oci or ecr.
@@ -165,20 +166,26 @@ VALUES = {
         "template_failed", "chart_fetch_failed", "manifest_invalid", "values_invalid",
         "chart_unreadable", "unknown_release", "health_timeout", "degraded", "apply_unavailable",
         "apply_refused", "hook_failed", "kind_not_served", "kind_timeout", "stopped",
-        "prune_guard", "deadline", "conflict", "api_unavailable", "api_refused"},
+        "prune_guard", "deadline", "conflict", "api_unavailable", "api_refused",
+        "signature_unverified", "signature_unavailable"},
     ("sextant_webhook_requests_total", "result"): {"accepted", "unauthorized", "ignored", "too_large", "bad_request"},
     ("sextant_drift_heals_total", "result"): {"succeeded", "failed"},
     ("sextant_drift_pull_requests", "state"): {"open", "issue"},
     ("sextant_promotions_total", "result"): {"proposed", "committed", "refused", "superseded", "failed"},
     # agent/core/src/promotion/gate.rs State::as_str
     ("sextant_promotion_gate", "state"): {"waiting", "progressing", "degraded", "drifted", "check-failed",
-                                          "check-unknown", "soaking", "qualified", "up-to-date",
-                                          "rejected"},
+                                          "check-unknown", "soaking", "qualified", "unverified",
+                                          "up-to-date", "rejected"},
     # agent/core/src/promotion/rollback.rs Cause::as_str
     ("sextant_rollbacks_total", "reason"): {"health", "metric"},
     # agent/core/src/promotion/gate.rs CheckState::as_str
     ("sextant_promotion_checks", "state"): {"passing", "failing", "unknown"},
     ("sextant_registry_requests_total", "registry"): {"oci", "ecr"},
+    ("sextant_promotion_verifications_total", "registry"): {"oci", "ecr"},
+    # agent/signature/src/refusal.rs Refusal::LABELS, and verified
+    ("sextant_promotion_verifications_total", "result"): {
+        "verified", "unsigned", "other_identity", "bad_signature", "other_digest", "untrusted",
+        "outside_validity", "bad_timestamp", "missing_attestation", "malformed", "config"},
     ("sextant_previews_total", "result"): {"success", "failure", "error", "not-posted"},
 }
 # Labels Prometheus adds to every scraped series (target labels), and the histogram bucket label.

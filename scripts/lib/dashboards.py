@@ -40,6 +40,7 @@ PROMOTION_ONLY = {
     "sextant_promotions_total",
     "sextant_rollbacks_total",
     "sextant_registry_requests_total",
+    "sextant_promotion_verifications_total",
 }
 PROMQL_FUNCTIONS = {
     "sum", "rate", "irate", "increase", "histogram_quantile", "count", "max", "min", "avg", "by",
