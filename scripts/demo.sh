@@ -13,9 +13,12 @@
 #   sextant/preview/prod status on its head, nothing applied;
 # - the drift pull request: a `kubectl scale` in prod, the pull request prod's agent opens
 #   (title, body, values diff, read back from the fake's API), its merge, prod syncing it;
-# - a promotion (docs/promotion.md): CI's bump of dev (`sextant set-image`, a push), dev's gate
-#   from progressing through soaking to qualified, the digest verified in the registry, the pull
-#   request dev's agent opens for prod, its merge, prod running the digest;
+# - a promotion (docs/promotion.md): prod takes only digests signed keyless by the app workflow
+#   (signed here by sigstore-js against @sigstore/mock); an unsigned digest in dev soaks and is
+#   refused (`unverified`); CI's bump of dev (`sextant set-image`, a push) to a signed one, dev's
+#   gate from progressing through soaking to qualified, the digest verified in the registry and
+#   its signature verified, the pull request dev's agent opens for prod, its merge, prod verifying
+#   the signature again and running the digest;
 # - a rollback: a digest prod's cluster keeps unready, promoted and merged the same way, rolled
 #   back by prod's agent at once while Git still says it, the revert pull request with
 #   rejected.yaml, and dev's gate reading `rejected` once it is merged.
@@ -145,27 +148,46 @@ seed="$deploy/seed"
 mkdir -p "$seed/helm" "$seed/environments/dev/values" "$seed/environments/prod/values"
 cp -R helm/hash-service "$seed/helm/"
 
-# The real registry, three hash-service images pushed: both environments run the first; the
-# second is promoted; the third is promoted too, but prod's cluster keeps it unready. TMPDIR: its
-# storage is made under $work, so it goes with it. Without docker-registry (`make tools` installs
-# it as root) there is no promotion: prod runs a made-up ECR digest, as a drift demo needs no more.
+# The real registry, four hash-service images pushed: both environments run the first; the
+# second is promoted; the third is promoted too, but prod's cluster keeps it unready; the fourth
+# is unsigned. TMPDIR: its storage is made under $work, so it goes with it. Without
+# docker-registry (`make tools` installs it as root) there is no promotion: prod runs a made-up
+# ECR digest, as a drift demo needs no more.
 registry=""
 image_repo=123456789012.dkr.ecr.eu-west-1.amazonaws.com/hash-service
 running=sha256:f25476cba5a0a0629c26e808206428b2ec0b9b8c03a37a410a921aa3efea0ef2
 promotion=""
 if [ -x /usr/bin/docker-registry ] || [ -x /usr/sbin/docker-registry ]; then
   spawn "$limit" "$work/registry.log" env TMPDIR="$deploy" "$bin/registry-testkit" serve \
-    --push hash-service --push hash-service --push hash-service --info-file "$deploy/registry.json"
+    --push hash-service --push hash-service --push hash-service --push hash-service \
+    --info-file "$deploy/registry.json"
   wait_file "$deploy/registry.json" "$work/registry.log" registry-testkit 60
   registry="$(json 'd["host"]' <"$deploy/registry.json")"
   image_repo="$(json 'd["images"][0]["repository"]' <"$deploy/registry.json")"
-  read -r running promoted failing < <(json '" ".join(i["digest"] for i in d["images"])' <"$deploy/registry.json")
-  # prod takes dev's digests after a short soak.
+  read -r running promoted failing unsigned < <(json '" ".join(i["digest"] for i in d["images"])' <"$deploy/registry.json")
+  # The pipeline's keyless signatures of the first three, made by sigstore-js against
+  # @sigstore/mock's Fulcio, Rekor and timestamp authority (scripts/sigstore/sign.cjs, installed
+  # by make tools), attached in the registry; the trusted root it writes is the agents'.
+  workflow=https://github.com/acme/deploy/.github/workflows/app.yml@refs/heads/main
+  issuer=https://token.actions.githubusercontent.com
+  python3 - "$image_repo" "$workflow" "$issuer" "$deploy/trusted_root.json" "$running" "$promoted" "$failing" >"$deploy/sign.json" <<'PY'
+import json, sys
+image, identity, issuer, root, *digests = sys.argv[1:]
+print(json.dumps({"trustedRoot": root, "jobs": [
+    {"image": image, "digest": d, "identity": identity, "issuer": issuer} for d in digests]}))
+PY
+  node scripts/sigstore/sign.cjs <"$deploy/sign.json" >/dev/null
+  # prod takes dev's digests after a short soak, once signed by the app workflow on main.
   promotion="  promotion:
     from: dev
     soak: 3s
     images:
-      - {release: hash-service, path: image.digest, repository: \"$image_repo\"}"
+      - release: hash-service
+        path: image.digest
+        repository: \"$image_repo\"
+        verify:
+          signature:
+            keyless: {issuer: \"$issuer\", subject: \"$workflow\"}"
 fi
 
 cat >"$seed/environments/dev/environment.yaml" <<'YAML'
@@ -292,6 +314,7 @@ spawn_agent() {
     SEXTANT_LISTEN_ADDR="127.0.0.1:$3" SEXTANT_LEADER_ELECTION=false SEXTANT_POD_NAME="demo-$1" \
     SEXTANT_FORGE_API_URL="$gh_url" SEXTANT_FORGE_REPOSITORY=acme/deploy \
     SEXTANT_FORGE_TOKEN_FILE="$deploy/token" SEXTANT_REGISTRY_INSECURE="$registry" \
+    ${registry:+SEXTANT_REGISTRY_TRUST_ROOT="$deploy/trusted_root.json"} \
     SEXTANT_LOG_FORMAT=pretty RUST_LOG="${RUST_LOG:-info}" "$sextant" run
   agent_pid=$spawned
   agents+=("$agent_pid $work/$1-agent.log $1")
@@ -438,10 +461,12 @@ watch_gate() {
 # merge; prod running the digest.
 demo_promotion() {
   step "promotion dev → prod: dev's cluster a third test API server, dev's agent proposes, prod's applies"
-  echo "registry: $registry (docker-registry), $image_repo holding three pushed images:"
+  echo "registry: $registry (docker-registry), $image_repo holding four pushed images, the first three"
+  echo "signed keyless by $workflow (sigstore-js against @sigstore/mock):"
   echo "  $running  (dev and prod run it)"
   echo "  $promoted"
   echo "  $failing"
+  echo "  $unsigned  (unsigned)"
   echo "prod's environment.yaml declares what it takes, and from where:"
   sed -n '/^  promotion:/,$p' "$seed/environments/prod/environment.yaml" | sed 's/^/  /'
   devconfig="$deploy/dev.kubeconfig"
@@ -452,10 +477,17 @@ demo_promotion() {
   echo "dev's agent is up: http://127.0.0.1:$devport/status → .environments.dev.promotions:"
   dstatus | gate_line
 
+  step "an unsigned image in dev: it runs and soaks, but its signature does not verify, so nothing is proposed"
+  bump_dev "$unsigned"
+  until_true 60 "dev's gate unverified for $(short "$unsigned")" dev_gate_is unverified "$unsigned"
+  dstatus | gate_line
+  curl -s "http://127.0.0.1:$devport/metrics" | grep -E '^sextant_promotion_verifications_total' | sed 's/^/  /'
+  echo "  (open pull requests: $(api 'pulls?state=open' | json 'len(d)'))"
+
   step "CI bumps dev: sextant set-image --env dev --release hash-service --digest $(short "$promoted") in a clone, commit, push"
   bump_dev "$promoted"
 
-  step "dev's gate (dev's /status), each change as it happens: applied, rolled out, soaking 3 s, verified, proposed"
+  step "dev's gate (dev's /status), each change as it happens: applied, rolled out, soaking 3 s, verified (registry, signature), proposed"
   watch_gate "$promoted"
 
   step "the promotion pull request dev's agent opened: GET /repos/acme/deploy/pulls/$number"

@@ -14,6 +14,8 @@ if sys.argv[1:] == ["--promotions"]:
                 parts.append(digest)
             if p.get("registry"):
                 parts.append(f"registry: {p['registry']}")
+            if p.get("signature"):
+                parts.append(f"signature: {p['signature']}")
             if p.get("request"):
                 parts.append(f"request: {p['request']}")
             if p.get("last_error"):
