@@ -122,3 +122,70 @@ fn promote_reports_a_digest_missing_from_the_registry() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("release \"nope\" is not promoted"));
 }
+
+/// The table names the chain through the target and, for an image with a signature policy,
+/// who signed the source's digest (a key pair's `.sig` made by Python's cryptography), or why
+/// it is refused.
+#[test]
+fn promote_shows_the_chain_and_the_signature_of_the_source_digest() {
+    let registry = registry_testkit::Distribution::start();
+    let image = format!("{}/echo", registry.host());
+    let signed = support::block_on(registry.push_image("echo", "linux/amd64"));
+    let unsigned = support::block_on(registry.push_image("echo", "linux/amd64"));
+    let keys = tempfile::tempdir().unwrap();
+    let public = keys.path().join("cosign.pub");
+    registry_testkit::signers::keyed(
+        &image,
+        &signed,
+        &public,
+        registry_testkit::signers::Keyed {
+            push: true,
+            ..Default::default()
+        },
+    );
+    let pem = std::fs::read_to_string(&public)
+        .unwrap()
+        .replace('\n', "\\n");
+    let old = format!("sha256:{}", "0".repeat(64));
+    let repo = repo(&registry.host(), &signed, &old);
+    let release = "    - name: echo\n      namespace: echo\n      chart: charts/values-echo\n      values: [values/echo.yaml]\n";
+    repo.write(
+        "environments/prod/environment.yaml",
+        &format!(
+            "{}  promotion:\n    from: dev\n    images:\n      - {{release: echo, path: image.digest, repository: \"{image}\", verify: {{signature: {{key: \"{pem}\"}}}}}}\n",
+            environment("prod", release)
+        ),
+    )
+    .write(
+        "environments/dr/environment.yaml",
+        &format!(
+            "{}  promotion:\n    from: prod\n    images:\n      - {{release: echo, path: image.digest, repository: \"{image}\"}}\n",
+            environment("dr", release)
+        ),
+    )
+    .write("environments/dr/values/echo.yaml", &format!("image:\n  digest: {old}\n"));
+
+    let out = promote(&repo, &registry.host(), &["--dry-run"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(table.starts_with("chain: dev → prod → dr\n"), "{table}");
+    assert!(table.contains("\tsigned by the key sha256:"), "{table}");
+
+    repo.write(
+        "environments/dev/values/echo.yaml",
+        &format!("image:\n  digest: {unsigned}\n"),
+    );
+    let out = promote(&repo, &registry.host(), &["--dry-run", "--output", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let why = rows[0]["signature"]["Err"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("unsigned: the registry holds no Sigstore bundle"),
+        "{}",
+        rows[0]
+    );
+    assert_eq!(rows[0]["chain"], serde_json::json!(["dev", "prod", "dr"]));
+}

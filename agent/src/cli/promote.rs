@@ -21,17 +21,16 @@ pub struct Args<'a> {
 pub fn promote(args: &Args, cluster: &ClusterArgs, output: DriftOutput) -> anyhow::Result<String> {
     let settings = sextant::config::RegistrySettings::from_env()?;
     let registry = sextant_registry::Registries::new(settings.config(), None);
+    let trust = settings.trust()?;
     let rows = tokio::runtime::Runtime::new()?.block_on(async {
         let gates = recorded_gates(cluster, args.from).await;
-        sextant::report::promotion::report(
-            args.repo,
-            args.from,
-            args.to,
-            args.release,
-            &registry,
-            gates.as_ref(),
-        )
-        .await
+        let sources = sextant::report::promotion::Sources {
+            registry: &registry,
+            trust: trust.as_ref(),
+            gates: gates.as_ref(),
+        };
+        sextant::report::promotion::report(args.repo, args.from, args.to, args.release, &sources)
+            .await
     })?;
     if !args.dry_run {
         write_patches(args.repo, &rows)?;

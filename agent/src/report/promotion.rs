@@ -22,6 +22,12 @@ pub struct Row {
     pub gate: Option<Gate>,
     /// What the registry said of the source's digest (JSON `{"Ok": …}` or `{"Err": …}`).
     pub registry: Result<String, Unverified>,
+    /// For an image with `verify.signature`: who signed the source's digest, or why it is
+    /// refused (JSON `{"Ok": …}` or `{"Err": …}`).
+    pub signature: Option<Result<String, String>>,
+    /// The promotion chain through the target, source first: `[dev, staging, prod]`; a step
+    /// with several targets is one entry, `qa, prod`.
+    pub chain: Vec<String>,
     pub rejected: Option<String>,
     /// Whether the digest would be proposed now.
     pub qualifies: bool,
@@ -49,15 +55,27 @@ impl Serialize for Unverified {
     }
 }
 
+/// What a report reads beside the repository: the registry, the trusted root keyless
+/// signatures verify against, and the gates the source's agent recorded.
+pub struct Sources<'a, R> {
+    pub registry: &'a R,
+    pub trust: Option<&'a sextant_signature::TrustRoot>,
+    pub gates: Option<&'a BTreeMap<(String, String), Gate>>,
+}
+
 /// The rows of `to`'s promotion from `from` (one release, or all).
 pub async fn report<R: Registry>(
     repo: &Path,
     from: &str,
     to: &str,
     release: Option<&str>,
-    registry: &R,
-    gates: Option<&BTreeMap<(String, String), Gate>>,
+    sources: &Sources<'_, R>,
 ) -> anyhow::Result<Vec<Row>> {
+    let Sources {
+        registry,
+        trust,
+        gates,
+    } = sources;
     let target = environment::load(repo, to)?;
     let promotion = promotion_from(&target, from, to)?;
     let source = environment::load(repo, from)?;
@@ -72,6 +90,8 @@ pub async fn report<R: Registry>(
         source: &source,
         target: &target,
         promotion: &promotion,
+        chain: chain(repo, to),
+        trust: *trust,
     };
     let mut rows = Vec::new();
     for image in promotion
@@ -82,9 +102,45 @@ pub async fn report<R: Registry>(
         let gate = gates
             .and_then(|g| g.get(&(to.to_string(), image.release.clone())))
             .cloned();
-        rows.push(sides.row(image, gate, &rejections, registry).await?);
+        rows.push(sides.row(image, gate, &rejections, *registry).await?);
     }
     Ok(rows)
+}
+
+/// The chain through `to`: the environments it promotes from, back to one that promotes from
+/// none, then those promoting from it, step by step (several at one step joined by `, `).
+pub fn chain(repo: &Path, to: &str) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::from([to.to_string()]);
+    let mut up = Vec::new();
+    let mut at = to.to_string();
+    while let Some(from) = environment::load(repo, &at)
+        .ok()
+        .and_then(|e| e.promotion.map(|p| p.from))
+    {
+        if !seen.insert(from.clone()) {
+            break;
+        }
+        up.push(from.clone());
+        at = from;
+    }
+    up.reverse();
+    up.push(to.to_string());
+    let mut level = vec![to.to_string()];
+    loop {
+        let mut next: Vec<String> = level
+            .iter()
+            .flat_map(|s| crate::promotion::targets(repo, s).0)
+            .map(|e| e.name)
+            .filter(|n| seen.insert(n.clone()))
+            .collect();
+        if next.is_empty() {
+            break;
+        }
+        next.sort();
+        up.push(next.join(", "));
+        level = next;
+    }
+    up
 }
 
 /// The target's `spec.promotion`, which must name `from` as its source.
@@ -129,6 +185,8 @@ struct Sides<'a> {
     source: &'a Environment,
     target: &'a Environment,
     promotion: &'a Promotion,
+    chain: Vec<String>,
+    trust: Option<&'a sextant_signature::TrustRoot>,
 }
 
 impl Sides<'_> {
@@ -155,7 +213,14 @@ impl Sides<'_> {
                 .find(|r| &r.digest == d && r.release == image.release)
                 .map(|r| r.reason.clone())
         });
-        let registry = self.verify(image, digest.as_deref(), registry).await;
+        let checked = self.verify(image, digest.as_deref(), registry).await;
+        let signature = match (&digest, &image.verify, &checked) {
+            (Some(d), Some(v), Ok(_)) => {
+                Some(self.signature(image, d, &v.signature, registry).await)
+            }
+            _ => None,
+        };
+        let registry = checked;
         let (file, patch, after) = match &digest {
             Some(d) if Some(d) != target_digest.as_ref() => {
                 let (file, patch, after) = self.patch(image, d)?;
@@ -171,7 +236,13 @@ impl Sides<'_> {
             release: image.release.clone(),
             from: self.from.to_string(),
             to: self.to.to_string(),
-            qualifies: !up_to_date && gate_ok && registry.is_ok() && rejected.is_none(),
+            qualifies: !up_to_date
+                && gate_ok
+                && registry.is_ok()
+                && signature.as_ref().is_none_or(|s| s.is_ok())
+                && rejected.is_none(),
+            signature,
+            chain: self.chain.clone(),
             digest,
             target: target_digest,
             gate,
@@ -210,6 +281,38 @@ impl Sides<'_> {
             .map_err(Unverified::Refused)
     }
 
+    /// Who signed the source's digest, or why it is refused (as the promotion loop verifies it,
+    /// at the current time).
+    async fn signature<R: Registry>(
+        &self,
+        image: &PromotedImage,
+        digest: &str,
+        policy: &crate::environment::promoted::SignaturePolicy,
+        registry: &R,
+    ) -> Result<String, String> {
+        let index = self
+            .promotion
+            .images
+            .iter()
+            .position(|i| i.release == image.release)
+            .unwrap_or_default();
+        let at = format!("spec.promotion.images[{index}].verify.signature");
+        let policy = crate::daemon::signature::policy(policy, &at).map_err(|r| r.to_string())?;
+        let found = registry
+            .signatures(&image.repository, digest)
+            .await
+            .map_err(|e| format!("cannot read its signatures: {e}"))?;
+        sextant_signature::verify(
+            digest,
+            &found,
+            &policy,
+            self.trust,
+            crate::daemon::clock::unix_seconds(),
+        )
+        .map(|v| crate::daemon::signature::describe(&v))
+        .map_err(|r| r.to_string())
+    }
+
     /// The target's values file with `digest` (and the source's tag, when the image names one)
     /// written in: its path, the unified diff and the text after.
     fn patch(
@@ -232,7 +335,11 @@ impl Sides<'_> {
 }
 
 pub fn table(rows: &[Row]) -> String {
-    let mut out = String::from("RELEASE\tFROM\tTO\tGATE\tREGISTRY\tQUALIFIES\n");
+    let mut out = String::new();
+    if let Some(r) = rows.first() {
+        out.push_str(&format!("chain: {}\n", r.chain.join(" → ")));
+    }
+    out.push_str("RELEASE\tFROM\tTO\tGATE\tREGISTRY\tSIGNATURE\tQUALIFIES\n");
     for r in rows {
         let d = |x: &Option<String>| x.as_deref().map_or("-".into(), short);
         let gate = match (&r.rejected, &r.gate) {
@@ -252,8 +359,13 @@ pub fn table(rows: &[Row]) -> String {
             Ok(v) => v.clone(),
             Err(e) => format!("refused: {e}"),
         };
+        let signature = match &r.signature {
+            None => "-".to_string(),
+            Some(Ok(v)) => v.clone(),
+            Some(Err(e)) => format!("refused: {e}"),
+        };
         out.push_str(&format!(
-            "{}\t{}\t{}\t{gate}\t{registry}\t{}\n",
+            "{}\t{}\t{}\t{gate}\t{registry}\t{signature}\t{}\n",
             r.release,
             d(&r.digest),
             d(&r.target),
