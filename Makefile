@@ -30,6 +30,8 @@ bench: tools
 	cargo bench -p sextant --bench apply
 	cargo bench -p sextant --bench daemon
 	cargo bench -p sextant-registry --bench verify
+	cargo bench -p sextant-registry --bench signatures
+	cargo build --release -p hash-service
 	cargo bench -p sextant --bench promotion
 
 fmt:

@@ -14,6 +14,12 @@
 //!   merged, applied by prod, whose health gate fails (`sync failed`) → `rolled back to the last
 //!   good rendering`. Its revert is merged before the next round. Baseline: prod's plain sync of
 //!   a promoted digest in the promotion rounds (`sync finished` `seconds`).
+//! - **metric breach**, in a second world whose prod verifies each promoted digest for a window
+//!   (`promotion.verify`, window 10 s: a look every second) with a real Prometheus scraping a
+//!   real hash-service process that serves 5 % errors: each fresh digest is promoted, merged and
+//!   applied (`a promoted digest is applied: verifying it`), its first look sees the breach
+//!   (`a promoted digest breached a metric check: rolling back now`), and prod rolls back
+//!   (`rolled back to the last good rendering`). Same baseline as the rollback's.
 //!
 //! Run with `cargo bench -p sextant --bench promotion`.
 
@@ -27,6 +33,7 @@ use support::promo::{promotion, Promo};
 
 const PROMOTIONS: usize = 8;
 const ROLLBACKS: usize = 5;
+const BREACHES: usize = 5;
 const WAIT: Duration = Duration::from_secs(120);
 
 /// The agent's log lines so far, parsed.
@@ -260,4 +267,94 @@ fn main() {
         "  pull requests in the fake: {} ({PROMOTIONS} promotions merged, {ROLLBACKS} promoted and rolled back, {ROLLBACKS} reverts)",
         world.fake.pulls().len()
     );
+    drop((dev, prod, world));
+    let (mut applied_to_back, mut seen_to_back, mut applied_to_seen) = breaches();
+    println!(
+        "  prod's metric breach (a promoted digest serving 5 % errors, verify window 10 s, a look every 1 s), {BREACHES} digests:"
+    );
+    println!(
+        "    applied (verifying it) → rolled back to the last good rendering: {}; ratio of the p50 to the plain sync's {:.2}",
+        summary(&mut applied_to_back),
+        ratio(&applied_to_back, &prod_sync)
+    );
+    println!(
+        "    of which applied → the breach seen (the first look): {}; the breach seen → rolled back: {}",
+        summary(&mut applied_to_seen),
+        summary(&mut seen_to_back)
+    );
+}
+
+/// The metric breach rounds: (applied → rolled back, breach seen → rolled back, applied →
+/// breach seen), one each per fresh digest.
+fn breaches() -> (Vec<Duration>, Vec<Duration>, Vec<Duration>) {
+    use service_kit::testing::Service;
+    use support::prometheus::{error_ratio, hash_service, Prometheus};
+    let pods = std::sync::Arc::new(Service::start(
+        &hash_service(),
+        &[("FAULT_ERROR_PERCENT", "5")],
+    ));
+    for _ in 0..100 {
+        pods.get("/hash/abc");
+    }
+    let prometheus = Prometheus::start(&[pods.addr], WAIT);
+    prometheus.wait_for_hash_requests(100.0, WAIT);
+    let verify = format!(
+        "    verify:\n      window: 10s\n      checks:\n        - prometheus: {{url: \"{}\", query: '{}', condition: \"< 0.01\"}}\n",
+        prometheus.url(),
+        error_ratio(Some(&pods.addr.to_string()))
+    );
+    let world = Promo::new(1 + BREACHES, |repo| {
+        promotion("pull-request", "1s", repo, &verify)
+    });
+    let dev = Agent::start(&world.env("dev", "dev-0"));
+    let prod = Agent::start(&world.env("prod", "prod-0"));
+    let good = world.images[0].clone();
+    eventually(WAIT, "both clusters on the first image", || {
+        (runs(&world.dev, &good) && runs(&world.prod, &good)).then_some(())
+    });
+    let (mut applied_to_back, mut seen_to_back, mut applied_to_seen) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for bad in &world.images[1..] {
+        world.bump_dev(bad);
+        let opened = line(&dev, "promotion pull request opened", |v| {
+            is(v, "digest", bad)
+        });
+        let number = opened["number"]
+            .as_u64()
+            .expect("the pull request's number");
+        let merged = world.fake.merge(number).expect("merge the promotion");
+        let applied = line(&prod, "a promoted digest is applied: verifying it", |v| {
+            is(v, "revision", &merged)
+        });
+        let seen = line(
+            &prod,
+            "a promoted digest breached a metric check: rolling back now",
+            |v| is(v, "from", &merged),
+        );
+        let back = line(&prod, "rolled back to the last good rendering", |v| {
+            is(v, "from", &merged)
+        });
+        applied_to_back.push(between(&applied, &back));
+        seen_to_back.push(between(&seen, &back));
+        applied_to_seen.push(between(&applied, &seen));
+        let revert = eventually(WAIT, "the revert pull request", || {
+            world.open_pulls("sextant-rollback").into_iter().next()
+        });
+        eventually(
+            WAIT,
+            "dev's gate: prod's Git carries the bad digest",
+            || {
+                (gate(&dev)["state"] == "up-to-date" && gate(&dev)["digest"] == bad.as_str())
+                    .then_some(())
+            },
+        );
+        world.fake.merge(revert.number).expect("merge the revert");
+        eventually(WAIT, "prod's rollback over, the digest rejected", || {
+            (prod.status()["environments"]["prod"]["rollback"].is_null()
+                && gate(&dev)["state"] == "rejected"
+                && gate(&dev)["digest"] == bad.as_str())
+            .then_some(())
+        });
+    }
+    (applied_to_back, seen_to_back, applied_to_seen)
 }
