@@ -1,6 +1,6 @@
-//! Public keys and ECDSA verification: P-256 and P-384 keys, with SHA-256 or SHA-384 (the
-//! algorithms Fulcio, Rekor, timestamp authorities and `cosign generate-key-pair` use), checked
-//! by ring.
+//! Public keys and their signatures: ECDSA P-256 and P-384 keys, with SHA-256 or SHA-384 (the
+//! algorithms Fulcio, Rekor, timestamp authorities and `cosign generate-key-pair` use), and
+//! Ed25519 (Rekor v2's logs), checked by ring.
 
 use der::asn1::ObjectIdentifier as Oid;
 use der::Decode;
@@ -9,6 +9,7 @@ use x509_cert::spki::SubjectPublicKeyInfoOwned;
 const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
 const P256: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
 const P384: Oid = Oid::new_unwrap("1.3.132.0.34");
+const ED25519: Oid = Oid::new_unwrap("1.3.101.112");
 pub(crate) const ECDSA_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
 pub(crate) const ECDSA_SHA384: Oid = Oid::new_unwrap("1.2.840.10045.4.3.3");
 pub(crate) const SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.1");
@@ -18,6 +19,8 @@ pub(crate) const SHA384: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.2");
 pub enum Curve {
     P256,
     P384,
+    /// EdDSA: the hash is the algorithm's own.
+    Ed25519,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +48,7 @@ impl Hash {
     }
 }
 
-/// An ECDSA public key: its curve and its uncompressed point.
+/// A public key: its curve and its point (uncompressed for ECDSA).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKey {
     curve: Curve,
@@ -58,7 +61,7 @@ pub enum KeyError {
     Pem(String),
     #[error("not a DER SubjectPublicKeyInfo: {0}")]
     Der(String),
-    #[error("only ECDSA P-256 and P-384 keys are verified; this key is {0}")]
+    #[error("only ECDSA P-256 and P-384 and Ed25519 keys are verified; this key is {0}")]
     Unsupported(String),
 }
 
@@ -83,6 +86,18 @@ impl PublicKey {
     }
 
     pub(crate) fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<PublicKey, KeyError> {
+        let bits = || {
+            spki.subject_public_key
+                .as_bytes()
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| KeyError::Der("the key's bit string is not whole bytes".into()))
+        };
+        if spki.algorithm.oid == ED25519 {
+            return Ok(PublicKey {
+                curve: Curve::Ed25519,
+                point: bits()?,
+            });
+        }
         if spki.algorithm.oid != EC_PUBLIC_KEY {
             return Err(KeyError::Unsupported(format!(
                 "algorithm {}",
@@ -100,15 +115,14 @@ impl PublicKey {
             Some(Ok(o)) => return Err(KeyError::Unsupported(format!("curve {o}"))),
             _ => return Err(KeyError::Unsupported("a key without a named curve".into())),
         };
-        let point = spki
-            .subject_public_key
-            .as_bytes()
-            .ok_or_else(|| KeyError::Der("the key's bit string is not whole bytes".into()))?
-            .to_vec();
-        Ok(PublicKey { curve, point })
+        Ok(PublicKey {
+            curve,
+            point: bits()?,
+        })
     }
 
-    /// Whether `signature` (ASN.1 DER ECDSA) is this key's over `message`, hashed with `hash`.
+    /// Whether `signature` (ASN.1 DER for ECDSA) is this key's over `message`, hashed with
+    /// `hash` (Ed25519 hashes as its algorithm says).
     pub fn verifies(&self, hash: Hash, message: &[u8], signature: &[u8]) -> bool {
         use ring::signature as s;
         let alg: &dyn s::VerificationAlgorithm = match (self.curve, hash) {
@@ -116,6 +130,7 @@ impl PublicKey {
             (Curve::P256, Hash::Sha384) => &s::ECDSA_P256_SHA384_ASN1,
             (Curve::P384, Hash::Sha256) => &s::ECDSA_P384_SHA256_ASN1,
             (Curve::P384, Hash::Sha384) => &s::ECDSA_P384_SHA384_ASN1,
+            (Curve::Ed25519, _) => &s::ED25519,
         };
         s::UnparsedPublicKey::new(alg, &self.point)
             .verify(message, signature)
@@ -135,12 +150,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_non_ec_key_or_a_broken_pem_is_refused_by_name() {
+    fn an_rsa_key_or_a_broken_pem_is_refused_by_name_and_ed25519_is_read() {
         // An Ed25519 key (RFC 8410's example).
         let ed = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n";
-        let e = PublicKey::from_pem(ed).unwrap_err();
+        assert_eq!(PublicKey::from_pem(ed).unwrap().curve, Curve::Ed25519);
+        let rsa = "-----BEGIN PUBLIC KEY-----\nMIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDYVJGqYYRA+6uvNSwAr1aryVRQ\nno52/tHid8Pmg5JPNCphNcsu1+yFykl1eZpKID/y9WnuHMOzuP56TkPG8lcgv4Qd\n/nBr4W4iAWgsQsojP1zktmwII7EWjh1jonWxVyNtXDCLUOkRLI4IaOp0LfIrbusF\nTf0FfB0nhQ3ehiUlAwIDAQAB\n-----END PUBLIC KEY-----\n";
+        let e = PublicKey::from_pem(rsa).unwrap_err();
         assert!(
-            matches!(e, KeyError::Unsupported(ref m) if m.contains("1.3.101.112")),
+            matches!(e, KeyError::Unsupported(ref m) if m.contains("1.2.840.113549.1.1.1")),
             "{e}"
         );
         let e = PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nnope\n").unwrap_err();
