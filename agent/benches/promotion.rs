@@ -197,32 +197,7 @@ fn main() {
         bad_gate.push(seconds(&finished));
         assert!(runs(&world.prod, &good), "prod back on the good image");
 
-        let revert = eventually(WAIT, "the revert pull request", || {
-            world.open_pulls("sextant-rollback").into_iter().next()
-        });
-        // The revert is merged only once dev's checkout shows the promotion merged. Merged
-        // sooner, within dev's poll interval, a pass on dev's older checkout sees the promotion
-        // request merged, the target not carrying the digest and no rejection yet, and proposes
-        // the rejected digest again: a race of the promoter's, not what this measures.
-        eventually(
-            WAIT,
-            "dev's gate: prod's Git carries the bad digest",
-            || {
-                (gate(&dev)["state"] == "up-to-date" && gate(&dev)["digest"] == bad.as_str())
-                    .then_some(())
-            },
-        );
-        world.fake.merge(revert.number).expect("merge the revert");
-        eventually(
-            WAIT,
-            "prod's rollback over, dev's gate rejecting the digest",
-            || {
-                (prod.status()["environments"]["prod"]["rollback"].is_null()
-                    && gate(&dev)["state"] == "rejected"
-                    && gate(&dev)["digest"] == bad.as_str())
-                .then_some(())
-            },
-        );
+        merge_revert(&world, &dev, &prod, bad);
     }
     assert!(
         world.open_pulls("sextant-promotion").is_empty(),
@@ -337,24 +312,34 @@ fn breaches() -> (Vec<Duration>, Vec<Duration>, Vec<Duration>) {
         applied_to_back.push(between(&applied, &back));
         seen_to_back.push(between(&seen, &back));
         applied_to_seen.push(between(&applied, &seen));
-        let revert = eventually(WAIT, "the revert pull request", || {
-            world.open_pulls("sextant-rollback").into_iter().next()
-        });
-        eventually(
-            WAIT,
-            "dev's gate: prod's Git carries the bad digest",
-            || {
-                (gate(&dev)["state"] == "up-to-date" && gate(&dev)["digest"] == bad.as_str())
-                    .then_some(())
-            },
-        );
-        world.fake.merge(revert.number).expect("merge the revert");
-        eventually(WAIT, "prod's rollback over, the digest rejected", || {
-            (prod.status()["environments"]["prod"]["rollback"].is_null()
-                && gate(&dev)["state"] == "rejected"
-                && gate(&dev)["digest"] == bad.as_str())
-            .then_some(())
-        });
+        merge_revert(&world, &dev, &prod, bad);
     }
     (applied_to_back, seen_to_back, applied_to_seen)
+}
+
+/// Merges the revert prod opened after rolling back from `bad`, and waits until prod's rollback
+/// is over and dev's gate rejects `bad`. The revert is merged only once dev's checkout shows the
+/// promotion merged. Merged sooner, within dev's poll interval, a pass on dev's older checkout
+/// sees the promotion request merged, the target not carrying the digest and no rejection yet,
+/// and proposes the rejected digest again: a race of the promoter's, not what this measures.
+fn merge_revert(world: &Promo, dev: &Agent, prod: &Agent, bad: &str) {
+    let revert = eventually(WAIT, "the revert pull request", || {
+        world.open_pulls("sextant-rollback").into_iter().next()
+    });
+    eventually(
+        WAIT,
+        "dev's gate: prod's Git carries the bad digest",
+        || (gate(dev)["state"] == "up-to-date" && gate(dev)["digest"] == bad).then_some(()),
+    );
+    world.fake.merge(revert.number).expect("merge the revert");
+    eventually(
+        WAIT,
+        "prod's rollback over, dev's gate rejecting the digest",
+        || {
+            (prod.status()["environments"]["prod"]["rollback"].is_null()
+                && gate(dev)["state"] == "rejected"
+                && gate(dev)["digest"] == bad)
+                .then_some(())
+        },
+    );
 }

@@ -94,6 +94,22 @@ impl Oci {
         Ok((client, auth))
     }
 
+    /// One verification's requests, with this client and credentials.
+    fn fetch<'a>(
+        &'a self,
+        repository: &'a str,
+        client: &'a Client,
+        auth: &'a RegistryAuth,
+    ) -> Fetch<'a> {
+        Fetch {
+            client,
+            auth,
+            repository,
+            timeout: self.timeout,
+            observe: &self.observe,
+        }
+    }
+
     pub(crate) async fn verify(
         &self,
         repository: &str,
@@ -102,13 +118,7 @@ impl Oci {
     ) -> Result<Verified> {
         let reference = reference(repository, digest)?;
         let (client, auth) = self.client_and_auth(repository, &reference)?;
-        let fetch = Fetch {
-            client: &client,
-            auth: &auth,
-            repository,
-            timeout: self.timeout,
-            observe: &self.observe,
-        };
+        let fetch = self.fetch(repository, &client, &auth);
         let bytes = fetch.manifest(&reference, digest).await?;
         let parsed = manifest::parse(&bytes, None)
             .map_err(|e| fetch.bad_manifest(format!("{digest}: {e}")))?;

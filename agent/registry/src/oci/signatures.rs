@@ -40,13 +40,7 @@ impl Oci {
     pub(crate) async fn signatures(&self, repository: &str, digest: &Digest) -> Result<Signatures> {
         let reference = reference(repository, digest)?;
         let (client, auth) = self.client_and_auth(repository, &reference)?;
-        let fetch = Fetch {
-            client: &client,
-            auth: &auth,
-            repository,
-            timeout: self.timeout,
-            observe: &self.observe,
-        };
+        let fetch = self.fetch(repository, &client, &auth);
         let mut out = Signatures::default();
         for d in fetch.bundle_referrers(&reference, digest).await? {
             for layer in fetch.layers(&reference, &d).await? {

@@ -721,6 +721,20 @@ async fn a_panic_reading_the_targets_decides_nothing_and_the_next_pass_reads_the
     assert_eq!(w.gate().state, "soaking", "read again: {:?}", w.gate());
 }
 
+/// dev deploys `digest`; a pass, the wall clock 2 s on (past a 1 s soak), a pass: the gate.
+async fn soaked(
+    w: &World,
+    p: &Promoter<FakeForge, FakeRegistry, Kept>,
+    m: &mut Memory,
+    digest: &str,
+) -> PromotionStatus {
+    w.deploy_dev(digest);
+    p.pass(m).await;
+    w.clock.advance(2);
+    p.pass(m).await;
+    w.gate()
+}
+
 /// prod's promotion block with hash-service's digests verified against `key` (a PEM).
 fn signed_promotion(key: &str) -> String {
     let key = key.replace('\n', "\\n");
@@ -748,11 +762,7 @@ async fn only_a_digest_signed_by_the_key_is_proposed_and_an_unsigned_one_is_unve
     };
     let p = w.promoter();
     let mut m = Memory::default();
-    w.deploy_dev(&unsigned);
-    p.pass(&mut m).await;
-    w.clock.advance(2);
-    p.pass(&mut m).await;
-    let g = w.gate();
+    let g = soaked(&w, &p, &mut m, &unsigned).await;
     assert_eq!(g.state, "unverified", "{g:?}");
     assert!(
         g.message.contains("is unverified: unsigned: the registry holds no Sigstore bundle and no cosign signature for sha256:bbbb"),
@@ -835,11 +845,7 @@ async fn a_keyless_policy_without_a_trusted_root_refuses_saying_so() {
     );
     let p = w.promoter();
     let mut m = Memory::default();
-    w.deploy_dev(&new);
-    p.pass(&mut m).await;
-    w.clock.advance(2);
-    p.pass(&mut m).await;
-    let g = w.gate();
+    let g = soaked(&w, &p, &mut m, &new).await;
     assert_eq!(g.state, "unverified", "{g:?}");
     assert!(
         g.message
