@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod render;
 pub mod repo;
 pub mod report;
+pub mod signature;
 
 use std::path::{Path, PathBuf};
 

@@ -20,7 +20,6 @@ pub mod reconcile_loop;
 pub mod revert;
 pub mod rollback;
 pub mod shared;
-pub mod signature;
 pub mod source;
 pub mod status;
 #[cfg(test)]
@@ -470,7 +469,7 @@ impl Context {
             statuses: commit_status::CommitStatuses::new(env, jobs.clone()),
             jobs,
             identity: self.settings.leader_election.identity.clone(),
-            signatures: Some(signature::checker(
+            signatures: Some(crate::signature::checker(
                 self.registry.clone(),
                 self.trust.clone(),
                 self.metrics.clone(),

@@ -54,7 +54,7 @@ pub struct Reconciler<C = KubeCluster> {
     pub statuses: super::commit_status::CommitStatuses,
     /// Verifies promoted digests' signatures before a revision is applied
     /// (`spec.promotion.verifyOnApply`); `None`: no registry to ask (tests without one).
-    pub signatures: Option<super::signature::Checker>,
+    pub signatures: Option<crate::signature::Checker>,
     /// The (repository, digest, policy) whose signature verified, not asked again.
     pub signed: Mutex<std::collections::HashSet<(String, String, String)>>,
 }
@@ -271,13 +271,13 @@ impl<C: Cluster + 'static> Reconciler<C> {
                         s.insert(memo);
                     }
                 }
-                Err(super::signature::Failure::Refused(r)) => {
+                Err(crate::signature::Failure::Refused(r)) => {
                     return Err(unverified(
                         format!("its signature does not verify: {r}"),
                         false,
                     ))
                 }
-                Err(super::signature::Failure::Registry(e)) => {
+                Err(crate::signature::Failure::Registry(e)) => {
                     return Err(unverified(
                         format!("its signatures cannot be read: {e}"),
                         e.transient,

@@ -297,7 +297,7 @@ impl Sides<'_> {
             .position(|i| i.release == image.release)
             .unwrap_or_default();
         let at = format!("spec.promotion.images[{index}].verify.signature");
-        let policy = crate::daemon::signature::policy(policy, &at).map_err(|r| r.to_string())?;
+        let policy = crate::signature::policy(policy, &at).map_err(|r| r.to_string())?;
         let found = registry
             .signatures(&image.repository, digest)
             .await
@@ -307,9 +307,9 @@ impl Sides<'_> {
             &found,
             &policy,
             self.trust,
-            crate::daemon::clock::unix_seconds(),
+            crate::signature::unix_seconds(),
         )
-        .map(|v| crate::daemon::signature::describe(&v))
+        .map(|v| crate::signature::describe(&v))
         .map_err(|r| r.to_string())
     }
 

@@ -10,7 +10,6 @@ use crate::apply::sync::identity;
 use crate::daemon::applied::Applied;
 use crate::daemon::clock::rfc3339;
 use crate::daemon::drift::DriftFeed;
-use crate::daemon::signature;
 use crate::daemon::status::{Failed, PromotionStatus};
 use crate::daemon::Snapshot;
 use crate::forge::Forge;
@@ -21,6 +20,7 @@ use crate::promotion::gate::{
 use crate::promotion::next::Candidate;
 use crate::promotion::rejected;
 use crate::registry::{Registry, RegistryError, Verification};
+use crate::signature;
 use sextant_signature::Refusal;
 use std::time::{Duration, Instant};
 

@@ -253,7 +253,7 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
             .signed
             .get(&(key.clone(), c.digest.clone()))
             .and_then(|(r, _)| r.as_ref().ok())
-            .map(crate::daemon::signature::describe);
+            .map(crate::signature::describe);
         let (log, more) = match &self.log {
             Some(log) => {
                 let applied = self.applied.borrow().clone();
