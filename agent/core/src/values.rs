@@ -34,7 +34,12 @@ pub fn read_file(file: &Path) -> Result<Values, Error> {
         file: file.to_path_buf(),
         source,
     })?;
-    match yaml::parse(&text) {
+    parse_text(file, &text)
+}
+
+/// Values from `text`, read as the contents of `file` (named in an error).
+pub fn parse_text(file: &Path, text: &str) -> Result<Values, Error> {
+    match yaml::parse(text) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(Value::Null) => Ok(Values::new()),
         Ok(other) => Err(Error::NotAMap {

@@ -40,13 +40,31 @@ pub fn values(
     EnvArgs { env, repo }: &EnvArgs,
     release: &str,
     output: ValuesOutput,
+    show_secrets: bool,
 ) -> anyhow::Result<String> {
     let renderer = renderer(cli, repo)?;
     let environment = sextant::environment::load(repo, env)?;
     let r = sextant::render::release(&environment, release)?;
-    let values = serde_json::Value::Object(renderer.effective_values(&environment, r)?);
+    let mut values = serde_json::Value::Object(renderer.effective_values(&environment, r)?);
+    if !show_secrets {
+        for path in renderer.encrypted_paths(&environment, r)? {
+            mask(&mut values, &path);
+        }
+    }
     Ok(match output {
         ValuesOutput::Yaml => sextant::yaml::to_string(&values),
         ValuesOutput::Json => serde_json::to_string_pretty(&values)? + "\n",
     })
+}
+
+/// The value at `path` (keys of mappings) replaced by `(encrypted value)`, when it is there.
+fn mask(values: &mut serde_json::Value, path: &[String]) {
+    let mut at = values;
+    for key in path {
+        match at.get_mut(key) {
+            Some(next) => at = next,
+            None => return,
+        }
+    }
+    *at = serde_json::Value::String(sextant::render::ENCRYPTED.into());
 }

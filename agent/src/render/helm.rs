@@ -42,6 +42,10 @@ pub struct TemplateArgs<'a> {
     pub namespace: &'a str,
     pub chart_dir: &'a Path,
     pub values_files: &'a [PathBuf],
+    /// Values given in memory instead of a file, at a place in `values_files`' order (index
+    /// `i` replaces `values_files[i]`): decrypted SOPS values, which reach helm through a pipe
+    /// (`--values /dev/fd/N`) and never touch a disk.
+    pub piped: &'a [(usize, zeroize::Zeroizing<Vec<u8>>)],
     pub kube_version: Option<&'a str>,
     pub api_versions: &'a [String],
 }
@@ -209,6 +213,16 @@ impl Helm {
     }
 
     fn run(&self, args: &[&OsStr]) -> Result<String, HelmError> {
+        self.run_with(args, &[])
+    }
+
+    /// Runs helm with `inputs` readable as `/dev/fd/3`, `/dev/fd/4`, … (pipes, written by a
+    /// thread each while helm reads them).
+    fn run_with(
+        &self,
+        args: &[&OsStr],
+        inputs: &[&zeroize::Zeroizing<Vec<u8>>],
+    ) -> Result<String, HelmError> {
         let exec = |source| HelmError::Exec {
             bin: self.bin.clone(),
             source,
@@ -221,10 +235,12 @@ impl Helm {
             .process_group(0);
         // SAFETY: prctl(2) is async-signal-safe; it only asks the kernel to kill the child when
         // the thread that started it dies, so a killed agent leaves no helm behind.
+        let pipes = super::pipes::Pipes::new(inputs.len()).map_err(exec)?;
+        let reads = pipes.read_fds();
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
+                super::pipes::install(&reads)
             });
         }
         let mut child = {
@@ -237,6 +253,7 @@ impl Helm {
             child
         };
         let _registered = Registered(child.id() as i32);
+        let writers = pipes.feed(inputs);
         let pgid = child.id() as i32;
         let mut stdout = child.stdout.take();
         let mut stderr = child.stderr.take();
@@ -270,6 +287,9 @@ impl Helm {
             .map_err(exec)?;
         let out = read_out.join().unwrap_or_default();
         let err = read_err.join().unwrap_or_default();
+        for w in writers {
+            let _ = w.join();
+        }
         if timed_out {
             return Err(HelmError::Timeout {
                 after: self.timeout,
@@ -307,8 +327,15 @@ impl Helm {
             a.namespace.as_ref(),
             "--include-crds".as_ref(),
         ];
-        for f in a.values_files {
-            args.extend([OsStr::new("--values"), f.as_os_str()]);
+        let fds: Vec<std::ffi::OsString> = (0..a.piped.len())
+            .map(|i| super::pipes::path(i).into())
+            .collect();
+        for (i, f) in a.values_files.iter().enumerate() {
+            let arg = match a.piped.iter().position(|(at, _)| *at == i) {
+                Some(n) => fds[n].as_os_str(),
+                None => f.as_os_str(),
+            };
+            args.extend([OsStr::new("--values"), arg]);
         }
         if let Some(v) = a.kube_version {
             args.extend([OsStr::new("--kube-version"), OsStr::new(v)]);
@@ -316,7 +343,8 @@ impl Helm {
         for v in a.api_versions {
             args.extend([OsStr::new("--api-versions"), OsStr::new(v)]);
         }
-        self.run(&args)
+        let inputs: Vec<&zeroize::Zeroizing<Vec<u8>>> = a.piped.iter().map(|(_, b)| b).collect();
+        self.run_with(&args, &inputs)
     }
 
     /// `helm pull` of an exact chart version from a Helm repository or an OCI registry (over

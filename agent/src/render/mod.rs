@@ -5,6 +5,7 @@ pub mod cache;
 pub mod helm;
 pub mod mirrors;
 pub mod objects;
+mod pipes;
 
 use crate::environment::{Chart, Environment, Release};
 use crate::object::Object;
@@ -15,7 +16,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Bumped whenever the cache entry format or the key's inputs change.
@@ -71,6 +72,24 @@ pub enum Error {
         release: String,
         known: String,
     },
+    /// A SOPS-encrypted values file that does not decrypt (no key, a tampered value or MAC, an
+    /// unknown version): the file and the key path, never a value.
+    #[error("environment {environment}, release {release}: {}: cannot decrypt: {source}", file.display())]
+    Decrypt {
+        environment: String,
+        release: String,
+        file: PathBuf,
+        source: sextant_sops::SopsError,
+    },
+    /// The age keys (`SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, the user's `sops/age/keys.txt`)
+    /// cannot be read.
+    #[error("environment {environment}, release {release}: {}: {source}", file.display())]
+    Keys {
+        environment: String,
+        release: String,
+        file: PathBuf,
+        source: sextant_sops::KeyError,
+    },
 }
 
 impl Error {
@@ -92,6 +111,7 @@ impl Error {
             Error::Values { .. } => "values_invalid",
             Error::ChartRead { .. } => "chart_unreadable",
             Error::UnknownRelease { .. } => "unknown_release",
+            Error::Decrypt { .. } | Error::Keys { .. } => "values_undecryptable",
         }
     }
 
@@ -114,6 +134,23 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What shows in place of a value that came from a SOPS-encrypted file.
+pub const ENCRYPTED: &str = "(encrypted value)";
+
+/// Every leaf's key path under `v` (a list counts as one leaf).
+fn leaves(v: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match v {
+        serde_json::Value::Object(m) if !m.is_empty() => {
+            for (k, item) in m {
+                path.push(k.clone());
+                leaves(item, path, out);
+                path.pop();
+            }
+        }
+        _ => out.push(path.clone()),
+    }
+}
 
 /// What `helm template` is told about the cluster, and how many renders run at once.
 #[derive(Debug, Clone)]
@@ -161,6 +198,9 @@ pub struct Renderer {
     cache: RenderCache,
     settings: Settings,
     helm_identity: OnceLock<String>,
+    /// The age keys SOPS-encrypted values files are decrypted with, read from the environment
+    /// at the first such file.
+    sops_keys: OnceLock<std::result::Result<Arc<sextant_sops::Keys>, sextant_sops::KeyError>>,
 }
 
 impl Renderer {
@@ -186,6 +226,7 @@ impl Renderer {
             cache,
             settings,
             helm_identity: OnceLock::new(),
+            sops_keys: OnceLock::new(),
         }
     }
 
@@ -268,13 +309,86 @@ impl Renderer {
         };
         let chart_dir = self.chart_dir(env, release)?;
         let defaults = values::chart_defaults(&chart_dir).map_err(values_err)?;
+        let decrypted = self.decrypted(env, release)?;
         let layers = release
             .values
             .iter()
-            .map(|f| values::read_file(f))
+            .enumerate()
+            .map(|(i, f)| match decrypted.iter().find(|(at, _)| *at == i) {
+                Some((_, text)) => values::parse_text(f, &String::from_utf8_lossy(text)),
+                None => values::read_file(f),
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(values_err)?;
         Ok(values::coalesce(&defaults, values::merge_layers(layers)))
+    }
+
+    /// The key paths the release's SOPS-encrypted values files set (each leaf, lists whole),
+    /// for what shows values to mask them.
+    pub fn encrypted_paths(
+        &self,
+        env: &Environment,
+        release: &Release,
+    ) -> Result<Vec<Vec<String>>> {
+        let mut out = Vec::new();
+        for (i, text) in self.decrypted(env, release)? {
+            let values = values::parse_text(&release.values[i], &String::from_utf8_lossy(&text))
+                .map_err(|source| Error::Values {
+                    environment: env.name.clone(),
+                    release: release.name.clone(),
+                    source,
+                })?;
+            leaves(
+                &serde_json::Value::Object(values),
+                &mut Vec::new(),
+                &mut out,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The release's SOPS-encrypted values files, decrypted in memory: (their place in
+    /// `release.values`, the values as YAML). A file that does not parse is left to the plain
+    /// reading, which names its error.
+    pub fn decrypted(
+        &self,
+        env: &Environment,
+        release: &Release,
+    ) -> Result<Vec<(usize, zeroize::Zeroizing<Vec<u8>>)>> {
+        let mut out = Vec::new();
+        for (i, file) in release.values.iter().enumerate() {
+            let Ok(text) = std::fs::read_to_string(file) else {
+                continue;
+            };
+            if !text.contains("sops:") {
+                continue;
+            }
+            let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else {
+                continue;
+            };
+            if !sextant_sops::is_encrypted(&doc) {
+                continue;
+            }
+            let keys = self
+                .sops_keys
+                .get_or_init(|| sextant_sops::Keys::from_env().map(Arc::new))
+                .clone()
+                .map_err(|source| Error::Keys {
+                    environment: env.name.clone(),
+                    release: release.name.clone(),
+                    file: file.clone(),
+                    source,
+                })?;
+            let plain = sextant_sops::decrypt(&doc, &keys).map_err(|source| Error::Decrypt {
+                environment: env.name.clone(),
+                release: release.name.clone(),
+                file: file.clone(),
+                source,
+            })?;
+            let yaml = serde_yaml_ng::to_string(&plain).unwrap_or_default();
+            out.push((i, zeroize::Zeroizing::new(yaml.into_bytes())));
+        }
+        Ok(out)
     }
 
     /// Renders one release, from the cache when nothing that decides its output changed.
@@ -282,7 +396,11 @@ impl Renderer {
         let started = Instant::now();
         let chart_dir = self.chart_dir(env, release)?;
         let key = self.cache_key(env, release, &chart_dir)?;
-        let cached = self.cache.get("render", &key);
+        // Decrypted values never reach the disk: a release with any is not cached (its
+        // rendering may carry them, in a Secret).
+        let piped = self.decrypted(env, release)?;
+        let cacheable = piped.is_empty();
+        let cached = cacheable.then(|| self.cache.get("render", &key)).flatten();
         if let Some(documents) = cached.and_then(|c| serde_json::from_str(&c).ok()) {
             return Ok(ReleaseRender {
                 release: release.name.clone(),
@@ -301,6 +419,7 @@ impl Renderer {
                 namespace: &release.namespace,
                 chart_dir: &chart_dir,
                 values_files: &release.values,
+                piped: &piped,
                 kube_version: self.settings.kube_version.as_deref(),
                 api_versions: &self.settings.api_versions,
             })
@@ -318,7 +437,10 @@ impl Renderer {
         })?;
         // Cached parsed, as JSON: a cache hit costs no YAML parsing. A cache that cannot be
         // written only costs a later render.
-        if let Ok(json) = serde_json::to_string(&documents) {
+        if let Some(json) = cacheable
+            .then(|| serde_json::to_string(&documents).ok())
+            .flatten()
+        {
             let _ = self.cache.put("render", &key, &json);
         }
         Ok(ReleaseRender {
