@@ -182,6 +182,11 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
         let Some(policy) = item.image.verify.as_ref().map(|v| &v.signature) else {
             return Ok(Ok(()));
         };
+        let stated = format!("{policy:?}");
+        if m.signed_under.get(key) != Some(&stated) {
+            m.signed.retain(|(k, _), _| k != key);
+            m.signed_under.insert(key.clone(), stated);
+        }
         let memo = (key.clone(), digest.to_string());
         if let Some((r, at)) = m.signed.get(&memo) {
             if r.is_ok() || at.elapsed() < REVERIFY_REFUSED_AFTER {

@@ -103,6 +103,9 @@ struct Memory {
             tokio::time::Instant,
         ),
     >,
+    /// The signature policy each (target, release)'s verdicts in `signed` were reached under:
+    /// a changed policy forgets them.
+    signed_under: HashMap<Key, String>,
     urls: HashMap<Key, String>,
     /// The targets at a snapshot revision: loaded again only when it changes.
     targets: Option<(String, Arc<Vec<Environment>>)>,

@@ -855,3 +855,31 @@ async fn a_keyless_policy_without_a_trusted_root_refuses_saying_so() {
     );
     assert!(w.pulls().is_empty());
 }
+
+/// A verified signature stands only under the policy it was verified with: a target that
+/// changes its key has the same digest verified again, and refused.
+#[tokio::test(start_paused = true)]
+async fn a_changed_signature_policy_verifies_the_digest_again() {
+    let (first, second) = (
+        sextant_fakes::signing::KeyPair::new(),
+        sextant_fakes::signing::KeyPair::new(),
+    );
+    let (old, new) = (digest('a'), digest('b'));
+    let w = World::new(&signed_promotion(&first.public_pem()), &old);
+    w.registry.push(REPOSITORY, &new);
+    w.registry
+        .sign(REPOSITORY, &new, first.sign(REPOSITORY, &new));
+    let p = w.promoter();
+    let mut m = Memory::default();
+    let g = soaked(&w, &p, &mut m, &new).await;
+    assert_eq!((g.state, w.pulls().len()), ("qualified", 1), "{g:?}");
+
+    w.write(&[(
+        "environments/prod/environment.yaml",
+        &environment("prod", &signed_promotion(&second.public_pem())),
+    )]);
+    p.pass(&mut m).await;
+    let g = w.gate();
+    assert_eq!(g.state, "unverified", "{g:?}");
+    assert!(g.message.contains("bad signature"), "{}", g.message);
+}
