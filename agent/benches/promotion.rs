@@ -175,14 +175,7 @@ fn main() {
     let mut bad_gate = Vec::new();
     for bad in &world.images[PROMOTIONS + 1..] {
         world.prod.fail_images([bad.as_str()]);
-        world.bump_dev(bad);
-        let opened = line(&dev, "promotion pull request opened", |v| {
-            is(v, "digest", bad)
-        });
-        let number = opened["number"]
-            .as_u64()
-            .expect("the pull request's number");
-        let merged = world.fake.merge(number).expect("merge the promotion");
+        let merged = promote_and_merge(&world, &dev, bad);
         let failed = line(&prod, "sync failed", |v| {
             is(&v["span"], "revision", &merged)
         });
@@ -290,14 +283,7 @@ fn breaches() -> (Vec<Duration>, Vec<Duration>, Vec<Duration>) {
     let (mut applied_to_back, mut seen_to_back, mut applied_to_seen) =
         (Vec::new(), Vec::new(), Vec::new());
     for bad in &world.images[1..] {
-        world.bump_dev(bad);
-        let opened = line(&dev, "promotion pull request opened", |v| {
-            is(v, "digest", bad)
-        });
-        let number = opened["number"]
-            .as_u64()
-            .expect("the pull request's number");
-        let merged = world.fake.merge(number).expect("merge the promotion");
+        let merged = promote_and_merge(&world, &dev, bad);
         let applied = line(&prod, "a promoted digest is applied: verifying it", |v| {
             is(v, "revision", &merged)
         });
@@ -342,4 +328,17 @@ fn merge_revert(world: &Promo, dev: &Agent, prod: &Agent, bad: &str) {
                 .then_some(())
         },
     );
+}
+
+/// `digest` committed to dev, its promotion pull request (from dev's log) merged: the merge
+/// commit.
+fn promote_and_merge(world: &Promo, dev: &Agent, digest: &str) -> String {
+    world.bump_dev(digest);
+    let opened = line(dev, "promotion pull request opened", |v| {
+        is(v, "digest", digest)
+    });
+    let number = opened["number"]
+        .as_u64()
+        .expect("the pull request's number");
+    world.fake.merge(number).expect("merge the promotion")
 }
