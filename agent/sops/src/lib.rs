@@ -9,9 +9,13 @@
 //! `unencrypted_suffix`, `encrypted_suffix`, `unencrypted_regex` and `encrypted_regex`.
 //!
 //! Nothing decrypted is written anywhere: [`decrypt`] returns the values as a YAML value, and
-//! every error names the key path, never a value.
+//! every error names the key path, never a value. [`edit`] writes new values into a file
+//! encrypted with its own data key, with a new MAC, as `sops set` would.
 
+mod edit;
 mod keys;
+
+pub use edit::edit;
 
 pub use keys::{KeyError, Keys};
 
@@ -32,7 +36,7 @@ const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
     0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
 ];
 
-type Cipher = AesGcm<Aes256, U32>;
+pub(crate) type Cipher = AesGcm<Aes256, U32>;
 
 /// Why a file does not decrypt. Each names the key path where there is one, never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +57,8 @@ pub enum SopsError {
     Mac,
     #[error("{at}: {message}")]
     Malformed { at: String, message: String },
+    #[error("{at}: cannot write the new value: {message}")]
+    Edit { at: String, message: String },
 }
 
 fn list(items: &[String]) -> String {
@@ -78,7 +84,7 @@ pub fn is_encrypted(doc: &Value) -> bool {
 }
 
 /// The `sops` block: what decides which values are encrypted, and the MAC's inputs.
-struct Meta {
+pub(crate) struct Meta {
     mac: String,
     lastmodified: String,
     unencrypted_suffix: Option<String>,
@@ -131,7 +137,7 @@ fn meta(doc: &Value) -> Result<(Meta, &Mapping), SopsError> {
 impl Meta {
     /// Whether the value at `path` is encrypted, as sops decides it (sops.go,
     /// `shouldBeEncrypted`): any key of the path may exempt or select it.
-    fn encrypted(&self, path: &[String]) -> bool {
+    pub(crate) fn encrypted(&self, path: &[String]) -> bool {
         let mut encrypted = true;
         if let Some(s) = &self.unencrypted_suffix {
             if path.iter().any(|k| k.ends_with(s.as_str())) {
@@ -370,7 +376,7 @@ impl Walk<'_> {
 }
 
 /// `a:b:`, the additional data sops binds a value to.
-fn joined(path: &[String]) -> String {
+pub(crate) fn joined(path: &[String]) -> String {
     let mut s = path.join(":");
     s.push(':');
     s
@@ -378,6 +384,33 @@ fn joined(path: &[String]) -> String {
 
 /// The document's values decrypted (the `sops` block left out), once the MAC matches them.
 pub fn decrypt(doc: &Value, keys: &Keys) -> Result<Value, SopsError> {
+    let opened = open_doc(doc, keys)?;
+    let (_, stored) = open(
+        &opened.meta.mac,
+        &opened.key,
+        &opened.meta.lastmodified,
+        "sops.mac",
+    )
+    .map_err(|e| match e {
+        SopsError::Tampered { .. } => SopsError::Mac,
+        other => other,
+    })?;
+    if stored.as_slice() != opened.mac.as_bytes() {
+        return Err(SopsError::Mac);
+    }
+    Ok(opened.values)
+}
+
+/// A document opened: its rules, its data key, its values decrypted and the MAC they hash to
+/// (not yet compared with the stored one).
+pub(crate) struct Opened {
+    pub(crate) meta: Meta,
+    pub(crate) key: Zeroizing<Vec<u8>>,
+    pub(crate) values: Value,
+    pub(crate) mac: String,
+}
+
+pub(crate) fn open_doc(doc: &Value, keys: &Keys) -> Result<Opened, SopsError> {
     let (meta, block) = meta(doc)?;
     let key = data_key(block, keys)?;
     let mut walk = Walk {
@@ -388,15 +421,18 @@ pub fn decrypt(doc: &Value, keys: &Keys) -> Result<Value, SopsError> {
     if meta.mac_only_encrypted {
         walk.mac.update(MAC_ONLY_ENCRYPTED_INIT);
     }
-    let out = walk.value(doc, &mut Vec::new())?;
-    let computed = hex::encode_upper(walk.mac.finalize());
-    let (_, stored) =
-        open(&meta.mac, &key, &meta.lastmodified, "sops.mac").map_err(|e| match e {
-            SopsError::Tampered { .. } => SopsError::Mac,
-            other => other,
-        })?;
-    if stored.as_slice() != computed.as_bytes() {
-        return Err(SopsError::Mac);
-    }
-    Ok(out)
+    let values = walk.value(doc, &mut Vec::new())?;
+    let mac = hex::encode_upper(walk.mac.finalize());
+    Ok(Opened {
+        meta,
+        key,
+        values,
+        mac,
+    })
+}
+
+/// Whether the value at `path` (its map keys; a list's items share the list's path) of a SOPS
+/// document is encrypted under the document's rules; `false` for any other document.
+pub fn encrypts(doc: &Value, path: &[String]) -> bool {
+    is_encrypted(doc) && meta(doc).is_ok_and(|(m, _)| m.encrypted(path))
 }

@@ -188,3 +188,103 @@ fn keys_are_found_where_sops_looks_for_them() {
         "SOPS_AGE_KEY: line 1 is not an age identity (AGE-SECRET-KEY-1…)"
     );
 }
+
+/// `text` decrypted by the real sops with the key file `keys`.
+fn sops_decrypt(text: &str, keys: &str) -> Result<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, key_file) = (dir.path().join("values.yaml"), dir.path().join("keys.txt"));
+    std::fs::write(&file, text).unwrap();
+    std::fs::write(&key_file, keys).unwrap();
+    let out = Command::new(sops())
+        .args(["--decrypt"])
+        .arg(&file)
+        .current_dir(dir.path())
+        .env("SOPS_AGE_KEY_FILE", &key_file)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+fn changed_lines(before: &str, after: &str) -> Vec<String> {
+    before
+        .lines()
+        .zip(after.lines())
+        .filter(|(b, a)| b != a)
+        .map(|(b, _)| b.split(':').next().unwrap_or_default().trim().to_string())
+        .collect()
+}
+
+#[test]
+fn an_edited_value_is_written_under_the_files_own_key_and_decrypts_with_the_real_sops() {
+    use sextant_yamledit::Key;
+    let (key_text, recipient) = key_pair();
+    let keys = Keys::parse(&key_text, "keys.txt").unwrap();
+    let stamp = "2026-12-07T23:00:00Z";
+    let at = |p: &[&str]| {
+        p.iter()
+            .map(|k| Key::Map(k.to_string()))
+            .collect::<Vec<_>>()
+    };
+    for flags in [&[][..], &["--mac-only-encrypted"][..]] {
+        let before = encrypt(PLAIN, &recipient, flags);
+        let changes = [
+            (
+                at(&["database", "password"]),
+                serde_json::json!("rotated-sentinel"),
+            ),
+            (at(&["replicaCount"]), serde_json::json!(5)),
+            (
+                at(&["public_unencrypted"]),
+                serde_json::json!("still visible"),
+            ),
+        ];
+        let after = sextant_sops::edit(&before, &changes, &keys, stamp).unwrap();
+        assert!(!after.contains("rotated-sentinel"), "{after}");
+        assert!(
+            after.contains("public_unencrypted: still visible"),
+            "{after}"
+        );
+        // Only the changed values and the MAC's two lines move; every other line stays.
+        assert_eq!(before.lines().count(), after.lines().count());
+        let mut moved = changed_lines(&before, &after);
+        moved.sort();
+        assert_eq!(
+            moved,
+            [
+                "lastmodified",
+                "mac",
+                "password",
+                "public_unencrypted",
+                "replicaCount"
+            ],
+            "{flags:?}"
+        );
+        let clear = yaml(&sops_decrypt(&after, &key_text).expect("the real sops decrypts it"));
+        assert_eq!(clear["database"]["password"], "rotated-sentinel");
+        assert_eq!(clear["replicaCount"], 5);
+        assert_eq!(clear["database"]["port"], 5432);
+        assert_eq!(decrypt(&yaml(&after), &keys).unwrap(), clear);
+    }
+}
+
+#[test]
+fn a_file_that_does_not_decrypt_is_not_edited() {
+    use sextant_yamledit::Key;
+    let (_, recipient) = key_pair();
+    let (other, _) = key_pair();
+    let before = encrypt(PLAIN, &recipient, &[]);
+    let change = [(vec![Key::Map("replicaCount".into())], serde_json::json!(5))];
+    let stranger = Keys::parse(&other, "keys.txt").unwrap();
+    let e = sextant_sops::edit(&before, &change, &stranger, "2026-12-07T23:00:00Z").unwrap_err();
+    assert!(matches!(e, SopsError::NoKey { .. }), "{e}");
+    let (mine, recipient) = key_pair();
+    let keys = Keys::parse(&mine, "keys.txt").unwrap();
+    let tampered = encrypt(PLAIN, &recipient, &[])
+        .replace("public_unencrypted: visible", "public_unencrypted: changed");
+    let e = sextant_sops::edit(&tampered, &change, &keys, "2026-12-07T23:00:00Z").unwrap_err();
+    assert_eq!(e, SopsError::Mac);
+}
