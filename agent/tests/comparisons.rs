@@ -36,7 +36,7 @@ async fn a_pass_over_the_local_environment_compares_each_object_once() {
         counts.push((pass, sextant::compare::made() - before));
     }
     let before = sextant::compare::made();
-    let diffs = sextant::apply::diff::diff(&cluster, &env, &plan, 4)
+    let diffs = sextant::apply::diff::diff(&cluster, &env, &plan, 4, &Default::default())
         .await
         .unwrap();
     assert!(diffs.is_empty(), "in sync after the sync: {diffs:?}");

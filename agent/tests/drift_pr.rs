@@ -360,6 +360,114 @@ fn a_secret_changed_live_opens_an_issue_that_shows_no_secret_anywhere() {
     }
 }
 
+/// A live change to a field an encrypted value feeds: the pull request's values file stays a
+/// SOPS file for its recipients, only the value's ciphertext and the MAC change, the real
+/// `sops` decrypts it to the live value, and the agent syncs the merge. No value shows in the
+/// title, the body, the status, the log or any request to the forge.
+#[test]
+fn a_live_change_fed_by_an_encrypted_value_is_proposed_encrypted_and_its_merge_syncs() {
+    const IN_GIT: &str = "s3cr3t-in-git-0453";
+    const LIVE: &str = "r0tated-live-0454";
+    let releases =
+        "    - {name: db, namespace: hash-service, chart: charts/db, values: [values/db.yaml]}\n";
+    let environment = prod_environment("").replace("  drift:\n", &format!("{releases}  drift:\n"));
+    let keys_dir = tempfile::tempdir().unwrap();
+    let (keys, recipient) = support::sops::key_pair();
+    let key_file = keys_dir.path().join("keys.txt");
+    std::fs::write(&key_file, keys).unwrap();
+    let plain = format!("# the database\ndatabase:\n  password: {IN_GIT}\n  host: db\n");
+    let encrypted = support::sops::encrypt(keys_dir.path(), &plain, &recipient);
+    let file = "environments/prod/values/db.yaml";
+    let world = World::with(
+        &environment,
+        &[
+            ("charts/db/Chart.yaml", "apiVersion: v2\nname: db\nversion: 0.1.0\n"),
+            (
+                "charts/db/templates/configmap.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: db\ndata:\n  dsn: \"postgres://app:{{ .Values.database.password }}@{{ .Values.database.host }}\"\n",
+            ),
+            (file, encrypted.as_str()),
+        ],
+    );
+    let mut env = world.env("solo");
+    env.insert("SOPS_AGE_KEY_FILE", key_file.display().to_string());
+    let agent = Agent::start(&env);
+    eventually(WAIT, "prod applied and watched", || {
+        in_sync(&agent).then_some(())
+    });
+    world.kubectl(&[
+        "patch",
+        "configmap/db",
+        "-n",
+        "hash-service",
+        "--type=merge",
+        "-p",
+        &format!(r#"{{"data":{{"dsn":"postgres://app:{LIVE}@db"}}}}"#),
+    ]);
+    let pr = eventually(WAIT, "the labelled drift pull request", || {
+        world
+            .open_pulls()
+            .into_iter()
+            .find(|p| !p.labels.is_empty())
+    });
+    assert_eq!(
+        pr.title,
+        "drift(prod/db): database.password (encrypted value changed)"
+    );
+    let proposed = world
+        .fake
+        .file("sextant/drift/prod/db", file)
+        .expect("the values file on the PR branch");
+    let proposed = String::from_utf8(proposed).unwrap();
+    let (removed, added) = changed_lines(&encrypted, &proposed);
+    let keys_of = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.trim().split(':').next().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(keys_of(&removed), ["password", "lastmodified", "mac"]);
+    assert_eq!(keys_of(&added), ["password", "lastmodified", "mac"]);
+    std::fs::write(keys_dir.path().join("proposed.yaml"), &proposed).unwrap();
+    let clear = support::sops::decrypt(keys_dir.path(), "proposed.yaml", &key_file);
+    assert_eq!(clear["database"]["password"], LIVE);
+    assert_eq!(clear["database"]["host"], "db");
+
+    let body = pr.body.clone().unwrap_or_default();
+    assert!(body.contains("(encrypted value changed)"), "{body}");
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let published = format!(
+        "{}\n{body}\n{}\n{}",
+        pr.title,
+        agent.status(),
+        agent.log_text()
+    );
+    let requests: Vec<String> = world
+        .fake
+        .requests()
+        .iter()
+        .map(|r| format!("{} {:?} {:?}", r.path, r.query, r.body))
+        .collect();
+    for secret in [IN_GIT, LIVE] {
+        for text in std::iter::once(&published).chain(&requests) {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+            assert!(
+                !text.contains(&b64(secret)),
+                "{secret} (base64) leaked: {text}"
+            );
+        }
+    }
+
+    // Merged: the agent decrypts the file it wrote, and Git now equals live.
+    let merge = world.fake.merge(pr.number).unwrap();
+    eventually(WAIT, "the merge commit applied and in sync", || {
+        let status = agent.status();
+        (status["environments"]["prod"]["revision"] == merge.as_str() && in_sync(&agent))
+            .then_some(())
+    });
+}
+
 #[test]
 fn forge_failures_are_reported_typed_retried_where_they_can_be_and_never_duplicate() {
     use forge_testkit::{Fault, Match};

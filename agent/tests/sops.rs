@@ -6,9 +6,9 @@
 
 mod support;
 
-use age::secrecy::ExposeSecret as _;
 use std::path::Path;
 use std::process::Command;
+use support::sops::{encrypt as sops_encrypt, key_pair};
 use support::*;
 
 const SENTINEL: &str = "s3cr3t-sentinel-0451";
@@ -38,34 +38,6 @@ fn chart(repo: &TempRepo) {
         )
         .write(&format!("environments/{env}/values/common.yaml"), "region: eu-west-1\n");
     }
-}
-
-/// An age key pair: the key file's text and the recipient.
-fn key_pair() -> (String, String) {
-    let id = age::x25519::Identity::generate();
-    (
-        format!("{}\n", id.to_string().expose_secret()),
-        id.to_public().to_string(),
-    )
-}
-
-fn sops_encrypt(dir: &Path, plain: &str, recipient: &str) -> String {
-    let sops = workspace().join(".tools/bin/sops");
-    let file = dir.join("values.yaml");
-    std::fs::write(&file, plain).unwrap();
-    let out = Command::new(sops)
-        .args(["--encrypt", "--age", recipient])
-        .arg(&file)
-        .current_dir(dir)
-        .output()
-        .expect("sops: run `make tools`");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::remove_file(file).unwrap();
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// `sextant ARGS` with `keys` as SOPS_AGE_KEY_FILE and its own cache and temporary folder.
@@ -210,4 +182,129 @@ fn a_key_that_cannot_decrypt_fails_the_render_naming_the_file() {
         "{err}"
     );
     assert!(!err.contains(SENTINEL));
+}
+
+/// A live change to a field an encrypted value feeds: `sextant diff` and `sextant drift` show
+/// no value of it, and the values patch the drift pull request would carry keeps the file a
+/// SOPS file, with only the value's ciphertext and the MAC changing, which the real `sops`
+/// decrypts to the live value.
+#[test]
+fn drift_on_a_field_an_encrypted_value_feeds_is_proposed_encrypted() {
+    const ROTATED: &str = "r0tated-sentinel-0452";
+    let repo = TempRepo::new();
+    repo.write("charts/db/Chart.yaml", "apiVersion: v2\nname: db\nversion: 0.1.0\n")
+        .write(
+            "charts/db/templates/configmap.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: db\ndata:\n  dsn: \"postgres://app:{{ .Values.database.password }}@db:{{ .Values.database.port }}\"\n",
+        )
+        .write(
+            "environments/dev/environment.yaml",
+            &environment(
+                "dev",
+                "    - {name: db, namespace: app, chart: charts/db, values: [values/db.yaml]}\n",
+            ),
+        );
+    let work = tempfile::tempdir().unwrap();
+    let (keys, recipient) = key_pair();
+    let key_file = work.path().join("keys.txt");
+    std::fs::write(&key_file, &keys).unwrap();
+    let encrypted = sops_encrypt(work.path(), &values(), &recipient);
+    repo.write("environments/dev/values/db.yaml", &encrypted);
+    std::fs::create_dir_all(work.path().join("tmp")).unwrap();
+    let (_server, kubeconfig) = test_server(work.path());
+    let on_cluster = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--env", "dev", "--kubeconfig", kubeconfig.to_str().unwrap()]);
+        run(&repo, &key_file, work.path(), &all)
+    };
+    let applied = on_cluster(&["apply"]);
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let dsn = format!(r#"{{"data":{{"dsn":"postgres://app:{ROTATED}@db:5432"}}}}"#);
+    let kubectl = Command::new(workspace().join(".tools/bin/kubectl"))
+        .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
+        .args([
+            "patch",
+            "configmap",
+            "db",
+            "-n",
+            "app",
+            "--type",
+            "merge",
+            "-p",
+            &dsn,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        kubectl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kubectl.stderr)
+    );
+
+    let diff = on_cluster(&["diff"]);
+    let json = on_cluster(&["diff", "--output", "json"]);
+    let report = on_cluster(&["drift", "--output", "json"]);
+    let patch = on_cluster(&["drift", "--output", "patch"]);
+    for out in [&diff, &json, &report, &patch] {
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for clear in [SENTINEL, ROTATED] {
+            assert!(!text.contains(clear), "{clear} shown: {text}");
+        }
+    }
+    let diff = String::from_utf8_lossy(&diff.stdout);
+    assert!(
+        diff.contains("-  dsn: (encrypted value changed)")
+            && diff.contains("+  dsn: (encrypted value)"),
+        "{diff}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(
+        report["releases"][0]["edits"],
+        serde_json::json!([{"file": "environments/dev/values/db.yaml", "key": "database.password",
+            "old": "(encrypted value)", "new": "(encrypted value changed)", "from_defaults": false}])
+    );
+    // Only the value's ciphertext and the MAC's two lines change.
+    let patch = String::from_utf8_lossy(&patch.stdout).to_string();
+    let changed: Vec<&str> = patch
+        .lines()
+        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+        .map(|l| {
+            l.trim_start_matches('+')
+                .trim_start()
+                .split(':')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(changed, ["password", "lastmodified", "mac"], "{patch}");
+    // The patch applied, the file decrypts with the real sops to the live value.
+    let patch_file = work.path().join("drift.patch");
+    std::fs::write(&patch_file, &patch).unwrap();
+    let applied = Command::new("git")
+        .args(["apply", patch_file.to_str().unwrap()])
+        .current_dir(repo.path())
+        .output()
+        .unwrap();
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let clear = support::sops::decrypt(repo.path(), "environments/dev/values/db.yaml", &key_file);
+    assert_eq!(clear["database"]["password"], ROTATED);
+    assert_eq!(clear["database"]["port"], 5432);
 }

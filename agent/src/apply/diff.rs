@@ -6,6 +6,7 @@ use super::cluster::{Cluster, ClusterError};
 use crate::compare::{self, Comparison, Keep};
 use crate::object::{Object, ObjectRef};
 use crate::plan::Plan;
+use crate::secrets::Sealed;
 use futures::{stream, StreamExt};
 // The core's drift (the agent's `drift` module acts on it, and reads apply: no circle).
 use serde_json::Value;
@@ -64,13 +65,15 @@ fn unified_to(source: &str, label: &str, live: Option<&Value>, desired: &Value) 
 
 /// Diffs every object of a plan (hooks aside) against the cluster: what a sync would write, so
 /// fields drift ignores keep their live values (`Comparison::respecting`).
+/// A value decrypted from a SOPS file shows as `(encrypted value)` (`sealed`).
 pub async fn diff(
     cluster: &impl Cluster,
     env: &crate::environment::Environment,
     plan: &Plan,
     concurrency: usize,
+    sealed: &Sealed,
 ) -> Result<Vec<ObjectDiff>, ClusterError> {
-    per_object(plan, concurrency, |o| diff_one(cluster, env, o)).await
+    per_object(plan, concurrency, |o| diff_one(cluster, env, o, sealed)).await
 }
 
 /// `f` of every object of a plan (hooks aside), `concurrency` at a time, in the plan's order;
@@ -122,10 +125,12 @@ async fn diff_one(
     cluster: &impl Cluster,
     env: &crate::environment::Environment,
     o: &Object,
+    sealed: &Sealed,
 ) -> Result<Option<ObjectDiff>, ClusterError> {
     let live = live_of(cluster, o).await?;
     let comparison = Comparison::of(env, o, live.as_ref());
-    Ok((!comparison.in_sync(Keep::Ignored)).then(|| merged_diff(o, live.as_ref(), &comparison)))
+    Ok((!comparison.in_sync(Keep::Ignored))
+        .then(|| merged_diff(o, live.as_ref(), &comparison, sealed)))
 }
 
 /// What the server would answer a sync's write, asked without writing (docs/preview.md).
@@ -149,25 +154,28 @@ pub enum DryRun {
 /// Every object of a plan (hooks aside) that a sync would write, sent to the API server as
 /// the sync would send it (`Comparison::respecting`, the environment's `forceConflicts`) with
 /// `dryRun=All`: nothing is stored. An object already as Git says is not sent; one the server
-/// would store unchanged is not listed.
+/// would store unchanged is not listed. A value decrypted from a SOPS file shows as
+/// `(encrypted value)` (`sealed`).
 pub async fn dry_run(
     cluster: &impl Cluster,
     env: &crate::environment::Environment,
     plan: &Plan,
     concurrency: usize,
+    sealed: &Sealed,
 ) -> Result<Vec<DryRun>, ClusterError> {
-    per_object(plan, concurrency, |o| dry_run_one(cluster, env, o)).await
+    per_object(plan, concurrency, |o| dry_run_one(cluster, env, o, sealed)).await
 }
 
 async fn dry_run_one(
     cluster: &impl Cluster,
     env: &crate::environment::Environment,
     o: &Object,
+    sealed: &Sealed,
 ) -> Result<Option<DryRun>, ClusterError> {
     let refused = |why: String| DryRun::Refused {
         release: o.release.clone(),
         reference: o.reference.clone(),
-        why: crate::secrets::scrub(&why, &o.manifest),
+        why: sealed.scrub(&crate::secrets::scrub(&why, &o.manifest)),
     };
     let live = live_of(cluster, o).await?;
     let comparison = Comparison::of(env, o, live.as_ref());
@@ -178,12 +186,20 @@ async fn dry_run_one(
     if let Some(why) = super::sync::held_by_another(env, o, live.as_ref(), force) {
         return Ok(Some(refused(why)));
     }
-    let merged = || Some(DryRun::Merged(merged_diff(o, live.as_ref(), &comparison)));
+    let merged = || {
+        Some(DryRun::Merged(merged_diff(
+            o,
+            live.as_ref(),
+            &comparison,
+            sealed,
+        )))
+    };
     let respected = comparison.respecting(Keep::Ignored);
     let manifest = respected.as_ref().map_or(&o.manifest, |r| &r.manifest);
     match cluster.apply(&o.reference, manifest, force, true).await {
         Ok(answer) => {
             let (shown_live, shown_answer) = crate::secrets::mask_pair(live.as_ref(), &answer);
+            let (shown_live, shown_answer) = sealed.mask_pair(shown_live.as_ref(), &shown_answer);
             let label = label(&o.reference);
             Ok(
                 unified_to("dry-run", &label, shown_live.as_ref(), &shown_answer).map(|diff| {
@@ -222,7 +238,12 @@ fn label(r: &ObjectRef) -> String {
 
 /// Git's fields merged over `live` (the fields drift ignores keep their live values), as a
 /// unified diff, for an object `comparison` (its one comparison) finds out of sync.
-fn merged_diff(o: &Object, live: Option<&Value>, comparison: &Comparison) -> ObjectDiff {
+fn merged_diff(
+    o: &Object,
+    live: Option<&Value>,
+    comparison: &Comparison,
+    sealed: &Sealed,
+) -> ObjectDiff {
     let respected = comparison.respecting(Keep::Ignored);
     let manifest = respected.as_ref().map_or(&o.manifest, |r| &r.manifest);
     let after = match live {
@@ -232,6 +253,7 @@ fn merged_diff(o: &Object, live: Option<&Value>, comparison: &Comparison) -> Obj
     let label = label(&o.reference);
     // A Secret's values are masked on both sides; a changed one still shows as a changed line.
     let (shown_live, shown_after) = crate::secrets::mask_pair(live, &after);
+    let (shown_live, shown_after) = sealed.mask_pair(shown_live.as_ref(), &shown_after);
     let secret = crate::secrets::is_secret(&after);
     // Never "in sync" here when compare says otherwise: a difference the YAML text does not show
     // (a number's type, say) is listed by field.
@@ -249,7 +271,7 @@ fn merged_diff(o: &Object, live: Option<&Value>, comparison: &Comparison) -> Obj
             };
             text.push_str(&format!("# {}: live {before} → git {after}\n", f.path));
         }
-        text
+        sealed.scrub(&text)
     });
     ObjectDiff {
         release: o.release.clone(),

@@ -11,10 +11,13 @@ pub fn diff_json(
     EnvArgs { env, repo }: &EnvArgs,
     cluster: &ClusterArgs,
 ) -> anyhow::Result<ExitCode> {
-    let (environment, plan) = sextant::plan_environment(&renderer(cli, repo)?, repo, env)?;
+    let renderer = renderer(cli, repo)?;
+    let (environment, plan) = sextant::plan_environment(&renderer, repo, env)?;
     let drifted = on_cluster(cluster, async |cluster| {
         Ok(sextant::apply::diff::drift(cluster, &environment, &plan, 8).await?)
     })?;
+    let sealed = renderer.sealed();
+    let drifted: Vec<_> = drifted.iter().map(|d| d.sealed(&sealed)).collect();
     let objects: Vec<serde_json::Value> = drifted
         .iter()
         .map(|d| {
@@ -40,9 +43,11 @@ pub fn diff_text(
     EnvArgs { env, repo }: &EnvArgs,
     cluster: &ClusterArgs,
 ) -> anyhow::Result<ExitCode> {
-    let (environment, plan) = sextant::plan_environment(&renderer(cli, repo)?, repo, env)?;
+    let renderer = renderer(cli, repo)?;
+    let (environment, plan) = sextant::plan_environment(&renderer, repo, env)?;
+    let sealed = renderer.sealed();
     let diffs = on_cluster(cluster, async |cluster| {
-        Ok(sextant::apply::diff::diff(cluster, &environment, &plan, 8).await?)
+        Ok(sextant::apply::diff::diff(cluster, &environment, &plan, 8, &sealed).await?)
     })?;
     let text: String = diffs.iter().map(|d| d.diff.clone()).collect();
     write_out(&text)?;

@@ -139,6 +139,33 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub const ENCRYPTED: &str = "(encrypted value)";
 
 /// Every leaf's key path under `v` (a list counts as one leaf).
+/// Each value of a decrypted document that the file held encrypted (`ENC[…]`), as text; the
+/// values the file's rules left in the clear are not secret.
+fn sealed_scalars(raw: &serde_yaml_ng::Value, plain: &serde_yaml_ng::Value, out: &mut Vec<String>) {
+    use serde_yaml_ng::Value as Y;
+    match (raw, plain) {
+        (Y::Mapping(r), Y::Mapping(p)) => {
+            for (k, pv) in p {
+                if let Some(rv) = r.get(k) {
+                    sealed_scalars(rv, pv, out);
+                }
+            }
+        }
+        (Y::Sequence(r), Y::Sequence(p)) => {
+            for (rv, pv) in r.iter().zip(p) {
+                sealed_scalars(rv, pv, out);
+            }
+        }
+        (Y::String(enc), leaf) if enc.starts_with("ENC[") => match leaf {
+            Y::String(s) => out.push(s.clone()),
+            Y::Number(n) => out.push(n.to_string()),
+            Y::Bool(b) => out.push(b.to_string()),
+            _ => {}
+        },
+        _ => {}
+    }
+}
+
 fn leaves(v: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
     match v {
         serde_json::Value::Object(m) if !m.is_empty() => {
@@ -193,6 +220,9 @@ pub struct Rendered {
     pub objects: Vec<Object>,
 }
 
+/// The SOPS files whose decrypted values a renderer keeps, to mask them, at most.
+const MAX_SEALED_FILES: usize = 512;
+
 pub struct Renderer {
     helm: Helm,
     cache: RenderCache,
@@ -201,6 +231,8 @@ pub struct Renderer {
     /// The age keys SOPS-encrypted values files are decrypted with, read from the environment
     /// at the first such file.
     sops_keys: OnceLock<std::result::Result<Arc<sextant_sops::Keys>, sextant_sops::KeyError>>,
+    /// The values last decrypted from each SOPS file, for what shows or publishes to mask them.
+    sealed: Mutex<std::collections::BTreeMap<PathBuf, sextant_core::secrets::Sealed>>,
 }
 
 impl Renderer {
@@ -227,6 +259,7 @@ impl Renderer {
             settings,
             helm_identity: OnceLock::new(),
             sops_keys: OnceLock::new(),
+            sealed: Mutex::default(),
         }
     }
 
@@ -300,6 +333,42 @@ impl Renderer {
         }
     }
 
+    /// The age keys SOPS files are decrypted (and drift edits encrypted) with.
+    pub fn sops_keys(
+        &self,
+    ) -> std::result::Result<Arc<sextant_sops::Keys>, sextant_sops::KeyError> {
+        self.sops_keys
+            .get_or_init(|| sextant_sops::Keys::from_env().map(Arc::new))
+            .clone()
+    }
+
+    /// Whether this renderer's keys open the SOPS file `file` (why not, if they do not); a plain
+    /// file opens.
+    pub fn opens(&self, file: &Path) -> std::result::Result<(), String> {
+        let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+        let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else {
+            return Ok(());
+        };
+        if !sextant_sops::is_encrypted(&doc) {
+            return Ok(());
+        }
+        let keys = self.sops_keys().map_err(|e| e.to_string())?;
+        sextant_sops::decrypt(&doc, &keys)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Every value this renderer has decrypted from the SOPS files it last read, for what
+    /// shows or publishes to mask them (`sextant_core::secrets::Sealed`).
+    pub fn sealed(&self) -> sextant_core::secrets::Sealed {
+        let files = self.sealed.lock().unwrap_or_else(|p| p.into_inner());
+        files
+            .values()
+            .fold(sextant_core::secrets::Sealed::default(), |all, s| {
+                all.with(s)
+            })
+    }
+
     /// The values helm will render the release with: chart defaults, then each values file.
     pub fn effective_values(&self, env: &Environment, release: &Release) -> Result<Values> {
         let values_err = |source| Error::Values {
@@ -369,22 +438,29 @@ impl Renderer {
             if !sextant_sops::is_encrypted(&doc) {
                 continue;
             }
-            let keys = self
-                .sops_keys
-                .get_or_init(|| sextant_sops::Keys::from_env().map(Arc::new))
-                .clone()
-                .map_err(|source| Error::Keys {
-                    environment: env.name.clone(),
-                    release: release.name.clone(),
-                    file: file.clone(),
-                    source,
-                })?;
+            let keys = self.sops_keys().map_err(|source| Error::Keys {
+                environment: env.name.clone(),
+                release: release.name.clone(),
+                file: file.clone(),
+                source,
+            })?;
             let plain = sextant_sops::decrypt(&doc, &keys).map_err(|source| Error::Decrypt {
                 environment: env.name.clone(),
                 release: release.name.clone(),
                 file: file.clone(),
                 source,
             })?;
+            let mut encrypted = Vec::new();
+            sealed_scalars(&doc, &plain, &mut encrypted);
+            let sealed = sextant_core::secrets::Sealed::new(encrypted);
+            let mut known = self.sealed.lock().unwrap_or_else(|p| p.into_inner());
+            // Bounded: each checkout (a preview's, a proof's) has its own paths. A file read
+            // again comes back at its next decryption, before anything it renders shows.
+            if known.len() >= MAX_SEALED_FILES && !known.contains_key(file) {
+                known.clear();
+            }
+            known.insert(file.clone(), sealed);
+            drop(known);
             let yaml = serde_yaml_ng::to_string(&plain).unwrap_or_default();
             out.push((i, zeroize::Zeroizing::new(yaml.into_bytes())));
         }
@@ -393,12 +469,37 @@ impl Renderer {
 
     /// Renders one release, from the cache when nothing that decides its output changed.
     pub fn render_release(&self, env: &Environment, release: &Release) -> Result<ReleaseRender> {
+        self.render_piped(env, release, None)
+    }
+
+    /// Renders one release with `overlay` (YAML) as its last values file, which helm reads
+    /// through a pipe: values that may carry a decrypted one never reach the disk. Not cached.
+    pub fn render_with_overlay(
+        &self,
+        env: &Environment,
+        release: &Release,
+        overlay: zeroize::Zeroizing<Vec<u8>>,
+    ) -> Result<ReleaseRender> {
+        self.render_piped(env, release, Some(overlay))
+    }
+
+    fn render_piped(
+        &self,
+        env: &Environment,
+        release: &Release,
+        overlay: Option<zeroize::Zeroizing<Vec<u8>>>,
+    ) -> Result<ReleaseRender> {
         let started = Instant::now();
         let chart_dir = self.chart_dir(env, release)?;
         let key = self.cache_key(env, release, &chart_dir)?;
         // Decrypted values never reach the disk: a release with any is not cached (its
         // rendering may carry them, in a Secret).
-        let piped = self.decrypted(env, release)?;
+        let mut piped = self.decrypted(env, release)?;
+        let mut values_files = release.values.clone();
+        if let Some(overlay) = overlay {
+            piped.push((values_files.len(), overlay));
+            values_files.push(PathBuf::from("(overlay)"));
+        }
         let cacheable = piped.is_empty();
         let cached = cacheable.then(|| self.cache.get("render", &key)).flatten();
         if let Some(documents) = cached.and_then(|c| serde_json::from_str(&c).ok()) {
@@ -418,7 +519,7 @@ impl Renderer {
                 release: &release.name,
                 namespace: &release.namespace,
                 chart_dir: &chart_dir,
-                values_files: &release.values,
+                values_files: &values_files,
                 piped: &piped,
                 kube_version: self.settings.kube_version.as_deref(),
                 api_versions: &self.settings.api_versions,

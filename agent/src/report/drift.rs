@@ -9,6 +9,7 @@ use crate::drift::ObjectDrift;
 use crate::environment::Environment;
 use crate::plan::Plan;
 use crate::render::Renderer;
+use crate::secrets::{ENCRYPTED, ENCRYPTED_CHANGED};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -96,11 +97,16 @@ fn map_release(
         }
     };
     proposal::without_secrets(&mut mapping, &r.objects);
+    proposal::without_unsealable(&env.repo, &mut mapping, &r.objects, |f| renderer.opens(f));
     let read = |p: &str| std::fs::read_to_string(env.repo.join(p)).ok();
-    match proposal::edit_files(&env.repo, &mapping.edits, read) {
+    let sealing = proposal::Sealing::of(renderer, crate::daemon::clock::unix_seconds());
+    match proposal::edit_files(&env.repo, &mapping.edits, read, &sealing) {
         Ok(files) => r.files = files,
         Err(e) => r.error = Some(e.to_string()),
     }
+    // Nothing decrypted shows: the fields an encrypted value feeds, and the encrypted keys.
+    let sealed = renderer.sealed();
+    r.objects = r.objects.iter().map(|d| d.sealed(&sealed)).collect();
     r.edits = mapping
         .edits
         .iter()
@@ -112,8 +118,16 @@ fn map_release(
                 .display()
                 .to_string(),
             key: e.dotted.clone(),
-            old: e.old.clone(),
-            new: e.new.clone(),
+            old: if e.encrypted || e.old.as_ref().is_some_and(|o| sealed.in_value(o)) {
+                e.old.as_ref().map(|_| ENCRYPTED.into())
+            } else {
+                e.old.clone()
+            },
+            new: if e.encrypted || sealed.in_value(&e.new) {
+                ENCRYPTED_CHANGED.into()
+            } else {
+                e.new.clone()
+            },
             from_defaults: e.from_defaults,
         })
         .collect();
@@ -131,7 +145,7 @@ fn map_release(
                 reason: if secret(&object) {
                     "a Secret's values are never written to Git".into()
                 } else {
-                    u.reason.to_string()
+                    sealed.scrub(&u.reason.to_string())
                 },
                 object,
                 path: u.pointer.clone(),

@@ -54,6 +54,8 @@ struct Next {
     head: Plan,
     /// The head's plan with only what Git adds or changes.
     changed: Plan,
+    /// The values decrypted from either side's SOPS files: shown nowhere.
+    sealed: crate::secrets::Sealed,
 }
 
 /// Renders and compares both sides of a change (see [`Rendered`]).
@@ -102,8 +104,10 @@ pub fn render(renderer: &Renderer, environment: &str, sides: &Sides<'_>) -> Rend
     let mut p = p;
     p.git = git_changes(&base, &head);
     p.crds = sextant_core::preview::crds(&p.git);
+    // Both sides rendered: every value decrypted from either side's SOPS files is known.
+    let sealed = renderer.sealed();
     if let Some(base_env) = &base_env {
-        p.values = values_changes(renderer, base_env, &env, &p.git);
+        p.values = values_changes(renderer, base_env, &env, &p.git, &sealed);
     }
     match promoted_digests(base_env.as_ref(), &env, sides) {
         Ok(digests) => p.digests = digests,
@@ -122,7 +126,12 @@ pub fn render(renderer: &Renderer, environment: &str, sides: &Sides<'_>) -> Rend
     let changed = changed_only(&head, &p.git);
     Rendered {
         preview: p,
-        next: Some(Next { env, head, changed }),
+        next: Some(Next {
+            env,
+            head,
+            changed,
+            sealed,
+        }),
     }
 }
 
@@ -132,11 +141,17 @@ impl Rendered {
     /// run). Reads only.
     pub async fn against(self, cluster: &impl Cluster, agent_namespace: &str) -> Preview {
         let Rendered { mut preview, next } = self;
-        let Some(Next { env, head, changed }) = next else {
+        let Some(Next {
+            env,
+            head,
+            changed,
+            sealed,
+        }) = next
+        else {
             return preview;
         };
         let p = &mut preview;
-        match cluster_changes(cluster, &env, &changed).await {
+        match cluster_changes(cluster, &env, &changed, &sealed).await {
             Ok(changes) => p.cluster = changes,
             Err(e) => {
                 return failed(
@@ -269,6 +284,7 @@ fn values_changes(
     base_env: &crate::environment::Environment,
     head_env: &crate::environment::Environment,
     git: &[sextant_core::preview::ObjectChange],
+    sealed: &crate::secrets::Sealed,
 ) -> Vec<ValuesChange> {
     let releases: std::collections::BTreeSet<&str> =
         git.iter().map(|g| g.release.as_str()).collect();
@@ -294,9 +310,16 @@ fn values_changes(
                 .fields
                 .iter()
                 .any(|(r, _)| r.group.is_empty() && r.kind == "Secret");
+            let encrypted = [&m.before, &m.after]
+                .into_iter()
+                .flatten()
+                .any(|v| sealed.in_value(v));
             let text = |v: &Option<serde_json::Value>| match (secret, v) {
                 (_, None) => None,
                 (true, Some(_)) => Some("(masked: it renders into a Secret)".to_string()),
+                (false, Some(_)) if encrypted => {
+                    Some(crate::secrets::ENCRYPTED_CHANGED.to_string())
+                }
                 (false, Some(v)) => Some(v.to_string()),
             };
             out.push(ValuesChange {
@@ -321,8 +344,9 @@ async fn cluster_changes(
     cluster: &impl Cluster,
     env: &crate::environment::Environment,
     changed: &Plan,
+    sealed: &crate::secrets::Sealed,
 ) -> Result<Vec<ClusterChange>, crate::apply::cluster::ClusterError> {
-    let answers = crate::apply::diff::dry_run(cluster, env, changed, 8).await?;
+    let answers = crate::apply::diff::dry_run(cluster, env, changed, 8, sealed).await?;
     Ok(answers
         .into_iter()
         .map(|a| match a {

@@ -8,6 +8,7 @@ pub mod git;
 pub mod pr;
 pub mod prometheus;
 pub mod promo;
+pub mod sops;
 
 use sextant::render::{cache::RenderCache, helm::Helm, Renderer, Settings};
 use std::path::{Path, PathBuf};

@@ -66,6 +66,25 @@ impl ObjectDrift {
     }
 }
 
+impl ObjectDrift {
+    /// The same drift with each field fed by a decrypted SOPS value masked: Git's side reads
+    /// "(encrypted value)", the live side "(encrypted value changed)" (the live value of such
+    /// a field is as secret as the one it replaced).
+    pub fn sealed(&self, sealed: &crate::secrets::Sealed) -> ObjectDrift {
+        let mut d = self.clone();
+        for f in &mut d.fields {
+            if sealed.in_value(&f.git) || f.live.as_ref().is_some_and(|l| sealed.in_value(l)) {
+                f.git = Value::String(crate::secrets::ENCRYPTED.into());
+                f.live = f
+                    .live
+                    .as_ref()
+                    .map(|_| Value::String(crate::secrets::ENCRYPTED_CHANGED.into()));
+            }
+        }
+        d
+    }
+}
+
 /// How `o` departs from Git, given its live state (`None`: deleted), or `None` when it does not
 /// (or must not be looked at).
 pub fn evaluate(

@@ -354,6 +354,7 @@ impl<F: Forge + 'static> PullRequests<F> {
                 .map_err(|e| perr(e.to_string()))?
                 .map_err(|e| perr(e.to_string()))?;
         proposal::without_secrets(&mut mapping, drifts);
+        proposal::without_unsealable(&env.repo, &mut mapping, drifts, |f| self.renderer.opens(f));
         let Some(base) = base.filter(|_| !mapping.edits.is_empty()) else {
             return Ok(Proposal::unmapped(mapping));
         };
@@ -363,8 +364,14 @@ impl<F: Forge + 'static> PullRequests<F> {
                 texts.insert(path, String::from_utf8_lossy(&bytes).to_string());
             }
         }
-        let files = proposal::edit_files(&env.repo, &mapping.edits, |p| texts.get(p).cloned())
-            .map_err(|e| perr(e.to_string()))?;
+        let sealing = proposal::Sealing::of(&self.renderer, super::clock::unix_seconds());
+        let files = proposal::edit_files(
+            &env.repo,
+            &mapping.edits,
+            |p| texts.get(p).cloned(),
+            &sealing,
+        )
+        .map_err(|e| perr(e.to_string()))?;
         let replaced: Vec<_> = files
             .iter()
             .map(|f| (env.repo.join(&f.path), f.after.clone()))
@@ -487,6 +494,7 @@ impl<F: Forge + 'static> PullRequests<F> {
             resolved: false,
         };
         let masked: Vec<ObjectDrift> = drifts.iter().map(ObjectDrift::masked).collect();
+        let sealed = self.renderer.sealed();
         let settings = &env.drift.pull_request;
         let mut labels = vec![pr::LABEL.to_string()];
         labels.extend(settings.labels.iter().cloned());
@@ -502,8 +510,8 @@ impl<F: Forge + 'static> PullRequests<F> {
                         message: "nothing maps to a values key any more".into(),
                     });
                 }
-                let title = proposal::title(&env.name, release, &p.mapping, &masked);
-                let body = proposal::body(&marker, &masked, &p.mapping, &p.files);
+                let title = proposal::title(&env.name, release, &p.mapping, &masked, &sealed);
+                let body = proposal::body(&marker, &masked, &p.mapping, &p.files, &sealed);
                 let branch = pr::branch(&env.name, release);
                 let files: Vec<(String, Vec<u8>)> = p
                     .files
@@ -548,8 +556,8 @@ impl<F: Forge + 'static> PullRequests<F> {
                     .propose(env, release, drifts, feed, None)
                     .await?
                     .mapping;
-                let title = proposal::title(&env.name, release, &mapping, &masked);
-                let body = proposal::body(&marker, &masked, &mapping, &[]);
+                let title = proposal::title(&env.name, release, &mapping, &masked, &sealed);
+                let body = proposal::body(&marker, &masked, &mapping, &[], &sealed);
                 let number = match update {
                     Some(n) => {
                         self.forge.edit(n, kind, &title, &body).await?;

@@ -116,6 +116,9 @@ pub struct ValuesEdit {
     pub new: Value,
     /// Only the chart's defaults set the key; the edit adds it to `file`.
     pub from_defaults: bool,
+    /// `file` is SOPS-encrypted and its rules encrypt the key: the value is written encrypted,
+    /// and shown nowhere.
+    pub encrypted: bool,
     /// The rendered fields this key moves (object, JSON pointer).
     pub fields: Vec<(ObjectRef, String)>,
 }
@@ -164,6 +167,13 @@ pub enum Reason {
     Bound { renders: usize },
     /// The release has no values file for an edit to go into.
     NoValuesFile { key: String },
+    /// The key is encrypted in a SOPS file that no key here opens: the new value cannot be
+    /// written encrypted.
+    Sealed {
+        key: String,
+        file: String,
+        why: String,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -214,8 +224,33 @@ impl fmt::Display for Reason {
                 f,
                 "key {key} is set only by the chart's defaults and the release has no values file"
             ),
+            Reason::Sealed { key, file, why } => write!(
+                f,
+                "key {key} is encrypted in {file}, and the agent cannot write it encrypted: {why}"
+            ),
         }
     }
+}
+
+/// Whether `key` is encrypted in the SOPS values file `file` (false for a plain file).
+pub fn encrypted_key(file: &std::path::Path, key: &[Segment]) -> bool {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return false;
+    };
+    if !text.contains("sops:") {
+        return false;
+    }
+    let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else {
+        return false;
+    };
+    let names: Vec<String> = key
+        .iter()
+        .filter_map(|s| match s {
+            Segment::Key(k) => Some(k.clone()),
+            Segment::Index(_) => None,
+        })
+        .collect();
+    sextant_sops::encrypts(&doc, &names)
 }
 
 /// The answer for one release's drift.

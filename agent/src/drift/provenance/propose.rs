@@ -181,6 +181,7 @@ impl Search<'_, '_> {
             }
             out.push(ValuesEdit {
                 dotted: dotted(&key),
+                encrypted: super::encrypted_key(&file, &key),
                 key,
                 file,
                 old,

@@ -40,6 +40,8 @@ pub(super) struct Session<'a> {
     /// Each values file's own content, in the release's order.
     pub files: Vec<(PathBuf, Value)>,
     schema: Option<jsonschema::Validator>,
+    /// A values file of the release is SOPS-encrypted: overlays reach helm through a pipe.
+    encrypted: bool,
 }
 
 impl<'a> Session<'a> {
@@ -66,6 +68,7 @@ impl<'a> Session<'a> {
                 source,
             })?;
         let renders = usize::from(!rendered.cache_hit);
+        let encrypted = !renderer.decrypted(env, release)?.is_empty();
         let baseline = finish(env, release, rendered.documents)?;
         let chart_dir = renderer.chart_dir(env, release)?;
         let effective = Value::Object(with_subchart_defaults(
@@ -103,6 +106,7 @@ impl<'a> Session<'a> {
             effective,
             files,
             schema,
+            encrypted,
         })
     }
 
@@ -137,16 +141,24 @@ impl<'a> Session<'a> {
         if self.exhausted() {
             return Ok(Outcome::Bound);
         }
-        let name = format!("overlay-{}.yaml", &hex::encode(Sha256::digest(&text))[..16]);
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, &text).map_err(|source| Error::Overlay {
-            environment: self.env.name.clone(),
-            release: self.release.name.clone(),
-            source,
-        })?;
-        let mut release = self.release.clone();
-        release.values.push(path);
-        let result = match self.renderer.render_release(self.env, &release) {
+        let rendered = if self.encrypted {
+            // The overlay may hold a live value of a field an encrypted value feeds: piped.
+            let bytes = zeroize::Zeroizing::new(text.clone().into_bytes());
+            self.renderer
+                .render_with_overlay(self.env, self.release, bytes)
+        } else {
+            let name = format!("overlay-{}.yaml", &hex::encode(Sha256::digest(&text))[..16]);
+            let path = self.dir.path().join(name);
+            std::fs::write(&path, &text).map_err(|source| Error::Overlay {
+                environment: self.env.name.clone(),
+                release: self.release.name.clone(),
+                source,
+            })?;
+            let mut release = self.release.clone();
+            release.values.push(path);
+            self.renderer.render_release(self.env, &release)
+        };
+        let result = match rendered {
             Ok(r) => {
                 self.renders += usize::from(!r.cache_hit);
                 // Objects the API server would refuse (a quantity that is no quantity) say the
