@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make configure ENV=<dev|prod> [OUTPUTS=<file>|-]: writes infra/envs/<env>'s Terraform outputs
 # (IRSA role ARNs, the hosted zone, the VPC CIDR, the ECR registry, Loki's buckets and role, the
-# region, the domain) into environments/<env>/ with the agent's format-preserving editor
+# platform secrets' SSM path, the region, the domain) into environments/<env>/ with the agent's format-preserving editor
 # (`sextant set-values`), then marks the environment deployable if no placeholder is left
 # (scripts/lib/configure.py says what goes where; scripts/lib/placeholders.py what a placeholder
 # is). OUTPUTS is a saved `terraform output -json` (or - for standard input); without it,

@@ -65,6 +65,7 @@ UPSTREAM_KINDS = [
     "gateway.networking.k8s.io/v1/HTTPRoute", "monitoring.coreos.com/v1/ServiceMonitor",
     "monitoring.coreos.com/v1/PrometheusRule", "templates.gatekeeper.sh/v1/ConstraintTemplate",
     "gateway.envoyproxy.io/v1alpha1/EnvoyProxy", "gateway.networking.k8s.io/v1/GatewayClass",
+    "external-secrets.io/v1/ClusterSecretStore", "external-secrets.io/v1/ExternalSecret",
 ]
 for env in ("dev", "prod"):
     path = f"{repo}/environments/{env}/environment.yaml"

@@ -3,9 +3,9 @@
 # against each other, from the parsed HCL (scripts/lib/tf_facts.py), without a cloud:
 #  - every workflow job that assumes an AWS role presents an OIDC subject the role's trust policy
 #    lists (scripts/lib/oidc_check.py);
-#  - every role, bucket, ECR repository and source range dev's and prod's values name is one
-#    Terraform creates for them, and each IRSA role is used by the ServiceAccount it trusts
-#    (scripts/lib/tf_refs_check.py);
+#  - every role, bucket, ECR repository, source range and SSM parameter (of an ExternalSecret)
+#    dev's and prod's values name is one Terraform creates for them, and each IRSA role is used
+#    by the ServiceAccount it trusts (scripts/lib/tf_refs_check.py);
 #  - no placeholder (account, hosted zone, example domain) is left in an environment marked
 #    deployable (scripts/lib/placeholders.py), and `make configure` (scripts/lib/configure.py)
 #    writes Terraform's outputs so that none is;

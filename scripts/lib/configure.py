@@ -16,8 +16,10 @@ What is written (file under environments/<env>/: values path <- output):
   cluster-autoscaler.yaml            rbac.serviceAccount role-arn; awsRegion; autoDiscovery.clusterName
   external-dns.yaml                  serviceAccount role-arn; the --zone-id-filter= argument <-
                                      dns_zone_id; env AWS_DEFAULT_REGION <- region; txtOwnerId
+  external-secrets.yaml              serviceAccount role-arn <- irsa_role_arns[external-secrets]
   platform.yaml                      issuer.hostedZoneID <- dns_zone_id; the internal Gateway's
-                                     sourceRanges <- [vpc_cidr]
+                                     sourceRanges <- [vpc_cidr]; externalSecrets.store.prefix <-
+                                     platform_ssm_path, .region <- region
   hash-service.yaml, main-api.yaml   image.repository <- ecr_repository_urls[<release>]
   auxiliary-service.yaml             image.repository likewise; serviceAccount.roleArn <-
                                      irsa_role_arns[auxiliary-service]; parameterPath <-
@@ -90,7 +92,12 @@ def edits_for(env, doc_of, outputs):
         "values/external-dns.yaml": [
             (["serviceAccount", "annotations", ROLE_ANNOTATION], irsa("external-dns")),
             (["txtOwnerId"], cluster)],
-        "values/platform.yaml": [(["issuer", "hostedZoneID"], zone)],
+        "values/external-secrets.yaml": [
+            (["serviceAccount", "annotations", ROLE_ANNOTATION], irsa("external-secrets"))],
+        "values/platform.yaml": [
+            (["issuer", "hostedZoneID"], zone),
+            (["externalSecrets", "store", "prefix"], output(outputs, "platform_ssm_path")),
+            (["externalSecrets", "store", "region"], region)],
         "values/hash-service.yaml": [(["image", "repository"], ecr_app)],
         "values/main-api.yaml": [(["image", "repository"], ecr["main-api"])],
         "values/auxiliary-service.yaml": [

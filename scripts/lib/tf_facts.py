@@ -5,13 +5,14 @@ and the environments' values (oidc_check.py, tf_refs_check.py):
 
     tf_facts.py INFRA_DIR          (run with .tools/hcl-venv/bin/python)
 
-    {"shared": {"roles": [...], "buckets": [...], "ecr_repositories": [...], "vpc_cidr": null},
-     "dev": {...}, "prod": {...}}
+    {"shared": {"roles": [...], "buckets": [...], "ecr_repositories": [...], "vpc_cidr": null,
+                "ssm_parameters": [...]}, "dev": {...}, "prod": {...}}
 
 Each root under INFRA_DIR/envs/ is walked through its module calls (local sources only), with the
 values the calls pass and the variables' defaults. A role is {"name", "purpose", "subjects"}:
 `subjects` are the `sub` values its trust policy accepts (a GitHub workflow's, or
-system:serviceaccount:NS:NAME for IRSA). A bucket is a name pattern. What HCL cannot know here
+system:serviceaccount:NS:NAME for IRSA). A bucket is a name pattern; an SSM parameter its full
+name. What HCL cannot know here
 is a token: <ACCOUNT> (the account ID), <REPO> (var.github_repository), <?> (anything else this
 evaluator does not follow: data sources, resource attributes, functions). The evaluator follows
 `${var.X}`, `${local.X}`, `${each.key}`, `${each.value}`, `${var.X[each.key].Y}`, for_each over
@@ -180,6 +181,8 @@ def walk(scope, facts):
                 })
             elif rtype == "aws_s3_bucket":
                 facts["buckets"].append(scope.value(body.get("bucket", UNKNOWN)))
+            elif rtype == "aws_ssm_parameter":
+                facts["ssm_parameters"].append(scope.value(body.get("name", UNKNOWN)))
             elif rtype == "aws_ecr_repository":
                 facts["ecr_repositories"].append(scope.value(body.get("name", UNKNOWN)))
             scope.each_key = scope.each_value = None
@@ -202,7 +205,7 @@ def facts_of(infra):
     out = {}
     for root in sorted(glob.glob(os.path.join(infra, "envs", "*", ""))):
         name = os.path.basename(os.path.dirname(root))
-        facts = {"roles": [], "buckets": [], "ecr_repositories": [], "vpc_cidr": None}
+        facts = {"roles": [], "buckets": [], "ecr_repositories": [], "vpc_cidr": None, "ssm_parameters": []}
         walk(Scope(os.path.normpath(root), dict(ROOT_TOKENS)), facts)
         out[name] = facts
     return out

@@ -13,7 +13,9 @@ environment.yaml and values files is read, and (facts: tf_facts.py, the parsed H
     Terraform creates for the environment (its account part aside);
   - an ECR image repository (<account>.dkr.ecr.<region>.amazonaws.com/NAME) must be one of
     infra/envs/shared's repositories;
-  - every CIDR of a `sourceRanges` list must lie inside the environment's VPC CIDR.
+  - every CIDR of a `sourceRanges` list must lie inside the environment's VPC CIDR;
+  - every SSM parameter an ExternalSecret of helm/platform reads (`externalSecrets.store.prefix`
+    + each `externalSecrets.secrets.*.parameters` value) must be one infra/envs/<env> creates.
 Reports `file: key.path: what is wrong` and exits 1 if there is any. Account IDs are not checked
 here (they are placeholders until `make configure`; placeholders.py checks deployable ones).
 """
@@ -86,6 +88,22 @@ def env_files(env_dir):
     return out
 
 
+def external_secret_parameters(rel, doc, env, created):
+    """The SSM parameters helm/platform's ExternalSecrets read that Terraform does not create."""
+    es = doc.get("externalSecrets") if isinstance(doc, dict) else None
+    if not isinstance(es, dict) or not es.get("enabled"):
+        return []
+    prefix = str((es.get("store") or {}).get("prefix") or "")
+    out = []
+    for name, secret in (es.get("secrets") or {}).items():
+        for key, param in ((secret or {}).get("parameters") or {}).items():
+            full = prefix + str(param)
+            if full not in created:
+                out.append(f"{rel}: {dotted(('externalSecrets', 'secrets', name, 'parameters', key))}: SSM parameter "
+                           f"{full} is not created by infra/envs/{env} (platform_secret_parameters)")
+    return out
+
+
 def check(root, facts):
     problems = []
     shared = facts.get("shared", {})
@@ -100,6 +118,8 @@ def check(root, facts):
         vpc = ipaddress.ip_network(mine["vpc_cidr"]) if mine.get("vpc_cidr") else None
         for file, release, doc in env_files(env_dir):
             rel = os.path.relpath(file, root)
+            if release is not None and release.get("chart") == "helm/platform":
+                problems += external_secret_parameters(rel, doc, env, set(mine.get("ssm_parameters", [])))
             for path, value in leaves(doc):
                 where = f"{rel}: {dotted(path)}"
                 if not isinstance(value, str):

@@ -1,7 +1,8 @@
 """Tests of tf_refs_check.py: the environments name only AWS resources Terraform creates, and the
 planted mistakes are reported: prod's Loki role and buckets without the Terraform that creates
 them (issue 27, defect 9), the internal Gateway open to a range outside the VPC (defect 4), and an
-IRSA role used by a release in another namespace than the one it trusts.
+IRSA role used by a release in another namespace than the one it trusts, and an ExternalSecret
+reading an SSM parameter Terraform does not create.
 
     .tools/venv/bin/python -m unittest scripts/lib/tf_refs_check_test.py   (scripts/checks/crossrefs.sh)
 """
@@ -55,6 +56,14 @@ class TfRefsCheck(unittest.TestCase):
         self.assertTrue(any(p.startswith(f"{loki}: loki.storage.bucketNames.ruler: bucket sextant-prod-loki-ruler-")
                             for p in problems), "\n".join(problems))
         self.assertEqual(len(problems), 3, "\n".join(problems))
+
+    def test_an_external_secret_reading_a_parameter_terraform_does_not_create_is_reported(self):
+        replace_in(os.path.join(self.tmp.name, "infra/envs/prod/main.tf"),
+                   '    "alertmanager/pagerduty-routing-key",\n', "")
+        self.assertEqual(self.problems(), [
+            "environments/prod/values/platform.yaml: externalSecrets.secrets.alertmanager-receivers.parameters."
+            "pagerduty-routing-key: SSM parameter /sextant/platform/prod/alertmanager/pagerduty-routing-key is not "
+            "created by infra/envs/prod (platform_secret_parameters)"])
 
     def test_a_source_range_outside_the_vpc_is_reported(self):
         replace_in(os.path.join(self.tmp.name, "environments/dev/values/platform.yaml"),

@@ -59,6 +59,14 @@ module "platform" {
   state_kms_key_arn = var.state_kms_key_arn
   apply_policy_arns = ["arn:${data.aws_partition.current.partition}:iam::aws:policy/PowerUserAccess"]
 
+  # The platform's secrets, values put out of band (docs/secrets.md, "External Secrets"); the
+  # ExternalSecrets of environments/dev/values/platform.yaml read them.
+  platform_secret_parameters = [
+    "grafana/admin-password",
+    "alertmanager/slack-url",
+    "sextant/forge-token",
+  ]
+
   app_parameters = {
     "hash-service/log-level" = "debug"
   }

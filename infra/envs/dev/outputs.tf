@@ -21,7 +21,7 @@ output "agent_role_arn" {
 }
 
 output "irsa_role_arns" {
-  description = "Every IRSA role ARN by purpose (cluster-autoscaler, aws-load-balancer-controller, external-dns, cert-manager, agent, app, auxiliary-service)."
+  description = "Every IRSA role ARN by purpose (cluster-autoscaler, aws-load-balancer-controller, external-dns, cert-manager, agent, app, auxiliary-service, external-secrets)."
   value       = module.platform.irsa_role_arns
 }
 
@@ -43,6 +43,11 @@ output "app_bucket" {
 output "app_ssm_path" {
   description = "The app's SSM parameter path."
   value       = module.platform.app_ssm_path
+}
+
+output "platform_ssm_path" {
+  description = "The platform's secret parameters' path: External Secrets' ClusterSecretStore prefix (make configure)."
+  value       = module.platform.platform_ssm_path
 }
 
 output "dns_name_servers" {

@@ -66,6 +66,15 @@ module "platform" {
   loki_s3             = true
   loki_retention_days = 30
 
+  # The platform's secrets, values put out of band (docs/secrets.md, "External Secrets"); the
+  # ExternalSecrets of environments/prod/values/platform.yaml read them.
+  platform_secret_parameters = [
+    "grafana/admin-password",
+    "alertmanager/slack-url",
+    "alertmanager/pagerduty-routing-key",
+    "sextant/forge-token",
+  ]
+
   app_parameters = {
     "hash-service/log-level" = "info"
   }

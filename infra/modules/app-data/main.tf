@@ -1,12 +1,19 @@
 # The app's data: one private, versioned, KMS-encrypted, TLS-only bucket and its SSM parameters
 # under /<project>/<env>/, all encrypted with this module's key (the app's IRSA role may
-# decrypt with it, nothing else of the app's may).
+# decrypt with it, nothing else of the app's may). Beside them, the platform's own secrets under
+# /<project>/platform/<env>/ (Grafana's admin password, Alertmanager's receivers, the agent's
+# forge token), which External Secrets reads: a path of their own, outside the app's, because
+# auxiliary-service answers any parameter under the app's path to main-api's public route.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  ssm_path = "/${var.project}/${var.environment}/"
+  ssm_path          = "/${var.project}/${var.environment}/"
+  platform_ssm_path = "/${var.project}/platform/${var.environment}/"
+  # What a secret parameter holds until someone puts its value (helm/platform's ExternalSecrets
+  # refuse to copy it into a Secret: externalSecrets.placeholder in helm/platform/values.yaml).
+  placeholder = "set-out-of-band"
 }
 
 resource "aws_kms_key" "app" {
@@ -137,8 +144,24 @@ resource "aws_ssm_parameter" "secret" {
   type   = "SecureString"
   key_id = aws_kms_key.app.arn
   # A placeholder: the real value is put out of band and Terraform never reads or resets it.
-  value = "set-out-of-band"
+  value = local.placeholder
   tags  = var.tags
+
+  lifecycle {
+    ignore_changes = [value]
+  }
+}
+
+# The platform's secrets: placeholders like the app's, their values put out of band
+# (docs/secrets.md, "External Secrets"), read by the external-secrets IRSA role only.
+resource "aws_ssm_parameter" "platform" {
+  for_each = var.platform_secret_parameters
+
+  name   = "${local.platform_ssm_path}${each.key}"
+  type   = "SecureString"
+  key_id = aws_kms_key.app.arn
+  value  = local.placeholder
+  tags   = var.tags
 
   lifecycle {
     ignore_changes = [value]

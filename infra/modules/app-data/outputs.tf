@@ -18,7 +18,16 @@ output "ssm_path" {
   value       = local.ssm_path
 }
 
+output "platform_ssm_path" {
+  description = "The platform's secret parameters' path, /<project>/platform/<env>/ (External Secrets' ClusterSecretStore prefix)."
+  value       = local.platform_ssm_path
+}
+
 output "parameter_names" {
-  description = "Full names of every parameter created (configuration and secret placeholders)."
-  value       = sort(concat([for p in aws_ssm_parameter.config : p.name], [for p in aws_ssm_parameter.secret : p.name]))
+  description = "Full names of every parameter created (configuration, the app's and the platform's secret placeholders)."
+  value = sort(concat(
+    [for p in aws_ssm_parameter.config : p.name],
+    [for p in aws_ssm_parameter.secret : p.name],
+    [for p in aws_ssm_parameter.platform : p.name],
+  ))
 }

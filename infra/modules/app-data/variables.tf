@@ -16,6 +16,12 @@ variable "environment" {
     condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.environment))
     error_message = "environment must be 2-16 lower-case letters, digits or hyphens, starting with a letter."
   }
+
+  # /<project>/platform/ holds every environment's platform secrets.
+  validation {
+    condition     = var.environment != "platform"
+    error_message = "environment may not be \"platform\": /<project>/platform/ is the platform secrets' path."
+  }
 }
 
 variable "bucket_name" {
@@ -38,6 +44,17 @@ variable "secret_parameters" {
   description = "Secret parameter names (under /<project>/<env>/): created with a placeholder, their values set out of band (`aws ssm put-parameter --overwrite`) and never read back by Terraform."
   type        = set(string)
   default     = []
+}
+
+variable "platform_secret_parameters" {
+  description = "The platform's secret parameter names (under /<project>/platform/<env>/, e.g. grafana/admin-password): created with a placeholder, their values set out of band and never read back by Terraform; External Secrets copies them into Secrets."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.platform_secret_parameters : can(regex("^[a-zA-Z0-9_.-]+(/[a-zA-Z0-9_.-]+)*$", p))])
+    error_message = "platform_secret_parameters must be names under the path: segments of a-zA-Z0-9_.- separated by single slashes, no leading or trailing slash."
+  }
 }
 
 variable "noncurrent_version_days" {

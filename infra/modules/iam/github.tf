@@ -80,12 +80,16 @@ data "aws_iam_policy_document" "plan_state" {
   }
 
   # ReadOnlyAccess can read parameter values and objects; a plan needs neither the app's
-  # secrets nor its data.
+  # secrets nor its data, nor the platform's secrets.
   statement {
-    sid       = "NoAppSecretsOrData"
-    effect    = "Deny"
-    actions   = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "s3:GetObject"]
-    resources = ["arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${trimsuffix(var.app_ssm_path, "/")}/*", "${var.app_bucket_arn}/*"]
+    sid     = "NoAppSecretsOrData"
+    effect  = "Deny"
+    actions = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "s3:GetObject"]
+    resources = [
+      "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${trimsuffix(var.app_ssm_path, "/")}/*",
+      "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${trimsuffix(var.platform_ssm_path, "/")}/*",
+      "${var.app_bucket_arn}/*",
+    ]
   }
 }
 

@@ -19,6 +19,7 @@ locals {
     agent                        = data.aws_iam_policy_document.agent.json
     app                          = data.aws_iam_policy_document.app.json
     auxiliary-service            = data.aws_iam_policy_document.auxiliary_service.json
+    external-secrets             = data.aws_iam_policy_document.external_secrets.json
   }
 }
 
@@ -325,6 +326,37 @@ data "aws_iam_policy_document" "auxiliary_service" {
       test     = "StringLike"
       variable = "kms:EncryptionContext:PARAMETER_ARN"
       values   = ["arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${trimsuffix(var.app_ssm_path, "/")}/*"]
+    }
+  }
+}
+
+# External Secrets (its ClusterSecretStore in helm/platform): reads the platform's secret
+# parameters, nothing of the app's path, and decrypts only through SSM for a parameter under the
+# platform's path. GetParametersByPath is authorised on the path itself, the others on each
+# parameter; no DescribeParameters, so no `find` by tag or name outside the path.
+data "aws_iam_policy_document" "external_secrets" {
+  statement {
+    sid     = "ReadThePlatformParameters"
+    actions = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
+    resources = [
+      "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${trimsuffix(var.platform_ssm_path, "/")}",
+      "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${trimsuffix(var.platform_ssm_path, "/")}/*",
+    ]
+  }
+
+  statement {
+    sid       = "DecryptThoseParametersThroughSsmOnly"
+    actions   = ["kms:Decrypt"]
+    resources = [var.app_kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["ssm.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:PARAMETER_ARN"
+      values   = ["arn:${local.partition}:ssm:${local.region}:${local.account}:parameter${trimsuffix(var.platform_ssm_path, "/")}/*"]
     }
   }
 }

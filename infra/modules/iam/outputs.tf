@@ -1,5 +1,5 @@
 output "irsa_role_arns" {
-  description = "IRSA role ARN by purpose (cluster-autoscaler, aws-load-balancer-controller, external-dns, cert-manager, agent, app, auxiliary-service): each ServiceAccount's eks.amazonaws.com/role-arn annotation."
+  description = "IRSA role ARN by purpose (cluster-autoscaler, aws-load-balancer-controller, external-dns, cert-manager, agent, app, auxiliary-service, external-secrets): each ServiceAccount's eks.amazonaws.com/role-arn annotation."
   value       = { for k, r in aws_iam_role.irsa : k => r.arn }
 }
 

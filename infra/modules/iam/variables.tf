@@ -24,7 +24,7 @@ variable "oidc_issuer_url" {
 }
 
 variable "service_accounts" {
-  description = "namespace/name of the ServiceAccount each IRSA role trusts; keys: cluster-autoscaler, aws-load-balancer-controller, external-dns, cert-manager, agent, app, auxiliary-service."
+  description = "namespace/name of the ServiceAccount each IRSA role trusts; keys: cluster-autoscaler, aws-load-balancer-controller, external-dns, cert-manager, agent, app, auxiliary-service, external-secrets."
   type = map(object({
     namespace = string
     name      = string
@@ -37,14 +37,15 @@ variable "service_accounts" {
     agent                        = { namespace = "sextant-system", name = "sextant" }
     app                          = { namespace = "hash-service", name = "hash-service" }
     auxiliary-service            = { namespace = "auxiliary-service", name = "auxiliary-service" }
+    external-secrets             = { namespace = "external-secrets", name = "external-secrets" }
   }
 
   validation {
     condition = length(setsubtract(
-      ["cluster-autoscaler", "aws-load-balancer-controller", "external-dns", "cert-manager", "agent", "app", "auxiliary-service"],
+      ["cluster-autoscaler", "aws-load-balancer-controller", "external-dns", "cert-manager", "agent", "app", "auxiliary-service", "external-secrets"],
       keys(var.service_accounts)
     )) == 0
-    error_message = "service_accounts must name the ServiceAccount of cluster-autoscaler, aws-load-balancer-controller, external-dns, cert-manager, agent and app."
+    error_message = "service_accounts must name the ServiceAccount of cluster-autoscaler, aws-load-balancer-controller, external-dns, cert-manager, agent, app, auxiliary-service and external-secrets."
   }
 }
 
@@ -83,8 +84,18 @@ variable "app_ssm_path" {
   }
 }
 
+variable "platform_ssm_path" {
+  description = "The platform's secret parameters' path, /<project>/platform/<env>/ (app-data module output platform_ssm_path): External Secrets reads it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^/[a-zA-Z0-9_.-]+(/[a-zA-Z0-9_.-]+)*/$", var.platform_ssm_path))
+    error_message = "platform_ssm_path must start and end with a slash, e.g. /sextant/platform/dev/."
+  }
+}
+
 variable "app_kms_key_arn" {
-  description = "KMS key of the app's bucket and SecureString parameters (decrypt only)."
+  description = "KMS key of the app's bucket and SecureString parameters, the platform's included (decrypt only)."
   type        = string
 }
 

@@ -68,7 +68,9 @@ module "app_data" {
   bucket_name       = "${local.name}-app-data-${local.account}"
   parameters        = var.app_parameters
   secret_parameters = var.app_secret_parameters
-  tags              = var.tags
+  # The platform's secrets (External Secrets): docs/secrets.md, "External Secrets".
+  platform_secret_parameters = var.platform_secret_parameters
+  tags                       = var.tags
 }
 
 module "iam" {
@@ -84,6 +86,7 @@ module "iam" {
   app_bucket_prefix        = "hash-service"
   app_ssm_path             = module.app_data.ssm_path
   app_kms_key_arn          = module.app_data.kms_key_arn
+  platform_ssm_path        = module.app_data.platform_ssm_path
   github_repository        = var.github_repository
   github_oidc_provider_arn = data.aws_iam_openid_connect_provider.github.arn
   github_apply_environment = var.environment

@@ -68,6 +68,11 @@ output "app_ssm_path" {
   value       = module.app_data.ssm_path
 }
 
+output "platform_ssm_path" {
+  description = "The platform's secret parameters' path, /<project>/platform/<env>/."
+  value       = module.app_data.platform_ssm_path
+}
+
 output "dns_name_servers" {
   description = "Name servers to delegate the domain to."
   value       = module.dns.name_servers

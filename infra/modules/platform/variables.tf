@@ -121,6 +121,12 @@ variable "app_secret_parameters" {
   default     = []
 }
 
+variable "platform_secret_parameters" {
+  description = "Names of the platform's secret SSM parameters under /<project>/platform/<env>/ (values set out of band; helm/platform's ExternalSecrets read them)."
+  type        = set(string)
+  default     = []
+}
+
 variable "github_repository" {
   description = "owner/name of the repository whose workflows assume the CI roles."
   type        = string
