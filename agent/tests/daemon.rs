@@ -1247,3 +1247,58 @@ fn an_api_server_restarted_empty_gets_its_objects_back_and_a_later_scale_is_heal
         (heals(&agent) > before && replicas(&world) == Some(2)).then_some(())
     });
 }
+
+/// An environment whose values file is SOPS-encrypted: applied with the value decrypted, one
+/// decrypted file counted; then a commit encrypting it for a recipient the agent has no key
+/// for is refused naming the file, counted by reason, and the last revision stays.
+#[test]
+fn an_encrypted_values_file_is_applied_and_one_no_key_opens_is_refused_and_counted() {
+    let world = World::new();
+    let (keys, recipient) = support::sops::key_pair();
+    let key_file = world.dir.path().join("age-keys.txt");
+    std::fs::write(&key_file, keys).unwrap();
+    let values = "greeting: s3cr3t-greeting-0455\n";
+    let encrypted = support::sops::encrypt(world.dir.path(), values, &recipient);
+    world.repo.write("environments/e/values.yaml", &encrypted);
+    world.repo.commit_and_push("encrypt the values");
+    let mut env = world.env("solo");
+    env.insert("SOPS_AGE_KEY_FILE", key_file.display().to_string());
+    let agent = Agent::start(&env);
+    let first = eventually(WAIT, "the encrypted revision applied", || {
+        let revision = agent.status()["environments"]["e"]["revision"].clone();
+        (world.greeting().as_deref() == Some("s3cr3t-greeting-0455") && revision.is_string())
+            .then_some(revision)
+    });
+    assert_eq!(
+        agent.metric(r#"sextant_values_decrypted_files{environment="e"}"#),
+        1.0
+    );
+
+    let (_, stranger) = support::sops::key_pair();
+    let other = support::sops::encrypt(world.dir.path(), "greeting: other-0456\n", &stranger);
+    world.repo.write("environments/e/values.yaml", &other);
+    let refused = world.repo.commit_and_push("encrypt for someone else");
+    agent.push_webhook(SECRET, "main");
+    let error = eventually(WAIT, "the commit refused", || {
+        let error = agent.status()["environments"]["e"]["last_error"].clone();
+        (error["revision"] == refused.as_str()).then_some(error)
+    });
+    assert_eq!(error["error"], "values_undecryptable");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("environments/e/values.yaml: cannot decrypt: no age key here decrypts")
+            && message.contains(&stranger),
+        "{message}"
+    );
+    assert_eq!(
+        agent.metric(r#"sextant_values_decrypt_failures_total{environment="e",reason="no_key"}"#),
+        1.0
+    );
+    assert_eq!(agent.status()["environments"]["e"]["revision"], first);
+    assert_eq!(world.greeting().as_deref(), Some("s3cr3t-greeting-0455"));
+    let shown = format!("{}\n{}", agent.status(), agent.log_text());
+    assert!(
+        !shown.contains("s3cr3t-greeting-0455") && !shown.contains("other-0456"),
+        "{shown}"
+    );
+}

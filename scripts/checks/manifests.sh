@@ -128,6 +128,8 @@ METRICS = {
     "sextant_sync_duration_seconds": ("histogram", {"environment"}),
     "sextant_wave_duration_seconds": ("histogram", {"environment", "wave"}),
     "sextant_render_duration_seconds": ("histogram", {"environment", "release"}),
+    "sextant_values_decrypted_files": ("gauge", {"environment"}),
+    "sextant_values_decrypt_failures_total": ("counter", {"environment", "reason"}),
     "sextant_last_sync_timestamp_seconds": ("gauge", {"environment", "result"}),
     "sextant_objects": ("gauge", {"environment", "release", "health"}),
     "sextant_reconcile_errors_total": ("counter", {"environment", "stage", "error"}),
@@ -168,6 +170,9 @@ VALUES = {
         "apply_refused", "hook_failed", "kind_not_served", "kind_timeout", "stopped",
         "prune_guard", "deadline", "conflict", "api_unavailable", "api_refused",
         "signature_unverified", "signature_unavailable", "values_undecryptable"},
+    # agent/sops/src/lib.rs SopsError::label, and key_file (agent/src/render/mod.rs)
+    ("sextant_values_decrypt_failures_total", "reason"): {
+        "no_key", "tampered", "mac", "version", "malformed", "edit", "key_file"},
     ("sextant_webhook_requests_total", "result"): {"accepted", "unauthorized", "ignored", "too_large", "bad_request"},
     ("sextant_drift_heals_total", "result"): {"succeeded", "failed"},
     ("sextant_drift_pull_requests", "state"): {"open", "issue"},

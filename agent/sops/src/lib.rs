@@ -61,6 +61,20 @@ pub enum SopsError {
     Edit { at: String, message: String },
 }
 
+impl SopsError {
+    /// Why, as a bounded label: `no_key`, `tampered`, `mac`, `version`, `malformed`, `edit`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SopsError::NoKey { .. } => "no_key",
+            SopsError::Tampered { .. } => "tampered",
+            SopsError::Mac => "mac",
+            SopsError::Version(_) => "version",
+            SopsError::Malformed { .. } => "malformed",
+            SopsError::Edit { .. } => "edit",
+        }
+    }
+}
+
 fn list(items: &[String]) -> String {
     if items.is_empty() {
         "none".into()

@@ -71,6 +71,14 @@ impl ReconcileError {
         }
     }
 
+    /// Why a SOPS values file did not decrypt, if that is the failure.
+    pub fn decrypt_reason(&self) -> Option<&'static str> {
+        match self {
+            ReconcileError::Prepare(crate::Error::Render(e)) => e.decrypt_reason(),
+            _ => None,
+        }
+    }
+
     /// Whether the same revision is tried again with backoff (else: at the next commit or
     /// resync).
     pub fn is_transient(&self) -> bool {

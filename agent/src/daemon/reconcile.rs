@@ -94,6 +94,11 @@ impl<C: Cluster + 'static> Reconciler<C> {
         m.reconcile_errors_total
             .with_label_values(&[env, stage, e.metric_label()])
             .inc();
+        if let Some(reason) = e.decrypt_reason() {
+            m.values_decrypt_failures_total
+                .with_label_values(&[env, reason])
+                .inc();
+        }
         m.sync_total.with_label_values(&[env, "failed"]).inc();
         m.last_sync_timestamp_seconds
             .with_label_values(&[env, "failed"])
@@ -158,6 +163,11 @@ impl<C: Cluster + 'static> Reconciler<C> {
                 .with_label_values(&[env.as_str(), r.release.as_str()])
                 .observe(r.duration.as_secs_f64());
         }
+        let decrypted: usize = releases.iter().map(|r| r.decrypted_files).sum();
+        self.metrics
+            .values_decrypted_files
+            .with_label_values(&[env.as_str()])
+            .set(i64::try_from(decrypted).unwrap_or(i64::MAX));
 
         let mut opts = SyncOptions::for_environment(&environment);
         opts.leave_drift = true;

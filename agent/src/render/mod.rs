@@ -115,6 +115,16 @@ impl Error {
         }
     }
 
+    /// Why a SOPS values file did not decrypt, a bounded label (`sextant_sops::SopsError::label`,
+    /// or `key_file` for keys that cannot be read); `None` for any other error.
+    pub fn decrypt_reason(&self) -> Option<&'static str> {
+        match self {
+            Error::Decrypt { source, .. } => Some(source.label()),
+            Error::Keys { .. } => Some("key_file"),
+            _ => None,
+        }
+    }
+
     /// Whether rendering the same snapshot again later may succeed: a chart repository that did
     /// not answer, helm that could not start or ran out of time. A template, values or manifest
     /// error is the commit's, and renders the same way every time.
@@ -211,6 +221,8 @@ pub struct ReleaseRender {
     pub documents: Vec<objects::RawObject>,
     pub cache_hit: bool,
     pub duration: Duration,
+    /// SOPS-encrypted values files decrypted for this render.
+    pub decrypted_files: usize,
 }
 
 /// An environment rendered: the raw output per release and the owned objects of all of them.
@@ -495,6 +507,7 @@ impl Renderer {
         // Decrypted values never reach the disk: a release with any is not cached (its
         // rendering may carry them, in a Secret).
         let mut piped = self.decrypted(env, release)?;
+        let decrypted_files = piped.len();
         let mut values_files = release.values.clone();
         if let Some(overlay) = overlay {
             piped.push((values_files.len(), overlay));
@@ -508,6 +521,7 @@ impl Renderer {
                 documents,
                 cache_hit: true,
                 duration: started.elapsed(),
+                decrypted_files,
             });
         }
         // Parse the values before helm does: a broken values file is reported with its own name
@@ -549,6 +563,7 @@ impl Renderer {
             documents,
             cache_hit: false,
             duration: started.elapsed(),
+            decrypted_files,
         })
     }
 
