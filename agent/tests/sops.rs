@@ -308,3 +308,167 @@ fn drift_on_a_field_an_encrypted_value_feeds_is_proposed_encrypted() {
     assert_eq!(clear["database"]["password"], ROTATED);
     assert_eq!(clear["database"]["port"], 5432);
 }
+
+/// A KMS key made in moto's KMS (aws-sdk-kms, static test credentials).
+fn kms_key(moto: &registry_testkit::moto::Moto) -> String {
+    registry_testkit::moto::use_test_credentials();
+    support::block_on(async {
+        let config = sextant_registry::aws::sdk_config(
+            registry_testkit::moto::REGION,
+            std::time::Duration::from_secs(10),
+            Some(&moto.url()),
+        )
+        .await;
+        let kms = aws_sdk_kms::Client::new(&config);
+        let key = kms.create_key().send().await.expect("CreateKey");
+        key.key_metadata().unwrap().arn().unwrap().to_string()
+    })
+}
+
+/// The AWS variables of a process that talks to `endpoint`'s KMS: static test credentials, the
+/// standard endpoint variable, no instance metadata.
+fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", registry_testkit::moto::REGION.into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("AWS_ENDPOINT_URL_KMS", endpoint.into()),
+    ]
+}
+
+/// A server on 127.0.0.1 that answers every request as KMS throttling it, until dropped.
+struct Throttling {
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Throttling {
+    fn start() -> Throttling {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut s) = stream else { continue };
+                let mut buf = [0u8; 65536];
+                let _ = s.read(&mut buf);
+                let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: ThrottlingException\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Throttling { addr, stop }
+    }
+}
+
+impl Drop for Throttling {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(self.addr);
+    }
+}
+
+/// A values file the real sops encrypted with a key of moto's KMS renders as its plaintext twin
+/// through the agent's KMS client; KMS down or throttled fails the render naming the file and
+/// the key, as a failure a later try may fix, with no value in the message.
+#[test]
+fn a_file_encrypted_with_aws_kms_decrypts_through_kms_and_kms_down_or_throttled_fails_clearly() {
+    let moto = registry_testkit::moto::Moto::start();
+    let arn = kms_key(&moto);
+    let repo = TempRepo::new();
+    chart(&repo);
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("tmp")).unwrap();
+    let file = work.path().join("values.yaml");
+    std::fs::write(&file, values()).unwrap();
+    let out = Command::new(workspace().join(".tools/bin/sops"))
+        .args(["--encrypt", "--kms", &arn, "--encryption-context", "app:db"])
+        .arg(&file)
+        .current_dir(work.path())
+        .envs(aws_env(&moto.url()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(&file).unwrap();
+    repo.write("environments/plain/values/app.yaml", &values())
+        .write(
+            "environments/secret/values/app.yaml",
+            &String::from_utf8(out.stdout).unwrap(),
+        );
+    // No age key at all: only KMS opens the file.
+    let no_keys = work.path().join("absent-keys.txt");
+    let render = |env: &str, endpoint: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sextant"));
+        c.args([
+            "render",
+            "--env",
+            env,
+            "--repo",
+            repo.path().to_str().unwrap(),
+        ])
+        .env("SEXTANT_HELM", helm())
+        .env("SEXTANT_CACHE_DIR", work.path().join("cache"))
+        .env("TMPDIR", work.path().join("tmp"))
+        .env("SOPS_AGE_KEY_FILE", &no_keys)
+        .env_remove("SOPS_AGE_KEY")
+        .env("HOME", work.path().join("home"))
+        .envs(aws_env(endpoint));
+        c.output().unwrap()
+    };
+    let twin = render("plain", &moto.url());
+    let got = render("secret", &moto.url());
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let objects = |out: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(out)
+            .lines()
+            .filter(|l| !l.contains("sextant.io/environment:") && !l.contains("sextant.io/hash:"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(objects(&got.stdout), objects(&twin.stdout));
+    for dir in ["cache-secret", "tmp", "home"] {
+        assert_eq!(
+            holding(&work.path().join(dir), SENTINEL),
+            Vec::<String>::new()
+        );
+    }
+
+    let throttling = Throttling::start();
+    let throttled = render("secret", &format!("http://{}", throttling.addr));
+    drop(throttling);
+    let down = render(
+        "secret",
+        &format!("http://{}", service_kit::testing::closed_port()),
+    );
+    for (out, why) in [
+        (&throttled, "ThrottlingException"),
+        (&down, "KMS could not be reached"),
+    ] {
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("environments/secret/values/app.yaml: cannot decrypt: AWS KMS key")
+                && err.contains(&arn)
+                && err.contains(why),
+            "{err}"
+        );
+        assert!(!err.contains(SENTINEL), "{err}");
+    }
+}

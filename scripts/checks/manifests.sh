@@ -172,7 +172,7 @@ VALUES = {
         "signature_unverified", "signature_unavailable", "values_undecryptable"},
     # agent/sops/src/lib.rs SopsError::label, and key_file (agent/src/render/mod.rs)
     ("sextant_values_decrypt_failures_total", "reason"): {
-        "no_key", "tampered", "mac", "version", "malformed", "edit", "key_file"},
+        "no_key", "tampered", "mac", "version", "malformed", "edit", "kms", "key_file"},
     ("sextant_webhook_requests_total", "result"): {"accepted", "unauthorized", "ignored", "too_large", "bad_request"},
     ("sextant_drift_heals_total", "result"): {"succeeded", "failed"},
     ("sextant_drift_pull_requests", "state"): {"open", "issue"},

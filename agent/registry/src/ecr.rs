@@ -113,23 +113,8 @@ impl Ecr {
         if let Some(c) = clients.get(region) {
             return c.clone();
         }
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(self.timeout)
-            .operation_attempt_timeout(self.timeout)
-            .build();
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_string()))
-            .http_client(http)
-            .timeout_config(timeouts);
-        if let Some(endpoint) = &self.endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        let client = aws_sdk_ecr::Client::new(&loader.load().await);
+        let config = crate::aws::sdk_config(region, self.timeout, self.endpoint.as_deref()).await;
+        let client = aws_sdk_ecr::Client::new(&config);
         clients.insert(region.to_string(), client.clone());
         client
     }

@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod aws;
 mod credentials;
 mod ecr;
 mod error;

@@ -8,6 +8,8 @@ use std::str::FromStr as _;
 
 pub struct Keys {
     identities: Vec<age::x25519::Identity>,
+    /// What opens a data key encrypted by AWS KMS (`sops.kms`), if anything here does.
+    kms: Option<std::sync::Arc<dyn crate::Kms>>,
     /// Where keys were looked for, for an error that names them: `SOPS_AGE_KEY`,
     /// `SOPS_AGE_KEY_FILE=/path`, `/home/u/.config/sops/age/keys.txt (absent)`.
     looked: Vec<String>,
@@ -31,6 +33,7 @@ impl Keys {
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Keys, KeyError> {
         let mut keys = Keys {
             identities: Vec::new(),
+            kms: None,
             looked: Vec::new(),
         };
         if let Some(text) = get("SOPS_AGE_KEY") {
@@ -38,11 +41,19 @@ impl Keys {
         }
         if let Some(file) = get("SOPS_AGE_KEY_FILE") {
             let source = format!("SOPS_AGE_KEY_FILE={file}");
-            let text = std::fs::read_to_string(&file).map_err(|e| KeyError::Unreadable {
-                from: source.clone(),
-                message: e.to_string(),
-            })?;
-            keys.add(&text, &source)?;
+            match std::fs::read_to_string(&file) {
+                Ok(text) => keys.add(&text, &source)?,
+                // An optional Secret not made: a file for age recipients then names it.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    keys.looked.push(format!("{source} (absent)"));
+                }
+                Err(e) => {
+                    return Err(KeyError::Unreadable {
+                        from: source,
+                        message: e.to_string(),
+                    })
+                }
+            }
         }
         let config = get("XDG_CONFIG_HOME")
             .filter(|d| !d.is_empty())
@@ -69,6 +80,7 @@ impl Keys {
     pub fn parse(text: &str, source: &str) -> Result<Keys, KeyError> {
         let mut keys = Keys {
             identities: Vec::new(),
+            kms: None,
             looked: Vec::new(),
         };
         keys.add(text, source)?;
@@ -93,6 +105,16 @@ impl Keys {
 
     pub(crate) fn identities(&self) -> impl Iterator<Item = &dyn age::Identity> {
         self.identities.iter().map(|i| i as &dyn age::Identity)
+    }
+
+    /// The same keys, with `kms` to open data keys encrypted by AWS KMS.
+    pub fn with_kms(mut self, kms: std::sync::Arc<dyn crate::Kms>) -> Keys {
+        self.kms = Some(kms);
+        self
+    }
+
+    pub(crate) fn kms(&self) -> Option<&dyn crate::Kms> {
+        self.kms.as_deref()
     }
 
     /// Where keys were looked for.

@@ -3,7 +3,7 @@
 //! The format, as the `sops` tool writes it (3.x): each value is `ENC[AES256_GCM,data:…,iv:…,
 //! tag:…,type:…]`, AES-256-GCM under the file's data key with a 32-byte nonce and the value's
 //! key path (`image:tag:`) as additional data; the `sops` block holds the data key encrypted for
-//! each recipient (age here; AWS KMS is named but not used yet), and a MAC: the SHA-512 of every
+//! each recipient (age, or an AWS KMS key through [`Kms`]), and a MAC: the SHA-512 of every
 //! value in document order (or only the encrypted ones, `mac_only_encrypted`), itself encrypted
 //! with `lastmodified` as additional data. Which values are encrypted follows the file's
 //! `unencrypted_suffix`, `encrypted_suffix`, `unencrypted_regex` and `encrypted_regex`.
@@ -14,10 +14,12 @@
 
 mod edit;
 mod keys;
+mod kms;
 
 pub use edit::edit;
 
 pub use keys::{KeyError, Keys};
+pub use kms::{Kms, KmsError};
 
 use aes_gcm::aead::consts::U32;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -59,6 +61,15 @@ pub enum SopsError {
     Malformed { at: String, message: String },
     #[error("{at}: cannot write the new value: {message}")]
     Edit { at: String, message: String },
+    /// AWS KMS did not open the data key: down, throttled, or it refused (the key disabled,
+    /// no permission, another key's ciphertext).
+    #[error("AWS KMS key {arn} did not decrypt the file's data key: {message}")]
+    Kms {
+        arn: String,
+        message: String,
+        /// A later try may work (KMS down, throttled).
+        transient: bool,
+    },
 }
 
 impl SopsError {
@@ -71,6 +82,7 @@ impl SopsError {
             SopsError::Version(_) => "version",
             SopsError::Malformed { .. } => "malformed",
             SopsError::Edit { .. } => "edit",
+            SopsError::Kms { .. } => "kms",
         }
     }
 }
@@ -173,7 +185,8 @@ impl Meta {
     }
 }
 
-/// The file's data key, from the first age stanza one of `keys` opens.
+/// The file's data key, from the first age stanza one of `keys` opens, else from the first
+/// AWS KMS stanza KMS opens.
 fn data_key(block: &Mapping, keys: &Keys) -> Result<Zeroizing<Vec<u8>>, SopsError> {
     let mut recipients = Vec::new();
     for (i, stanza) in block
@@ -214,15 +227,8 @@ fn data_key(block: &Mapping, keys: &Keys) -> Result<Zeroizing<Vec<u8>>, SopsErro
             Err(e) => return Err(malformed(&format!("{at}.enc"), e.to_string())),
         }
     }
-    for kms in block
-        .get("kms")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(arn) = kms.get("arn").and_then(Value::as_str) {
-            recipients.push(format!("{arn} (AWS KMS: not read yet)"));
-        }
+    if let Some(key) = kms::data_key(block, keys.kms(), &mut recipients)? {
+        return Ok(key);
     }
     Err(SopsError::NoKey {
         recipients,

@@ -81,6 +81,22 @@ impl<C: Cluster + 'static> Reconciler<C> {
         self.update(|s| s.retry_at = at);
     }
 
+    /// Each release's render time, and the SOPS files the environment's render decrypted.
+    fn rendered(&self, releases: &[crate::render::ReleaseRender]) {
+        let env = self.environment.as_str();
+        for r in releases {
+            self.metrics
+                .render_duration_seconds
+                .with_label_values(&[env, r.release.as_str()])
+                .observe(r.duration.as_secs_f64());
+        }
+        let decrypted: usize = releases.iter().map(|r| r.decrypted_files).sum();
+        self.metrics
+            .values_decrypted_files
+            .with_label_values(&[env])
+            .set(i64::try_from(decrypted).unwrap_or(i64::MAX));
+    }
+
     fn failed_before_apply(&self, snapshot: &Snapshot, e: &ReconcileError) {
         let env = self.environment.as_str();
         let stage = e.stage();
@@ -157,17 +173,7 @@ impl<C: Cluster + 'static> Reconciler<C> {
                 .ended(&snapshot.revision, &CommitOutcome::NotPlanned(&e));
             return Err(e);
         }
-        for r in &releases {
-            self.metrics
-                .render_duration_seconds
-                .with_label_values(&[env.as_str(), r.release.as_str()])
-                .observe(r.duration.as_secs_f64());
-        }
-        let decrypted: usize = releases.iter().map(|r| r.decrypted_files).sum();
-        self.metrics
-            .values_decrypted_files
-            .with_label_values(&[env.as_str()])
-            .set(i64::try_from(decrypted).unwrap_or(i64::MAX));
+        self.rendered(&releases);
 
         let mut opts = SyncOptions::for_environment(&environment);
         opts.leave_drift = true;

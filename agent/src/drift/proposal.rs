@@ -49,10 +49,14 @@ pub struct Sealing {
 }
 
 impl Sealing {
-    pub fn of(renderer: &crate::render::Renderer, unix_now: u64) -> Sealing {
+    /// The renderer's keys, and now (to the second, as sops writes it).
+    pub fn of(renderer: &crate::render::Renderer) -> Sealing {
+        use k8s_openapi::jiff::Timestamp;
         Sealing {
             keys: renderer.sops_keys().map_err(|e| e.to_string()),
-            lastmodified: crate::daemon::clock::rfc3339(unix_now),
+            lastmodified: Timestamp::from_second(Timestamp::now().as_second())
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
         }
     }
 }

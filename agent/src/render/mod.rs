@@ -3,9 +3,11 @@
 
 pub mod cache;
 pub mod helm;
+pub mod kms;
 pub mod mirrors;
 pub mod objects;
 mod pipes;
+mod sealed;
 
 use crate::environment::{Chart, Environment, Release};
 use crate::object::Object;
@@ -138,6 +140,11 @@ impl Error {
         match self {
             Error::Fetch { .. } => true,
             Error::Helm(e) | Error::Template { source: e, .. } => helm(e),
+            // AWS KMS down or throttled: the same file opens once it answers.
+            Error::Decrypt {
+                source: sextant_sops::SopsError::Kms { transient, .. },
+                ..
+            } => *transient,
             _ => false,
         }
     }
@@ -146,48 +153,7 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What shows in place of a value that came from a SOPS-encrypted file.
-pub const ENCRYPTED: &str = "(encrypted value)";
-
-/// Every leaf's key path under `v` (a list counts as one leaf).
-/// Each value of a decrypted document that the file held encrypted (`ENC[…]`), as text; the
-/// values the file's rules left in the clear are not secret.
-fn sealed_scalars(raw: &serde_yaml_ng::Value, plain: &serde_yaml_ng::Value, out: &mut Vec<String>) {
-    use serde_yaml_ng::Value as Y;
-    match (raw, plain) {
-        (Y::Mapping(r), Y::Mapping(p)) => {
-            for (k, pv) in p {
-                if let Some(rv) = r.get(k) {
-                    sealed_scalars(rv, pv, out);
-                }
-            }
-        }
-        (Y::Sequence(r), Y::Sequence(p)) => {
-            for (rv, pv) in r.iter().zip(p) {
-                sealed_scalars(rv, pv, out);
-            }
-        }
-        (Y::String(enc), leaf) if enc.starts_with("ENC[") => match leaf {
-            Y::String(s) => out.push(s.clone()),
-            Y::Number(n) => out.push(n.to_string()),
-            Y::Bool(b) => out.push(b.to_string()),
-            _ => {}
-        },
-        _ => {}
-    }
-}
-
-fn leaves(v: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
-    match v {
-        serde_json::Value::Object(m) if !m.is_empty() => {
-            for (k, item) in m {
-                path.push(k.clone());
-                leaves(item, path, out);
-                path.pop();
-            }
-        }
-        _ => out.push(path.clone()),
-    }
-}
+pub use sextant_core::secrets::ENCRYPTED;
 
 /// What `helm template` is told about the cluster, and how many renders run at once.
 #[derive(Debug, Clone)]
@@ -345,42 +311,6 @@ impl Renderer {
         }
     }
 
-    /// The age keys SOPS files are decrypted (and drift edits encrypted) with.
-    pub fn sops_keys(
-        &self,
-    ) -> std::result::Result<Arc<sextant_sops::Keys>, sextant_sops::KeyError> {
-        self.sops_keys
-            .get_or_init(|| sextant_sops::Keys::from_env().map(Arc::new))
-            .clone()
-    }
-
-    /// Whether this renderer's keys open the SOPS file `file` (why not, if they do not); a plain
-    /// file opens.
-    pub fn opens(&self, file: &Path) -> std::result::Result<(), String> {
-        let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
-        let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else {
-            return Ok(());
-        };
-        if !sextant_sops::is_encrypted(&doc) {
-            return Ok(());
-        }
-        let keys = self.sops_keys().map_err(|e| e.to_string())?;
-        sextant_sops::decrypt(&doc, &keys)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
-    /// Every value this renderer has decrypted from the SOPS files it last read, for what
-    /// shows or publishes to mask them (`sextant_core::secrets::Sealed`).
-    pub fn sealed(&self) -> sextant_core::secrets::Sealed {
-        let files = self.sealed.lock().unwrap_or_else(|p| p.into_inner());
-        files
-            .values()
-            .fold(sextant_core::secrets::Sealed::default(), |all, s| {
-                all.with(s)
-            })
-    }
-
     /// The values helm will render the release with: chart defaults, then each values file.
     pub fn effective_values(&self, env: &Environment, release: &Release) -> Result<Values> {
         let values_err = |source| Error::Values {
@@ -402,81 +332,6 @@ impl Renderer {
             .collect::<Result<Vec<_>, _>>()
             .map_err(values_err)?;
         Ok(values::coalesce(&defaults, values::merge_layers(layers)))
-    }
-
-    /// The key paths the release's SOPS-encrypted values files set (each leaf, lists whole),
-    /// for what shows values to mask them.
-    pub fn encrypted_paths(
-        &self,
-        env: &Environment,
-        release: &Release,
-    ) -> Result<Vec<Vec<String>>> {
-        let mut out = Vec::new();
-        for (i, text) in self.decrypted(env, release)? {
-            let values = values::parse_text(&release.values[i], &String::from_utf8_lossy(&text))
-                .map_err(|source| Error::Values {
-                    environment: env.name.clone(),
-                    release: release.name.clone(),
-                    source,
-                })?;
-            leaves(
-                &serde_json::Value::Object(values),
-                &mut Vec::new(),
-                &mut out,
-            );
-        }
-        Ok(out)
-    }
-
-    /// The release's SOPS-encrypted values files, decrypted in memory: (their place in
-    /// `release.values`, the values as YAML). A file that does not parse is left to the plain
-    /// reading, which names its error.
-    pub fn decrypted(
-        &self,
-        env: &Environment,
-        release: &Release,
-    ) -> Result<Vec<(usize, zeroize::Zeroizing<Vec<u8>>)>> {
-        let mut out = Vec::new();
-        for (i, file) in release.values.iter().enumerate() {
-            let Ok(text) = std::fs::read_to_string(file) else {
-                continue;
-            };
-            if !text.contains("sops:") {
-                continue;
-            }
-            let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else {
-                continue;
-            };
-            if !sextant_sops::is_encrypted(&doc) {
-                continue;
-            }
-            let keys = self.sops_keys().map_err(|source| Error::Keys {
-                environment: env.name.clone(),
-                release: release.name.clone(),
-                file: file.clone(),
-                source,
-            })?;
-            let plain = sextant_sops::decrypt(&doc, &keys).map_err(|source| Error::Decrypt {
-                environment: env.name.clone(),
-                release: release.name.clone(),
-                file: file.clone(),
-                source,
-            })?;
-            let mut encrypted = Vec::new();
-            sealed_scalars(&doc, &plain, &mut encrypted);
-            let sealed = sextant_core::secrets::Sealed::new(encrypted);
-            let mut known = self.sealed.lock().unwrap_or_else(|p| p.into_inner());
-            // Bounded: each checkout (a preview's, a proof's) has its own paths. A file read
-            // again comes back at its next decryption, before anything it renders shows.
-            if known.len() >= MAX_SEALED_FILES && !known.contains_key(file) {
-                known.clear();
-            }
-            known.insert(file.clone(), sealed);
-            drop(known);
-            let yaml = serde_yaml_ng::to_string(&plain).unwrap_or_default();
-            out.push((i, zeroize::Zeroizing::new(yaml.into_bytes())));
-        }
-        Ok(out)
     }
 
     /// Renders one release, from the cache when nothing that decides its output changed.
@@ -723,5 +578,39 @@ mod tests {
         });
         assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
         assert_eq!(seen.load(Ordering::Relaxed), 50);
+    }
+
+    #[test]
+    fn a_file_kms_cannot_open_now_is_retried_and_one_it_refuses_waits_for_a_commit() {
+        use sextant_sops::SopsError;
+        let kms = |transient| SopsError::Kms {
+            arn: "arn:aws:kms:eu-west-1:123456789012:key/k".into(),
+            message: "m".into(),
+            transient,
+        };
+        let cases = [
+            (kms(true), true, Some("kms")),
+            (kms(false), false, Some("kms")),
+            (SopsError::Mac, false, Some("mac")),
+            (
+                SopsError::NoKey {
+                    recipients: vec![],
+                    looked: vec![],
+                },
+                false,
+                Some("no_key"),
+            ),
+        ];
+        for (source, transient, reason) in cases {
+            let e = Error::Decrypt {
+                environment: "prod".into(),
+                release: "db".into(),
+                file: PathBuf::from("values/db.yaml"),
+                source,
+            };
+            assert_eq!(e.is_transient(), transient, "{e}");
+            assert_eq!(e.decrypt_reason(), reason, "{e}");
+            assert_eq!(e.metric_label(), "values_undecryptable");
+        }
     }
 }

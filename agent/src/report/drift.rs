@@ -99,7 +99,7 @@ fn map_release(
     proposal::without_secrets(&mut mapping, &r.objects);
     proposal::without_unsealable(&env.repo, &mut mapping, &r.objects, |f| renderer.opens(f));
     let read = |p: &str| std::fs::read_to_string(env.repo.join(p)).ok();
-    let sealing = proposal::Sealing::of(renderer, crate::daemon::clock::unix_seconds());
+    let sealing = proposal::Sealing::of(renderer);
     match proposal::edit_files(&env.repo, &mapping.edits, read, &sealing) {
         Ok(files) => r.files = files,
         Err(e) => r.error = Some(e.to_string()),

@@ -364,7 +364,7 @@ impl<F: Forge + 'static> PullRequests<F> {
                 texts.insert(path, String::from_utf8_lossy(&bytes).to_string());
             }
         }
-        let sealing = proposal::Sealing::of(&self.renderer, super::clock::unix_seconds());
+        let sealing = proposal::Sealing::of(&self.renderer);
         let files = proposal::edit_files(
             &env.repo,
             &mapping.edits,
@@ -474,6 +474,24 @@ impl<F: Forge + 'static> PullRequests<F> {
         Ok(())
     }
 
+    /// A request's title and body, with no Secret's value and no value decrypted from a SOPS
+    /// file in them.
+    fn texts(
+        &self,
+        marker: &Marker,
+        drifts: &[ObjectDrift],
+        mapping: &provenance::Mapping,
+        files: &[proposal::FileEdit],
+    ) -> (String, String) {
+        let masked: Vec<ObjectDrift> = drifts.iter().map(ObjectDrift::masked).collect();
+        let sealed = self.renderer.sealed();
+        let (env, release) = (&marker.environment, &marker.release);
+        (
+            proposal::title(env, release, mapping, &masked, &sealed),
+            proposal::body(marker, &masked, mapping, files, &sealed),
+        )
+    }
+
     /// Opens (or, with `update`, rewrites) the release's request.
     #[allow(clippy::too_many_arguments)]
     async fn open(
@@ -493,8 +511,6 @@ impl<F: Forge + 'static> PullRequests<F> {
             fingerprint: c.fingerprint.clone(),
             resolved: false,
         };
-        let masked: Vec<ObjectDrift> = drifts.iter().map(ObjectDrift::masked).collect();
-        let sealed = self.renderer.sealed();
         let settings = &env.drift.pull_request;
         let mut labels = vec![pr::LABEL.to_string()];
         labels.extend(settings.labels.iter().cloned());
@@ -510,8 +526,7 @@ impl<F: Forge + 'static> PullRequests<F> {
                         message: "nothing maps to a values key any more".into(),
                     });
                 }
-                let title = proposal::title(&env.name, release, &p.mapping, &masked, &sealed);
-                let body = proposal::body(&marker, &masked, &p.mapping, &p.files, &sealed);
+                let (title, body) = self.texts(&marker, drifts, &p.mapping, &p.files);
                 let branch = pr::branch(&env.name, release);
                 let files: Vec<(String, Vec<u8>)> = p
                     .files
@@ -556,8 +571,7 @@ impl<F: Forge + 'static> PullRequests<F> {
                     .propose(env, release, drifts, feed, None)
                     .await?
                     .mapping;
-                let title = proposal::title(&env.name, release, &mapping, &masked, &sealed);
-                let body = proposal::body(&marker, &masked, &mapping, &[], &sealed);
+                let (title, body) = self.texts(&marker, drifts, &mapping, &[]);
                 let number = match update {
                     Some(n) => {
                         self.forge.edit(n, kind, &title, &body).await?;
