@@ -1249,8 +1249,9 @@ fn an_api_server_restarted_empty_gets_its_objects_back_and_a_later_scale_is_heal
 }
 
 /// An environment whose values file is SOPS-encrypted: applied with the value decrypted, one
-/// decrypted file counted; then a commit encrypting it for a recipient the agent has no key
-/// for is refused naming the file, counted by reason, and the last revision stays.
+/// decrypted file counted; a template failing with the value in its message shows the mark in
+/// `/status` and the log; then a commit encrypting the file for a recipient the agent has no
+/// key for is refused naming the file, counted by reason, and the last revision stays.
 #[test]
 fn an_encrypted_values_file_is_applied_and_one_no_key_opens_is_refused_and_counted() {
     let world = World::new();
@@ -1273,6 +1274,26 @@ fn an_encrypted_values_file_is_applied_and_one_no_key_opens_is_refused_and_count
         agent.metric(r#"sextant_values_decrypted_files{environment="e"}"#),
         1.0
     );
+
+    // A template that fails quoting the decrypted value: the message shows the mark instead.
+    world.repo.write(
+        "charts/app/templates/check.yaml",
+        "{{- fail (printf \"greeting %s is refused\" .Values.greeting) }}\n",
+    );
+    let failing = world
+        .repo
+        .commit_and_push("a template that quotes the value");
+    agent.push_webhook(SECRET, "main");
+    let error = eventually(WAIT, "the failing template reported", || {
+        let error = agent.status()["environments"]["e"]["last_error"].clone();
+        (error["revision"] == failing.as_str()).then_some(error)
+    });
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("greeting (encrypted value) is refused"),
+        "{message}"
+    );
+    std::fs::remove_file(world.repo.path().join("charts/app/templates/check.yaml")).unwrap();
 
     let (_, stranger) = support::sops::key_pair();
     let other = support::sops::encrypt(world.dir.path(), "greeting: other-0456\n", &stranger);

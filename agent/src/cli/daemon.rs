@@ -32,6 +32,22 @@ fn overrides(cli: &Cli, repo_path: Option<&Path>) -> Vec<(&'static str, String)>
     overrides
 }
 
+/// The log's writer: each event (the formatter writes one at a time) with every value decrypted
+/// from a SOPS file replaced (`sextant::render::scrub`).
+struct Scrubbed<W>(W);
+
+impl<W: std::io::Write> std::io::Write for Scrubbed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(sextant::render::scrub(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 fn init_logs(format: sextant::config::LogFormat) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -43,7 +59,7 @@ fn init_logs(format: sextant::config::LogFormat) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| Scrubbed(std::io::stderr()));
     if json {
         builder
             .json()

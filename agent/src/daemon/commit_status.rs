@@ -57,7 +57,8 @@ impl CommitStatuses {
 
     fn say(&self, revision: &str, state: StatusState, description: &str) {
         let Some(jobs) = &self.jobs else { return };
-        let status = CommitStatus::new(&self.context, state, description);
+        let description = crate::render::scrub(description);
+        let status = CommitStatus::new(&self.context, state, &description);
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         if last
             .as_ref()

@@ -66,9 +66,19 @@ async fn metrics(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The status as JSON, with every value decrypted from a SOPS file replaced (an error message
+/// may quote what helm or the API server was given).
 async fn status(State(s): State<AppState>) -> Response {
-    match s.status.lock() {
-        Ok(st) => Json(st.clone()).into_response(),
+    let text = match s.status.lock() {
+        Ok(st) => serde_json::to_string(&*st),
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    match text {
+        Ok(text) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            crate::render::scrub(&text).into_owned(),
+        )
+            .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

@@ -214,15 +214,15 @@ impl<F: Forge + 'static> Previews<F> {
         .map_err(|source| PassError::Task { number, source })?;
         drop(head_dir);
         let preview = rendered.against(&self.cluster, &self.agent_namespace).await;
-        let body = pulls::comment_body(&preview);
+        let body = crate::render::scrub(&pulls::comment_body(&preview)).into_owned();
         let comments = self.forge.comments(number).await?;
         let comment = match pulls::existing(&self.environment, &comments) {
             Some(c) => self.forge.edit_comment(c.id, &body).await?,
             None => self.forge.add_comment(number, &body).await?,
         };
-        self.forge
-            .set_status(head.as_str(), &pulls::status(&preview))
-            .await?;
+        let mut status = pulls::status(&preview);
+        status.description = crate::render::scrub(&status.description).into_owned();
+        self.forge.set_status(head.as_str(), &status).await?;
         let result = match preview.verdict {
             Verdict::Success => "success",
             Verdict::Failure => "failure",

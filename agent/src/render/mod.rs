@@ -9,6 +9,8 @@ pub mod objects;
 mod pipes;
 mod sealed;
 
+pub use sealed::scrub;
+
 use crate::environment::{Chart, Environment, Release};
 use crate::object::Object;
 use crate::values::{self, Values};
@@ -198,9 +200,6 @@ pub struct Rendered {
     pub objects: Vec<Object>,
 }
 
-/// The SOPS files whose decrypted values a renderer keeps, to mask them, at most.
-const MAX_SEALED_FILES: usize = 512;
-
 pub struct Renderer {
     helm: Helm,
     cache: RenderCache,
@@ -209,8 +208,6 @@ pub struct Renderer {
     /// The age keys SOPS-encrypted values files are decrypted with, read from the environment
     /// at the first such file.
     sops_keys: OnceLock<std::result::Result<Arc<sextant_sops::Keys>, sextant_sops::KeyError>>,
-    /// The values last decrypted from each SOPS file, for what shows or publishes to mask them.
-    sealed: Mutex<std::collections::BTreeMap<PathBuf, sextant_core::secrets::Sealed>>,
 }
 
 impl Renderer {
@@ -237,7 +234,6 @@ impl Renderer {
             settings,
             helm_identity: OnceLock::new(),
             sops_keys: OnceLock::new(),
-            sealed: Mutex::default(),
         }
     }
 

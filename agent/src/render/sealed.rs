@@ -1,10 +1,54 @@
 //! The renderer's SOPS side: the keys (age, and AWS KMS), each release's encrypted values files
 //! decrypted in memory, and the values decrypted so far, for what shows or publishes to mask.
 
-use super::{kms, values, Error, Renderer, Result, MAX_SEALED_FILES};
+use super::{kms, values, Error, Renderer, Result};
 use crate::environment::{Environment, Release};
-use std::path::Path;
-use std::sync::Arc;
+use sextant_core::secrets::Sealed;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// The SOPS files whose decrypted values are kept, to mask them, at most.
+const MAX_SEALED_FILES: usize = 512;
+
+/// The values last decrypted from each SOPS file, in this process: every renderer adds to
+/// them, and whatever shows or publishes text (the log, `/status`, commit statuses, previews,
+/// drift requests) masks them ([`scrub`]).
+static FILES: Mutex<BTreeMap<PathBuf, Sealed>> = Mutex::new(BTreeMap::new());
+/// Their union, made again at each change: read at every log line.
+static KNOWN: RwLock<Option<Arc<Sealed>>> = RwLock::new(None);
+
+fn remember(file: &Path, sealed: Sealed) {
+    let mut files = FILES.lock().unwrap_or_else(|p| p.into_inner());
+    // Bounded: each checkout (a preview's, a proof's) has its own paths. A file read again
+    // comes back at its next decryption, before anything it renders shows.
+    if files.len() >= MAX_SEALED_FILES && !files.contains_key(file) {
+        files.clear();
+    }
+    if files.get(file) == Some(&sealed) {
+        return;
+    }
+    files.insert(file.to_path_buf(), sealed);
+    let union = files.values().fold(Sealed::default(), |all, s| all.with(s));
+    *KNOWN.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(union));
+}
+
+fn known() -> Arc<Sealed> {
+    KNOWN
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .unwrap_or_default()
+}
+
+/// `text` with every value decrypted in this process replaced by `(encrypted value)`.
+pub fn scrub(text: &str) -> std::borrow::Cow<'_, str> {
+    let known = known();
+    if known.is_empty() || !known.in_text(text) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(known.scrub(text))
+}
 
 impl Renderer {
     /// The age keys SOPS files are decrypted (and drift edits encrypted) with.
@@ -35,15 +79,10 @@ impl Renderer {
             .map_err(|e| e.to_string())
     }
 
-    /// Every value this renderer has decrypted from the SOPS files it last read, for what
-    /// shows or publishes to mask them (`sextant_core::secrets::Sealed`).
-    pub fn sealed(&self) -> sextant_core::secrets::Sealed {
-        let files = self.sealed.lock().unwrap_or_else(|p| p.into_inner());
-        files
-            .values()
-            .fold(sextant_core::secrets::Sealed::default(), |all, s| {
-                all.with(s)
-            })
+    /// Every value decrypted in this process from the SOPS files last read, for what shows or
+    /// publishes to mask them (`sextant_core::secrets::Sealed`).
+    pub fn sealed(&self) -> Sealed {
+        known().as_ref().clone()
     }
 
     /// The key paths the release's SOPS-encrypted values files set (each leaf, lists whole),
@@ -106,15 +145,7 @@ impl Renderer {
             })?;
             let mut encrypted = Vec::new();
             sealed_scalars(&doc, &plain, &mut encrypted);
-            let sealed = sextant_core::secrets::Sealed::new(encrypted);
-            let mut known = self.sealed.lock().unwrap_or_else(|p| p.into_inner());
-            // Bounded: each checkout (a preview's, a proof's) has its own paths. A file read
-            // again comes back at its next decryption, before anything it renders shows.
-            if known.len() >= MAX_SEALED_FILES && !known.contains_key(file) {
-                known.clear();
-            }
-            known.insert(file.clone(), sealed);
-            drop(known);
+            remember(file, Sealed::new(encrypted));
             let yaml = serde_yaml_ng::to_string(&plain).unwrap_or_default();
             out.push((i, zeroize::Zeroizing::new(yaml.into_bytes())));
         }
@@ -122,8 +153,8 @@ impl Renderer {
     }
 }
 
-/// Each value of a decrypted document that the file held encrypted (`ENC[…]`), as text; the
-/// values the file's rules left in the clear are not secret.
+/// Each string of a decrypted document that the file held encrypted (`ENC[…]`); the values the
+/// file's rules left in the clear are not secret.
 fn sealed_scalars(raw: &serde_yaml_ng::Value, plain: &serde_yaml_ng::Value, out: &mut Vec<String>) {
     use serde_yaml_ng::Value as Y;
     match (raw, plain) {
@@ -139,12 +170,9 @@ fn sealed_scalars(raw: &serde_yaml_ng::Value, plain: &serde_yaml_ng::Value, out:
                 sealed_scalars(rv, pv, out);
             }
         }
-        (Y::String(enc), leaf) if enc.starts_with("ENC[") => match leaf {
-            Y::String(s) => out.push(s.clone()),
-            Y::Number(n) => out.push(n.to_string()),
-            Y::Bool(b) => out.push(b.to_string()),
-            _ => {}
-        },
+        // Strings only: a number's or a bool's text (`5432`, `true`) is in too many other
+        // places to be replaced wherever it appears.
+        (Y::String(enc), Y::String(s)) if enc.starts_with("ENC[") => out.push(s.clone()),
         _ => {}
     }
 }

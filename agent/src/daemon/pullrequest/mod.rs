@@ -486,10 +486,9 @@ impl<F: Forge + 'static> PullRequests<F> {
         let masked: Vec<ObjectDrift> = drifts.iter().map(ObjectDrift::masked).collect();
         let sealed = self.renderer.sealed();
         let (env, release) = (&marker.environment, &marker.release);
-        (
-            proposal::title(env, release, mapping, &masked, &sealed),
-            proposal::body(marker, &masked, mapping, files, &sealed),
-        )
+        let title = proposal::title(env, release, mapping, &masked, &sealed);
+        let body = proposal::body(marker, &masked, mapping, files, &sealed);
+        (sealed.scrub(&title), sealed.scrub(&body))
     }
 
     /// Opens (or, with `update`, rewrites) the release's request.
