@@ -501,3 +501,80 @@ fn a_promoted_digest_is_marked_and_one_rolled_back_before_fails() {
         "{text}"
     );
 }
+
+/// A change to a value of a SOPS-encrypted values file: the preview shows the field it moves and
+/// the dry-run's diff with `(encrypted value)` marks, and neither the value Git had nor the new
+/// one, in markdown or JSON.
+#[test]
+fn a_change_to_an_encrypted_value_shows_that_it_changed_and_no_value() {
+    const BEFORE: &str = "postgres://app:0ld-s3cret-0457@db";
+    const AFTER: &str = "postgres://app:n3w-s3cret-0458@db";
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, kubeconfig, _server) = world(dir.path());
+    let (keys, recipient) = support::sops::key_pair();
+    let key_file = dir.path().join("keys.txt");
+    std::fs::write(&key_file, keys).unwrap();
+    // Every sextant this test runs reads the key (nextest runs each test in its own process).
+    std::env::set_var("SOPS_AGE_KEY_FILE", &key_file);
+    let encrypted = |dsn: &str| {
+        support::sops::encrypt(
+            dir.path(),
+            &format!("replicaCount: 2\ndsn: {dsn}\n"),
+            &recipient,
+        )
+    };
+    write(
+        &repo,
+        "charts/web/templates/configmap.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-db\ndata:\n  dsn: {{ .Values.dsn | quote }}\n",
+    );
+    write(
+        &repo,
+        "environments/prod/values/web.yaml",
+        &encrypted(BEFORE),
+    );
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "an encrypted dsn"]);
+    sextant_ok(
+        &dir.path().join("cache"),
+        &[
+            "apply",
+            "--env",
+            "prod",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--wave-timeout",
+            "10s",
+        ],
+    );
+    write(
+        &repo,
+        "environments/prod/values/web.yaml",
+        &encrypted(AFTER),
+    );
+    for output in ["markdown", "json"] {
+        let (out, text) = preview(dir.path(), &repo, &kubeconfig, &["--output", output]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for clear in ["0ld-s3cret-0457", "n3w-s3cret-0458"] {
+            assert!(!text.contains(clear), "{output}: {clear} in {text}");
+        }
+        assert!(text.contains("ConfigMap prod/web-db"), "{output}: {text}");
+        assert!(
+            text.contains("(encrypted value changed)"),
+            "{output}: {text}"
+        );
+    }
+    let (_, text) = preview(dir.path(), &repo, &kubeconfig, &[]);
+    assert!(
+        text.contains("-  dsn: (encrypted value changed)")
+            && text.contains("+  dsn: (encrypted value)"),
+        "the dry-run's diff: {text}"
+    );
+}
