@@ -32,6 +32,9 @@ import sys
 
 import yaml
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from placeholders import leaves  # noqa: E402
+
 SOPS_VALUE = re.compile(r"ENC\[AES256_GCM,data:")
 # Leaf keys of upstream values that hold a credential when set (compared lower-case).
 CREDENTIAL_KEYS = {
@@ -52,17 +55,6 @@ PLACEHOLDER_VALUES = "helm/platform/values.yaml"
 
 def literal(value):
     return isinstance(value, str) and value != "" and not SOPS_VALUE.search(value)
-
-
-def leaves(node, path=()):
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from leaves(v, path + (str(k),))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from leaves(v, path + (i,))
-    else:
-        yield path, node
 
 
 def dotted(path):

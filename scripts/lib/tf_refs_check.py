@@ -29,21 +29,11 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from oidc_check import run  # noqa: E402
+from placeholders import leaves  # noqa: E402
 
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}|<[^>]+>):role/([\w+=,.@/-]+)")
 ECR = re.compile(r"([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([a-z0-9][a-z0-9._/-]*)")
 SA_PREFIX = "system:serviceaccount:"
-
-
-def leaves(node, path=()):
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from leaves(v, path + (str(k),))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from leaves(v, path + (i,))
-    else:
-        yield path, node
 
 
 def dotted(path):

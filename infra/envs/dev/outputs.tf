@@ -50,6 +50,11 @@ output "platform_ssm_path" {
   value       = module.platform.platform_ssm_path
 }
 
+output "sops_kms_key_arn" {
+  description = "KMS key of the environment's SOPS-encrypted values files: sops --kms <this> (docs/secrets.md)."
+  value       = module.platform.sops_kms_key_arn
+}
+
 output "dns_name_servers" {
   description = "Delegate the domain to these from its parent zone."
   value       = module.platform.dns_name_servers

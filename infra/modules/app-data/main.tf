@@ -43,6 +43,21 @@ resource "aws_kms_alias" "app" {
   target_key_id = aws_kms_key.app.key_id
 }
 
+# SOPS-encrypted values files in Git (docs/secrets.md): the key their data keys are encrypted
+# with. The agent's role may decrypt with it (infra/modules/iam); who may encrypt is IAM's
+# (the account's administrators, through the same account-root key policy).
+resource "aws_kms_key" "sops" {
+  description         = "SOPS data keys of ${var.project}-${var.environment}'s values files"
+  enable_key_rotation = true
+  policy              = data.aws_iam_policy_document.kms.json
+  tags                = var.tags
+}
+
+resource "aws_kms_alias" "sops" {
+  name          = "alias/${var.project}-${var.environment}-sops"
+  target_key_id = aws_kms_key.sops.key_id
+}
+
 resource "aws_s3_bucket" "app" {
   # checkov:skip=CKV_AWS_18:Access logging needs a log bucket per environment; CloudTrail data events audit reads of app data.
   # checkov:skip=CKV_AWS_144:The app's data is reproducible configuration and content; versioning covers mistakes, cross-region replication is not worth a second bucket.

@@ -13,6 +13,11 @@ output "kms_key_arn" {
   value       = aws_kms_key.app.arn
 }
 
+output "sops_kms_key_arn" {
+  description = "KMS key of the environment's SOPS-encrypted values files (sops --kms)."
+  value       = aws_kms_key.sops.arn
+}
+
 output "ssm_path" {
   description = "The parameters' path, /<project>/<env>/."
   value       = local.ssm_path

@@ -238,7 +238,8 @@ data "aws_iam_policy_document" "cert_manager" {
   }
 }
 
-# The agent: read image manifests to verify that a digest exists (no pull of layers, no push).
+# The agent: read image manifests to verify that a digest exists (no pull of layers, no push),
+# and open the data keys of SOPS-encrypted values files.
 data "aws_iam_policy_document" "agent" {
   statement {
     sid       = "ReadImageManifests"
@@ -250,6 +251,13 @@ data "aws_iam_policy_document" "agent" {
     sid       = "RegistryToken"
     actions   = ["ecr:GetAuthorizationToken"]
     resources = ["*"]
+  }
+
+  # The data keys of SOPS-encrypted values files (docs/secrets.md): decrypt only.
+  statement {
+    sid       = "DecryptSopsDataKeys"
+    actions   = ["kms:Decrypt"]
+    resources = [var.sops_kms_key_arn]
   }
 }
 

@@ -99,6 +99,11 @@ variable "app_kms_key_arn" {
   type        = string
 }
 
+variable "sops_kms_key_arn" {
+  description = "KMS key of the environment's SOPS-encrypted values files: the agent decrypts with it."
+  type        = string
+}
+
 variable "github_repository" {
   description = "The GitHub repository whose workflows may assume the CI roles, owner/name."
   type        = string

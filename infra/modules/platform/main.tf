@@ -86,6 +86,7 @@ module "iam" {
   app_bucket_prefix        = "hash-service"
   app_ssm_path             = module.app_data.ssm_path
   app_kms_key_arn          = module.app_data.kms_key_arn
+  sops_kms_key_arn         = module.app_data.sops_kms_key_arn
   platform_ssm_path        = module.app_data.platform_ssm_path
   github_repository        = var.github_repository
   github_oidc_provider_arn = data.aws_iam_openid_connect_provider.github.arn

@@ -73,6 +73,11 @@ output "platform_ssm_path" {
   value       = module.app_data.platform_ssm_path
 }
 
+output "sops_kms_key_arn" {
+  description = "KMS key of the environment's SOPS-encrypted values files (sops --kms)."
+  value       = module.app_data.sops_kms_key_arn
+}
+
 output "dns_name_servers" {
   description = "Name servers to delegate the domain to."
   value       = module.dns.name_servers
