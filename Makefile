@@ -27,7 +27,6 @@ test: tools
 
 bench: tools
 	cargo bench -p sextant --bench render
-	cargo bench -p sextant --bench sops
 	cargo bench -p sextant --bench apply
 	cargo bench -p sextant --bench daemon
 	cargo bench -p sextant-registry --bench verify

@@ -4,7 +4,9 @@
 //! 2. a second render with nothing changed against the first (target ≤ 0.05, the cache);
 //! 3. the same for the `upstream-shaped` test chart (1.1 MB of rendered YAML, three
 //!    Prometheus-Operator-sized CRDs, 35 custom resources), where parsing, labelling and hashing
-//!    weigh most against helm's own time.
+//!    weigh most against helm's own time;
+//! 4. the `local` environment with its values files SOPS-encrypted against the same in
+//!    plaintext (target ≤ 1.05).
 //!
 //! Run with `make bench` (or `cargo bench -p sextant --bench render`).
 
@@ -15,6 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 7;
+const SOPS_RUNS: usize = 15;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -57,6 +60,7 @@ fn main() {
         &["corpus"],
         "the upstream-shaped test chart",
     );
+    sops(&root, &helm);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -186,5 +190,89 @@ fn measure(helm: &Path, repo: &Path, names: &[&str], label: &str) {
     println!(
         "  ratio second render / first render:     {:.3} (target <= 0.05)",
         warm.as_secs_f64() / cold_par.as_secs_f64()
+    );
+}
+
+/// A copy of the repository's charts and `local` environment under `dir`.
+fn repo_copy(root: &Path, dir: &Path) {
+    copy_dir(&root.join("helm"), &dir.join("helm"));
+    copy_dir(
+        &root.join("environments/local"),
+        &dir.join("environments/local"),
+    );
+}
+
+/// SOPS: rendering and planning this repository's `local` environment with every values file
+/// encrypted by the real `sops` (3.11, age) against the same environment in plaintext, both
+/// cold (a new cache and a new renderer each run, since an encrypted release is never cached),
+/// alternated, median of 15 runs. Target: ≤ 1.05.
+fn sops(root: &Path, helm: &Path) {
+    let helm = helm.to_path_buf();
+    let sops = root.join(".tools/bin/sops");
+    assert!(sops.is_file(), "run `make tools` first");
+    let (plain, sealed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    repo_copy(root, plain.path());
+    repo_copy(root, sealed.path());
+
+    // Every values file of the sealed copy encrypted for a fresh key, as the real sops does.
+    let id = age::x25519::Identity::generate();
+    let keys = sealed.path().join("keys.txt");
+    {
+        use age::secrecy::ExposeSecret as _;
+        std::fs::write(&keys, format!("{}\n", id.to_string().expose_secret())).unwrap();
+    }
+    let values = sealed.path().join("environments/local/values");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&values).unwrap() {
+        let path = entry.unwrap().path();
+        let out = Command::new(&sops)
+            .args(["--encrypt", "--age", &id.to_public().to_string()])
+            .arg(&path)
+            .current_dir(sealed.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(&path, out.stdout).unwrap();
+        files += 1;
+    }
+    // SAFETY: set before any thread of this process reads the environment.
+    unsafe { std::env::set_var("SOPS_AGE_KEY_FILE", &keys) };
+
+    let render = |repo: &Path| {
+        let env = environment::load(repo, "local").expect("the environment is valid");
+        let cache = tempfile::tempdir().unwrap();
+        let renderer = Renderer::new(
+            Helm::new(helm.clone()),
+            RenderCache::new(cache.path()),
+            Settings {
+                parallelism: 1,
+                ..Settings::default()
+            },
+        );
+        let t = Instant::now();
+        let rendered = renderer.render(&env, None).expect("render");
+        sextant::plan::build(&env.name, None, rendered.objects).expect("plan");
+        t.elapsed()
+    };
+    // One of each first: helm's and the page cache's first touches are not measured.
+    render(plain.path());
+    render(sealed.path());
+    let (mut plain_runs, mut sealed_runs) = (Vec::new(), Vec::new());
+    for _ in 0..SOPS_RUNS {
+        plain_runs.push(render(plain.path()));
+        sealed_runs.push(render(sealed.path()));
+    }
+    let (p, s) = (median(plain_runs), median(sealed_runs));
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("sops benchmark: the local environment, {files} values files, cold render+plan, median of {SOPS_RUNS} runs");
+    println!("  plaintext values                {:8.1} ms", ms(p));
+    println!("  every values file SOPS-encrypted {:7.1} ms", ms(s));
+    println!(
+        "  ratio encrypted / plaintext: {:.3} (target <= 1.05)",
+        s.as_secs_f64() / p.as_secs_f64()
     );
 }

@@ -59,6 +59,12 @@ fn world(
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "prod"]);
     let (server, kubeconfig) = test_server(dir);
+    apply(dir, &repo, &kubeconfig);
+    (repo, kubeconfig, server)
+}
+
+/// `sextant apply` of prod from `repo`'s working tree.
+fn apply(dir: &Path, repo: &Path, kubeconfig: &Path) {
     sextant_ok(
         &dir.join("cache"),
         &[
@@ -73,7 +79,6 @@ fn world(
             "10s",
         ],
     );
-    (repo, kubeconfig, server)
 }
 
 fn preview(dir: &Path, repo: &Path, kubeconfig: &Path, extra: &[&str]) -> (Output, String) {
@@ -535,20 +540,7 @@ fn a_change_to_an_encrypted_value_shows_that_it_changed_and_no_value() {
     );
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "an encrypted dsn"]);
-    sextant_ok(
-        &dir.path().join("cache"),
-        &[
-            "apply",
-            "--env",
-            "prod",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--wave-timeout",
-            "10s",
-        ],
-    );
+    apply(dir.path(), &repo, &kubeconfig);
     write(
         &repo,
         "environments/prod/values/web.yaml",

@@ -55,6 +55,16 @@ fn run(repo: &TempRepo, keys: &Path, scratch: &Path, args: &[&str]) -> std::proc
         .unwrap()
 }
 
+/// `sextant render`'s objects, but for the environment's own label and the hash that covers
+/// it: what a twin environment renders the same.
+fn objects(out: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter(|l| !l.contains("sextant.io/environment:") && !l.contains("sextant.io/hash:"))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Every file under `dir` that holds `needle`.
 fn holding(dir: &Path, needle: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -97,14 +107,6 @@ fn an_encrypted_values_file_renders_as_its_twin_and_its_value_stays_off_disk() {
         "{}",
         String::from_utf8_lossy(&got.stderr)
     );
-    // The same objects, but for the environment's own label and the hash that covers it.
-    let objects = |out: &[u8]| -> Vec<String> {
-        String::from_utf8_lossy(out)
-            .lines()
-            .filter(|l| !l.contains("sextant.io/environment:") && !l.contains("sextant.io/hash:"))
-            .map(str::to_string)
-            .collect()
-    };
     assert_eq!(objects(&got.stdout), objects(&twin.stdout));
     assert!(
         String::from_utf8_lossy(&got.stdout).contains(SENTINEL),
@@ -435,13 +437,6 @@ fn a_file_encrypted_with_aws_kms_decrypts_through_kms_and_kms_down_or_throttled_
         "{}",
         String::from_utf8_lossy(&got.stderr)
     );
-    let objects = |out: &[u8]| -> Vec<String> {
-        String::from_utf8_lossy(out)
-            .lines()
-            .filter(|l| !l.contains("sextant.io/environment:") && !l.contains("sextant.io/hash:"))
-            .map(str::to_string)
-            .collect()
-    };
     assert_eq!(objects(&got.stdout), objects(&twin.stdout));
     for dir in ["cache-secret", "tmp", "home"] {
         assert_eq!(
