@@ -10,6 +10,9 @@
 //!
 //! Run with `make bench` (or `cargo bench -p sextant --bench render`).
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use sextant::environment::{self, Chart};
 use sextant::render::{cache::RenderCache, helm::Helm, Renderer, Settings};
 use std::path::{Path, PathBuf};
@@ -46,7 +49,7 @@ fn main() {
     let corpus = tempfile::tempdir().unwrap();
     let chart = root.join("agent/tests/fixtures/charts/upstream-shaped");
     let target = corpus.path().join("charts/upstream-shaped");
-    copy_dir(&chart, &target);
+    support::copy_dir(&chart, &target);
     let env_dir = corpus.path().join("environments/corpus");
     std::fs::create_dir_all(&env_dir).unwrap();
     std::fs::write(
@@ -61,19 +64,6 @@ fn main() {
         "the upstream-shaped test chart",
     );
     sops(&root, &helm);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).unwrap();
-        }
-    }
 }
 
 fn measure(helm: &Path, repo: &Path, names: &[&str], label: &str) {
@@ -195,8 +185,8 @@ fn measure(helm: &Path, repo: &Path, names: &[&str], label: &str) {
 
 /// A copy of the repository's charts and `local` environment under `dir`.
 fn repo_copy(root: &Path, dir: &Path) {
-    copy_dir(&root.join("helm"), &dir.join("helm"));
-    copy_dir(
+    support::copy_dir(&root.join("helm"), &dir.join("helm"));
+    support::copy_dir(
         &root.join("environments/local"),
         &dir.join("environments/local"),
     );
@@ -208,35 +198,22 @@ fn repo_copy(root: &Path, dir: &Path) {
 /// alternated, median of 15 runs. Target: ≤ 1.05.
 fn sops(root: &Path, helm: &Path) {
     let helm = helm.to_path_buf();
-    let sops = root.join(".tools/bin/sops");
-    assert!(sops.is_file(), "run `make tools` first");
     let (plain, sealed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     repo_copy(root, plain.path());
     repo_copy(root, sealed.path());
 
     // Every values file of the sealed copy encrypted for a fresh key, as the real sops does.
-    let id = age::x25519::Identity::generate();
+    let (key_text, recipient) = support::sops::key_pair();
     let keys = sealed.path().join("keys.txt");
-    {
-        use age::secrecy::ExposeSecret as _;
-        std::fs::write(&keys, format!("{}\n", id.to_string().expose_secret())).unwrap();
-    }
+    std::fs::write(&keys, key_text).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
     let values = sealed.path().join("environments/local/values");
     let mut files = 0;
     for entry in std::fs::read_dir(&values).unwrap() {
         let path = entry.unwrap().path();
-        let out = Command::new(&sops)
-            .args(["--encrypt", "--age", &id.to_public().to_string()])
-            .arg(&path)
-            .current_dir(sealed.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::write(&path, out.stdout).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let encrypted = support::sops::encrypt(scratch.path(), &text, &recipient);
+        std::fs::write(&path, encrypted).unwrap();
         files += 1;
     }
     // SAFETY: set before any thread of this process reads the environment.

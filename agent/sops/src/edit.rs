@@ -89,8 +89,8 @@ pub fn edit(
     lastmodified: &str,
 ) -> Result<String, SopsError> {
     let doc = parse(text)?;
-    crate::decrypt(&doc, keys)?;
     let opened = open_doc(&doc, keys)?;
+    crate::verify_mac(&opened)?;
     let mut writes = Vec::with_capacity(changes.len() + 2);
     for (path, value) in changes {
         // sops binds a list's items to the list's own path.

@@ -405,6 +405,12 @@ pub(crate) fn joined(path: &[String]) -> String {
 /// The document's values decrypted (the `sops` block left out), once the MAC matches them.
 pub fn decrypt(doc: &Value, keys: &Keys) -> Result<Value, SopsError> {
     let opened = open_doc(doc, keys)?;
+    verify_mac(&opened)?;
+    Ok(opened.values)
+}
+
+/// Whether the values of an opened document hash to the MAC it stores.
+pub(crate) fn verify_mac(opened: &Opened) -> Result<(), SopsError> {
     let (_, stored) = open(
         &opened.meta.mac,
         &opened.key,
@@ -418,7 +424,7 @@ pub fn decrypt(doc: &Value, keys: &Keys) -> Result<Value, SopsError> {
     if stored.as_slice() != opened.mac.as_bytes() {
         return Err(SopsError::Mac);
     }
-    Ok(opened.values)
+    Ok(())
 }
 
 /// A document opened: its rules, its data key, its values decrypted and the MAC they hash to

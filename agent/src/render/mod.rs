@@ -309,6 +309,16 @@ impl Renderer {
 
     /// The values helm will render the release with: chart defaults, then each values file.
     pub fn effective_values(&self, env: &Environment, release: &Release) -> Result<Values> {
+        self.values_with(env, release, &self.decrypted(env, release)?)
+    }
+
+    /// The effective values, with the release's SOPS files already `decrypted`.
+    fn values_with(
+        &self,
+        env: &Environment,
+        release: &Release,
+        decrypted: &[(usize, zeroize::Zeroizing<Vec<u8>>)],
+    ) -> Result<Values> {
         let values_err = |source| Error::Values {
             environment: env.name.clone(),
             release: release.name.clone(),
@@ -316,7 +326,6 @@ impl Renderer {
         };
         let chart_dir = self.chart_dir(env, release)?;
         let defaults = values::chart_defaults(&chart_dir).map_err(values_err)?;
-        let decrypted = self.decrypted(env, release)?;
         let layers = release
             .values
             .iter()
@@ -377,7 +386,7 @@ impl Renderer {
         }
         // Parse the values before helm does: a broken values file is reported with its own name
         // and position, not as helm's message. (A cache hit proves they parsed before.)
-        self.effective_values(env, release)?;
+        self.values_with(env, release, &piped)?;
         let manifests = self
             .helm
             .template(&TemplateArgs {
