@@ -31,6 +31,8 @@ pub struct Metrics {
     pub objects: IntGaugeVec,
     pub reconcile_errors_total: IntCounterVec,
     pub leader: IntGauge,
+    pub shard_environments: IntGaugeVec,
+    pub shard_members: IntGauge,
     pub webhook_requests_total: IntCounterVec,
     pub drift_objects: IntGaugeVec,
     pub drift_detected_total: IntCounterVec,
@@ -196,6 +198,8 @@ impl Reconcile {
 /// The replica itself: its lease, its webhook and its live-state cache.
 struct Agent {
     leader: IntGauge,
+    shard_environments: IntGaugeVec,
+    shard_members: IntGauge,
     webhook_requests_total: IntCounterVec,
     live_objects: IntGaugeVec,
 }
@@ -205,7 +209,16 @@ impl Agent {
         Ok(Agent {
             leader: r.gauge(
                 "sextant_leader",
-                "1 while this replica holds the leader lease.",
+                "1 while this replica holds the leader lease (with sharding: any environment's).",
+            )?,
+            shard_environments: r.gauges(
+                "sextant_shard_environments",
+                "With sharding: 1 while this replica holds the environment's Lease.",
+                &["environment"],
+            )?,
+            shard_members: r.gauge(
+                "sextant_shard_members",
+                "With sharding: the replicas whose member Lease this replica last saw live.",
             )?,
             webhook_requests_total: r.counters(
                 "sextant_webhook_requests_total",
@@ -397,6 +410,8 @@ impl Metrics {
             objects: reconcile.objects,
             reconcile_errors_total: reconcile.reconcile_errors_total,
             leader: agent.leader,
+            shard_environments: agent.shard_environments,
+            shard_members: agent.shard_members,
             webhook_requests_total: agent.webhook_requests_total,
             drift_objects: drift.drift_objects,
             drift_detected_total: drift.drift_detected_total,

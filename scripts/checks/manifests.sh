@@ -134,6 +134,8 @@ METRICS = {
     "sextant_objects": ("gauge", {"environment", "release", "health"}),
     "sextant_reconcile_errors_total": ("counter", {"environment", "stage", "error"}),
     "sextant_leader": ("gauge", set()),
+    "sextant_shard_environments": ("gauge", {"environment"}),
+    "sextant_shard_members": ("gauge", set()),
     "sextant_webhook_requests_total": ("counter", {"result"}),
     "sextant_drift_objects": ("gauge", {"environment", "release"}),
     "sextant_drift_detected_total": ("counter", {"environment", "release"}),

@@ -22,6 +22,7 @@ pub mod preview;
 pub mod promotion;
 pub mod requires;
 pub mod secrets;
+pub mod shard;
 pub mod snapshot;
 pub mod values;
 pub mod yaml;

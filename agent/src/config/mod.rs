@@ -48,6 +48,9 @@ pub use sextant_source::Auth as GitAuth;
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaderElection {
     pub enabled: bool,
+    /// Each environment has its own Lease, and the replicas share the environments
+    /// (`daemon::shard`); otherwise one Lease makes one replica lead them all.
+    pub sharded: bool,
     pub lease_name: String,
     pub lease_duration: Duration,
     /// This replica's name in the Lease (the pod name in a cluster).
@@ -127,6 +130,7 @@ pub const VARIABLES: &[&str] = &[
     "SEXTANT_NAMESPACE",
     "SEXTANT_LEADER_ELECTION",
     "SEXTANT_LEASE_NAME",
+    "SEXTANT_SHARDING",
     "SEXTANT_LEASE_DURATION",
     "SEXTANT_POD_NAME",
     "SEXTANT_LOG_FORMAT",
@@ -235,6 +239,7 @@ struct RetryFile {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LeaderFile {
     enabled: Option<bool>,
+    sharded: Option<bool>,
     lease_name: Option<String>,
     lease_duration: Option<String>,
     identity: Option<String>,
@@ -469,6 +474,9 @@ fn leader_election(
     enabled: bool,
     file: LeaderFile,
 ) -> Result<LeaderElection, ConfigError> {
+    let sharded = src
+        .flag("SEXTANT_SHARDING", "leaderElection.sharded", file.sharded)?
+        .unwrap_or(false);
     let identity = src
         .pick("SEXTANT_POD_NAME", "leaderElection.identity", file.identity)
         .map(|s| s.value)
@@ -480,6 +488,7 @@ fn leader_election(
         .unwrap_or_else(|| format!("sextant-{}", std::process::id()));
     Ok(LeaderElection {
         enabled,
+        sharded,
         lease_name: src
             .pick(
                 "SEXTANT_LEASE_NAME",

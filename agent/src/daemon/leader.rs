@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 pub struct Elector {
     api: Api<Lease>,
-    namespaces: Api<k8s_openapi::api::core::v1::Namespace>,
+    client: kube::Client,
     namespace: String,
     name: String,
     identity: String,
@@ -47,6 +47,18 @@ pub fn decide(lease: Option<&LeaseSpec>, me: &str, now: Timestamp) -> Decision {
     }
 }
 
+/// Creates the agent's namespace (a first start without the install manifests), so its Leases
+/// can be written next round.
+pub async fn create_namespace(client: &kube::Client, namespace: &str) -> Result<(), kube::Error> {
+    let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace,
+        "labels": {crate::object::LABEL_MANAGED_BY: crate::object::MANAGER}}});
+    let params = kube::api::PatchParams::apply(crate::object::MANAGER);
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .patch(namespace, &params, &kube::api::Patch::Apply(&ns))
+        .await
+        .map(|_| ())
+}
+
 impl Elector {
     pub fn new(
         client: kube::Client,
@@ -57,7 +69,7 @@ impl Elector {
     ) -> Self {
         Elector {
             api: Api::namespaced(client.clone(), namespace),
-            namespaces: Api::all(client),
+            client,
             namespace: namespace.to_string(),
             name: name.to_string(),
             identity: identity.to_string(),
@@ -108,7 +120,7 @@ impl Elector {
                     // The agent's namespace does not exist yet (a first start without the
                     // install manifests): create it, and try again next round.
                     Err(kube::Error::Api(s)) if s.code == 404 => {
-                        self.create_namespace().await?;
+                        create_namespace(&self.client, &self.namespace).await?;
                         return Ok(false);
                     }
                     other => other,
@@ -128,16 +140,6 @@ impl Elector {
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
             Err(e) => Err(e),
         }
-    }
-
-    async fn create_namespace(&self) -> Result<(), kube::Error> {
-        let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace,
-            "labels": {crate::object::LABEL_MANAGED_BY: crate::object::MANAGER}}});
-        let params = kube::api::PatchParams::apply(crate::object::MANAGER);
-        self.namespaces
-            .patch(&self.namespace, &params, &kube::api::Patch::Apply(&ns))
-            .await
-            .map(|_| ())
     }
 
     /// Runs rounds every third of the lease duration until `stop`, publishing leadership. A

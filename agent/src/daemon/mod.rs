@@ -19,6 +19,7 @@ pub mod reconcile;
 pub mod reconcile_loop;
 pub mod revert;
 pub mod rollback;
+pub mod shard;
 pub mod shared;
 pub mod source;
 pub mod status;
@@ -85,7 +86,8 @@ struct Context {
     /// The Sigstore trusted root keyless signatures verify against.
     trust: Option<Arc<sextant_signature::TrustRoot>>,
     stop: watch::Receiver<bool>,
-    leading: watch::Receiver<bool>,
+    /// Whether this replica leads each environment, and the guard of its passes.
+    leadership: shard::Leadership,
     snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
     history: Option<reconcile::History>,
     git_log: Option<promote::GitLog>,
@@ -98,9 +100,20 @@ struct Context {
 /// Runs until SIGTERM or Ctrl-C; then no new wave starts, the current wave's writes finish.
 pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let metrics = Metrics::new()?;
-    let kube_config = kube::Config::infer()
+    let mut kube_config = kube::Config::infer()
         .await
         .map_err(|e| DaemonError::Kube(kube::Error::InferConfig(e)))?;
+    // The API server's audit log (and the test server's request log) tells replicas apart.
+    let agent = format!(
+        "sextant/{} ({})",
+        env!("CARGO_PKG_VERSION"),
+        settings.leader_election.identity
+    );
+    if let Ok(value) = ::http::HeaderValue::from_str(&agent) {
+        kube_config
+            .headers
+            .push((::http::header::USER_AGENT, value));
+    }
     let api_server = kube_config.cluster_url.to_string();
     let client = crate::apply::cluster::client(kube_config)?;
     let status = Arc::new(Mutex::new(initial_status(&settings)));
@@ -121,7 +134,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let mut tasks = Vec::new();
     // Held to the end: with election off nothing else sends, and a dropped sender would end
     // every loop that waits on leadership.
-    let (_lead_tx, leading) = lead(&settings, &client, &metrics, &status, &stop_rx, &mut tasks);
+    let (_lead_tx, leadership) = lead(&settings, &client, &metrics, &status, &stop_rx, &mut tasks);
     let (snap_tx, snapshots) = watch::channel::<Option<Arc<Snapshot>>>(None);
     let (git, history, git_log) = start_source(
         &settings, &metrics, &status, trigger, snap_tx, &stop_rx, &mut tasks,
@@ -145,7 +158,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
         forge,
         registry,
         stop: stop_rx,
-        leading,
+        leadership,
         snapshots,
         history,
         git_log,
@@ -243,8 +256,9 @@ async fn serve(
     }))
 }
 
-/// Leadership: the Lease's elector when election is on (else this replica leads), mirrored in
-/// `/status`. With election off, the sender is returned, for the caller to keep.
+/// Leadership: with sharding, each environment's Lease (`shard::Sharder`); else the one Lease's
+/// elector when election is on, or this replica leads; mirrored in `/status`. With election
+/// off, the sender is returned, for the caller to keep.
 fn lead(
     settings: &Settings,
     client: &kube::Client,
@@ -252,7 +266,13 @@ fn lead(
     status: &Arc<Mutex<Status>>,
     stop: &watch::Receiver<bool>,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
-) -> (Option<watch::Sender<bool>>, watch::Receiver<bool>) {
+) -> (Option<watch::Sender<bool>>, shard::Leadership) {
+    if settings.leader_election.enabled && settings.leader_election.sharded {
+        let (sharder, leadership) =
+            shard::Sharder::new(client.clone(), settings, metrics.clone(), status.clone());
+        tasks.push(tokio::spawn(sharder.run(stop.clone())));
+        return (None, leadership);
+    }
     let (lead_tx, lead_rx) = watch::channel(!settings.leader_election.enabled);
     let mut kept = None;
     if settings.leader_election.enabled {
@@ -272,7 +292,8 @@ fn lead(
         metrics.leader.set(1);
         kept = Some(lead_tx);
     }
-    let mut lead = lead_rx.clone();
+    let leadership = shard::Leadership::together(&settings.environments, &lead_rx);
+    let mut lead = lead_rx;
     let status = status.clone();
     let mut stop = stop.clone();
     tokio::spawn(async move {
@@ -286,7 +307,7 @@ fn lead(
             }
         }
     });
-    (kept, lead_rx)
+    (kept, leadership)
 }
 
 /// The source loop (Git, or a working tree) publishing snapshots; for Git, also any revision's
@@ -386,7 +407,7 @@ impl Context {
                 status: self.status.clone(),
                 applied: applied_rx.clone(),
                 heal: heal_tx.clone(),
-                leading: self.leading.clone(),
+                leading: self.leadership.leading(env),
                 stop: self.stop.clone(),
                 identity: self.settings.leader_election.identity.clone(),
                 feed: feed_tx,
@@ -422,7 +443,7 @@ impl Context {
                     applied: applied_rx,
                     feed: feed_rx,
                     heal: heal_tx,
-                    shared: self.shared(),
+                    shared: self.shared(env),
                 }
                 .run(),
             ));
@@ -432,7 +453,8 @@ impl Context {
             reconciler,
             reconcile_loop::Inputs {
                 snapshots: self.snapshots.clone(),
-                leading: self.leading.clone(),
+                leading: self.leadership.leading(env),
+                guard: self.leadership.guard(env),
                 heals: heal_rx,
                 resync: self.settings.resync_interval,
                 retry: self.settings.retry,
@@ -458,7 +480,7 @@ impl Context {
             status: self.status.clone(),
             agent_namespace: self.settings.namespace.clone(),
             // A reconcile stops at a wave boundary on shutdown and when leadership is lost.
-            stop: halted(self.stop.clone(), self.leading.clone()),
+            stop: halted(self.stop.clone(), self.leadership.leading(env)),
             object_series: Mutex::new(Vec::new()),
             applied: applied_tx,
             live: Some(cache),
@@ -478,10 +500,10 @@ impl Context {
         }
     }
 
-    /// What the leader-only forge loops share with the daemon.
-    fn shared(&self) -> shared::Shared {
+    /// What `env`'s leader-only forge loops share with the daemon.
+    fn shared(&self, env: &str) -> shared::Shared {
         shared::Shared {
-            leading: self.leading.clone(),
+            leading: self.leadership.leading(env),
             stop: self.stop.clone(),
             metrics: self.metrics.clone(),
             status: self.status.clone(),
@@ -509,7 +531,7 @@ impl Context {
             applied: applied.clone(),
             wake: self.pulls.subscribe(),
             poll: self.settings.poll_interval,
-            shared: self.shared(),
+            shared: self.shared(env),
         }
         .run()
     }
@@ -563,7 +585,7 @@ impl Context {
                 cluster: self.cluster.clone(),
                 namespace: self.settings.namespace.clone(),
             }),
-            shared: self.shared(),
+            shared: self.shared(env),
             tick: Duration::from_secs(1),
             log: self.git_log.clone(),
             clock: clock::Clock::system(),

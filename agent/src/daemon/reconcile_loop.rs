@@ -82,6 +82,9 @@ pub fn next_wait(
 pub struct Inputs {
     pub snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
     pub leading: watch::Receiver<bool>,
+    /// Held through each pass that may write (reconcile, heal, a verification's look): a
+    /// handover of the environment to another replica waits for it.
+    pub guard: Arc<tokio::sync::Mutex<()>>,
     pub heals: mpsc::Receiver<Vec<Identity>>,
     pub resync: Duration,
     /// The schedule a transient failure backs off on (`Settings::retry`).
@@ -99,6 +102,7 @@ pub async fn run<R: Reconcile>(reconciler: R, inputs: Inputs) {
     let Inputs {
         mut snapshots,
         mut leading,
+        guard,
         mut heals,
         resync,
         retry,
@@ -112,6 +116,7 @@ pub async fn run<R: Reconcile>(reconciler: R, inputs: Inputs) {
         let mut timer = false;
         tokio::select! {
             _ = tokio::time::sleep_until(look.unwrap_or(due)), if look.is_some() => {
+                let _pass = guard.lock().await;
                 look = if *leading.borrow() { verify(&reconciler).await } else { None };
                 continue;
             }
@@ -122,6 +127,7 @@ pub async fn run<R: Reconcile>(reconciler: R, inputs: Inputs) {
                 while let Ok(more) = heals.try_recv() {
                     objects.extend(more);
                 }
+                let _pass = guard.lock().await;
                 if *leading.borrow() {
                     reconciler.heal(&objects).await;
                 }
@@ -134,6 +140,9 @@ pub async fn run<R: Reconcile>(reconciler: R, inputs: Inputs) {
             // Whatever comes of it (a follower does nothing), the next resync is one away.
             due = tokio::time::Instant::now() + resync;
         }
+        // Leadership is read under the guard: a handover that has taken the guard after
+        // stopping this environment's passes sees none start.
+        let _pass = guard.lock().await;
         if !*leading.borrow_and_update() {
             continue;
         }
@@ -299,6 +308,7 @@ mod tests {
             Inputs {
                 snapshots,
                 leading: lead_rx,
+                guard: Arc::default(),
                 heals: heal_rx,
                 resync: RESYNC,
                 retry: crate::config::RETRY,

@@ -110,6 +110,18 @@ pub struct EnvironmentStatus {
     /// The pull requests previewed (`spec.preview`), and the last forge error.
     #[serde(skip_serializing_if = "Previews::is_empty")]
     pub previews: Previews,
+    /// With sharding: which replica holds the environment's Lease, and which owns it now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardStatus>,
+}
+
+/// An environment's shard as `/status` shows it. The owner is the replica rendezvous hashing
+/// picks among the live members; the holder is the one whose Lease it is (they differ during
+/// a handover).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ShardStatus {
+    pub holder: Option<String>,
+    pub owner: Option<String>,
 }
 
 /// The verification as `/status` shows it.
@@ -267,7 +279,11 @@ pub struct SourceStatus {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Status {
     pub identity: String,
+    /// This replica leads: the one Lease, or with sharding at least one environment's.
     pub leader: bool,
+    /// With sharding: the replicas whose member Lease is live.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
     pub source: SourceStatus,
     pub environments: BTreeMap<String, EnvironmentStatus>,
     /// An environment whose reconcile runs longer than this makes the agent unready.
@@ -300,8 +316,8 @@ fn stuck_list(stuck: &[(String, u64)]) -> String {
 }
 
 impl Status {
-    /// Ready once every environment has finished a first sync, or at once on a standby; not
-    /// ready while a reconcile has run longer than `stuck_after`.
+    /// Ready once every environment it leads has finished a first sync, or at once on a
+    /// standby; not ready while a reconcile has run longer than `stuck_after`.
     pub fn ready(&self) -> Result<(), NotReady> {
         if !self.leader {
             return Ok(());
@@ -322,7 +338,7 @@ impl Status {
         let waiting: Vec<String> = self
             .environments
             .iter()
-            .filter(|(_, e)| !e.synced_once)
+            .filter(|(_, e)| !e.synced_once && self.leads(e))
             .map(|(n, _)| n.clone())
             .collect();
         if waiting.is_empty() {
@@ -332,6 +348,16 @@ impl Status {
                 environments: waiting,
             })
         }
+    }
+}
+
+impl Status {
+    /// Whether this replica leads `e`: it holds the environment's shard, or, without sharding,
+    /// it leads at all.
+    fn leads(&self, e: &EnvironmentStatus) -> bool {
+        e.shard
+            .as_ref()
+            .is_none_or(|s| s.holder.as_deref() == Some(self.identity.as_str()))
     }
 }
 
@@ -362,6 +388,32 @@ mod tests {
         assert!(s.ready().is_ok());
         s.leader = true;
         s.environments.get_mut("dev").unwrap().synced_once = true;
+        assert!(s.ready().is_ok());
+    }
+
+    #[test]
+    fn with_sharding_only_the_environments_this_replica_holds_wait_for_a_first_sync() {
+        let shard = |holder: &str| ShardStatus {
+            holder: Some(holder.into()),
+            owner: Some(holder.into()),
+        };
+        let mut s = Status {
+            identity: "r0".into(),
+            leader: true,
+            ..Status::default()
+        };
+        for (env, holder) in [("dev", "r1"), ("prod", "r0")] {
+            s.environments.insert(
+                env.into(),
+                EnvironmentStatus {
+                    shard: Some(shard(holder)),
+                    ..Default::default()
+                },
+            );
+        }
+        let why = s.ready().unwrap_err();
+        assert_eq!(why.to_string(), "waiting for the first sync of prod");
+        s.environments.get_mut("prod").unwrap().synced_once = true;
         assert!(s.ready().is_ok());
     }
 

@@ -47,6 +47,9 @@ pub struct RequestRecord {
     pub name: Option<String>,
     pub subresource: Option<String>,
     pub field_manager: Option<String>,
+    /// The client's `User-Agent`, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
     pub patch_type: Option<PatchType>,
     pub dry_run: bool,
     pub force: bool,
@@ -195,6 +198,7 @@ mod tests {
             name: None,
             subresource: None,
             field_manager: None,
+            user_agent: None,
             patch_type: None,
             dry_run: false,
             force: false,

@@ -168,6 +168,10 @@ async fn dispatch(
             name: target.as_ref().and_then(|t| t.name.clone()),
             subresource: target.as_ref().and_then(|t| t.subresource.clone()),
             field_manager: manager.clone().filter(|_| method != Method::GET),
+            user_agent: headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
             patch_type,
             dry_run: query.dry_run(),
             force: query.flag("force"),

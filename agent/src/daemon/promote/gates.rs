@@ -311,6 +311,20 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
         }
     }
 
+    /// Sets every gate's series to 0 once this replica stops leading the source: the replica
+    /// that leads it now exports them, and no alert reads a former leader's last state.
+    pub(super) fn withdraw_gates(&self, m: &Memory) {
+        for (target, release) in m.gates.keys() {
+            for s in State::ALL {
+                self.shared
+                    .metrics
+                    .promotion_gate
+                    .with_label_values(&[target, release, s.as_str()])
+                    .set(0);
+            }
+        }
+    }
+
     pub(super) fn publish_gates(&self, m: &Memory, items: &[Item<'_>]) {
         let mut rows = Vec::new();
         for it in items {

@@ -136,6 +136,10 @@ impl<F: Forge + 'static, R: Registry + 'static, K: Records + 'static> Promoter<F
             if self.shared.is_leading() {
                 self.pass(&mut m).await;
             } else {
+                if m.loaded {
+                    // Another replica leads the source now and exports its gates.
+                    self.withdraw_gates(&m);
+                }
                 m.loaded = false;
             }
             if !self.shared.wait(self.tick, self.applied.changed()).await {

@@ -883,3 +883,31 @@ async fn a_changed_signature_policy_verifies_the_digest_again() {
     assert_eq!(g.state, "unverified", "{g:?}");
     assert!(g.message.contains("bad signature"), "{}", g.message);
 }
+
+/// A replica that stops leading the source (a shard handed over) withdraws its gate series, so
+/// no alert reads its last state beside the new leader's.
+#[tokio::test(start_paused = true)]
+async fn a_replica_that_stops_leading_withdraws_its_gate_series() {
+    let (old, new) = (digest('a'), digest('f'));
+    let w = World::new(&promotion("pull-request", "1h", ""), &old);
+    w.registry.push(REPOSITORY, &new);
+    w.deploy_dev(&new);
+    let gauge = |state: &str| {
+        w.metrics
+            .promotion_gate
+            .with_label_values(&["prod", "hash-service", state])
+            .get()
+    };
+    let task = tokio::spawn(w.promoter().run());
+    // A few of the loop's one-second ticks, on the paused clock.
+    let ticks = || tokio::time::sleep(Duration::from_secs(3));
+    ticks().await;
+    assert_eq!(gauge("soaking"), 1);
+    w.leading.send_replace(false);
+    ticks().await;
+    assert!(crate::promotion::gate::State::ALL
+        .iter()
+        .all(|s| gauge(s.as_str()) == 0));
+    w.stop.send_replace(true);
+    task.await.unwrap();
+}
