@@ -96,6 +96,13 @@ impl Store {
         }
     }
 
+    /// The objects themselves, bypassing versions and events: for a test that needs a state no
+    /// write could make.
+    #[cfg(test)]
+    pub(crate) fn objects_mut(&mut self) -> &mut BTreeMap<ObjectKey, Value> {
+        &mut self.objects
+    }
+
     pub fn current_rv(&self) -> u64 {
         self.rv
     }
@@ -109,15 +116,21 @@ impl Store {
         self.changed_at.get(key).copied()
     }
 
-    /// Objects of a resource, in one namespace or all, ordered by namespace then name.
+    /// Objects of a resource, in one namespace or all, ordered by namespace then name: a range
+    /// of the ordered store (keys order by resource, then namespace, then name), not a scan.
     pub fn list(
         &self,
         resource: &GroupResource,
         namespace: Option<&str>,
     ) -> Vec<(&ObjectKey, &Value)> {
+        let start = ObjectKey {
+            resource: resource.clone(),
+            namespace: namespace.map(str::to_string),
+            name: String::new(),
+        };
         self.objects
-            .iter()
-            .filter(|(k, _)| {
+            .range(start..)
+            .take_while(|(k, _)| {
                 &k.resource == resource
                     && (namespace.is_none() || k.namespace.as_deref() == namespace)
             })
@@ -133,10 +146,9 @@ impl Store {
     }
 
     pub fn keys_of(&self, resource: &GroupResource) -> Vec<ObjectKey> {
-        self.objects
-            .keys()
-            .filter(|k| &k.resource == resource)
-            .cloned()
+        self.list(resource, None)
+            .into_iter()
+            .map(|(k, _)| k.clone())
             .collect()
     }
 
@@ -250,6 +262,41 @@ mod tests {
         };
         assert!(rv(&b) > rv(&a));
         assert_eq!(s.current_rv(), rv(&b));
+    }
+
+    #[test]
+    fn a_list_is_the_resource_in_the_namespace_asked_and_nothing_else() {
+        let mut s = Store::new(10);
+        let at = |group: &str, resource: &str, ns: Option<&str>, name: &str| ObjectKey {
+            resource: GroupResource::new(group, resource),
+            namespace: ns.map(str::to_string),
+            name: name.into(),
+        };
+        for k in [
+            at("", "configmaps", Some("a"), "x"),
+            at("", "configmaps", Some("b"), "y"),
+            at("", "configmaps", Some("b"), "z"),
+            at("", "namespaces", None, "a"),
+            at("", "secrets", Some("b"), "s"),
+            at("apps", "configmaps", Some("b"), "w"),
+        ] {
+            s.put(k, json!({"metadata": {}}));
+        }
+        let names = |l: Vec<(&ObjectKey, &Value)>| -> Vec<String> {
+            l.into_iter().map(|(k, _)| k.name.clone()).collect()
+        };
+        let cms = GroupResource::new("", "configmaps");
+        assert_eq!(names(s.list(&cms, None)), ["x", "y", "z"]);
+        assert_eq!(names(s.list(&cms, Some("b"))), ["y", "z"]);
+        assert!(s.list(&cms, Some("c")).is_empty());
+        assert_eq!(
+            names(s.list(&GroupResource::new("", "namespaces"), None)),
+            ["a"]
+        );
+        assert_eq!(
+            s.keys_of(&GroupResource::new("apps", "configmaps")).len(),
+            1
+        );
     }
 
     #[test]
