@@ -1136,3 +1136,53 @@ async fn two_environments_in_one_cluster_never_take_over_or_prune_each_others_ob
         "two"
     );
 }
+
+/// A release whose inventory outgrows a part (half of the 1 MiB of values a ConfigMap may hold,
+/// which the test server enforces as the real one does) is remembered in parts; when it
+/// shrinks, what left Git is pruned and so are the parts no longer needed.
+#[tokio::test]
+async fn an_inventory_past_what_one_configmap_holds_is_kept_in_parts_and_pruned_whole() {
+    let server = server(Duration::from_millis(20));
+    let repo = TempRepo::new();
+    let many = |n: usize| {
+        // Long names: 1,600 entries of ~370 bytes make a 580 KiB inventory, two parts.
+        format!("{{{{- range $i := until {n} }}}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: config-{{{{ $i }}}}.{}\ndata:\n  i: \"{{{{ $i }}}}\"\n{{{{- end }}}}\n", vec!["x".repeat(60); 3].join("."))
+    };
+    repo.write(
+        "charts/many/Chart.yaml",
+        "apiVersion: v2\nname: many\nversion: 0.1.0\n",
+    )
+    .write("charts/many/templates/cms.yaml", &many(1_600))
+    .write(
+        "environments/test/environment.yaml",
+        &environment(
+            "test",
+            "    - {name: many, namespace: app, chart: charts/many}\n",
+        ),
+    );
+    let opts = options(&repo);
+    let result = apply(&server, &repo, &opts).await;
+    assert!(result.succeeded, "{}", result.to_table());
+    let inventories = || async {
+        let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+            kube::Api::namespaced(server.client().unwrap(), &opts.agent_namespace);
+        let list = cms
+            .list(&kube::api::ListParams::default().labels("app.kubernetes.io/component=inventory"))
+            .await
+            .unwrap();
+        list.items.len()
+    };
+    assert_eq!(inventories().await, 2);
+    // A second sync reads all the parts back: nothing to write.
+    server.clear_requests();
+    assert!(apply(&server, &repo, &opts).await.succeeded);
+    assert!(server.requests().iter().all(|r| !r.is_write()));
+
+    repo.write("charts/many/templates/cms.yaml", &many(10));
+    let mut shrink = opts.clone();
+    shrink.prune_guard.allow_mass_prune = true;
+    let result = apply(&server, &repo, &shrink).await;
+    assert!(result.succeeded, "{}", result.to_table());
+    assert_eq!(result.pruned.len(), 1_590);
+    assert_eq!(inventories().await, 1);
+}

@@ -6,6 +6,7 @@ use super::cluster::{Cluster, ClusterError};
 use super::inventory::{self, Entry};
 use crate::plan::Plan;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 
 /// Each release's entries, as an inventory records them.
 pub(crate) type Inventories = BTreeMap<String, Vec<Entry>>;
@@ -31,26 +32,50 @@ pub(crate) fn changed_releases(previous: &Inventories, desired: &Inventories) ->
         .collect()
 }
 
-/// Where one environment's inventories are kept: ConfigMaps in the agent's namespace.
+/// Where one environment's inventories are kept: ConfigMaps in the agent's namespace, one or
+/// more per release.
 pub(crate) struct Store<'a, C> {
-    pub(crate) cluster: &'a C,
+    cluster: &'a C,
     /// The agent's namespace.
-    pub(crate) namespace: &'a str,
-    pub(crate) environment: &'a str,
+    namespace: &'a str,
+    environment: &'a str,
+    /// How many parts each release's inventory had when read or last written.
+    parts: Mutex<BTreeMap<String, usize>>,
 }
 
-impl<C: Cluster> Store<'_, C> {
+impl<'a, C: Cluster> Store<'a, C> {
+    pub(crate) fn new(cluster: &'a C, namespace: &'a str, environment: &'a str) -> Self {
+        Store {
+            cluster,
+            namespace,
+            environment,
+            parts: Mutex::default(),
+        }
+    }
+
+    /// Every release's inventory, its parts put together (a part left from a larger one that
+    /// could not be deleted adds entries: an object of ours pruned, never one of another's).
     pub(crate) async fn read(&self) -> Result<Inventories, ClusterError> {
         let any = inventory::reference(self.namespace, self.environment, "");
         let list = self
             .cluster
             .list(&any, &inventory::selector(self.environment))
             .await?;
-        Ok(list
-            .iter()
-            .map(inventory::from_configmap)
-            .filter(|(release, _)| !release.is_empty())
-            .collect())
+        let mut out: Inventories = BTreeMap::new();
+        let mut parts = BTreeMap::new();
+        for cm in &list {
+            let (release, entries) = inventory::from_configmap(cm);
+            if release.is_empty() {
+                continue;
+            }
+            let count: &mut usize = parts.entry(release.clone()).or_default();
+            *count = (*count).max(inventory::part_of(cm) + 1);
+            let merged =
+                inventory::union(out.get(&release).map_or(&[][..], Vec::as_slice), &entries);
+            out.insert(release, merged);
+        }
+        *self.parts.lock().unwrap_or_else(|p| p.into_inner()) = parts;
+        Ok(out)
     }
 
     /// Remembers what is about to be created before creating it, so that a sync killed midway
@@ -105,21 +130,45 @@ impl<C: Cluster> Store<'_, C> {
         }
         for release in previous.keys().filter(|r| !keep.contains_key(*r)) {
             if prune {
-                self.cluster
-                    .delete(&inventory::reference(
-                        self.namespace,
-                        self.environment,
-                        release,
-                    ))
-                    .await?;
+                self.delete_parts(release, 0).await?;
             }
         }
         Ok(())
     }
 
+    /// Writes a release's inventory, in as many parts as it needs, then deletes the parts a
+    /// larger one left.
     async fn write(&self, release: &str, entries: &[Entry]) -> Result<(), ClusterError> {
-        let r = inventory::reference(self.namespace, self.environment, release);
-        let cm = inventory::to_configmap(self.namespace, self.environment, release, entries);
-        self.cluster.apply(&r, &cm, true, false).await.map(|_| ())
+        let cms = inventory::to_configmaps(self.namespace, self.environment, release, entries);
+        for (k, cm) in cms.iter().enumerate() {
+            let r = inventory::part_reference(self.namespace, self.environment, release, k);
+            self.cluster.apply(&r, cm, true, false).await?;
+        }
+        self.delete_parts(release, cms.len()).await?;
+        self.count(release, cms.len());
+        Ok(())
+    }
+
+    /// Deletes the parts of a release's inventory from `from` on, as many as it had.
+    async fn delete_parts(&self, release: &str, from: usize) -> Result<(), ClusterError> {
+        let had = self.count_of(release);
+        for k in from..had {
+            let r = inventory::part_reference(self.namespace, self.environment, release, k);
+            self.cluster.delete(&r).await?;
+        }
+        if from < had {
+            self.count(release, from);
+        }
+        Ok(())
+    }
+
+    fn count_of(&self, release: &str) -> usize {
+        let parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
+        parts.get(release).copied().unwrap_or(0)
+    }
+
+    fn count(&self, release: &str, n: usize) {
+        let mut parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
+        parts.insert(release.to_string(), n);
     }
 }

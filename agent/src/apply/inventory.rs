@@ -8,6 +8,7 @@ use crate::object::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use sha2::Digest as _;
 use std::collections::HashSet;
 
 pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
@@ -93,29 +94,92 @@ pub fn selector(environment: &str) -> String {
     format!("{LABEL_COMPONENT}={COMPONENT},{LABEL_ENVIRONMENT}={environment}")
 }
 
-pub fn to_configmap(
+/// The most of its entries one inventory ConfigMap holds, in bytes of JSON: half the 1 MiB a
+/// ConfigMap's values may hold, so a release of thousands of objects spreads over parts.
+pub const PART_BYTES: usize = 512 * 1024;
+/// Which part of its release's inventory a ConfigMap is (`0`, `1`, …).
+pub const LABEL_PART: &str = "sextant.io/inventory-part";
+
+/// The name of part `part` of a release's inventory: the first is [`name`]; the others add the
+/// part and a hash of environment and release, so that no other release's name can equal it.
+pub fn part_name(environment: &str, release: &str, part: usize) -> String {
+    if part == 0 {
+        return name(environment, release);
+    }
+    let digest = sha2::Sha256::digest(format!("{environment}/{release}").as_bytes());
+    let short: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{}-part{part}-{short}", name(environment, release))
+}
+
+pub fn part_reference(
+    agent_namespace: &str,
+    environment: &str,
+    release: &str,
+    part: usize,
+) -> ObjectRef {
+    ObjectRef {
+        name: part_name(environment, release, part),
+        ..reference(agent_namespace, environment, release)
+    }
+}
+
+/// A release's inventory as ConfigMaps: its entries sorted, in parts of at most
+/// [`PART_BYTES`] (one at least, empty or not).
+pub fn to_configmaps(
     agent_namespace: &str,
     environment: &str,
     release: &str,
     entries: &[Entry],
-) -> Value {
+) -> Vec<Value> {
     let mut sorted = entries.to_vec();
     sorted.sort_by_key(|a| a.identity());
-    json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": name(environment, release),
-            "namespace": agent_namespace,
-            "labels": {
-                LABEL_MANAGED_BY: MANAGER,
-                LABEL_COMPONENT: COMPONENT,
-                LABEL_ENVIRONMENT: environment,
-                LABEL_RELEASE: release,
-            },
-        },
-        "data": { DATA_KEY: serde_json::to_string(&sorted).unwrap_or_else(|_| "[]".into()) },
-    })
+    let mut parts: Vec<Vec<String>> = vec![Vec::new()];
+    let mut size = 0;
+    for e in &sorted {
+        let text = serde_json::to_string(e).unwrap_or_default();
+        let last = parts.last().is_some_and(|p| !p.is_empty());
+        if last && size + text.len() + 1 > PART_BYTES {
+            parts.push(Vec::new());
+            size = 0;
+        }
+        size += text.len() + 1;
+        if let Some(p) = parts.last_mut() {
+            p.push(text);
+        }
+    }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": part_name(environment, release, k),
+                    "namespace": agent_namespace,
+                    "labels": {
+                        LABEL_MANAGED_BY: MANAGER,
+                        LABEL_COMPONENT: COMPONENT,
+                        LABEL_ENVIRONMENT: environment,
+                        LABEL_RELEASE: release,
+                        LABEL_PART: k.to_string(),
+                    },
+                },
+                "data": { DATA_KEY: format!("[{}]", p.join(",")) },
+            })
+        })
+        .collect()
+}
+
+/// Which part of its release's inventory `cm` is (an inventory written before parts: `0`).
+pub fn part_of(cm: &Value) -> usize {
+    cm.pointer(&format!(
+        "/metadata/labels/{}",
+        LABEL_PART.replace('/', "~1")
+    ))
+    .and_then(Value::as_str)
+    .and_then(|p| p.parse().ok())
+    .unwrap_or(0)
 }
 
 /// Reads an inventory ConfigMap: its release and entries. A damaged one reads as empty, so the
@@ -240,12 +304,35 @@ mod tests {
     #[test]
     fn configmap_round_trips_and_damage_reads_as_empty() {
         let entries = vec![e("ConfigMap", "a", 1), e("Deployment", "d", 2)];
-        let cm = to_configmap("sextant-system", "prod", "web", &entries);
-        let (release, back) = from_configmap(&cm);
+        let cms = to_configmaps("sextant-system", "prod", "web", &entries);
+        assert_eq!(cms.len(), 1);
+        assert_eq!(cms[0]["metadata"]["name"], "sextant-inventory-prod-web");
+        let (release, back) = from_configmap(&cms[0]);
         assert_eq!(release, "web");
         assert!(same(&entries, &back));
-        let mut damaged = cm.clone();
+        let mut damaged = cms[0].clone();
         damaged["data"]["objects.json"] = "not json".into();
         assert!(from_configmap(&damaged).1.is_empty());
+        assert_eq!(to_configmaps("n", "prod", "web", &[]).len(), 1);
+    }
+
+    #[test]
+    fn a_large_inventory_spreads_over_parts_each_under_the_limit() {
+        let entries: Vec<Entry> = (0..20_000)
+            .map(|i| e("ConfigMap", &format!("config-{i:05}"), 0))
+            .collect();
+        let cms = to_configmaps("sextant-system", "prod", "many", &entries);
+        assert!(cms.len() > 1, "{} parts", cms.len());
+        let mut back = Vec::new();
+        for (k, cm) in cms.iter().enumerate() {
+            let text = cm["data"]["objects.json"].as_str().unwrap();
+            assert!(text.len() <= PART_BYTES, "part {k}: {} bytes", text.len());
+            assert_eq!(part_of(cm), k);
+            assert_eq!(cm["metadata"]["name"], part_name("prod", "many", k));
+            back.extend(from_configmap(cm).1);
+        }
+        assert!(same(&entries, &back));
+        // A part's name is no other release's first: the hash sets it apart.
+        assert_ne!(part_name("prod", "many", 1), name("prod", "many-part1"));
     }
 }

@@ -149,11 +149,7 @@ async fn run(
     // sync nor a heal of live drift runs them).
     let objects: Vec<&Object> = plan.objects().collect();
     let live = prefetch(cluster, opts.live.as_deref(), &objects, opts.concurrency).await?;
-    let store = inventories::Store {
-        cluster,
-        namespace: &opts.agent_namespace,
-        environment: &env.name,
-    };
+    let store = inventories::Store::new(cluster, &opts.agent_namespace, &env.name);
     let previous = store.read().await?;
     let desired = inventories::desired(plan);
     let mut run = Run {

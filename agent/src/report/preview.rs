@@ -161,11 +161,7 @@ impl Rendered {
                 )
             }
         }
-        let store = Store {
-            cluster,
-            namespace: agent_namespace,
-            environment: &env.name,
-        };
+        let store = Store::new(cluster, agent_namespace, &env.name);
         let previous = match store.read().await {
             Ok(previous) => previous,
             Err(e) => {

@@ -344,6 +344,7 @@ impl Cluster {
             None => meta.remove("namespace"),
         };
         crate::validate::annotations(rt, &k.name, new)?;
+        crate::validate::data_size(rt, &k.name, new)?;
         if t.subresource.is_none() {
             // Before the generation check, so a re-apply of the same config is no change.
             let n = self.store.current_rv() + 1;

@@ -73,6 +73,52 @@ pub fn annotations(rt: &ResourceType, name: &str, obj: &Value) -> ApiResult<()> 
     Ok(())
 }
 
+/// The most a ConfigMap's or a Secret's values may hold together: 1 MiB
+/// (<https://kubernetes.io/docs/concepts/configuration/configmap/#motivation>: "The data stored
+/// in a ConfigMap cannot exceed 1 MiB"; <https://kubernetes.io/docs/concepts/configuration/secret/#restriction-data-size>:
+/// "Individual Secrets are limited to 1MiB in size"). Counted as the server does: the values'
+/// bytes, keys aside; a Secret's `data` decoded from base64.
+pub const MAX_DATA_BYTES: usize = 1024 * 1024;
+
+pub fn data_size(rt: &ResourceType, name: &str, obj: &Value) -> ApiResult<()> {
+    if !rt.group.is_empty() || !matches!(rt.plural.as_str(), "configmaps" | "secrets") {
+        return Ok(());
+    }
+    let values = |field: &str| {
+        obj.get(field)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+    };
+    // base64: three bytes for every four characters, less the padding.
+    let decoded = |b: &str| b.len() / 4 * 3 - b.bytes().rev().take_while(|c| *c == b'=').count();
+    let total: usize = if rt.plural == "configmaps" {
+        values("data").iter().map(|v| v.len()).sum::<usize>()
+            + values("binaryData")
+                .iter()
+                .map(|v| decoded(v))
+                .sum::<usize>()
+    } else {
+        values("data").iter().map(|v| decoded(v)).sum::<usize>()
+            + values("stringData").iter().map(|v| v.len()).sum::<usize>()
+    };
+    if total > MAX_DATA_BYTES {
+        let field = if rt.plural == "configmaps" {
+            "[]"
+        } else {
+            "data"
+        };
+        return Err(ApiError::invalid(
+            &rt.kind,
+            name,
+            format!("{field}: Too long: must have at most {MAX_DATA_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +148,25 @@ mod tests {
         assert_eq!(annotations(crd, "big", &big).unwrap_err().code, 422);
         let ok = serde_json::json!({"metadata": {"annotations": {"a": "x"}}});
         assert!(annotations(crd, "small", &ok).is_ok());
+    }
+
+    #[test]
+    fn configmap_and_secret_values_over_1_mib_are_invalid() {
+        let r = Registry::default();
+        let cm = r.find("", "v1", "configmaps").unwrap();
+        let secret = r.find("", "v1", "secrets").unwrap();
+        let half = "x".repeat(MAX_DATA_BYTES / 2);
+        let at_limit = serde_json::json!({"data": {"a": half, "b": half}});
+        assert!(data_size(cm, "full", &at_limit).is_ok());
+        let over = serde_json::json!({"data": {"a": half, "b": format!("{half}x")}});
+        let e = data_size(cm, "over", &over).unwrap_err();
+        assert_eq!(e.code, 422);
+        // 1 MiB of bytes is 1,398,104 base64 characters: under the limit decoded.
+        let b64 = "QUFB".repeat(MAX_DATA_BYTES / 3);
+        assert!(data_size(secret, "s", &serde_json::json!({"data": {"k": b64}})).is_ok());
+        let more = serde_json::json!({"data": {"k": b64}, "stringData": {"l": "xx"}});
+        assert_eq!(data_size(secret, "s", &more).unwrap_err().code, 422);
+        let deploy = r.find("apps", "v1", "deployments").unwrap();
+        assert!(data_size(deploy, "d", &over).is_ok());
     }
 }
