@@ -115,7 +115,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
             .push((::http::header::USER_AGENT, value));
     }
     let api_server = kube_config.cluster_url.to_string();
-    let client = crate::apply::cluster::client(kube_config)?;
+    let client = crate::apply::cluster::client(kube_config.clone())?;
     let status = Arc::new(Mutex::new(initial_status(&settings)));
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -134,7 +134,14 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let mut tasks = Vec::new();
     // Held to the end: with election off nothing else sends, and a dropped sender would end
     // every loop that waits on leadership.
-    let (_lead_tx, leadership) = lead(&settings, &client, &metrics, &status, &stop_rx, &mut tasks);
+    let (_lead_tx, leadership) = lead(
+        &settings,
+        (&client, &kube_config),
+        &metrics,
+        &status,
+        &stop_rx,
+        &mut tasks,
+    )?;
     let (snap_tx, snapshots) = watch::channel::<Option<Arc<Snapshot>>>(None);
     let (git, history, git_log) = start_source(
         &settings, &metrics, &status, trigger, snap_tx, &stop_rx, &mut tasks,
@@ -261,17 +268,22 @@ async fn serve(
 /// off, the sender is returned, for the caller to keep.
 fn lead(
     settings: &Settings,
-    client: &kube::Client,
+    (client, config): (&kube::Client, &kube::Config),
     metrics: &Metrics,
     status: &Arc<Mutex<Status>>,
     stop: &watch::Receiver<bool>,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
-) -> (Option<watch::Sender<bool>>, shard::Leadership) {
+) -> Result<(Option<watch::Sender<bool>>, shard::Leadership), DaemonError> {
     if settings.leader_election.enabled && settings.leader_election.sharded {
-        let (sharder, leadership) =
-            shard::Sharder::new(client.clone(), settings, metrics.clone(), status.clone());
-        tasks.push(tokio::spawn(sharder.run(stop.clone())));
-        return (None, leadership);
+        let (leadership, done) = shard::Sharder::start(
+            config.clone(),
+            settings,
+            metrics.clone(),
+            status.clone(),
+            stop.clone(),
+        )?;
+        tasks.push(done);
+        return Ok((None, leadership));
     }
     let (lead_tx, lead_rx) = watch::channel(!settings.leader_election.enabled);
     let mut kept = None;
@@ -307,7 +319,7 @@ fn lead(
             }
         }
     });
-    (kept, leadership)
+    Ok((kept, leadership))
 }
 
 /// The source loop (Git, or a working tree) publishing snapshots; for Git, also any revision's

@@ -395,22 +395,77 @@ impl Sharder {
         }
     }
 
+    /// Starts the sharder on a thread of its own, with a runtime and an API client of its own
+    /// (from `config`): no render or apply keeping the daemon's workers busy can delay a
+    /// renewal past the Lease, nor the step down when one fails. Returns the leadership the
+    /// environments' loops read, and a task that ends when the sharder has stepped down.
+    pub fn start(
+        config: kube::Config,
+        settings: &crate::config::Settings,
+        metrics: Metrics,
+        status: Arc<Mutex<Status>>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<(Leadership, tokio::task::JoinHandle<()>), kube::Error> {
+        let settings = settings.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("sextant-shards".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.send(Err(kube::Error::Service(Box::new(e))));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let client = match crate::apply::cluster::client(config) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let (sharder, leadership) = Sharder::new(client, &settings, metrics, status);
+                    let _ = tx.send(Ok(leadership));
+                    sharder.run(stop).await;
+                });
+            })
+            .map_err(|e| kube::Error::Service(Box::new(e)))?;
+        let leadership = rx.recv().map_err(|e| kube::Error::Service(Box::new(e)))??;
+        let done = tokio::task::spawn_blocking(move || {
+            let _ = thread.join();
+        });
+        Ok((leadership, done))
+    }
+
     /// Runs rounds until `stop`: every third of the Lease duration, at the moment another
-    /// replica's Lease runs out, and when a handover's pass has finished. On stop, waits for
-    /// each held environment's pass and releases its Lease and the member Lease.
+    /// replica's Lease runs out, and when a handover's pass has finished. A round that takes
+    /// longer than a third of the duration counts as failed. On stop, waits for each held
+    /// environment's pass and releases its Lease and the member Lease.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let period = self.duration / 3;
         loop {
-            let wait = match self.round().await {
-                Ok(next) => next
+            let round = tokio::time::timeout(period, self.round()).await;
+            let wait = match round {
+                Ok(Ok(next)) => next
                     .map(|at| Duration::from_millis((at - now_ms()).max(0) as u64 + 5))
                     .map_or(period, |d| d.min(period)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "shard round failed");
+                failed => {
+                    match failed {
+                        Ok(Err(e)) => tracing::warn!(error = %e, "shard round failed"),
+                        _ => tracing::warn!(
+                            seconds = period.as_secs_f64(),
+                            "shard round took too long"
+                        ),
+                    }
                     for i in 0..self.shards.len() {
                         self.expire_unrenewed(i);
                     }
-                    period
+                    period / 4
                 }
             };
             tokio::select! {
