@@ -33,6 +33,7 @@ bench: tools
 	cargo bench -p sextant-registry --bench signatures
 	cargo build --release -p hash-service
 	cargo bench -p sextant --bench promotion
+	cargo bench -p sextant --bench scale
 
 fmt:
 	cargo fmt --all
