@@ -144,23 +144,34 @@ impl Cluster {
             .get("limit")
             .and_then(|l| l.parse::<usize>().ok())
             .filter(|l| *l > 0);
-        let matching: Vec<(&ObjectKey, &Value)> = self
+        // A page starts after its cursor's key and reads only what it returns (and, without
+        // selectors, counts what is left: the API server leaves `remainingItemCount` out when
+        // a selector filters the list, as then it does not know it).
+        let gr = group_resource(&t.rt);
+        let after_key = after.map(|c| {
+            let (ns, name) = c.split_once('/').unwrap_or(("", c));
+            ObjectKey {
+                resource: gr.clone(),
+                namespace: (!ns.is_empty()).then(|| ns.to_string()),
+                name: name.to_string(),
+            }
+        });
+        let mut matching = self
             .store
-            .list(&group_resource(&t.rt), t.namespace.as_deref())
-            .into_iter()
-            .filter(|(k, o)| {
-                after.is_none_or(|a| cursor(k).as_str() > a)
-                    && labels.matches(o)
-                    && fields.matches(o)
-            })
+            .list_after(&gr, t.namespace.as_deref(), after_key)
+            .filter(|(_, o)| labels.matches(o) && fields.matches(o));
+        let page: Vec<(&ObjectKey, &Value)> = matching
+            .by_ref()
+            .take(limit.unwrap_or(usize::MAX))
             .collect();
-        let page = limit.map_or(matching.len(), |l| l.min(matching.len()));
         let mut metadata = json!({"resourceVersion": self.store.current_rv().to_string()});
-        if page < matching.len() {
-            metadata["continue"] = cursor(matching[page - 1].0).into();
-            metadata["remainingItemCount"] = (matching.len() - page).into();
+        if let (Some(_), Some(last)) = (matching.next(), page.last()) {
+            metadata["continue"] = cursor(last.0).into();
+            if labels.is_empty() && fields.is_empty() {
+                metadata["remainingItemCount"] = (1 + matching.count()).into();
+            }
         }
-        let items: Vec<Value> = matching[..page]
+        let items: Vec<Value> = page
             .iter()
             .map(|(_, o)| present(&t.rt, (*o).clone()))
             .collect();

@@ -75,6 +75,11 @@ impl LabelSelector {
         Ok(Self(reqs))
     }
 
+    /// Selects everything (the empty selector).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn matches(&self, obj: &Value) -> bool {
         let labels = obj.pointer("/metadata/labels");
         let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
@@ -109,6 +114,11 @@ impl FieldSelector {
             reqs.push((field.trim().to_string(), equal, value.trim().to_string()));
         }
         Ok(Self(reqs))
+    }
+
+    /// Selects everything (the empty selector).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     pub fn matches(&self, obj: &Value) -> bool {

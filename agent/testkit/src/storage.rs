@@ -137,6 +137,31 @@ impl Store {
             .collect()
     }
 
+    /// Objects of a resource, in one namespace or all, after the key `after` (a page's
+    /// cursor) in the store's order; lazily, so a page reads only what it returns.
+    pub fn list_after<'a>(
+        &'a self,
+        resource: &'a GroupResource,
+        namespace: Option<&'a str>,
+        after: Option<ObjectKey>,
+    ) -> impl Iterator<Item = (&'a ObjectKey, &'a Value)> + 'a {
+        use std::ops::Bound;
+        let from = match after {
+            Some(k) => Bound::Excluded(k),
+            None => Bound::Included(ObjectKey {
+                resource: resource.clone(),
+                namespace: namespace.map(str::to_string),
+                name: String::new(),
+            }),
+        };
+        self.objects
+            .range((from, Bound::Unbounded))
+            .take_while(move |(k, _)| {
+                &k.resource == resource
+                    && (namespace.is_none() || k.namespace.as_deref() == namespace)
+            })
+    }
+
     pub fn keys_in_namespace(&self, namespace: &str) -> Vec<ObjectKey> {
         self.objects
             .keys()

@@ -401,6 +401,65 @@ async fn lists_paginate_with_limit_and_continue() {
     assert_eq!((names.join(","), pages), ("a,b,c,d,e".to_string(), 3));
 }
 
+/// Pages across namespaces follow the store's order, including namespaces whose names prefix
+/// others' (`a`, `a-b`), and with a label selector: every object once, none skipped; the count
+/// of what is left comes only without a selector, as the API server gives it.
+#[tokio::test]
+async fn lists_across_namespaces_paginate_in_order_with_and_without_a_selector() {
+    let (_server, client) = start(Options::default());
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let mut want = Vec::new();
+    for ns in ["a", "a-b", "b"] {
+        let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        common::apply(&namespaces, ns, "t", body).await.unwrap();
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+        for (i, name) in ["x", "y", "z"].iter().enumerate() {
+            let labels = json!({"even": (i % 2 == 0).to_string()});
+            common::apply(&api, name, "t", common::configmap(name, labels))
+                .await
+                .unwrap();
+            want.push((format!("{ns}/{name}"), i % 2 == 0));
+        }
+    }
+    let all: Api<ConfigMap> = Api::all(client);
+    for selector in [None, Some("even=true")] {
+        let (mut seen, mut token, mut first_remaining) = (Vec::new(), None::<String>, None);
+        loop {
+            let mut lp = ListParams::default().limit(2);
+            if let Some(s) = selector {
+                lp = lp.labels(s);
+            }
+            if let Some(t) = &token {
+                lp = lp.continue_token(t);
+            }
+            let page = all.list(&lp).await.unwrap();
+            first_remaining = first_remaining.or(Some(page.metadata.remaining_item_count));
+            seen.extend(page.items.into_iter().map(|c| {
+                format!(
+                    "{}/{}",
+                    c.metadata.namespace.unwrap(),
+                    c.metadata.name.unwrap()
+                )
+            }));
+            token = page.metadata.continue_.filter(|c| !c.is_empty());
+            if token.is_none() {
+                break;
+            }
+        }
+        let expected: Vec<String> = want
+            .iter()
+            .filter(|(_, even)| selector.is_none() || *even)
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert_eq!(seen, expected, "{selector:?}");
+        let remaining = first_remaining.flatten();
+        match selector {
+            None => assert_eq!(remaining, Some(expected.len() as i64 - 2)),
+            Some(_) => assert_eq!(remaining, None),
+        }
+    }
+}
+
 #[tokio::test]
 async fn built_in_defaults_are_filled_in_and_not_owned_by_the_applier() {
     let (_server, client) = start(Options::default());
