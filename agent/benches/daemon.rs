@@ -14,8 +14,12 @@
 //!    the LISTs and writes the no-change syncs made.
 //!
 //! Run with `cargo bench -p sextant --bench daemon`; `-- memory` runs part 5 alone, `-- idle`
-//! part 2.
+//! part 2 (over `git://`), `-- idle-http` part 2 over smart HTTP with a token (Basic auth in
+//! front of `git http-backend`, the source crate's test server).
 
+#[path = "../source/tests/common/http_git.rs"]
+#[allow(dead_code)]
+mod http_git;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -85,6 +89,21 @@ fn main() {
         ("SEXTANT_LEADER_ELECTION", "false".into()),
     ]);
     if std::env::args().any(|a| a == "idle") {
+        idle_polls(&env, &repo_head(&repo.path())).print();
+        return;
+    }
+    if std::env::args().any(|a| a == "idle-http") {
+        let server = http_git::HttpGit::start(git.base(), "bot:bench-t0ken");
+        std::fs::write(dir.path().join("token"), "bench-t0ken\n").unwrap();
+        let mut env = env.clone();
+        env.insert("SEXTANT_REPO_URL", server.url("platform.git"));
+        env.insert(
+            "SEXTANT_GIT_TOKEN_FILE",
+            dir.path().join("token").display().to_string(),
+        );
+        env.insert("SEXTANT_GIT_USERNAME", "bot".into());
+        env.insert("SEXTANT_GIT_ALLOW_INSECURE_HTTP", "true".into());
+        println!("over smart HTTP with a token (git http-backend behind Basic auth):");
         idle_polls(&env, &repo_head(&repo.path())).print();
         return;
     }

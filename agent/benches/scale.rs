@@ -8,9 +8,13 @@
 //!    agent's apply concurrency. The agent's peak resident memory.
 //! 2. `testkit`: the test API server's own throughput: server-side applies a second, a LIST of
 //!    every object, and the watch events a second one watch receives.
+//! 3. `shards`: 100,000 ConfigMaps in six environments (one release each), with sharding. One
+//!    replica holds them all, applied and watched: its resident memory. Two more join and take
+//!    two environments each: their memory. Then one is killed: the time until the others hold
+//!    and have synced its environments, against the Lease duration plus one sync.
 //!
-//! Run with `cargo bench -p sextant --bench scale` (every part) or `-- releases`, `-- testkit`;
-//! `SCALE_RELEASES=N` changes the count (default 1,000).
+//! Run with `cargo bench -p sextant --bench scale` (every part) or `-- releases`, `-- testkit`,
+//! `-- shards`; `SCALE_RELEASES=N` and `SCALE_OBJECTS=N` change the counts (1,000 and 100,000).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -351,6 +355,177 @@ fn testkit(runtime: &tokio::runtime::Runtime, n: usize) {
     });
 }
 
+const SHARDS: usize = 6;
+const LEASE: Duration = Duration::from_secs(15);
+
+/// Six environments `s0`…`s5` of `n / 6` ConfigMaps each, in namespaces of their own.
+fn sharded_repository(root: &Path, n: usize) {
+    write(
+        root,
+        "charts/many/Chart.yaml",
+        "apiVersion: v2\nname: many\nversion: 0.1.0\n",
+    );
+    write(
+        root,
+        "charts/many/templates/cms.yaml",
+        "{{- range $i := until (int .Values.count) }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{{ $i }}\ndata:\n  key: value-{{ $i }}\n{{- end }}\n",
+    );
+    for e in 0..SHARDS {
+        write(
+            root,
+            &format!("environments/s{e}/values.yaml"),
+            &format!("count: {}\n", n / SHARDS),
+        );
+        write(
+            root,
+            &format!("environments/s{e}/environment.yaml"),
+            &format!("apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: s{e}\nspec:\n  sync: {{createNamespace: true}}\n  drift:\n    policy: report\n  releases:\n    - {{name: many, namespace: s{e}, chart: charts/many, values: [values.yaml]}}\n"),
+        );
+    }
+}
+
+/// Which environments `agent` holds, applied and watched in full (`per` objects each).
+fn held_and_watched(agent: &Agent, per: usize) -> Vec<String> {
+    let status = agent.status();
+    (0..SHARDS)
+        .map(|e| format!("s{e}"))
+        .filter(|env| {
+            let s = &status["environments"][env];
+            s["shard"]["holder"] == status["identity"]
+                && s["drift"]["state"] == "in-sync"
+                && agent.metric(&format!("sextant_live_objects{{environment=\"{env}\"}}"))
+                    >= per as f64
+        })
+        .collect()
+}
+
+fn shards(n: usize) {
+    let per = n / SHARDS;
+    let repo = tempfile::tempdir().unwrap();
+    sharded_repository(repo.path(), n);
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, _) = support::test_server(dir.path());
+    let start = |name: &str| {
+        Agent::start(&HashMap::from([
+            (
+                "KUBECONFIG",
+                dir.path().join("kubeconfig").display().to_string(),
+            ),
+            ("SEXTANT_REPO_PATH", repo.path().display().to_string()),
+            (
+                "SEXTANT_ENVIRONMENTS",
+                (0..SHARDS)
+                    .map(|e| format!("s{e}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            (
+                "SEXTANT_CACHE_DIR",
+                dir.path()
+                    .join(format!("cache-{name}"))
+                    .display()
+                    .to_string(),
+            ),
+            ("SEXTANT_POD_NAME", name.to_string()),
+            ("SEXTANT_SHARDING", "true".into()),
+            ("SEXTANT_LEASE_DURATION", format!("{}s", LEASE.as_secs())),
+        ]))
+    };
+    let t = Instant::now();
+    let a = start("replica-a");
+    eventually(
+        Duration::from_secs(3600),
+        "one replica holding everything",
+        || (held_and_watched(&a, per).len() == SHARDS).then_some(()),
+    );
+    let alone = t.elapsed();
+    let rss = |x: &Agent| proc_kib(x.pid(), "VmRSS:") as f64 / 1024.0;
+    let hwm = |x: &Agent| proc_kib(x.pid(), "VmHWM:") as f64 / 1024.0;
+    let (a_alone, a_peak) = (rss(&a), hwm(&a));
+
+    let b = start("replica-b");
+    let mut c = start("replica-c");
+    let three = [&a, &b, &c];
+    eventually(
+        Duration::from_secs(3600),
+        "three replicas holding two each",
+        || {
+            three
+                .iter()
+                .all(|x| held_and_watched(x, per).len() == 2)
+                .then_some(())
+        },
+    );
+    let shared: Vec<(f64, f64)> = three.iter().map(|x| (rss(x), hwm(x))).collect();
+
+    // The take-over's yardstick: one sync, the slowest environment's mean (its first, cold
+    // sync included).
+    let env_of_c = held_and_watched(&c, per);
+    let synced = |x: &Agent, env: &str| {
+        x.metric(&format!(
+            "sextant_sync_duration_seconds_count{{environment=\"{env}\"}}"
+        ))
+    };
+    let sums: Vec<f64> = three
+        .iter()
+        .flat_map(|x| (0..SHARDS).map(move |e| (x, format!("s{e}"))))
+        .filter(|(x, env)| held_and_watched(x, per).contains(env))
+        .map(|(x, env)| {
+            x.metric(&format!(
+                "sextant_sync_duration_seconds_sum{{environment=\"{env}\"}}"
+            )) / synced(x, &env).max(1.0)
+        })
+        .collect();
+    let one_sync = sums.iter().cloned().fold(0.0, f64::max);
+    let before: Vec<f64> = env_of_c
+        .iter()
+        .map(|e| synced(&a, e) + synced(&b, e))
+        .collect();
+    let killed = Instant::now();
+    c.kill();
+    eventually(
+        Duration::from_secs(600),
+        "the dead replica's environments taken over",
+        || {
+            env_of_c
+                .iter()
+                .zip(&before)
+                .all(|(e, was)| {
+                    synced(&a, e) + synced(&b, e) > *was
+                        && (held_and_watched(&a, per).contains(e)
+                            || held_and_watched(&b, per).contains(e))
+                })
+                .then_some(())
+        },
+    );
+    let takeover = killed.elapsed();
+    let after: Vec<(f64, f64)> = [&a, &b].iter().map(|x| (rss(x), hwm(x))).collect();
+
+    println!(
+        "shards: {n} ConfigMaps in {SHARDS} environments of {per}, sharded, Lease {} s",
+        LEASE.as_secs()
+    );
+    println!("  one replica holding all: {a_alone:.1} MiB resident (peak {a_peak:.1} MiB; target <= 800 MiB), applied and watched {:.0} s after its start", alone.as_secs_f64());
+    for (name, (now, peak)) in ["replica-a (held all before)", "replica-b", "replica-c"]
+        .iter()
+        .zip(&shared)
+    {
+        println!("  three replicas, two environments each: {name} {now:.1} MiB resident (peak {peak:.1} MiB; target <= 300 MiB)");
+    }
+    println!(
+        "  replica-c killed: its {} environments held and synced again by the others {:.1} s later; Lease {} s + the slowest environment's mean sync {:.2} s = {:.1} s: {:.2} of it",
+        env_of_c.len(),
+        takeover.as_secs_f64(),
+        LEASE.as_secs(),
+        one_sync,
+        LEASE.as_secs_f64() + one_sync,
+        takeover.as_secs_f64() / (LEASE.as_secs_f64() + one_sync)
+    );
+    for (name, (now, peak)) in ["replica-a", "replica-b"].iter().zip(&after) {
+        println!("  after the take-over, three environments each: {name} {now:.1} MiB resident (peak {peak:.1} MiB)");
+    }
+}
+
 fn main() {
     let parts: Vec<String> = std::env::args()
         .skip(1)
@@ -371,5 +546,12 @@ fn main() {
     }
     if wants("releases") {
         releases(&runtime, n);
+    }
+    if wants("shards") {
+        let objects: usize = std::env::var("SCALE_OBJECTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000);
+        shards(objects);
     }
 }

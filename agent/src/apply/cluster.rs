@@ -183,6 +183,15 @@ pub struct KubeCluster {
 /// A client for `config` with kube-client's own retries off (this module's policy is the only
 /// one) and a bounded connect; reads are bounded per attempt by [`RetryPolicy`], so that
 /// long-lived watches are not cut.
+/// Sends `User-Agent: sextant/<version> (<identity>)`, so that the API server's audit log (and
+/// the test server's request log) tells replicas apart.
+pub fn identify(config: &mut kube::Config, identity: &str) {
+    let agent = format!("sextant/{} ({identity})", env!("CARGO_PKG_VERSION"));
+    if let Ok(value) = ::http::HeaderValue::from_str(&agent) {
+        config.headers.push((::http::header::USER_AGENT, value));
+    }
+}
+
 pub fn client(mut config: kube::Config) -> Result<Client, kube::Error> {
     config.default_retry = false;
     config.connect_timeout = Some(Duration::from_secs(10));

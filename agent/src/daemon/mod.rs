@@ -103,17 +103,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let mut kube_config = kube::Config::infer()
         .await
         .map_err(|e| DaemonError::Kube(kube::Error::InferConfig(e)))?;
-    // The API server's audit log (and the test server's request log) tells replicas apart.
-    let agent = format!(
-        "sextant/{} ({})",
-        env!("CARGO_PKG_VERSION"),
-        settings.leader_election.identity
-    );
-    if let Ok(value) = ::http::HeaderValue::from_str(&agent) {
-        kube_config
-            .headers
-            .push((::http::header::USER_AGENT, value));
-    }
+    crate::apply::cluster::identify(&mut kube_config, &settings.leader_election.identity);
     let api_server = kube_config.cluster_url.to_string();
     let client = crate::apply::cluster::client(kube_config.clone())?;
     let status = Arc::new(Mutex::new(initial_status(&settings)));

@@ -112,6 +112,11 @@ impl GitDaemon {
 }
 
 impl GitDaemon {
+    /// The folder of bare repositories it serves.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
     /// The `git://` URL of a repository it serves.
     pub fn url(&self, name: &str) -> String {
         format!("git://127.0.0.1:{}/{name}.git", self.port)
