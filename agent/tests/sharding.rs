@@ -226,4 +226,27 @@ fn replicas_share_environments_hand_them_over_and_take_over_a_dead_one() {
     for env in ENVIRONMENTS {
         assert_eq!(writers(&log, env), vec![after_kill[env].clone()], "{env}");
     }
+
+    // SIGTERM: replica-a releases what it holds and deletes its member Lease; the killed
+    // replica's stays until it has been gone ten Lease durations.
+    let mut a = a;
+    assert!(a.terminate().success(), "{}", a.log_text());
+    let members = support::block_on(async {
+        let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+            kube::Api::namespaced(world.server.client().unwrap(), "sextant-system");
+        let params = kube::api::ListParams::default().labels("sextant.io/shard-role=member");
+        let list = leases.list(&params).await.unwrap();
+        list.items
+            .into_iter()
+            .filter_map(|l| l.metadata.name)
+            .collect::<Vec<_>>()
+    });
+    assert!(
+        !members.iter().any(|m| m.ends_with("replica-a")),
+        "{members:?}"
+    );
+    assert!(
+        members.iter().any(|m| m.ends_with("replica-c")),
+        "{members:?}"
+    );
 }

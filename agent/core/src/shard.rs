@@ -128,6 +128,15 @@ pub fn step(owner: Option<&str>, lease: Option<&LeaseView>, me: &str, now_ms: i6
     }
 }
 
+/// Whether a member Lease belongs to a replica long gone: not `me`'s, and run out ten durations
+/// ago (or never renewed). Such Leases are deleted, so pods replaced over months leave none.
+pub fn departed(lease: &LeaseView, me: &str, now_ms: i64) -> bool {
+    lease.holder.as_deref() != Some(me)
+        && lease
+            .renewed_ms
+            .is_none_or(|r| now_ms - r > lease.duration_ms.saturating_mul(10))
+}
+
 /// The next time a round could decide differently: the earliest expiry, after `now_ms`, of a
 /// Lease held by another replica (a member leaving, or a holder's Lease running out).
 pub fn next_change<'a>(
@@ -283,6 +292,30 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.len(), 3);
         assert!(assign(&envs, &[]).is_empty());
+    }
+
+    #[test]
+    fn only_a_member_gone_for_ten_durations_has_departed() {
+        let now = 1_000_000;
+        let cases = [
+            (lease("b", now - 10 * D - 1), "a", true),
+            (lease("b", now - 10 * D), "a", false),
+            (lease("b", now - D - 1), "a", false),
+            (lease("", now - 11 * D), "a", true),
+            (lease("a", now - 11 * D), "a", false),
+            (
+                LeaseView {
+                    holder: Some("b".into()),
+                    renewed_ms: None,
+                    duration_ms: D,
+                },
+                "a",
+                true,
+            ),
+        ];
+        for (l, me, want) in cases {
+            assert_eq!(departed(&l, me, now), want, "{l:?}");
+        }
     }
 
     #[test]

@@ -241,6 +241,12 @@ impl Sharder {
                 .and_then(|m| m.get(ROLE_LABEL))
                 .is_some_and(|r| r == "member")
         };
+        for (name, lease) in leases.iter().filter(|(_, l)| is_member(l)) {
+            if shard::departed(&view(lease), &me, now) {
+                // A replica long gone (a crash; a stopped one deletes its own).
+                let _ = self.api.delete(name, &Default::default()).await;
+            }
+        }
         let members_views: Vec<LeaseView> = leases.values().filter(is_member).map(view).collect();
         let members = shard::live_members(&members_views, &me, now);
         let views: Vec<LeaseView> = leases.values().map(view).collect();
@@ -495,10 +501,11 @@ impl Sharder {
             }
             self.stop_leading(i);
         }
-        let member = self.member_lease();
-        if let Ok(Some(lease)) = self.api.get_opt(&member).await {
-            let _ = self.put(&member, "member", Some(&lease), None, false).await;
-        }
+        // Leaving: the others see one member fewer at their next round.
+        let _ = self
+            .api
+            .delete(&self.member_lease(), &Default::default())
+            .await;
         self.metrics.leader.set(0);
     }
 }
