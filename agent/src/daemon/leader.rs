@@ -6,6 +6,7 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, PostParams};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -44,6 +45,76 @@ pub fn decide(lease: Option<&LeaseSpec>, me: &str, now: Timestamp) -> Decision {
         Decision::Take { transition: true }
     } else {
         Decision::Wait
+    }
+}
+
+/// One write of a Lease: what it holds, and the labels it is created with.
+pub struct Write<'a> {
+    pub name: &'a str,
+    pub labels: BTreeMap<String, String>,
+    /// `None` releases it.
+    pub holder: Option<&'a str>,
+    /// A new holder: the acquire time is now, and the transitions count one more.
+    pub transition: bool,
+    pub duration: Duration,
+}
+
+/// Writes a Lease, renewed now: created when `current` is `None`, else replaced, the
+/// resourceVersion read with `current` making it a compare-and-swap. `Ok(false)` when another
+/// candidate wrote first (409), or when the agent's namespace did not exist yet (a first start
+/// without the install manifests): it is created, for the next round to try again.
+pub async fn write(
+    api: &Api<Lease>,
+    client: &kube::Client,
+    namespace: &str,
+    current: Option<&Lease>,
+    w: Write<'_>,
+) -> Result<bool, kube::Error> {
+    let now = MicroTime(Timestamp::now());
+    let old = current.and_then(|l| l.spec.clone()).unwrap_or_default();
+    let spec = LeaseSpec {
+        holder_identity: w.holder.map(str::to_string),
+        lease_duration_seconds: Some(w.duration.as_secs().max(1) as i32),
+        acquire_time: if w.transition {
+            Some(now.clone())
+        } else {
+            old.acquire_time.clone()
+        },
+        renew_time: Some(now),
+        lease_transitions: Some(
+            old.lease_transitions.unwrap_or(0)
+                + i32::from(w.transition && current.is_some() && w.holder.is_some()),
+        ),
+        ..Default::default()
+    };
+    let result = match current {
+        None => {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(w.name.to_string()),
+                    labels: (!w.labels.is_empty()).then_some(w.labels),
+                    ..Default::default()
+                },
+                spec: Some(spec),
+            };
+            match api.create(&PostParams::default(), &lease).await {
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    create_namespace(client, namespace).await?;
+                    return Ok(false);
+                }
+                other => other,
+            }
+        }
+        Some(lease) => {
+            let mut lease = lease.clone();
+            lease.spec = Some(spec);
+            api.replace(w.name, &PostParams::default(), &lease).await
+        }
+    };
+    match result {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -89,57 +160,20 @@ impl Elector {
             Decision::Wait => return Ok(false),
             Decision::Take { transition } => transition,
         };
-        let old = current
-            .as_ref()
-            .and_then(|l| l.spec.clone())
-            .unwrap_or_default();
-        let spec = LeaseSpec {
-            holder_identity: Some(self.identity.clone()),
-            lease_duration_seconds: Some(self.duration.as_secs().max(1) as i32),
-            acquire_time: if transition {
-                Some(MicroTime(now))
-            } else {
-                old.acquire_time.clone()
+        write(
+            &self.api,
+            &self.client,
+            &self.namespace,
+            current.as_ref(),
+            Write {
+                name: &self.name,
+                labels: BTreeMap::new(),
+                holder: Some(&self.identity),
+                transition,
+                duration: self.duration,
             },
-            renew_time: Some(MicroTime(now)),
-            lease_transitions: Some(
-                old.lease_transitions.unwrap_or(0) + i32::from(transition && current.is_some()),
-            ),
-            ..Default::default()
-        };
-        let result = match current {
-            None => {
-                let lease = Lease {
-                    metadata: ObjectMeta {
-                        name: Some(self.name.clone()),
-                        ..Default::default()
-                    },
-                    spec: Some(spec),
-                };
-                match self.api.create(&PostParams::default(), &lease).await {
-                    // The agent's namespace does not exist yet (a first start without the
-                    // install manifests): create it, and try again next round.
-                    Err(kube::Error::Api(s)) if s.code == 404 => {
-                        create_namespace(&self.client, &self.namespace).await?;
-                        return Ok(false);
-                    }
-                    other => other,
-                }
-            }
-            Some(mut lease) => {
-                // The resourceVersion read above makes this a compare-and-swap.
-                lease.spec = Some(spec);
-                self.api
-                    .replace(&self.name, &PostParams::default(), &lease)
-                    .await
-            }
-        };
-        match result {
-            Ok(_) => Ok(true),
-            // Another candidate wrote first: this round is theirs.
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
-            Err(e) => Err(e),
-        }
+        )
+        .await
     }
 
     /// Runs rounds every third of the lease duration until `stop`, publishing leadership. A

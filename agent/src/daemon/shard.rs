@@ -7,10 +7,10 @@
 
 use super::status::{ShardStatus, Status};
 use crate::metrics::Metrics;
-use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use sextant_core::shard::{self, LeaseView, Step};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -158,58 +158,19 @@ impl Sharder {
         holder: Option<&str>,
         transition: bool,
     ) -> Result<bool, kube::Error> {
-        let now = MicroTime(Timestamp::now());
-        let old = current.and_then(|l| l.spec.clone()).unwrap_or_default();
-        let spec = LeaseSpec {
-            holder_identity: holder.map(str::to_string),
-            lease_duration_seconds: Some(self.duration.as_secs().max(1) as i32),
-            acquire_time: if transition {
-                Some(now.clone())
-            } else {
-                old.acquire_time.clone()
-            },
-            renew_time: Some(now),
-            lease_transitions: Some(
-                old.lease_transitions.unwrap_or(0)
-                    + i32::from(transition && current.is_some() && holder.is_some()),
-            ),
-            ..Default::default()
+        let labels = [
+            (GROUP_LABEL.to_string(), self.group.clone()),
+            (ROLE_LABEL.to_string(), role.to_string()),
+        ]
+        .into();
+        let write = super::leader::Write {
+            name,
+            labels,
+            holder,
+            transition,
+            duration: self.duration,
         };
-        let result = match current {
-            None => {
-                let lease = Lease {
-                    metadata: ObjectMeta {
-                        name: Some(name.to_string()),
-                        labels: Some(
-                            [
-                                (GROUP_LABEL.to_string(), self.group.clone()),
-                                (ROLE_LABEL.to_string(), role.to_string()),
-                            ]
-                            .into(),
-                        ),
-                        ..Default::default()
-                    },
-                    spec: Some(spec),
-                };
-                match self.api.create(&PostParams::default(), &lease).await {
-                    Err(kube::Error::Api(s)) if s.code == 404 => {
-                        super::leader::create_namespace(&self.client, &self.namespace).await?;
-                        return Ok(false);
-                    }
-                    other => other,
-                }
-            }
-            Some(lease) => {
-                let mut lease = lease.clone();
-                lease.spec = Some(spec);
-                self.api.replace(name, &PostParams::default(), &lease).await
-            }
-        };
-        match result {
-            Ok(_) => Ok(true),
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
-            Err(e) => Err(e),
-        }
+        super::leader::write(&self.api, &self.client, &self.namespace, current, write).await
     }
 
     /// One round: renew this replica's membership, then take, renew or release each
