@@ -4,21 +4,19 @@
 //!
 //! Run with `cargo bench -p sextant --bench apply`.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use sextant::apply::cluster::KubeCluster;
 use sextant::apply::sync::{sync, SyncOptions};
 use sextant::render::{cache::RenderCache, helm::Helm, Renderer, Settings};
 use sextant_testkit::{Options, TestServer};
 use std::path::Path;
 use std::time::{Duration, Instant};
+use support::write_file;
 
 const OBJECTS: usize = 500;
 const RUNS: usize = 3;
-
-fn write(root: &Path, rel: &str, text: &str) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
 
 fn main() {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,17 +27,17 @@ fn main() {
     assert!(helm.is_file(), "run `make tools` first");
     let repo = tempfile::tempdir().unwrap();
     let root = repo.path();
-    write(
+    write_file(
         root,
         "charts/many/Chart.yaml",
         "apiVersion: v2\nname: many\nversion: 0.1.0\n",
     );
-    write(
+    write_file(
         root,
         "charts/many/templates/cms.yaml",
         &format!("{{{{- range $i := until {OBJECTS} }}}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{{{{ $i }}}}\n  annotations:\n    sextant.io/sync-wave: \"{{{{ mod $i 5 }}}}\"\ndata:\n  index: \"{{{{ $i }}}}\"\n  payload: {{{{ repeat 200 \"x\" | quote }}}}\n{{{{- end }}}}\n"),
     );
-    write(
+    write_file(
         root,
         "environments/bench/environment.yaml",
         "apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: bench\nspec:\n  releases:\n    - {name: many, namespace: bench, chart: charts/many}\n",

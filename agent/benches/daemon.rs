@@ -27,16 +27,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use support::agent::{eventually, Agent};
 use support::git::GitDaemon;
+use support::proc_field;
 
 const COMMITS: usize = 20;
 const SECRET: &str = "bench-secret";
-
-fn proc_field(pid: u32, file: &str, key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-}
 
 /// utime + stime of a process, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {

@@ -25,16 +25,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::agent::{eventually, Agent};
+use support::{proc_field, write_file};
 
 const NAMESPACES: usize = 20;
 const RENDER_PARALLELISM: usize = 2;
 const APPLY_CONCURRENCY: usize = 8;
-
-fn write(root: &Path, rel: &str, text: &str) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
 
 const CHART: &[(&str, &str)] = &[
     ("Chart.yaml", "apiVersion: v2\nname: small\nversion: 0.1.0\n"),
@@ -50,7 +45,7 @@ const CHART: &[(&str, &str)] = &[
 /// values file.
 fn repository(root: &Path, n: usize) {
     for (rel, text) in CHART {
-        write(root, &format!("charts/small/{rel}"), text);
+        write_file(root, &format!("charts/small/{rel}"), text);
     }
     let mut releases = String::new();
     for i in 0..n {
@@ -58,7 +53,7 @@ fn repository(root: &Path, n: usize) {
         releases.push_str(&format!(
             "    - {{name: r-{i}, namespace: {ns}, chart: charts/small, values: [values/r-{i}.yaml]}}\n"
         ));
-        write(
+        write_file(
             root,
             &format!("environments/large/values/r-{i}.yaml"),
             &format!(
@@ -68,8 +63,7 @@ fn repository(root: &Path, n: usize) {
             ),
         );
     }
-    write(
-        root,
+    write_file(root,
         "environments/large/environment.yaml",
         &format!("apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: large\nspec:\n  sync: {{createNamespace: true}}\n  releases:\n{releases}"),
     );
@@ -178,15 +172,6 @@ fn apply_directly(
     })
 }
 
-fn proc_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 fn releases(runtime: &tokio::runtime::Runtime, n: usize) {
     let repo = tempfile::tempdir().unwrap();
     repository(repo.path(), n);
@@ -251,8 +236,8 @@ fn releases(runtime: &tokio::runtime::Runtime, n: usize) {
     );
     let writes_again = server.requests().iter().filter(|r| r.is_write()).count();
     let pid = agent.pid();
-    let peak = proc_kib(pid, "VmHWM:") as f64 / 1024.0;
-    let rss = proc_kib(pid, "VmRSS:") as f64 / 1024.0;
+    let peak = proc_field(pid, "status", "VmHWM:").unwrap_or(0) as f64 / 1024.0;
+    let rss = proc_field(pid, "status", "VmRSS:").unwrap_or(0) as f64 / 1024.0;
     drop(agent);
 
     println!("scale: {n} releases of a 5-object local chart ({} objects) in one environment, {NAMESPACES} namespaces", 5 * n);
@@ -360,24 +345,22 @@ const LEASE: Duration = Duration::from_secs(15);
 
 /// Six environments `s0`…`s5` of `n / 6` ConfigMaps each, in namespaces of their own.
 fn sharded_repository(root: &Path, n: usize) {
-    write(
+    write_file(
         root,
         "charts/many/Chart.yaml",
         "apiVersion: v2\nname: many\nversion: 0.1.0\n",
     );
-    write(
-        root,
+    write_file(root,
         "charts/many/templates/cms.yaml",
         "{{- range $i := until (int .Values.count) }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{{ $i }}\ndata:\n  key: value-{{ $i }}\n{{- end }}\n",
     );
     for e in 0..SHARDS {
-        write(
+        write_file(
             root,
             &format!("environments/s{e}/values.yaml"),
             &format!("count: {}\n", n / SHARDS),
         );
-        write(
-            root,
+        write_file(root,
             &format!("environments/s{e}/environment.yaml"),
             &format!("apiVersion: sextant.io/v1alpha1\nkind: Environment\nmetadata:\n  name: s{e}\nspec:\n  sync: {{createNamespace: true}}\n  drift:\n    policy: report\n  releases:\n    - {{name: many, namespace: s{e}, chart: charts/many, values: [values.yaml]}}\n"),
         );
@@ -439,8 +422,8 @@ fn shards(n: usize) {
         || (held_and_watched(&a, per).len() == SHARDS).then_some(()),
     );
     let alone = t.elapsed();
-    let rss = |x: &Agent| proc_kib(x.pid(), "VmRSS:") as f64 / 1024.0;
-    let hwm = |x: &Agent| proc_kib(x.pid(), "VmHWM:") as f64 / 1024.0;
+    let rss = |x: &Agent| proc_field(x.pid(), "status", "VmRSS:").unwrap_or(0) as f64 / 1024.0;
+    let hwm = |x: &Agent| proc_field(x.pid(), "status", "VmHWM:").unwrap_or(0) as f64 / 1024.0;
     let (a_alone, a_peak) = (rss(&a), hwm(&a));
 
     let b = start("replica-b");

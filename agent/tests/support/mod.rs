@@ -54,6 +54,21 @@ pub fn renderer(cache: &Path) -> Renderer {
     )
 }
 
+/// Writes `content` to `root/rel`, making its folders.
+pub fn write_file(root: &Path, rel: &str, content: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().expect("a file has a parent")).expect("mkdir");
+    std::fs::write(p, content).expect("write");
+}
+
+/// A number field of `/proc/<pid>/<file>`, e.g. `VmRSS:` of `status` (in KiB).
+pub fn proc_field(pid: u32, file: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
 /// A throw-away repository laid out like this one.
 pub struct TempRepo {
     dir: tempfile::TempDir,
@@ -71,9 +86,7 @@ impl TempRepo {
     }
 
     pub fn write(&self, rel: &str, content: &str) -> &Self {
-        let p = self.path().join(rel);
-        std::fs::create_dir_all(p.parent().expect("a file has a parent")).expect("mkdir");
-        std::fs::write(p, content).expect("write");
+        write_file(self.path(), rel, content);
         self
     }
 
